@@ -1,0 +1,43 @@
+# Tessera: the two commands a new user needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CUSTOMERS ?= 10000
+SEED ?= 42
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DAGSTER_HOME := $(CURDIR)/.dagster
+
+.PHONY: install run test lint dev clean
+
+# Re-installs only when the pins or the package metadata change.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Tessera needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: set up, generate the demo data, run the whole Dagster job on DuckDB, print a summary.
+run: install
+	$(BIN)/tessera run --customers $(CUSTOMERS) --seed $(SEED)
+
+## make test: lint, type-check and every test (dbt on DuckDB and on Postgres, Dagster, end to end).
+test: install lint
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check orchestration tests
+	$(BIN)/ruff format --check orchestration tests
+	$(BIN)/mypy
+
+## make dev: the Dagster UI on http://127.0.0.1:3000
+dev: install
+	$(BIN)/tessera dev
+
+clean:
+	rm -rf warehouse target logs .dagster/storage .dagster/history .dagster/logs .dagster/schedules

@@ -1,0 +1,43 @@
+{#- Every raw row that broke a staging rule, with the first rule it broke and the row as it arrived. -#}
+{%- set checked_tables = [
+    ('crm', 'contacts', 'crm_contact_id'),
+    ('shop', 'customers', 'shop_customer_id'),
+    ('shop', 'orders', 'order_id'),
+    ('shop', 'order_items', 'order_item_id'),
+    ('events', 'identifies', 'message_id'),
+    ('events', 'tracks', 'message_id'),
+    ('events', 'pages', 'message_id'),
+    ('pos', 'stores', 'store_id'),
+    ('pos', 'transactions', 'transaction_id'),
+    ('support', 'tickets', 'ticket_id'),
+    ('support', 'survey_responses', 'survey_response_id'),
+    ('esp', 'email_events', 'email_event_id'),
+    ('consent', 'consent_events', 'consent_event_id'),
+    ('reference', 'public_holidays', "cast(holiday_date as " ~ dbt.type_string() ~ ")"),
+    ('reference', 'weather_daily', "cast(weather_date as " ~ dbt.type_string() ~ ")"),
+] -%}
+
+with
+
+{% for source_name, table_name, record_id in checked_tables %}
+quarantined_{{ source_name }}__{{ table_name }} as (
+    select
+        '{{ source_name }}' as source_name,
+        '{{ table_name }}' as table_name,
+        cast({{ record_id }} as {{ dbt.type_string() }}) as record_id,
+        base.quarantine_reason,
+        {{ tessera.row_to_json('base') }} as raw_record,
+        base.loaded_at
+    from {{ ref('base_' ~ source_name ~ '__' ~ table_name) }} as base
+    where base.quarantine_reason is not null
+),
+{% endfor %}
+
+final as (
+    {% for source_name, table_name, record_id in checked_tables %}
+    select * from quarantined_{{ source_name }}__{{ table_name }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+)
+
+select * from final

@@ -1,0 +1,29 @@
+with
+
+source as (
+    select * from {{ source('events', 'pages') }}
+),
+
+renamed as (
+    select
+        {{ tessera.segment_common_columns() }},
+        path as page_path,
+        url as page_full_url,
+        title as page_title,
+        referrer,
+        row_number() over (
+            partition by id
+            order by received_at, _loaded_at
+        ) as delivery_number
+    from source
+),
+
+flagged as (
+    select
+        *,
+        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }} as is_junk_anonymous_id,
+        {{ tessera.segment_quarantine_checks() }} as quarantine_reason
+    from renamed
+)
+
+select * from flagged

@@ -1,0 +1,1 @@
+{{ tessera.rows_passing_quarantine(ref('base_reference__public_holidays')) }}

@@ -1,0 +1,1 @@
+"""Tessera: orchestration, sync engine and CLI."""

@@ -1,0 +1,1 @@
+"""Dagster assets: raw loads, the dbt models, and publishing."""

@@ -1,0 +1,38 @@
+"""The dbt models as assets; `dbt build` runs them and their tests, which surface as asset checks."""
+
+
+import shutil
+
+from dagster import AssetExecutionContext, Failure
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.project import settings, tessera_project
+from orchestration.warehouse import Audit, get_warehouse
+
+
+@dbt_assets(manifest=tessera_project.manifest_path, project=tessera_project, name="tessera_dbt")
+def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+    """Build and test into the build database, then record the audit that gates publishing."""
+    warehouse = get_warehouse(settings)
+    warehouse.ensure_build()  # type: ignore[attr-defined]
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    yield from invocation.stream()
+    audit = Audit.from_run_results(invocation.get_artifact("run_results.json"))
+    audit.write(settings.audit_path)
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    context.log.info(
+        "audit: %s (%d tests passed, %d warned, %d failures)",
+        "passed" if audit.passed else "FAILED",
+        audit.tests_passed,
+        audit.tests_warned,
+        len(audit.failures),
+    )
+    if not audit.passed:
+        raise Failure(
+            description=(
+                "The build failed its audit, so nothing will be published; analysts keep the last "
+                f"published data. {len(audit.failures)} failing node(s): "
+                + "; ".join(f"{f['node']} ({f['status']})" for f in audit.failures[:20])
+            ),
+            metadata={"failures": [f["node"] for f in audit.failures]},
+        )

@@ -1,0 +1,200 @@
+"""The `tessera` command line: generate demo data, run the pipeline, open the UI, benchmark."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import PROJECT_DIR, Settings
+
+console = Console()
+DAGSTER_HOME = PROJECT_DIR / ".dagster"
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
+def main(verbose: bool) -> None:
+    """Tessera: a warehouse-native customer data platform."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+@main.command()
+@click.option("--customers", default=10_000, show_default=True, help="How many true persons to generate.")
+@click.option("--seed", default=42, show_default=True, help="Random seed; the same seed gives the same data.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output folder [default: data/].")
+def generate(customers: int, seed: int, out: Path | None) -> None:
+    """Write demo raw tables for eight source systems, plus the planted truth."""
+    from orchestration.generate import generate as run_generate
+
+    out = out or _settings().data_dir
+    with console.status(f"generating {customers:,} customers into {out} …"):
+        summary = run_generate(customers=customers, seed=seed, out=out)
+    table = Table(title=f"Generated {summary['persons']:,} persons in {summary['seconds']:.1f} s")
+    table.add_column("raw table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary["tables"].items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+def _ensure_manifest() -> None:
+    from orchestration.project import tessera_project
+
+    tessera_project.preparer.prepare(tessera_project)
+
+
+@main.command()
+@click.option("--customers", default=10_000, show_default=True, help="Demo size when data must be generated.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--regenerate", is_flag=True, help="Generate the demo data again even if it exists.")
+def run(customers: int, seed: int, regenerate: bool) -> None:
+    """Run the whole pipeline (the Dagster job build_everything) end to end, then print a summary."""
+    settings = _settings()
+    marker = settings.data_dir / "generated.json"
+    wanted = {"customers": customers, "seed": seed}
+    if regenerate or not marker.exists() or json.loads(marker.read_text()) != wanted:
+        from orchestration.generate import generate as run_generate
+
+        with console.status(f"generating demo data: {customers:,} customers (seed {seed}) …"):
+            run_generate(customers=customers, seed=seed, out=settings.data_dir)
+        marker.write_text(json.dumps(wanted))
+    else:
+        console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
+
+    with console.status("parsing the dbt project …"):
+        _ensure_manifest()
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    started = time.monotonic()
+    with console.status("running the Dagster job build_everything (load → dbt build → publish) …"):
+        result = defs.resolve_job_def("build_everything").execute_in_process(
+            instance=DagsterInstance.get(), raise_on_error=False
+        )
+    seconds = time.monotonic() - started
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data:
+                console.print(f"[red]step {event.step_key} failed:[/red] {event.step_failure_data.error.message}")
+        console.print(f"[red bold]The run failed after {seconds:.0f} s; nothing was published.[/red bold]")
+        sys.exit(1)
+    console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
+    _print_summary(settings)
+
+
+@main.command()
+def summary() -> None:
+    """Print what the published warehouse holds: sources, staged rows, quarantine, tests."""
+    _print_summary(_settings())
+
+
+def _print_summary(settings: Settings) -> None:
+    from orchestration.reporting import warehouse_summary
+
+    report = warehouse_summary(settings)
+    sources = Table(title="Sources loaded → staged (quarantined)")
+    for column in ("raw table", "loaded", "staged", "quarantined"):
+        sources.add_column(column, justify="left" if column == "raw table" else "right")
+    for row in report["tables"]:
+        sources.add_row(row["table"], f"{row['loaded']:,}", f"{row['staged']:,}", f"{row['quarantined']:,}")
+    console.print(sources)
+    reasons = Table(title="Quarantine reasons")
+    for column in ("raw table", "reason", "rows"):
+        reasons.add_column(column, justify="right" if column == "rows" else "left")
+    for row in report["quarantine"]:
+        reasons.add_row(row["table"], row["reason"], f"{row['rows']:,}")
+    console.print(reasons)
+    audit = report["audit"]
+    if audit:
+        console.print(
+            f"Tests: [green]{audit['tests_passed']} passed[/green], {audit['tests_warned']} warned, "
+            f"{len(audit['failures'])} failed; {audit['models_built']} models and seeds built."
+        )
+    console.print(f"Warehouse: [bold]{report['location']}[/bold]")
+    if settings.target == "duckdb":
+        console.print(
+            "Query it read-only at any time, even during a build:\n"
+            f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
+            "read_only=True).sql('select * from quarantine_summary'))\""
+        )
+
+
+@main.command()
+@click.option("--port", default=3000, show_default=True)
+def dev(port: int) -> None:
+    """Open the Dagster UI on http://127.0.0.1:PORT (Ctrl-C stops it)."""
+    _ensure_manifest()
+    env = {**os.environ, "DAGSTER_HOME": str(DAGSTER_HOME)}
+    command = [
+        str(Path(sys.executable).parent / "dagster"), "dev",
+        "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port),
+    ]
+    console.print(f"Dagster UI: http://127.0.0.1:{port}")
+
+    def restore_sigint() -> None:
+        # dagster dev ignores SIGINT inherited as ignored; give it its own session with SIGINT restored.
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, preexec_fn=restore_sigint)
+    try:
+        sys.exit(process.wait())
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        sys.exit(process.wait())
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: they report figures, as JSON on the last line."""
+
+
+@bench.command("generate")
+@click.option("--customers", default=1_000_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder [default: a temporary one].")
+def bench_generate(customers: int, seed: int, out: Path | None) -> None:
+    """Time the demo generator."""
+    import resource
+    import shutil
+    import tempfile
+
+    from orchestration.generate import generate as run_generate
+
+    folder = out or Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    try:
+        summary = run_generate(customers=customers, seed=seed, out=folder)
+    finally:
+        if out is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    figures = {
+        "benchmark": "generate",
+        "customers": customers,
+        "cores": os.cpu_count(),
+        "seconds": round(summary["seconds"], 2),
+        "rows_total": sum(summary["tables"].values()),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "tables": summary["tables"],
+    }
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The one Definitions object Dagster loads (`dagster dev -m orchestration.definitions`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dagster import Definitions
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import tessera_dbt_assets
+from orchestration.assets.publish import published_warehouse
+from orchestration.assets.raw import raw_sources
+from orchestration.jobs import build_everything
+from orchestration.project import tessera_project
+from orchestration.schedules import nightly_build
+
+defs = Definitions(
+    assets=[raw_sources, tessera_dbt_assets, published_warehouse],
+    jobs=[build_everything],
+    schedules=[nightly_build],
+    resources={
+        "dbt": DbtCliResource(
+            project_dir=tessera_project,
+            target=tessera_project.target,
+            # The dbt beside this interpreter, so that an un-activated .venv works too.
+            dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        )
+    },
+)

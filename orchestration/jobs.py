@@ -1,0 +1,16 @@
+"""Jobs: the whole pipeline, run one at a time per warehouse writer."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job, in_process_executor
+
+WRITER_TAG = "tessera/warehouse-writer"
+
+# In-process: the steps share one warehouse file anyway, and a subprocess per step costs ~5 s.
+build_everything = define_asset_job(
+    name="build_everything",
+    selection=AssetSelection.all(),
+    description="Load the raw sources, build and test every dbt model, and publish if the audit passes.",
+    executor_def=in_process_executor,
+    tags={WRITER_TAG: "duckdb"},
+)

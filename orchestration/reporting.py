@@ -1,0 +1,47 @@
+"""Read-only reports on the published warehouse, for the CLI summary and the tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestration.settings import Settings
+from orchestration.warehouse import get_warehouse
+
+
+def warehouse_summary(settings: Settings) -> dict[str, Any]:
+    """Rows loaded, staged and quarantined per raw table, quarantine reasons, and the last audit."""
+    warehouse = get_warehouse(settings)
+    raw_schema_filter = "table_schema like 'raw\\_%' escape '\\'"
+    raw_tables = warehouse.query_published(
+        "select table_schema, table_name from information_schema.tables "
+        f"where {raw_schema_filter} and table_name not like '%\\_\\_loading' escape '\\' order by 1, 2"
+    )
+    quarantine = warehouse.query_published(
+        "select source_name, table_name, quarantine_reason, row_count from quarantine_summary order by 1, 2, 4 desc"
+    )
+    quarantined: dict[str, int] = {}
+    for source, table, _reason, rows in quarantine:
+        quarantined[f"{source}.{table}"] = quarantined.get(f"{source}.{table}", 0) + rows
+    tables = []
+    for schema, table in raw_tables:
+        source = schema.removeprefix("raw_")
+        loaded = warehouse.query_published(f'select count(*) from "{schema}"."{table}"')[0][0]
+        staged = warehouse.query_published(f"select count(*) from stg_{source}__{table}")[0][0]
+        tables.append(
+            {
+                "table": f"{source}.{table}",
+                "loaded": loaded,
+                "staged": staged,
+                "quarantined": quarantined.get(f"{source}.{table}", 0),
+            }
+        )
+    audit_path = settings.last_audit_path
+    return {
+        "tables": tables,
+        "quarantine": [
+            {"table": f"{s}.{t}", "reason": r, "rows": n} for s, t, r, n in quarantine
+        ],
+        "audit": json.loads(audit_path.read_text()) if audit_path.exists() else None,
+        "location": warehouse.describe_published(),
+    }

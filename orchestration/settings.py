@@ -1,0 +1,95 @@
+"""Where Tessera keeps its files and which warehouse it talks to, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    build_schema: str
+    published_schema: str
+
+    def dsn(self) -> str:
+        return (
+            f"host={self.host} port={self.port} user={self.user} "
+            f"password={self.password} dbname={self.database}"
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every path and connection setting, resolved once.
+
+    TESSERA_TARGET      duckdb (default) or postgres
+    TESSERA_DATA_DIR    generated raw files (default: <repo>/data)
+    TESSERA_WAREHOUSE   the published DuckDB file analysts read (default: <repo>/warehouse/tessera.duckdb)
+    TESSERA_BUILD_DB    the DuckDB file dbt builds into (default: <repo>/warehouse/build/tessera.duckdb)
+    TESSERA_PG_*        Postgres host, port, user, password, database, build schema
+    """
+
+    target: str
+    data_dir: Path
+    published_db: Path
+    build_db: Path
+    postgres: PostgresSettings
+    project_dir: Path = PROJECT_DIR
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def truth_path(self) -> Path:
+        return self.data_dir / "truth" / "truth.parquet"
+
+    @property
+    def audit_path(self) -> Path:
+        """The result of the last build's audit; publishing reads it."""
+        return self.build_db.parent / f"audit.{self.target}.json"
+
+    @property
+    def last_audit_path(self) -> Path:
+        """The audit of the build that was published last."""
+        return self.published_db.parent / f"last_audit.{self.target}.json"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.published_db.parent / ".writer.lock"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def path(name: str, default: Path) -> Path:
+            value = env.get(name)
+            p = Path(value) if value else default
+            return p if p.is_absolute() else PROJECT_DIR / p
+
+        target = env.get("TESSERA_TARGET", "duckdb")
+        if target not in ("duckdb", "postgres"):
+            raise ValueError(f"TESSERA_TARGET must be 'duckdb' or 'postgres', not {target!r}")
+        return cls(
+            target=target,
+            data_dir=path("TESSERA_DATA_DIR", PROJECT_DIR / "data"),
+            published_db=path("TESSERA_WAREHOUSE", PROJECT_DIR / "warehouse" / "tessera.duckdb"),
+            build_db=path("TESSERA_BUILD_DB", PROJECT_DIR / "warehouse" / "build" / "tessera.duckdb"),
+            postgres=PostgresSettings(
+                host=env.get("TESSERA_PG_HOST", "127.0.0.1"),
+                port=int(env.get("TESSERA_PG_PORT", "5432")),
+                user=env.get("TESSERA_PG_USER", "postgres"),
+                password=env.get("TESSERA_PG_PASSWORD", ""),
+                database=env.get("TESSERA_PG_DATABASE", "tessera"),
+                build_schema=env.get("TESSERA_PG_BUILD_SCHEMA", "tessera_build"),
+                published_schema=env.get("TESSERA_PG_SCHEMA", "tessera"),
+            ),
+        )
