@@ -29,7 +29,9 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
 def main(verbose: bool) -> None:
     """Tessera: a warehouse-native customer data platform."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -86,13 +88,19 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     started = time.monotonic()
     with console.status("running the Dagster job build_everything (load → dbt build → publish) …"):
         result = defs.resolve_job_def("build_everything").execute_in_process(
-            instance=DagsterInstance.get(), raise_on_error=False
+            instance=DagsterInstance.get(),
+            raise_on_error=False,
+            # The terminal gets the summary; every event is in the Dagster UI's run log.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     seconds = time.monotonic() - started
     if not result.success:
         for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
-                console.print(f"[red]step {event.step_key} failed:[/red] {event.step_failure_data.error.message}")
+            error = (
+                event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
+            )
+            if error is not None:
+                console.print(f"[red]step {event.step_key} failed:[/red] {error.message}")
         console.print(f"[red bold]The run failed after {seconds:.0f} s; nothing was published.[/red bold]")
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
@@ -143,8 +151,14 @@ def dev(port: int) -> None:
     _ensure_manifest()
     env = {**os.environ, "DAGSTER_HOME": str(DAGSTER_HOME)}
     command = [
-        str(Path(sys.executable).parent / "dagster"), "dev",
-        "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port),
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-m",
+        "orchestration.definitions",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
     ]
     console.print(f"Dagster UI: http://127.0.0.1:{port}")
 
@@ -169,7 +183,9 @@ def bench() -> None:
 @bench.command("generate")
 @click.option("--customers", default=1_000_000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder [default: a temporary one].")
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Folder [default: a temporary one]."
+)
 def bench_generate(customers: int, seed: int, out: Path | None) -> None:
     """Time the demo generator."""
     import resource

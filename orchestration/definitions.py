@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
@@ -23,8 +20,6 @@ defs = Definitions(
         "dbt": DbtCliResource(
             project_dir=tessera_project,
             target=tessera_project.target,
-            # The dbt beside this interpreter, so that an un-activated .venv works too.
-            dbt_executable=str(Path(sys.executable).parent / "dbt"),
         )
     },
 )

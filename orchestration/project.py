@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from dagster_dbt import DbtProject
 
@@ -15,6 +17,10 @@ settings = Settings.from_env()
 os.environ.setdefault("TESSERA_TARGET", settings.target)
 os.environ["TESSERA_BUILD_DB"] = str(settings.build_db)
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# dagster-dbt looks for `dbt` on PATH: use the one installed beside this interpreter (.venv/bin).
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 tessera_project = DbtProject(
     project_dir=PROJECT_DIR,

@@ -39,9 +39,7 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
     audit_path = settings.last_audit_path
     return {
         "tables": tables,
-        "quarantine": [
-            {"table": f"{s}.{t}", "reason": r, "rows": n} for s, t, r, n in quarantine
-        ],
+        "quarantine": [{"table": f"{s}.{t}", "reason": r, "rows": n} for s, t, r, n in quarantine],
         "audit": json.loads(audit_path.read_text()) if audit_path.exists() else None,
         "location": warehouse.describe_published(),
     }

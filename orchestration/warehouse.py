@@ -158,7 +158,11 @@ class DuckDBWarehouse:
         """Start the build database from the last published state, so carried-forward state
         (stable ids, sync history) continues. A left-over build from a failed run is discarded."""
         self.build_db.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (self.build_db, self.build_db.with_name(self.build_db.name + ".wal"), self.settings.audit_path):
+        for stale in (
+            self.build_db,
+            self.build_db.with_name(self.build_db.name + ".wal"),
+            self.settings.audit_path,
+        ):
             stale.unlink(missing_ok=True)
         if self.published_db.exists():
             shutil.copyfile(self.published_db, self.build_db)
@@ -265,7 +269,9 @@ class PostgresWarehouse:
 
     def ensure_build(self) -> None:
         with self.connect() as con, con.cursor() as cur:
-            cur.execute("select 1 from information_schema.schemata where schema_name = %s", (self.pg.build_schema,))
+            cur.execute(
+                "select 1 from information_schema.schemata where schema_name = %s", (self.pg.build_schema,)
+            )
             exists = cur.fetchone() is not None
         if not exists:
             self.prepare_build()

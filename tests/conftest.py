@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,11 @@ os.environ["TESSERA_WAREHOUSE"] = str(_SESSION_DIR / "warehouse" / "tessera.duck
 os.environ["TESSERA_BUILD_DB"] = str(_SESSION_DIR / "warehouse" / "build" / "tessera.duckdb")
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
 (_SESSION_DIR / "dagster_home").mkdir(parents=True)
+shutil.copyfile(
+    Path(__file__).parent.parent / ".dagster" / "dagster.yaml", _SESSION_DIR / "dagster_home" / "dagster.yaml"
+)
 
 TEST_CUSTOMERS = 1500
 TEST_SEED = 11

@@ -36,7 +36,9 @@ def test_every_raw_row_is_staged_or_quarantined(published, settings):
 
 def test_quarantine_keeps_reason_and_row(published, settings):
     con = _published(settings)
-    reasons = {r for (r,) in con.execute("select distinct quarantine_reason from quarantined_rows").fetchall()}
+    reasons = {
+        r for (r,) in con.execute("select distinct quarantine_reason from quarantined_rows").fetchall()
+    }
     assert "duplicate delivery" in reasons
     assert any("created_at" in r or "timestamp" in r for r in reasons), reasons
     raw_record = con.execute("select raw_record from quarantined_rows limit 1").fetchone()[0]
@@ -119,6 +121,7 @@ READER = textwrap.dedent(
         except Exception as exc:
             errors.append(repr(exc))
         time.sleep(0.05)
+    held.close()  # DuckDB shares one instance per path within a process: close it to see the new file
     fresh = duckdb.connect(path, read_only=True)
     after = fresh.execute("select count(*) from stg_crm__contacts").fetchone()[0]
     json.dump({"seen": sorted(set(seen)), "errors": errors, "after": after, "n": len(seen)}, open(out, "w"))
@@ -178,7 +181,9 @@ def test_failing_gate_blocks_publish(published, settings):
         os.replace(backup, stores)
     assert not result.success
     messages = " ".join(
-        e.step_failure_data.error.message for e in result.all_events if e.is_step_failure and e.step_failure_data
+        e.step_failure_data.error.message
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data
     )
     assert "nothing will be published" in messages
     assert "stg_pos__stores" in messages

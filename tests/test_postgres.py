@@ -31,9 +31,13 @@ def postgres_run(demo_data, settings, session_dir):
     problem = _postgres_reachable()
     if problem:
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Postgres tests, but Postgres at 127.0.0.1:5432 is unreachable: {problem}")
+            pytest.fail(
+                f"CI must run the Postgres tests, but Postgres at 127.0.0.1:5432 is unreachable: {problem}"
+            )
         pytest.skip(f"no Postgres on 127.0.0.1:5432 ({problem}); the Postgres target is not tested here")
-    (settings.data_dir / "generated.json").write_text(json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED}))
+    (settings.data_dir / "generated.json").write_text(
+        json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED})
+    )
     env = {
         **os.environ,
         "TESSERA_TARGET": "postgres",
@@ -43,9 +47,18 @@ def postgres_run(demo_data, settings, session_dir):
         "DAGSTER_HOME": str(session_dir / "dagster_home"),
     }
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "tessera"), "run", "--customers", str(TEST_CUSTOMERS),
-         "--seed", str(TEST_SEED)],
-        env=env, capture_output=True, text=True, timeout=1200,
+        [
+            str(Path(sys.executable).parent / "tessera"),
+            "run",
+            "--customers",
+            str(TEST_CUSTOMERS),
+            "--seed",
+            str(TEST_SEED),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
     return completed
@@ -75,10 +88,16 @@ def test_postgres_and_duckdb_agree(postgres_run, published, settings):
     pg = [tuple(r) for r in _pg_query(sql)]
     assert duck == pg
     for model in ("stg_crm__contacts", "stg_shop__customers", "stg_events__tracks", "stg_pos__transactions"):
-        duck_phones = con.execute(f"select count(distinct phone) from {model}" if "events" not in model
-                                  else f"select count(*) from {model}").fetchone()[0]
-        pg_phones = _pg_query(f"select count(distinct phone) from {model}" if "events" not in model
-                              else f"select count(*) from {model}")[0][0]
+        duck_phones = con.execute(
+            f"select count(distinct phone) from {model}"
+            if "events" not in model
+            else f"select count(*) from {model}"
+        ).fetchone()[0]
+        pg_phones = _pg_query(
+            f"select count(distinct phone) from {model}"
+            if "events" not in model
+            else f"select count(*) from {model}"
+        )[0][0]
         assert duck_phones == pg_phones, model
     duck_emails = con.execute("select email from stg_crm__contacts order by crm_contact_id").fetchall()
     pg_emails = _pg_query("select email from stg_crm__contacts order by crm_contact_id")

@@ -1,6 +1,5 @@
 """The dbt models as assets; `dbt build` runs them and their tests, which surface as asset checks."""
 
-
 import shutil
 
 from dagster import AssetExecutionContext, Failure

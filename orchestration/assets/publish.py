@@ -1,6 +1,5 @@
 """Publishing: the audited build replaces what analysts and syncs read."""
 
-
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from orchestration.assets.dbt import tessera_dbt_assets

@@ -1,6 +1,5 @@
 """The raw source tables: loaded from the generated files into the build database."""
 
-
 import json
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
