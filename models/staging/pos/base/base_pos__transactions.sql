@@ -8,7 +8,7 @@ renamed as (
     select
         transaction_id,
         store_id,
-        nullif(regexp_replace(loyalty_card_number, '[^0-9A-Za-z]', '', 'g'), '') as loyalty_card_number,
+        nullif(upper(regexp_replace(loyalty_card_number, '[^0-9A-Za-z]', '', 'g')), '') as loyalty_card_number,
         phone as phone_raw,
         {{ tessera.normalize_phone('phone') }} as phone,
         upper(currency) as currency_code,

@@ -1,0 +1,230 @@
+{#-
+    The identity graph's nodes, (identifier_type, identifier_value), each with a dense integer id
+    and the verdict of every guard. A node that a guard refuses stays visible here and in
+    identity_guard_audit, but is never used to join records.
+-#}
+with
+
+occurrences as (
+    select * from {{ ref('int_identity__identifier_occurrences') }}
+),
+
+identifier_types as (
+    select * from {{ ref('identifier_types') }}
+),
+
+blocklist as (
+    select * from {{ ref('identifier_blocklist') }}
+),
+
+record_names as (
+    select * from {{ ref('int_identity__record_names') }}
+),
+
+distinct_nodes as (
+    select
+        identifier_type,
+        identifier_value,
+        count(*) as record_count,
+        count(distinct source_name) as source_count,
+        min(observed_at) as first_seen_at,
+        max(observed_at) as last_seen_at
+    from occurrences
+    group by 1, 2
+),
+
+junk_matches as (
+    select
+        distinct_nodes.identifier_type,
+        distinct_nodes.identifier_value,
+        min(blocklist.reason) as junk_reason
+    from distinct_nodes
+    inner join blocklist
+        on distinct_nodes.identifier_type = blocklist.identifier_type
+        and {{ tessera.regex_matches('distinct_nodes.identifier_value', 'blocklist.pattern') }}
+    group by 1, 2
+),
+
+checked as (
+    select
+        distinct_nodes.*,
+        identifier_types.priority,
+        identifier_types.max_group_size,
+        identifier_types.check_names,
+        junk_matches.junk_reason,
+        case
+            when distinct_nodes.identifier_type = 'email'
+                and not {{ tessera.is_valid_email('distinct_nodes.identifier_value') }}
+                then 'not a valid email address'
+            when identifier_types.identifier_type is null then 'unknown identifier type'
+        end as invalid_reason
+    from distinct_nodes
+    left join identifier_types
+        on distinct_nodes.identifier_type = identifier_types.identifier_type
+    left join junk_matches
+        on distinct_nodes.identifier_type = junk_matches.identifier_type
+        and distinct_nodes.identifier_value = junk_matches.identifier_value
+),
+
+{#- Co-occurrence among the nodes that survive the junk and validity checks. -#}
+clean_occurrences as (
+    select
+        occurrences.source_name,
+        occurrences.table_name,
+        occurrences.record_id,
+        occurrences.identifier_type,
+        occurrences.identifier_value,
+        checked.priority,
+        checked.check_names
+    from occurrences
+    inner join checked
+        on occurrences.identifier_type = checked.identifier_type
+        and occurrences.identifier_value = checked.identifier_value
+    where checked.junk_reason is null
+        and checked.invalid_reason is null
+),
+
+co_occurrences as (
+    select distinct
+        node.identifier_type,
+        node.identifier_value,
+        partner.identifier_type as partner_type,
+        partner.identifier_value as partner_value,
+        partner.priority < node.priority as is_stronger_partner
+    from clean_occurrences as node
+    inner join clean_occurrences as partner
+        on node.source_name = partner.source_name
+        and node.table_name = partner.table_name
+        and node.record_id = partner.record_id
+        and node.identifier_type <> partner.identifier_type
+),
+
+{#- Group size: how many distinct stronger identifiers a node is seen with (a kiosk: hundreds). -#}
+group_sizes as (
+    select
+        identifier_type,
+        identifier_value,
+        count(*) as group_size
+    from co_occurrences
+    where is_stronger_partner
+    group by 1, 2
+),
+
+{#- The first names of the records a node is seen in (three-letter prefixes, nicknames resolved). -#}
+node_names as (
+    select distinct
+        clean_occurrences.identifier_type,
+        clean_occurrences.identifier_value,
+        clean_occurrences.check_names,
+        record_names.first_name_prefix,
+        record_names.last_name_prefix
+    from clean_occurrences
+    inner join record_names
+        on clean_occurrences.source_name = record_names.source_name
+        and clean_occurrences.table_name = record_names.table_name
+        and clean_occurrences.record_id = record_names.record_id
+),
+
+{#- Two records name different people when neither first name matches the other's first or last
+    name (so "John Smith" and "Smith John" agree, "John Smith" and "Jane Smith" do not). -#}
+name_conflicts as (
+    select
+        this_name.identifier_type,
+        this_name.identifier_value,
+        min(this_name.first_name_prefix || '… and ' || other_name.first_name_prefix || '…') as conflicting_names
+    from node_names as this_name
+    inner join node_names as other_name
+        on this_name.identifier_type = other_name.identifier_type
+        and this_name.identifier_value = other_name.identifier_value
+        and this_name.first_name_prefix < other_name.first_name_prefix
+    where this_name.first_name_prefix <> coalesce(other_name.last_name_prefix, '')
+        and other_name.first_name_prefix <> coalesce(this_name.last_name_prefix, '')
+    group by 1, 2
+),
+
+named_nodes as (
+    select distinct identifier_type, identifier_value
+    from node_names
+),
+
+{#- Per-customer limits, one hop: a node seen with more CRM ids (say) than one customer may hold. -#}
+limit_breaches as (
+    select
+        co_occurrences.identifier_type,
+        co_occurrences.identifier_value,
+        min(
+            co_occurrences.partner_type || ' (seen with ' || cast(limited_counts.partner_count as {{ dbt.type_string() }})
+            || ', a customer holds at most ' || cast(identifier_types.max_per_customer as {{ dbt.type_string() }}) || ')'
+        ) as limit_reason
+    from (
+        select identifier_type, identifier_value, partner_type, count(*) as partner_count
+        from co_occurrences
+        group by 1, 2, 3
+    ) as limited_counts
+    inner join identifier_types
+        on limited_counts.partner_type = identifier_types.identifier_type
+    inner join co_occurrences
+        on limited_counts.identifier_type = co_occurrences.identifier_type
+        and limited_counts.identifier_value = co_occurrences.identifier_value
+        and limited_counts.partner_type = co_occurrences.partner_type
+    where limited_counts.partner_count > identifier_types.max_per_customer
+    group by 1, 2
+),
+
+{#- A limit breach whose records all name one person is that person's duplicate records: allowed. -#}
+refused_limit_breaches as (
+    select limit_breaches.*
+    from limit_breaches
+    left join named_nodes
+        on limit_breaches.identifier_type = named_nodes.identifier_type
+        and limit_breaches.identifier_value = named_nodes.identifier_value
+    left join name_conflicts
+        on limit_breaches.identifier_type = name_conflicts.identifier_type
+        and limit_breaches.identifier_value = name_conflicts.identifier_value
+    where named_nodes.identifier_value is null
+        or name_conflicts.identifier_value is not null
+),
+
+final as (
+    select
+        row_number() over (order by checked.priority, checked.identifier_type, checked.identifier_value)
+            as node_id,
+        checked.identifier_type,
+        checked.identifier_value,
+        checked.priority,
+        checked.record_count,
+        checked.source_count,
+        coalesce(group_sizes.group_size, 0) as group_size,
+        checked.junk_reason,
+        checked.invalid_reason,
+        case
+            when group_sizes.group_size > checked.max_group_size
+                then 'seen with ' || cast(group_sizes.group_size as {{ dbt.type_string() }})
+                    || ' distinct stronger identifiers; at most '
+                    || cast(checked.max_group_size as {{ dbt.type_string() }}) || ' for ' || checked.identifier_type
+        end as group_size_reason,
+        refused_limit_breaches.limit_reason,
+        case
+            when checked.check_names and name_conflicts.conflicting_names is not null
+                then 'records name different people: ' || name_conflicts.conflicting_names
+        end as name_conflict_reason,
+        checked.junk_reason is null
+            and checked.invalid_reason is null
+            and coalesce(group_sizes.group_size <= checked.max_group_size, true)
+            and refused_limit_breaches.limit_reason is null
+            and not (checked.check_names and name_conflicts.conflicting_names is not null) as is_linkable,
+        checked.first_seen_at,
+        checked.last_seen_at
+    from checked
+    left join group_sizes
+        on checked.identifier_type = group_sizes.identifier_type
+        and checked.identifier_value = group_sizes.identifier_value
+    left join refused_limit_breaches
+        on checked.identifier_type = refused_limit_breaches.identifier_type
+        and checked.identifier_value = refused_limit_breaches.identifier_value
+    left join name_conflicts
+        on checked.identifier_type = name_conflicts.identifier_type
+        and checked.identifier_value = name_conflicts.identifier_value
+)
+
+select * from final
