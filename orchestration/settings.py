@@ -19,11 +19,17 @@ class PostgresSettings:
     build_schema: str
     published_schema: str
 
-    def dsn(self) -> str:
-        return (
-            f"host={self.host} port={self.port} user={self.user} "
-            f"password={self.password} dbname={self.database}"
-        )
+    def connect_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for psycopg2.connect (an empty password is left out, not sent empty)."""
+        kwargs: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.database,
+        }
+        if self.password:
+            kwargs["password"] = self.password
+        return kwargs
 
 
 @dataclass(frozen=True)

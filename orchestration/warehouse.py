@@ -250,7 +250,7 @@ class PostgresWarehouse:
     def connect(self):  # type: ignore[no-untyped-def]
         import psycopg2
 
-        return psycopg2.connect(self.pg.dsn())
+        return psycopg2.connect(**self.pg.connect_kwargs())
 
     def prepare_build(self) -> None:
         """A fresh build schema holding copies of the published tables, so carried-forward state continues."""

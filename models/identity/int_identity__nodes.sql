@@ -5,98 +5,20 @@
 -#}
 with
 
-occurrences as (
-    select * from {{ ref('int_identity__identifier_occurrences') }}
+checked as (
+    select * from {{ ref('int_identity__node_checks') }}
+),
+
+co_occurrences as (
+    select * from {{ ref('int_identity__co_occurrences') }}
+),
+
+node_names as (
+    select * from {{ ref('int_identity__node_names') }}
 ),
 
 identifier_types as (
     select * from {{ ref('identifier_types') }}
-),
-
-blocklist as (
-    select * from {{ ref('identifier_blocklist') }}
-),
-
-record_names as (
-    select * from {{ ref('int_identity__record_names') }}
-),
-
-distinct_nodes as (
-    select
-        identifier_type,
-        identifier_value,
-        count(*) as record_count,
-        count(distinct source_name) as source_count,
-        min(observed_at) as first_seen_at,
-        max(observed_at) as last_seen_at
-    from occurrences
-    group by 1, 2
-),
-
-junk_matches as (
-    select
-        distinct_nodes.identifier_type,
-        distinct_nodes.identifier_value,
-        min(blocklist.reason) as junk_reason
-    from distinct_nodes
-    inner join blocklist
-        on distinct_nodes.identifier_type = blocklist.identifier_type
-        and {{ tessera.regex_matches('distinct_nodes.identifier_value', 'blocklist.pattern') }}
-    group by 1, 2
-),
-
-checked as (
-    select
-        distinct_nodes.*,
-        identifier_types.priority,
-        identifier_types.max_group_size,
-        identifier_types.check_names,
-        junk_matches.junk_reason,
-        case
-            when distinct_nodes.identifier_type = 'email'
-                and not {{ tessera.is_valid_email('distinct_nodes.identifier_value') }}
-                then 'not a valid email address'
-            when identifier_types.identifier_type is null then 'unknown identifier type'
-        end as invalid_reason
-    from distinct_nodes
-    left join identifier_types
-        on distinct_nodes.identifier_type = identifier_types.identifier_type
-    left join junk_matches
-        on distinct_nodes.identifier_type = junk_matches.identifier_type
-        and distinct_nodes.identifier_value = junk_matches.identifier_value
-),
-
-{#- Co-occurrence among the nodes that survive the junk and validity checks. -#}
-clean_occurrences as (
-    select
-        occurrences.source_name,
-        occurrences.table_name,
-        occurrences.record_id,
-        occurrences.identifier_type,
-        occurrences.identifier_value,
-        checked.priority,
-        checked.check_names
-    from occurrences
-    inner join checked
-        on occurrences.identifier_type = checked.identifier_type
-        and occurrences.identifier_value = checked.identifier_value
-    where checked.junk_reason is null
-        and checked.invalid_reason is null
-),
-
-co_occurrences as (
-    select distinct
-        node.identifier_type,
-        node.identifier_value,
-        partner.identifier_type as partner_type,
-        partner.identifier_value as partner_value,
-        partner.priority < node.priority as is_stronger_partner
-    from clean_occurrences as node
-    inner join clean_occurrences as partner
-        on node.source_name = partner.source_name
-        and node.table_name = partner.table_name
-        and node.record_id = partner.record_id
-        and node.identifier_type <> partner.identifier_type
 ),
 
 {#- Group size: how many distinct stronger identifiers a node is seen with (a kiosk: hundreds). -#}
@@ -108,21 +30,6 @@ group_sizes as (
     from co_occurrences
     where is_stronger_partner
     group by 1, 2
-),
-
-{#- The first names of the records a node is seen in (three-letter prefixes, nicknames resolved). -#}
-node_names as (
-    select distinct
-        clean_occurrences.identifier_type,
-        clean_occurrences.identifier_value,
-        clean_occurrences.check_names,
-        record_names.first_name_prefix,
-        record_names.last_name_prefix
-    from clean_occurrences
-    inner join record_names
-        on clean_occurrences.source_name = record_names.source_name
-        and clean_occurrences.table_name = record_names.table_name
-        and clean_occurrences.record_id = record_names.record_id
 ),
 
 {#- Two records name different people when neither first name matches the other's first or last

@@ -1,0 +1,120 @@
+{#-
+    Every merge and split of customer ids, one row per (old id, new id) per build, never rebuilt
+    from scratch. A merge: identifiers of `old_customer_id` now belong to the older
+    `new_customer_id`. A split: some identifiers of `old_customer_id` (which lives on) now form
+    `new_customer_id`. The reason names the link that joined them, or the guard that separated them.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+    )
+}}
+
+with
+
+id_map as (
+    select * from {{ ref('customer_id_map') }}
+),
+
+nodes as (
+    select * from {{ ref('int_identity__nodes') }}
+),
+
+edges as (
+    select * from {{ ref('int_identity__edges') }}
+),
+
+moved as (
+    select
+        previous_customer_id as old_customer_id,
+        customer_id as new_customer_id,
+        identifier_type,
+        identifier_value
+    from id_map
+    where build_id = '{{ invocation_id }}'
+        and is_active
+        and previous_customer_id is not null
+        and previous_customer_id <> customer_id
+),
+
+surviving_ids as (
+    select distinct customer_id
+    from id_map
+    where build_id = '{{ invocation_id }}'
+        and is_active
+),
+
+moves as (
+    select
+        moved.old_customer_id,
+        moved.new_customer_id,
+        case when surviving_ids.customer_id is null then 'merge' else 'split' end as change_kind,
+        count(*) as identifiers_moved,
+        min(moved.identifier_type || ':' || moved.identifier_value) as example_identifier
+    from moved
+    left join surviving_ids
+        on moved.old_customer_id = surviving_ids.customer_id
+    group by 1, 2, 3
+),
+
+{#- For a merge, the earliest link from a moved identifier into the survivor explains it. -#}
+merge_links as (
+    select
+        moved.old_customer_id,
+        moved.new_customer_id,
+        min(edges.link_rule || ' via record ' || edges.source_name || '.' || edges.table_name || ':' || edges.record_id)
+            as merge_link
+    from moved
+    inner join nodes
+        on moved.identifier_type = nodes.identifier_type
+        and moved.identifier_value = nodes.identifier_value
+    inner join edges
+        on nodes.node_id = edges.node_id_a
+        or nodes.node_id = edges.node_id_b
+    group by 1, 2
+),
+
+{#- For a split, the identifiers of the old customer that a guard now refuses are the likely cause. -#}
+split_guards as (
+    select
+        id_map.customer_id as old_customer_id,
+        min(
+            nodes.identifier_type || ' refused: '
+            || coalesce(nodes.junk_reason, nodes.invalid_reason, nodes.group_size_reason, nodes.limit_reason,
+                        nodes.name_conflict_reason)
+        ) as split_guard
+    from id_map
+    inner join nodes
+        on id_map.identifier_type = nodes.identifier_type
+        and id_map.identifier_value = nodes.identifier_value
+    where id_map.build_id = '{{ invocation_id }}'
+        and not id_map.is_active
+        and not nodes.is_linkable
+    group by 1
+),
+
+final as (
+    select
+        moves.old_customer_id,
+        moves.new_customer_id,
+        moves.change_kind,
+        case
+            when moves.change_kind = 'merge'
+                then 'joined by ' || coalesce(merge_links.merge_link, 'a shared identifier')
+            else coalesce(split_guards.split_guard, 'the links that joined them are gone')
+        end as reason,
+        moves.identifiers_moved,
+        moves.example_identifier,
+        '{{ invocation_id }}' as build_id,
+        cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
+    from moves
+    left join merge_links
+        on moves.old_customer_id = merge_links.old_customer_id
+        and moves.new_customer_id = merge_links.new_customer_id
+    left join split_guards
+        on moves.old_customer_id = split_guards.old_customer_id
+)
+
+select * from final

@@ -1,0 +1,47 @@
+{#- The first names of the records each identifier is seen in (three-letter prefixes, nicknames resolved). -#}
+with
+
+occurrences as (
+    select * from {{ ref('int_identity__identifier_occurrences') }}
+),
+
+checked as (
+    select * from {{ ref('int_identity__node_checks') }}
+),
+
+record_names as (
+    select * from {{ ref('int_identity__record_names') }}
+),
+
+clean_occurrences as (
+    select
+        occurrences.source_name,
+        occurrences.table_name,
+        occurrences.record_id,
+        occurrences.identifier_type,
+        occurrences.identifier_value,
+        checked.priority,
+        checked.check_names
+    from occurrences
+    inner join checked
+        on occurrences.identifier_type = checked.identifier_type
+        and occurrences.identifier_value = checked.identifier_value
+    where checked.junk_reason is null
+        and checked.invalid_reason is null
+),
+
+node_names as (
+    select distinct
+        clean_occurrences.identifier_type,
+        clean_occurrences.identifier_value,
+        clean_occurrences.check_names,
+        record_names.first_name_prefix,
+        record_names.last_name_prefix
+    from clean_occurrences
+    inner join record_names
+        on clean_occurrences.source_name = record_names.source_name
+        and clean_occurrences.table_name = record_names.table_name
+        and clean_occurrences.record_id = record_names.record_id
+)
+
+select * from node_names

@@ -1,0 +1,151 @@
+{#-
+    Every candidate value for a customer's name, email, phone and address, from every record that
+    carries one, ranked by survivorship: source priority, then recency, then completeness.
+    `attribute_rank` = 1 is the value `customers` shows.
+-#}
+with
+
+crm_contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+shop_customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+identifies as (
+    select * from {{ ref('stg_events__identifies') }}
+),
+
+tickets as (
+    select * from {{ ref('stg_support__tickets') }}
+),
+
+record_customers as (
+    select * from {{ ref('int_identity__record_customers') }}
+),
+
+nodes as (
+    select * from {{ ref('int_identity__nodes') }}
+),
+
+source_priority as (
+    select * from {{ ref('source_priority') }}
+),
+
+person_records as (
+    select
+        'crm' as source_name, 'contacts' as table_name, crm_contact_id as record_id,
+        first_name, last_name, email, phone, street, city, postcode, region, country_code,
+        updated_at as observed_at
+    from crm_contacts
+    union all
+    select
+        'shop', 'customers', shop_customer_id,
+        first_name, last_name, email, phone, street, city, postcode, region, country_code,
+        updated_at
+    from shop_customers
+    union all
+    select
+        'events', 'identifies', message_id,
+        first_name, last_name, email, phone, null, null, null, null, null,
+        occurred_at
+    from identifies
+    union all
+    select
+        'support', 'tickets', ticket_id,
+        null, null, email, phone, null, null, null, null, null,
+        created_at
+    from tickets
+),
+
+{#- A value is a candidate only where the identity graph accepted it (no junk, no shared inbox). -#}
+linkable as (
+    select identifier_type, identifier_value
+    from nodes
+    where is_linkable
+),
+
+candidates as (
+    select
+        record_customers.customer_id,
+        'name' as attribute,
+        person_records.first_name as value_1,
+        person_records.last_name as value_2,
+        cast(null as {{ dbt.type_string() }}) as value_3,
+        cast(null as {{ dbt.type_string() }}) as value_4,
+        cast(null as {{ dbt.type_string() }}) as value_5,
+        case when person_records.first_name is not null then 1 else 0 end
+            + case when person_records.last_name is not null then 1 else 0 end as completeness,
+        person_records.source_name,
+        person_records.table_name,
+        person_records.record_id,
+        person_records.observed_at
+    from person_records
+    inner join record_customers
+        on person_records.source_name = record_customers.source_name
+        and person_records.table_name = record_customers.table_name
+        and person_records.record_id = record_customers.record_id
+    where person_records.first_name is not null or person_records.last_name is not null
+    union all
+    select
+        record_customers.customer_id, 'email', person_records.email, null, null, null, null, 1,
+        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
+    from person_records
+    inner join record_customers
+        on person_records.source_name = record_customers.source_name
+        and person_records.table_name = record_customers.table_name
+        and person_records.record_id = record_customers.record_id
+    inner join linkable
+        on linkable.identifier_type = 'email'
+        and person_records.email = linkable.identifier_value
+    union all
+    select
+        record_customers.customer_id, 'phone', person_records.phone, null, null, null, null, 1,
+        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
+    from person_records
+    inner join record_customers
+        on person_records.source_name = record_customers.source_name
+        and person_records.table_name = record_customers.table_name
+        and person_records.record_id = record_customers.record_id
+    inner join linkable
+        on linkable.identifier_type = 'phone'
+        and person_records.phone = linkable.identifier_value
+    union all
+    select
+        record_customers.customer_id, 'address',
+        person_records.street, person_records.city, person_records.postcode,
+        person_records.region, person_records.country_code,
+        case when person_records.street is not null then 1 else 0 end
+            + case when person_records.city is not null then 1 else 0 end
+            + case when person_records.postcode is not null then 1 else 0 end
+            + case when person_records.region is not null then 1 else 0 end
+            + case when person_records.country_code is not null then 1 else 0 end,
+        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
+    from person_records
+    inner join record_customers
+        on person_records.source_name = record_customers.source_name
+        and person_records.table_name = record_customers.table_name
+        and person_records.record_id = record_customers.record_id
+    where person_records.street is not null or person_records.postcode is not null
+),
+
+final as (
+    select
+        candidates.*,
+        coalesce(source_priority.priority, 99) as source_priority,
+        row_number() over (
+            partition by candidates.customer_id, candidates.attribute
+            order by
+                coalesce(source_priority.priority, 99),
+                candidates.observed_at desc,
+                candidates.completeness desc,
+                candidates.record_id
+        ) as attribute_rank
+    from candidates
+    left join source_priority
+        on candidates.source_name = source_priority.source_name
+        and candidates.table_name = source_priority.table_name
+)
+
+select * from final

@@ -1,0 +1,191 @@
+"""Sync declarations: the YAML format, its validation, and `load_syncs`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from orchestration.sync.destinations import DESTINATION_TYPES, DestinationConfig
+from orchestration.sync.destinations.base import DestinationSettings, Mode
+from orchestration.sync.errors import SyncConfigError
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+QUALIFIED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+_CRON_FIELD = re.compile(
+    r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
+)
+_CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """The warehouse model a sync reads: `table` or `schema.table`, and its primary key column."""
+
+    model: str = Field(pattern=QUALIFIED)
+    primary_key: str = Field(pattern=IDENTIFIER)
+
+    @property
+    def schema_and_table(self) -> tuple[str, str]:
+        schema, _, table = self.model.rpartition(".")
+        return schema or "main", table
+
+
+class SafetyLimits(_Strict):
+    """Guards and retry budgets for one sync."""
+
+    # A run that would remove more than this share of the records at the destination stops before
+    # sending anything, unless forced.
+    max_remove_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Attempts per batch within one run (429s, 5xx and timeouts are retried with backoff).
+    max_attempts: PositiveInt = 6
+    # Runs in a row a refused record is retried; after that it waits until its data changes.
+    max_record_attempts: PositiveInt = 10
+    # Runs in a row an unconfirmed batch is resent before its records go back to the normal diff.
+    max_recovery_attempts: PositiveInt = 5
+    backoff_base_seconds: PositiveFloat = 0.5
+    backoff_max_seconds: PositiveFloat = 30.0
+
+
+def _valid_cron(value: str) -> bool:
+    text = value.strip()
+    if text.lower() in _CRON_MACROS:
+        return True
+    parts = text.split()
+    return len(parts) == 5 and all(_CRON_FIELD.match(part) for part in parts)
+
+
+class SyncConfig(_Strict):
+    """One sync: what to read, where to send it, how, when, and under which consent purpose."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    description: str | None = None
+    source: SourceConfig
+    destination: DestinationConfig
+    mode: Mode
+    mapping: dict[str, str] = Field(min_length=1, description="destination field -> source column")
+    schedule: str
+    # Required key: write `consent_purpose: null` to declare on purpose that a sync needs no consent.
+    consent_purpose: str | None = Field(pattern=IDENTIFIER)
+    limits: SafetyLimits = Field(default_factory=SafetyLimits)
+
+    @field_validator("mode")
+    @classmethod
+    def _mode_supported(cls, mode: str, info: ValidationInfo) -> str:
+        destination = info.data.get("destination")
+        if isinstance(destination, DestinationSettings) and mode not in destination.supported_modes:
+            supported = ", ".join(sorted(destination.supported_modes))
+            raise ValueError(f"{destination.type} does not support mode {mode!r} (supported: {supported})")
+        return mode
+
+    @field_validator("mapping")
+    @classmethod
+    def _mapping_fits_destination(cls, mapping: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        bad = [column for column in mapping.values() if not re.match(IDENTIFIER, column)]
+        if bad:
+            raise ValueError(f"source column(s) {', '.join(bad)} are not plain column names")
+        empty = [name for name in mapping if not name.strip()]
+        if empty:
+            raise ValueError("destination field names must not be empty")
+        destination = info.data.get("destination")
+        mode = info.data.get("mode")
+        if isinstance(destination, DestinationSettings) and mode:
+            destination.validate_mapping(mapping, mode)
+        return mapping
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _valid_cron(value):
+            raise ValueError("schedule must be a cron string with five fields, e.g. '0 * * * *'")
+        return value.strip()
+
+    @property
+    def consent_column(self) -> str | None:
+        return f"has_consent_{self.consent_purpose}" if self.consent_purpose else None
+
+
+class _SyncFile(_Strict):
+    syncs: list[SyncConfig]
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as a path a person can find in the file: `syncs[0].destination.token_env`."""
+    parts: list[str] = []
+    previous: int | str | None = None
+    for element in loc:
+        if isinstance(element, int):
+            parts.append(f"[{element}]")
+        elif previous == "destination" and element in DESTINATION_TYPES:
+            pass  # the union's tag, which is not a key in the file
+        else:
+            parts.append(("." if parts else "") + str(element))
+        previous = element
+    return "".join(parts)
+
+
+def _reason(error: Any) -> str:
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown key (secrets belong in environment variables named by *_env keys)"
+    return message.removeprefix("Value error, ")
+
+
+def parse_syncs(data: Any, *, file: str = "<syncs>") -> list[SyncConfig]:
+    """Validate an already-parsed sync document (a mapping with a `syncs:` list)."""
+    if not isinstance(data, dict) or "syncs" not in data:
+        raise SyncConfigError(
+            "the file must be a mapping with a top-level `syncs:` list", file=file, key="syncs"
+        )
+    try:
+        parsed = _SyncFile.model_validate(data)
+    except ValidationError as exc:
+        # A misspelt key also makes the real key "missing"; the misspelling is the error to show first.
+        errors = sorted(exc.errors(include_input=False), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
+        reasons = "; ".join(f"{_key(e['loc'])}: {_reason(e)}" for e in errors[1:5])
+        more = f" (also: {reasons})" if reasons else ""
+        raise SyncConfigError(_reason(first) + more, file=file, key=_key(first["loc"])) from None
+    seen: dict[str, int] = {}
+    for index, sync in enumerate(parsed.syncs):
+        if sync.name in seen:
+            raise SyncConfigError(
+                f"duplicate sync name {sync.name!r} (also syncs[{seen[sync.name]}])",
+                file=file,
+                key=f"syncs[{index}].name",
+            )
+        seen[sync.name] = index
+    return parsed.syncs
+
+
+def load_syncs(path: str | Path) -> list[SyncConfig]:
+    """Read and validate a sync file. A wrong key or type raises `SyncConfigError` with file, key, reason."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SyncConfigError(f"cannot read the file: {exc.strerror}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SyncConfigError(
+            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)
+        ) from None
+    return parse_syncs(data, file=str(path))

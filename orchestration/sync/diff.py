@@ -1,0 +1,291 @@
+"""The diff, computed in DuckDB SQL: the source model (read from the published warehouse) against the
+sync's state table, over mapped columns only. It yields adds, changes and removes, and counts the rows
+held back for a bad key or missing consent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orchestration.sync.config import SyncConfig
+from orchestration.sync.errors import SyncConfigError
+from orchestration.sync.state import state_table
+
+log = logging.getLogger(__name__)
+
+# A distinctive alias, so that no state file name can collide with it.
+WAREHOUSE_ALIAS = "tessera_sync_source_wh"
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass
+class DiffCounts:
+    source_rows: int = 0
+    eligible: int = 0
+    adds: int = 0
+    changes: int = 0
+    removes: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    invalid_null_key: int = 0
+    invalid_duplicate_key: int = 0
+    consent_excluded: int = 0
+    skipped: int = 0
+    destination_rows: int = 0
+    removes_suppressed: int = 0
+    consent_column_missing: bool = False
+
+
+def attach_warehouse(conn: duckdb.DuckDBPyConnection, warehouse_path: str | Path) -> None:
+    path = Path(warehouse_path)
+    if not path.exists():
+        raise SyncConfigError(f"warehouse file {path} does not exist")
+    conn.execute(f"attach {sql_string(str(path))} as {WAREHOUSE_ALIAS} (read_only)")
+
+
+def detach_warehouse(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(f"detach database if exists {WAREHOUSE_ALIAS}")
+
+
+def _source_columns(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[str, set[str]]:
+    schema, table = config.source.schema_and_table
+    relation = f"{WAREHOUSE_ALIAS}.{quote(schema)}.{quote(table)}"
+    try:
+        description = conn.execute(f"select * from {relation} limit 0").description
+    except duckdb.CatalogException:
+        raise SyncConfigError(
+            f"model {config.source.model} is not in the warehouse", key=f"{config.name}.source.model"
+        ) from None
+    return relation, {column[0] for column in description}
+
+
+def compute_diff(
+    conn: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    warehouse_path: str | Path,
+    *,
+    with_changes: bool = True,
+    with_removes: bool = True,
+) -> DiffCounts:
+    """Build the temp tables `_sync_source` and `_sync_diff` on `conn` (a connection to the state database)
+    and return the counts. The warehouse is attached read-only for the duration of the diff only."""
+    attach_warehouse(conn, warehouse_path)
+    try:
+        relation, columns = _source_columns(conn, config)
+        if config.source.primary_key not in columns:
+            raise SyncConfigError(
+                f"column {config.source.primary_key} is not in {config.source.model}",
+                key=f"{config.name}.source.primary_key",
+            )
+        missing = sorted(set(config.mapping.values()) - columns)
+        if missing:
+            raise SyncConfigError(
+                f"column(s) {', '.join(missing)} are not in {config.source.model}",
+                key=f"{config.name}.mapping",
+            )
+        counts = DiffCounts()
+        consent_column = config.consent_column
+        if consent_column is None:
+            consent = "true"
+        elif consent_column in columns:
+            # Deny by default: only a true value lets a row through; null, false or unreadable do not.
+            consent = f"coalesce(try_cast({quote(consent_column)} as boolean), false)"
+        else:
+            consent = "false"
+            counts.consent_column_missing = True
+            log.warning(
+                "sync %s: %s has no column %s, so every row is excluded for lack of consent",
+                config.name,
+                config.source.model,
+                consent_column,
+            )
+        fields = ", ".join(f"{quote(name)} := {quote(column)}" for name, column in config.mapping.items())
+        conn.execute(
+            f"""
+            create or replace temp table _sync_source as
+            select
+                key,
+                payload,
+                md5(payload) as payload_hash,
+                consented,
+                count(*) over (partition by key) as key_count
+            from (
+                select
+                    cast({quote(config.source.primary_key)} as varchar) as key,
+                    cast(to_json(struct_pack({fields})) as varchar) as payload,
+                    {consent} as consented
+                from {relation}
+            )
+            """
+        )
+    finally:
+        detach_warehouse(conn)
+
+    table = state_table(config.name)
+    purpose = config.consent_purpose
+    granted = sql_string(f"granted:{purpose}" if purpose else "not_required")
+    withdrawn = sql_string(f"withdrawn:{purpose}" if purpose else "not_required")
+    change_filter = "present.key is null or present.payload_hash <> eligible.payload_hash"
+    if not with_changes:
+        change_filter = "present.key is null"
+    removes = f"""
+        union all
+        select
+            present.key,
+            'remove' as change,
+            null as payload,
+            null as payload_hash,
+            present.payload as old_payload,
+            present.destination_id,
+            case when excluded.key is not null then {withdrawn} else 'n/a' end as consent_basis,
+            false as skipped
+        from present
+        left join excluded
+            on present.key = excluded.key
+        where not exists (select 1 from eligible where eligible.key = present.key)
+            and not exists (select 1 from _sync_source as s where s.key = present.key and s.key_count > 1)
+    """
+    conn.execute(
+        f"""
+        create or replace temp table _sync_diff as
+        with
+
+        eligible as (
+            select key, payload, payload_hash
+            from _sync_source
+            where key is not null and key_count = 1 and consented
+        ),
+
+        excluded as (
+            select key
+            from _sync_source
+            where key is not null and key_count = 1 and not consented
+        ),
+
+        present as (
+            select key, payload_hash, payload, destination_id
+            from {table}
+            where payload_hash is not null
+        ),
+
+        failing as (
+            select key, attempted_hash
+            from {table}
+            where status = 'failed' and attempts >= {int(config.limits.max_record_attempts)}
+        )
+
+        select
+            eligible.key,
+            case when present.key is null then 'add' else 'change' end as change,
+            eligible.payload,
+            eligible.payload_hash,
+            present.payload as old_payload,
+            present.destination_id,
+            {granted} as consent_basis,
+            coalesce(failing.attempted_hash = eligible.payload_hash, false) as skipped
+        from eligible
+        left join present
+            on eligible.key = present.key
+        left join failing
+            on eligible.key = failing.key
+        where {change_filter}
+        {removes if with_removes else ""}
+        """
+    )
+    row = conn.execute(
+        """
+        select
+            count(*),
+            count(*) filter (where key is null),
+            count(*) filter (where key is not null and key_count > 1),
+            count(*) filter (where key is not null and key_count = 1 and not consented),
+            count(*) filter (where key is not null and key_count = 1 and consented)
+        from _sync_source
+        """
+    ).fetchone()
+    assert row is not None
+    counts.source_rows, counts.invalid_null_key, counts.invalid_duplicate_key = row[0], row[1], row[2]
+    counts.consent_excluded, counts.eligible = row[3], row[4]
+    counts.invalid = counts.invalid_null_key + counts.invalid_duplicate_key
+    diff_row = conn.execute(
+        """
+        select
+            count(*) filter (where change = 'add' and not skipped),
+            count(*) filter (where change = 'change' and not skipped),
+            count(*) filter (where change = 'remove'),
+            count(*) filter (where skipped)
+        from _sync_diff
+        """
+    ).fetchone()
+    assert diff_row is not None
+    counts.adds, counts.changes, counts.removes, counts.skipped = diff_row
+    destination_rows = conn.execute(f"select count(*) from {table} where payload_hash is not null").fetchone()
+    counts.destination_rows = destination_rows[0] if destination_rows else 0
+    counts.unchanged = counts.eligible - counts.adds - counts.changes - counts.skipped
+    return counts
+
+
+def suppress_removes(conn: duckdb.DuckDBPyConnection, counts: DiffCounts) -> None:
+    """Drop every remove from the diff (the empty-source guard)."""
+    conn.execute("delete from _sync_diff where change = 'remove'")
+    counts.removes_suppressed, counts.removes = counts.removes, 0
+
+
+def page_diff(conn: duckdb.DuckDBPyConnection, changes: tuple[str, ...], *, page_size: int) -> Any:
+    """Yield pages of diff rows of the given kinds, in key order. Each page is fetched completely before
+    the caller writes to the database again, so paging and committing can share one connection."""
+    kinds = ", ".join(sql_string(change) for change in changes)
+    last: str | None = None
+    while True:
+        rows = conn.execute(
+            f"""
+            select key, change, payload, payload_hash, old_payload, destination_id, consent_basis
+            from _sync_diff
+            where change in ({kinds}) and not skipped and (? is null or key > ?)
+            order by key
+            limit {int(page_size)}
+            """,
+            [last, last],
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def samples(conn: duckdb.DuckDBPyConnection, *, limit: int) -> dict[str, list[dict[str, Any]]]:
+    """A few example rows of each kind, for the dry run."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    for change in ("add", "change", "remove"):
+        rows = conn.execute(
+            "select key, payload, old_payload from _sync_diff "
+            "where change = ? and not skipped order by key limit ?",
+            [change, limit],
+        ).fetchall()
+        result[change + "s"] = [{"key": key, "payload": new or old} for key, new, old in rows]
+    invalid = conn.execute(
+        """
+        select distinct key, case when key is null then 'null primary key' else 'duplicate primary key' end
+        from _sync_source where key is null or key_count > 1 order by 1 nulls first limit ?
+        """,
+        [limit],
+    ).fetchall()
+    result["invalid"] = [{"key": key, "reason": reason} for key, reason in invalid]
+    excluded = conn.execute(
+        "select key from _sync_source "
+        "where key is not null and key_count = 1 and not consented order by key limit ?",
+        [limit],
+    ).fetchall()
+    result["consent_excluded"] = [{"key": key} for (key,) in excluded]
+    return result

@@ -1,0 +1,407 @@
+"""The sync engine's own DuckDB database: per-sync state, the in-flight journal, run history, record log.
+
+It lives in a file of its own, never in the warehouse: DuckDB allows one writer, and analysts read the
+published warehouse. `publish_state` gives analysts a read-only copy of it in the same way."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from orchestration.sync.destinations.base import DELETE_OPERATIONS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+SCHEMA = [
+    """
+    create table if not exists sync_runs (
+        run_id varchar primary key,
+        sync_name varchar not null,
+        destination varchar,
+        mode varchar,
+        status varchar not null,
+        forced boolean,
+        started_at timestamp not null,
+        finished_at timestamp,
+        source_rows bigint,
+        adds bigint,
+        changes bigint,
+        removes bigint,
+        unchanged bigint,
+        invalid bigint,
+        consent_excluded bigint,
+        skipped bigint,
+        removes_suppressed bigint,
+        sent bigint,
+        succeeded bigint,
+        failed bigint,
+        recovered bigint,
+        requests bigint,
+        error varchar
+    )
+    """,
+    """
+    create table if not exists sync_record_log (
+        sync_name varchar not null,
+        run_id varchar not null,
+        key varchar,
+        operation varchar not null,
+        status varchar not null,
+        error varchar,
+        consent_basis varchar,
+        idempotency_key varchar,
+        logged_at timestamp not null
+    )
+    """,
+    """
+    create table if not exists sync_journal (
+        idempotency_key varchar primary key,
+        sync_name varchar not null,
+        run_id varchar not null,
+        operation varchar not null,
+        record_count integer not null,
+        items varchar not null,
+        attempts integer not null,
+        last_error varchar,
+        created_at timestamp not null
+    )
+    """,
+]
+
+STATE_COLUMNS = """
+    key varchar primary key,
+    payload_hash varchar,
+    payload varchar,
+    destination_id varchar,
+    status varchar not null,
+    attempts integer not null,
+    attempted_hash varchar,
+    last_error varchar,
+    last_sent_at timestamp
+"""
+
+
+def state_table(sync_name: str) -> str:
+    """The per-sync state table. Sync names are validated identifiers, so this is safe to interpolate."""
+    return f"state__{sync_name}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Outcome:
+    """One record's fate in one batch, with what state needs to remember about it."""
+
+    key: str
+    operation: str
+    ok: bool
+    error: str | None = None
+    payload_hash: str | None = None
+    payload: str | None = None
+    destination_id: str | None = None
+    replace: bool = False
+    consent_basis: str | None = None
+
+
+@dataclass
+class PendingBatch:
+    idempotency_key: str
+    run_id: str
+    operation: str
+    items: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    sync_name: str
+    destination: str
+    mode: str
+    status: str
+    forced: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+RUN_COUNTS = (
+    "source_rows",
+    "adds",
+    "changes",
+    "removes",
+    "unchanged",
+    "invalid",
+    "consent_excluded",
+    "skipped",
+    "removes_suppressed",
+    "sent",
+    "succeeded",
+    "failed",
+    "recovered",
+    "requests",
+)
+
+
+class StateStore:
+    """Read-write access to the state database. One process at a time: DuckDB's file lock enforces it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise RuntimeError(
+                f"the sync state database {self.path} is in use by another process: {exc}"
+            ) from None
+        for statement in SCHEMA:
+            self.conn.execute(statement)
+
+    def ensure_sync(self, sync_name: str) -> str:
+        table = state_table(sync_name)
+        self.conn.execute(f"create table if not exists {table} ({STATE_COLUMNS})")
+        return table
+
+    # run history
+
+    def mark_interrupted(self, sync_name: str) -> int:
+        """Mark runs a killed process left 'running'; their unconfirmed batches are still in the journal."""
+        rows = self.conn.execute(
+            "update sync_runs set status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+            "where sync_name = ? and status = 'running' returning run_id",
+            [utcnow(), sync_name],
+        ).fetchall()
+        return len(rows)
+
+    def start_run(self, run: RunRow) -> None:
+        self.conn.execute(
+            "insert into sync_runs (run_id, sync_name, destination, mode, status, forced, started_at) "
+            "values (?, ?, ?, ?, ?, ?, ?)",
+            [run.run_id, run.sync_name, run.destination, run.mode, run.status, run.forced, run.started_at],
+        )
+
+    def finish_run(self, run: RunRow) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
+        self.conn.execute(
+            f"update sync_runs set status = ?, finished_at = ?, error = ?, {assignments} where run_id = ?",
+            [
+                run.status,
+                run.finished_at,
+                run.error,
+                *(run.counts.get(name, 0) for name in RUN_COUNTS),
+                run.run_id,
+            ],
+        )
+
+    # the journal of batches sent but not yet confirmed
+
+    def add_pending(
+        self, sync_name: str, run_id: str, idempotency_key: str, operation: str, items: str, count: int
+    ) -> None:
+        self.conn.execute(
+            "insert into sync_journal values (?, ?, ?, ?, ?, ?, 0, null, ?)",
+            [idempotency_key, sync_name, run_id, operation, count, items, utcnow()],
+        )
+
+    def bump_pending(self, idempotency_key: str, error: str) -> None:
+        self.conn.execute(
+            "update sync_journal set attempts = attempts + 1, last_error = ? where idempotency_key = ?",
+            [error[:1000], idempotency_key],
+        )
+
+    def pending(self, sync_name: str) -> list[PendingBatch]:
+        rows = self.conn.execute(
+            "select idempotency_key, run_id, operation, items, attempts, created_at from sync_journal "
+            "where sync_name = ? order by created_at, idempotency_key",
+            [sync_name],
+        ).fetchall()
+        return [PendingBatch(*row) for row in rows]
+
+    # committing what a destination confirmed
+
+    def commit(
+        self, sync_name: str, run_id: str, idempotency_key: str | None, outcomes: list[Outcome]
+    ) -> None:
+        """In one transaction: state for confirmed and refused records, their log rows, and the journal
+        row of the batch (gone once its outcome is recorded)."""
+        import pyarrow as pa  # imported here: a run with nothing to send never needs it
+
+        table = state_table(sync_name)
+        now = utcnow()
+        sends_ok = [o for o in outcomes if o.ok and o.operation not in DELETE_OPERATIONS]
+        removed = [o for o in outcomes if o.ok and o.operation in DELETE_OPERATIONS and not o.replace]
+        failed = [o for o in outcomes if not o.ok]
+        conn = self.conn
+        conn.execute("begin transaction")
+        try:
+            if sends_ok:
+                conn.register(
+                    "_sync_ok", _table(sends_ok, ["key", "payload_hash", "payload", "destination_id"])
+                )
+                conn.execute(
+                    f"""
+                    insert into {table} as s
+                        (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+                         last_error, last_sent_at)
+                    select key, payload_hash, payload, destination_id, 'synced', 0, payload_hash, null, ?
+                    from _sync_ok
+                    on conflict (key) do update set
+                        payload_hash = excluded.payload_hash,
+                        payload = excluded.payload,
+                        destination_id = coalesce(excluded.destination_id, s.destination_id),
+                        status = 'synced',
+                        attempts = 0,
+                        attempted_hash = excluded.attempted_hash,
+                        last_error = null,
+                        last_sent_at = excluded.last_sent_at
+                    """,
+                    [now],
+                )
+                conn.unregister("_sync_ok")
+            if removed:
+                conn.register("_sync_removed", _table(removed, ["key"]))
+                conn.execute(f"delete from {table} where key in (select key from _sync_removed)")
+                conn.unregister("_sync_removed")
+            if failed:
+                rows = [
+                    {
+                        "key": o.key,
+                        "attempted_hash": None if o.operation in DELETE_OPERATIONS else o.payload_hash,
+                        "error": (o.error or "failed")[:2000],
+                    }
+                    for o in failed
+                ]
+                conn.register("_sync_failed", pa.Table.from_pylist(rows, schema=_failed_schema()))
+                conn.execute(
+                    f"""
+                    insert into {table} as s
+                        (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+                         last_error, last_sent_at)
+                    select key, null, null, null, 'failed', 1, attempted_hash, error, ? from _sync_failed
+                    on conflict (key) do update set
+                        status = 'failed',
+                        attempts = s.attempts + 1,
+                        attempted_hash = excluded.attempted_hash,
+                        last_error = excluded.last_error,
+                        last_sent_at = excluded.last_sent_at
+                    """,
+                    [now],
+                )
+                conn.unregister("_sync_failed")
+            if outcomes:
+                log_rows = [
+                    {
+                        "key": o.key,
+                        "operation": o.operation,
+                        "status": "succeeded" if o.ok else "failed",
+                        "error": o.error,
+                        "consent_basis": o.consent_basis,
+                    }
+                    for o in outcomes
+                ]
+                conn.register("_sync_log", pa.Table.from_pylist(log_rows, schema=_log_schema()))
+                conn.execute(
+                    "insert into sync_record_log "
+                    "select ?, ?, key, operation, status, error, consent_basis, ?, ? from _sync_log",
+                    [sync_name, run_id, idempotency_key, now],
+                )
+                conn.unregister("_sync_log")
+            if idempotency_key is not None:
+                conn.execute("delete from sync_journal where idempotency_key = ?", [idempotency_key])
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+
+    def log_invalid(self, sync_name: str, run_id: str) -> int:
+        """Log the invalid keys found by the current diff (rows with a null or duplicated primary key)."""
+        rows = self.conn.execute(
+            """
+            insert into sync_record_log
+            select distinct ?, ?, key, 'none', 'invalid',
+                case when key is null then 'null primary key' else 'duplicate primary key' end, null, null, ?
+            from _sync_source
+            where key is null or key_count > 1
+            returning 1
+            """,
+            [sync_name, run_id, utcnow()],
+        ).fetchall()
+        return len(rows)
+
+    def checkpoint(self) -> None:
+        self.conn.execute("checkpoint")
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except duckdb.Error:
+            log.warning("closing the sync state database failed", exc_info=True)
+
+
+def _failed_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([("key", pa.string()), ("attempted_hash", pa.string()), ("error", pa.string())])
+
+
+def _log_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    names = ("key", "operation", "status", "error", "consent_basis")
+    return pa.schema([(name, pa.string()) for name in names])
+
+
+def _table(outcomes: list[Outcome], columns: list[str]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {name: pa.array([getattr(o, name) for o in outcomes], type=pa.string()) for name in columns}
+    )
+
+
+def publish_state(state_path: str | Path, published_path: str | Path) -> Path:
+    """Give analysts a read-only copy of the state database: checkpoint, copy beside the target, rename.
+
+    Readers of `published_path` see either the previous copy or the new one, never a half-written file,
+    and never hold a lock on the file the engine writes. Fails if a sync is running on `state_path`."""
+    source = Path(state_path)
+    target = Path(published_path)
+    try:
+        conn = duckdb.connect(str(source))
+    except duckdb.IOException as exc:
+        raise RuntimeError(f"cannot publish {source} while a sync is using it: {exc}") from None
+    try:
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("published sync state to %s", target)
+    return target
+
+
+def read_state_rows(conn: Any, sync_name: str) -> list[tuple[Any, ...]]:
+    """Every state row of a sync (for tests and tooling)."""
+    return conn.execute(f"select * from {state_table(sync_name)} order by key").fetchall()
