@@ -81,7 +81,7 @@ final as (
         table_name,
         record_id,
         supporting_records,
-        cast(1.0 as {{ dbt.type_float() }}) as confidence,
+        cast(1.0 as double precision) as confidence,
         observed_at as first_linked_at
     from numbered
     where record_number = 1

@@ -47,7 +47,7 @@ final as (
         record_id,
         customer_id,
         'identifier:' || identifier_type as placed_by,
-        cast(1.0 as {{ dbt.type_float() }}) as confidence,
+        cast(1.0 as double precision) as confidence,
         observed_at
     from placed
     where anchor_rank = 1
