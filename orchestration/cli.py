@@ -212,5 +212,50 @@ def bench_generate(customers: int, seed: int, out: Path | None) -> None:
     console.print(json.dumps(figures), soft_wrap=True)
 
 
+@bench.command("identity")
+@click.option("--customers", default=100_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--growth", default=0.01, show_default=True, help="Share of records added for the stability rebuild."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the files here [default: temporary].",
+)
+def bench_identity(customers: int, seed: int, growth: float, workdir: Path | None) -> None:
+    """Identity accuracy against the planted truth, stitching time against scipy, and id stability."""
+    import shutil
+    import tempfile
+
+    from orchestration.identity_bench import run_identity_benchmark
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-identity-"))
+    try:
+        with console.status(f"identity benchmark at {customers:,} customers (two full builds) …"):
+            figures = run_identity_benchmark(customers, seed, folder, growth)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@main.command()
+@click.argument("identifier")
+@click.option(
+    "--events", "event_limit", default=10, show_default=True, help="How many recent events to show."
+)
+def profile(identifier: str, event_limit: int) -> None:
+    """One customer's 360° view, found by TYPE:VALUE (e.g. email:ann@example.com, phone:+447700900123)."""
+    from orchestration.profile import CustomerNotFound, render_profile
+
+    try:
+        render_profile(_settings(), identifier, console, event_limit=event_limit)
+    except CustomerNotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

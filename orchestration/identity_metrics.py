@@ -48,7 +48,9 @@ def reach_components(con: duckdb.DuckDBPyConnection) -> None:
     size = n_records + (int(ident.max()) - n_records + 1 if len(ident) else 0)
     graph = coo_matrix((np.ones(len(rec), dtype=np.int8), (rec, ident)), shape=(size, size)).tocsr()
     _, labels = connected_components(graph, directed=False)
-    con.register("reach_labels", pa.table({"record_index": np.arange(n_records), "reach_id": labels[:n_records]}))
+    con.register(
+        "reach_labels", pa.table({"record_index": np.arange(n_records), "reach_id": labels[:n_records]})
+    )
     con.execute(
         """
         create or replace temp table reach as
@@ -64,10 +66,10 @@ def pairwise_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     reach_components(con)
     predicted = _pairs(_group_counts(con, "select count(*) as n from eval_records group by customer_id"))
     true = _pairs(_group_counts(con, "select count(*) as n from eval_records group by person_id"))
-    correct = _pairs(_group_counts(con, "select count(*) as n from eval_records group by person_id, customer_id"))
-    reachable_sql = (
-        "select count(*) as n from eval_records inner join reach using (record_key) group by person_id, reach_id"
+    correct = _pairs(
+        _group_counts(con, "select count(*) as n from eval_records group by person_id, customer_id")
     )
+    reachable_sql = "select count(*) as n from eval_records inner join reach using (record_key) group by person_id, reach_id"
     reachable = _pairs(_group_counts(con, reachable_sql))
     correct_reachable = _pairs(
         _group_counts(

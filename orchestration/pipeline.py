@@ -1,0 +1,106 @@
+"""The pipeline without Dagster: prepare → load → dbt build → audit → publish, for benchmarks and tests.
+
+Dagster's job does the same steps as assets (orchestration/assets/); this path runs dbt in-process
+through dbtRunner, so a benchmark can read each model's timing and a test can build small worlds fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.warehouse import Audit, PublishBlocked, TableLoad, get_warehouse, writer_lock
+
+
+@dataclass
+class BuildResult:
+    audit: Audit
+    loads: list[TableLoad]
+    published: bool
+    seconds: float
+    node_seconds: dict[str, float]
+
+
+@contextlib.contextmanager
+def settings_environment(settings: Settings) -> Iterator[None]:
+    """Point profiles.yml at these settings for the duration of a dbt invocation."""
+    wanted = {
+        "TESSERA_TARGET": settings.target,
+        "TESSERA_BUILD_DB": str(settings.build_db),
+        "TESSERA_PG_HOST": settings.postgres.host,
+        "TESSERA_PG_PORT": str(settings.postgres.port),
+        "TESSERA_PG_USER": settings.postgres.user,
+        "TESSERA_PG_PASSWORD": settings.postgres.password,
+        "TESSERA_PG_DATABASE": settings.postgres.database,
+        "TESSERA_PG_BUILD_SCHEMA": settings.postgres.build_schema,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_dbt(settings: Settings, args: list[str]) -> dict:
+    """Run one dbt command in-process against `settings`; returns its run_results.json."""
+    from dbt.cli.main import dbtRunner
+
+    with tempfile.TemporaryDirectory(prefix="tessera-dbt-") as target, settings_environment(settings):
+        dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir",
+                str(PROJECT_DIR),
+                "--profiles-dir",
+                str(PROJECT_DIR),
+                "--target",
+                settings.target,
+                "--target-path",
+                target,
+                "--quiet",
+            ]
+        )
+        results_path = Path(target) / "run_results.json"
+        if not results_path.exists():
+            raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")
+        return json.loads(results_path.read_text())
+
+
+def build(settings: Settings, *, full_refresh: bool = False, publish: bool = True) -> BuildResult:
+    """One whole build: start from the published state, load raw files, dbt build, audit, publish."""
+    started = time.monotonic()
+    warehouse = get_warehouse(settings)
+    with writer_lock(settings):
+        warehouse.prepare_build()
+        loads = warehouse.load_raw(settings.raw_dir)
+        run_results = run_dbt(settings, ["build", *(["--full-refresh"] if full_refresh else [])])
+        audit = Audit.from_run_results(run_results)
+        audit.write(settings.audit_path)
+        published = False
+        if publish and audit.passed:
+            warehouse.publish()
+            published = True
+        elif publish:
+            raise PublishBlocked(
+                f"Not publishing: {len(audit.failures)} gating node(s) failed: "
+                + "; ".join(f"{f['node']}: {f['message'][:200]}" for f in audit.failures[:10])
+            )
+    node_seconds = {
+        r["unique_id"].split(".")[-1]: float(r.get("execution_time") or 0.0)
+        for r in run_results.get("results", [])
+        if r["unique_id"].startswith("model.")
+    }
+    return BuildResult(audit, loads, published, time.monotonic() - started, node_seconds)
