@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
@@ -18,6 +17,7 @@ from scipy.sparse.csgraph import connected_components
 from orchestration.identity_metrics import pairwise_metrics
 from orchestration.pipeline import build
 from orchestration.settings import Settings
+from orchestration.warehouse import open_read_only
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def restore(raw_dir: Path, full_dir: Path) -> None:
 
 def evaluate(published_db: Path, truth_path: Path) -> dict[str, Any]:
     """Pairwise accuracy of customer_source_records against the truth table."""
-    con = duckdb.connect(str(published_db), read_only=True)
+    con = open_read_only(published_db)
     try:
         con.execute(f"create temp table truth as select * from read_parquet('{truth_path}')")
         con.execute(
@@ -119,7 +119,7 @@ def evaluate(published_db: Path, truth_path: Path) -> dict[str, Any]:
 def scipy_reference_seconds(published_db: Path) -> float:
     """The reference: scipy connected_components over the same edge list, read from the warehouse."""
     started = time.perf_counter()
-    con = duckdb.connect(str(published_db), read_only=True)
+    con = open_read_only(published_db)
     edges = con.execute("select node_id_a, node_id_b from int_identity__edges").fetchnumpy()
     size = int(con.execute("select max(node_id) from int_identity__nodes").fetchall()[0][0]) + 1
     con.close()
@@ -131,7 +131,7 @@ def scipy_reference_seconds(published_db: Path) -> float:
 
 
 def id_snapshot(published_db: Path) -> dict[tuple[str, str], str]:
-    con = duckdb.connect(str(published_db), read_only=True)
+    con = open_read_only(published_db)
     rows = con.execute(
         "select identifier_type, identifier_value, customer_id from customer_identifiers"
     ).fetchall()
@@ -142,10 +142,10 @@ def id_snapshot(published_db: Path) -> dict[tuple[str, str], str]:
 def stability(before: dict[tuple[str, str], str], published_db: Path) -> dict[str, Any]:
     """Share of the first build's customers whose id changed, beyond those that truly merged."""
     after = id_snapshot(published_db)
-    con = duckdb.connect(str(published_db), read_only=True)
+    con = open_read_only(published_db)
     history = con.execute(
         "select old_customer_id, new_customer_id, change_kind from customer_id_history "
-        "where build_id = (select max(build_id) from customer_id_map where is_active)"
+        "where changed_at = (select max(changed_at) from customer_id_history)"
     ).fetchall()
     con.close()
     merged_away = {old for old, _new, kind in history if kind == "merge"}

@@ -1,7 +1,7 @@
 """The pipeline without Dagster: prepare → load → dbt build → audit → publish, for benchmarks and tests.
 
 Dagster's job does the same steps as assets (orchestration/assets/); this path runs dbt in-process
-through dbtRunner, so a benchmark can read each model's timing and a test can build small worlds fast.
+as a plain dbt subprocess, so a benchmark can read each model's timing and a test can build small worlds fast.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,24 +57,25 @@ def settings_environment(settings: Settings) -> Iterator[None]:
 
 
 def run_dbt(settings: Settings, args: list[str]) -> dict:
-    """Run one dbt command in-process against `settings`; returns its run_results.json."""
-    from dbt.cli.main import dbtRunner
+    """Run one dbt command against `settings`; returns its run_results.json.
 
+    dbt runs in a subprocess, as under Dagster: in-process, dbt-duckdb keeps the build file open,
+    and after publishing renamed it, that handle would point at the published file."""
     with tempfile.TemporaryDirectory(prefix="tessera-dbt-") as target, settings_environment(settings):
-        dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir",
-                str(PROJECT_DIR),
-                "--profiles-dir",
-                str(PROJECT_DIR),
-                "--target",
-                settings.target,
-                "--target-path",
-                target,
-                "--quiet",
-            ]
-        )
+        command = [
+            str(Path(sys.executable).parent / "dbt"),
+            *args,
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--target",
+            settings.target,
+            "--target-path",
+            target,
+            "--quiet",
+        ]
+        subprocess.run(command, check=False, env=os.environ.copy())
         results_path = Path(target) / "run_results.json"
         if not results_path.exists():
             raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")

@@ -31,6 +31,23 @@ from orchestration.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def open_file(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at `path` as it is now.
+
+    duckdb.connect(path) shares one database instance per path within a process, and an instance
+    kept alive by any lingering reference still points at the file a publish has since renamed:
+    writes meant for a new build would land in the published file. Attaching the file into a fresh
+    in-memory database always opens the file that is at `path` now."""
+    con = duckdb.connect()
+    con.execute(f"attach '{path}' as warehouse{' (read_only)' if read_only else ''}")
+    con.execute("use warehouse")
+    return con
+
+
+def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    return open_file(path, read_only=True)
+
+
 class PublishBlocked(RuntimeError):
     """The build's audit did not pass, so the published data was left as it was."""
 
@@ -185,7 +202,7 @@ class DuckDBWarehouse:
         is kept as null (and reported), so that a dropped column never breaks staging silently."""
         self.ensure_build()
         loads = []
-        con = duckdb.connect(str(self.build_db))
+        con = open_file(self.build_db)
         try:
             for source, table, path in raw_files(raw_dir):
                 schema = f"raw_{source}"
@@ -204,7 +221,7 @@ class DuckDBWarehouse:
                 loads.append(TableLoad(source, table, rows, added, missing))
                 if added or missing:
                     log.warning("schema drift in %s.%s: new %s, missing %s", source, table, added, missing)
-            con.execute("checkpoint")
+            con.execute("checkpoint warehouse")
         finally:
             con.close()
         return loads
@@ -218,8 +235,10 @@ class DuckDBWarehouse:
                 f"Not publishing: {len(audit.failures)} gating node(s) failed: "
                 + "; ".join(f["node"] for f in audit.failures[:10])
             )
-        con = duckdb.connect(str(self.build_db))
-        con.execute("checkpoint")
+        con = open_file(self.build_db)
+        con.execute("checkpoint warehouse")
+        con.execute("use memory")
+        con.execute("detach warehouse")
         con.close()
         self.published_db.parent.mkdir(parents=True, exist_ok=True)
         # A rename is atomic: a new reader sees the old file or the new one, never a mix; a reader
@@ -229,7 +248,7 @@ class DuckDBWarehouse:
         log.info("published %s", self.published_db)
 
     def query_published(self, sql: str) -> list[tuple]:
-        con = duckdb.connect(str(self.published_db), read_only=True)
+        con = open_read_only(self.published_db)
         try:
             return con.execute(sql).fetchall()
         finally:
