@@ -32,15 +32,44 @@ group_sizes as (
     group by 1, 2
 ),
 
-{#- Two records name different people when neither first name matches the other's first or last
-    name (so "John Smith" and "Smith John" agree, "John Smith" and "Jane Smith" do not). -#}
+{#- The name evidence about an identifier: the names in its own records, and the names of the
+    accounts (identifier types with a per-customer limit: CRM, shop, loyalty ids) it is seen with. -#}
+limited_partners as (
+    select
+        co_occurrences.identifier_type,
+        co_occurrences.identifier_value,
+        co_occurrences.partner_type,
+        co_occurrences.partner_value
+    from co_occurrences
+    inner join identifier_types
+        on co_occurrences.partner_type = identifier_types.identifier_type
+    where identifier_types.max_per_customer is not null
+),
+
+name_evidence as (
+    select identifier_type, identifier_value, first_name_prefix, last_name_prefix
+    from node_names
+    union
+    select
+        limited_partners.identifier_type,
+        limited_partners.identifier_value,
+        node_names.first_name_prefix,
+        node_names.last_name_prefix
+    from limited_partners
+    inner join node_names
+        on limited_partners.partner_type = node_names.identifier_type
+        and limited_partners.partner_value = node_names.identifier_value
+),
+
+{#- Two names are different people when neither first name matches the other's first or last name
+    (so "John Smith" and "Smith John" agree, "John Smith" and "Jane Smith" do not). -#}
 name_conflicts as (
     select
         this_name.identifier_type,
         this_name.identifier_value,
         min(this_name.first_name_prefix || '… and ' || other_name.first_name_prefix || '…') as conflicting_names
-    from node_names as this_name
-    inner join node_names as other_name
+    from name_evidence as this_name
+    inner join name_evidence as other_name
         on this_name.identifier_type = other_name.identifier_type
         and this_name.identifier_value = other_name.identifier_value
         and this_name.first_name_prefix < other_name.first_name_prefix
@@ -49,9 +78,14 @@ name_conflicts as (
     group by 1, 2
 ),
 
-named_nodes as (
-    select distinct identifier_type, identifier_value
-    from node_names
+{#- Accounts with no name anywhere: a limit breach through them cannot be shown to be one person. -#}
+unnamed_partners as (
+    select distinct limited_partners.identifier_type, limited_partners.identifier_value
+    from limited_partners
+    left join node_names
+        on limited_partners.partner_type = node_names.identifier_type
+        and limited_partners.partner_value = node_names.identifier_value
+    where node_names.identifier_value is null
 ),
 
 {#- Per-customer limits, one hop: a node seen with more CRM ids (say) than one customer may hold. -#}
@@ -78,17 +112,18 @@ limit_breaches as (
     group by 1, 2
 ),
 
-{#- A limit breach whose records all name one person is that person's duplicate records: allowed. -#}
+{#- A limit breach is allowed only when every account involved is named, and all name one person:
+    those are one person's duplicate records (a re-entered lead, a second shop account). -#}
 refused_limit_breaches as (
     select limit_breaches.*
     from limit_breaches
-    left join named_nodes
-        on limit_breaches.identifier_type = named_nodes.identifier_type
-        and limit_breaches.identifier_value = named_nodes.identifier_value
+    left join unnamed_partners
+        on limit_breaches.identifier_type = unnamed_partners.identifier_type
+        and limit_breaches.identifier_value = unnamed_partners.identifier_value
     left join name_conflicts
         on limit_breaches.identifier_type = name_conflicts.identifier_type
         and limit_breaches.identifier_value = name_conflicts.identifier_value
-    where named_nodes.identifier_value is null
+    where unnamed_partners.identifier_value is not null
         or name_conflicts.identifier_value is not null
 ),
 
