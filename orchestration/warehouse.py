@@ -210,10 +210,12 @@ class DuckDBWarehouse:
                 previous = self._columns(con, schema, table)
                 incoming = pq.read_schema(path).names
                 added, missing = _drift(previous, incoming) if previous else ([], [])
+                # The load time is stamped here; a file that carries its own _loaded_at is overridden.
+                exclude = " exclude (_loaded_at)" if "_loaded_at" in incoming else ""
                 fill = "".join(f', cast(null as {previous[c]}) as "{c}"' for c in missing)
                 con.execute(
                     f'create or replace table "{schema}"."{table}" as '
-                    f"select * exclude (_loaded_at){fill}, cast(current_timestamp as timestamp) as _loaded_at "
+                    f"select *{exclude}{fill}, cast(current_timestamp as timestamp) as _loaded_at "
                     f"from read_parquet(?)",
                     [str(path)],
                 )
@@ -317,13 +319,17 @@ class PostgresWarehouse:
             )
             previous = {name: dtype for name, dtype in cur.fetchall() if name != "_loaded_at"}
             added, missing = _drift(previous, [f.name for f in fields]) if previous else ([], [])
-            columns = [(f.name, _pg_type(f.type)) for f in fields]
-            columns += [(name, previous[name]) for name in missing]
-            ddl = ", ".join(f'"{name}" {dtype}' for name, dtype in columns)
-            cur.execute(f'drop table if exists "{schema}"."{table}__loading"')
-            cur.execute(
-                f'create table "{schema}"."{table}__loading" ({ddl}, _loaded_at timestamp default (now() at time zone \'utc\'))'
-            )
+            target = f'"{schema}"."{table}"'
+            # The table is kept and refilled (truncate + copy, in this transaction), not replaced:
+            # views built on it stay valid, and readers see the old rows until the commit. A column
+            # the file lacks stays, null; a new column is added.
+            if not previous:
+                ddl = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in fields)
+                cur.execute(f"create table {target} ({ddl}, _loaded_at timestamp)")
+            for f in fields:
+                if previous and f.name in added:
+                    cur.execute(f'alter table {target} add column "{f.name}" {_pg_type(f.type)}')
+            cur.execute(f"truncate {target}")
             names = ", ".join(f'"{f.name}"' for f in fields)
             # DuckDB writes the CSV (fast, typed values in ISO form); COPY streams it in.
             with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
@@ -332,13 +338,8 @@ class PostgresWarehouse:
                     "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
                 )
                 with open(tmp.name) as handle:
-                    cur.copy_expert(
-                        f'copy "{schema}"."{table}__loading" ({names}) from stdin '
-                        "with (format csv, null '\\N')",
-                        handle,
-                    )
-            cur.execute(f'drop table if exists "{schema}"."{table}"')
-            cur.execute(f'alter table "{schema}"."{table}__loading" rename to "{table}"')
+                    cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
+            cur.execute(f"update {target} set _loaded_at = now() at time zone 'utc'")
         return TableLoad(source, table, n_rows, added, missing)
 
     def publish(self) -> None:

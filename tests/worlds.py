@@ -1,0 +1,140 @@
+"""Tiny hand-made raw worlds for identity scenarios: every raw table exists, most of them empty."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestration.generate import SCHEMAS
+from orchestration.settings import Settings
+
+LOADED_AT = dt.datetime(2026, 11, 1)
+
+
+def write_world(data_dir: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Write every raw table of the contract; tables not in `rows` are empty. Missing columns are null."""
+    for name, schema in SCHEMAS.items():
+        source, table = name.split(".")
+        if source == "truth":
+            continue
+        path = data_dir / "raw" / source / f"{table}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records = [
+            {
+                field.name: row.get(field.name, LOADED_AT if field.name == "_loaded_at" else None)
+                for field in schema
+            }
+            for row in rows.get(name, [])
+        ]
+        pq.write_table(pa.Table.from_pylist(records, schema=schema), path)
+
+
+def world_settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera_it") -> Settings:
+    return Settings.from_env(
+        {
+            **os.environ,
+            "TESSERA_TARGET": target,
+            "TESSERA_DATA_DIR": str(root / "data"),
+            "TESSERA_WAREHOUSE": str(root / "warehouse" / "tessera.duckdb"),
+            "TESSERA_BUILD_DB": str(root / "warehouse" / "build" / "tessera.duckdb"),
+            "TESSERA_PG_DATABASE": "test",
+            "TESSERA_PG_SCHEMA": pg_schema,
+            "TESSERA_PG_BUILD_SCHEMA": f"{pg_schema}_build",
+        }
+    )
+
+
+def ts(day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2025, 1, 1) + dt.timedelta(days=day, hours=hour)
+
+
+def shop_customer(
+    customer_id: int, first: str, last: str, email: str | None, phone: str | None = None, day: int = 0
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "first_name": first,
+        "last_name": last,
+        "email": email,
+        "phone": phone,
+        "country": "GB",
+        "accepts_marketing": True,
+        "created_at": ts(day),
+        "updated_at": ts(day),
+    }
+
+
+def crm_contact(
+    contact_id: str, first: str, last: str, email: str | None, phone: str | None = None, day: int = 0
+) -> dict[str, Any]:
+    stamp = ts(day).isoformat()
+    return {
+        "contact_id": contact_id,
+        "first_name": first,
+        "last_name": last,
+        "email": email,
+        "phone": phone,
+        "country": "GB",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+def identify(
+    message_id: str,
+    anonymous_id: str | None,
+    user_id: str | None,
+    email: str | None = None,
+    day: int = 0,
+    first: str | None = None,
+    last: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "anonymous_id": anonymous_id,
+        "user_id": user_id,
+        "email": email,
+        "first_name": first,
+        "last_name": last,
+        "context_device_type": "desktop",
+        "context_library_name": "analytics.js",
+        "timestamp": ts(day),
+        "sent_at": ts(day),
+        "received_at": ts(day),
+    }
+
+
+def track(
+    message_id: str, anonymous_id: str | None, user_id: str | None, event: str, day: int = 0, hour: int = 12
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "anonymous_id": anonymous_id,
+        "user_id": user_id,
+        "event": event,
+        "context_device_type": "desktop",
+        "context_library_name": "analytics.js",
+        "timestamp": ts(day, hour),
+        "sent_at": ts(day, hour),
+        "received_at": ts(day, hour),
+    }
+
+
+def ticket(ticket_id: int, name: str, email: str | None, phone: str | None, day: int = 0) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "requester_email": email,
+        "requester_phone": phone,
+        "requester_name": name,
+        "subject": "help",
+        "status": "solved",
+        "priority": "normal",
+        "channel": "email",
+        "created_at": ts(day).isoformat(),
+        "updated_at": ts(day).isoformat(),
+    }
