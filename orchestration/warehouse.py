@@ -338,7 +338,9 @@ class PostgresWarehouse:
                     "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
                 )
                 with open(tmp.name) as handle:
-                    cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
+                    cur.copy_expert(
+                        f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle
+                    )
             cur.execute(f"update {target} set _loaded_at = now() at time zone 'utc'")
         return TableLoad(source, table, n_rows, added, missing)
 
