@@ -195,6 +195,9 @@ def run_identity_benchmark(customers: int, seed: int, workdir: Path, growth: flo
             first.node_seconds.get("int_identity__components", 0) / max(reference, 1e-9), 2
         ),
         "identity_layer_seconds": round(identity_seconds, 2),
+        "slowest_models_seconds": {
+            name: round(sec, 2) for name, sec in sorted(first.node_seconds.items(), key=lambda kv: -kv[1])[:8]
+        },
         "rebuild_seconds": round(second.seconds, 2),
         "stability": {"growth": growth, **stability(before, settings.published_db)},
     }
