@@ -2,14 +2,32 @@
 
 import shutil
 
+from collections.abc import Mapping
+from typing import Any
+
 from dagster import AssetExecutionContext, Failure
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.project import settings, tessera_project
 from orchestration.warehouse import Audit, get_warehouse
 
 
-@dbt_assets(manifest=tessera_project.manifest_path, project=tessera_project, name="tessera_dbt")
+class TesseraTranslator(DagsterDbtTranslator):
+    """Groups dbt assets by layer (the folder under models/: staging, identity, marts, …)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "models"
+
+
+@dbt_assets(
+    manifest=tessera_project.manifest_path,
+    project=tessera_project,
+    name="tessera_dbt",
+    dagster_dbt_translator=TesseraTranslator(),
+)
 def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """Build and test into the build database, then record the audit that gates publishing."""
     warehouse = get_warehouse(settings)
