@@ -129,6 +129,12 @@ def _print_summary(settings: Settings) -> None:
     for row in report["quarantine"]:
         reasons.add_row(row["table"], row["reason"], f"{row['rows']:,}")
     console.print(reasons)
+    ident = report["identity"]
+    console.print(
+        f"Identity: [bold]{ident['customers']:,} customers[/bold] holding {ident['identifiers']:,} identifiers "
+        f"and {ident['source_records']:,} source records; {ident['guard_refusals']:,} identifiers refused by "
+        f"guards (identity_guard_audit), {ident['unresolved_records']:,} records unresolved."
+    )
     audit = report["audit"]
     if audit:
         console.print(
@@ -137,10 +143,14 @@ def _print_summary(settings: Settings) -> None:
         )
     console.print(f"Warehouse: [bold]{report['location']}[/bold]")
     if settings.target == "duckdb":
+        console.print("Query it read-only at any time, even during a build:")
         console.print(
-            "Query it read-only at any time, even during a build:\n"
             f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
-            "read_only=True).sql('select * from quarantine_summary'))\""
+            "read_only=True).sql('select * from customers limit 5'))\"",
+            soft_wrap=True,
+        )
+        console.print(
+            "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view"
         )
 
 

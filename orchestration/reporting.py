@@ -36,10 +36,22 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
                 "quarantined": quarantined.get(f"{source}.{table}", 0),
             }
         )
+    identity = warehouse.query_published(
+        "select (select count(*) from customers), (select count(*) from customer_identifiers), "
+        "(select count(*) from customer_source_records), (select count(*) from identity_guard_audit), "
+        "(select count(*) from identity_unresolved_records)"
+    )[0]
     audit_path = settings.last_audit_path
     return {
         "tables": tables,
         "quarantine": [{"table": f"{s}.{t}", "reason": r, "rows": n} for s, t, r, n in quarantine],
+        "identity": dict(
+            zip(
+                ["customers", "identifiers", "source_records", "guard_refusals", "unresolved_records"],
+                identity,
+                strict=True,
+            )
+        ),
         "audit": json.loads(audit_path.read_text()) if audit_path.exists() else None,
         "location": warehouse.describe_published(),
     }

@@ -1,7 +1,6 @@
 """The dbt models as assets; `dbt build` runs them and their tests, which surface as asset checks."""
 
 import shutil
-
 from collections.abc import Mapping
 from typing import Any
 
