@@ -59,20 +59,53 @@ moves as (
     group by 1, 2, 3
 ),
 
-{#- For a merge, the earliest link from a moved identifier into the survivor explains it. -#}
+{#- For a merge, the earliest link across the two old customers explains it: an edge from an
+    identifier of the merged-away customer to one that was not part of it. -#}
+node_previous as (
+    select
+        nodes.node_id,
+        id_map.previous_customer_id
+    from id_map
+    inner join nodes
+        on id_map.identifier_type = nodes.identifier_type
+        and id_map.identifier_value = nodes.identifier_value
+    where id_map.build_id = '{{ invocation_id }}'
+        and id_map.is_active
+),
+
+merged_ids as (
+    select distinct old_customer_id, new_customer_id
+    from moved
+),
+
+crossing_edges as (
+    select merged_ids.old_customer_id, merged_ids.new_customer_id, edges.*
+    from edges
+    inner join node_previous as node_a
+        on edges.node_id_a = node_a.node_id
+    inner join node_previous as node_b
+        on edges.node_id_b = node_b.node_id
+    inner join merged_ids
+        on node_a.previous_customer_id = merged_ids.old_customer_id
+    where coalesce(node_b.previous_customer_id, '') <> merged_ids.old_customer_id
+    union all
+    select merged_ids.old_customer_id, merged_ids.new_customer_id, edges.*
+    from edges
+    inner join node_previous as node_a
+        on edges.node_id_a = node_a.node_id
+    inner join node_previous as node_b
+        on edges.node_id_b = node_b.node_id
+    inner join merged_ids
+        on node_b.previous_customer_id = merged_ids.old_customer_id
+    where coalesce(node_a.previous_customer_id, '') <> merged_ids.old_customer_id
+),
+
 merge_links as (
     select
-        moved.old_customer_id,
-        moved.new_customer_id,
-        min(edges.link_rule || ' via record ' || edges.source_name || '.' || edges.table_name || ':' || edges.record_id)
-            as merge_link
-    from moved
-    inner join nodes
-        on moved.identifier_type = nodes.identifier_type
-        and moved.identifier_value = nodes.identifier_value
-    inner join edges
-        on nodes.node_id = edges.node_id_a
-        or nodes.node_id = edges.node_id_b
+        old_customer_id,
+        new_customer_id,
+        min(link_rule || ' via record ' || source_name || '.' || table_name || ':' || record_id) as merge_link
+    from crossing_edges
     group by 1, 2
 ),
 
