@@ -105,6 +105,20 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
     _print_summary(settings)
+    with console.status("running the syncs (Dagster job run_syncs) …"):
+        syncs = defs.resolve_job_def("run_syncs").execute_in_process(
+            instance=DagsterInstance.get(),
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    for event in syncs.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key:
+            meta = event.event_specific_data.materialization.metadata  # type: ignore[union-attr]
+            shown = ", ".join(f"{k} {v.value}" for k, v in meta.items() if getattr(v, "value", 0))
+            console.print(f"sync [bold]{event.asset_key.to_user_string()}[/bold]: {shown}")
+    if not syncs.success:
+        console.print("[red]a sync failed; see the Dagster UI's run log (make dev)[/red]")
+        sys.exit(1)
 
 
 @main.command()
@@ -185,6 +199,57 @@ def dev(port: int) -> None:
         sys.exit(process.wait())
 
 
+@main.command()
+@click.argument("name", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would be sent: counts and samples; send nothing.")
+@click.option(
+    "--force", is_flag=True, help="Run even if more than the allowed share of rows would be removed."
+)
+def sync(name: str | None, dry_run: bool, force: bool) -> None:
+    """Run one sync from syncs/syncs.yml (or list them without NAME)."""
+    from orchestration.syncs import (
+        SyncBlocked,
+        find_sync,
+        preview_project_sync,
+        project_syncs,
+        run_project_sync,
+    )
+
+    settings = _settings()
+    if name is None:
+        table = Table(title="Syncs (syncs/syncs.yml)")
+        for column in ("name", "model", "destination", "mode", "consent", "schedule"):
+            table.add_column(column)
+        for c in project_syncs(settings):
+            table.add_row(
+                c.name, c.source.model, c.destination.type, c.mode, str(c.consent_purpose), c.schedule
+            )
+        console.print(table)
+        return
+    try:
+        config = find_sync(settings, name)
+        if dry_run:
+            report = preview_project_sync(settings, config)
+            console.print_json(
+                json.dumps({"sync": name, **report.counts(), "would_abort": report.would_abort})
+            )
+            for kind, rows in report.samples.items():
+                if rows:
+                    console.print(f"[bold]{kind}[/bold] (sample)")
+                    for row in rows:
+                        console.print(f"  {json.dumps(row, default=str)}", soft_wrap=True)
+            return
+        result = run_project_sync(settings, config, force=force)
+    except (KeyError, SyncBlocked) as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(2)
+    console.print_json(
+        json.dumps({"sync": name, "status": result.status, **result.counts(), "error": result.error})
+    )
+    if not result.ok:
+        sys.exit(1)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: they report figures, as JSON on the last line."""
@@ -249,6 +314,18 @@ def bench_identity(customers: int, seed: int, growth: float, workdir: Path | Non
         if workdir is None:
             shutil.rmtree(folder, ignore_errors=True)
     console.print(json.dumps(figures), soft_wrap=True)
+
+
+@bench.command("sync")
+@click.option("--rows", default=1_000_000, show_default=True, help="Audience size for the diff benchmark.")
+@click.option("--window", default=30.0, show_default=True, help="Seconds of the throughput measurement.")
+def bench_sync(rows: int, window: float) -> None:
+    """Sync engine: diff time, requests of an unchanged re-run, throughput, loss and duplicates under faults."""
+    from orchestration.sync.bench import run_benchmark
+
+    with console.status("sync benchmark …"):
+        figures = run_benchmark(rows=rows, window_seconds=window)
+    console.print(json.dumps(figures, default=str), soft_wrap=True)
 
 
 @main.command()

@@ -8,14 +8,16 @@ from dagster_dbt import DbtCliResource
 from orchestration.assets.dbt import tessera_dbt_assets
 from orchestration.assets.publish import published_warehouse
 from orchestration.assets.raw import raw_sources
-from orchestration.jobs import build_everything
+from orchestration.assets.syncs import sync_assets
+from orchestration.jobs import build_everything, run_syncs
 from orchestration.project import tessera_project
-from orchestration.schedules import nightly_build
+from orchestration.schedules import nightly_build, syncs_after_build
 
 defs = Definitions(
-    assets=[raw_sources, tessera_dbt_assets, published_warehouse],
-    jobs=[build_everything],
+    assets=[raw_sources, tessera_dbt_assets, published_warehouse, *sync_assets],
+    jobs=[build_everything, run_syncs],
     schedules=[nightly_build],
+    sensors=[syncs_after_build],
     resources={
         "dbt": DbtCliResource(
             project_dir=tessera_project,

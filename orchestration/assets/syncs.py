@@ -1,0 +1,33 @@
+"""One Dagster asset per sync in syncs/syncs.yml, downstream of the dbt model it reads."""
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, asset
+
+from orchestration.project import settings
+from orchestration.sync.config import SyncConfig
+from orchestration.syncs import project_syncs, run_project_sync
+
+
+def _sync_asset(config: SyncConfig) -> AssetsDefinition:
+    @asset(
+        name=f"sync_{config.name}",
+        deps=[AssetKey([config.source.model]), AssetKey(["published_warehouse"])],
+        group_name="syncs",
+        kinds={config.destination.type},
+        description=config.description or f"Sync {config.source.model} to {config.destination.type}.",
+        tags={"tessera/sync": config.name},
+    )
+    def _run(context: AssetExecutionContext) -> MaterializeResult:
+        result = run_project_sync(settings, config)
+        counts = result.counts() if hasattr(result, "counts") else {}
+        context.log.info("sync %s: %s %s", config.name, result.status, counts)
+        if not result.ok:
+            raise Failure(
+                description=f"sync {config.name} ended {result.status}: {result.error or counts}",
+                metadata={k: int(v) for k, v in counts.items()},
+            )
+        return MaterializeResult(metadata={"status": result.status, **{k: int(v) for k, v in counts.items()}})
+
+    return _run
+
+
+sync_assets = [_sync_asset(config) for config in project_syncs(settings)]

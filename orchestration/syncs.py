@@ -1,0 +1,84 @@
+"""The project's syncs: loading syncs/syncs.yml, where their state lives, and running one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.sync.config import SyncConfig, load_syncs
+from orchestration.sync.engine import SyncRunResult, preview_sync, run_sync
+
+SYNCS_FILE = PROJECT_DIR / "syncs" / "syncs.yml"
+
+
+class SyncBlocked(RuntimeError):
+    """The published data did not pass its audit, so no sync may read it."""
+
+
+def state_path(settings: Settings) -> Path:
+    """The sync engine's own DuckDB file (never the warehouse analysts read)."""
+    return settings.published_db.parent / "sync_state.duckdb"
+
+
+def history_path(settings: Settings) -> Path:
+    """A published read-only copy of sync_runs and sync_record_log, for analysts."""
+    return settings.published_db.parent / "sync_history.duckdb"
+
+
+def project_syncs(settings: Settings, path: Path = SYNCS_FILE) -> list[SyncConfig]:
+    """The validated syncs; a file destination's relative directory is under the data folder."""
+    configs = []
+    for config in load_syncs(path):
+        directory = getattr(config.destination, "directory", None)
+        if directory and not Path(directory).is_absolute():
+            destination = config.destination.model_copy(
+                update={"directory": str(settings.data_dir / directory)}
+            )
+            config = config.model_copy(update={"destination": destination})
+        configs.append(config)
+    return configs
+
+
+def find_sync(settings: Settings, name: str, path: Path = SYNCS_FILE) -> SyncConfig:
+    configs = project_syncs(settings, path)
+    for config in configs:
+        if config.name == name:
+            return config
+    raise KeyError(f"no sync named {name!r} in {path} (known: {', '.join(c.name for c in configs)})")
+
+
+def assert_publish_audited(settings: Settings) -> None:
+    """Syncs read only data whose build passed every gating test."""
+    if settings.target != "duckdb":
+        raise SyncBlocked(
+            "syncs read the published DuckDB warehouse; the Postgres target has no sync runner yet"
+        )
+    if not settings.published_db.exists():
+        raise SyncBlocked(f"nothing is published yet at {settings.published_db}: run the build first")
+    audit = json.loads(settings.last_audit_path.read_text()) if settings.last_audit_path.exists() else None
+    if not audit or not audit.get("passed"):
+        raise SyncBlocked("the published build has no passing audit; syncs will not read it")
+
+
+def run_project_sync(
+    settings: Settings, config: SyncConfig, *, dry_run: bool = False, force: bool = False
+) -> SyncRunResult:
+    assert_publish_audited(settings)
+    state = state_path(settings)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    return run_sync(
+        config,
+        settings.published_db,
+        state,
+        dry_run=dry_run,
+        force=force,
+        publish_to=None if dry_run else history_path(settings),
+    )
+
+
+def preview_project_sync(settings: Settings, config: SyncConfig):  # type: ignore[no-untyped-def]
+    assert_publish_audited(settings)
+    state = state_path(settings)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    return preview_sync(config, settings.published_db, state)

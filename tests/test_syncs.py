@@ -1,0 +1,75 @@
+"""The project's syncs wired into Dagster: they run after a published build, only on audited data."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from orchestration.warehouse import get_warehouse
+
+
+def _run_syncs():
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("run_syncs").execute_in_process(
+        instance=DagsterInstance.get(), raise_on_error=False
+    )
+
+
+def _materialization(result, key: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in materialization.metadata.items()}
+    raise AssertionError(f"no materialization of {key}")
+
+
+def test_export_sync_sends_only_consented_customers_then_nothing(published, settings):
+    first = _run_syncs()
+    assert first.success
+    sent = _materialization(first, "sync_customer_export")
+    consented = get_warehouse(settings).query_published(
+        "select customer_id from sync_file__customers where has_consent_email_marketing"
+    )
+    everyone = get_warehouse(settings).query_published("select count(*) from sync_file__customers")[0][0]
+    exported = set()
+    for path in (settings.data_dir / "exports" / "customer_export").glob("*.csv"):
+        with open(path) as handle:
+            exported |= {row["customer_id"] for row in csv.DictReader(handle)}
+    assert exported == {cid for (cid,) in consented}
+    assert sent["consent_excluded"] == everyone - len(consented)
+
+    again = _run_syncs()
+    assert again.success
+    assert _materialization(again, "sync_customer_export")["requests"] == 0
+
+
+def test_syncs_refuse_data_whose_build_failed_its_audit(published, settings):
+    from orchestration.syncs import SyncBlocked, find_sync, run_project_sync
+
+    audit = settings.last_audit_path
+    saved = audit.read_text()
+    try:
+        audit.write_text(json.dumps({**json.loads(saved), "passed": False}))
+        with pytest.raises(SyncBlocked):
+            run_project_sync(settings, find_sync(settings, "customer_export"))
+    finally:
+        audit.write_text(saved)
+
+
+def test_syncs_run_after_a_successful_build_only(dbt_manifest):
+    from dagster import AssetKey
+
+    from orchestration.definitions import defs
+
+    sensor = defs.resolve_sensor_def("syncs_after_build")
+    assert sensor.job_name == "run_syncs"
+    graph = defs.resolve_asset_graph()
+    assert AssetKey(["published_warehouse"]) in graph.get(AssetKey(["sync_customer_export"])).parent_keys
+    assert AssetKey(["sync_file__customers"]) in graph.get(AssetKey(["sync_customer_export"])).parent_keys
+    build_keys = defs.resolve_job_def("build_everything").asset_layer.executable_asset_keys
+    assert AssetKey(["sync_customer_export"]) not in build_keys
