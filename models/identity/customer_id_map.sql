@@ -157,6 +157,12 @@ retired as (
         and previous.is_active
 ),
 
+all_rows as (
+    select * from assigned
+    union all
+    select * from retired
+),
+
 final as (
     select
         identifier_type,
@@ -167,18 +173,7 @@ final as (
         is_active,
         '{{ invocation_id }}' as build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as assigned_at
-    from assigned
-    union all
-    select
-        identifier_type,
-        identifier_value,
-        customer_id,
-        previous_customer_id,
-        cast(customer_created_at as timestamp) as customer_created_at,
-        is_active,
-        '{{ invocation_id }}' as build_id,
-        cast({{ dbt.current_timestamp() }} as timestamp) as assigned_at
-    from retired
+    from all_rows
 )
 
 select * from final

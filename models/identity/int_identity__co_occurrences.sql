@@ -1,29 +1,8 @@
 {#- Which identifiers are seen together in one record, among those that pass the value checks. -#}
 with
 
-occurrences as (
-    select * from {{ ref('int_identity__identifier_occurrences') }}
-),
-
-checked as (
-    select * from {{ ref('int_identity__node_checks') }}
-),
-
 clean_occurrences as (
-    select
-        occurrences.source_name,
-        occurrences.table_name,
-        occurrences.record_id,
-        occurrences.identifier_type,
-        occurrences.identifier_value,
-        checked.priority,
-        checked.check_names
-    from occurrences
-    inner join checked
-        on occurrences.identifier_type = checked.identifier_type
-        and occurrences.identifier_value = checked.identifier_value
-    where checked.junk_reason is null
-        and checked.invalid_reason is null
+    select * from {{ ref('int_identity__clean_occurrences') }}
 ),
 
 co_occurrences as (

@@ -1,33 +1,12 @@
 {#- The first names of the records each identifier is seen in (three-letter prefixes, nicknames resolved). -#}
 with
 
-occurrences as (
-    select * from {{ ref('int_identity__identifier_occurrences') }}
-),
-
-checked as (
-    select * from {{ ref('int_identity__node_checks') }}
+clean_occurrences as (
+    select * from {{ ref('int_identity__clean_occurrences') }}
 ),
 
 record_names as (
     select * from {{ ref('int_identity__record_names') }}
-),
-
-clean_occurrences as (
-    select
-        occurrences.source_name,
-        occurrences.table_name,
-        occurrences.record_id,
-        occurrences.identifier_type,
-        occurrences.identifier_value,
-        checked.priority,
-        checked.check_names
-    from occurrences
-    inner join checked
-        on occurrences.identifier_type = checked.identifier_type
-        and occurrences.identifier_value = checked.identifier_value
-    where checked.junk_reason is null
-        and checked.invalid_reason is null
 ),
 
 node_names as (
