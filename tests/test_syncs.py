@@ -43,6 +43,25 @@ def test_export_sync_sends_only_consented_customers_then_nothing(published, sett
     assert exported == {cid for (cid,) in consented}
     assert sent["consent_excluded"] == everyone - len(consented)
 
+    # Every send records the consent decision that justified it.
+    from orchestration.syncs import history_path
+    from orchestration.warehouse import open_read_only
+
+    history = open_read_only(history_path(settings))
+    logged = dict(
+        history.execute(
+            "select key, consent_basis from sync_record_log where sync_name = 'customer_export' and status = 'succeeded'"
+        ).fetchall()
+    )
+    history.close()
+    bases = dict(
+        get_warehouse(settings).query_published(
+            "select customer_id, consent_event_id from consent_current "
+            "where consent_purpose = 'email_marketing' and is_granted"
+        )
+    )
+    assert logged and all(logged[key] == f"granted:email_marketing:{bases[key]}" for key in logged)
+
     again = _run_syncs()
     assert again.success
     assert _materialization(again, "sync_customer_export")["requests"] == 0

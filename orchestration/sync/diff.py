@@ -110,6 +110,14 @@ def compute_diff(
                 config.source.model,
                 consent_column,
             )
+        # Optional evidence: a column consent_basis_<purpose> (the consent decision's id) is recorded
+        # with each send, so "was consent valid when we sent this?" can be answered per record.
+        evidence_column = f"consent_basis_{config.consent_purpose}" if config.consent_purpose else None
+        evidence = (
+            f"cast({quote(evidence_column)} as varchar)"
+            if evidence_column and evidence_column in columns
+            else "cast(null as varchar)"
+        )
         fields = ", ".join(f"{quote(name)} := {quote(column)}" for name, column in config.mapping.items())
         conn.execute(
             f"""
@@ -119,12 +127,14 @@ def compute_diff(
                 payload,
                 md5(payload) as payload_hash,
                 consented,
+                consent_evidence,
                 count(*) over (partition by key) as key_count
             from (
                 select
                     cast({quote(config.source.primary_key)} as varchar) as key,
                     cast(to_json(struct_pack({fields})) as varchar) as payload,
-                    {consent} as consented
+                    {consent} as consented,
+                    {evidence} as consent_evidence
                 from {relation}
             )
             """
@@ -162,7 +172,7 @@ def compute_diff(
         with
 
         eligible as (
-            select key, payload, payload_hash
+            select key, payload, payload_hash, consent_evidence
             from _sync_source
             where key is not null and key_count = 1 and consented
         ),
@@ -192,7 +202,7 @@ def compute_diff(
             eligible.payload_hash,
             present.payload as old_payload,
             present.destination_id,
-            {granted} as consent_basis,
+            {granted} || coalesce(':' || eligible.consent_evidence, '') as consent_basis,
             coalesce(failing.attempted_hash = eligible.payload_hash, false) as skipped
         from eligible
         left join present
