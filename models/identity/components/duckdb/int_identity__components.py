@@ -21,7 +21,6 @@ def model(dbt, session):
     b = np.asarray(edges["node_id_b"], dtype=np.int64)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(size, size)).tocsr()
     _, labels = connected_components(graph, directed=False)
-    node_labels = labels[node_ids]
-    smallest = np.full(labels.max() + 1 if len(labels) else 1, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(smallest, node_labels, node_ids)
-    return pa.table({"node_id": node_ids, "component_id": smallest[node_labels]})
+    # The matrix is indexed by node_id, so the first position of each label is its smallest node_id.
+    _, smallest = np.unique(labels, return_index=True)
+    return pa.table({"node_id": node_ids, "component_id": smallest[labels[node_ids]].astype(np.int64)})
