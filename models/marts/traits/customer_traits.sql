@@ -1,0 +1,239 @@
+{#- Every computed trait per customer: the registry (var 'traits' in dbt_project.yml), then the traits below. -#}
+{%- set registry = var('traits', []) -%}
+{%- set as_of_var = var('traits_as_of', none) -%}
+
+with
+
+customers as (
+    select * from {{ ref('customers') }}
+),
+
+events as (
+    select * from {{ ref('events') }}
+),
+
+orders as (
+    select * from {{ ref('orders') }}
+),
+
+survey_responses as (
+    select * from {{ ref('stg_support__survey_responses') }}
+),
+
+tickets as (
+    select * from {{ ref('stg_support__tickets') }}
+),
+
+customer_source_records as (
+    select * from {{ ref('customer_source_records') }}
+),
+
+customer_identifiers as (
+    select * from {{ ref('customer_identifiers') }}
+),
+
+public_holidays as (
+    select * from {{ ref('stg_reference__public_holidays') }}
+),
+
+weather_daily as (
+    select * from {{ ref('stg_reference__weather_daily') }}
+),
+
+reference_time as (
+    {%- if as_of_var %}
+    select cast('{{ as_of_var }}' as timestamp) as as_of
+    {%- else %}
+    select max(occurred_at) as as_of from events
+    {%- endif %}
+),
+
+source_rows as (
+    select
+        'events' as trait_source, events.customer_id, events.occurred_at, events.event_name, events.event_channel,
+        events.source_name, events.product_category, events.utm_source, events.utm_campaign,
+        cast(null as numeric(18, 2)) as total_amount, cast(null as {{ dbt.type_string() }}) as financial_status
+    from events
+    where events.customer_id is not null
+    union all
+    select
+        'orders', orders.customer_id, orders.ordered_at, null, orders.order_channel,
+        orders.source_name, null, null, null,
+        orders.total_amount, orders.financial_status
+    from orders
+    where orders.customer_id is not null
+),
+
+registry_traits as (
+    select
+        source_rows.customer_id
+        {%- for trait in registry %}
+        {%- if not trait.get('description') %}
+        {{ exceptions.raise_compiler_error("trait " ~ trait.name ~ " has no description: every trait is documented") }}
+        {%- endif %}
+        {%- set conditions = ["source_rows.trait_source = '" ~ trait.source ~ "'"] %}
+        {%- if trait.get('where') %}{% do conditions.append("(" ~ trait.where ~ ")") %}{% endif %}
+        {%- if trait.get('window_days') %}
+        {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
+        {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
+        {%- endif %},
+        {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }} as {{ trait.name }}
+        {%- endfor %}
+    from source_rows
+    cross join reference_time
+    group by 1
+),
+
+{#- A cart add or checkout start is abandoned when no order completes within 24 hours after it. -#}
+cart_starts as (
+    select customer_id, event_id, occurred_at
+    from events
+    where event_name in ('product_added', 'checkout_started')
+        and customer_id is not null
+),
+
+completions as (
+    select customer_id, occurred_at
+    from events
+    where event_name = 'order_completed'
+        and customer_id is not null
+),
+
+abandoned_carts as (
+    select
+        cart_starts.customer_id,
+        count(*) as cart_abandonment_count
+    from cart_starts
+    where not exists (
+        select 1
+        from completions
+        where completions.customer_id = cart_starts.customer_id
+            and completions.occurred_at >= cart_starts.occurred_at
+            and completions.occurred_at <= {{ dbt.dateadd('hour', 24, 'cart_starts.occurred_at') }}
+    )
+    group by 1
+),
+
+surveys as (
+    select
+        customer_source_records.customer_id,
+        {{ tessera.value_at_extreme('survey_responses.score', 'survey_responses.responded_at', "survey_responses.survey_type = 'nps'", 'last') }}
+            as latest_nps,
+        {{ tessera.value_at_extreme('survey_responses.score', 'survey_responses.responded_at', "survey_responses.survey_type = 'csat'", 'last') }}
+            as latest_csat
+    from survey_responses
+    inner join customer_source_records
+        on customer_source_records.source_name = 'support'
+        and customer_source_records.table_name = 'survey_responses'
+        and survey_responses.survey_response_id = customer_source_records.record_id
+    group by 1
+),
+
+open_tickets as (
+    select
+        customer_source_records.customer_id,
+        count(*) as open_support_tickets
+    from tickets
+    inner join customer_source_records
+        on customer_source_records.source_name = 'support'
+        and customer_source_records.table_name = 'tickets'
+        and tickets.ticket_id = customer_source_records.record_id
+    where tickets.is_open
+    group by 1
+),
+
+loyalty_members as (
+    select distinct customer_id
+    from customer_identifiers
+    where identifier_type = 'loyalty_card'
+),
+
+with_orders as (
+    select
+        customers.customer_id,
+        customers.country_code,
+        customers.region,
+        registry_traits.*,
+        reference_time.as_of
+    from customers
+    cross join reference_time
+    left join registry_traits
+        on customers.customer_id = registry_traits.customer_id
+),
+
+last_purchase_context as (
+    select
+        with_orders.customer_id,
+        max(case when public_holidays.holiday_date is not null then 1 else 0 end) = 1 as last_purchase_on_public_holiday,
+        max(case when weather_daily.is_rainy_day then 1 else 0 end) = 1 as last_purchase_on_rainy_day
+    from with_orders
+    left join public_holidays
+        on public_holidays.holiday_date = cast(with_orders.last_order_at as date)
+        and public_holidays.country_code = with_orders.country_code
+        and (public_holidays.region is null or public_holidays.region = with_orders.region)
+    left join weather_daily
+        on weather_daily.weather_date = cast(with_orders.last_order_at as date)
+        and weather_daily.region = with_orders.region
+    where with_orders.last_order_at is not null
+    group by 1
+),
+
+scored as (
+    select
+        with_orders.*,
+        {{ dbt.datediff('with_orders.last_order_at', 'with_orders.as_of', 'day') }} as days_since_last_order
+    from with_orders
+),
+
+final as (
+    select
+        scored.customer_id
+        {%- for trait in registry %},
+        scored.{{ trait.name }}
+        {%- endfor %},
+        scored.lifetime_revenue / nullif(scored.orders_count, 0) as average_order_value,
+        scored.days_since_last_order,
+        case
+            when scored.last_order_at is null then 'never_ordered'
+            when scored.days_since_last_order <= 30 then 'active'
+            when scored.days_since_last_order <= 90 then 'warm'
+            when scored.days_since_last_order <= 365 then 'lapsing'
+            else 'lapsed'
+        end as recency_bucket,
+        case when scored.last_order_at is not null then
+            ntile(5) over (
+                partition by scored.last_order_at is not null order by scored.days_since_last_order desc
+            )
+        end as rfm_recency_score,
+        case when scored.last_order_at is not null then
+            ntile(5) over (partition by scored.last_order_at is not null order by scored.orders_count)
+        end as rfm_frequency_score,
+        case when scored.last_order_at is not null then
+            ntile(5) over (partition by scored.last_order_at is not null order by coalesce(scored.lifetime_revenue, 0))
+        end as rfm_monetary_score,
+        cast(scored.email_opens_90_days as double precision) / nullif(scored.email_sends_90_days, 0)
+            as email_open_rate_90_days,
+        cast(scored.email_clicks_90_days as double precision) / nullif(scored.email_sends_90_days, 0)
+            as email_click_rate_90_days,
+        coalesce(abandoned_carts.cart_abandonment_count, 0) as cart_abandonment_count,
+        surveys.latest_nps,
+        surveys.latest_csat,
+        coalesce(open_tickets.open_support_tickets, 0) as open_support_tickets,
+        loyalty_members.customer_id is not null as is_loyalty_member,
+        coalesce(last_purchase_context.last_purchase_on_public_holiday, false) as last_purchase_on_public_holiday,
+        coalesce(last_purchase_context.last_purchase_on_rainy_day, false) as last_purchase_on_rainy_day,
+        scored.as_of
+    from scored
+    left join abandoned_carts
+        on scored.customer_id = abandoned_carts.customer_id
+    left join surveys
+        on scored.customer_id = surveys.customer_id
+    left join open_tickets
+        on scored.customer_id = open_tickets.customer_id
+    left join loyalty_members
+        on scored.customer_id = loyalty_members.customer_id
+    left join last_purchase_context
+        on scored.customer_id = last_purchase_context.customer_id
+)
+
+select * from final
