@@ -66,7 +66,7 @@ source_rows as (
 
 registry_traits as (
     select
-        source_rows.customer_id
+        source_rows.customer_id as trait_customer_id
         {%- for trait in registry %}
         {%- if not trait.get('description') %}
         {{ exceptions.raise_compiler_error("trait " ~ trait.name ~ " has no description: every trait is documented") }}
@@ -153,12 +153,14 @@ with_orders as (
         customers.customer_id,
         customers.country_code,
         customers.region,
-        registry_traits.*,
+        {%- for trait in registry %}
+        registry_traits.{{ trait.name }},
+        {%- endfor %}
         reference_time.as_of
     from customers
     cross join reference_time
     left join registry_traits
-        on customers.customer_id = registry_traits.customer_id
+        on customers.customer_id = registry_traits.trait_customer_id
 ),
 
 last_purchase_context as (
