@@ -105,6 +105,11 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
     _print_summary(settings)
+    from orchestration.definitions import syncs_enabled
+
+    if not syncs_enabled:
+        console.print("syncs: not run (the sync engine reads the published DuckDB warehouse)")
+        return
     with console.status("running the syncs (Dagster job run_syncs) …"):
         syncs = defs.resolve_job_def("run_syncs").execute_in_process(
             instance=DagsterInstance.get(),

@@ -10,14 +10,17 @@ from orchestration.assets.publish import published_warehouse
 from orchestration.assets.raw import raw_sources
 from orchestration.assets.syncs import sync_assets
 from orchestration.jobs import build_everything, run_syncs
-from orchestration.project import tessera_project
+from orchestration.project import settings, tessera_project
 from orchestration.schedules import nightly_build, syncs_after_build
 
+# The sync engine reads the published DuckDB file; on other targets the syncs are not defined.
+syncs_enabled = settings.target == "duckdb" and bool(sync_assets)
+
 defs = Definitions(
-    assets=[raw_sources, tessera_dbt_assets, published_warehouse, *sync_assets],
-    jobs=[build_everything, run_syncs],
+    assets=[raw_sources, tessera_dbt_assets, published_warehouse, *(sync_assets if syncs_enabled else [])],
+    jobs=[build_everything, *([run_syncs] if syncs_enabled else [])],
     schedules=[nightly_build],
-    sensors=[syncs_after_build],
+    sensors=[syncs_after_build] if syncs_enabled else [],
     resources={
         "dbt": DbtCliResource(
             project_dir=tessera_project,
