@@ -87,9 +87,10 @@ candidates as (
         and person_records.table_name = record_customers.table_name
         and person_records.record_id = record_customers.record_id
     where person_records.first_name is not null or person_records.last_name is not null
+    {%- for identifier in ['email', 'phone'] %}
     union all
     select
-        record_customers.customer_id, 'email', person_records.email, null, null, null, null, 1,
+        record_customers.customer_id, '{{ identifier }}', person_records.{{ identifier }}, null, null, null, null, 1,
         person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
     from person_records
     inner join record_customers
@@ -97,20 +98,9 @@ candidates as (
         and person_records.table_name = record_customers.table_name
         and person_records.record_id = record_customers.record_id
     inner join linkable
-        on linkable.identifier_type = 'email'
-        and person_records.email = linkable.identifier_value
-    union all
-    select
-        record_customers.customer_id, 'phone', person_records.phone, null, null, null, null, 1,
-        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
-    from person_records
-    inner join record_customers
-        on person_records.source_name = record_customers.source_name
-        and person_records.table_name = record_customers.table_name
-        and person_records.record_id = record_customers.record_id
-    inner join linkable
-        on linkable.identifier_type = 'phone'
-        and person_records.phone = linkable.identifier_value
+        on linkable.identifier_type = '{{ identifier }}'
+        and person_records.{{ identifier }} = linkable.identifier_value
+    {%- endfor %}
     union all
     select
         record_customers.customer_id, 'address',
