@@ -20,7 +20,15 @@ def model(dbt, session):
     a = np.asarray(edges["node_id_a"], dtype=np.int64)
     b = np.asarray(edges["node_id_b"], dtype=np.int64)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(size, size)).tocsr()
-    _, labels = connected_components(graph, directed=False)
-    # The matrix is indexed by node_id, so the first position of each label is its smallest node_id.
-    _, smallest = np.unique(labels, return_index=True)
+    n_components, labels = connected_components(graph, directed=False)
+    # The matrix is indexed by node_id, so a component's smallest node_id is the first position of its
+    # label. scipy numbers components in order of first appearance, so those positions are where the
+    # label exceeds the running maximum: O(n), where np.unique would sort.
+    first = np.empty(len(labels), dtype=bool)
+    first[0] = True
+    first[1:] = labels[1:] > np.maximum.accumulate(labels)[:-1]
+    smallest = np.flatnonzero(first)
+    if len(smallest) != n_components or not np.array_equal(labels[smallest], np.arange(n_components)):
+        smallest = np.full(n_components, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(smallest, labels, np.arange(len(labels), dtype=np.int64))
     return pa.table({"node_id": node_ids, "component_id": smallest[labels[node_ids]].astype(np.int64)})
