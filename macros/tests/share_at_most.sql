@@ -1,4 +1,4 @@
-{#- Fails when the share of rows in `model` matching `where` exceeds `max_share` (e.g. a quarantine rate). -#}
+{#- Fails when the share of rows in `model` meeting `condition` exceeds `max_share` (used as a warning on quarantine rates). -#}
 {% test share_at_most(model, condition, max_share) %}
     select
         count(*) as n_rows,

@@ -114,9 +114,7 @@ split_guards as (
     select
         id_map.customer_id as old_customer_id,
         min(
-            nodes.identifier_type || ' refused: '
-            || coalesce(nodes.junk_reason, nodes.invalid_reason, nodes.group_size_reason, nodes.limit_reason,
-                        nodes.name_conflict_reason)
+            nodes.identifier_type || ' refused: ' || nodes.refusal_reason
         ) as split_guard
     from id_map
     inner join nodes

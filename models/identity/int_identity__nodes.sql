@@ -127,7 +127,7 @@ refused_limit_breaches as (
         or name_conflicts.identifier_value is not null
 ),
 
-final as (
+verdicts as (
     select
         row_number() over (order by checked.priority, checked.identifier_type, checked.identifier_value)
             as node_id,
@@ -150,11 +150,6 @@ final as (
             when checked.check_names and name_conflicts.conflicting_names is not null
                 then 'records name different people: ' || name_conflicts.conflicting_names
         end as name_conflict_reason,
-        checked.junk_reason is null
-            and checked.invalid_reason is null
-            and coalesce(group_sizes.group_size <= checked.max_group_size, true)
-            and refused_limit_breaches.limit_reason is null
-            and not (checked.check_names and name_conflicts.conflicting_names is not null) as is_linkable,
         checked.first_seen_at,
         checked.last_seen_at
     from checked
@@ -167,6 +162,16 @@ final as (
     left join name_conflicts
         on checked.identifier_type = name_conflicts.identifier_type
         and checked.identifier_value = name_conflicts.identifier_value
+),
+
+final as (
+    select
+        *,
+        coalesce(junk_reason, invalid_reason, group_size_reason, limit_reason, name_conflict_reason)
+            as refusal_reason,
+        coalesce(junk_reason, invalid_reason, group_size_reason, limit_reason, name_conflict_reason) is null
+            as is_linkable
+    from verdicts
 )
 
 select * from final

@@ -20,10 +20,7 @@ unplaced as (
         occurrences.record_id,
         occurrences.identifier_type,
         occurrences.identifier_value,
-        coalesce(
-            nodes.junk_reason, nodes.invalid_reason, nodes.group_size_reason, nodes.limit_reason,
-            nodes.name_conflict_reason
-        ) as refusal_reason
+        nodes.refusal_reason
     from occurrences
     inner join nodes
         on occurrences.identifier_type = nodes.identifier_type
