@@ -23,6 +23,9 @@ shutil.copyfile(
     Path(__file__).parent.parent / ".dagster" / "dagster.yaml", _SESSION_DIR / "dagster_home" / "dagster.yaml"
 )
 
+# The Postgres database the tests build in (several checkouts on one server each use their own).
+TEST_PG_DATABASE = os.environ.get("TESSERA_TEST_PG_DATABASE", "test")
+
 TEST_CUSTOMERS = 1500
 TEST_SEED = 11
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import TEST_CUSTOMERS, TEST_SEED
+from tests.conftest import TEST_CUSTOMERS, TEST_PG_DATABASE, TEST_SEED
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE}
 
 
 def _postgres_reachable() -> str | None:

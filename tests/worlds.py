@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from orchestration.generate import SCHEMAS
 from orchestration.settings import Settings
+from tests.conftest import TEST_PG_DATABASE
 
 LOADED_AT = dt.datetime(2026, 11, 1)
 
@@ -42,7 +43,7 @@ def world_settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera
             "TESSERA_DATA_DIR": str(root / "data"),
             "TESSERA_WAREHOUSE": str(root / "warehouse" / "tessera.duckdb"),
             "TESSERA_BUILD_DB": str(root / "warehouse" / "build" / "tessera.duckdb"),
-            "TESSERA_PG_DATABASE": "test",
+            "TESSERA_PG_DATABASE": TEST_PG_DATABASE,
             "TESSERA_PG_SCHEMA": pg_schema,
             "TESSERA_PG_BUILD_SCHEMA": f"{pg_schema}_build",
         }

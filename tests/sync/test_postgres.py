@@ -14,10 +14,11 @@ import pytest
 from orchestration.sync.destinations.base import Batch, DestinationContext, Record
 from orchestration.sync.destinations.postgres import PostgresSettings
 from orchestration.sync.engine import run_sync
+from tests.conftest import TEST_PG_DATABASE
 from tests.sync.conftest import Paths
 from tests.sync.helpers import FakeClock, make_config, people, state_rows, write_warehouse
 
-DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=3"
+DSN = f"host=127.0.0.1 port=5432 dbname={TEST_PG_DATABASE} user=postgres connect_timeout=3"
 ENV = {"PG_DSN": DSN}
 
 pytestmark = pytest.mark.postgres
