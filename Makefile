@@ -28,7 +28,7 @@ run: install
 
 ## make test: lint, type-check and every test (dbt on DuckDB and on Postgres, Dagster, end to end).
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check orchestration tests
