@@ -1,0 +1,1 @@
+{{ tessera.rule_audience('browsing_valuable_customers') }}

@@ -1,0 +1,1 @@
+{{ tessera.rule_audience('last_season_matchgoers_near_store') }}
