@@ -349,5 +349,13 @@ def profile(identifier: str, event_limit: int) -> None:
         sys.exit(1)
 
 
+# Audiences (orchestration/audiences/): `tessera audiences …` and `tessera bench audiences`.
+from orchestration.audiences.cli import audiences as _audiences  # noqa: E402
+from orchestration.audiences.cli import bench_audiences as _bench_audiences  # noqa: E402
+
+main.add_command(_audiences)
+bench.add_command(_bench_audiences)
+
+
 if __name__ == "__main__":
     main()

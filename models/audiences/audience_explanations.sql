@@ -24,6 +24,7 @@ conditions as (
     {%- do selects.append(
         "select cast('" ~ audience.name ~ "' as " ~ dbt.type_string() ~ ") as audience_name, customer_id, "
         ~ "cast('" ~ column.name | lower ~ "' as " ~ dbt.type_string() ~ ") as condition_name, "
+        ~ loop.index ~ " as condition_position, "
         ~ column.name ~ " as condition_value, is_member from " ~ audience.name
     ) %}
     {%- endif %}
@@ -37,6 +38,7 @@ conditions as (
         cast(null as {{ dbt.type_string() }}) as audience_name,
         cast(null as {{ dbt.type_string() }}) as customer_id,
         cast(null as {{ dbt.type_string() }}) as condition_name,
+        0 as condition_position,
         cast(null as boolean) as condition_value,
         cast(null as boolean) as is_member
     where 1 = 0
@@ -48,6 +50,7 @@ final as (
         audience_name,
         customer_id,
         condition_name,
+        condition_position,
         condition_value,
         is_member
     from conditions

@@ -1,0 +1,1 @@
+"""Audiences: rule validation, the sqlglot guard, sizes, overlaps, explanations and reports."""

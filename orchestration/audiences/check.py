@@ -1,0 +1,107 @@
+"""Check every audience before a build: the YAML rules, and each audience model's compiled SQL.
+
+The static part (rules, references, cycles, raw `sql:` conditions) needs no dbt and takes
+milliseconds. The compiled part runs `dbt compile` on models/audiences/ against a private, empty
+DuckDB file (or the Postgres catalog), so it never touches the build or the published data, and
+parses each model's compiled SQL with sqlglot: anything but one read-only SELECT is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from orchestration.audiences.rules import AudienceConfigError, AudienceProject, load_project
+from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_single_select
+from orchestration.settings import PROJECT_DIR, Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AudienceCheck", "AudienceConfigError", "AudienceSqlRefused", "check_audiences", "check_rules"]
+
+
+@dataclass
+class AudienceCheck:
+    project: AudienceProject
+    models_checked: list[str]
+
+
+def check_rules(project_dir: Path = PROJECT_DIR, dialect: str = "duckdb") -> AudienceProject:
+    """The static checks: validate var audiences and the model files. Raises AudienceConfigError."""
+    return load_project(project_dir / "dbt_project.yml", project_dir / "models" / "audiences", dialect)
+
+
+def compiled_models(
+    settings: Settings, project_dir: Path = PROJECT_DIR, *, private: bool = True
+) -> dict[str, str]:
+    """model name -> compiled SQL for every model in models/audiences/.
+
+    private: compile against a private DuckDB file, never the build or published one, so a check
+    never meets a lock held by a running build. The build step itself passes private=False: it
+    holds the writer lock, and the same profile lets dbt reuse the project's partial parse."""
+    # Imported here: pipeline imports the warehouse module, which the CLI should not pay for on --help.
+    from orchestration.pipeline import settings_environment
+
+    check_dir = settings.build_db.parent / "audience-check"
+    check_dir.mkdir(parents=True, exist_ok=True)
+    check_settings = replace(settings, build_db=check_dir / "tessera.duckdb") if private else settings
+    target = check_dir / ("target" if private else "target-build")
+    partial = project_dir / "target" / "partial_parse.msgpack"
+    if not private and partial.exists() and not (target / partial.name).exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(partial, target / partial.name)
+    with (
+        settings_environment(check_settings),
+        tempfile.TemporaryDirectory(prefix="tessera-dbt-logs-") as logs,
+    ):
+        command = [
+            str(Path(sys.executable).parent / "dbt"),
+            "compile",
+            "--select",
+            "path:models/audiences",
+            "--project-dir",
+            str(project_dir),
+            "--profiles-dir",
+            str(project_dir),
+            "--target",
+            settings.target,
+            "--target-path",
+            str(target),
+            "--log-path",
+            logs,
+            "--quiet",
+        ]
+        completed = subprocess.run(
+            command, check=False, env=os.environ.copy(), capture_output=True, text=True
+        )
+    if completed.returncode != 0:
+        detail = (completed.stdout + completed.stderr).strip()[-2000:]
+        raise AudienceConfigError(f"dbt could not compile models/audiences/: {detail}")
+    manifest = json.loads((target / "manifest.json").read_text())
+    compiled: dict[str, str] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/audiences/"):
+            compiled[node["name"]] = node.get("compiled_code") or ""
+    return compiled
+
+
+def check_audiences(
+    settings: Settings, project_dir: Path = PROJECT_DIR, *, private: bool = True
+) -> AudienceCheck:
+    """Every check, as run before a build and by `tessera audiences check`.
+    Raises AudienceConfigError or AudienceSqlRefused naming the audience."""
+    project = check_rules(project_dir, settings.target)
+    checked = []
+    for model, sql in sorted(compiled_models(settings, project_dir, private=private).items()):
+        name = model.removeprefix("audience_")
+        check_single_select(name, sql, settings.target, what=f"model {model} (compiled SQL)")
+        checked.append(model)
+    log.info("audiences checked: %s", ", ".join(checked))
+    return AudienceCheck(project, checked)

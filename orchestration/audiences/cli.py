@@ -1,0 +1,159 @@
+"""`tessera audiences …`: sizes and overlaps, explain a membership, check definitions, HTML report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import Settings
+
+console = Console()
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def audiences(ctx: click.Context) -> None:
+    """Audience sizes, holdouts and overlaps of the published build (or a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestration.audiences.report import overview
+
+    view = overview(Settings.from_env())
+    if not view.sizes:
+        console.print("No audience sizes yet: run a build first (tessera run).")
+        return
+    sizes = Table(title=f"Audiences (build of {str(view.sizes[0].built_at)[:19]})")
+    for column in ("audience", "members", "holdout", "global holdout", "activatable", "entered", "exited"):
+        sizes.add_column(column, justify="left" if column == "audience" else "right", no_wrap=True)
+    for s in view.sizes:
+        sizes.add_row(
+            s.audience_name,
+            f"{s.member_count:,}",
+            f"{s.holdout_count:,}",
+            f"{s.global_holdout_count:,}",
+            f"{s.activatable_count:,}",
+            f"+{s.entered_count:,}",
+            f"-{s.exited_count:,}",
+        )
+    console.print(sizes)
+    names = [s.audience_name for s in view.sizes]
+    overlaps = Table(title="Overlaps: members of the row audience also in the column audience (share of row)")
+    overlaps.add_column("audience", no_wrap=True)
+    for index in range(len(names)):
+        overlaps.add_column(f"[{index + 1}]", justify="right")
+    for index, a in enumerate(names):
+        cells = []
+        for b in names:
+            count, share = view.overlaps.get((a, b), (0, 0.0))
+            cells.append(f"{count:,} ({share:.0%})")
+        overlaps.add_row(f"[{index + 1}] {a}", *cells)
+    console.print(overlaps)
+    if view.priority_lists:
+        lists = Table(title="Priority lists: customers assigned to each audience (highest priority first)")
+        for column in ("list", "rank", "audience", "assigned"):
+            lists.add_column(column, justify="right" if column in ("rank", "assigned") else "left")
+        for list_name, audience, rank, assigned in view.priority_lists:
+            lists.add_row(list_name, str(rank), audience, f"{assigned:,}")
+        console.print(lists)
+
+
+@audiences.command()
+@click.argument("audience")
+@click.argument("identifier")
+def explain(audience: str, identifier: str) -> None:
+    """Why customer IDENTIFIER (TYPE:VALUE or a customer_id) is in, or not in, AUDIENCE."""
+    from orchestration.audiences.report import explain as run_explain
+    from orchestration.profile import CustomerNotFound
+
+    try:
+        result = run_explain(Settings.from_env(), audience, identifier)
+    except (CustomerNotFound, KeyError) as exc:
+        console.print(f"[red]{exc.args[0] if exc.args else exc}[/red]")
+        sys.exit(1)
+    verdict = "[green]IS a member[/green]" if result.is_member else "[red]is NOT a member[/red]"
+    console.print(
+        f"Customer [bold]{result.customer_id}[/bold] ({identifier}) {verdict} of [bold]{audience}[/bold]."
+    )
+    table = Table(title="Conditions (is_member combines them as the audience defines)")
+    table.add_column("condition")
+    table.add_column("met", justify="center")
+    for name, value in result.conditions:
+        table.add_row(name, "[green]yes[/green]" if value else "[red]no[/red]")
+    console.print(table)
+    console.print(f"is_member = {_definition(audience)}", soft_wrap=True)
+    if result.is_member:
+        console.print(
+            f"holdout (control group): {'yes' if result.is_holdout else 'no'}; "
+            f"global holdout: {'yes' if result.is_global_holdout else 'no'}"
+        )
+    for list_name, assigned in result.priority_assignments:
+        console.print(f"priority list {list_name}: assigned to {assigned}")
+    for kind, at in result.history:
+        console.print(f"  {kind} at {at}")
+
+
+def _definition(audience: str) -> str:
+    from orchestration.audiences.check import check_rules
+    from orchestration.audiences.rules import AudienceConfigError, rule_expression
+
+    try:
+        spec = check_rules().find(audience)
+    except (AudienceConfigError, KeyError) as exc:
+        return f"(definition not readable: {exc})"
+    if spec.rule is None:
+        return f"as written in models/audiences/{spec.model_name}.sql"
+    return rule_expression(spec.rule)
+
+
+@audiences.command()
+def check() -> None:
+    """Validate every audience: rules, references, cycles, and each model's SQL (one SELECT only)."""
+    from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
+
+    try:
+        with console.status("compiling models/audiences/ and checking each with sqlglot …"):
+            result = check_audiences(Settings.from_env())
+    except (AudienceConfigError, AudienceSqlRefused) as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        sys.exit(2)
+    rules = sum(1 for a in result.project.audiences if a.rule is not None)
+    console.print(
+        f"[green]ok[/green]: {len(result.project.audiences)} audiences ({rules} rules); "
+        f"{len(result.models_checked)} models are single SELECTs."
+    )
+
+
+@audiences.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("audiences.html"), show_default=True)
+def report(out: Path) -> None:
+    """Write a self-contained HTML report: sizes, size over time, overlap heat map."""
+    from orchestration.audiences.report import html_report
+
+    out.write_text(html_report(Settings.from_env()))
+    console.print(f"wrote {out}")
+
+
+@click.command("audiences")
+@click.option("--customers", default=100_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Keep the files here.")
+def bench_audiences(customers: int, seed: int, workdir: Path | None) -> None:
+    """Build time of the audience models at N customers (per model, from dbt's run_results)."""
+    import shutil
+    import tempfile
+
+    from orchestration.audiences.bench import run_audience_benchmark
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-audiences-"))
+    try:
+        with console.status(f"audience benchmark at {customers:,} customers (two builds) …"):
+            figures = run_audience_benchmark(customers, seed, folder)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)
