@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestration.audiences.rules import load_project
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse import Audit, PublishBlocked, TableLoad, get_warehouse, writer_lock
 
@@ -85,6 +86,9 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
 def build(settings: Settings, *, full_refresh: bool = False, publish: bool = True) -> BuildResult:
     """One whole build: start from the published state, load raw files, dbt build, audit, publish."""
     started = time.monotonic()
+    # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
+    # the Dagster build also compiles models/audiences/ and checks each model's SQL.
+    load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", settings.target)
     warehouse = get_warehouse(settings)
     with writer_lock(settings):
         warehouse.prepare_build()

@@ -7,6 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.project import settings, tessera_project
 from orchestration.warehouse import Audit, get_warehouse
 
@@ -31,6 +32,13 @@ def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """Build and test into the build database, then record the audit that gates publishing."""
     warehouse = get_warehouse(settings)
     warehouse.ensure_build()  # type: ignore[attr-defined]
+    # Audience definitions are checked before anything runs: a rule that does not validate, or an
+    # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
+    try:
+        checked = check_audiences(settings, private=False)
+    except (AudienceConfigError, AudienceSqlRefused) as exc:
+        raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
+    context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     yield from invocation.stream()
     audit = Audit.from_run_results(invocation.get_artifact("run_results.json"))

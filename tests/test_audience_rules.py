@@ -1,0 +1,172 @@
+"""Audience definitions without a warehouse: the sqlglot guard and the validation of rule YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration.audiences.rules import AudienceConfigError, find_cycle, load_project, rule_expression
+from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_single_select
+from orchestration.settings import PROJECT_DIR
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("drop table customers", "is a DROP statement"),
+        ("delete from customers where true", "is a DELETE statement"),
+        ("update customers set email = null", "is a UPDATE statement"),
+        ("insert into customers select * from customers", "is a INSERT statement"),
+        ("create table evil as select 1 as customer_id", "is a CREATE statement"),
+        ("select 1 as customer_id; drop table customers", "holds 2 statements (SELECT, DROP)"),
+        ("select 1 as customer_id; select 2 as customer_id", "holds 2 statements"),
+        (
+            "with gone as (delete from customers returning customer_id) select * from gone",
+            "contains a DELETE",
+        ),
+        ("select customer_id into backup from customers", "SELECT … INTO"),
+        ("select customer_id from customers for update", "row locks"),
+        ("select from where", "does not parse"),
+        ("", "is empty"),
+        ("-- only a comment", "is empty"),
+    ],
+)
+def test_sqlglot_refuses_anything_but_one_select(sql, reason, dialect):
+    with pytest.raises(AudienceSqlRefused) as refused:
+        check_single_select("evil_audience", sql, dialect)
+    message = str(refused.value)
+    assert message.startswith("audience evil_audience: ")
+    assert reason in message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select customer_id from customers",
+        "with recent as (select customer_id from events) select customer_id from recent",
+        "select customer_id from orders union all select customer_id from events",
+        "select customer_id from {{ ref('orders') }} where total_amount > 100",
+        "select customer_id from customers;",
+    ],
+)
+def test_sqlglot_accepts_single_selects(sql):
+    assert check_single_select("fine", sql, "duckdb") is not None
+
+
+def _project(tmp_path: Path, audiences: list[dict], **extra_vars) -> Path:
+    project = tmp_path / "dbt_project.yml"
+    project.write_text(yaml.safe_dump({"name": "t", "vars": {"audiences": audiences, **extra_vars}}))
+    return project
+
+
+def _rule(name: str, rule: dict, **fields) -> dict:
+    return {"name": name, "rule": rule, **fields}
+
+
+def test_the_shipped_audiences_validate():
+    project = load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences")
+    names = {a.name for a in project.audiences}
+    assert {"cart_abandoners_7d", "lapsed_high_value", "last_season_matchgoers_near_store"} <= names
+    matchgoers = project.find("last_season_matchgoers_near_store")
+    assert matchgoers.rule is not None
+    assert rule_expression(matchgoers.rule) == "(bought_tickets_last_season and lives_near_store)"
+    assert all(set(members) <= names for members in project.priority_lists.values())
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"trait": "orders_count", "event": "x"}, "exactly one of"),
+        ({"name": "x"}, "exactly one of"),
+        ({"trait": "orders_count", "op": "~", "value": 1}, "rule.op: Input should be"),
+        ({"trait": "orders_count", "op": ">="}, "op >= needs a value"),
+        ({"trait": "orders_count", "op": "in", "value": 3}, "needs a list value"),
+        ({"event": "product_viewed", "within_days": 30, "from": "2025-01-01"}, "not both"),
+        ({"event": "product_viewed", "from": "last summer"}, "dates like"),
+        ({"count": "tickets"}, "rule.count"),
+        ({"near_store": "ST001"}, "near_store needs within_km"),
+        ({"all": []}, "at least one condition"),
+        ({"event": "product_viewed", "within_km": 5}, "does not take within_km"),
+        ({"trait": "Orders Count", "value": 1}, "rule.trait"),
+        ({"event": "x", "where": {"bad column": 1}}, "not a column name"),
+    ],
+)
+def test_malformed_rules_name_the_file_and_audience(tmp_path, rule, message):
+    project = _project(tmp_path, [_rule("broken", rule)])
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(project)
+    text = str(error.value)
+    assert str(project) in text and "vars.audiences[0] (broken)" in text
+    assert message in text
+
+
+def test_unknown_reference_missing_var_and_duplicate_names_are_refused(tmp_path):
+    cases = [
+        ([_rule("a", {"in_audience": "ghost"})], "in_audience ghost is not an audience"),
+        ([_rule("a", {"near_store": {"var": "nope"}, "within_km": 5})], "{var: nope} is not a var"),
+        (
+            [_rule("a", {"all": [{"name": "x", "event": "e"}, {"name": "x", "event": "f"}]})],
+            "condition name x is used twice",
+        ),
+        ([_rule("a", {"name": "is_member", "event": "e"})], "is used twice (or is reserved)"),
+        ([{"name": "a"}, {"name": "a"}], "audience a is defined twice"),
+    ]
+    for audiences, message in cases:
+        with pytest.raises(AudienceConfigError, match=None) as error:
+            load_project(_project(tmp_path, audiences))
+        assert message in str(error.value), str(error.value)
+
+
+def test_reference_cycles_are_refused_with_the_chain(tmp_path):
+    audiences = [
+        _rule("a", {"all": [{"event": "x"}, {"in_audience": "b"}]}),
+        _rule("b", {"any": [{"not": {"in_audience": "c"}}]}),
+        _rule("c", {"in_audience": "a"}),
+        _rule("d", {"in_audience": "a"}),
+    ]
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(_project(tmp_path, audiences))
+    assert "in_audience references form a cycle: a -> b -> c -> a" in str(error.value)
+    assert find_cycle([]) is None
+
+
+def test_raw_sql_conditions_must_be_one_select(tmp_path):
+    fine = _rule("fine", {"sql": "select customer_id from {{ ref('orders') }} where total_amount > 500"})
+    load_project(_project(tmp_path, [fine]))
+    evil = _rule("evil", {"all": [{"event": "x"}, {"sql": "select 1 as customer_id; drop table orders"}]})
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(_project(tmp_path, [evil]))
+    assert "audience evil: its sql condition 1.2 holds 2 statements" in str(error.value)
+
+
+def test_priority_lists_and_model_files_are_checked(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    audiences = [_rule("a", {"event": "x"}), {"name": "b"}]
+    project = _project(tmp_path, audiences, audience_priority_lists={"email": ["a", "zzz"]})
+    with pytest.raises(AudienceConfigError, match="priority list email names unknown audience zzz"):
+        load_project(project)
+    project = _project(tmp_path, audiences, audience_priority_lists={"email": ["a", "b"]})
+    with pytest.raises(
+        AudienceConfigError, match=r"audience_a\.sql does not exist; create it with the one line"
+    ):
+        load_project(project, models)
+    (models / "audience_a.sql").write_text("{{ tessera.rule_audience('b') }}\n")
+    (models / "audience_b.sql").write_text("select customer_id, true as is_member from customers\n")
+    with pytest.raises(AudienceConfigError, match="is not the one line"):
+        load_project(project, models)
+    (models / "audience_a.sql").write_text("{{ tessera.rule_audience('a') }}\n")
+    assert [a.name for a in load_project(project, models).audiences] == ["a", "b"]
+
+
+def test_rule_expression_mirrors_the_nesting():
+    project = load_project(PROJECT_DIR / "dbt_project.yml")
+    rule = project.find("browsing_valuable_customers").rule
+    assert rule is not None
+    assert rule_expression(rule) == (
+        "(viewed_2_products_in_30_days and (is_lapsed_high_value or has_3_orders) "
+        "and not abandoned_a_cart_this_week)"
+    )
