@@ -8,6 +8,7 @@ parses each model's compiled SQL with sqlglot: anything but one read-only SELECT
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -98,10 +99,33 @@ def check_audiences(
     """Every check, as run before a build and by `tessera audiences check`.
     Raises AudienceConfigError or AudienceSqlRefused naming the audience."""
     project = check_rules(project_dir, settings.target)
+    # The compiled SQL depends only on the project's files and the target: when neither changed
+    # since a check passed, it is not compiled again (saves a dbt invocation per build).
+    stamp = settings.build_db.parent / "audience-check" / f"passed.{settings.target}.json"
+    fingerprint = project_fingerprint(project_dir, settings.target)
+    if not private and stamp.exists():
+        passed = json.loads(stamp.read_text())
+        if passed.get("fingerprint") == fingerprint:
+            return AudienceCheck(project, list(passed["models"]))
     checked = []
     for model, sql in sorted(compiled_models(settings, project_dir, private=private).items()):
         name = model.removeprefix("audience_")
         check_single_select(name, sql, settings.target, what=f"model {model} (compiled SQL)")
         checked.append(model)
     log.info("audiences checked: %s", ", ".join(checked))
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "models": checked}))
     return AudienceCheck(project, checked)
+
+
+def project_fingerprint(project_dir: Path, target: str) -> str:
+    """A hash of every file dbt reads to compile the project, and the target."""
+    digest = hashlib.sha256(target.encode())
+    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in ("models", "macros", "seeds"):
+        files.extend(sorted(p for p in (project_dir / folder).rglob("*") if p.is_file()))
+    for path in files:
+        if path.exists():
+            digest.update(str(path.relative_to(project_dir)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
