@@ -1,12 +1,17 @@
 {#-
-    Each customer's distance to every store, from the customer's home city (the golden record's
-    city, geocoded by the city_locations seed) to the store's coordinates. Customers whose city is
-    unknown or not in the seed have no rows: they are never "near" a store.
+    Each customer's distance to every store. A customer is located at their home city (the golden
+    record's city, geocoded by the city_locations seed); a customer with no known city is located at
+    the store where they bought most often. Customers with neither have no rows: they are never
+    "near" a store.
 -#}
 with
 
 customers as (
     select * from {{ ref('customers') }}
+),
+
+orders as (
+    select * from {{ ref('orders') }}
 ),
 
 city_locations as (
@@ -17,10 +22,9 @@ stores as (
     select * from {{ ref('stg_pos__stores') }}
 ),
 
-customers_geocoded as (
+home_cities as (
     select
         customers.customer_id,
-        city_locations.city_name,
         city_locations.latitude,
         city_locations.longitude
     from customers
@@ -29,18 +33,53 @@ customers_geocoded as (
         and upper(customers.country_code) = city_locations.country_code
 ),
 
+store_visits as (
+    select
+        customer_id,
+        store_id,
+        row_number() over (partition by customer_id order by count(*) desc, max(ordered_at) desc, store_id) as visit_rank
+    from orders
+    where customer_id is not null
+        and store_id is not null
+    group by 1, 2
+),
+
+favourite_stores as (
+    select
+        store_visits.customer_id,
+        stores.latitude,
+        stores.longitude
+    from store_visits
+    inner join stores
+        on store_visits.store_id = stores.store_id
+    where store_visits.visit_rank = 1
+),
+
+located as (
+    select customer_id, 'home_city' as location_source, latitude, longitude
+    from home_cities
+    union all
+    select favourite_stores.customer_id, 'most_visited_store', favourite_stores.latitude, favourite_stores.longitude
+    from favourite_stores
+    left join home_cities
+        on favourite_stores.customer_id = home_cities.customer_id
+    where home_cities.customer_id is null
+),
+
 final as (
     select
-        customers_geocoded.customer_id,
+        located.customer_id,
         stores.store_id,
-        customers_geocoded.city_name as home_city,
+        located.location_source,
         {{ tessera.haversine_km(
-            'customers_geocoded.latitude', 'customers_geocoded.longitude',
+            'located.latitude', 'located.longitude',
             'stores.latitude', 'stores.longitude'
         ) }} as distance_km
-    from customers_geocoded
+    from located
     cross join stores
-    where stores.latitude is not null
+    where located.latitude is not null
+        and located.longitude is not null
+        and stores.latitude is not null
         and stores.longitude is not null
 )
 
