@@ -253,7 +253,8 @@ select
 {#- A raw `sql:` condition may name models as {{ ref('name') }}: each becomes a real ref. -#}
 {% macro _rule_render_refs(sql) -%}
     {%- set pattern = "\\{\\{\\s*ref\\(\\s*['\"]([A-Za-z0-9_]+)['\"]\\s*\\)\\s*\\}\\}" -%}
-    {%- set rendered = {'sql': sql} -%}
+    {#- A trailing semicolon would end the statement inside the subquery. -#}
+    {%- set rendered = {'sql': sql.strip().rstrip(';')} -%}
     {%- for model_name in modules.re.findall(pattern, sql) | unique -%}
         {%- set one = "\\{\\{\\s*ref\\(\\s*['\"]" ~ model_name ~ "['\"]\\s*\\)\\s*\\}\\}" -%}
         {%- do rendered.update({'sql': modules.re.sub(one, (ref(model_name) | string) | replace('\\', '\\\\'), rendered.sql)}) -%}

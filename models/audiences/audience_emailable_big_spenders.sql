@@ -1,0 +1,1 @@
+{{ tessera.rule_audience('emailable_big_spenders') }}
