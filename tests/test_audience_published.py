@@ -120,3 +120,22 @@ def test_the_build_checked_every_audience_model(published, settings):
     stamp = settings.build_db.parent / "audience-check" / "passed.duckdb.json"
     assert stamp.exists(), "the Dagster build step runs the audience check before dbt build"
     assert "audience_last_season_matchgoers_near_store" in stamp.read_text()
+
+
+def test_check_names_columns_the_published_warehouse_lacks(published, settings):
+    from orchestration.audiences.check import check_columns
+    from orchestration.audiences.rules import AudienceProject, AudienceSpec
+
+    rule = {
+        "all": [
+            {"trait": "no_such_trait", "value": 1},
+            {"event": "product_viewed", "where": {"nope": 1}},
+            {"trait": "orders_count", "op": ">", "value": 1},
+            {"count": "order_items", "where": {"product_category": "event_tickets"}},
+        ]
+    }
+    project = AudienceProject(audiences=[AudienceSpec.model_validate({"name": "x", "rule": rule})])
+    assert check_columns(settings, project) == [
+        "audience x, condition 1.1: customer_traits has no column no_such_trait",
+        "audience x, condition 1.2: events has no column nope",
+    ]

@@ -129,3 +129,45 @@ def project_fingerprint(project_dir: Path, target: str) -> str:
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def check_columns(settings: Settings, project: AudienceProject) -> list[str]:
+    """Trait and `where:` columns that the published warehouse does not have (empty when it has
+    them all, or when nothing is published yet: a new trait may arrive with the next build)."""
+    from orchestration.audiences.rules import walk
+    from orchestration.warehouse import get_warehouse
+
+    tables = ("customer_traits", "events", "orders", "order_items")
+    try:
+        rows = get_warehouse(settings).query_published(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = current_schema() and table_name in ('" + "', '".join(tables) + "')"
+        )
+    except Exception as exc:  # nothing published yet, or the server is unreachable: skip this check
+        log.info("column check skipped: %s", exc)
+        return []
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(str(table), set()).add(str(column).lower())
+    if not columns:
+        return []
+    problems = []
+    for audience in project.audiences:
+        if audience.rule is None:
+            continue
+        for path, condition in walk(audience.rule):
+            if condition.trait is not None and condition.trait not in columns.get("customer_traits", set()):
+                problems.append(
+                    f"audience {audience.name}, condition {path}: customer_traits has no column {condition.trait}"
+                )
+            source = "events" if condition.event is not None else condition.count
+            if isinstance(source, str):
+                for column in [
+                    *(condition.where or {}),
+                    *(["event_name"] if condition.event is not None else []),
+                ]:
+                    if column not in columns.get(source, set()):
+                        problems.append(
+                            f"audience {audience.name}, condition {path}: {source} has no column {column}"
+                        )
+    return problems

@@ -113,13 +113,24 @@ def _definition(audience: str) -> str:
 @audiences.command()
 def check() -> None:
     """Validate every audience: rules, references, cycles, and each model's SQL (one SELECT only)."""
-    from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
+    from orchestration.audiences.check import (
+        AudienceConfigError,
+        AudienceSqlRefused,
+        check_audiences,
+        check_columns,
+    )
 
+    settings = Settings.from_env()
     try:
         with console.status("compiling models/audiences/ and checking each with sqlglot …"):
-            result = check_audiences(Settings.from_env())
+            result = check_audiences(settings)
     except (AudienceConfigError, AudienceSqlRefused) as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        sys.exit(2)
+    missing = check_columns(settings, result.project)
+    for problem in missing:
+        console.print(f"[red]{problem}[/red] (in the published warehouse)", soft_wrap=True)
+    if missing:
         sys.exit(2)
     rules = sum(1 for a in result.project.audiences if a.rule is not None)
     console.print(

@@ -181,15 +181,16 @@ def _location(error: Any) -> str:
     return "".join(parts).lstrip(".")
 
 
-def _walk(condition: Condition, path: str) -> list[tuple[str, Condition]]:
+def walk(condition: Condition, path: str = "1") -> list[tuple[str, Condition]]:
+    """Every node of a rule with its path (1, 1.1, 1.2, …), depth first."""
     found = [(path, condition)]
     for index, child in enumerate(condition.children(), start=1):
-        found.extend(_walk(child, f"{path}.{index}"))
+        found.extend(walk(child, f"{path}.{index}"))
     return found
 
 
 def _references(condition: Condition) -> list[str]:
-    return [c.in_audience for _, c in _walk(condition, "1") if c.in_audience is not None]
+    return [c.in_audience for _, c in walk(condition, "1") if c.in_audience is not None]
 
 
 def find_cycle(audiences: list[AudienceSpec]) -> list[str] | None:
@@ -254,7 +255,7 @@ def _check(
         if audience.rule is None:
             continue
         columns: list[str] = []
-        for path, condition in _walk(audience.rule, "1"):
+        for path, condition in walk(audience.rule, "1"):
             label = f"{where} ({audience.name}), condition {path}"
             if condition.name or condition.kind not in ("all", "any", "not"):
                 columns.append(condition.name or "condition_" + path.replace(".", "_"))
