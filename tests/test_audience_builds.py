@@ -73,7 +73,12 @@ def world(second: bool) -> dict[str, list[dict]]:
     if second:
         views += [_view("v9", 2, 315), _view("v10", 2, 316), _view("v11", 4, 340)]
     stores = [
-        {"store_id": "ST001", "store_name": "Tessera London Oxford Street", "city": "London", "region": "London"}
+        {
+            "store_id": "ST001",
+            "store_name": "Tessera London Oxford Street",
+            "city": "London",
+            "region": "London",
+        }
         | {"country": "GB", "latitude": 51.515, "longitude": -0.142}
     ]
     return {
@@ -102,7 +107,9 @@ def two_builds(tmp_path_factory):
             {
                 "members": set(query("select audience_name, customer_id from audience_memberships")),
                 "holdouts": set(
-                    query("select audience_name, customer_id, is_holdout, is_global_holdout from audience_memberships")
+                    query(
+                        "select audience_name, customer_id, is_holdout, is_global_holdout from audience_memberships"
+                    )
                 ),
                 "built_at": query("select max(built_at) from audience_size_history")[0][0],
             }
@@ -186,7 +193,9 @@ def test_holdouts_are_deterministic_across_builds(two_builds):
             assert is_holdout == (_bucket(f"{audience}:{customer}") < 10)
             assert is_global == (_bucket(f"global:{customer}") < 5)
     stayed = {(a, c) for a, c, *_ in first["holdouts"]} & {(a, c) for a, c, *_ in second["holdouts"]}
-    assert {h for h in first["holdouts"] if h[:2] in stayed} == {h for h in second["holdouts"] if h[:2] in stayed}
+    assert {h for h in first["holdouts"] if h[:2] in stayed} == {
+        h for h in second["holdouts"] if h[:2] in stayed
+    }
 
 
 def test_explanations_say_why_and_priority_lists_pick_one_audience(two_builds):
@@ -205,7 +214,9 @@ def test_explanations_say_why_and_priority_lists_pick_one_audience(two_builds):
         "is_valuable": True,
     }
     customers = query("select count(*) from customers")[0][0]
-    per_audience = dict(query("select audience_name, count(distinct customer_id) from audience_explanations group by 1"))
+    per_audience = dict(
+        query("select audience_name, count(distinct customer_id) from audience_explanations group by 1")
+    )
     assert set(per_audience.values()) == {customers}  # members and non-members alike
     assigned = query("select customer_id, audience_name, priority_rank from audience_priority_list_members")
     assert len({c for c, _, _ in assigned}) == len(assigned)
