@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import shutil
-from pathlib import Path
 
 import pytest
 
 from orchestration.audiences.check import AudienceSqlRefused, check_audiences
 from orchestration.pipeline import build
-from orchestration.settings import PROJECT_DIR
 from orchestration.warehouse import get_warehouse
 from tests.worlds import shop_customer, track, ts, world_settings, write_world
 
@@ -226,26 +223,25 @@ def test_explanations_say_why_and_priority_lists_pick_one_audience(two_builds):
         assert audience == candidates[0] and rank == order.index(audience) + 1
 
 
-def test_compiled_check_refuses_a_sql_audience_that_is_not_a_select(two_builds, tmp_path):
-    """The pre-build check compiles models/audiences/ and refuses a model holding a second statement."""
+def test_compiled_check_refuses_a_sql_audience_that_is_not_a_select(two_builds, monkeypatch):
+    """The pre-build check parses each model's compiled SQL (the real compile runs in every Dagster
+    build, see test_audience_published) and refuses one holding a second statement."""
+    from orchestration.audiences import check
+
     settings, *_ = two_builds
-    project = tmp_path / "project"
-    for part in ("models", "macros", "seeds", "tests"):
-        shutil.copytree(PROJECT_DIR / part, project / part)
-    for part in ("dbt_project.yml", "profiles.yml"):
-        shutil.copyfile(PROJECT_DIR / part, project / part)
-    text = (project / "dbt_project.yml").read_text()
-    marker = "    - {name: lapsed_high_value, holdout_percent: 10}\n"
-    (project / "dbt_project.yml").write_text(text.replace(marker, marker + "    - {name: evil}\n"))
-    (project / "models" / "audiences" / "audience_evil.sql").write_text(
-        "select customer_id, true as is_member from {{ ref('customers') }};\n"
-        "drop table {{ ref('customers') }}\n"
-    )
+    compiled = {
+        "audience_lapsed_high_value": "select customer_id, true as is_member from customers",
+        "audience_evil": 'select customer_id, true as is_member from "tessera"."main"."customers";\n'
+        'drop table "tessera"."main"."customers"',
+    }
+    monkeypatch.setattr(check, "compiled_models", lambda *args, **kwargs: compiled)
     with pytest.raises(AudienceSqlRefused) as refused:
-        check_audiences(settings, Path(project))
+        check_audiences(settings, private=True)
     assert "audience evil: its model audience_evil (compiled SQL) holds 2 statements (SELECT, DROP)" in str(
         refused.value
     )
+    stamp = settings.build_db.parent / "audience-check" / "passed.duckdb.json"
+    assert not stamp.exists() or "audience_evil" not in stamp.read_text()
 
 
 def test_world_days_are_in_last_season():
