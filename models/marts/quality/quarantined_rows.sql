@@ -24,9 +24,16 @@ quarantined_{{ source_name }}__{{ table_name }} as (
     select
         '{{ source_name }}' as source_name,
         '{{ table_name }}' as table_name,
-        cast({{ record_id }} as {{ dbt.type_string() }}) as record_id,
+        {#- A suppressed row is an erased person coming back: keep neither its key nor its data. -#}
+        case
+            when base.quarantine_reason = 'suppressed'
+                then 'sha256:' || {{ tessera.sha256_hex("cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")") }}
+            else cast({{ record_id }} as {{ dbt.type_string() }})
+        end as record_id,
         base.quarantine_reason,
-        {{ tessera.row_to_json('base') }} as raw_record,
+        case
+            when base.quarantine_reason <> 'suppressed' then {{ tessera.row_to_json('base') }}
+        end as raw_record,
         base.loaded_at
     from {{ ref('base_' ~ source_name ~ '__' ~ table_name) }} as base
     where base.quarantine_reason is not null

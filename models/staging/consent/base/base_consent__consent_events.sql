@@ -27,6 +27,7 @@ flagged as (
     select
         *,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check_typed('subject_type', 'subject_value'),
             ("consent_event_id is null", "missing primary key"),
             ("subject_value is null", "missing or unusable subject identifier"),
             ("subject_type not in ('email', 'phone', 'crm_contact_id', 'shop_customer_id') or subject_type is null",

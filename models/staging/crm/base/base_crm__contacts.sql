@@ -36,6 +36,7 @@ flagged as (
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('crm_contact_id', 'crm_contact_id'), ('email', 'email'), ('phone', 'phone')]),
             ("crm_contact_id is null", "missing primary key"),
             ("created_at is null", "bad or missing created_at"),
             ("updated_at is null", "bad or missing updated_at"),

@@ -23,6 +23,7 @@ flagged as (
         *,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('email', 'email')]),
             ("email_event_id is null", "missing primary key"),
             ("email is null", "missing email"),
             ("email_event_type not in ('send', 'open', 'click', 'unsubscribe', 'bounce')

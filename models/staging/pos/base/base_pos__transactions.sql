@@ -25,6 +25,7 @@ flagged as (
         {{ tessera.is_junk_identifier('loyalty_card', 'loyalty_card_number') }} as is_junk_loyalty_card,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('loyalty_card', 'loyalty_card_number'), ('phone', 'phone')]),
             ("transaction_id is null", "missing primary key"),
             ("store_id is null", "missing store_id"),
             ("transacted_at is null", "bad or missing transacted_at"),

@@ -34,6 +34,7 @@ flagged as (
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('shop_customer_id', 'shop_customer_id'), ('email', 'email'), ('phone', 'phone')]),
             ("shop_customer_id is null", "missing primary key"),
             ("created_at is null", "missing created_at"),
             ("not " ~ tessera.is_plausible_timestamp("created_at"), "created_at out of range"),

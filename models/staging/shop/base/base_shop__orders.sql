@@ -28,6 +28,7 @@ flagged as (
         *,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('shop_customer_id', 'shop_customer_id'), ('email', 'email')]),
             ("order_id is null", "missing primary key"),
             ("ordered_at is null", "missing created_at"),
             ("not " ~ tessera.is_plausible_timestamp("ordered_at"), "created_at out of range"),

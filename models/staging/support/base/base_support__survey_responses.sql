@@ -23,6 +23,7 @@ flagged as (
         *,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('email', 'email')]),
             ("survey_response_id is null", "missing primary key"),
             ("survey_type not in ('csat', 'nps') or survey_type is null", "unknown survey type"),
             ("score is null", "missing score"),

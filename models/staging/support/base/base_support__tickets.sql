@@ -30,6 +30,7 @@ flagged as (
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         {{ tessera.quarantine_reason([
+            tessera.suppression_check([('email', 'email'), ('phone', 'phone')]),
             ("ticket_id is null", "missing primary key"),
             ("created_at is null", "bad or missing created_at"),
             ("email is null and phone is null", "no requester email or phone"),
