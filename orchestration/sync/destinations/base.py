@@ -152,6 +152,18 @@ class Destination(ABC):
         """Remove records (mirror deletes, audience removals)."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete")
 
+    # Privacy erasure (orchestration/privacy/): the API's own endpoint for deleting a person, which is
+    # not the same as a mirror delete or an audience removal (HubSpot's GDPR delete, Klaviyo's data
+    # privacy deletion job, Mailchimp's permanent delete, …). `erase_batch_size` records per call.
+    supports_erase: ClassVar[bool] = False
+    erase_batch_size: ClassVar[int] = 1
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """Delete these people at the destination. `records` carry the sync key, the last payload the sync
+        confirmed (destination field names) and the destination's id. A person the destination no longer
+        holds counts as erased. Raise like `send_batch` does for transport and whole-request failures."""
+        raise NotImplementedError(f"{type(self).__name__} has no deletion API")
+
     @property
     def requests_made(self) -> int:
         return self.requests

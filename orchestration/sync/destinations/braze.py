@@ -90,6 +90,14 @@ class Braze(Destination):
             self._raise(response.status_code, body)
         return [RecordResult(item.key, True) for item in batch.items]
 
+    supports_erase = True
+    erase_batch_size = 50
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`POST /users/delete` by external_id (the sync key): Braze deletes the whole user profile."""
+        items = [Item(record.key, record.key) for record in records]
+        return self.delete(Batch("delete", f"erase-{request_id}", items))
+
     @staticmethod
     def _raise(status: int, body: dict[str, Any]) -> None:
         message = f"HTTP {status}: {body.get('message', '')} {body.get('errors', '')}".strip()

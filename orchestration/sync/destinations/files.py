@@ -106,6 +106,59 @@ class Files(Destination):
             raise RetryableError(f"cannot write {target}: {exc}") from None
         return [RecordResult(item.key, True) for item in batch.items]
 
+    supports_erase = True
+    erase_batch_size = 100_000
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """Rewrite every file this sync wrote without the rows of these keys (a file left empty is removed).
+        Each file is replaced by a rename, so a reader sees the old file or the new one."""
+        keys = {record.key for record in records}
+        pattern = f"{self.sync_name}__*.{EXTENSIONS[self.settings.format]}"
+        try:
+            for path in sorted(self.directory.glob(pattern)):
+                rows = self._read(path)
+                kept = [row for row in rows if str(row.get("_key")) not in keys]
+                if len(kept) == len(rows):
+                    continue
+                if not kept:
+                    path.unlink()
+                    continue
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                try:
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(self._encode_rows(kept))
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    os.replace(tmp, path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+        except PermissionError as exc:
+            raise DestinationFatalError(f"cannot rewrite files in {self.directory}: {exc}") from None
+        except OSError as exc:
+            raise RetryableError(f"cannot rewrite files in {self.directory}: {exc}") from None
+        return [RecordResult(record.key, True) for record in records]
+
+    def _read(self, path: Path) -> list[dict[str, Any]]:
+        if self.settings.format == "jsonl":
+            return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if self.settings.format == "csv":
+            with open(path, newline="") as handle:
+                return list(csv.DictReader(handle))
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+
+    def _encode_rows(self, rows: list[dict[str, Any]]) -> bytes:
+        """Rows read back from a file (with `_operation`) in the same format."""
+        if self.settings.format == "csv":
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            return text.getvalue().encode()
+        return self._encode(rows)
+
     def _encode(self, rows: list[dict[str, Any]]) -> bytes:
         fieldnames = ["_key", "_operation", *self.columns]
         if self.settings.format == "jsonl":

@@ -119,6 +119,19 @@ class GoogleCustomerMatch(Destination):
     def delete(self, batch: Batch) -> list[RecordResult]:
         return self._job(batch, "remove")
 
+    supports_erase = True
+    erase_batch_size = 10_000
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """An offline user data job of `remove` operations with the hashed identifiers last sent."""
+        items, results = [], []
+        for record in records:
+            try:
+                items.append(self.prepare(Record(record.key, "remove", record.fields)))
+            except InvalidRecord as exc:
+                results.append(RecordResult(record.key, False, f"cannot erase: {exc}"))
+        return results + (self.delete(Batch("remove", f"erase-{request_id}", items)) if items else [])
+
     def _job(self, batch: Batch, verb: str) -> list[RecordResult]:
         customer = self.settings.customer_id
         job = {

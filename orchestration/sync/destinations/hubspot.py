@@ -125,6 +125,36 @@ class HubSpot(Destination):
             for item in batch.items
         ]
 
+    supports_erase = True
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`POST /crm/v3/objects/{object}/gdpr-delete`: HubSpot's permanent deletion, one record per call, by
+        the HubSpot id kept in state or else by the idProperty value. 404: already gone."""
+        results = []
+        for record in records:
+            if record.destination_id:
+                body = {"objectId": record.destination_id}
+            else:
+                value = str(record.fields.get(self.settings.id_property) or "").strip()
+                if not value:
+                    results.append(
+                        RecordResult(record.key, False, "no HubSpot id or idProperty value to delete by")
+                    )
+                    continue
+                body = {"objectId": value, "idProperty": self.settings.id_property}
+            url = self._url.removesuffix("/batch") + "/gdpr-delete"
+            response = self.http.request("POST", url, json=body, headers=self._headers)
+            if response.status_code in (200, 204, 404):
+                results.append(RecordResult(record.key, True))
+            else:
+                reply = json_or_none(response) or {}
+                results.append(
+                    RecordResult(
+                        record.key, False, f"HTTP {response.status_code}: {reply.get('message', '')}"
+                    )
+                )
+        return results
+
     def _ids_by_input(self, batch: Batch) -> dict[str, str]:
         ids = {}
         for item in batch.items:

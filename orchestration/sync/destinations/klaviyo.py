@@ -130,6 +130,35 @@ class Klaviyo(Destination):
             for item in batch.items
         ]
 
+    supports_erase = True
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`POST /api/data-privacy-deletion-jobs`: Klaviyo deletes the profile and all its data, found by
+        email, phone number or external id (one profile per job; 202 means accepted)."""
+        results = []
+        for record in records:
+            identifier = next(
+                ((name, str(record.fields[name]).strip()) for name in IDENTIFIERS if record.fields.get(name)),
+                None,
+            )
+            if identifier is None:
+                results.append(
+                    RecordResult(record.key, False, "no email, phone_number or external_id to delete by")
+                )
+                continue
+            profile = {"data": {"type": "profile", "attributes": {identifier[0]: identifier[1]}}}
+            body = {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile}}}
+            response = self.http.request(
+                "POST", f"{self._base}/api/data-privacy-deletion-jobs", json=body, headers=self._headers
+            )
+            if response.status_code in (200, 202, 204):
+                results.append(RecordResult(record.key, True))
+            else:
+                reply = json_or_none(response) or {}
+                detail = "; ".join(str(e.get("detail", "")) for e in reply.get("errors") or [])
+                results.append(RecordResult(record.key, False, f"HTTP {response.status_code}: {detail}"))
+        return results
+
     def _wait(self, job_id: str) -> dict[str, Any]:
         """Poll the job until Klaviyo has processed it: only then are per-profile errors known."""
         for _ in range(self.settings.max_polls):

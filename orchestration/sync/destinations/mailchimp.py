@@ -116,6 +116,28 @@ class Mailchimp(Destination):
                 results.append(RecordResult(item.key, True, destination_id=ids.get(email)))
         return results
 
+    supports_erase = True
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`POST /lists/{list_id}/members/{hash}/actions/delete-permanent`: permanent deletion (an archived
+        member keeps their data; this does not). 404: already gone."""
+        results = []
+        for record in records:
+            email = str(record.fields.get("email_address") or "").strip()
+            if "@" not in email:
+                results.append(RecordResult(record.key, False, "no email_address to delete by"))
+                continue
+            url = f"{self._list_url}/members/{mailchimp_subscriber_hash(email)}/actions/delete-permanent"
+            response = self.http.request("POST", url, headers=self._headers)
+            if response.status_code in (200, 204, 404):
+                results.append(RecordResult(record.key, True))
+            else:
+                body = json_or_none(response) or {}
+                results.append(
+                    RecordResult(record.key, False, f"HTTP {response.status_code}: {body.get('detail', '')}")
+                )
+        return results
+
     def delete(self, batch: Batch) -> list[RecordResult]:
         results = []
         for item in batch.items:

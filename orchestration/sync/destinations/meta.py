@@ -124,6 +124,20 @@ class MetaAudience(Destination):
     def delete(self, batch: Batch) -> list[RecordResult]:
         return self._call("DELETE", batch)
 
+    supports_erase = True
+    erase_batch_size = 10_000
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`DELETE /{audience_id}/users` with the same hashed identifiers: the person leaves the audience
+        (Meta deletes matched customer-list data after matching; there is no per-person profile to delete)."""
+        items, results = [], []
+        for record in records:
+            try:
+                items.append(self.prepare(Record(record.key, "remove", record.fields)))
+            except InvalidRecord as exc:
+                results.append(RecordResult(record.key, False, f"cannot erase: {exc}"))
+        return results + (self.delete(Batch("remove", f"erase-{request_id}", items)) if items else [])
+
     def _call(self, method: str, batch: Batch) -> list[RecordResult]:
         payload = {"schema": self.schema, "data": [item.body for item in batch.items]}
         form = {"payload": json.dumps(payload, separators=(",", ":")), "access_token": self._token}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any, ClassVar, Literal
@@ -127,6 +128,15 @@ class PostgresTable(Destination):
 
     def delete(self, batch: Batch) -> list[RecordResult]:
         return self._apply(batch)
+
+    supports_erase = True
+    erase_batch_size = 5000
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`DELETE … WHERE key_column = any(keys)`, applied once per request (the ledger table's key)."""
+        items = [self.prepare(Record(record.key, "delete", {})) for record in records]
+        digest = hashlib.sha256("|".join(sorted(r.key for r in records)).encode()).hexdigest()[:16]
+        return self._apply(Batch("delete", f"erase-{request_id}-{digest}", items))
 
     def _apply(self, batch: Batch) -> list[RecordResult]:
         conn = self._connection()

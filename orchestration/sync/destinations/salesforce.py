@@ -117,6 +117,34 @@ class Salesforce(Destination):
                 results.append(RecordResult(item.key, False, _errors(result)))
         return results
 
+    supports_erase = True
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """`DELETE /services/data/{v}/sobjects/{SObject}/{ExternalIdField}/{value}`: delete by external id,
+        which needs no Salesforce id in state. 404: already gone."""
+        from urllib.parse import quote
+
+        base = self._collections.removesuffix("/composite/sobjects")
+        results = []
+        for record in records:
+            value = str(record.fields.get(self.settings.external_id_field) or "").strip()
+            if not value:
+                results.append(RecordResult(record.key, False, "no external id value to delete by"))
+                continue
+            url = f"{base}/sobjects/{self.settings.sobject}/{self.settings.external_id_field}/{quote(value, safe='')}"
+            response = self.http.request("DELETE", url, headers=self._headers)
+            if response.status_code in (200, 204, 404):
+                results.append(RecordResult(record.key, True))
+            else:
+                body = json_or_none(response)
+                first = body[0] if isinstance(body, list) and body else body or {}
+                results.append(
+                    RecordResult(
+                        record.key, False, f"HTTP {response.status_code}: {first.get('message', '')}"
+                    )
+                )
+        return results
+
     @staticmethod
     def _raise_for_batch(status: int, body: Any) -> None:
         if status == 200:

@@ -60,18 +60,21 @@ class WebhookSettings(DestinationSettings):
             raise SyncConfigError(
                 f"{self.secret_env} is not a whsec_<base64> secret", key=ctx.sync_name
             ) from None
-        return Webhook(self, ctx.session(), secret, self.limits())
+        return Webhook(self, ctx.session(), secret, self.limits(), ctx.sync_name)
 
 
 class Webhook(Destination):
     supports_idempotency_key = True
 
-    def __init__(self, settings: WebhookSettings, http: HttpSession, secret: str, limits: Limits) -> None:
+    def __init__(
+        self, settings: WebhookSettings, http: HttpSession, secret: str, limits: Limits, sync_name: str = ""
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.http = http
         self.limits = limits
         self._secret = secret
+        self._sync_name = sync_name
 
     def prepare(self, record: Record) -> Item:
         return Item(record.key, {"key": record.key, "fields": record.fields})
@@ -81,6 +84,50 @@ class Webhook(Destination):
 
     def delete(self, batch: Batch) -> list[RecordResult]:
         return self._send(batch)
+
+    supports_erase = True
+    erase_batch_size = 1000
+
+    def erase(self, records: list[Record], request_id: str) -> list[RecordResult]:
+        """A signed `privacy.erase` event naming the sync keys to delete (no personal fields are sent again);
+        `webhook-id` is stable per request and sync, so a retried erase is a repeat the receiver drops."""
+        body = json.dumps(
+            {
+                "type": "privacy.erase",
+                "data": {
+                    "sync": self._sync_name,
+                    "operation": "erase",
+                    "request_id": request_id,
+                    "records": [{"key": record.key} for record in records],
+                },
+            },
+            separators=(",", ":"),
+        )
+        digest = hashlib.sha256("|".join(sorted(r.key for r in records)).encode()).hexdigest()[:16]
+        msg_id = f"msg_erase_{request_id}_{digest}"
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._secret, msg_id, timestamp, body),
+        }
+        response = self.http.request("POST", self.settings.url, content=body.encode(), headers=headers)
+        reply: Any = json_or_none(response)
+        if not 200 <= response.status_code < 300:
+            message = f"HTTP {response.status_code}: {str(reply)[:300] if reply is not None else ''}"
+            if response.status_code in (400, 409, 413, 422):
+                raise BatchRejected(message)
+            raise DestinationFatalError(message)
+        failed = {
+            str(e["key"]): str(e.get("message", "refused"))
+            for e in (reply.get("errors") or [] if isinstance(reply, dict) else [])
+            if isinstance(e, dict) and "key" in e
+        }
+        return [
+            RecordResult(r.key, False, failed[r.key]) if r.key in failed else RecordResult(r.key, True)
+            for r in records
+        ]
 
     def _send(self, batch: Batch) -> list[RecordResult]:
         body = json.dumps(
