@@ -356,6 +356,11 @@ from orchestration.audiences.cli import bench_audiences as _bench_audiences  # n
 main.add_command(_audiences)
 bench.add_command(_bench_audiences)
 
+# Privacy requests (orchestration/privacy/): `tessera privacy …`.
+from orchestration.privacy.cli import privacy  # noqa: E402
+
+main.add_command(privacy)
+
 
 if __name__ == "__main__":
     main()

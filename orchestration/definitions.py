@@ -10,6 +10,7 @@ from orchestration.assets.publish import published_warehouse
 from orchestration.assets.raw import raw_sources
 from orchestration.assets.syncs import sync_assets
 from orchestration.jobs import build_everything, run_syncs
+from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.project import settings, tessera_project
 from orchestration.schedules import nightly_build, syncs_after_build
 
@@ -18,7 +19,7 @@ syncs_enabled = settings.target == "duckdb" and bool(sync_assets)
 
 defs = Definitions(
     assets=[raw_sources, tessera_dbt_assets, published_warehouse, *(sync_assets if syncs_enabled else [])],
-    jobs=[build_everything, *([run_syncs] if syncs_enabled else [])],
+    jobs=[build_everything, *([run_syncs] if syncs_enabled else []), privacy_erase, privacy_export],
     schedules=[nightly_build],
     sensors=[syncs_after_build] if syncs_enabled else [],
     resources={

@@ -65,6 +65,11 @@ def run_project_sync(
     settings: Settings, config: SyncConfig, *, dry_run: bool = False, force: bool = False
 ) -> SyncRunResult:
     assert_publish_audited(settings)
+    if not dry_run:
+        # Deletions a destination failed during an erasure are retried before anything is sent to it.
+        from orchestration.privacy.erase import retry_pending_for_sync
+
+        retry_pending_for_sync(settings, config)
     state = state_path(settings)
     state.parent.mkdir(parents=True, exist_ok=True)
     return run_sync(

@@ -1,0 +1,262 @@
+"""Who a request is about: the whole identity cluster of one identifier, and every raw row that is theirs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from orchestration.profile import CustomerNotFound, normalise_identifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """How to find a person's rows in one raw table: through its base_ model, which holds every raw row
+    (quarantined ones too) with normalised identifiers. `raw_values` are base columns that hold the
+    identifiers as the source wrote them (kept as scan terms: " Ann@Example.COM " is not "ann@example.com")."""
+
+    source: str
+    table: str
+    raw_id: str
+    base: str
+    base_id: str
+    identifiers: tuple[tuple[str, str], ...] = ()
+    raw_values: tuple[tuple[str, str, str], ...] = ()
+    names: tuple[str, ...] = ()
+    # (parent table, raw column holding the parent's id): rows of a person's parent rows are theirs too.
+    parent: tuple[str, str] | None = None
+    typed_subject: bool = False
+
+
+SEGMENT = (("anonymous_id", "anonymous_id"), ("shop_customer_id", "user_id"))
+EMAIL_RAW = (("email", "email", "email_raw"),)
+EMAIL_PHONE_RAW = (("email", "email", "email_raw"), ("phone", "phone", "phone_raw"))
+
+RAW_TABLES: tuple[RawTable, ...] = (
+    RawTable(
+        "crm",
+        "contacts",
+        "contact_id",
+        "base_crm__contacts",
+        "crm_contact_id",
+        (("crm_contact_id", "crm_contact_id"), ("email", "email"), ("phone", "phone")),
+        EMAIL_PHONE_RAW,
+        ("first_name", "last_name"),
+    ),
+    RawTable(
+        "shop",
+        "customers",
+        "customer_id",
+        "base_shop__customers",
+        "shop_customer_id",
+        (("shop_customer_id", "shop_customer_id"), ("email", "email"), ("phone", "phone")),
+        EMAIL_PHONE_RAW,
+        ("first_name", "last_name"),
+    ),
+    RawTable(
+        "shop",
+        "orders",
+        "order_id",
+        "base_shop__orders",
+        "order_id",
+        (("shop_customer_id", "shop_customer_id"), ("email", "email")),
+        EMAIL_RAW,
+    ),
+    RawTable(
+        "shop",
+        "order_items",
+        "order_item_id",
+        "base_shop__order_items",
+        "order_item_id",
+        parent=("orders", "order_id"),
+    ),
+    RawTable(
+        "events",
+        "identifies",
+        "id",
+        "base_events__identifies",
+        "message_id",
+        (*SEGMENT, ("email", "email"), ("phone", "phone")),
+        EMAIL_PHONE_RAW,
+        ("first_name", "last_name"),
+    ),
+    RawTable("events", "tracks", "id", "base_events__tracks", "message_id", SEGMENT),
+    RawTable("events", "pages", "id", "base_events__pages", "message_id", SEGMENT),
+    RawTable(
+        "pos",
+        "transactions",
+        "transaction_id",
+        "base_pos__transactions",
+        "transaction_id",
+        (("loyalty_card", "loyalty_card_number"), ("phone", "phone")),
+        (("phone", "phone", "phone_raw"),),
+    ),
+    RawTable(
+        "support",
+        "tickets",
+        "ticket_id",
+        "base_support__tickets",
+        "ticket_id",
+        (("email", "email"), ("phone", "phone")),
+        EMAIL_PHONE_RAW,
+        ("requester_name",),
+    ),
+    RawTable(
+        "support",
+        "survey_responses",
+        "response_id",
+        "base_support__survey_responses",
+        "survey_response_id",
+        (("email", "email"),),
+        EMAIL_RAW,
+        parent=("tickets", "ticket_id"),
+    ),
+    RawTable(
+        "esp",
+        "email_events",
+        "event_id",
+        "base_esp__email_events",
+        "email_event_id",
+        (("email", "email"),),
+        EMAIL_RAW,
+    ),
+    RawTable(
+        "consent",
+        "consent_events",
+        "consent_event_id",
+        "base_consent__consent_events",
+        "consent_event_id",
+        raw_values=(("*", "subject_value", "subject_value_raw"),),
+        typed_subject=True,
+    ),
+)
+
+
+@dataclass
+class Cluster:
+    """One person as the warehouse knows them. `identifiers` are (type, normalised value) pairs."""
+
+    subject_type: str
+    subject_value: str
+    customer_ids: list[str] = field(default_factory=list)
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
+    names: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.customer_ids)
+
+
+def parse_subject(text: str) -> tuple[str, str]:
+    """`TYPE:VALUE` → (type, value normalised as staging normalises it). Raises ValueError when malformed."""
+    try:
+        return normalise_identifier(text)
+    except CustomerNotFound as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def find_cluster(con: duckdb.DuckDBPyConnection, subject_type: str, subject_value: str) -> Cluster:
+    """The identity cluster holding (type, value) in the warehouse `con` reads. A subject no customer holds
+    still yields a cluster of that one identifier, so that rows carrying it (quarantined ones) are found."""
+    cluster = Cluster(subject_type, subject_value)
+    rows = con.execute(
+        "select distinct customer_id from customer_identifiers where identifier_type = ? and identifier_value = ?",
+        [subject_type, subject_value],
+    ).fetchall()
+    cluster.customer_ids = sorted(r[0] for r in rows)
+    identifiers = {(subject_type, subject_value)}
+    if cluster.customer_ids:
+        for identifier_type, value in con.execute(
+            "select distinct identifier_type, identifier_value from customer_identifiers "
+            "where customer_id in (select unnest(?))",
+            [cluster.customer_ids],
+        ).fetchall():
+            identifiers.add((identifier_type, value))
+        cluster.names = sorted(
+            {
+                (first or "", last or "")
+                for first, last in con.execute(
+                    "select first_name, last_name from customers where customer_id in (select unnest(?))",
+                    [cluster.customer_ids],
+                ).fetchall()
+                if first or last
+            }
+        )
+    cluster.identifiers = sorted(identifiers)
+    return cluster
+
+
+def identifier_condition(raw: RawTable, identifiers: list[tuple[str, str]]) -> str:
+    """SQL over the base_ model that is true for the cluster's rows."""
+    by_type: dict[str, list[str]] = {}
+    for identifier_type, value in identifiers:
+        by_type.setdefault(identifier_type, []).append(value)
+    parts = []
+    if raw.typed_subject:
+        pairs = [f"({_quote(t)}, {_quote(v)})" for t, v in identifiers]
+        parts.append(f"(subject_type, subject_value) in ({', '.join(pairs)})")
+    for identifier_type, column in raw.identifiers:
+        values = by_type.get(identifier_type)
+        if values:
+            parts.append(f"cast({column} as varchar) in ({', '.join(_quote(v) for v in values)})")
+    return " or ".join(parts) if parts else "false"
+
+
+@dataclass
+class RawMatch:
+    """The cluster's rows in one raw table: their raw ids, and identifier values as the source wrote them."""
+
+    raw: RawTable
+    ids: list[Any]
+    raw_values: set[str]
+    names: set[str]
+
+
+def match_raw_rows(con: duckdb.DuckDBPyConnection, cluster: Cluster) -> dict[tuple[str, str], RawMatch]:
+    """Every raw row of the cluster, found through the base_ models (so quarantined rows are found too)."""
+    matches: dict[tuple[str, str], RawMatch] = {}
+    existing = {
+        name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()
+    }
+    for raw in RAW_TABLES:
+        if raw.base not in existing:
+            continue
+        if raw.parent is not None and not raw.identifiers:
+            condition = "false"
+        else:
+            condition = identifier_condition(raw, cluster.identifiers)
+        if raw.parent is not None:
+            parent = matches.get((raw.source, raw.parent[0]))
+            parent_base_column = raw.parent[1]
+            if parent is not None and parent.ids:
+                quoted = ", ".join(_quote(str(i)) for i in parent.ids)
+                condition = f"({condition}) or cast({parent_base_column} as varchar) in ({quoted})"
+        normalised = [f"cast({column} as varchar)" for _, column, _ in raw.raw_values]
+        originals = [f"cast({raw_column} as varchar)" for _, _, raw_column in raw.raw_values]
+        columns = (
+            [raw.base_id, *normalised, *originals, *raw.names] if (normalised or raw.names) else [raw.base_id]
+        )
+        rows = con.execute(f"select {', '.join(columns)} from {raw.base} where {condition}").fetchall()
+        ids = sorted({row[0] for row in rows if row[0] is not None}, key=str)
+        known = {value for _, value in cluster.identifiers}
+        width = len(raw.raw_values)
+        raw_values: set[str] = set()
+        names: set[str] = set()
+        for row in rows:
+            for index in range(width):
+                # A source's spelling of an identifier is kept as a term only when it is the cluster's:
+                # a refused, shared phone in the same record belongs to someone else too.
+                value, original = row[1 + index], row[1 + width + index]
+                if value in known and original and str(original).strip():
+                    raw_values.add(str(original).strip())
+            names.update(str(v) for v in row[1 + 2 * width :] if v)
+        matches[(raw.source, raw.table)] = RawMatch(raw, ids, raw_values, names)
+    return matches

@@ -1,0 +1,154 @@
+"""The access export: everything Tessera holds about one person's whole identity cluster, as one JSON file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from orchestration.privacy.cluster import find_cluster, match_raw_rows, parse_subject
+from orchestration.privacy.erase import RequestResult, cluster_terms
+from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
+from orchestration.privacy.scan import columns_of, match_condition, tables_of
+from orchestration.settings import Settings
+from orchestration.syncs import history_path
+from orchestration.warehouse import open_read_only
+
+log = logging.getLogger(__name__)
+
+# The marts an analyst would name first, in this order; every other table with a customer_id follows.
+SECTIONS = {
+    "profile": "customers",
+    "identifiers": "customer_identifiers",
+    "source_records": "customer_source_records",
+    "events": "events",
+    "orders": "orders",
+    "traits": "customer_traits",
+    "audience_memberships": "audience_memberships",
+    "audience_history": "audience_membership_history",
+    "consent_history": "consent_history",
+    "consent_current": "consent_current",
+    "identity_links": "identity_links",
+    "customer_id_history": "customer_id_history",
+}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def collect(settings: Settings, subject_type: str, subject_value: str) -> dict[str, Any]:
+    con = open_read_only(settings.published_db)
+    try:
+        cluster = find_cluster(con, subject_type, subject_value)
+        matches = match_raw_rows(con, cluster)
+        ids = cluster.customer_ids
+        data: dict[str, Any] = {"customer_ids": ids}
+        tables = {table: schema for schema, table in tables_of(con) if schema == "main"}
+        with_customer = {
+            table
+            for table in tables
+            if any(name == "customer_id" for name, _ in columns_of(con, "main", table))
+        }
+        for section, table in SECTIONS.items():
+            if table in with_customer:
+                data[section] = _rows(
+                    con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
+                )
+        for table in sorted(with_customer - set(SECTIONS.values())):
+            if table.startswith(("int_", "base_", "stg_")):
+                continue
+            data.setdefault("other_tables", {})[table] = _rows(
+                con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
+            )
+        raw: dict[str, list[dict[str, Any]]] = {}
+        for (source, table), match in matches.items():
+            if not match.ids:
+                continue
+            quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in match.ids)
+            raw[f"{source}.{table}"] = _rows(
+                con,
+                f'select * exclude (_loaded_at) from "raw_{source}"."{table}" '
+                f'where cast("{match.raw.raw_id}" as varchar) in ({quoted})',
+            )
+        data["raw_source_records"] = raw
+        data["quarantined_rows"] = _rows(
+            con,
+            "select * from quarantined_rows where "
+            + (match_condition([("raw_record", "VARCHAR")], cluster_terms(cluster, matches)) or "false"),
+        )
+    finally:
+        con.close()
+    data["sync_log"] = _sync_log(settings, ids)
+    return data
+
+
+def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
+    path = history_path(settings)
+    if not path.exists() or not keys:
+        return []
+    con = open_read_only(path)
+    try:
+        return _rows(
+            con,
+            "select * from sync_record_log where key in (select unnest(?)) order by logged_at, sync_name",
+            [keys],
+        )
+    finally:
+        con.close()
+
+
+def export(settings: Settings, subject: str, out: Path | None = None) -> tuple[RequestResult, Path]:
+    """Write the export to `out` (default: <warehouse folder>/privacy_exports/<request id>.json)."""
+    subject_type, subject_value = parse_subject(subject)
+    with Ledger(ledger_path(settings)) as ledger:
+        request = ledger.new_request("access", subject_type, subject_value)
+        rid = request.request_id
+        try:
+            data = collect(settings, subject_type, subject_value)
+            target = out or settings.published_db.parent / "privacy_exports" / f"{rid}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            document = {
+                "request_id": rid,
+                "generated_at": request.received_at.isoformat(),
+                "subject": {"type": subject_type, "value": subject_value},
+                "warehouse": str(settings.published_db),
+                **data,
+            }
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(json.dumps(document, default=_json_default, indent=2, ensure_ascii=False))
+            tmp.replace(target)
+            counts = {k: len(v) for k, v in data.items() if isinstance(v, list | dict)}
+            ledger.step(
+                rid, "export", "done", f"{target} ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+            )
+            status = "completed" if data["customer_ids"] else "completed_not_found"
+            ledger.set_status(
+                rid,
+                "completed",
+                result={"file": str(target), "counts": counts, "found": bool(data["customer_ids"])},
+            )
+        except Exception as exc:
+            ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
+            ledger.set_status(rid, "failed", result={"error": str(exc)})
+            raise
+        steps = ledger.steps(rid)
+    publish_ledger(settings)
+    return RequestResult(rid, "access", status, steps, customers=len(data["customer_ids"])), target

@@ -1,0 +1,99 @@
+"""Rewriting files so that deleted data is gone from their bytes too: DuckDB files and raw landing files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import duckdb
+
+from orchestration.privacy.scan import match_condition
+
+log = logging.getLogger(__name__)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def compact_duckdb(path: Path) -> None:
+    """Rewrite a DuckDB file into a fresh one (`COPY FROM DATABASE`) and rename it into place.
+
+    DELETE marks rows deleted and CHECKPOINT reuses their blocks later, but until then the old values
+    stay in the file's free blocks. A fresh file holds only live rows. The file must not be open
+    elsewhere (the caller holds the writer lock or the sync state's lock)."""
+    tmp = path.with_name(f".{path.name}.compact")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{_sql_path(path)}' as source_db (read_only)")
+        con.execute(f"attach '{_sql_path(tmp)}' as fresh_db")
+        con.execute("copy from database source_db to fresh_db")
+        con.execute("checkpoint fresh_db")
+        con.execute("detach fresh_db")
+        con.execute("detach source_db")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+
+
+def parquet_condition(
+    con: duckdb.DuckDBPyConnection, path: Path, terms: list[str], id_column: str | None, ids: list[str]
+) -> str | None:
+    """SQL over read_parquet(path) that is true for the person's rows: their record ids, or any term."""
+    columns = [
+        (name, dtype)
+        for name, dtype, *_ in con.execute(
+            f"describe select * from read_parquet('{_sql_path(path)}')"
+        ).fetchall()
+    ]
+    parts = []
+    condition = match_condition(columns, terms)
+    if condition:
+        parts.append(condition)
+    if id_column and ids and id_column in {name for name, _ in columns}:
+        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
+        parts.append(f'cast("{id_column}" as varchar) in ({quoted})')
+    return " or ".join(f"({p})" for p in parts) if parts else None
+
+
+def rewrite_parquet_without(
+    path: Path, terms: list[str], id_column: str | None = None, ids: list[str] | None = None
+) -> int:
+    """Rewrite one Parquet file without the person's rows; returns how many rows were removed."""
+    con = duckdb.connect()
+    try:
+        condition = parquet_condition(con, path, terms, id_column, ids or [])
+        if condition is None:
+            return 0
+        source = f"read_parquet('{_sql_path(path)}')"
+        (hits,) = con.execute(f"select count(*) from {source} where {condition}").fetchone()  # type: ignore[misc]
+        if not hits:
+            return 0
+        tmp = path.with_name(f".{path.name}.rewrite")
+        con.execute(
+            f"copy (select * from {source} where not coalesce(({condition}), false)) "
+            f"to '{_sql_path(tmp)}' (format parquet)"
+        )
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    log.info("removed %d rows from %s", hits, path)
+    return int(hits)
+
+
+def scan_parquet(path: Path, terms: list[str]) -> int:
+    con = duckdb.connect()
+    try:
+        condition = parquet_condition(con, path, terms, None, [])
+        if condition is None:
+            return 0
+        (hits,) = con.execute(
+            f"select count(*) from read_parquet('{_sql_path(path)}') where {condition}"
+        ).fetchone()  # type: ignore[misc]
+        return int(hits)
+    finally:
+        con.close()
