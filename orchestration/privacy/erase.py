@@ -94,6 +94,25 @@ def write_suppression_table(con: duckdb.DuckDBPyConnection, hashes: list[tuple[s
         con.executemany(f"insert into main.{SUPPRESSION_TABLE} values (?, ?)", [list(h) for h in hashes])
 
 
+def write_suppression_table_postgres(settings: Settings, hashes: list[tuple[str, str]]) -> None:
+    """The same list in the published Postgres schema, replaced in one transaction; the next build copies
+    it into the build schema with the other published tables, and its staging quarantines the rows."""
+    import psycopg2
+    import psycopg2.extras
+
+    schema = settings.postgres.published_schema
+    with psycopg2.connect(**settings.postgres.connect_kwargs()) as con, con.cursor() as cur:
+        cur.execute(f'create schema if not exists "{schema}"')
+        cur.execute(f'drop table if exists "{schema}".{SUPPRESSION_TABLE}')
+        cur.execute(
+            f'create table "{schema}".{SUPPRESSION_TABLE} (identifier_type text, identifier_hash text)'
+        )
+        if hashes:
+            psycopg2.extras.execute_values(
+                cur, f'insert into "{schema}".{SUPPRESSION_TABLE} values %s', [tuple(h) for h in hashes]
+            )
+
+
 def _rebuild_and_publish(
     settings: Settings, edit: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]], terms: list[str]
 ) -> dict[str, Any]:
@@ -395,6 +414,9 @@ def erase(
                         rid, "destination", "skipped", "the person was never synced here", target=config.name
                     )
             erase_pending(ledger, syncs, env=env)
+            # Earlier requests' deletes were retried too: those now confirmed are complete.
+            for earlier in ledger.open_requests():
+                ledger.set_status(earlier, _final_status(ledger, earlier))
             proof = prove(settings, terms, request.salt)
             ledger.set_proof(rid, proof)
             ledger.step(
@@ -470,15 +492,20 @@ def retry_pending_for_sync(settings: Settings, config: SyncConfig) -> None:
 
 def set_suppression(settings: Settings, subject: str, *, suppress: bool) -> RequestResult:
     """`suppress`: put the cluster's identifiers on the list (their rows are quarantined from the next build,
-    and now); `unsuppress`: lift the suppression that listed this identifier. Both rebuild and publish."""
-    _require_duckdb(settings)
+    and now); `unsuppress`: lift the suppression that listed this identifier. Both rebuild and publish on
+    DuckDB; on Postgres the list is written to the published schema and takes effect at the next build."""
     subject_type, subject_value = parse_subject(subject)
     kind = "suppress" if suppress else "unsuppress"
     with Ledger(ledger_path(settings)) as ledger:
         request = ledger.new_request(kind, subject_type, subject_value)
         rid = request.request_id
         try:
-            if suppress:
+            if suppress and settings.target == "postgres":
+                # No cluster lookup on Postgres yet: the identifier itself is suppressed.
+                hashes = [(subject_type, suppression_hash(subject_type, subject_value))]
+                ledger.suppress(rid, hashes)
+                detail = f"{len(hashes)} identifier hash added"
+            elif suppress:
                 con = open_read_only(settings.published_db)
                 try:
                     cluster = find_cluster(con, subject_type, subject_value)
@@ -492,6 +519,12 @@ def set_suppression(settings: Settings, subject: str, *, suppress: bool) -> Requ
                 detail = f"{removed} hashes removed (listed by {', '.join(requests) or 'no request'})"
             ledger.step(rid, kind, "done", detail)
             hashes_now = ledger.suppression_list()
+            if settings.target == "postgres":
+                write_suppression_table_postgres(settings, hashes_now)
+                ledger.step(rid, "warehouse", "done", "list written; it takes effect at the next build")
+                ledger.set_status(rid, "completed")
+                steps = ledger.steps(rid)
+                return RequestResult(rid, kind, "completed", steps)
 
             def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                 write_suppression_table(con, hashes_now)

@@ -506,3 +506,36 @@ def test_reloaded_rows_are_quarantined_as_suppressed_without_personal_data(reloa
         assert sum(summary.values()) == len(suppressed)
     finally:
         con.close()
+
+
+def test_export_runs_as_a_dagster_job(world, monkeypatch, tmp_path):
+    from orchestration.privacy.jobs import privacy_export
+
+    settings = world.settings
+    for name, value in (
+        ("TESSERA_WAREHOUSE", settings.published_db),
+        ("TESSERA_BUILD_DB", settings.build_db),
+        ("TESSERA_DATA_DIR", settings.data_dir),
+    ):
+        monkeypatch.setenv(name, str(value))
+    con = open_read_only(settings.published_db)
+    try:
+        (email,) = con.execute(
+            "select email from customers where email is not null order by customer_id limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    result = privacy_export.execute_in_process(
+        run_config={"ops": {"export_person": {"config": {"subject": f"email:{email}"}}}}
+    )
+    assert result.success
+    request_id = result.output_for_node("export_person")
+    document = json.loads(
+        (settings.published_db.parent / "privacy_exports" / f"{request_id}.json").read_text()
+    )
+    assert document["profile"][0]["email"] == email
+    bad = privacy_export.execute_in_process(
+        run_config={"ops": {"export_person": {"config": {"subject": "not-an-identifier"}}}},
+        raise_on_error=False,
+    )
+    assert not bad.success
