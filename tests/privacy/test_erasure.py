@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg2
 import pytest
 
@@ -329,7 +330,31 @@ def world(published, settings, tmp_path_factory) -> Iterator[World]:
 
 
 def _names(person: dict[str, Any]) -> list[str]:
-    return [f"{person['first_name']} {person['last_name']}".lower(), person["last_name"].lower()]
+    return [f"{person['first_name']} {person['last_name']}".lower()]
+
+
+def _name_pairs(con: duckdb.DuckDBPyConnection, person: dict[str, Any]) -> dict[str, int]:
+    """Rows of any table whose first and last name columns are the person's (their full name is unique)."""
+    hits = {}
+    for schema, table in con.execute(
+        "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
+    ).fetchall():
+        columns = {
+            c
+            for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchall()
+        }
+        if {"first_name", "last_name"} <= columns:
+            (count,) = con.execute(
+                f'select count(*) from "{schema}"."{table}" '
+                "where lower(trim(first_name)) = ? and lower(trim(last_name)) = ?",
+                [person["first_name"].lower(), person["last_name"].lower()],
+            ).fetchone()
+            if count:
+                hits[f"{schema}.{table}"] = count
+    return hits
 
 
 # 1. the person
@@ -415,6 +440,7 @@ def test_no_table_holds_their_identifiers_or_name(world):
         assert hits == {}, path
     con = open_read_only(world.settings.published_db)
     try:
+        assert _name_pairs(con, world.person) == {}
         assert con.execute("select count(*) from customers").fetchone()[0] > 1000
         for identifier_type, value in world.person["identifiers"]:
             assert not con.execute(
