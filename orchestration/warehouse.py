@@ -357,9 +357,12 @@ class PostgresWarehouse:
             if cur.fetchone():
                 cur.execute(f'alter schema "{published}" rename to "{previous}"')
             cur.execute(f'alter schema "{build}" rename to "{published}"')
+            # The masked views (macros/privacy/) move with their build, grants included.
+            _swap_schema(cur, f"{build}_masked", f"{published}_masked")
         # Dropped after the swap committed, so a reader mid-query never sees a missing schema.
         with self.connect() as con, con.cursor() as cur:
             cur.execute(f'drop schema if exists "{previous}" cascade')
+            cur.execute(f'drop schema if exists "{published}_masked__previous" cascade')
         _keep_audit(self.settings)
 
     def query_published(self, sql: str) -> list[tuple]:
@@ -370,6 +373,18 @@ class PostgresWarehouse:
 
     def describe_published(self) -> str:
         return f"postgres://{self.pg.user}@{self.pg.host}:{self.pg.port}/{self.pg.database} schema {self.pg.published_schema}"
+
+
+def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-untyped-def]
+    """Within the caller's transaction: `build` replaces `published` (kept as `<published>__previous`)."""
+    cur.execute("select 1 from information_schema.schemata where schema_name = %s", (build,))
+    if cur.fetchone() is None:
+        return
+    cur.execute(f'drop schema if exists "{published}__previous" cascade')
+    cur.execute("select 1 from information_schema.schemata where schema_name = %s", (published,))
+    if cur.fetchone():
+        cur.execute(f'alter schema "{published}" rename to "{published}__previous"')
+    cur.execute(f'alter schema "{build}" rename to "{published}"')
 
 
 def _keep_audit(settings: Settings) -> None:

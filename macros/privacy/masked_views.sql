@@ -1,0 +1,75 @@
+{#-
+    The masked schema: one view per public model (marts and audiences by default, var masked_layers)
+    with every column tagged `meta: {pii: true}` hashed or redacted, for analysts who need no raw PII.
+    Run at the end of every dbt invocation (on-run-end), so a newly tagged column is masked by the
+    next build without anyone writing a view.
+
+    A column's `meta.masking` chooses how:
+      hash    (the default for pii columns) md5 of a per-warehouse secret salt and the value, so
+              masked values still join and count distinct, but cannot be looked up from a known
+              email; the salt is read from a table by the view, never written into its SQL;
+      redact  '[redacted]' (null stays null).
+-#}
+{% macro create_masked_views() -%}
+    {%- if not execute or flags.WHICH not in ('build', 'run') -%}
+        {{ return('select 1 as masked_views_skipped') }}
+    {%- endif -%}
+    {%- set masked_schema = tessera.masked_schema_name() -%}
+    {%- set salt_relation = tessera.masking_salt_relation() -%}
+    {%- do run_query(tessera.create_masking_salt(salt_relation)) -%}
+    {%- do run_query('create schema if not exists ' ~ adapter.quote(masked_schema)) -%}
+    {%- set layers = var('masked_layers', ['marts', 'audiences']) -%}
+    {%- set created = [] -%}
+    {%- for node in graph.nodes.values()
+            if node.resource_type == 'model' and node.fqn | length > 2 and node.fqn[1] in layers -%}
+        {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+        {%- if relation is not none -%}
+            {%- set select_list = [] -%}
+            {%- for column in adapter.get_columns_in_relation(relation) -%}
+                {%- do select_list.append(tessera.masked_column(column, tessera.column_masking(node, column.name), salt_relation)) -%}
+            {%- endfor -%}
+            {%- set view = adapter.quote(masked_schema) ~ '.' ~ adapter.quote(node.alias) -%}
+            {#- Dropped first: Postgres cannot `create or replace` a view whose columns changed. -#}
+            {%- do run_query('drop view if exists ' ~ view) -%}
+            {%- do run_query(
+                'create view ' ~ view ~ ' as\nselect\n    ' ~ select_list | join(',\n    ')
+                ~ '\nfrom ' ~ relation.include(database=False)
+            ) -%}
+            {%- do created.append(node.alias) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do tessera.grant_masked_schema(masked_schema, created) -%}
+    {#- run_query opened a transaction on the hook's connection; dbt would roll it back. -#}
+    {%- do adapter.commit() -%}
+    {{ log('masked views: ' ~ created | length ~ ' in schema ' ~ masked_schema, info=False) }}
+    select {{ created | length }} as masked_views_created
+{%- endmacro %}
+
+
+{#- 'hash', 'redact' or none for a column of a model, from the column's meta in the model's YAML. -#}
+{% macro column_masking(node, column_name) -%}
+    {%- set spec = node.columns.get(column_name) or node.columns.get(column_name | lower) -%}
+    {%- if spec is none -%}{{ return(none) }}{%- endif -%}
+    {%- set meta = spec.get('meta') or {} -%}
+    {%- if not meta and spec.get('config') -%}{%- set meta = spec.config.get('meta') or {} -%}{%- endif -%}
+    {%- if not meta.get('pii') -%}{{ return(none) }}{%- endif -%}
+    {%- set masking = meta.get('masking', 'hash') -%}
+    {%- if masking not in ('hash', 'redact') -%}
+        {{ exceptions.raise_compiler_error(
+            node.name ~ '.' ~ column_name ~ ': meta.masking must be hash or redact, not ' ~ masking) }}
+    {%- endif -%}
+    {{ return(masking) }}
+{%- endmacro %}
+
+
+{% macro masked_column(column, masking, salt_relation) -%}
+    {%- set name = adapter.quote(column.name) -%}
+    {%- set as_text = dbt.cast(name, api.Column.translate_type('string')) -%}
+    {%- if masking == 'hash' -%}
+        {{ return(dbt.hash(dbt.concat(['(select salt from ' ~ salt_relation ~ ')', as_text])) ~ ' as ' ~ name) }}
+    {%- elif masking == 'redact' -%}
+        {{ return('case when ' ~ name ~ " is null then null else '[redacted]' end as " ~ name) }}
+    {%- else -%}
+        {{ return(name) }}
+    {%- endif -%}
+{%- endmacro %}
