@@ -361,6 +361,11 @@ from orchestration.privacy.cli import privacy  # noqa: E402
 
 main.add_command(privacy)
 
+# Privacy data (consent evidence, retention): their commands live with their modules.
+from orchestration.consent.cli import consent as _consent_commands  # noqa: E402
+
+main.add_command(_consent_commands)
+
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Consent evidence: whether consent was valid at the moment each record was sent."""
