@@ -12,6 +12,7 @@ from orchestration.assets.syncs import sync_assets
 from orchestration.jobs import build_everything, run_syncs
 from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.project import settings, tessera_project
+from orchestration.retention.dagster import enforce_retention, retention_daily
 from orchestration.schedules import nightly_build, syncs_after_build
 
 # The sync engine reads the published DuckDB file; on other targets the syncs are not defined.
@@ -19,8 +20,14 @@ syncs_enabled = settings.target == "duckdb" and bool(sync_assets)
 
 defs = Definitions(
     assets=[raw_sources, tessera_dbt_assets, published_warehouse, *(sync_assets if syncs_enabled else [])],
-    jobs=[build_everything, *([run_syncs] if syncs_enabled else []), privacy_erase, privacy_export],
-    schedules=[nightly_build],
+    jobs=[
+        build_everything,
+        *([run_syncs] if syncs_enabled else []),
+        privacy_erase,
+        privacy_export,
+        enforce_retention,
+    ],
+    schedules=[nightly_build, retention_daily],
     sensors=[syncs_after_build] if syncs_enabled else [],
     resources={
         "dbt": DbtCliResource(

@@ -223,6 +223,10 @@ class DuckDBWarehouse:
                 loads.append(TableLoad(source, table, rows, added, missing))
                 if added or missing:
                     log.warning("schema drift in %s.%s: new %s, missing %s", source, table, added, missing)
+            # Retention: rows past the last enforced cut-off do not come back with the reload.
+            from orchestration.retention.engine import DuckDBRunner, retain_after_load
+
+            retain_after_load(DuckDBRunner(con))
             con.execute("checkpoint warehouse")
         finally:
             con.close()
@@ -303,6 +307,10 @@ class PostgresWarehouse:
             for source, table, path in raw_files(raw_dir):
                 loads.append(self._load_table(con, source, table, path))
                 con.commit()
+            # Retention: rows past the last enforced cut-off do not come back with the reload.
+            from orchestration.retention.engine import PostgresRunner, retain_after_load
+
+            retain_after_load(PostgresRunner(con))
         return loads
 
     def _load_table(self, con, source: str, table: str, path: Path) -> TableLoad:  # type: ignore[no-untyped-def]
