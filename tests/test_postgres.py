@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import TEST_CUSTOMERS, TEST_PG_DATABASE, TEST_SEED
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE}
+# The role allowed only the masked schema (macros/privacy/); roles are cluster-wide, hence the prefix.
+MASKED_ROLE = "privacy_data_masked_reader"
 
 
 def _postgres_reachable() -> str | None:
@@ -44,6 +46,7 @@ def postgres_run(demo_data, settings, session_dir):
         "TESSERA_PG_DATABASE": PG["dbname"],
         "TESSERA_PG_SCHEMA": "tessera_ci",
         "TESSERA_PG_BUILD_SCHEMA": "tessera_ci_build",
+        "TESSERA_PG_MASKED_ROLE": MASKED_ROLE,
         "DAGSTER_HOME": str(session_dir / "dagster_home"),
     }
     completed = subprocess.run(
@@ -102,3 +105,37 @@ def test_postgres_and_duckdb_agree(postgres_run, published, settings):
     duck_emails = con.execute("select email from stg_crm__contacts order by crm_contact_id").fetchall()
     pg_emails = _pg_query("select email from stg_crm__contacts order by crm_contact_id")
     assert [tuple(r) for r in duck_emails] == [tuple(r) for r in pg_emails]
+
+
+def test_postgres_masked_role_reads_masked_views_only(postgres_run):
+    """A real connection as the masked-reader role: masked views yes (PII hashed or redacted), the
+    published models, the raw schemas and the salt no. The grants were made on the build's masked
+    schema, so they survived the publish that renamed it."""
+    import psycopg2
+    from psycopg2 import errors
+
+    published = _pg_query("select count(*), count(email) from customers")[0]
+    salted = _pg_query(
+        "select md5(s.salt || c.email), c.customer_id from customers as c, privacy_masking_salt as s "
+        "where c.email is not null order by c.customer_id limit 1"
+    )[0]
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        cur.execute(f'alter role "{MASKED_ROLE}" login')
+    con = psycopg2.connect(**{**PG, "user": MASKED_ROLE})
+    try:
+        with con.cursor() as cur:
+            cur.execute(
+                "select count(*), count(email), bool_and(email ~ '^[0-9a-f]{32}$'), "
+                "bool_and(street is null or street = '[redacted]') from tessera_ci_masked.customers"
+            )
+            assert cur.fetchone() == (published[0], published[1], True, True)
+            cur.execute("select email from tessera_ci_masked.customers where customer_id = %s", (salted[1],))
+            assert cur.fetchone()[0] == salted[0]
+            cur.execute("select count(*) from tessera_ci_masked.events")
+            assert cur.fetchone()[0] > 0
+        for relation in ("tessera_ci.customers", "raw_crm.contacts", "tessera_ci.privacy_masking_salt"):
+            with pytest.raises(errors.InsufficientPrivilege), con.cursor() as cur:
+                cur.execute(f"select 1 from {relation} limit 1")
+            con.rollback()
+    finally:
+        con.close()

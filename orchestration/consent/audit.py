@@ -59,7 +59,9 @@ class ConsentAudit:
     def per_sync(self) -> list[dict[str, Any]]:
         counts: dict[str, dict[str, Any]] = {}
         for row in self.rows:
-            entry = counts.setdefault(row["sync_name"], {"sync_name": row["sync_name"], "sends": 0, "valid": 0})
+            entry = counts.setdefault(
+                row["sync_name"], {"sync_name": row["sync_name"], "sends": 0, "valid": 0}
+            )
             entry["sends"] += 1
             entry["valid"] += int(bool(row["is_consent_valid"]))
         for entry in counts.values():

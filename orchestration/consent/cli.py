@@ -37,7 +37,9 @@ def audit(sync_name: str | None, out: Path | None, show: int, fail_on_invalid: b
 
     settings = Settings.from_env()
     if settings.target != "duckdb":
-        console.print("[red]the sync record log is kept by the DuckDB sync engine; use the DuckDB target[/red]")
+        console.print(
+            "[red]the sync record log is kept by the DuckDB sync engine; use the DuckDB target[/red]"
+        )
         sys.exit(2)
     try:
         result = audit_project(settings, sync_name)
@@ -49,7 +51,10 @@ def audit(sync_name: str | None, out: Path | None, show: int, fail_on_invalid: b
         table.add_column(column, justify="left" if column == "sync" else "right")
     for entry in result.per_sync():
         table.add_row(
-            entry["sync_name"], f"{entry['sends']:,}", f"{entry['valid']:,}", f"{entry['without_valid_consent']:,}"
+            entry["sync_name"],
+            f"{entry['sends']:,}",
+            f"{entry['valid']:,}",
+            f"{entry['without_valid_consent']:,}",
         )
     console.print(table)
     invalid = result.invalid

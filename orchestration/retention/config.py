@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestration.settings import PROJECT_DIR
@@ -55,17 +55,24 @@ class Aggregate(BaseModel):
 
 
 class Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     source: str = Field(pattern=IDENTIFIER)
     table: str = Field(pattern=IDENTIFIER)
+    schema_name: str | None = Field(
+        default=None, alias="schema", pattern=IDENTIFIER, description="Default: raw_<source>."
+    )
     clock: str = Field(pattern=IDENTIFIER, description="The timestamp column that dates a row.")
     keep_days: int = Field(gt=0)
     aggregate: Aggregate
 
     @property
+    def raw_schema(self) -> str:
+        return self.schema_name or f"raw_{self.source}"
+
+    @property
     def raw_relation(self) -> str:
-        return f'"raw_{self.source}"."{self.table}"'
+        return f'"{self.raw_schema}"."{self.table}"'
 
     @property
     def aggregate_table(self) -> str:

@@ -1,7 +1,5 @@
 """The retention job and its daily schedule (Dagster)."""
 
-from __future__ import annotations
-
 from dagster import DefaultScheduleStatus, OpExecutionContext, ScheduleDefinition, job, op
 
 from orchestration.jobs import WRITER_TAG

@@ -21,7 +21,6 @@ from orchestration.retention.config import Measure, Policy
 log = logging.getLogger(__name__)
 
 SCHEMA = "retained"
-RUNS_TABLE = f'"{SCHEMA}"."retention_runs"'
 TRIGGERS = ("schedule", "load", "dry_run")
 
 
@@ -30,7 +29,10 @@ class RetentionError(RuntimeError):
 
 
 class Runner(Protocol):
-    """A warehouse connection: DuckDB or Postgres, with explicit transactions."""
+    """A warehouse connection: DuckDB or Postgres, with explicit transactions; `schema` holds the
+    aggregates and the log (`retained`)."""
+
+    schema: str
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
     def execute(self, sql: str) -> None: ...
@@ -40,8 +42,9 @@ class Runner(Protocol):
 
 
 class DuckDBRunner:
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, schema: str = SCHEMA) -> None:
         self.con = con
+        self.schema = schema
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return self.con.execute(sql).fetchall()
@@ -62,8 +65,9 @@ class DuckDBRunner:
 class PostgresRunner:
     """psycopg2: a transaction is open from the first statement until commit or rollback."""
 
-    def __init__(self, con: Any) -> None:
+    def __init__(self, con: Any, schema: str = SCHEMA) -> None:
         self.con = con
+        self.schema = schema
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with self.con.cursor() as cur:
@@ -168,6 +172,10 @@ def aggregate_sql(policy: Policy, cutoff: dt.datetime, aggregated_at: dt.datetim
     """
 
 
+def _runs(runner: Runner) -> str:
+    return f'"{runner.schema}"."retention_runs"'
+
+
 def _table_exists(runner: Runner, schema: str, table: str) -> bool:
     rows = runner.query(
         "select count(*) from information_schema.tables "
@@ -179,10 +187,10 @@ def _table_exists(runner: Runner, schema: str, table: str) -> bool:
 def ensure_tables(runner: Runner, policies: list[Policy]) -> None:
     """the retained schema and its tables exist (empty at first), so dbt's sources always resolve."""
     runner.begin()
-    runner.execute(f'create schema if not exists "{SCHEMA}"')
+    runner.execute(f'create schema if not exists "{runner.schema}"')
     runner.execute(
         f"""
-        create table if not exists {RUNS_TABLE} (
+        create table if not exists {_runs(runner)} (
             run_id varchar not null,
             source_name varchar not null,
             table_name varchar not null,
@@ -200,15 +208,17 @@ def ensure_tables(runner: Runner, policies: list[Policy]) -> None:
         """
     )
     for policy in policies:
-        if _table_exists(runner, SCHEMA, policy.aggregate_table):
+        if _table_exists(runner, runner.schema, policy.aggregate_table):
             continue
-        if not _table_exists(runner, f"raw_{policy.source}", policy.table):
-            log.warning("retention: %s.%s is not loaded; its aggregate table waits", policy.source, policy.table)
+        if not _table_exists(runner, policy.raw_schema, policy.table):
+            log.warning(
+                "retention: %s.%s is not loaded; its aggregate table waits", policy.source, policy.table
+            )
             continue
         # Typed by the aggregate query itself, on whichever warehouse this is.
         epoch = dt.datetime(1900, 1, 1)
         runner.execute(
-            f'create table "{SCHEMA}"."{policy.aggregate_table}" as '
+            f'create table "{runner.schema}"."{policy.aggregate_table}" as '
             f"select * from ({aggregate_sql(policy, epoch, epoch)}) as shape where 1 = 0"
         )
     runner.commit()
@@ -217,7 +227,7 @@ def ensure_tables(runner: Runner, policies: list[Policy]) -> None:
 def last_cutoffs(runner: Runner) -> dict[tuple[str, str], dt.datetime]:
     """The latest cut-off each table was enforced to (by the schedule or the CLI, not dry runs)."""
     rows = runner.query(
-        f"select source_name, table_name, max(cutoff_at) from {RUNS_TABLE} "
+        f"select source_name, table_name, max(cutoff_at) from {_runs(runner)} "
         "where trigger = 'schedule' and not is_dry_run and cutoff_at is not null group by 1, 2"
     )
     return {(source, table): cutoff for source, table, cutoff in rows}
@@ -239,7 +249,7 @@ def apply_policy(
         run_id, policy.source, policy.table, "dry_run" if dry_run else trigger, policy.keep_days,
         cutoff, 0, 0, 0, 0, dry_run, "", now,
     )  # fmt: skip
-    if not _table_exists(runner, f"raw_{policy.source}", policy.table):
+    if not _table_exists(runner, policy.raw_schema, policy.table):
         result.note = "raw table not loaded"
         return _log(runner, result, dry_run)
     raw = policy.raw_relation
@@ -255,7 +265,7 @@ def apply_policy(
         return result
     if expired == 0:
         return _log(runner, result, dry_run)
-    target = f'"{SCHEMA}"."{policy.aggregate_table}"'
+    target = f'"{runner.schema}"."{policy.aggregate_table}"'
     keys = ["activity_date", *policy.aggregate.group_by]
     same_key = " and ".join(f"t.{_quote(k)} is not distinct from n.{_quote(k)}" for k in keys)
     runner.begin()
@@ -263,7 +273,9 @@ def apply_policy(
         runner.execute("drop table if exists _retention_new")
         runner.execute(f"create temporary table _retention_new as {aggregate_sql(policy, cutoff, now)}")
         folded, groups = runner.query("select coalesce(sum(source_rows), 0), count(*) from _retention_new")[0]
-        runner.execute(f"delete from {target} as t where exists (select 1 from _retention_new as n where {same_key})")
+        runner.execute(
+            f"delete from {target} as t where exists (select 1 from _retention_new as n where {same_key})"
+        )
         runner.execute(f"insert into {target} select * from _retention_new")
         removed = int(runner.query(f"select count(*) from {raw} where {clock} < {_ts(cutoff)}")[0][0])
         runner.execute(f"delete from {raw} where {clock} < {_ts(cutoff)}")
@@ -274,7 +286,11 @@ def apply_policy(
                 f"aggregates ({left} left); nothing was changed"
             )
         runner.execute("drop table if exists _retention_new")
-        result.rows_removed, result.rows_aggregated, result.aggregate_rows_written = removed, int(folded), int(groups)
+        result.rows_removed, result.rows_aggregated, result.aggregate_rows_written = (
+            removed,
+            int(folded),
+            int(groups),
+        )
         _insert_run(runner, result)
         runner.commit()
     except Exception:
@@ -292,7 +308,7 @@ def _insert_run(runner: Runner, r: TableRetention) -> None:
         return "null" if value is None else "'" + value.replace("'", "''") + "'"
 
     runner.execute(
-        f"insert into {RUNS_TABLE} values ({text(r.run_id)}, {text(r.source_name)}, {text(r.table_name)}, "
+        f"insert into {_runs(runner)} values ({text(r.run_id)}, {text(r.source_name)}, {text(r.table_name)}, "
         f"{text(r.trigger)}, {r.keep_days}, {_ts(r.cutoff_at) if r.cutoff_at else 'null'}, {r.rows_before}, "
         f"{r.rows_removed}, {r.rows_aggregated}, {r.aggregate_rows_written}, {str(r.is_dry_run).lower()}, "
         f"{text(r.note or None)}, {_ts(r.ran_at)})"

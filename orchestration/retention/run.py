@@ -61,7 +61,9 @@ def _runner(settings: Settings, *, build: bool) -> Iterator[Runner]:
         duck = open_file(settings.build_db)
     else:
         if not settings.published_db.exists():
-            raise FileNotFoundError(f"nothing is published yet at {settings.published_db}: run the build first")
+            raise FileNotFoundError(
+                f"nothing is published yet at {settings.published_db}: run the build first"
+            )
         duck = open_read_only(settings.published_db)
     try:
         yield DuckDBRunner(duck)
