@@ -363,10 +363,12 @@ main.add_command(privacy)
 
 # Privacy data (consent evidence, retention): their commands live with their modules.
 from orchestration.consent.cli import consent as _consent_commands  # noqa: E402
+from orchestration.masking_cli import masked_file as _masked_file_command  # noqa: E402
 from orchestration.retention.cli import retention as _retention_command  # noqa: E402
 
 main.add_command(_consent_commands)
 main.add_command(_retention_command)
+main.add_command(_masked_file_command)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,31 @@ def test_masked_hashes_are_salted_and_join_across_views(published_con):
     assert "privacy_masking_salt" in definitions and salt not in definitions
 
 
+def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_path):
+    """On DuckDB the real boundary is a file: the masked file has the masked views' rows and nothing
+    else (no raw schema, no model, no salt)."""
+    from orchestration.masking import export_masked_file
+
+    counts = export_masked_file(settings.published_db, tmp_path / "masked.duckdb")
+    con = duckdb.connect(str(tmp_path / "masked.duckdb"), read_only=True)
+    tables = con.execute("select schema_name, table_name from duckdb_tables() order by 2").fetchall()
+    assert {schema for schema, _ in tables} == {"masked"}
+    assert {name for _, name in tables} == set(counts) and "privacy_masking_salt" not in counts
+    assert con.execute("select count(*) from duckdb_views() where not internal").fetchone()[0] == 0
+    for name, rows in counts.items():
+        assert rows == published_con.execute(f'select count(*) from masked."{name}"').fetchone()[0]
+    sample = con.execute(
+        "select customer_id, email from masked.customers order by customer_id limit 50"
+    ).fetchall()
+    assert (
+        sample
+        == published_con.execute(
+            "select customer_id, email from masked.customers order by customer_id limit 50"
+        ).fetchall()
+    )
+    con.close()
+
+
 # ---------------------------------------------------------------- Consent at send
 
 

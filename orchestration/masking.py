@@ -1,0 +1,61 @@
+"""The masked DuckDB file: the masked views' rows, alone in a file analysts without PII access may open."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import duckdb
+
+from orchestration.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MaskedFileError(RuntimeError):
+    """The published warehouse has no masked schema to export."""
+
+
+def masked_file_path(settings: Settings) -> Path:
+    return settings.published_db.with_name("tessera_masked.duckdb")
+
+
+def export_masked_file(published_db: Path, target: Path) -> dict[str, int]:
+    """Copy every view of the published file's `masked` schema into `target` as a table of the same
+    name in schema `masked`, and nothing else: no raw schema, no model, no salt. On DuckDB, where
+    anyone who can open a file can read all of it, this file (not the published one) is what to
+    give analysts who must not see PII. Written beside the target and renamed, like a publish.
+    Returns rows per table."""
+    if not published_db.exists():
+        raise MaskedFileError(f"nothing is published yet at {published_db}: run the build first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    counts: dict[str, int] = {}
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(f"attach '{published_db}' as published (read_only)")
+        views = [
+            name
+            for (name,) in con.execute(
+                "select view_name from duckdb_views() "
+                "where database_name = 'published' and schema_name = 'masked' order by 1"
+            ).fetchall()
+        ]
+        if not views:
+            raise MaskedFileError(f"{published_db} has no masked views (built before masking existed?)")
+        con.execute("create schema masked")
+        for view in views:
+            con.execute(f'create table masked."{view}" as select * from published.masked."{view}"')
+            counts[view] = int(con.execute(f'select count(*) from masked."{view}"').fetchone()[0])  # type: ignore[index]
+        con.execute("detach published")
+        con.execute("checkpoint")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(tmp, target)
+    log.info("masked file %s: %d tables", target, len(counts))
+    return counts
