@@ -371,5 +371,16 @@ main.add_command(_retention_command)
 main.add_command(_masked_file_command)
 
 
+@bench.command("retention")
+@click.option("--rows", default=1_000_000, show_default=True, help="Synthetic page views over two years.")
+def bench_retention(rows: int) -> None:
+    """Retention: fold and remove 13 months+ of page views, then reapply after a reload."""
+    from orchestration.retention.bench import run_retention_benchmark
+
+    with console.status(f"retention benchmark on {rows:,} page views …"):
+        figures = run_retention_benchmark(rows=rows)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
 if __name__ == "__main__":
     main()

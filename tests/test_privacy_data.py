@@ -506,3 +506,13 @@ def test_retention_job_is_scheduled_daily_and_queues_behind_builds(dbt_manifest)
         in graph.get(AssetKey(["stg_retained__events_pages_daily"])).parent_keys
     )
     assert not graph.get(AssetKey(["retained", "events__pages_daily"])).is_materializable
+
+
+def test_retention_benchmark_reports_consistent_figures(tmp_path):
+    from orchestration.retention.bench import run_retention_benchmark
+
+    figures = run_retention_benchmark(rows=5000, workdir=tmp_path)
+    assert 0 < figures["rows_removed"] < 5000
+    assert figures["rows_removed_again_at_reload"] == figures["rows_removed"]
+    assert figures["aggregates_after_reload_equal_removed"] is True
+    assert figures["aggregate_rows"] < figures["rows_removed"]
