@@ -45,10 +45,13 @@ def export_masked_file(published_db: Path, target: Path) -> dict[str, int]:
         ]
         if not views:
             raise MaskedFileError(f"{published_db} has no masked views (built before masking existed?)")
-        con.execute("create schema masked")
+        # Qualified by catalog: a file named masked.duckdb would make a bare `masked` ambiguous.
+        here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+        con.execute(f'create schema "{here}".masked')
         for view in views:
-            con.execute(f'create table masked."{view}" as select * from published.masked."{view}"')
-            counts[view] = int(con.execute(f'select count(*) from masked."{view}"').fetchone()[0])  # type: ignore[index]
+            table = f'"{here}".masked."{view}"'
+            con.execute(f'create table {table} as select * from published.masked."{view}"')
+            counts[view] = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
         con.execute("detach published")
         con.execute("checkpoint")
     except BaseException:

@@ -137,8 +137,8 @@ def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_pat
     else (no raw schema, no model, no salt)."""
     from orchestration.masking import export_masked_file
 
-    counts = export_masked_file(settings.published_db, tmp_path / "masked.duckdb")
-    con = duckdb.connect(str(tmp_path / "masked.duckdb"), read_only=True)
+    counts = export_masked_file(settings.published_db, tmp_path / "tessera_masked.duckdb")
+    con = duckdb.connect(str(tmp_path / "tessera_masked.duckdb"), read_only=True)
     tables = con.execute("select schema_name, table_name from duckdb_tables() order by 2").fetchall()
     assert {schema for schema, _ in tables} == {"masked"}
     assert {name for _, name in tables} == set(counts) and "privacy_masking_salt" not in counts
