@@ -15,11 +15,12 @@ from tests.conftest import TEST_PG_DATABASE
 
 # Column names that say "this is about a person"; a mart column named like this must be tagged pii.
 PERSONAL = re.compile(
-    r"(^|_)(email|phone|first_name|last_name|full_name|name|street|address|postcode|zip|"
+    r"(^|_)(email|phone|first_name|last_name|full_name|street|address|postcode|zip|"
     r"date_of_birth|dob|birth_date|ip|ip_address|anonymous_id|user_id|device_id|identifier_value|"
     r"identifier_value_a|identifier_value_b|user_agent|raw_record)$"
+    r"|^(name|requester_name|customer_name|contact_name|person_name)$"
 )
-NOT_PERSONAL = re.compile(r"^(source_name|table_name|audience_name|event_name|campaign_name|store_name)$")
+NOT_PERSONAL = re.compile(r"^(email_source|phone_source)$")
 MASKED_LAYERS = ("marts", "audiences")
 
 
