@@ -95,6 +95,9 @@ def evaluate(published_db: Path, truth_path: Path) -> dict[str, Any]:
             """
         )
         metrics = pairwise_metrics(con)
+        probabilistic = probabilistic_figures(con)
+        if probabilistic:
+            metrics["probabilistic"] = probabilistic
         metrics["merges_through_junk"] = int(
             con.execute(
                 """
@@ -114,6 +117,58 @@ def evaluate(published_db: Path, truth_path: Path) -> dict[str, Any]:
         return metrics
     finally:
         con.close()
+
+
+def probabilistic_figures(con: Any) -> dict[str, Any]:
+    """Accuracy without the probabilistic stage (records grouped by their deterministic component
+    instead of their customer, on the same build), and what the stage kept, accepted and queued."""
+    tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    if "int_identity__deterministic_components" not in tables:
+        return {}
+    con.execute("create temp table eval_records_with as select * from eval_records")
+    con.execute(
+        """
+        create temp table eval_records_without as
+        select records.record_key, records.person_id,
+            coalesce(cast(min(components.deterministic_component_id) as varchar), min(records.customer_id))
+                as customer_id
+        from eval_records_with as records
+        left join (
+            select o.source_name || '/' || o.record_id as record_key, n.node_id
+            from int_identity__identifier_occurrences as o
+            inner join int_identity__nodes as n using (identifier_type, identifier_value)
+            where n.is_linkable
+        ) as record_nodes on record_nodes.record_key = records.record_key
+        left join int_identity__deterministic_components as components
+            on components.node_id = record_nodes.node_id
+        group by 1, 2
+        """
+    )
+    con.execute("drop table eval_records")
+    con.execute("create temp table eval_records as select * from eval_records_without")
+    without = pairwise_metrics(con)
+    con.execute("drop table eval_records")
+    con.execute("create temp table eval_records as select * from eval_records_with")
+
+    def count(sql: str) -> int:
+        return int(con.execute(sql).fetchall()[0][0])
+
+    statuses = dict(
+        con.execute(
+            "select link_status, count(*) from int_identity__probabilistic_links group by 1"
+        ).fetchall()
+    )
+    return {
+        "without_probabilistic": without,
+        "person_records": count("select count(*) from int_identity__match_features"),
+        "pairs_kept": count("select count(*) from int_identity__match_pairs"),
+        "links_by_status": {str(k): int(v) for k, v in statuses.items()},
+        "probabilistic_edges": count("select count(*) from int_identity__probabilistic_edges"),
+        "review_queue": count("select count(*) from identity_review_queue"),
+        "records_placed_by_link": count(
+            "select count(*) from customer_source_records where placed_by like 'link:%'"
+        ),
+    }
 
 
 def scipy_reference_seconds(published_db: Path) -> float:
@@ -195,6 +250,10 @@ def run_identity_benchmark(customers: int, seed: int, workdir: Path, growth: flo
             first.node_seconds.get("int_identity__components", 0) / max(reference, 1e-9), 2
         ),
         "identity_layer_seconds": round(identity_seconds, 2),
+        "probabilistic_training_seconds": round(first.node_seconds.get("int_identity__match_model", 0.0), 2),
+        "probabilistic_prediction_seconds": round(
+            first.node_seconds.get("int_identity__match_pairs", 0.0), 2
+        ),
         "slowest_models_seconds": {
             name: round(sec, 2) for name, sec in sorted(first.node_seconds.items(), key=lambda kv: -kv[1])[:8]
         },

@@ -26,6 +26,10 @@ edges as (
     select * from {{ ref('int_identity__edges') }}
 ),
 
+match_link_state as (
+    select * from {{ ref('identity_match_link_state') }}
+),
+
 moved as (
     select
         previous_customer_id as old_customer_id,
@@ -126,6 +130,28 @@ split_guards as (
     group by 1
 ),
 
+{#- For a split, a probabilistic link that joined the old customer and lost its support this build. -#}
+lost_links as (
+    select
+        map_l.previous_customer_id as old_customer_id,
+        min(
+            'probabilistic link ' || match_link_state.pair_id || ' lost: ' || match_link_state.status_reason
+        ) as split_link
+    from match_link_state
+    inner join id_map as map_l
+        on match_link_state.anchor_type_l = map_l.identifier_type
+        and match_link_state.anchor_value_l = map_l.identifier_value
+    inner join id_map as map_r
+        on match_link_state.anchor_type_r = map_r.identifier_type
+        and match_link_state.anchor_value_r = map_r.identifier_value
+    where match_link_state.build_id = '{{ invocation_id }}'
+        and match_link_state.was_edge
+        and not match_link_state.is_edge
+        and map_l.previous_customer_id = map_r.previous_customer_id
+        and map_l.customer_id <> map_r.customer_id
+    group by 1
+),
+
 final as (
     select
         moves.old_customer_id,
@@ -134,7 +160,7 @@ final as (
         case
             when moves.change_kind = 'merge'
                 then 'joined by ' || coalesce(merge_links.merge_link, 'a shared identifier')
-            else coalesce(split_guards.split_guard, 'the links that joined them are gone')
+            else coalesce(split_guards.split_guard, lost_links.split_link, 'the links that joined them are gone')
         end as reason,
         moves.identifiers_moved,
         moves.example_identifier,
@@ -146,6 +172,8 @@ final as (
         and moves.new_customer_id = merge_links.new_customer_id
     left join split_guards
         on moves.old_customer_id = split_guards.old_customer_id
+    left join lost_links
+        on moves.old_customer_id = lost_links.old_customer_id
 )
 
 select * from final

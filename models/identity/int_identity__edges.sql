@@ -14,6 +14,10 @@ nodes as (
     select * from {{ ref('int_identity__nodes') }}
 ),
 
+probabilistic_edges as (
+    select * from {{ ref('int_identity__probabilistic_edges') }}
+),
+
 linkable_occurrences as (
     select distinct
         occurrences.source_name,
@@ -72,7 +76,7 @@ numbered as (
     from record_edges
 ),
 
-final as (
+deterministic_edges as (
     select
         node_id_a,
         node_id_b,
@@ -85,6 +89,33 @@ final as (
         observed_at as first_linked_at
     from numbered
     where record_number = 1
+),
+
+{#- Accepted probabilistic links (models/identity/probabilistic/) join anchors no record joins. -#}
+final as (
+    select
+        *,
+        cast(null as {{ dbt.type_string() }}) as pair_id,
+        cast(null as {{ dbt.type_string() }}) as linked_record
+    from deterministic_edges
+    union all
+    select
+        probabilistic_edges.node_id_a,
+        probabilistic_edges.node_id_b,
+        probabilistic_edges.link_rule,
+        probabilistic_edges.source_name,
+        probabilistic_edges.table_name,
+        probabilistic_edges.record_id,
+        probabilistic_edges.supporting_links as supporting_records,
+        probabilistic_edges.confidence,
+        probabilistic_edges.first_linked_at,
+        probabilistic_edges.pair_id,
+        probabilistic_edges.linked_record
+    from probabilistic_edges
+    left join deterministic_edges
+        on probabilistic_edges.node_id_a = deterministic_edges.node_id_a
+        and probabilistic_edges.node_id_b = deterministic_edges.node_id_b
+    where deterministic_edges.node_id_a is null
 )
 
 select * from final

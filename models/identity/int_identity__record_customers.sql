@@ -18,6 +18,11 @@ id_map as (
     where is_active
 ),
 
+{#- Identifiers that only a probabilistic link attached to their customer, with that confidence. -#}
+node_confidence as (
+    select * from {{ ref('int_identity__node_confidence') }}
+),
+
 placed as (
     select
         occurrences.source_name,
@@ -26,6 +31,7 @@ placed as (
         occurrences.observed_at,
         id_map.customer_id,
         nodes.identifier_type,
+        nodes.node_id,
         row_number() over (
             partition by occurrences.source_name, occurrences.table_name, occurrences.record_id
             order by nodes.priority, nodes.node_id
@@ -42,15 +48,17 @@ placed as (
 
 final as (
     select
-        source_name,
-        table_name,
-        record_id,
-        customer_id,
-        'identifier:' || identifier_type as placed_by,
-        cast(1.0 as double precision) as confidence,
-        observed_at
+        placed.source_name,
+        placed.table_name,
+        placed.record_id,
+        placed.customer_id,
+        coalesce(node_confidence.placed_by, 'identifier:' || placed.identifier_type) as placed_by,
+        coalesce(node_confidence.confidence, cast(1.0 as double precision)) as confidence,
+        placed.observed_at
     from placed
-    where anchor_rank = 1
+    left join node_confidence
+        on placed.node_id = node_confidence.node_id
+    where placed.anchor_rank = 1
 )
 
 select * from final

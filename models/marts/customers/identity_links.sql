@@ -27,7 +27,9 @@ final as (
         edges.record_id,
         edges.supporting_records,
         edges.confidence,
-        edges.first_linked_at
+        edges.first_linked_at,
+        edges.pair_id,
+        edges.linked_record
     from edges
     inner join nodes as node_a
         on edges.node_id_a = node_a.node_id

@@ -1,0 +1,137 @@
+{#-
+    Every scored pair and every reviewed pair, with its status this build:
+    - accepted: match probability >= the accept threshold and the names agree (the name guard);
+    - accepted_by_reviewer / rejected: a reviewer's decision, which wins over any probability;
+    - review: between the review and accept thresholds, or above it while the names disagree.
+    Each side carries its record's anchor (strongest linkable identifier), which is what an accepted
+    link joins in the identity graph: probabilistic links pass the same node guards as any other.
+-#}
+with
+
+pairs as (
+    select * from {{ ref('int_identity__match_pairs') }}
+),
+
+decisions as (
+    select * from {{ ref('stg_review__identity_review_decisions') }}
+),
+
+occurrences as (
+    select * from {{ ref('int_identity__identifier_occurrences') }}
+),
+
+nodes as (
+    select * from {{ ref('int_identity__nodes') }}
+),
+
+latest_decisions as (
+    select *
+    from (
+        select
+            *,
+            row_number() over (partition by pair_id order by decided_at desc, decision_id desc) as decision_rank
+        from decisions
+    ) as ranked_decisions
+    where decision_rank = 1
+),
+
+candidates as (
+    select
+        coalesce(pairs.pair_id, latest_decisions.pair_id) as pair_id,
+        coalesce(pairs.unique_id_l, latest_decisions.unique_id_l) as unique_id_l,
+        coalesce(pairs.unique_id_r, latest_decisions.unique_id_r) as unique_id_r,
+        pairs.match_probability,
+        pairs.match_weight,
+        coalesce(pairs.names_compatible, false) as names_compatible,
+        latest_decisions.decision,
+        latest_decisions.decided_by,
+        latest_decisions.decided_at,
+        case
+            when latest_decisions.decision = 'reject' then 'rejected'
+            when latest_decisions.decision = 'accept' then 'accepted_by_reviewer'
+            when pairs.match_probability >= {{ var('identity_match_accept_threshold') }}
+                and pairs.names_compatible then 'accepted'
+            else 'review'
+        end as link_status
+    from pairs
+    full outer join latest_decisions
+        on pairs.pair_id = latest_decisions.pair_id
+),
+
+paired_records as (
+    select unique_id_l as unique_id from candidates
+    union
+    select unique_id_r from candidates
+),
+
+{#- Each paired record's anchor: its strongest linkable identifier, as in int_identity__edges. -#}
+record_nodes as (
+    select
+        occurrences.source_name || ':' || occurrences.table_name || ':' || occurrences.record_id as unique_id,
+        occurrences.source_name,
+        occurrences.table_name,
+        occurrences.record_id,
+        occurrences.observed_at,
+        nodes.node_id,
+        nodes.identifier_type,
+        nodes.identifier_value,
+        row_number() over (
+            partition by occurrences.source_name, occurrences.table_name, occurrences.record_id
+            order by nodes.priority, nodes.node_id
+        ) as rank_in_record
+    from occurrences
+    inner join nodes
+        on occurrences.identifier_type = nodes.identifier_type
+        and occurrences.identifier_value = nodes.identifier_value
+    inner join paired_records
+        on occurrences.source_name || ':' || occurrences.table_name || ':' || occurrences.record_id
+            = paired_records.unique_id
+    where nodes.is_linkable
+),
+
+anchors as (
+    select unique_id, source_name, table_name, record_id, observed_at, node_id, identifier_type, identifier_value
+    from record_nodes
+    where rank_in_record = 1
+),
+
+final as (
+    select
+        candidates.pair_id,
+        candidates.unique_id_l,
+        candidates.unique_id_r,
+        candidates.link_status,
+        candidates.decision,
+        candidates.decided_by,
+        anchor_l.source_name as source_name_l,
+        anchor_l.table_name as table_name_l,
+        anchor_l.record_id as record_id_l,
+        anchor_r.source_name as source_name_r,
+        anchor_r.table_name as table_name_r,
+        anchor_r.record_id as record_id_r,
+        anchor_l.node_id as anchor_node_id_l,
+        anchor_l.identifier_type as anchor_type_l,
+        anchor_l.identifier_value as anchor_value_l,
+        anchor_r.node_id as anchor_node_id_r,
+        anchor_r.identifier_type as anchor_type_r,
+        anchor_r.identifier_value as anchor_value_r,
+        candidates.match_probability,
+        candidates.match_weight,
+        candidates.names_compatible,
+        candidates.link_status in ('accepted', 'accepted_by_reviewer')
+            and anchor_l.node_id is not null
+            and anchor_r.node_id is not null
+            and anchor_l.node_id <> anchor_r.node_id as is_edge,
+        candidates.decided_at,
+        case
+            when anchor_l.observed_at > anchor_r.observed_at then anchor_l.observed_at
+            else coalesce(anchor_r.observed_at, anchor_l.observed_at)
+        end as observed_at
+    from candidates
+    left join anchors as anchor_l
+        on candidates.unique_id_l = anchor_l.unique_id
+    left join anchors as anchor_r
+        on candidates.unique_id_r = anchor_r.unique_id
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ tessera.rows_passing_quarantine(ref('base_review__identity_review_decisions')) }}
