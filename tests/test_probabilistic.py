@@ -173,7 +173,7 @@ def test_the_why_of_a_pair_is_shown(first_build, tmp_path):
     levels = {w["comparison"]: w["level"] for w in figures["weights"]}
     assert levels["street"] == "Exact match on street_key"  # "7 Larch Crescent" = "7 Larch Cres"
     html = write_waterfall(settings, PAIR_1, tmp_path / "pair.html").read_text()
-    assert "vega" in html and "Oduyah" in html
+    assert "vega" in html and "oduyah" in html
     with pytest.raises(ReviewError):
         explain(settings, "pair_0000000000000000")
 
@@ -251,3 +251,17 @@ def test_reviewer_decisions_hold_on_postgres(second_build, tmp_path: Path):
     assert customer(pg, "crm", "contacts", "003P1") != customer(pg, "shop", "customers", "30001")
     assert query(pg, "select count(*) from int_identity__match_pairs")[0][0] == 0
     assert query(pg, "select count(*) from identity_review_queue")[0][0] == 0
+
+
+def test_an_unreadable_decisions_file_is_refused_not_overwritten(tmp_path: Path):
+    from orchestration.review import decisions_path, read_decisions
+
+    settings = world_settings(tmp_path)
+    path = decisions_path(settings)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not parquet")
+    with pytest.raises(ReviewError, match="not a readable Parquet file"):
+        read_decisions(settings)
+    with pytest.raises(ReviewError):
+        record_decision(settings, PAIR_1, "accept")
+    assert path.read_bytes() == b"not parquet"

@@ -15,6 +15,7 @@
     ('consent', 'consent_events', 'consent_event_id'),
     ('reference', 'public_holidays', "cast(holiday_date as " ~ dbt.type_string() ~ ")"),
     ('reference', 'weather_daily', "cast(weather_date as " ~ dbt.type_string() ~ ")"),
+    ('review', 'identity_review_decisions', 'decision_id'),
 ] -%}
 
 with
