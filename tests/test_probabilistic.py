@@ -26,7 +26,7 @@ LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "D
         "Jackson", "Clarke", "Patel", "Khan", "Lewis", "James", "Phillips", "Mason", "Mitchell",
         "Rose", "Davis", "Rodriguez"]  # fmt: skip
 STREETS = ["Church", "Station", "Victoria", "Park", "Green", "Manor", "Kings", "Queens", "Grange", "Albert"]
-BACKGROUND = 270  # people with a CRM contact and a shop account sharing an email: 540 person records
+BACKGROUND = 270  # people with a CRM contact and a shop account sharing an email or phone: 540 person records
 
 
 def _with_address(
@@ -44,6 +44,9 @@ def background() -> tuple[list[dict], list[dict]]:
         postcode = f"LS{i % 9 + 1} {i % 7 + 1}{chr(65 + i % 26)}{chr(65 + (i * 3) % 26)}"
         dob = f"{1950 + i % 50}-{i % 12 + 1:02d}-{i % 28 + 1:02d}"
         phone = f"+4477005{i:05d}" if i % 2 else None
+        shop_email = email
+        if i % 4 == 1:  # a second address in the shop: the two records still share the phone
+            shop_email = f"{first.lower()}{i}@box{i % 3}.net"
         crm.append(
             _with_address(
                 crm_contact(f"003BG{i:05d}", first, last, email, phone, day=i % 40), street, postcode, dob
@@ -52,7 +55,9 @@ def background() -> tuple[list[dict], list[dict]]:
         shop_street = street.replace(" Road", " Rd") if i % 5 == 0 else street
         shop.append(
             _with_address(
-                shop_customer(20000 + i, first, last, email, phone, day=i % 40 + 1), shop_street, postcode
+                shop_customer(20000 + i, first, last, shop_email, phone, day=i % 40 + 1),
+                shop_street,
+                postcode,
             )
         )
     return crm, shop
@@ -66,11 +71,9 @@ P1_CRM = _with_address(
 P1_SHOP = _with_address(
     shop_customer(30001, "Katherine", "Oduyah", "katherine.o@home.net", day=9), "7 Larch Cres", "LS62AB"
 )
-# P2: a CRM contact and a support ticket under a nickname, nothing else in common: probable, not sure.
-P2_CRM = _with_address(
-    crm_contact("003P2", "Thomas", "Brennan", "tbrennan@corp.org", day=3), "3 Mill Lane", "M14 5TQ"
-)
-P2_TICKET = ticket(40002, "Tom Brennan", "tom.b@gmail.com", None, day=12)
+# P2: a CRM contact and a support ticket with the same (common) name and different emails: probable, not sure.
+P2_CRM = _with_address(crm_contact("003P2", "Thomas", "Smith", "tsmith@corp.org", day=3), "3 Mill Lane", "M14 5TQ")
+P2_TICKET = ticket(40002, "Thomas Smith", "tsmith77@gmail.com", None, day=12)
 # P3: the same name and address in CRM and shop; in the second build the shop account's address is another.
 P3_CRM = _with_address(
     crm_contact("003P3", "Rosa", "Lindqvist", "rosa@lind.se", day=4), "21 Harbour Way", "BS1 4QA"
