@@ -66,6 +66,7 @@ PAIR_SCHEMA = pa.schema(
         ("match_weight", pa.float64()),
         ("match_probability", pa.float64()),
         ("names_compatible", pa.bool_()),
+        ("has_independent_evidence", pa.bool_()),
         *[(f"{c}_level", pa.string()) for c in COMPARISONS],
         *[(f"{c}_match_weight", pa.float64()) for c in COMPARISONS],
         ("splink_record", pa.string()),
@@ -397,6 +398,7 @@ def predict(features: pa.Table, model: dict[str, Any] | None, threshold: float) 
             )
         },
         "names_compatible": names_compatible(gammas),
+        "has_independent_evidence": independent_evidence(gammas),
         **{f"{c}_level": [labels[c].get(g, str(g)) for g in gammas[c]] for c in COMPARISONS},
         **{f"{c}_match_weight": table.column(f"{c}_match_weight") for c in COMPARISONS},
         "splink_record": table.column("splink_record"),
@@ -415,6 +417,21 @@ def names_compatible(gammas: dict[str, list[int]]) -> list[bool]:
     first = gammas["first_name"]
     dob = gammas["date_of_birth"]
     return [f >= 2 and d != 0 for f, d in zip(first, dob, strict=False)]
+
+
+def independent_evidence(gammas: dict[str, list[int]]) -> list[bool]:
+    """Whether a pair agrees on something besides the name and the email: the street or postcode,
+    the phone (exactly or but for one digit), or the date of birth (within a month). Email
+    addresses are mostly made from names (anna.nowak@…), so a similar email next to an equal name
+    is not independent evidence, and Fellegi-Sunter would count the name twice; such pairs wait
+    for review instead of linking on their own. Levels: street 2 exact; postcode 2 exact; phone
+    2 exact, 1 one digit; date of birth 4 exact, 3 one typo, 2 within a month."""
+    return [
+        street == 2 or postcode == 2 or phone >= 1 or dob >= 2
+        for street, postcode, phone, dob in zip(
+            gammas["street"], gammas["postcode"], gammas["phone"], gammas["date_of_birth"], strict=True
+        )
+    ]
 
 
 def waterfall_html(model: dict[str, Any], splink_record: dict[str, Any]) -> str:

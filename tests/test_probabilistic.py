@@ -72,7 +72,9 @@ P1_SHOP = _with_address(
     shop_customer(30001, "Katherine", "Oduyah", "katherine.o@home.net", day=9), "7 Larch Cres", "LS62AB"
 )
 # P2: a CRM contact and a support ticket with the same (common) name and different emails: probable, not sure.
-P2_CRM = _with_address(crm_contact("003P2", "Thomas", "Smith", "tsmith@corp.org", day=3), "3 Mill Lane", "M14 5TQ")
+P2_CRM = _with_address(
+    crm_contact("003P2", "Thomas", "Smith", "tsmith@corp.org", day=3), "3 Mill Lane", "M14 5TQ"
+)
 P2_TICKET = ticket(40002, "Thomas Smith", "tsmith77@gmail.com", None, day=12)
 # P3: the same name and address in CRM and shop; in the second build the shop account's address is another.
 P3_CRM = _with_address(

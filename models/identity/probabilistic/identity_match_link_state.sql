@@ -65,6 +65,7 @@ compared as (
         coalesce(tracked_links.link_status, 'unscored') as link_status,
         tracked_links.decided_by,
         tracked_links.names_compatible,
+        tracked_links.has_independent_evidence,
         tracked_links.anchor_node_id_l is null or tracked_links.anchor_node_id_r is null as has_unanchored_record,
         tracked_links.match_probability,
         previous.match_probability as previous_match_probability,
@@ -97,6 +98,9 @@ final as (
             when has_unanchored_record then 'a guard now refuses every identifier of one of its records'
             when not names_compatible
                 then 'the names no longer agree (match probability '
+                    || cast(cast(match_probability as numeric(12, 6)) as {{ dbt.type_string() }}) || ')'
+            when not has_independent_evidence and match_probability >= {{ var("identity_match_accept_threshold") }}
+                then 'only the name and email still agree (match probability '
                     || cast(cast(match_probability as numeric(12, 6)) as {{ dbt.type_string() }}) || ')'
             else 'match probability fell to '
                 || cast(cast(match_probability as numeric(12, 6)) as {{ dbt.type_string() }})

@@ -29,9 +29,10 @@ final as (
         links.unique_id_l,
         links.unique_id_r,
         case
-            when links.match_probability >= {{ var('identity_match_accept_threshold') }}
-                then 'probable, but the first names or dates of birth disagree'
-            else 'between the review and accept thresholds'
+            when links.match_probability < {{ var('identity_match_accept_threshold') }}
+                then 'between the review and accept thresholds'
+            when not links.names_compatible then 'probable, but the first names or dates of birth disagree'
+            else 'probable, but only the name and email agree'
         end as review_reason,
         coalesce(record_l.first_name || ' ' || record_l.last_name, record_l.first_name, record_l.last_name, record_l.full_name) as name_l,
         coalesce(record_r.first_name || ' ' || record_r.last_name, record_r.first_name, record_r.last_name, record_r.full_name) as name_r,

@@ -1,8 +1,10 @@
 {#-
     Every scored pair and every reviewed pair, with its status this build:
-    - accepted: match probability >= the accept threshold and the names agree (the name guard);
+    - accepted: match probability >= the accept threshold, the names agree (the name guard) and
+      something besides name and email agrees (street, postcode, phone or date of birth);
     - accepted_by_reviewer / rejected: a reviewer's decision, which wins over any probability;
-    - review: between the review and accept thresholds, or above it while the names disagree.
+    - review: between the review and accept thresholds, or above it while the names disagree or
+      only the name and email agree.
     Each side carries its record's anchor (strongest linkable identifier), which is what an accepted
     link joins in the identity graph: probabilistic links pass the same node guards as any other.
 -#}
@@ -43,6 +45,7 @@ candidates as (
         pairs.match_probability,
         pairs.match_weight,
         coalesce(pairs.names_compatible, false) as names_compatible,
+        coalesce(pairs.has_independent_evidence, false) as has_independent_evidence,
         latest_decisions.decision,
         latest_decisions.decided_by,
         latest_decisions.decided_at,
@@ -50,7 +53,8 @@ candidates as (
             when latest_decisions.decision = 'reject' then 'rejected'
             when latest_decisions.decision = 'accept' then 'accepted_by_reviewer'
             when pairs.match_probability >= {{ var('identity_match_accept_threshold') }}
-                and pairs.names_compatible then 'accepted'
+                and pairs.names_compatible
+                and pairs.has_independent_evidence then 'accepted'
             else 'review'
         end as link_status
     from pairs
@@ -118,6 +122,7 @@ final as (
         candidates.match_probability,
         candidates.match_weight,
         candidates.names_compatible,
+        candidates.has_independent_evidence,
         candidates.link_status in ('accepted', 'accepted_by_reviewer')
             and anchor_l.node_id is not null
             and anchor_r.node_id is not null

@@ -12,6 +12,7 @@ select
     cast(null as double precision) as match_weight,
     cast(null as double precision) as match_probability,
     cast(null as boolean) as names_compatible,
+    cast(null as boolean) as has_independent_evidence,
     {%- for comparison in var('identity_match_comparisons') %}
     cast(null as {{ dbt.type_string() }}) as {{ comparison }}_level,
     {%- endfor %}
