@@ -41,6 +41,7 @@ class Settings:
     TESSERA_WAREHOUSE   the published DuckDB file analysts read (default: <repo>/warehouse/tessera.duckdb)
     TESSERA_BUILD_DB    the DuckDB file dbt builds into (default: <repo>/warehouse/build/tessera.duckdb)
     TESSERA_PG_*        Postgres host, port, user, password, database, build schema
+    TESSERA_PERSON_SOURCES  the person-source declarations (default: <repo>/sources/person_sources.yml)
     """
 
     target: str
@@ -49,6 +50,8 @@ class Settings:
     build_db: Path
     postgres: PostgresSettings
     project_dir: Path = PROJECT_DIR
+    # The YAML declaring person sources added without SQL (see docs/person_sources.md).
+    person_sources_path: Path = PROJECT_DIR / "sources" / "person_sources.yml"
 
     @property
     def raw_dir(self) -> Path:
@@ -97,5 +100,8 @@ class Settings:
                 database=env.get("TESSERA_PG_DATABASE", "tessera"),
                 build_schema=env.get("TESSERA_PG_BUILD_SCHEMA", "tessera_build"),
                 published_schema=env.get("TESSERA_PG_SCHEMA", "tessera"),
+            ),
+            person_sources_path=path(
+                "TESSERA_PERSON_SOURCES", PROJECT_DIR / "sources" / "person_sources.yml"
             ),
         )

@@ -26,6 +26,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
+from orchestration.person_sources.load import load_postgres as load_person_sources_postgres
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,6 +206,9 @@ class DuckDBWarehouse:
         loads = []
         con = open_file(self.build_db)
         try:
+            # Declared person sources are checked (and loaded) first: a wrong declaration stops
+            # the load before any table changes.
+            loads += _person_source_loads(load_person_sources_duckdb(con, self.settings))
             for source, table, path in raw_files(raw_dir):
                 schema = f"raw_{source}"
                 con.execute(f'create schema if not exists "{schema}"')
@@ -304,6 +309,8 @@ class PostgresWarehouse:
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
         loads = []
         with self.connect() as con:
+            loads += _person_source_loads(load_person_sources_postgres(con, self.settings))
+            con.commit()
             for source, table, path in raw_files(raw_dir):
                 loads.append(self._load_table(con, source, table, path))
                 con.commit()
@@ -393,6 +400,13 @@ def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-un
     if cur.fetchone():
         cur.execute(f'alter schema "{published}" rename to "{published}__previous"')
     cur.execute(f'alter schema "{build}" rename to "{published}"')
+
+
+def _person_source_loads(counts: dict[str, int]) -> list[TableLoad]:
+    """The landing table of every declared person source, as one raw table load."""
+    for name, rows in counts.items():
+        log.info("person source %s: %d rows loaded", name, rows)
+    return [TableLoad("person_sources", "records", sum(counts.values()))]
 
 
 def _keep_audit(settings: Settings) -> None:

@@ -46,6 +46,11 @@ consent_events as (
     select * from {{ ref('stg_consent__consent_events') }}
 ),
 
+{#- Records of the person sources declared in sources/person_sources.yml. -#}
+person_source_occurrences as (
+    select * from {{ ref('int_identity__person_source_occurrences') }}
+),
+
 occurrences as (
     {%- for record_source in record_sources %}
     {%- set outer_loop = loop %}
@@ -62,6 +67,15 @@ occurrences as (
     union all
     {%- endfor %}
     {%- endfor %}
+    select
+        source_name,
+        table_name,
+        record_id,
+        identifier_type,
+        identifier_value,
+        observed_at
+    from person_source_occurrences
+    union all
     select
         'consent' as source_name,
         'consent_events' as table_name,

@@ -6,7 +6,7 @@ occurrences as (
 ),
 
 identifier_types as (
-    select * from {{ ref('identifier_types') }}
+    select * from {{ ref('int_identity__identifier_types') }}
 ),
 
 blocklist as (

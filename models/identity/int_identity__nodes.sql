@@ -18,7 +18,7 @@ node_names as (
 ),
 
 identifier_types as (
-    select * from {{ ref('identifier_types') }}
+    select * from {{ ref('int_identity__identifier_types') }}
 ),
 
 {#- Group size: how many distinct stronger identifiers a node is seen with (a kiosk: hundreds). -#}

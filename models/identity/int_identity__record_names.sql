@@ -21,6 +21,10 @@ tickets as (
     select * from {{ ref('stg_support__tickets') }}
 ),
 
+person_source_records as (
+    select * from {{ ref('stg_person_sources__records') }}
+),
+
 nicknames as (
     select * from {{ ref('name_nicknames') }}
 ),
@@ -58,6 +62,14 @@ named_records as (
         {{ tessera.name_key(dbt.split_part('requester_name', "' '", 1)) }} as first_name_key,
         null as last_name_key
     from tickets
+    union all
+    select
+        source_name,
+        table_name,
+        record_id,
+        first_name_key,
+        last_name_key
+    from person_source_records
 ),
 
 final as (

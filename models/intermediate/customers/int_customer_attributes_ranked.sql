@@ -29,8 +29,27 @@ nodes as (
     select * from {{ ref('int_identity__nodes') }}
 ),
 
-source_priority as (
+person_source_records as (
+    select * from {{ ref('stg_person_sources__records') }}
+),
+
+{#- A person source's rank comes from its declaration (`priority:`), unless the seed ranks it. -#}
+seeded_source_priority as (
     select * from {{ ref('source_priority') }}
+),
+
+source_priority as (
+    select source_name, table_name, priority from seeded_source_priority
+    union all
+    select distinct
+        person_source_records.source_name,
+        person_source_records.table_name,
+        person_source_records.source_priority
+    from person_source_records
+    left join seeded_source_priority
+        on person_source_records.source_name = seeded_source_priority.source_name
+        and person_source_records.table_name = seeded_source_priority.table_name
+    where seeded_source_priority.source_name is null
 ),
 
 person_records as (
@@ -57,6 +76,12 @@ person_records as (
         null, null, email, phone, null, null, null, null, null,
         created_at
     from tickets
+    union all
+    select
+        source_name, table_name, record_id,
+        first_name, last_name, email, phone, street, city, postcode, region, country,
+        observed_at
+    from person_source_records
 ),
 
 {#- A value is a candidate only where the identity graph accepted it (no junk, no shared inbox). -#}

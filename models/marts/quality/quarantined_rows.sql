@@ -41,11 +41,26 @@ quarantined_{{ source_name }}__{{ table_name }} as (
 ),
 {% endfor %}
 
+{#- Person sources (sources/person_sources.yml) land in one table; each row names its own source
+    and table, and keeps the row as it arrived in the file or table. -#}
+quarantined_person_sources as (
+    select
+        base.source_name,
+        base.table_name,
+        base.record_id,
+        base.quarantine_reason,
+        base.raw_record,
+        base.loaded_at
+    from {{ ref('base_person_sources__records') }} as base
+    where base.quarantine_reason is not null
+),
+
 final as (
     {% for source_name, table_name, record_id in checked_tables %}
     select * from quarantined_{{ source_name }}__{{ table_name }}
-    {% if not loop.last %}union all{% endif %}
+    union all
     {% endfor %}
+    select * from quarantined_person_sources
 )
 
 select * from final

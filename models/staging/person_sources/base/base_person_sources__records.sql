@@ -1,0 +1,140 @@
+{#-
+    Every row of every declared person source, normalised the way every other source is, with the
+    first rule it breaks in quarantine_reason. A record is kept when its fields are usable: a record
+    id seen once, a date of birth and an observed_at that parse, an email and a phone that are real
+    addresses and numbers, and at least a name or an identifier that is not junk.
+-#}
+with
+
+source as (
+    select * from {{ source('person_sources', 'records') }}
+),
+
+renamed as (
+    select
+        source_name,
+        table_name,
+        nullif(trim(record_id), '') as record_id,
+        row_number,
+        {{ tessera.clean_text('first_name') }} as first_name_given,
+        {{ tessera.clean_text('last_name') }} as last_name_given,
+        {{ tessera.clean_text('full_name') }} as full_name_given,
+        nullif(trim(date_of_birth), '') as date_of_birth_raw,
+        {{ tessera.parse_date('date_of_birth', 'date_format') }} as date_of_birth,
+        email as email_raw,
+        {{ tessera.normalize_email('email') }} as email,
+        phone as phone_raw,
+        {{ tessera.normalize_phone('phone', "coalesce(nullif(trim(country), ''), default_country)") }} as phone,
+        nullif(trim(phone), '') is not null as has_phone_raw,
+        {{ tessera.clean_text('street') }} as street,
+        {{ tessera.clean_text('city') }} as city,
+        {{ tessera.normalize_postcode('postcode') }} as postcode,
+        {{ tessera.clean_text('region') }} as region,
+        upper(coalesce(nullif(trim(country), ''), default_country)) as country,
+        nullif(trim(observed_at), '') as observed_at_raw,
+        {{ tessera.try_cast_timestamp('observed_at') }} as observed_at_parsed,
+        external_id_count,
+        source_priority,
+        date_format,
+        load_error,
+        raw_record,
+        file_modified_at,
+        cast(_loaded_at as timestamp) as loaded_at
+    from source
+),
+
+{#- A full name alone gives the first word as first name and the last word as last name. -#}
+named as (
+    select
+        *,
+        coalesce(
+            first_name_given,
+            case when last_name_given is null then {{ dbt.split_part('full_name_given', "' '", 1) }} end
+        ) as first_name,
+        coalesce(
+            last_name_given,
+            case
+                when first_name_given is null and full_name_given like '% %'
+                    then regexp_replace(full_name_given, '^.* ', '')
+            end
+        ) as last_name
+    from renamed
+),
+
+normalised as (
+    select
+        *,
+        {{ tessera.name_key('first_name') }} as first_name_key,
+        {{ tessera.name_key('last_name') }} as last_name_key,
+        coalesce(
+            full_name_given,
+            nullif(trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), '')
+        ) as full_name,
+        coalesce(observed_at_parsed, file_modified_at, loaded_at) as observed_at,
+        row_number() over (
+            partition by source_name, table_name, record_id
+            order by row_number
+        ) as record_id_occurrence
+    from named
+),
+
+flagged as (
+    select
+        *,
+        {{ tessera.is_valid_email('email') }} as is_valid_email,
+        {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
+        {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
+        (first_name_key is not null and not {{ tessera.is_junk_identifier('name', 'first_name_key') }})
+            or (last_name_key is not null and not {{ tessera.is_junk_identifier('name', 'last_name_key') }})
+            as has_usable_name
+    from normalised
+),
+
+final as (
+    select
+        source_name,
+        table_name,
+        record_id,
+        row_number,
+        first_name,
+        last_name,
+        full_name,
+        first_name_key,
+        last_name_key,
+        email_raw,
+        email,
+        phone_raw,
+        phone,
+        street,
+        city,
+        postcode,
+        region,
+        country,
+        raw_record,
+        source_priority,
+        external_id_count,
+        is_valid_email,
+        is_junk_email,
+        is_junk_phone,
+        has_usable_name,
+        date_of_birth,
+        observed_at,
+        loaded_at,
+        {#- A line the loader could not parse carries its own reason (malformed CSV line (…)). -#}
+        coalesce(load_error, {{ tessera.quarantine_reason([
+            ("record_id is null", "missing record id"),
+            ("record_id_occurrence > 1", "duplicate record id"),
+            ("date_of_birth_raw is not null and date_of_birth is null",
+                "unparseable date_of_birth"),
+            ("date_of_birth < cast('1900-01-01' as date) or date_of_birth > cast(loaded_at as date)",
+                "implausible date_of_birth"),
+            ("email is not null and not is_valid_email", "invalid email"),
+            ("has_phone_raw and phone is null", "invalid phone"),
+            ("observed_at_raw is not null and observed_at_parsed is null", "unparseable observed_at"),
+            ("not has_usable_name and (email is null or is_junk_email) and (phone is null or is_junk_phone)"
+                ~ " and external_id_count = 0", "no name and no usable identifier"),
+        ]) }}) as quarantine_reason
+    from flagged
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ tessera.rows_passing_quarantine(ref('base_person_sources__external_ids')) }}
