@@ -79,6 +79,8 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     else:
         console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
 
+    if not _person_sources_ok(settings):
+        sys.exit(2)
     with console.status("parsing the dbt project …"):
         _ensure_manifest()
     from dagster import DagsterInstance
@@ -124,6 +126,41 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     if not syncs.success:
         console.print("[red]a sync failed; see the Dagster UI's run log (make dev)[/red]")
         sys.exit(1)
+
+
+def _person_sources_ok(settings: Settings) -> bool:
+    """Check the person-source declarations before anything runs; print why not."""
+    from orchestration.person_sources import PersonSourceConfigError, PersonSourceLoadError
+    from orchestration.person_sources.load import check_sources
+
+    try:
+        check_sources(settings)
+    except (PersonSourceConfigError, PersonSourceLoadError) as exc:
+        console.print(f"[red]person sources: {exc}[/red]", soft_wrap=True)
+        return False
+    return True
+
+
+@main.command(name="sources")
+def sources_command() -> None:
+    """Check the person sources declared in sources/person_sources.yml (docs/person_sources.md)."""
+    from orchestration.person_sources.config import config_paths
+    from orchestration.person_sources.load import check_sources
+
+    settings = _settings()
+    if not _person_sources_ok(settings):
+        sys.exit(2)
+    table = Table(
+        title="Person sources (" + ", ".join(str(p) for p in config_paths(settings) if p.exists()) + ")"
+    )
+    for column in ("source", "reads", "record id", "fields", "external ids", "priority"):
+        table.add_column(column)
+    for row in check_sources(settings):
+        reads = row["reads"] + ("" if row["checked"] else " (not checked: no warehouse yet)")
+        table.add_row(
+            row["source"], reads, row["record_id"], row["fields"], row["external_ids"], str(row["priority"])
+        )
+    console.print(table)
 
 
 @main.command()

@@ -9,6 +9,28 @@ from orchestration.settings import Settings
 from orchestration.warehouse import get_warehouse
 
 
+def _person_source_tables(warehouse: Any, quarantined: dict[str, int]) -> list[dict[str, Any]]:
+    """Declared person sources share one landing table; each is reported as its own source table."""
+    loaded = warehouse.query_published(
+        "select source_name, table_name, count(*) from raw_person_sources.records group by 1, 2 order by 1, 2"
+    )
+    staged = {
+        (s, t): n
+        for s, t, n in warehouse.query_published(
+            "select source_name, table_name, count(*) from stg_person_sources__records group by 1, 2"
+        )
+    }
+    return [
+        {
+            "table": f"{source}.{table}",
+            "loaded": rows,
+            "staged": staged.get((source, table), 0),
+            "quarantined": quarantined.get(f"{source}.{table}", 0),
+        }
+        for source, table, rows in loaded
+    ]
+
+
 def warehouse_summary(settings: Settings) -> dict[str, Any]:
     """Rows loaded, staged and quarantined per raw table, quarantine reasons, and the last audit."""
     warehouse = get_warehouse(settings)
@@ -26,6 +48,10 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
     tables = []
     for schema, table in raw_tables:
         source = schema.removeprefix("raw_")
+        if source == "person_sources":
+            if table == "records":
+                tables += _person_source_tables(warehouse, quarantined)
+            continue
         loaded = warehouse.query_published(f'select count(*) from "{schema}"."{table}"')[0][0]
         staged = warehouse.query_published(f"select count(*) from stg_{source}__{table}")[0][0]
         tables.append(

@@ -22,6 +22,7 @@ from .reference import write_reference
 from .schema import PERSON_TABLES, RAW_TABLES, SCHEMAS
 from .sink import Sink
 from .sources import LOADED, write_crm, write_pos, write_shop, write_support
+from .trade_fair import write_trade_fair
 from .world import COUNTRIES, REGIONS, build_campaigns, build_catalogue, build_pools, build_stores
 
 __all__ = ["generate", "SCHEMAS", "PERSON_TABLES", "RAW_TABLES"]
@@ -77,6 +78,8 @@ def generate(customers: int, seed: int, out: Path | str) -> dict[str, Any]:
             events.chunk(stage_rng(seed, 61, k), a, b, sink)
             unsubs.append(esp.chunk(stage_rng(seed, 70, k), a, b, sink))
         write_consent(stage_rng(seed, 80), P, shop, crm_id, crm_created, unsubs, sink)
+        # A person source declared in YAML (out/person_sources.yml), not a raw Parquet table.
+        write_trade_fair(stage_rng(seed, 90), P, out)
     finally:
         sink.close()
     return {

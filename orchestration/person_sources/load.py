@@ -10,6 +10,7 @@ Every declaration is checked against its file or table before anything is loaded
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
 import os
@@ -160,33 +161,51 @@ def _insert_external_ids_sql(
     return statements
 
 
+def _csv_header(source: PersonSource) -> list[str]:
+    """The header line of a CSV file, read exactly (DuckDB's dialect sniffer can be thrown by the
+    very malformed lines we want to quarantine, so nothing about the file is guessed)."""
+    assert source.file is not None
+    try:
+        with open(source.file, newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle, delimiter=source.delimiter or ","), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PersonSourceLoadError(f"source {source.name!r}: cannot read {source.file}: {exc}") from None
+    if not header:
+        raise PersonSourceLoadError(f"source {source.name!r}: {source.file} is empty (no header line)")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated or any(not c.strip() for c in header):
+        raise PersonSourceLoadError(
+            f"source {source.name!r}: the header of {source.file} has "
+            + (f"duplicate column names {duplicated}" if duplicated else "an empty column name")
+        )
+    return header
+
+
 def _read_csv_call(source: PersonSource, rejects: str, scans: str) -> str:
+    columns = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in _csv_header(source)) + "}"
     options = [
-        "all_varchar = true",
+        f"columns = {columns}",
         "header = true",
+        "auto_detect = false",
+        f"delim = {_literal(source.delimiter or ',')}",
+        "quote = '\"'",
+        "escape = '\"'",
         "store_rejects = true",
         f"rejects_table = '{rejects}'",
         f"rejects_scan = '{scans}'",
     ]
-    if source.delimiter:
-        options.append(f"delim = {_literal(source.delimiter)}")
     return f"read_csv({_literal(str(source.file))}, {', '.join(options)})"
 
 
-def _file_columns(con: duckdb.DuckDBPyConnection, source: PersonSource) -> list[str]:
+def _file_columns(source: PersonSource) -> list[str]:
     assert source.file is not None
     if not source.file.exists():
         raise PersonSourceLoadError(f"source {source.name!r}: file not found: {source.file}")
+    if source.kind == "csv":
+        return _csv_header(source)
     try:
-        if source.kind == "parquet":
-            return list(pq.read_schema(source.file).names)
-        relation = con.sql(
-            f"select * from read_csv({_literal(str(source.file))}, all_varchar = true, header = true"
-            + (f", delim = {_literal(source.delimiter)}" if source.delimiter else "")
-            + ") limit 0"
-        )
-        return list(relation.columns)
-    except (duckdb.Error, OSError) as exc:
+        return list(pq.read_schema(source.file).names)
+    except (OSError, ValueError) as exc:
         raise PersonSourceLoadError(f"source {source.name!r}: cannot read {source.file}: {exc}") from None
 
 
@@ -214,7 +233,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, source: PersonSource, index: int
         # One row per rejected line (DuckDB may report several errors for one line).
         con.execute(
             f"create or replace temp table {rejects}_lines as "
-            f"select line, min(cast(error_type as varchar)) as error_type, min(csv_line) as csv_line, "
+            f"select line, min(cast(error_type as varchar)) as error_type, "
+            f"min(trim(csv_line, chr(13) || chr(10))) as csv_line, "
             f"min(error_message) as error_message from {rejects} group by 1"
         )
         rejected = con.execute(f"select count(*) from {rejects}_lines").fetchone()[0]  # type: ignore[index]
@@ -252,7 +272,7 @@ def load_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
 
     def columns_of(source: PersonSource) -> list[str]:
         if source.file is not None:
-            return _file_columns(con, source)
+            return _file_columns(source)
         schema, _, table = str(source.table).partition(".")
         rows = con.execute(
             "select column_name from information_schema.columns "
@@ -310,7 +330,7 @@ def load_postgres(pg_con: Any, settings: Settings) -> dict[str, int]:
 
     def columns_of(source: PersonSource) -> list[str]:
         if source.file is not None:
-            return _file_columns(local, source)
+            return _file_columns(source)
         schema, _, table = str(source.table).partition(".")
         with pg_con.cursor() as cur:
             cur.execute(
@@ -397,3 +417,74 @@ def _load_postgres_table(
 def declared_files(settings: Settings) -> list[Path]:
     """The files the declarations read (for listing; raises on a wrong declaration)."""
     return [s.file for s in load_config(settings).sources if s.file is not None]
+
+
+def check_sources(settings: Settings) -> list[dict[str, Any]]:
+    """Validate every declaration against its file, or its table in the published warehouse, without
+    loading anything; one summary row per source. Raises PersonSourceConfigError / LoadError."""
+    config = load_config(settings)
+    rows = []
+    for source in config.sources:
+        if source.file is not None:
+            columns: list[str] | None = _file_columns(source)
+        else:
+            columns = _published_table_columns(settings, str(source.table))
+            if columns == []:
+                raise PersonSourceConfigError(
+                    f"table {source.table} does not exist in the published warehouse",
+                    file=config.declared_in.get(source.name),
+                    source=source.name,
+                    key="table",
+                )
+        if columns is not None:
+            check_columns(source, columns, file=config.declared_in.get(source.name))
+        rows.append(
+            {
+                "source": f"{source.name}.{source.table_label}",
+                "reads": str(source.file or source.table),
+                "record_id": source.record_id,
+                "fields": ", ".join(source.fields.mapped()),
+                "external_ids": ", ".join(source.external_ids) or "-",
+                "priority": source.priority,
+                "declared_in": config.declared_in.get(source.name, ""),
+                "checked": columns is not None,
+            }
+        )
+    return rows
+
+
+def _published_table_columns(settings: Settings, qualified: str) -> list[str] | None:
+    """Column names of a table in the published warehouse; None when there is no warehouse yet."""
+    schema, _, table = qualified.partition(".")
+    if settings.target == "postgres":
+        import psycopg2
+
+        try:
+            con = psycopg2.connect(**settings.postgres.connect_kwargs())
+        except psycopg2.Error:
+            return None
+        with con, con.cursor() as cur:
+            cur.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, table),
+            )
+            names = [name for (name,) in cur.fetchall()]
+        con.close()
+        return names
+    if not settings.published_db.exists():
+        return None
+    from orchestration.warehouse import open_read_only
+
+    con = open_read_only(settings.published_db)
+    try:
+        return [
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_catalog = current_database() "
+                "and table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+        ]
+    finally:
+        con.close()

@@ -61,11 +61,25 @@ named as (
     from renamed
 ),
 
+keyed as (
+    select
+        *,
+        {{ tessera.name_key('first_name') }} as first_name_key_any,
+        {{ tessera.name_key('last_name') }} as last_name_key_any
+    from named
+),
+
+{#- A placeholder name ("test", "n/a") keeps its display value but gets no matching key: it is no
+    evidence about who the record is, so identity's name checks never compare it. -#}
 normalised as (
     select
         *,
-        {{ tessera.name_key('first_name') }} as first_name_key,
-        {{ tessera.name_key('last_name') }} as last_name_key,
+        case
+            when not {{ tessera.is_junk_identifier('name', 'first_name_key_any') }} then first_name_key_any
+        end as first_name_key,
+        case
+            when not {{ tessera.is_junk_identifier('name', 'last_name_key_any') }} then last_name_key_any
+        end as last_name_key,
         coalesce(
             full_name_given,
             nullif(trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), '')
@@ -75,7 +89,7 @@ normalised as (
             partition by source_name, table_name, record_id
             order by row_number
         ) as record_id_occurrence
-    from named
+    from keyed
 ),
 
 flagged as (
@@ -84,9 +98,7 @@ flagged as (
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
-        (first_name_key is not null and not {{ tessera.is_junk_identifier('name', 'first_name_key') }})
-            or (last_name_key is not null and not {{ tessera.is_junk_identifier('name', 'last_name_key') }})
-            as has_usable_name
+        first_name_key is not null or last_name_key is not null as has_usable_name
     from normalised
 ),
 
