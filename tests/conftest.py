@@ -18,6 +18,9 @@ os.environ["TESSERA_BUILD_DB"] = str(_SESSION_DIR / "warehouse" / "build" / "tes
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
+# Person sources a developer declared in sources/person_sources.yml stay out of the tests; the
+# generated demo data declares its own (data/person_sources.yml).
+os.environ["TESSERA_PERSON_SOURCES"] = str(_SESSION_DIR / "person_sources.yml")
 (_SESSION_DIR / "dagster_home").mkdir(parents=True)
 shutil.copyfile(
     Path(__file__).parent.parent / ".dagster" / "dagster.yaml", _SESSION_DIR / "dagster_home" / "dagster.yaml"

@@ -104,7 +104,7 @@ def test_summary_reports_sources_staged_and_quarantined(published, settings):
     from orchestration.reporting import warehouse_summary
 
     report = warehouse_summary(settings)
-    assert len(report["tables"]) == 15
+    assert len(report["tables"]) == 16  # 15 raw tables + the demo trade-fair person source
     assert report["audit"]["passed"] is True and report["audit"]["tests_passed"] > 50
     assert sum(t["quarantined"] for t in report["tables"]) == sum(q["rows"] for q in report["quarantine"])
 

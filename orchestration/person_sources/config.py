@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -315,12 +316,17 @@ def load_config(settings: Settings) -> PersonSourcesConfig:
     )
 
 
+def _loose(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
 def check_columns(source: PersonSource, available: list[str], *, file: str | None = None) -> None:
     """Every column the declaration reads must exist in the file or table, by exact name."""
     where = source.file.name if source.file else source.table
     for key, column in source.columns_used().items():
         if column not in available:
-            close = [c for c in available if c.lower() == column.lower()]
+            close = [c for c in available if _loose(c) == _loose(column)]
+            close = close or difflib.get_close_matches(column, available, n=1, cutoff=0.8)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             shown = ", ".join(available[:30]) + (" …" if len(available) > 30 else "")
             what = "the record-id column" if key == "record_id" else "column"
