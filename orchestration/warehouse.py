@@ -208,7 +208,9 @@ class DuckDBWarehouse:
         try:
             # Declared person sources are checked (and loaded) first: a wrong declaration stops
             # the load before any table changes.
-            loads += _person_source_loads(load_person_sources_duckdb(con, self.settings))
+            counts = load_person_sources_duckdb(con, self.settings)
+            external = con.execute("select count(*) from raw_person_sources.external_ids").fetchone()[0]  # type: ignore[index]
+            loads += _person_source_loads(counts, external)
             for source, table, path in raw_files(raw_dir):
                 schema = f"raw_{source}"
                 con.execute(f'create schema if not exists "{schema}"')
@@ -309,8 +311,12 @@ class PostgresWarehouse:
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
         loads = []
         with self.connect() as con:
-            loads += _person_source_loads(load_person_sources_postgres(con, self.settings))
+            counts = load_person_sources_postgres(con, self.settings)
+            with con.cursor() as cur:
+                cur.execute("select count(*) from raw_person_sources.external_ids")
+                external = cur.fetchone()[0]
             con.commit()
+            loads += _person_source_loads(counts, external)
             for source, table, path in raw_files(raw_dir):
                 loads.append(self._load_table(con, source, table, path))
                 con.commit()
@@ -402,11 +408,14 @@ def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-un
     cur.execute(f'alter schema "{build}" rename to "{published}"')
 
 
-def _person_source_loads(counts: dict[str, int]) -> list[TableLoad]:
-    """The landing table of every declared person source, as one raw table load."""
+def _person_source_loads(counts: dict[str, int], external_ids: int) -> list[TableLoad]:
+    """The two landing tables of the declared person sources, as raw table loads."""
     for name, rows in counts.items():
         log.info("person source %s: %d rows loaded", name, rows)
-    return [TableLoad("person_sources", "records", sum(counts.values()))]
+    return [
+        TableLoad("person_sources", "records", sum(counts.values())),
+        TableLoad("person_sources", "external_ids", external_ids),
+    ]
 
 
 def _keep_audit(settings: Settings) -> None:
