@@ -449,3 +449,17 @@ def test_demo_trade_fair_joins_existing_customers(published, settings):
         "where customer_id in (select customer_id from customer_source_records where source_name = 'trade_fair')"
     ).fetchone()
     assert placed > 0.8 * staged[0] / 2 and joined > 0.4 * placed, (joined, placed, staged)
+
+
+def test_demo_visitor_sheet_is_deterministic_and_declared(tmp_path):
+    from orchestration.generate import generate
+    from orchestration.generate.trade_fair import FILE
+
+    generate(200, 5, tmp_path / "a")
+    generate(200, 5, tmp_path / "b")
+    assert (tmp_path / "a" / FILE).read_bytes() == (tmp_path / "b" / FILE).read_bytes()
+    settings = _settings(tmp_path)
+    from dataclasses import replace
+
+    (source,) = check_sources(replace(settings, data_dir=tmp_path / "a"))
+    assert source["source"] == "trade_fair.visitors_2026" and source["checked"]
