@@ -329,6 +329,31 @@ def bench_generate(customers: int, seed: int, out: Path | None) -> None:
     console.print(json.dumps(figures), soft_wrap=True)
 
 
+@bench.command("sources")
+@click.option("--rows", default=1_000_000, show_default=True, help="Rows in the synthetic CSV person source.")
+def bench_sources_command(rows: int) -> None:
+    """Land a declared CSV person source and build its staging models; JSON on the last line."""
+    import resource
+    import shutil
+    import tempfile
+
+    from orchestration.person_sources.bench import bench_sources
+
+    folder = Path(tempfile.mkdtemp(prefix="tessera-bench-sources-"))
+    try:
+        with console.status(f"landing and staging a {rows:,}-row CSV person source …"):
+            figures = bench_sources(rows, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    figures = {
+        "benchmark": "sources",
+        "cores": os.cpu_count(),
+        **figures,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
 @bench.command("identity")
 @click.option("--customers", default=100_000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
