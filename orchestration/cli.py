@@ -141,6 +141,13 @@ def _person_sources_ok(settings: Settings) -> bool:
     return True
 
 
+def _shown_path(text: str) -> str:
+    try:
+        return str(Path(text).relative_to(Path.cwd()))
+    except ValueError:
+        return text
+
+
 @main.command(name="sources")
 def sources_command() -> None:
     """Check the person sources declared in sources/person_sources.yml (docs/person_sources.md)."""
@@ -150,13 +157,12 @@ def sources_command() -> None:
     settings = _settings()
     if not _person_sources_ok(settings):
         sys.exit(2)
-    table = Table(
-        title="Person sources (" + ", ".join(str(p) for p in config_paths(settings) if p.exists()) + ")"
-    )
+    files = ", ".join(_shown_path(str(p)) for p in config_paths(settings) if p.exists())
+    table = Table(title=f"Person sources ({files or 'none declared'})")
     for column in ("source", "reads", "record id", "fields", "external ids", "priority"):
         table.add_column(column)
     for row in check_sources(settings):
-        reads = row["reads"] + ("" if row["checked"] else " (not checked: no warehouse yet)")
+        reads = _shown_path(row["reads"]) + ("" if row["checked"] else " (not checked: no warehouse yet)")
         table.add_row(
             row["source"], reads, row["record_id"], row["fields"], row["external_ids"], str(row["priority"])
         )

@@ -246,24 +246,32 @@ def _format_error(exc: ValidationError, file: str, data: Any) -> PersonSourceCon
     return PersonSourceConfigError(reason, file=file, source=source, key=key)
 
 
+def _shown(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def parse_file(path: Path) -> PersonSourcesFile:
     """Read and validate one YAML file. File paths in it are resolved relative to its folder."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
-        raise PersonSourceConfigError(f"cannot read the file: {exc.strerror}", file=str(path)) from None
+        raise PersonSourceConfigError(f"cannot read the file: {exc.strerror}", file=_shown(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise PersonSourceConfigError(
-            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)
+            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=_shown(path)
         ) from None
     if not isinstance(data, dict):
-        raise PersonSourceConfigError("expected a mapping with the key person_sources", file=str(path))
+        raise PersonSourceConfigError("expected a mapping with the key person_sources", file=_shown(path))
     try:
         parsed = PersonSourcesFile.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(exc, str(path), data) from None
+        raise _format_error(exc, _shown(path), data) from None
     resolved = [
         source.model_copy(update={"file": (path.parent / source.file).resolve()}) if source.file else source
         for source in parsed.person_sources
@@ -286,29 +294,29 @@ def load_config(settings: Settings) -> PersonSourcesConfig:
             if id_type in seeded:
                 raise PersonSourceConfigError(
                     "is in seeds/identifier_types.csv; change its settings there",
-                    file=str(path),
+                    file=_shown(path),
                     key=f"identifier_types.{id_type}",
                 )
             if id_type in types and types[id_type] != type_settings:
                 raise PersonSourceConfigError(
                     f"declared differently in {declared_in.get('@' + id_type)}",
-                    file=str(path),
+                    file=_shown(path),
                     key=f"identifier_types.{id_type}",
                 )
             types[id_type] = type_settings
-            declared_in["@" + id_type] = str(path)
+            declared_in["@" + id_type] = _shown(path)
         for source in parsed.person_sources:
             label = (source.name, source.table_label)
             if label in labels:
                 raise PersonSourceConfigError(
                     f"{source.name}.{source.table_label} is declared twice (also in {labels[label]}); "
                     "give one of them another name or table_name",
-                    file=str(path),
+                    file=_shown(path),
                     source=source.name,
                 )
-            labels[label] = str(path)
+            labels[label] = _shown(path)
             sources.append(source)
-            declared_in[source.name] = str(path)
+            declared_in[source.name] = _shown(path)
     return PersonSourcesConfig(
         sources=sources,
         identifier_types=types,
