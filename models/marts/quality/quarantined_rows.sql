@@ -47,9 +47,13 @@ quarantined_person_sources as (
     select
         base.source_name,
         base.table_name,
-        base.record_id,
+        case
+            when base.quarantine_reason = 'suppressed'
+                then 'sha256:' || {{ tessera.sha256_hex('base.record_id') }}
+            else base.record_id
+        end as record_id,
         base.quarantine_reason,
-        base.raw_record,
+        case when base.quarantine_reason <> 'suppressed' then base.raw_record end as raw_record,
         base.loaded_at
     from {{ ref('base_person_sources__records') }} as base
     where base.quarantine_reason is not null

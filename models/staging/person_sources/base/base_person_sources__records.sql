@@ -134,6 +134,7 @@ final as (
         loaded_at,
         {#- A line the loader could not parse carries its own reason (malformed CSV line (…)). -#}
         coalesce(load_error, {{ tessera.quarantine_reason([
+            tessera.suppression_check([('email', 'email'), ('phone', 'phone')]),
             ("record_id is null", "missing record id"),
             ("record_id_occurrence > 1", "duplicate record id"),
             ("date_of_birth_raw is not null and date_of_birth is null",
