@@ -1,8 +1,8 @@
 {#-
     One row per source record that describes a person: the input of probabilistic matching.
-    The column set is fixed (any person source, declared in config or here, unions in with exactly
-    these columns): source_name, table_name, record_id, first_name, last_name, full_name,
-    date_of_birth, email, phone, street, city, postcode, region, country. Values are the staged,
+    The column set is fixed (any person source, declared here or in sources/person_sources.yml,
+    unions in with exactly these columns): source_name, table_name, record_id, first_name,
+    last_name, full_name, date_of_birth, email, phone, street, city, postcode, region, country. Values are the staged,
     normalised ones (email lower-cased, phone E.164, postcode without spaces); a source without a
     column gives null. Records with no name at all are left out: names are what the matcher and
     its guard compare first.
@@ -31,6 +31,9 @@ with
     select * from {{ ref(person_source.model) }}
 ),
 {% endfor %}
+stg_person_sources__records as (
+    select * from {{ ref('stg_person_sources__records') }}
+),
 
 person_records as (
     {%- for person_source in person_sources %}
@@ -54,8 +57,26 @@ person_records as (
         {%- endfor %}
         1 as record_marker
     from {{ person_source.model }}
-    {% if not loop.last %}union all{% endif %}
+    union all
     {%- endfor %}
+    -- Sources declared in sources/person_sources.yml: already in the standard shape.
+    select
+        source_name,
+        table_name,
+        cast(record_id as {{ dbt.type_string() }}) as record_id,
+        first_name,
+        last_name,
+        full_name,
+        cast(date_of_birth as date) as date_of_birth,
+        email,
+        phone,
+        street,
+        city,
+        postcode,
+        region,
+        country,
+        1 as record_marker
+    from stg_person_sources__records
 ),
 
 final as (
