@@ -1,0 +1,12 @@
+"""Churn, purchase-in-30-days and 12-month value per customer, trained and scored in-process on DuckDB.
+
+The logic is orchestration/predictions/scoring.py; on Postgres (no dbt Python models) the pipeline
+runs the same function between two dbt invocations (docs/predictions.md).
+"""
+
+from orchestration.predictions.scoring import score_features
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    return score_features(dbt.ref("int_customer_features_snapshotted").to_arrow_table())

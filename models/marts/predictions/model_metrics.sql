@@ -1,0 +1,155 @@
+{#-
+    How good each prediction model is, per build: AUC, lift by decile and calibration by decile on
+    the evaluation set (customers the classifiers did not train on, as of the training cut-off,
+    against what they did afterwards), plus row counts and the training and scoring dates.
+    Deciles are of the predicted score, highest first; ties are broken by customer_id.
+    Appended on every build (never rebuilt), so a model's quality can be followed over time.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        full_refresh=false,
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+scores as (
+    select * from {{ ref('int_customer_features_scored') }}
+),
+
+evaluation as (
+    select * from scores
+    where scored_set = 'evaluation'
+),
+
+{#- (model, score, outcome, is_training_row) per customer the model scores. -#}
+outcomes as (
+    select
+        'churn' as model_name, customer_id, churn_probability as score,
+        case when label_churned then 1.0 else 0.0 end as outcome, not is_evaluation_holdout as is_training_row
+    from evaluation
+    where churn_probability is not null
+    union all
+    select
+        'purchase_30d', customer_id, purchase_30d_probability,
+        case when label_purchased_30_days then 1.0 else 0.0 end, not is_evaluation_holdout
+    from evaluation
+    where purchase_30d_probability is not null
+    union all
+    -- BG/NBD and Gamma-Gamma never see the labels, so every buyer is an evaluation row.
+
+    select
+        'value_12m', customer_id, predicted_value_12m,
+        label_revenue_365_days, false
+    from evaluation
+    where predicted_value_12m is not null
+),
+
+held_out as (
+    select
+        outcomes.*,
+        ntile(10) over (partition by model_name order by score desc, customer_id) as decile,
+        rank() over (partition by model_name order by score) as score_rank,
+        count(*) over (partition by model_name, score) as tie_count
+    from outcomes
+    where not is_training_row
+),
+
+totals as (
+    select
+        model_name,
+        count(*) as row_count,
+        avg(outcome) as outcome_mean,
+        sum(case when outcome > 0 then 1 else 0 end) as positives,
+        sum(case when outcome > 0 then 0 else 1 end) as negatives,
+        {#- Mann-Whitney: ties get the average of the ranks they span. -#}
+        sum(case when outcome > 0 then score_rank + (tie_count - 1) / 2.0 else 0 end) as positive_rank_sum
+    from held_out
+    group by 1
+),
+
+deciles as (
+    select
+        model_name,
+        decile,
+        count(*) as row_count,
+        avg(score) as predicted_mean,
+        avg(outcome) as observed_mean
+    from held_out
+    group by 1, 2
+),
+
+training_rows as (
+    select model_name, count(*) as row_count
+    from outcomes
+    where is_training_row
+    group by 1
+),
+
+current_rows as (
+    select 'churn' as model_name, count(churn_probability) as row_count from scores where scored_set = 'current'
+    union all
+    select 'purchase_30d', count(purchase_30d_probability) from scores where scored_set = 'current'
+    union all
+    select 'value_12m', count(predicted_value_12m) from scores where scored_set = 'current'
+),
+
+dates as (
+    select
+        max(case when scored_set = 'evaluation' then cutoff_at end) as training_cutoff_at,
+        max(case when scored_set = 'current' then cutoff_at end) as scored_at,
+        max(model_version) as model_version
+    from scores
+),
+
+metrics as (
+    select
+        model_name, 'auc' as metric_name, cast(null as integer) as decile,
+        case when model_name <> 'value_12m' and positives > 0 and negatives > 0 then
+            (positive_rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+        end as metric_value,
+        row_count
+    from totals
+    where model_name <> 'value_12m'
+    union all
+    select model_name, 'outcome_mean', null, outcome_mean, row_count
+    from totals
+    union all
+    select deciles.model_name, 'lift', deciles.decile, deciles.observed_mean / nullif(totals.outcome_mean, 0), deciles.row_count
+    from deciles
+    inner join totals
+        on deciles.model_name = totals.model_name
+    union all
+    select model_name, 'calibration_predicted', decile, predicted_mean, row_count
+    from deciles
+    union all
+    select model_name, 'calibration_observed', decile, observed_mean, row_count
+    from deciles
+    union all
+    select model_name, 'training_rows', null, cast(row_count as double precision), row_count
+    from training_rows
+    union all
+    select model_name, 'scored_rows', null, cast(row_count as double precision), row_count
+    from current_rows
+),
+
+final as (
+    select
+        '{{ invocation_id }}' as build_id,
+        metrics.model_name,
+        dates.model_version,
+        metrics.metric_name,
+        cast(metrics.decile as integer) as decile,
+        cast(metrics.metric_value as double precision) as metric_value,
+        cast(metrics.row_count as bigint) as row_count,
+        dates.training_cutoff_at,
+        dates.scored_at,
+        cast({{ dbt.current_timestamp() }} as timestamp) as built_at
+    from metrics
+    cross join dates
+)
+
+select * from final

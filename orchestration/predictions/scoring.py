@@ -1,0 +1,226 @@
+"""Train and score the three customer predictions from the point-in-time feature snapshots.
+
+Input: the rows of int_customer_features_snapshotted (two snapshots per customer: `training`, as of
+the cut-off, with labels observed after it; `scoring`, as of the extract date, without labels).
+Output: int_customer_features_scored, one row per customer and set:
+
+  evaluation  the training snapshot scored by the models fitted on it (the classifiers on the 75% of
+              customers that are not in the evaluation holdout), with the observed labels; the SQL
+              mart model_metrics turns these into AUC, lift and calibration;
+  current     the scoring snapshot scored by the same classifiers, and by BG/NBD + Gamma-Gamma
+              refitted on the purchases up to the extract date (those models need no labels).
+
+Churn is predicted for active customers (any activity in the year before the snapshot); purchase
+and value for customers with any activity. Everyone else gets nulls: there is nothing to score.
+The classifiers are scikit-learn gradient-boosted trees with a fixed random_state, so a build is
+reproducible from its inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from orchestration.predictions import clv
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = "tessera-predictions-1"
+RANDOM_STATE = 20261101
+VALUE_HORIZON_WEEKS = 365 / 7
+
+# Every column the classifiers read; all come from the `history` side of the feature model.
+FEATURES = (
+    "tenure_days",
+    "days_since_last_activity",
+    "days_since_last_order",
+    "orders_count",
+    "orders_90_days",
+    "orders_365_days",
+    "revenue_total",
+    "revenue_365_days",
+    "activities_30_days",
+    "activities_90_days",
+    "activities_90_to_180_days",
+    "page_views_90_days",
+    "product_views_90_days",
+    "cart_adds_90_days",
+    "store_purchases_365_days",
+    "email_sends_90_days",
+    "email_opens_90_days",
+    "email_clicks_90_days",
+    "email_unsubscribes",
+    "support_tickets_90_days",
+    "support_tickets_365_days",
+    "avg_nps_score",
+    "avg_csat_score",
+)
+REQUIRED = (
+    "customer_id",
+    "snapshot_name",
+    "is_evaluation_holdout",
+    "has_history",
+    "is_active_customer",
+    *FEATURES,
+    "repeat_purchases",
+    "days_first_to_last_purchase",
+    "days_first_purchase_to_cutoff",
+    "repeat_purchase_mean_value",
+    "label_churned",
+    "label_purchased_30_days",
+    "label_revenue_365_days",
+    "cutoff_at",
+)
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("scored_set", pa.string()),
+        ("is_evaluation_holdout", pa.bool_()),
+        ("churn_probability", pa.float64()),
+        ("purchase_30d_probability", pa.float64()),
+        ("probability_alive", pa.float64()),
+        ("predicted_purchases_12m", pa.float64()),
+        ("predicted_value_12m", pa.float64()),
+        ("label_churned", pa.bool_()),
+        ("label_purchased_30_days", pa.bool_()),
+        ("label_revenue_365_days", pa.float64()),
+        ("model_version", pa.string()),
+        ("cutoff_at", pa.timestamp("us")),
+    ]
+)
+
+
+class PredictionInputError(ValueError):
+    """The feature table is not what the models need (a missing column, no training rows)."""
+
+
+def _classifier() -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=200,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        early_stopping=False,
+        random_state=RANDOM_STATE,
+    )
+
+
+def _floats(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A numeric column as float64 with NaN for null."""
+    return np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _bools(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean column as bool, null counting as false."""
+    return np.asarray(pc.fill_null(column, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _nullable(values: np.ndarray, mask: np.ndarray) -> pa.Array:
+    """float64 values, null where `mask` is false."""
+    return pa.array(np.where(mask, values, 0.0), type=pa.float64(), mask=~mask)
+
+
+def _fit_classifier(name: str, X: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier | None:
+    if len(y) == 0 or y.min() == y.max():
+        log.warning("%s: no training rows with both outcomes (%d rows); not predicted", name, len(y))
+        return None
+    model = _classifier().fit(X, y)
+    log.info("%s: trained on %d rows (positive rate %.3f)", name, len(y), y.mean())
+    return model
+
+
+def _predict(model: HistGradientBoostingClassifier | None, X: np.ndarray, mask: np.ndarray) -> pa.Array:
+    values = np.zeros(len(X))
+    if model is not None and mask.any():
+        values[mask] = model.predict_proba(X[mask])[:, 1]
+    return _nullable(values, mask & (model is not None))
+
+
+def _customer_value(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, P(alive), expected purchases, expected value) over the next 12 months per row."""
+    x = _floats(table["repeat_purchases"])
+    buyers = ~np.isnan(x)
+    n = len(x)
+    alive, purchases, value = np.zeros(n), np.zeros(n), np.zeros(n)
+    if buyers.sum() < 10:
+        log.warning("customer value: only %d customers with a purchase; not predicted", int(buyers.sum()))
+        return np.zeros(n, dtype=bool), alive, purchases, value
+    weeks = 7.0
+    freq = x[buyers]
+    recency = _floats(table["days_first_to_last_purchase"])[buyers] / weeks
+    age = _floats(table["days_first_purchase_to_cutoff"])[buyers] / weeks
+    monetary = np.nan_to_num(_floats(table["repeat_purchase_mean_value"])[buyers])
+    bgnbd = clv.fit_bgnbd(freq, recency, age)
+    spend_model = clv.fit_gamma_gamma(freq, monetary)
+    log.info("BG/NBD %s; Gamma-Gamma %s", bgnbd, spend_model)
+    alive[buyers] = clv.bgnbd_probability_alive(bgnbd, freq, recency, age)
+    purchases[buyers] = clv.bgnbd_expected_purchases(bgnbd, VALUE_HORIZON_WEEKS, freq, recency, age)
+    spend = clv.gamma_gamma_expected_spend(spend_model, freq, monetary)
+    value[buyers] = purchases[buyers] * np.nan_to_num(spend, nan=float(np.nanmean(monetary[freq > 0])))
+    return buyers, alive, purchases, value
+
+
+def check_features(table: pa.Table) -> None:
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise PredictionInputError(f"the feature table lacks columns {missing}")
+    snapshots = set(table["snapshot_name"].to_pylist())
+    if not {"training", "scoring"} <= snapshots:
+        raise PredictionInputError(f"the feature table needs training and scoring snapshots, has {sorted(snapshots)}")
+
+
+def score_features(table: pa.Table) -> pa.Table:
+    """Fit on the training snapshot, score both snapshots; see the module docstring."""
+    check_features(table)
+    training = table.filter(pc.equal(table["snapshot_name"], "training"))
+    current = table.filter(pc.equal(table["snapshot_name"], "scoring"))
+
+    def matrix(part: pa.Table) -> np.ndarray:
+        return np.column_stack([_floats(part[name]) for name in FEATURES]) if part.num_rows else np.zeros((0, len(FEATURES)))
+
+    X_train_all = matrix(training)
+    history = _bools(training["has_history"])
+    active = _bools(training["is_active_customer"]) & history
+    fit_rows = ~_bools(training["is_evaluation_holdout"])
+    churned = _bools(training["label_churned"])
+    purchased = _bools(training["label_purchased_30_days"])
+
+    churn_model = _fit_classifier("churn", X_train_all[active & fit_rows], churned[active & fit_rows])
+    purchase_model = _fit_classifier(
+        "purchase_30d", X_train_all[history & fit_rows], purchased[history & fit_rows]
+    )
+
+    parts = []
+    for name, part, X in (("evaluation", training, X_train_all), ("current", current, matrix(current))):
+        part_history = _bools(part["has_history"])
+        part_active = _bools(part["is_active_customer"]) & part_history
+        buyers, alive, purchases, value = _customer_value(part)
+        columns: Mapping[str, pa.Array | pa.ChunkedArray] = {
+            "customer_id": part["customer_id"],
+            "scored_set": pa.array([name] * part.num_rows, type=pa.string()),
+            "is_evaluation_holdout": part["is_evaluation_holdout"],
+            "churn_probability": _predict(churn_model, X, part_active),
+            "purchase_30d_probability": _predict(purchase_model, X, part_history),
+            "probability_alive": _nullable(alive, buyers),
+            "predicted_purchases_12m": _nullable(purchases, buyers),
+            "predicted_value_12m": _nullable(value, buyers),
+            "label_churned": part["label_churned"],
+            "label_purchased_30_days": part["label_purchased_30_days"],
+            "label_revenue_365_days": part["label_revenue_365_days"],
+            "model_version": pa.array([MODEL_VERSION] * part.num_rows, type=pa.string()),
+            "cutoff_at": part["cutoff_at"],
+        }
+        parts.append(
+            pa.table(
+                {field.name: pc.cast(columns[field.name], field.type) for field in OUTPUT_SCHEMA},
+                schema=OUTPUT_SCHEMA,
+            )
+        )
+    return pa.concat_tables(parts)
