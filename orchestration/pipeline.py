@@ -18,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.audiences.rules import load_project
+from orchestration.predictions.external import (
+    dbt_build_phases,
+    drop_written_scores,
+    failed_step_result,
+    score_outside_dbt,
+)
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse import Audit, PublishBlocked, TableLoad, get_warehouse, writer_lock
 
@@ -93,7 +99,21 @@ def build(settings: Settings, *, full_refresh: bool = False, publish: bool = Tru
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        run_results = run_dbt(settings, ["build", *(["--full-refresh"] if full_refresh else [])])
+        # One dbt invocation on DuckDB; elsewhere two, around the predictions' scoring step.
+        results: list[dict] = []
+        for phase, selection in enumerate(dbt_build_phases(settings)):
+            if phase:
+                try:
+                    score_outside_dbt(settings)
+                except Exception as error:  # recorded in the audit, which then blocks publishing
+                    results.append(failed_step_result(error))
+                    break
+            phase_results = run_dbt(
+                settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
+            )
+            results.extend(phase_results.get("results", []))
+        drop_written_scores(settings)
+        run_results = {"results": results}
         audit = Audit.from_run_results(run_results)
         audit.write(settings.audit_path)
         published = False

@@ -1,5 +1,6 @@
 """The dbt models as assets; `dbt build` runs them and their tests, which surface as asset checks."""
 
+import json
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -8,6 +9,12 @@ from dagster import AssetExecutionContext, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
+from orchestration.predictions.external import (
+    dbt_build_phases,
+    drop_written_scores,
+    failed_step_result,
+    score_outside_dbt,
+)
 from orchestration.project import settings, tessera_project
 from orchestration.warehouse import Audit, get_warehouse
 
@@ -39,11 +46,24 @@ def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     except (AudienceConfigError, AudienceSqlRefused) as exc:
         raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
     context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
-    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-    yield from invocation.stream()
-    audit = Audit.from_run_results(invocation.get_artifact("run_results.json"))
+    # One invocation on DuckDB; elsewhere two, around the predictions' scoring step (no Python models).
+    results: list[dict] = []
+    manifest = json.loads(tessera_project.manifest_path.read_text())
+    for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
+        if phase:
+            try:
+                score_outside_dbt(settings)
+            except Exception as error:  # recorded in the audit, which then blocks publishing
+                context.log.error("predictions scoring step failed: %s", error)
+                results.append(failed_step_result(error))
+                break
+        invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
+        yield from invocation.stream()
+        results.extend(invocation.get_artifact("run_results.json").get("results", []))
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
+    drop_written_scores(settings)
+    audit = Audit.from_run_results({"results": results})
     audit.write(settings.audit_path)
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
     context.log.info(
         "audit: %s (%d tests passed, %d warned, %d failures)",
         "passed" if audit.passed else "FAILED",

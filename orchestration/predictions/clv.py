@@ -83,7 +83,9 @@ def fit_bgnbd(frequency, recency, T) -> BetaGeoParams:
         return float(-ll / n + _PENALTY * np.sum(log_params**2))
 
     start = np.log([1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
-    result = minimize(objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10})
+    result = minimize(
+        objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10}
+    )
     result = minimize(objective, result.x, method="L-BFGS-B")
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"BG/NBD fit did not converge: {result.message}")
@@ -97,7 +99,9 @@ def bgnbd_probability_alive(params: BetaGeoParams, frequency, recency, T) -> np.
     has_repeat = x > 0
     ratio = np.where(
         has_repeat,
-        a / np.where(has_repeat, b + x - 1, 1.0) * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x))),
+        a
+        / np.where(has_repeat, b + x - 1, 1.0)
+        * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x))),
         0.0,
     )
     return 1.0 / (1.0 + ratio)
@@ -169,7 +173,9 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
         return float(-ll / n + _PENALTY * np.sum(log_params**2))
 
     start = np.log([1.0, 2.0, max(float(np.mean(m)), 1e-3)])
-    result = minimize(objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10})
+    result = minimize(
+        objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10}
+    )
     result = minimize(objective, result.x, method="L-BFGS-B")
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"Gamma-Gamma fit did not converge: {result.message}")

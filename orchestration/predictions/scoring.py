@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from orchestration.predictions import clv
 
@@ -173,17 +174,33 @@ def check_features(table: pa.Table) -> None:
         raise PredictionInputError(f"the feature table lacks columns {missing}")
     snapshots = set(table["snapshot_name"].to_pylist())
     if not {"training", "scoring"} <= snapshots:
-        raise PredictionInputError(f"the feature table needs training and scoring snapshots, has {sorted(snapshots)}")
+        raise PredictionInputError(
+            f"the feature table needs training and scoring snapshots, has {sorted(snapshots)}"
+        )
 
 
 def score_features(table: pa.Table) -> pa.Table:
-    """Fit on the training snapshot, score both snapshots; see the module docstring."""
+    """Fit on the training snapshot, score both snapshots; see the module docstring.
+
+    One OpenMP thread: dbt runs another model beside this one, and on a busy machine OpenMP's
+    spinning threads slow both down many times over."""
+    with threadpool_limits(limits=1):
+        return _score_features(table)
+
+
+def _score_features(table: pa.Table) -> pa.Table:
     check_features(table)
+    # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models.
+    table = table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
     training = table.filter(pc.equal(table["snapshot_name"], "training"))
     current = table.filter(pc.equal(table["snapshot_name"], "scoring"))
 
     def matrix(part: pa.Table) -> np.ndarray:
-        return np.column_stack([_floats(part[name]) for name in FEATURES]) if part.num_rows else np.zeros((0, len(FEATURES)))
+        return (
+            np.column_stack([_floats(part[name]) for name in FEATURES])
+            if part.num_rows
+            else np.zeros((0, len(FEATURES)))
+        )
 
     X_train_all = matrix(training)
     history = _bools(training["has_history"])

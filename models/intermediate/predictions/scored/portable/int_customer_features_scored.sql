@@ -1,0 +1,43 @@
+{#-
+    Warehouses without dbt Python models: the pipeline builds everything up to the feature
+    snapshots, runs the same scoring code (orchestration/predictions/scoring.py) against them and
+    writes its output to <this>__python in the build schema, then builds this model and everything
+    downstream (orchestration/predictions/external.py; docs/predictions.md).
+-#}
+{%- set written = none -%}
+{%- if execute -%}
+    {%- set written = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier ~ '__python') -%}
+    {%- if written is none -%}
+        {{ exceptions.raise_compiler_error(
+            "The scores table " ~ this.identifier ~ "__python is missing in " ~ this.schema ~ ": on "
+            ~ target.type ~ " the pipeline's scoring step writes it (tessera run, or "
+            ~ "orchestration.predictions.external.score_outside_dbt) before this model builds."
+        ) }}
+    {%- endif -%}
+{%- endif %}
+
+with
+
+scores as (
+    select * from {{ written }}
+),
+
+final as (
+    select
+        customer_id,
+        scored_set,
+        is_evaluation_holdout,
+        churn_probability,
+        purchase_30d_probability,
+        probability_alive,
+        predicted_purchases_12m,
+        predicted_value_12m,
+        label_churned,
+        label_purchased_30_days,
+        label_revenue_365_days,
+        model_version,
+        cutoff_at
+    from scores
+)
+
+select * from final
