@@ -19,6 +19,7 @@ reproducible from its inputs.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -179,16 +180,21 @@ def check_features(table: pa.Table) -> None:
         )
 
 
-def score_features(table: pa.Table) -> pa.Table:
-    """Fit on the training snapshot, score both snapshots; see the module docstring.
+def score_features(table: pa.Table, timings: dict[str, float] | None = None) -> pa.Table:
+    """Fit on the training snapshot, score both snapshots; see the module docstring. Seconds spent
+    per stage go into `timings` when given (for `tessera bench predictions`).
 
     One OpenMP thread: dbt runs another model beside this one, and on a busy machine OpenMP's
     spinning threads slow both down many times over."""
+    started = time.monotonic()
+    timings = {} if timings is None else timings
     with threadpool_limits(limits=1):
-        return _score_features(table)
+        scored = _score_features(table, timings)
+    timings["total_seconds"] = time.monotonic() - started
+    return scored
 
 
-def _score_features(table: pa.Table) -> pa.Table:
+def _score_features(table: pa.Table, timings: dict[str, float]) -> pa.Table:
     check_features(table)
     # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models.
     table = table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
@@ -209,22 +215,32 @@ def _score_features(table: pa.Table) -> pa.Table:
     churned = _bools(training["label_churned"])
     purchased = _bools(training["label_purchased_30_days"])
 
+    started = time.monotonic()
     churn_model = _fit_classifier("churn", X_train_all[active & fit_rows], churned[active & fit_rows])
     purchase_model = _fit_classifier(
         "purchase_30d", X_train_all[history & fit_rows], purchased[history & fit_rows]
     )
 
+    timings["classifiers_train_seconds"] = time.monotonic() - started
+    timings["value_models_seconds"] = timings["classifiers_score_seconds"] = 0.0
+
     parts = []
     for name, part, X in (("evaluation", training, X_train_all), ("current", current, matrix(current))):
         part_history = _bools(part["has_history"])
         part_active = _bools(part["is_active_customer"]) & part_history
+        started = time.monotonic()
         buyers, alive, purchases, value = _customer_value(part)
+        timings["value_models_seconds"] += time.monotonic() - started
+        started = time.monotonic()
+        churn_scores = _predict(churn_model, X, part_active)
+        purchase_scores = _predict(purchase_model, X, part_history)
+        timings["classifiers_score_seconds"] += time.monotonic() - started
         columns: Mapping[str, pa.Array | pa.ChunkedArray] = {
             "customer_id": part["customer_id"],
             "scored_set": pa.array([name] * part.num_rows, type=pa.string()),
             "is_evaluation_holdout": part["is_evaluation_holdout"],
-            "churn_probability": _predict(churn_model, X, part_active),
-            "purchase_30d_probability": _predict(purchase_model, X, part_history),
+            "churn_probability": churn_scores,
+            "purchase_30d_probability": purchase_scores,
             "probability_alive": _nullable(alive, buyers),
             "predicted_purchases_12m": _nullable(purchases, buyers),
             "predicted_value_12m": _nullable(value, buyers),

@@ -1,0 +1,86 @@
+"""`tessera bench predictions`: model quality and timings of traits, predictions and audiences on one build."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestration.generate import generate
+from orchestration.identity_bench import bench_settings
+from orchestration.pipeline import build
+from orchestration.predictions.scoring import score_features
+from orchestration.warehouse import open_read_only
+
+log = logging.getLogger(__name__)
+
+TIMED_MODELS = (
+    "customer_traits",
+    "int_customer_features_snapshotted",
+    "int_customer_features_scored",
+    "customer_predictions",
+    "model_metrics",
+)
+
+
+def run_predictions_benchmark(customers: int, seed: int, workdir: Path) -> dict[str, Any]:
+    """Generate a world, build it once on DuckDB, and read the model metrics and model timings;
+    then time the scoring step alone on the published feature snapshots (train vs score)."""
+    settings = bench_settings(workdir)
+    started = time.monotonic()
+    generate(customers=customers, seed=seed, out=settings.data_dir)
+    generate_seconds = time.monotonic() - started
+    result = build(settings)
+    con = open_read_only(settings.published_db)
+    try:
+        metrics = con.execute(
+            "select model_name, metric_name, decile, metric_value, row_count from model_metrics "
+            "where build_id = (select max_by(build_id, built_at) from model_metrics)"
+        ).fetchall()
+        features = con.execute("select * from int_customer_features_snapshotted").to_arrow_table()
+        dates = con.execute("select max(training_cutoff_at), max(scored_at) from model_metrics").fetchone()
+        customer_count = con.execute("select count(*) from customers").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.close()
+    timings: dict[str, float] = {}
+    score_features(features, timings)
+    by_key = {(m, n, d): (v, c) for m, n, d, v, c in metrics}
+    models: dict[str, Any] = {}
+    for model in ("churn", "purchase_30d", "value_12m"):
+        auc = by_key.get((model, "auc", None))
+        models[model] = {
+            "auc": None if auc is None else round(auc[0], 4),
+            "evaluation_rows": by_key.get((model, "outcome_mean", None), (None, None))[1],
+            "outcome_mean": round(by_key.get((model, "outcome_mean", None), (0.0, 0))[0], 4),
+            "lift_top_decile": round(by_key.get((model, "lift", 1), (0.0, 0))[0], 3),
+            "lift_by_decile": [round(by_key.get((model, "lift", d), (0.0, 0))[0], 3) for d in range(1, 11)],
+            "calibration": [
+                [
+                    round(by_key.get((model, "calibration_predicted", d), (0.0, 0))[0], 4),
+                    round(by_key.get((model, "calibration_observed", d), (0.0, 0))[0], 4),
+                ]
+                for d in range(1, 11)
+            ],
+            "training_rows": by_key.get((model, "training_rows", None), (None, None))[1],
+            "scored_rows": by_key.get((model, "scored_rows", None), (None, None))[1],
+        }
+    audience_seconds = sum(s for name, s in result.node_seconds.items() if name.startswith("audience_"))
+    return {
+        "benchmark": "predictions",
+        "customers": customers,
+        "golden_customers": customer_count,
+        "seed": seed,
+        "cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "training_cutoff_at": str(dates[0]) if dates else None,
+        "scored_at": str(dates[1]) if dates else None,
+        "models": models,
+        "model_seconds": {name: round(result.node_seconds.get(name, 0.0), 2) for name in TIMED_MODELS},
+        "traits_build_seconds": round(result.node_seconds.get("customer_traits", 0.0), 2),
+        "audiences_build_seconds": round(audience_seconds, 2),
+        "scoring_rerun_seconds": {k: round(v, 2) for k, v in timings.items()},
+        "generate_seconds": round(generate_seconds, 2),
+        "build_seconds": round(result.seconds, 2),
+    }
