@@ -44,7 +44,8 @@ def dbt_build_phases(settings: Settings, manifest: dict[str, Any] | None = None)
     first = ["--exclude", f"{SCORES_MODEL}+"]
     if manifest is None:
         return [first, ["--select", f"{SCORES_MODEL}+"]]
-    return [first, ["--exclude", *sorted(_nodes_outside_scores(manifest))]]
+    # One space-separated value: dagster-dbt reads a single value after --exclude.
+    return [first, ["--exclude", " ".join(sorted(_nodes_outside_scores(manifest)))]]
 
 
 def _nodes_outside_scores(manifest: dict[str, Any]) -> set[str]:
@@ -56,11 +57,11 @@ def _nodes_outside_scores(manifest: dict[str, Any]) -> set[str]:
             if child not in downstream:
                 downstream.add(child)
                 stack.append(child)
-    runnable = ("model.", "seed.", "snapshot.", "test.", "unit_test.")
+    runnable = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
     return {
-        unique_id.split(".")[-1]
-        for unique_id in children
-        if unique_id.startswith(runnable) and unique_id not in downstream
+        node["name"]
+        for unique_id, node in runnable.items()
+        if unique_id not in downstream and node.get("resource_type") != "analysis"
     }
 
 
