@@ -209,6 +209,19 @@ def test_customers_outside_a_population_get_no_score(synthetic_scores):
         assert (row["purchase_30d_probability"] is None) == (number % 50 == 1), row
 
 
+def test_tiny_and_untyped_inputs_score_to_nulls():
+    """A world too small to train on (or a driver handing over untyped all-null columns) builds, unscored."""
+    from orchestration.predictions.scoring import REQUIRED
+
+    assert score_features(pa.table({c: pa.array([], type=pa.null()) for c in REQUIRED})).num_rows == 0
+    columns = {c: pa.array([None, None], type=pa.null()) for c in REQUIRED}
+    columns["customer_id"] = pa.array(["a", "a"])
+    columns["snapshot_name"] = pa.array(["training", "scoring"])
+    rows = score_features(pa.table(columns)).to_pylist()
+    assert [r["scored_set"] for r in rows] == ["evaluation", "current"]
+    assert all(r["churn_probability"] is None and r["predicted_value_12m"] is None for r in rows)
+
+
 # --- the leakage guard on the real feature model, and the published tables ------------------------
 
 

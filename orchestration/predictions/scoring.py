@@ -159,8 +159,13 @@ def _customer_value(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray
     recency = _floats(table["days_first_to_last_purchase"])[buyers] / weeks
     age = _floats(table["days_first_purchase_to_cutoff"])[buyers] / weeks
     monetary = np.nan_to_num(_floats(table["repeat_purchase_mean_value"])[buyers])
-    bgnbd = clv.fit_bgnbd(freq, recency, age)
-    spend_model = clv.fit_gamma_gamma(freq, monetary)
+    try:
+        bgnbd = clv.fit_bgnbd(freq, recency, age)
+        spend_model = clv.fit_gamma_gamma(freq, monetary)
+    except clv.FitError as error:
+        # Visible, not fatal: model_metrics shows scored_rows = 0 for value_12m, the rest still publishes.
+        log.warning("customer value: %s; not predicted", error)
+        return np.zeros(n, dtype=bool), alive, purchases, value
     log.info("BG/NBD %s; Gamma-Gamma %s", bgnbd, spend_model)
     alive[buyers] = clv.bgnbd_probability_alive(bgnbd, freq, recency, age)
     purchases[buyers] = clv.bgnbd_expected_purchases(bgnbd, VALUE_HORIZON_WEEKS, freq, recency, age)
@@ -174,7 +179,7 @@ def check_features(table: pa.Table) -> None:
     if missing:
         raise PredictionInputError(f"the feature table lacks columns {missing}")
     snapshots = set(table["snapshot_name"].to_pylist())
-    if not {"training", "scoring"} <= snapshots:
+    if table.num_rows and not {"training", "scoring"} <= snapshots:
         raise PredictionInputError(
             f"the feature table needs training and scoring snapshots, has {sorted(snapshots)}"
         )
@@ -194,8 +199,31 @@ def score_features(table: pa.Table, timings: dict[str, float] | None = None) -> 
     return scored
 
 
+_BOOLEANS = (
+    "is_evaluation_holdout",
+    "has_history",
+    "is_active_customer",
+    "label_churned",
+    "label_purchased_30_days",
+)
+
+
+def _normalised(table: pa.Table) -> pa.Table:
+    """Columns cast to the types used below: a warehouse driver may hand over an all-null column untyped."""
+    for name in _BOOLEANS:
+        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.bool_()))
+    for name in ("customer_id", "snapshot_name"):
+        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.string()))
+    return table.set_column(
+        table.schema.get_field_index("cutoff_at"),
+        "cutoff_at",
+        pc.cast(table["cutoff_at"], pa.timestamp("us")),
+    )
+
+
 def _score_features(table: pa.Table, timings: dict[str, float]) -> pa.Table:
     check_features(table)
+    table = _normalised(table)
     # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models.
     table = table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
     training = table.filter(pc.equal(table["snapshot_name"], "training"))
