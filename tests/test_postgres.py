@@ -139,3 +139,26 @@ def test_postgres_masked_role_reads_masked_views_only(postgres_run):
             con.rollback()
     finally:
         con.close()
+
+
+def test_postgres_predictions_match_duckdb(postgres_run, published, settings):
+    """The same feature snapshots and the same scoring code (a dbt Python model on DuckDB, the pipeline's
+    scoring step on Postgres) give the same scores and the same model metrics."""
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    features = (
+        "select snapshot_name, count(*), sum(orders_count), sum(activities_90_days), "
+        "sum(coalesce(days_since_last_activity, 0)), sum(case when label_churned then 1 else 0 end), "
+        "round(cast(sum(coalesce(label_revenue_365_days, 0)) as numeric(18, 2)), 2) from int_customer_features_snapshotted group by 1 order by 1"
+    )
+    assert [tuple(r) for r in con.execute(features).fetchall()] == [tuple(r) for r in _pg_query(features)]
+    latest = "(select build_id from model_metrics order by built_at desc limit 1)"
+    metrics = (
+        "select model_name, metric_name, coalesce(decile, 0), metric_value, row_count "
+        f"from model_metrics where build_id = {latest} order by 1, 2, 3"
+    )
+    duck = con.execute(metrics).fetchall()
+    pg = _pg_query(metrics)
+    con.close()
+    assert len(duck) > 30
+    assert [(m, n, d, c) for m, n, d, _, c in duck] == [(m, n, d, c) for m, n, d, _, c in pg]
+    assert [v for *_, v, _ in duck] == pytest.approx([v for *_, v, _ in pg], rel=1e-6, abs=1e-9)
