@@ -39,7 +39,7 @@ def run_predictions_benchmark(customers: int, seed: int, workdir: Path) -> dict[
             "select model_name, metric_name, decile, metric_value, row_count from model_metrics "
             "where build_id = (select max_by(build_id, built_at) from model_metrics)"
         ).fetchall()
-        features = con.execute("select * from int_customer_features_snapshotted").to_arrow_table()
+        features = con.sql("select * from int_customer_features_snapshotted").to_arrow_table()
         dates = con.execute("select max(training_cutoff_at), max(scored_at) from model_metrics").fetchone()
         customer_count = con.execute("select count(*) from customers").fetchone()[0]  # type: ignore[index]
     finally:

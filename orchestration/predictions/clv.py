@@ -29,6 +29,16 @@ from scipy.special import gammaln, hyp2f1
 _PENALTY = 1e-4
 
 
+def _minimise(objective, start: np.ndarray):  # type: ignore[no-untyped-def]
+    """L-BFGS-B (about 100 likelihood evaluations); Nelder-Mead from there if it stopped short."""
+    result = minimize(objective, start, method="L-BFGS-B")
+    if not result.success:
+        result = minimize(
+            objective, result.x, method="Nelder-Mead", options={"maxiter": 4000, "fatol": 1e-10}
+        )
+    return result
+
+
 class FitError(RuntimeError):
     """The maximum-likelihood search did not converge to finite parameters."""
 
@@ -83,10 +93,7 @@ def fit_bgnbd(frequency, recency, T) -> BetaGeoParams:
         return float(-ll / n + _PENALTY * np.sum(log_params**2))
 
     start = np.log([1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
-    result = minimize(
-        objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10}
-    )
-    result = minimize(objective, result.x, method="L-BFGS-B")
+    result = _minimise(objective, start)
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"BG/NBD fit did not converge: {result.message}")
     return BetaGeoParams(*(float(v) for v in np.exp(result.x)))
@@ -173,10 +180,7 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
         return float(-ll / n + _PENALTY * np.sum(log_params**2))
 
     start = np.log([1.0, 2.0, max(float(np.mean(m)), 1e-3)])
-    result = minimize(
-        objective, start, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10}
-    )
-    result = minimize(objective, result.x, method="L-BFGS-B")
+    result = _minimise(objective, start)
     if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
         raise FitError(f"Gamma-Gamma fit did not converge: {result.message}")
     return GammaGammaParams(*(float(v) for v in np.exp(result.x)))
