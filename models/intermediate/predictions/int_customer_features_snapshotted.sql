@@ -42,7 +42,12 @@ reference_time as (
     {%- if as_of_var %}
     select cast('{{ as_of_var }}' as timestamp) as as_of
     {%- else %}
-    select max(occurred_at) as as_of from events
+    {#- A world with no events yet (a new install) still gets a scoring date. -#}
+    select coalesce(
+        (select max(occurred_at) from events),
+        (select max(ordered_at) from orders),
+        cast({{ dbt.current_timestamp() }} as timestamp)
+    ) as as_of
     {%- endif %}
 ),
 
