@@ -48,6 +48,8 @@ def postgres_run(demo_data, settings, session_dir):
         "TESSERA_PG_BUILD_SCHEMA": "tessera_ci_build",
         "TESSERA_PG_MASKED_ROLE": MASKED_ROLE,
         "DAGSTER_HOME": str(session_dir / "dagster_home"),
+        # A wide console, so rich never wraps the summary lines the assertions read.
+        "COLUMNS": "200",
     }
     completed = subprocess.run(
         [
