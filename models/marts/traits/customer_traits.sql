@@ -202,16 +202,15 @@ final as (
             when scored.days_since_last_order <= 365 then 'lapsing'
             else 'lapsed'
         end as recency_bucket,
-        case when scored.last_order_at is not null then
-            ntile(5) over (
-                partition by scored.last_order_at is not null order by scored.days_since_last_order desc
-            )
+        {%- set has_ordered = 'scored.last_order_at is not null' %}
+        case when {{ has_ordered }} then
+            {{ tessera.quintile_score('scored.days_since_last_order desc', has_ordered) }}
         end as rfm_recency_score,
-        case when scored.last_order_at is not null then
-            ntile(5) over (partition by scored.last_order_at is not null order by scored.orders_count)
+        case when {{ has_ordered }} then
+            {{ tessera.quintile_score('scored.orders_count', has_ordered) }}
         end as rfm_frequency_score,
-        case when scored.last_order_at is not null then
-            ntile(5) over (partition by scored.last_order_at is not null order by coalesce(scored.lifetime_revenue, 0))
+        case when {{ has_ordered }} then
+            {{ tessera.quintile_score('coalesce(scored.lifetime_revenue, 0)', has_ordered) }}
         end as rfm_monetary_score,
         cast(scored.email_opens_90_days as double precision) / nullif(scored.email_sends_90_days, 0)
             as email_open_rate_90_days,
