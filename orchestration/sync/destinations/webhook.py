@@ -105,6 +105,19 @@ class Webhook(Destination):
         )
         digest = hashlib.sha256("|".join(sorted(r.key for r in records)).encode()).hexdigest()[:16]
         msg_id = f"msg_erase_{request_id}_{digest}"
+        reply = self._post_signed(msg_id, body)
+        failed = {
+            str(e["key"]): str(e.get("message", "refused"))
+            for e in (reply.get("errors") or [] if isinstance(reply, dict) else [])
+            if isinstance(e, dict) and "key" in e
+        }
+        return [
+            RecordResult(r.key, False, failed[r.key]) if r.key in failed else RecordResult(r.key, True)
+            for r in records
+        ]
+
+    def _post_signed(self, msg_id: str, body: str) -> Any:
+        """POST one Standard Webhooks-signed message; the parsed reply, or the error its status means."""
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -119,15 +132,7 @@ class Webhook(Destination):
             if response.status_code in (400, 409, 413, 422):
                 raise BatchRejected(message)
             raise DestinationFatalError(message)
-        failed = {
-            str(e["key"]): str(e.get("message", "refused"))
-            for e in (reply.get("errors") or [] if isinstance(reply, dict) else [])
-            if isinstance(e, dict) and "key" in e
-        }
-        return [
-            RecordResult(r.key, False, failed[r.key]) if r.key in failed else RecordResult(r.key, True)
-            for r in records
-        ]
+        return reply
 
     def _send(self, batch: Batch) -> list[RecordResult]:
         body = json.dumps(
@@ -143,20 +148,7 @@ class Webhook(Destination):
             default=str,
         )
         msg_id = f"msg_{batch.idempotency_key}"
-        timestamp = int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._secret, msg_id, timestamp, body),
-        }
-        response = self.http.request("POST", self.settings.url, content=body.encode(), headers=headers)
-        reply: Any = json_or_none(response)
-        if not 200 <= response.status_code < 300:
-            message = f"HTTP {response.status_code}: {str(reply)[:300] if reply is not None else ''}"
-            if response.status_code in (400, 409, 413, 422):
-                raise BatchRejected(message)
-            raise DestinationFatalError(message)
+        reply = self._post_signed(msg_id, body)
         failed: dict[str, str] = {}
         if isinstance(reply, dict):
             for error in reply.get("errors") or []:
