@@ -94,6 +94,16 @@ def evaluate(published_db: Path, truth_path: Path) -> dict[str, Any]:
             where c.junk_reason is null and c.invalid_reason is null
             """
         )
+        tables = {
+            row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()
+        }
+        named_from = (
+            "select distinct source_name || '/' || record_id as record_key from int_identity__match_features "
+            "where first_name_key is not null and last_name_key is not null"
+            if "int_identity__match_features" in tables
+            else "select cast(null as varchar) as record_key where false"
+        )
+        con.execute(f"create temp view eval_named as {named_from}")
         metrics = pairwise_metrics(con)
         probabilistic = probabilistic_figures(con)
         if probabilistic:

@@ -3,6 +3,14 @@
 Pairs are counted from contingency tables (never enumerated), so a million records cost seconds.
 `recall_reachable` counts only the true pairs that deterministic identifiers *can* join: records of
 one person connected through that person's own valid, non-junk identifiers.
+
+`recall_ceiling` is the share of all true pairs that *any* evidence in the data connects: the
+deterministic reach above, with every named record of a person (first and last name known) joined
+to every other named record of that person, as if names plus the rest always sufficed. It is an
+upper bound for any matcher working from identifiers and names: the remaining true pairs involve
+records that carry nothing tying them to the rest of their person (a device that never signs in, a
+loyalty card never shown with a phone, an address seen only by the email tool).
+`recall_evidence` is the recall over those evidence-connected pairs.
 """
 
 from __future__ import annotations
@@ -60,10 +68,32 @@ def reach_components(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def evidence_groups(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `evidence(record_key, evidence_id)`: per person, the reach groups, with every reach
+    group holding a named record (`eval_named`) merged into one group (evidence_id -1)."""
+    con.execute(
+        """
+        create or replace temp table evidence as
+        select
+            reach.record_key,
+            case
+                when bool_or(eval_named.record_key is not null) over (partition by records.person_id, reach.reach_id)
+                    then -1
+                else reach.reach_id
+            end as evidence_id
+        from eval_records as records
+        inner join reach using (record_key)
+        left join eval_named using (record_key)
+        """
+    )
+
+
 def pairwise_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Needs temp views `eval_records(record_key, person_id, customer_id)` and
-    `eval_occurrences(record_key, identifier_type, identifier_value)` (valid, non-junk identifiers)."""
+    """Needs temp views `eval_records(record_key, person_id, customer_id)`,
+    `eval_occurrences(record_key, identifier_type, identifier_value)` (valid, non-junk identifiers)
+    and `eval_named(record_key)` (records with a first and a last name)."""
     reach_components(con)
+    evidence_groups(con)
     predicted = _pairs(_group_counts(con, "select count(*) as n from eval_records group by customer_id"))
     true = _pairs(_group_counts(con, "select count(*) as n from eval_records group by person_id"))
     correct = _pairs(
@@ -78,6 +108,9 @@ def pairwise_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "group by person_id, reach_id, customer_id",
         )
     )
+    evidence_sql = "from eval_records inner join evidence using (record_key) group by person_id, evidence_id"
+    evidence = _pairs(_group_counts(con, f"select count(*) as n {evidence_sql}"))
+    correct_evidence = _pairs(_group_counts(con, f"select count(*) as n {evidence_sql}, customer_id"))
     precision = correct / predicted if predicted else 1.0
     recall = correct / true if true else 1.0
     recall_reachable = correct_reachable / reachable if reachable else 1.0
@@ -95,6 +128,8 @@ def pairwise_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "precision": round(precision, 6),
         "recall": round(recall, 6),
         "recall_reachable": round(recall_reachable, 6),
+        "recall_ceiling": round(evidence / true if true else 1.0, 6),
+        "recall_evidence": round(correct_evidence / evidence if evidence else 1.0, 6),
         "f1": round(f1, 6),
         "persons_split": int(split_persons),
         "customers_merging_persons": int(merged_customers),
