@@ -143,7 +143,14 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ truth
 def test_truth_covers_every_person_record(con: duckdb.DuckDBPyConnection) -> None:
     assert _one(con, "select count(*) - count(distinct (table_name, record_id)) from truth") == 0
-    assert _one(con, f"select count(*) from truth where person_id not between 1 and {N}") == 0
+    # Only the trade-fair sheet brings people from outside the world (new visitors).
+    assert (
+        _one(
+            con,
+            f"select count(*) from truth where person_id not between 1 and {N} and source <> 'trade_fair'",
+        )
+        == 0
+    )
     for name, key in PERSON_TABLES.items():
         source, table = name.split(".")
         missing = _one(
@@ -160,6 +167,27 @@ def test_truth_covers_every_person_record(con: duckdb.DuckDBPyConnection) -> Non
                                                     where {key} is not null)""",
         )
         assert missing == 0 and extra == 0, name
+
+
+def test_trade_fair_sheet_is_in_the_truth(world: tuple[Path, dict], con: duckdb.DuckDBPyConnection) -> None:
+    out, _ = world
+    sheet = out / "sources" / "trade_fair" / "visitors_2026.csv"
+    con.sql(
+        f"create or replace view fair as select * from read_csv('{sheet}', all_varchar = true, ignore_errors = true)"
+    )
+    truth = "select * from truth where source = 'trade_fair' and table_name = 'visitors_2026'"
+    # Every truth row is a visitor number on the sheet, and each appears once.
+    assert (
+        _one(con, f'select count(*) from ({truth}) t anti join fair on fair."Visitor No" = t.record_id') == 0
+    )
+    assert _one(con, f"select count(*) - count(distinct record_id) from ({truth})") == 0
+    # Most visitors are people of the world; the rest are new people with ids of their own.
+    known = _one(con, f"select count(*) from ({truth}) where person_id between 1 and {N}")
+    new = _one(con, f"select count(*) from ({truth}) where person_id > {N}")
+    assert known > 3 * new > 0
+    # The spoiled rows get no truth row: every distinct visitor number but the scanner test row.
+    numbered = _one(con, 'select count(distinct "Visitor No") from fair where "Visitor No" is not null')
+    assert _one(con, f"select count(*) from ({truth})") == numbered - 1
 
 
 def test_shop_identity_is_consistent_with_truth(con: duckdb.DuckDBPyConnection) -> None:

@@ -79,7 +79,7 @@ def generate(customers: int, seed: int, out: Path | str) -> dict[str, Any]:
             unsubs.append(esp.chunk(stage_rng(seed, 70, k), a, b, sink))
         write_consent(stage_rng(seed, 80), P, shop, crm_id, crm_created, unsubs, sink)
         # A person source declared in YAML (out/person_sources.yml), not a raw Parquet table.
-        write_trade_fair(stage_rng(seed, 90), P, out)
+        write_trade_fair(stage_rng(seed, 90), P, out, sink)
     finally:
         sink.close()
     return {

@@ -85,6 +85,15 @@ class Sink:
             self._truth(name, table.column(PERSON_TABLES[name]), person_id, truth_rows)
         return table
 
+    def truth(self, source: str, table: str, record_ids: list[str], person_ids: list[int]) -> None:
+        """Truth rows for records that are not in a raw Parquet table (a declared person source)."""
+        self._truth(
+            f"{source}.{table}",
+            pa.chunked_array([pa.array(record_ids, pa.string())]),
+            np.asarray(person_ids),
+            None,
+        )
+
     def _truth(
         self, name: str, record_id: pa.ChunkedArray, person_id: np.ndarray, truth_rows: np.ndarray | None
     ) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ._util import END, HOUR
 from .people import Noise, People, addresses_for, emails_for, names_for, phones_for
+from .sink import Sink
 from .world import COUNTRIES, ascii_fold
 
 FILE = Path("sources") / "trade_fair" / "visitors_2026.csv"
@@ -71,8 +72,13 @@ def _visitor_no(k: int) -> str:
     return f"TF26-{k:05d}"
 
 
-def write_trade_fair(rng: np.random.Generator, P: People, out: Path) -> int:
-    """Write the visitor list and its declaration into `out`; returns the number of data rows."""
+def write_trade_fair(rng: np.random.Generator, P: People, out: Path, sink: Sink | None = None) -> int:
+    """Write the visitor list and its declaration into `out`; returns the number of data rows.
+
+    With a sink, each usable row's person goes into the planted truth (source trade_fair, table
+    visitors_2026): a known visitor's person id, or a new id after the world's for a new person.
+    Rows the sheet spoils on purpose get none: no visitor number, a number scanned twice (the second
+    row), the scanner test row and the line with too many fields."""
     n_rows = max(200, P.n // 40)
     n_known = int(n_rows * 0.8)
     known = np.sort(rng.choice(P.n, size=min(n_known, P.n), replace=False))
@@ -126,7 +132,12 @@ def write_trade_fair(rng: np.random.Generator, P: People, out: Path) -> int:
     order = rng.permutation(len(rows))
     rows = [rows[i] for i in order]
     lines = [[_visitor_no(k + 1), *row] for k, row in enumerate(rows)]
+    persons = np.concatenate([P.pid[known], int(P.pid.max()) + 1 + np.arange(n_new)])[order]
     _plant_unusable_rows(lines)
+    if sink is not None:
+        spoiled = set(_SPOILED_LINES)
+        usable = [k for k, line in enumerate(lines) if line[0] and k not in spoiled]
+        sink.truth("trade_fair", FILE.stem, [lines[k][0] for k in usable], [int(persons[k]) for k in usable])
     path = out / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
@@ -138,6 +149,10 @@ def write_trade_fair(rng: np.random.Generator, P: People, out: Path) -> int:
         writer.writerow(lines[-1])
     (out / "person_sources.yml").write_text(DECLARATION.format(file=FILE.as_posix()))
     return len(lines) + 1
+
+
+# Lines that no longer describe their person: a repeated visitor number, the scanner test.
+_SPOILED_LINES = (7, 27)
 
 
 def _plant_unusable_rows(lines: list[list[str]]) -> None:
