@@ -52,15 +52,11 @@ keyed as (
     from split_names
 ),
 
-{#- One mailbox, one address: plus-tags dropped, and for Gmail dots too (googlemail.com is gmail.com). -#}
+{#- One mailbox, one address (macros/identity/mailbox_key.sql). -#}
 mailboxes as (
     select
         identifier_value as email,
-        {{ dbt.split_part('identifier_value', "'@'", 1) }} as local_part,
-        case
-            when {{ dbt.split_part('identifier_value', "'@'", 2) }} = 'googlemail.com' then 'gmail.com'
-            else {{ dbt.split_part('identifier_value', "'@'", 2) }}
-        end as domain
+        {{ tessera.mailbox_key('identifier_value') }} as mailbox
     from nodes
     where identifier_type = 'email'
         and is_linkable
@@ -69,11 +65,8 @@ mailboxes as (
 canonical_emails as (
     select
         email,
-        case
-            when domain = 'gmail.com' then replace({{ dbt.split_part('local_part', "'+'", 1) }}, '.', '')
-            else {{ dbt.split_part('local_part', "'+'", 1) }}
-        end as email_user,
-        domain
+        {{ dbt.split_part('mailbox', "'@'", 1) }} as email_user,
+        {{ dbt.split_part('mailbox', "'@'", 2) }} as domain
     from mailboxes
 ),
 
