@@ -95,14 +95,23 @@ def pair_id(unique_id_l: str, unique_id_r: str) -> str:
     return "pair_" + hashlib.md5(f"{low}|{high}".encode()).hexdigest()[:16]
 
 
+def swapped_names_sql(col_a: str, col_b: str) -> str:
+    """Splink SQL for "the names are swapped": a swap moves both names ("Olga Ruman" and "Ruman
+    Olga", or "Ruman" with no other name), unlike "Ruman Olga" and "Klara Ruman", who only share
+    the surname."""
+    return (
+        f'(("{col_a}_l" = "{col_b}_r" and ("{col_b}_l" is null or "{col_b}_l" = "{col_a}_r"))'
+        f' or ("{col_a}_r" = "{col_b}_l" and ("{col_b}_r" is null or "{col_b}_r" = "{col_a}_l")))'
+    )
+
+
 def _comparisons() -> list[Any]:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     def swapped(col_a: str, col_b: str) -> Any:
         return cll.CustomLevel(
-            f'("{col_a}_l" = "{col_b}_r" or "{col_a}_r" = "{col_b}_l")',
-            label_for_charts="first and last name swapped",
+            swapped_names_sql(col_a, col_b), label_for_charts="first and last name swapped"
         )
 
     return [
@@ -411,12 +420,15 @@ def names_compatible(gammas: dict[str, list[int]]) -> list[bool]:
     """The name guard for probabilistic links, like the name-conflict guard on shared identifiers:
     two records may be one person only when their first names agree (exactly, through a nickname,
     swapped with the last name, or within a typo), and dates of birth, when both are given, are
-    within a year. Household members share an address, a phone and a surname; this keeps them apart.
+    within a year, and phones, when both are given, agree (but for one digit). Household members
+    share an address, a phone and a surname, and a parent may share a first name with a child; this
+    keeps them apart.
     First-name levels: 5 exact, 4 nickname, 3 swapped, 2 JW ≥ 0.92, 1 JW ≥ 0.80, 0 else, -1 null.
-    Date of birth levels: 0 is more than a year apart."""
+    Date of birth levels: 0 is more than a year apart. Phone levels: 0 is different numbers."""
     first = gammas["first_name"]
     dob = gammas["date_of_birth"]
-    return [f >= 2 and d != 0 for f, d in zip(first, dob, strict=False)]
+    phone = gammas["phone"]
+    return [f >= 2 and d != 0 and p != 0 for f, d, p in zip(first, dob, phone, strict=True)]
 
 
 def independent_evidence(gammas: dict[str, list[int]]) -> list[bool]:

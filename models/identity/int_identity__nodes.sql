@@ -61,8 +61,9 @@ name_evidence as (
         and limited_partners.partner_value = node_names.identifier_value
 ),
 
-{#- Two names are different people when neither first name matches the other's first or last name
-    (so "John Smith" and "Smith John" agree, "John Smith" and "Jane Smith" do not). -#}
+{#- Two names are different people unless their first names match or the names are swapped
+    whole: "John Smith" and "Smith John" agree, "Smith John" and "Jane Smith" (who only share the
+    surname) and "John Smith" and "Jane Smith" do not. A missing last name does not disagree. -#}
 name_conflicts as (
     select
         this_name.identifier_type,
@@ -73,8 +74,14 @@ name_conflicts as (
         on this_name.identifier_type = other_name.identifier_type
         and this_name.identifier_value = other_name.identifier_value
         and this_name.first_name_prefix < other_name.first_name_prefix
-    where this_name.first_name_prefix <> coalesce(other_name.last_name_prefix, '')
-        and other_name.first_name_prefix <> coalesce(this_name.last_name_prefix, '')
+    where not (
+            this_name.first_name_prefix = coalesce(other_name.last_name_prefix, '')
+            and coalesce(this_name.last_name_prefix, other_name.first_name_prefix) = other_name.first_name_prefix
+        )
+        and not (
+            other_name.first_name_prefix = coalesce(this_name.last_name_prefix, '')
+            and coalesce(other_name.last_name_prefix, this_name.first_name_prefix) = this_name.first_name_prefix
+        )
     group by 1, 2
 ),
 

@@ -1,0 +1,50 @@
+"""The fixed rules around Splink's scores: what counts as a name swap, and when a likely pair may
+link on its own (fast: no world is built)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from orchestration.identity_matching import independent_evidence, names_compatible, swapped_names_sql
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "swapped"),
+    [
+        (("olga", "ruman"), ("ruman", "olga"), True),
+        (("ruman", None), ("olga", "ruman"), True),
+        (("ruman", "olga"), ("klara", "ruman"), False),  # only the surname is shared
+        (("klara", "ruman"), ("ruman", "olga"), False),
+        (("olga", "ruman"), ("olga", "ruman"), False),  # the same order is no swap
+    ],
+)
+def test_a_swap_moves_both_names(left: tuple, right: tuple, swapped: bool) -> None:
+    con = duckdb.connect()
+    row = con.execute(
+        f"select coalesce({swapped_names_sql('first', 'last')}, false) from (select ? as first_l, ? as last_l,"
+        " ? as first_r, ? as last_r)",
+        [*left, *right],
+    ).fetchall()[0][0]
+    assert row is swapped
+
+
+def test_names_must_agree_and_dates_of_birth_and_phones_must_not_disagree() -> None:
+    # Levels: first name 5 exact .. 0 else, -1 null; date of birth 0 = more than a year apart;
+    # phone 2 exact, 1 one digit, 0 different, -1 missing.
+    gammas = {
+        "first_name": [5, 4, 1, 5, 5, 5, 5],
+        "date_of_birth": [-1, 4, -1, 0, -1, -1, 3],
+        "phone": [-1, 2, -1, -1, 0, 1, 2],
+    }
+    assert names_compatible(gammas) == [True, True, False, False, False, True, True]
+
+
+def test_independent_evidence_is_more_than_name_and_email() -> None:
+    gammas = {
+        "street": [-1, 2, 0, -1, -1],
+        "postcode": [-1, 0, 2, -1, -1],
+        "phone": [-1, -1, -1, 1, -1],
+        "date_of_birth": [-1, -1, -1, -1, 2],
+    }
+    assert independent_evidence(gammas) == [False, True, True, True, True]
