@@ -2,7 +2,7 @@
     The mailbox an email address delivers to: the +tag dropped from the local part, and for Gmail
     (googlemail.com is gmail.com) the dots too, since Gmail ignores them. "Ann.Lee+news@gmail.com"
     and "annlee@gmail.com" are one mailbox. An address whose local part starts with "+" is kept
-    as it is. Used by the same_mailbox identity edges and by probabilistic matching.
+    as it is. Used by probabilistic matching (int_identity__match_features).
 -#}
 {% macro mailbox_key(email) -%}
     {%- set local_part = dbt.split_part(email, "'@'", 1) -%}

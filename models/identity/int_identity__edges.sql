@@ -1,8 +1,7 @@
 {#-
     The graph's edges: the linkable identifiers seen together in one source record. Each record is
     a star around its anchor (its strongest linkable identifier), so a record with k identifiers
-    adds k - 1 edges, not all pairs. Email addresses that deliver to one mailbox are joined too
-    (same_mailbox), and accepted probabilistic links. One row per pair of nodes, with the earliest record that
+    adds k - 1 edges, not all pairs. One row per pair of nodes, with the earliest record that
     joined them (the explanation) and how many records did.
 -#}
 with
@@ -92,73 +91,13 @@ deterministic_edges as (
     where record_number = 1
 ),
 
-{#- Addresses that deliver to one mailbox ("ann.lee+news@gmail.com", "annlee@gmail.com"):
-    each joins the group's first address, explained by the earliest record that holds it. -#}
-mailbox_nodes as (
-    select
-        node_id,
-        {{ tessera.mailbox_key('identifier_value') }} as mailbox
-    from nodes
-    where identifier_type = 'email'
-        and is_linkable
-),
-
-mailbox_groups as (
-    select
-        mailbox,
-        min(node_id) as first_node_id
-    from mailbox_nodes
-    group by 1
-    having count(*) > 1
-),
-
-first_occurrences as (
-    select
-        *,
-        row_number() over (partition by node_id order by observed_at, source_name, table_name, record_id)
-            as occurrence_number,
-        count(*) over (partition by node_id) as occurrences
-    from linkable_occurrences
-),
-
-mailbox_edges as (
-    select
-        mailbox_groups.first_node_id as node_id_a,
-        mailbox_nodes.node_id as node_id_b,
-        'same_mailbox' as link_rule,
-        first_occurrences.source_name,
-        first_occurrences.table_name,
-        first_occurrences.record_id,
-        first_occurrences.occurrences as supporting_records,
-        cast(1.0 as double precision) as confidence,
-        first_occurrences.observed_at as first_linked_at
-    from mailbox_nodes
-    inner join mailbox_groups
-        on mailbox_nodes.mailbox = mailbox_groups.mailbox
-        and mailbox_nodes.node_id <> mailbox_groups.first_node_id
-    inner join first_occurrences
-        on mailbox_nodes.node_id = first_occurrences.node_id
-        and first_occurrences.occurrence_number = 1
-),
-
-identifier_edges as (
-    select * from deterministic_edges
-    union all
-    select mailbox_edges.*
-    from mailbox_edges
-    left join deterministic_edges
-        on mailbox_edges.node_id_a = deterministic_edges.node_id_a
-        and mailbox_edges.node_id_b = deterministic_edges.node_id_b
-    where deterministic_edges.node_id_a is null
-),
-
 {#- Accepted probabilistic links (models/identity/probabilistic/) join anchors no record joins. -#}
 final as (
     select
         *,
         cast(null as {{ dbt.type_string() }}) as pair_id,
         cast(null as {{ dbt.type_string() }}) as linked_record
-    from identifier_edges
+    from deterministic_edges
     union all
     select
         probabilistic_edges.node_id_a,
@@ -173,10 +112,10 @@ final as (
         probabilistic_edges.pair_id,
         probabilistic_edges.linked_record
     from probabilistic_edges
-    left join identifier_edges
-        on probabilistic_edges.node_id_a = identifier_edges.node_id_a
-        and probabilistic_edges.node_id_b = identifier_edges.node_id_b
-    where identifier_edges.node_id_a is null
+    left join deterministic_edges
+        on probabilistic_edges.node_id_a = deterministic_edges.node_id_a
+        and probabilistic_edges.node_id_b = deterministic_edges.node_id_b
+    where deterministic_edges.node_id_a is null
 )
 
 select * from final
