@@ -96,6 +96,8 @@ def test_scan_matches_long_terms_inside_text_and_short_ones_whole():
     assert (scan.rows, scan.hits) == (5, 2)
     condition = match_condition([("customer_id", "BIGINT"), ("amount", "BIGINT"), ("note", "VARCHAR")], terms)
     assert condition is not None and "amount" not in condition
+    # Numbers are never compared: a count or a surrogate key that happens to equal a numeric id is nobody's.
+    assert "customer_id" not in condition
 
 
 def test_compaction_removes_deleted_values_from_the_file_bytes(tmp_path):
