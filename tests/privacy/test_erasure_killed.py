@@ -124,7 +124,9 @@ def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp
     assert resumed.proof is not None and resumed.proof["total_hits"] == 0
     assert sum(scan_parquet(p, terms) for p in raw_files) == 0
     assert all(
-        scan_bytes(p, terms) == 0 for p in private.data_dir.rglob("*") if p.is_file() and p.suffix != ".parquet"
+        scan_bytes(p, terms) == 0
+        for p in private.data_dir.rglob("*")
+        if p.is_file() and p.suffix != ".parquet"
     )
     with Ledger(ledger_path(private)) as ledger:
         assert ledger.find_requests("email", email) == [request_id]
