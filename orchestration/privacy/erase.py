@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 
+from orchestration.masking import masked_file_path
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
 from orchestration.pipeline import build_models
 from orchestration.privacy import postgres as pg
@@ -449,6 +450,7 @@ def prove(
     sources: list[tuple[str, Any]] = [
         ("sync_state", state_path(settings)),
         ("sync_history", history_path(settings)),
+        ("masked_file", masked_file_path(settings)),
     ]
     if settings.target == "postgres":
         for scan in pg.scan(settings, terms, pg.person_source_table_schemas(config)):
@@ -583,6 +585,9 @@ def erase(
                 )
                 for name, note in report.get("notes", {}).items():
                     ledger.step(rid, "person_source_table", "not_supported", note, target=name)
+            masked = masked_file_path(settings)
+            if settings.target == "duckdb" and masked.exists():
+                ledger.step(rid, "masked_file", "done", f"{masked} rewritten from the published warehouse")
             exports = _erase_exports(settings, terms)
             if exports:
                 ledger.step(

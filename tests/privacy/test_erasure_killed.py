@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.masking import export_masked_file, masked_file_path
 from orchestration.privacy.erase import erase
 from orchestration.privacy.files import scan_parquet
 from orchestration.privacy.ledger import Ledger, ledger_path
@@ -37,6 +38,14 @@ KILLED_RUN = textwrap.dedent(
     erase_module.erase(Settings.from_env(), sys.argv[1], syncs=[])
     """
 )
+
+
+def _hits(path: Path, terms: list[str]) -> dict[str, int]:
+    con = open_read_only(path)
+    try:
+        return {s.table: s.hits for s in scan_tables(con, terms) if s.hits}
+    finally:
+        con.close()
 
 
 def _pick(settings) -> tuple[str, list[str]]:
@@ -77,6 +86,10 @@ def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp
     email, terms = _pick(private)
     raw_files = sorted(private.raw_dir.rglob("*.parquet"))
     assert sum(scan_parquet(p, terms) for p in raw_files) > 0
+    # The analysts' masked file exists: every publish, the erase's included, rewrites it.
+    masked = masked_file_path(private)
+    export_masked_file(private.published_db, masked)
+    assert _hits(masked, terms[:1]), "the masked file holds the person's customer id before the erase"
 
     env = {
         **os.environ,
@@ -128,6 +141,9 @@ def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp
         for p in private.data_dir.rglob("*")
         if p.is_file() and p.suffix != ".parquet"
     )
+    assert steps["masked_file"]["status"] == "done"
+    assert any(name.startswith("masked_file:") for name in resumed.proof["hits_per_table"])
+    assert not _hits(masked, terms)
     with Ledger(ledger_path(private)) as ledger:
         assert ledger.find_requests("email", email) == [request_id]
         assert ledger.work(request_id) is None, "what the erase located is kept after it finished"

@@ -196,3 +196,48 @@ def test_a_failing_destination_stays_pending_until_it_confirms(tmp_path):
 def test_salted_hash_ignores_case_and_spaces():
     assert salted_hash("s", " Ann@Example.com ") == salted_hash("s", "ann@example.com")
     assert salted_hash("s", "ann@example.com") != salted_hash("t", "ann@example.com")
+
+
+def _published_with_masked_view(path, emails: list[str]) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("create table customers (customer_id varchar, email varchar)")
+    con.executemany("insert into customers values (?, ?)", [[f"cus_{i}", e] for i, e in enumerate(emails)])
+    con.execute("create schema masked")
+    con.execute("create view masked.customers as select customer_id, md5(email) as email from main.customers")
+    con.close()
+
+
+def test_every_publish_refreshes_the_masked_file_and_a_broken_one_is_removed(tmp_path):
+    from orchestration.masking import export_masked_file, masked_file_path
+    from orchestration.warehouse import Audit, DuckDBWarehouse
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    settings.published_db.parent.mkdir(parents=True)
+    settings.build_db.parent.mkdir(parents=True)
+    _published_with_masked_view(settings.published_db, ["ann@example.com", "bob@example.com"])
+    warehouse = DuckDBWarehouse(settings)
+    passed = Audit(passed=True, failures=[], tests_passed=1, tests_warned=0, models_built=1, finished_at=0)
+
+    # No masked file written yet and none configured: a publish writes none.
+    _published_with_masked_view(settings.build_db, ["bob@example.com"])
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    assert not masked_file_path(settings).exists()
+
+    export_masked_file(settings.published_db, masked_file_path(settings))
+    _published_with_masked_view(settings.build_db, ["cara@example.com"])
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    con = duckdb.connect(str(masked_file_path(settings)), read_only=True)
+    assert con.execute("select customer_id from masked.customers").fetchall() == [("cus_0",)]
+    assert con.execute("select email from masked.customers").fetchall() == [
+        (hashlib.md5(b"cara@example.com").hexdigest(),)
+    ]
+    con.close()
+
+    # A published file without masked views cannot refresh it: the stale file goes rather than stays.
+    duckdb.connect(str(settings.build_db)).execute("create table t (i integer)").close()
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    assert not masked_file_path(settings).exists()
