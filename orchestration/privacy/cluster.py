@@ -156,9 +156,12 @@ class Cluster:
 def parse_subject(text: str) -> tuple[str, str]:
     """`TYPE:VALUE` → (type, value normalised as staging normalises it). Raises ValueError when malformed."""
     try:
-        return normalise_identifier(text)
+        subject_type, value = normalise_identifier(text)
     except CustomerNotFound as exc:
         raise ValueError(str(exc)) from None
+    if not value.strip():
+        raise ValueError(f"{subject_type}: has no value; write {subject_type}:VALUE")
+    return subject_type, value
 
 
 def _quote(value: str) -> str:

@@ -529,8 +529,11 @@ def erase(
 
     Running it again for the same identifier after it was killed or failed finishes that same request."""
     subject_type, subject_value = parse_subject(subject)
-    # A wrong person-source declaration stops here, before the ledger records anything.
+    # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
+    # anything.
     config = load_config(settings)
+    if settings.target == "duckdb" and not settings.published_db.exists():
+        raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
     syncs = project_syncs(settings) if syncs is None else syncs
     with Ledger(ledger_path(settings)) as ledger:
         request, resumed = _open_erase_request(ledger, subject_type, subject_value)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.masking import export_masked_file, masked_file_path
+from orchestration.privacy.cluster import NoWarehouse
 from orchestration.privacy.erase import erase
 from orchestration.privacy.files import scan_parquet
 from orchestration.privacy.ledger import Ledger, ledger_path
@@ -152,9 +153,16 @@ def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp
         assert steps["person_source_files"]["status"] == "done"
 
 
-@pytest.mark.parametrize("subject", ["email:", "nonsense", "fax:123"])
+@pytest.mark.parametrize("subject", ["email:", "email:  ", "nonsense", "fax:123", "phone:abc"])
 def test_bad_subjects_are_refused_before_the_ledger_records_anything(settings, tmp_path, subject):
     private = world_settings(tmp_path)
     with pytest.raises(ValueError):
         erase(private, subject, syncs=[])
+    assert not ledger_path(private).exists()
+
+
+def test_an_erase_without_a_published_warehouse_says_so_and_records_nothing(settings, tmp_path):
+    private = world_settings(tmp_path)
+    with pytest.raises(NoWarehouse, match="run a build first"):
+        erase(private, "email:ann@example.com", syncs=[])
     assert not ledger_path(private).exists()
