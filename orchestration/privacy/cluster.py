@@ -230,7 +230,10 @@ def match_raw_rows(con: Any, cluster: Cluster) -> dict[tuple[str, str], RawMatch
     `con` is a DuckDB connection to the warehouse, or a Postgres session with the same execute()."""
     matches: dict[tuple[str, str], RawMatch] = {}
     existing = {
-        name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        ).fetchall()
     }
     for raw in RAW_TABLES:
         if raw.base not in existing:
@@ -295,7 +298,10 @@ def match_person_source_rows(con: Any, cluster: Cluster) -> PersonSourceMatch:
     every row (quarantined ones too) carrying one of its emails, phones or external ids."""
     match = PersonSourceMatch()
     existing = {
-        name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        ).fetchall()
     }
     if "base_person_sources__records" not in existing:
         return match
