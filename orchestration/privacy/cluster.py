@@ -278,12 +278,14 @@ PERSON_SOURCES = "person_sources"
 class PersonSourceMatch:
     """The cluster's rows of the declared person sources (sources/person_sources.yml).
 
-    `rows` are (source_name, table_name, row_number): the landing table's unique row key for the load
-    the warehouse holds. `record_ids` are the values of each source's declared record-id column, which
+    `rows` are (source_name, table_name, row_number, record_id or ''): the landing table's unique row key
+    for the load the published warehouse was built from, with the record id as a check, since a row
+    number is a position that another load may give to someone else (see `person_rows_condition`).
+    `record_ids` are the values of each source's declared record-id column, which
     name the same rows in the declared file or table (they outlive a reload); `raw_values` are the email
     and phone as the source wrote them (scan terms)."""
 
-    rows: set[tuple[str, str, int]] = field(default_factory=set)
+    rows: set[tuple[str, str, int, str]] = field(default_factory=set)
     record_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     raw_values: set[str] = field(default_factory=set)
 
@@ -335,7 +337,7 @@ def match_person_source_rows(con: Any, cluster: Cluster) -> PersonSourceMatch:
         "select source_name, table_name, row_number, record_id, email, email_raw, phone, phone_raw "
         f"from base_person_sources__records as r where {' or '.join(parts)}"
     ).fetchall():
-        match.rows.add((str(source_name), str(table_name), int(row_number)))
+        match.rows.add((str(source_name), str(table_name), int(row_number), str(record_id or "")))
         if record_id is not None:
             match.record_ids.setdefault((str(source_name), str(table_name)), set()).add(str(record_id))
         # As for the built-in sources: a source's spelling is a term only when the value is the cluster's.
@@ -343,3 +345,13 @@ def match_person_source_rows(con: Any, cluster: Cluster) -> PersonSourceMatch:
             if value in known and original and str(original).strip():
                 match.raw_values.add(str(original).strip())
     return match
+
+
+def person_rows_condition(rows: set[tuple[str, str, int, str]]) -> str:
+    """SQL over raw_person_sources.records or .external_ids, true for these rows. The row number alone
+    could name another person's row after a reload (a load since the last publish, say), so the record
+    id must match too; a row that no longer matches is still found by its identifiers (scan terms)."""
+    if not rows:
+        return "false"
+    keys = ", ".join(f"({_quote(s)}, {_quote(t)}, {int(n)}, {_quote(r)})" for s, t, n, r in sorted(rows))
+    return f"(source_name, table_name, row_number, coalesce(trim(record_id), '')) in ({keys})"

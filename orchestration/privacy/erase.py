@@ -35,6 +35,7 @@ from orchestration.privacy.cluster import (
     match_person_source_rows,
     match_raw_rows,
     parse_subject,
+    person_rows_condition,
 )
 from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without, scan_parquet
@@ -135,7 +136,7 @@ class Located:
                 (source, table), RawMatch(tables[(source, table)], [], set(), set())
             )
             match.ids = sorted({str(i) for i in match.ids} | set(ids))
-        self.people.rows |= {(s, t, int(n)) for s, t, n in saved.get("person_rows", [])}
+        self.people.rows |= {(s, t, int(n), str(r)) for s, t, n, r in saved.get("person_rows", [])}
         for name, ids in saved.get("person_record_ids", {}).items():
             source, _, table = name.partition("\t")
             self.people.record_ids.setdefault((source, table), set()).update(ids)
@@ -257,17 +258,11 @@ def _erase_in_build(
             deleted[f"raw_{source}.{table}"] = len(removed)
         existing = set(tables_of(con))
         if located.people.rows:
-            keys = ", ".join(
-                "("
-                + ", ".join(("'" + s.replace("'", "''") + "'", "'" + t.replace("'", "''") + "'", str(n)))
-                + ")"
-                for s, t, n in sorted(located.people.rows)
-            )
             for landing in ("records", "external_ids"):
                 if ("raw_person_sources", landing) in existing:
                     removed = con.execute(
                         f"delete from raw_person_sources.{landing} "
-                        f"where (source_name, table_name, row_number) in ({keys}) returning 1"
+                        f"where {person_rows_condition(located.people.rows)} returning 1"
                     ).fetchall()
                     deleted[f"raw_person_sources.{landing}"] = len(removed)
         # A declared person-source table inside the warehouse file: by its record-id column too.

@@ -16,6 +16,7 @@ from orchestration.privacy.cluster import (
     match_person_source_rows,
     match_raw_rows,
     parse_subject,
+    person_rows_condition,
 )
 from orchestration.privacy.erase import RequestResult, cluster_terms
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
@@ -112,18 +113,12 @@ def _collect(
     # Declared person sources (sources/person_sources.yml): the rows as loaded, each with its original
     # columns in raw_record, and their external ids.
     if people.rows:
-        keys = ", ".join(
-            "("
-            + ", ".join(("'" + s.replace("'", "''") + "'", "'" + t.replace("'", "''") + "'", str(n)))
-            + ")"
-            for s, t, n in sorted(people.rows)
-        )
         for landing in ("records", "external_ids"):
             raw[f"person_sources.{landing}"] = _without_load_time(
                 _rows(
                     con,
-                    f"select * from raw_person_sources.{landing} "
-                    f"where (source_name, table_name, row_number) in ({keys}) order by source_name, table_name, row_number",
+                    f"select * from raw_person_sources.{landing} where {person_rows_condition(people.rows)} "
+                    "order by source_name, table_name, row_number",
                 )
             )
     data["raw_source_records"] = raw

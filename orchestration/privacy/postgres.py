@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestration.person_sources.config import PersonSourcesConfig
-from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch
+from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.scan import TableScan, columns_of, delete_matching, match_condition, scan_tables
 from orchestration.settings import Settings
 
@@ -198,11 +198,9 @@ def delete_in_warehouse(
             )
             deleted[f"raw_{source}.{table}"] = cur.rowcount
         if people.rows:
-            keys = ", ".join(f"({_quote(s)}, {_quote(t)}, {n})" for s, t, n in sorted(people.rows))
             for landing in ("records", "external_ids"):
                 cur = session.execute(
-                    f"delete from raw_person_sources.{landing} "
-                    f"where (source_name, table_name, row_number) in ({keys})"
+                    f"delete from raw_person_sources.{landing} where {person_rows_condition(people.rows)}"
                 )
                 deleted[f"raw_person_sources.{landing}"] = cur.rowcount
         schemas = [

@@ -241,3 +241,53 @@ def test_every_publish_refreshes_the_masked_file_and_a_broken_one_is_removed(tmp
     passed.write(settings.audit_path)
     warehouse.publish()
     assert not masked_file_path(settings).exists()
+
+
+def test_a_declared_csv_loses_only_the_persons_rows_and_keeps_every_other_byte(tmp_path):
+    from orchestration.person_sources.config import PersonSource
+    from orchestration.privacy.person_sources import rewrite_csv_without
+
+    path = tmp_path / "visitors.csv"
+    original = (
+        b"\xef\xbb\xbfNo;Name;Email\r\n"
+        b"V1;Ann Erased; Ann@Mail.NET \r\n"
+        b'V2;"Bob; ""the"" builder\nsecond line";bob@mail.net\r\n'
+        b"V3;Ann again;\r\n"  # her record id only
+        b"V4;too;many;fields;\xff\r\n"  # malformed, not UTF-8, someone else's
+        b"V5;Dee;note ann@mail.net inside\r\n"
+    )
+    path.write_bytes(original)
+    source = PersonSource.model_validate(
+        {
+            "name": "fair",
+            "file": str(path),
+            "record_id": "No",
+            "fields": {"full_name": "Name", "email": "Email"},
+            "delimiter": ";",
+        }
+    )
+    assert rewrite_csv_without(path, source, {"V3"}, ["ann@mail.net"]) == 3
+    assert path.read_bytes() == (
+        b"\xef\xbb\xbfNo;Name;Email\r\n"
+        b'V2;"Bob; ""the"" builder\nsecond line";bob@mail.net\r\n'
+        b"V4;too;many;fields;\xff\r\n"
+    )
+    assert rewrite_csv_without(path, source, set(), ["ann@mail.net"]) == 0
+
+
+def test_person_source_rows_are_named_by_position_and_record_id():
+    from orchestration.privacy.cluster import person_rows_condition
+
+    con = duckdb.connect()
+    con.execute(
+        "create table records as select * from (values "
+        "('fair', 'visitors', 1, 'V1'), ('fair', 'visitors', 2, ' V2 '), ('fair', 'visitors', 3, null)"
+        ") as t(source_name, table_name, row_number, record_id)"
+    )
+    # After a reload row 1 is someone else (V9): the position alone must not select it.
+    wanted = {("fair", "visitors", 1, "V9"), ("fair", "visitors", 2, "V2"), ("fair", "visitors", 3, "")}
+    rows = con.execute(f"select row_number from records where {person_rows_condition(wanted)} order by 1")
+    assert rows.fetchall() == [(2,), (3,)]
+    assert con.execute(f"select count(*) from records where {person_rows_condition(set())}").fetchone() == (
+        0,
+    )
