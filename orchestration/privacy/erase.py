@@ -527,7 +527,10 @@ def erase(
     # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
     # anything.
     config = load_config(settings)
-    if settings.target == "duckdb" and not settings.published_db.exists():
+    if settings.target == "postgres":
+        with pg.published_session(settings):
+            pass  # raises NoWarehouse when nothing is published
+    elif not settings.published_db.exists():
         raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
     syncs = project_syncs(settings) if syncs is None else syncs
     with Ledger(ledger_path(settings)) as ledger:
