@@ -496,6 +496,19 @@ def prove(
     return proof
 
 
+def _published_hits(settings: Settings, terms: list[str], config: PersonSourcesConfig) -> int:
+    """Rows of the published warehouse that still hold a term (an SQL scan, as the proof does)."""
+    if settings.target == "postgres":
+        scans = pg.scan(settings, terms, pg.person_source_table_schemas(config))
+    else:
+        con = open_read_only(settings.published_db)
+        try:
+            scans = scan_tables(con, terms)
+        finally:
+            con.close()
+    return sum(s.hits for s in scans)
+
+
 def _open_erase_request(ledger: Ledger, subject_type: str, subject_value: str) -> tuple[dict[str, Any], str]:
     """A new erase request, or the unfinished erase of the same identifier (killed midway or failed), which
     this run finishes: its steps and what it located are kept, and its proof uses its salt."""
@@ -560,8 +573,10 @@ def erase(
             ledger.suppress(rid, hashes)
             all_hashes = ledger.suppression_list()
             ledger.step(rid, "suppress", "done", f"{len(hashes)} identifier hashes on the suppression list")
-            if _step_status(ledger, rid, "warehouse") == "done":
-                # Published without the person before the interruption; the proof checks it again.
+            if _step_status(ledger, rid, "warehouse") == "done" and not _published_hits(
+                settings, terms, config
+            ):
+                # Published without the person before the interruption (and still without them).
                 earlier = (ledger.request(rid) or {}).get("result") or {}
                 deleted = dict(earlier.get("deleted_rows", {}))
             else:
