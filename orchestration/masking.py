@@ -18,7 +18,31 @@ class MaskedFileError(RuntimeError):
 
 
 def masked_file_path(settings: Settings) -> Path:
-    return settings.published_db.with_name("tessera_masked.duckdb")
+    """Where `tessera masked-file` writes: TESSERA_MASKED_FILE, else beside the published file."""
+    return settings.masked_file or settings.published_db.with_name("tessera_masked.duckdb")
+
+
+def masked_file_target(settings: Settings) -> Path | None:
+    """The masked file every publish refreshes: the configured one (TESSERA_MASKED_FILE), else the default
+    one once it was written; None when there is none to keep fresh."""
+    target = masked_file_path(settings)
+    return target if settings.masked_file is not None or target.exists() else None
+
+
+def refresh_masked_file(settings: Settings) -> Path | None:
+    """Rewrite the masked file from the file just published (DuckDB). A masked file that cannot be refreshed
+    is removed rather than left stale: after an erasure it would still hold the person's rows (their
+    customer id, their hashed email). Returns the file refreshed, or None."""
+    target = masked_file_target(settings)
+    if target is None:
+        return None
+    try:
+        export_masked_file(settings.published_db, target)
+    except (MaskedFileError, duckdb.Error, OSError) as exc:
+        target.unlink(missing_ok=True)
+        log.error("the masked file %s could not be refreshed and was removed: %s", target, exc)
+        return None
+    return target
 
 
 def export_masked_file(published_db: Path, target: Path) -> dict[str, int]:

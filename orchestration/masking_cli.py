@@ -17,7 +17,7 @@ console = Console()
     "--out",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where to write it [default: warehouse/tessera_masked.duckdb].",
+    help="Where to write it [default: TESSERA_MASKED_FILE, else warehouse/tessera_masked.duckdb].",
 )
 def masked_file(out: Path | None) -> None:
     """Copy the published masked views (PII hashed or redacted) into a file of their own."""

@@ -89,6 +89,26 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
         return json.loads(results_path.read_text())
 
 
+def build_models(settings: Settings, *, full_refresh: bool = False) -> dict:
+    """`dbt build` of the whole project into the build database or schema; the combined run results.
+
+    One dbt invocation on DuckDB; elsewhere two, around the predictions' scoring step."""
+    results: list[dict] = []
+    for phase, selection in enumerate(dbt_build_phases(settings)):
+        if phase:
+            try:
+                score_outside_dbt(settings)
+            except Exception as error:  # recorded in the audit, which then blocks publishing
+                results.append(failed_step_result(error))
+                break
+        phase_results = run_dbt(
+            settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
+        )
+        results.extend(phase_results.get("results", []))
+    drop_written_scores(settings)
+    return {"results": results}
+
+
 def build(settings: Settings, *, full_refresh: bool = False, publish: bool = True) -> BuildResult:
     """One whole build: start from the published state, load raw files, dbt build, audit, publish."""
     started = time.monotonic()
@@ -99,21 +119,7 @@ def build(settings: Settings, *, full_refresh: bool = False, publish: bool = Tru
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        # One dbt invocation on DuckDB; elsewhere two, around the predictions' scoring step.
-        results: list[dict] = []
-        for phase, selection in enumerate(dbt_build_phases(settings)):
-            if phase:
-                try:
-                    score_outside_dbt(settings)
-                except Exception as error:  # recorded in the audit, which then blocks publishing
-                    results.append(failed_step_result(error))
-                    break
-            phase_results = run_dbt(
-                settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
-            )
-            results.extend(phase_results.get("results", []))
-        drop_written_scores(settings)
-        run_results = {"results": results}
+        run_results = build_models(settings, full_refresh=full_refresh)
         audit = Audit.from_run_results(run_results)
         audit.write(settings.audit_path)
         published = False

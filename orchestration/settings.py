@@ -42,6 +42,8 @@ class Settings:
     TESSERA_BUILD_DB    the DuckDB file dbt builds into (default: <repo>/warehouse/build/tessera.duckdb)
     TESSERA_PG_*        Postgres host, port, user, password, database, build schema
     TESSERA_PERSON_SOURCES  the person-source declarations (default: <repo>/sources/person_sources.yml)
+    TESSERA_MASKED_FILE the masked DuckDB file every publish rewrites (default: warehouse/tessera_masked.duckdb,
+                        once `tessera masked-file` wrote it)
     """
 
     target: str
@@ -52,6 +54,8 @@ class Settings:
     project_dir: Path = PROJECT_DIR
     # The YAML declaring person sources added without SQL (see docs/person_sources.md).
     person_sources_path: Path = PROJECT_DIR / "sources" / "person_sources.yml"
+    # The masked file for analysts without PII access (orchestration/masking.py); None: the default one.
+    masked_file: Path | None = None
 
     @property
     def raw_dir(self) -> Path:
@@ -104,4 +108,5 @@ class Settings:
             person_sources_path=path(
                 "TESSERA_PERSON_SOURCES", PROJECT_DIR / "sources" / "person_sources.yml"
             ),
+            masked_file=path("TESSERA_MASKED_FILE", Path()) if env.get("TESSERA_MASKED_FILE") else None,
         )

@@ -259,6 +259,10 @@ class DuckDBWarehouse:
         os.replace(self.build_db, self.published_db)
         _keep_audit(self.settings)
         log.info("published %s", self.published_db)
+        # The analysts' masked file follows every publish (builds, erasures, retention), if there is one.
+        from orchestration.masking import refresh_masked_file
+
+        refresh_masked_file(self.settings)
 
     def query_published(self, sql: str) -> list[tuple]:
         con = open_read_only(self.published_db)

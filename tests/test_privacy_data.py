@@ -517,3 +517,60 @@ def test_retention_benchmark_reports_consistent_figures(tmp_path):
     assert figures["rows_removed_again_at_reload"] == figures["rows_removed"]
     assert figures["aggregates_after_reload_equal_removed"] is True
     assert figures["aggregate_rows"] < figures["rows_removed"]
+
+
+def test_retention_of_declared_person_sources_by_file_age(tmp_path):
+    """A declared file's records expire keep_days after the file last changed, their external ids with
+    them; a reload brings neither back. A fresh file's records stay."""
+    import os
+    from dataclasses import replace
+
+    from orchestration.person_sources.load import load_duckdb
+    from orchestration.retention.config import Policy
+    from orchestration.retention.engine import DuckDBRunner, enforce, reapply_at_load
+    from tests.worlds import world_settings
+
+    settings = replace(world_settings(tmp_path), person_sources_path=tmp_path / "person_sources.yml")
+    (tmp_path / "fair_2024.csv").write_text(
+        "No,Name,Email,Badge\n1,Ann Old,ann@old.org,B1\n2,Bob Old,bob@old.org,\n"
+    )
+    (tmp_path / "fair_2026.csv").write_text("No,Name,Email,Badge\n1,Cy New,cy@new.org,B9\n")
+    declaration = "\n".join(
+        f"  - {{name: fair_{year}, file: fair_{year}.csv, record_id: 'No', "
+        "fields: {full_name: Name, email: Email}, external_ids: {fair_badge: Badge}}"
+        for year in (2024, 2026)
+    )
+    settings.person_sources_path.write_text(f"person_sources:\n{declaration}\n")
+    old = dt.datetime(2024, 5, 1).timestamp()
+    os.utime(tmp_path / "fair_2024.csv", (old, old))
+    policy = Policy.model_validate(
+        {
+            "source": "person_sources",
+            "table": "records",
+            "clock": "file_modified_at",
+            "keep_days": 365,
+            "aggregate": {
+                "group_by": ["source_name", "table_name"],
+                "measures": {"records": {"kind": "count"}},
+            },
+        }
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    runner = DuckDBRunner(con)
+    load_duckdb(con, settings)
+    [result] = enforce(runner, [policy], as_of=dt.datetime(2026, 3, 1))
+    assert (result.rows_before, result.rows_removed) == (3, 2)
+    assert con.execute("select source_name, email from raw_person_sources.records").fetchall() == [
+        ("fair_2026", "cy@new.org")
+    ]
+    assert con.execute("select identifier_value from raw_person_sources.external_ids").fetchall() == [("B9",)]
+    assert con.execute(
+        "select source_name, activity_date, records from retained.person_sources__records_daily"
+    ).fetchall() == [("fair_2024", dt.date(2024, 5, 1), 2)]
+    load_duckdb(con, settings)  # the next load reads the old file again
+    [again] = reapply_at_load(runner, [policy])
+    assert again.rows_removed == 2
+    assert con.execute("select count(*) from raw_person_sources.external_ids").fetchone()[0] == 1
+    con.close()
+    with pytest.raises(ValueError, match="file_modified_at"):
+        Policy.model_validate({**policy.model_dump(by_alias=True), "clock": "observed_at"})

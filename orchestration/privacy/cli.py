@@ -48,11 +48,12 @@ def privacy() -> None:
 )
 def export(identifier: str, out: Path | None) -> None:
     """Write everything held about IDENTIFIER's (TYPE:VALUE) whole identity cluster to one JSON file."""
+    from orchestration.privacy.cluster import NoWarehouse
     from orchestration.privacy.export import export as run_export
 
     try:
         result, path = run_export(Settings.from_env(), identifier, out)
-    except ValueError as exc:
+    except (ValueError, NoWarehouse) as exc:
         _fail(str(exc))
         return
     if not result.customers:
@@ -67,6 +68,7 @@ def export(identifier: str, out: Path | None) -> None:
 @click.argument("identifier")
 def erase(identifier: str) -> None:
     """Erase IDENTIFIER's (TYPE:VALUE) whole identity cluster everywhere, with proof, and suppress it."""
+    from orchestration.privacy.cluster import NoWarehouse
     from orchestration.privacy.erase import PrivacyError
     from orchestration.privacy.erase import erase as run_erase
 
@@ -75,7 +77,7 @@ def erase(identifier: str) -> None:
             f"erasing {identifier.split(':', 1)[0]}:… (rebuild, publish, destinations, proof)"
         ):
             result = run_erase(Settings.from_env(), identifier)
-    except (ValueError, PrivacyError) as exc:
+    except (ValueError, PrivacyError, NoWarehouse) as exc:
         _fail(str(exc))
         return
     _print_steps(result.steps)

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-
 from orchestration.profile import CustomerNotFound, normalise_identifier
 
 log = logging.getLogger(__name__)
@@ -136,6 +134,10 @@ RAW_TABLES: tuple[RawTable, ...] = (
 )
 
 
+class NoWarehouse(RuntimeError):
+    """There is no published warehouse to look the person up in (no build has published yet)."""
+
+
 @dataclass
 class Cluster:
     """One person as the warehouse knows them. `identifiers` are (type, normalised value) pairs."""
@@ -154,16 +156,19 @@ class Cluster:
 def parse_subject(text: str) -> tuple[str, str]:
     """`TYPE:VALUE` → (type, value normalised as staging normalises it). Raises ValueError when malformed."""
     try:
-        return normalise_identifier(text)
+        subject_type, value = normalise_identifier(text)
     except CustomerNotFound as exc:
         raise ValueError(str(exc)) from None
+    if not value.strip():
+        raise ValueError(f"{subject_type}: has no value; write {subject_type}:VALUE")
+    return subject_type, value
 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def find_cluster(con: duckdb.DuckDBPyConnection, subject_type: str, subject_value: str) -> Cluster:
+def find_cluster(con: Any, subject_type: str, subject_value: str) -> Cluster:
     """The identity cluster holding (type, value) in the warehouse `con` reads. A subject no customer holds
     still yields a cluster of that one identifier, so that rows carrying it (quarantined ones) are found."""
     cluster = Cluster(subject_type, subject_value)
@@ -220,11 +225,15 @@ class RawMatch:
     names: set[str]
 
 
-def match_raw_rows(con: duckdb.DuckDBPyConnection, cluster: Cluster) -> dict[tuple[str, str], RawMatch]:
-    """Every raw row of the cluster, found through the base_ models (so quarantined rows are found too)."""
+def match_raw_rows(con: Any, cluster: Cluster) -> dict[tuple[str, str], RawMatch]:
+    """Every raw row of the cluster, found through the base_ models (so quarantined rows are found too).
+    `con` is a DuckDB connection to the warehouse, or a Postgres session with the same execute()."""
     matches: dict[tuple[str, str], RawMatch] = {}
     existing = {
-        name for (name,) in con.execute("select table_name from information_schema.tables").fetchall()
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        ).fetchall()
     }
     for raw in RAW_TABLES:
         if raw.base not in existing:
@@ -260,3 +269,89 @@ def match_raw_rows(con: duckdb.DuckDBPyConnection, cluster: Cluster) -> dict[tup
             names.update(str(v) for v in row[1 + 2 * width :] if v)
         matches[(raw.source, raw.table)] = RawMatch(raw, ids, raw_values, names)
     return matches
+
+
+PERSON_SOURCES = "person_sources"
+
+
+@dataclass
+class PersonSourceMatch:
+    """The cluster's rows of the declared person sources (sources/person_sources.yml).
+
+    `rows` are (source_name, table_name, row_number, record_id or ''): the landing table's unique row key
+    for the load the published warehouse was built from, with the record id as a check, since a row
+    number is a position that another load may give to someone else (see `person_rows_condition`).
+    `record_ids` are the values of each source's declared record-id column, which
+    name the same rows in the declared file or table (they outlive a reload); `raw_values` are the email
+    and phone as the source wrote them (scan terms)."""
+
+    rows: set[tuple[str, str, int, str]] = field(default_factory=set)
+    record_ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    raw_values: set[str] = field(default_factory=set)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.rows)
+
+
+def match_person_source_rows(con: Any, cluster: Cluster) -> PersonSourceMatch:
+    """The person-source rows of the cluster: those identity placed in one of its customers (through
+    customer_source_records, which also covers records linked by name and date of birth alone), and
+    every row (quarantined ones too) carrying one of its emails, phones or external ids."""
+    match = PersonSourceMatch()
+    existing = {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = current_schema()"
+        ).fetchall()
+    }
+    if "base_person_sources__records" not in existing:
+        return match
+    emails = [v for t, v in cluster.identifiers if t == "email"]
+    phones = [v for t, v in cluster.identifiers if t == "phone"]
+    parts = []
+    if emails:
+        parts.append(f"email in ({', '.join(_quote(v) for v in emails)})")
+    if phones:
+        parts.append(f"phone in ({', '.join(_quote(v) for v in phones)})")
+    if cluster.customer_ids and "customer_source_records" in existing:
+        ids = ", ".join(_quote(c) for c in cluster.customer_ids)
+        parts.append(
+            "exists (select 1 from customer_source_records as c where c.customer_id in "
+            f"({ids}) and c.source_name = r.source_name and c.table_name = r.table_name "
+            "and c.record_id = r.record_id)"
+        )
+    others = [(t, v) for t, v in cluster.identifiers if t not in ("email", "phone")]
+    if others and "base_person_sources__external_ids" in existing:
+        pairs = " or ".join(
+            f"(x.identifier_type = {_quote(t)} and x.identifier_value = {_quote(v)})" for t, v in others
+        )
+        parts.append(
+            "exists (select 1 from base_person_sources__external_ids as x where x.source_name = r.source_name "
+            f"and x.table_name = r.table_name and x.row_number = r.row_number and ({pairs}))"
+        )
+    if not parts:
+        return match
+    known = {value for _, value in cluster.identifiers}
+    for source_name, table_name, row_number, record_id, email, email_raw, phone, phone_raw in con.execute(
+        "select source_name, table_name, row_number, record_id, email, email_raw, phone, phone_raw "
+        f"from base_person_sources__records as r where {' or '.join(parts)}"
+    ).fetchall():
+        match.rows.add((str(source_name), str(table_name), int(row_number), str(record_id or "")))
+        if record_id is not None:
+            match.record_ids.setdefault((str(source_name), str(table_name)), set()).add(str(record_id))
+        # As for the built-in sources: a source's spelling is a term only when the value is the cluster's.
+        for value, original in ((email, email_raw), (phone, phone_raw)):
+            if value in known and original and str(original).strip():
+                match.raw_values.add(str(original).strip())
+    return match
+
+
+def person_rows_condition(rows: set[tuple[str, str, int, str]]) -> str:
+    """SQL over raw_person_sources.records or .external_ids, true for these rows. The row number alone
+    could name another person's row after a reload (a load since the last publish, say), so the record
+    id must match too; a row that no longer matches is still found by its identifiers (scan terms)."""
+    if not rows:
+        return "false"
+    keys = ", ".join(f"({_quote(s)}, {_quote(t)}, {int(n)}, {_quote(r)})" for s, t, n, r in sorted(rows))
+    return f"(source_name, table_name, row_number, coalesce(trim(record_id), '')) in ({keys})"

@@ -21,12 +21,27 @@ from typing import Any
 
 import duckdb
 
-from orchestration.pipeline import run_dbt
-from orchestration.privacy.cluster import Cluster, RawMatch, find_cluster, match_raw_rows, parse_subject
+from orchestration.masking import masked_file_path
+from orchestration.person_sources.config import PersonSourcesConfig, load_config
+from orchestration.pipeline import build_models
+from orchestration.privacy import postgres as pg
+from orchestration.privacy.cluster import (
+    RAW_TABLES,
+    Cluster,
+    NoWarehouse,
+    PersonSourceMatch,
+    RawMatch,
+    find_cluster,
+    match_person_source_rows,
+    match_raw_rows,
+    parse_subject,
+    person_rows_condition,
+)
 from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without, scan_parquet
 from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger, utcnow
+from orchestration.privacy.person_sources import declared_files, erase_in_files
 from orchestration.privacy.scan import (
     byte_terms,
     delete_matching,
@@ -42,6 +57,7 @@ from orchestration.syncs import history_path, project_syncs, state_path
 from orchestration.warehouse import (
     Audit,
     DuckDBWarehouse,
+    PostgresWarehouse,
     PublishBlocked,
     open_file,
     open_read_only,
@@ -68,21 +84,84 @@ class RequestResult:
     customers: int = 0
 
 
-def _require_duckdb(settings: Settings) -> None:
-    if settings.target != "duckdb":
-        raise PrivacyError(
-            "erase/suppress/unsuppress run on the DuckDB warehouse; on Postgres the suppression list works "
-            "(table privacy_suppression_list in the published schema) but erasure is not implemented yet"
-        )
-
-
-def cluster_terms(cluster: Cluster, matches: dict[tuple[str, str], RawMatch]) -> list[str]:
+def cluster_terms(
+    cluster: Cluster, matches: dict[tuple[str, str], RawMatch], people: PersonSourceMatch | None = None
+) -> list[str]:
     """Everything that identifies the person: normalised identifiers, customer ids, and each source's own
     spelling of their identifiers."""
     terms = {value for _, value in cluster.identifiers} | set(cluster.customer_ids)
     for match in matches.values():
         terms |= match.raw_values
+    if people is not None:
+        terms |= people.raw_values
     return normalise_terms(terms)
+
+
+@dataclass
+class Located:
+    """What an erase removes: the cluster, its raw rows, its person-source rows, and the scan terms."""
+
+    cluster: Cluster
+    matches: dict[tuple[str, str], RawMatch]
+    people: PersonSourceMatch
+    terms: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer_ids": self.cluster.customer_ids,
+            "identifiers": [list(i) for i in self.cluster.identifiers],
+            "terms": self.terms,
+            "raw_ids": {
+                f"{s}.{t}": sorted(str(i) for i in m.ids) for (s, t), m in self.matches.items() if m.ids
+            },
+            "person_rows": sorted(list(r) for r in self.people.rows),
+            "person_record_ids": {f"{s}\t{t}": sorted(ids) for (s, t), ids in self.people.record_ids.items()},
+        }
+
+    def merge(self, saved: dict[str, Any]) -> None:
+        """Add what an earlier, unfinished attempt located: after it published, the warehouse no longer
+        holds the person, but the landing files, sync state and proof still need every term."""
+        cluster = self.cluster
+        cluster.customer_ids = sorted(set(cluster.customer_ids) | set(saved.get("customer_ids", [])))
+        cluster.identifiers = sorted(
+            set(cluster.identifiers) | {(t, v) for t, v in saved.get("identifiers", [])}
+        )
+        self.terms = normalise_terms(set(self.terms) | set(saved.get("terms", [])))
+        tables = {(raw.source, raw.table): raw for raw in RAW_TABLES}
+        for name, ids in saved.get("raw_ids", {}).items():
+            source, _, table = name.partition(".")
+            if (source, table) not in tables:
+                continue
+            match = self.matches.setdefault(
+                (source, table), RawMatch(tables[(source, table)], [], set(), set())
+            )
+            match.ids = sorted({str(i) for i in match.ids} | set(ids))
+        self.people.rows |= {(s, t, int(n), str(r)) for s, t, n, r in saved.get("person_rows", [])}
+        for name, ids in saved.get("person_record_ids", {}).items():
+            source, _, table = name.partition("\t")
+            self.people.record_ids.setdefault((source, table), set()).update(ids)
+
+
+def locate(settings: Settings, subject_type: str, subject_value: str) -> Located:
+    """The cluster of (type, value) in the published warehouse, with its raw and person-source rows."""
+    if settings.target == "postgres":
+        with pg.published_session(settings) as session:
+            cluster = find_cluster(session, subject_type, subject_value)
+            matches = match_raw_rows(session, cluster)
+            people = match_person_source_rows(session, cluster)
+    else:
+        if not settings.published_db.exists():
+            raise NoWarehouse(
+                f"there is no published warehouse at {settings.published_db}: run a build first"
+            )
+        con = open_read_only(settings.published_db)
+        try:
+            cluster = find_cluster(con, subject_type, subject_value)
+            matches = match_raw_rows(con, cluster)
+            people = match_person_source_rows(con, cluster)
+        finally:
+            con.close()
+    return Located(cluster, matches, people, cluster_terms(cluster, matches, people))
 
 
 def write_suppression_table(con: duckdb.DuckDBPyConnection, hashes: list[tuple[str, str]]) -> None:
@@ -127,7 +206,7 @@ def _rebuild_and_publish(
             con.execute("checkpoint warehouse")
         finally:
             con.close()
-        run_results = run_dbt(settings, ["build"])
+        run_results = build_models(settings)
         audit = Audit.from_run_results(run_results)
         audit.write(settings.audit_path)
         if not audit.passed:
@@ -164,14 +243,11 @@ def _clean_build_folder(settings: Settings) -> None:
 
 
 def _erase_in_build(
-    cluster: Cluster,
-    matches: dict[tuple[str, str], RawMatch],
-    terms: list[str],
-    hashes: list[tuple[str, str]],
+    located: Located, config: PersonSourcesConfig, hashes: list[tuple[str, str]]
 ) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
     def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         deleted: dict[str, int] = {}
-        for (source, table), match in matches.items():
+        for (source, table), match in located.matches.items():
             if not match.ids:
                 continue
             relation = f'"raw_{source}"."{table}"'
@@ -180,10 +256,32 @@ def _erase_in_build(
                 f'delete from {relation} where cast("{match.raw.raw_id}" as varchar) in ({ids}) returning 1'
             ).fetchall()
             deleted[f"raw_{source}.{table}"] = len(removed)
+        existing = set(tables_of(con))
+        if located.people.rows:
+            for landing in ("records", "external_ids"):
+                if ("raw_person_sources", landing) in existing:
+                    removed = con.execute(
+                        f"delete from raw_person_sources.{landing} "
+                        f"where {person_rows_condition(located.people.rows)} returning 1"
+                    ).fetchall()
+                    deleted[f"raw_person_sources.{landing}"] = len(removed)
+        # A declared person-source table inside the warehouse file: by its record-id column too.
+        for declared in config.sources:
+            record_ids = sorted(located.people.record_ids.get((declared.name, declared.table_label), set()))
+            schema, _, table = str(declared.table).partition(".")
+            if declared.table is None or not record_ids or (schema, table) not in existing:
+                continue
+            quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in record_ids)
+            removed = con.execute(
+                f'delete from "{schema}"."{table}" '
+                f'where trim(cast("{declared.record_id}" as varchar)) in ({quoted}) returning 1'
+            ).fetchall()
+            if removed:
+                deleted[f"{schema}.{table}"] = len(removed)
         for schema, table in tables_of(con):
             if table == SUPPRESSION_TABLE:
                 continue
-            removed_count = delete_matching(con, schema, table, terms)
+            removed_count = delete_matching(con, schema, table, located.terms)
             if removed_count:
                 name = f"{schema}.{table}" if schema != "main" else table
                 deleted[name] = deleted.get(name, 0) + removed_count
@@ -191,6 +289,43 @@ def _erase_in_build(
         return {"deleted_rows": deleted}
 
     return edit
+
+
+def _erase_warehouse_postgres(
+    settings: Settings, located: Located, config: PersonSourcesConfig, hashes: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Write-audit-publish on Postgres: the build schema starts as a copy of the published one; the person's
+    rows leave the live raw tables and the copy in one transaction; dbt rebuilds and tests the build schema;
+    every table deleted from is vacuumed (FULL); every table of every Tessera schema is scanned; the build
+    schema is published only on zero hits (the old published schema is dropped by the publish)."""
+    warehouse = PostgresWarehouse(settings)
+    extra = pg.person_source_table_schemas(config)
+    with writer_lock(settings):
+        warehouse.prepare_build()
+        deleted, notes = pg.delete_in_warehouse(
+            settings, config, located.matches, located.people, located.terms, hashes
+        )
+        run_results = build_models(settings)
+        audit = Audit.from_run_results(run_results)
+        audit.write(settings.audit_path)
+        if not audit.passed:
+            raise PublishBlocked(
+                f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "
+                + "; ".join(f["node"] for f in audit.failures[:5])
+                + "); nothing was published (the raw rows are deleted already: run the erase again)"
+            )
+        touched = [name for name, count in deleted.items() if count]
+        vacuumed = pg.vacuum_full(settings, touched)
+        if located.terms:
+            left = {
+                s.table: s.hits
+                for s in pg.scan(settings, located.terms, extra, before_publish=True)
+                if s.hits
+            }
+            if left:
+                raise PublishBlocked(f"the rebuilt warehouse still holds the person: {left}")
+        warehouse.publish()
+    return {"deleted_rows": deleted, "tests_passed": audit.tests_passed, "vacuumed": vacuumed, "notes": notes}
 
 
 def _erase_exports(settings: Settings, terms: list[str]) -> int:
@@ -296,18 +431,29 @@ def _erase_from_journal(con: duckdb.DuckDBPyConnection, keys: list[str], terms: 
     return removed
 
 
-def prove(settings: Settings, terms: list[str], salt: str) -> dict[str, Any]:
-    """Scan everything Tessera keeps for every term: each table of the published warehouse, the sync state
-    and its published history (SQL), the bytes of those files and of anything left in the build folder,
-    and every file under the data folder (Parquet through SQL, other files byte by byte)."""
+def prove(
+    settings: Settings, terms: list[str], salt: str, config: PersonSourcesConfig | None = None
+) -> dict[str, Any]:
+    """Scan everything Tessera keeps for every term: each table of the published warehouse (DuckDB: the
+    file; Postgres: every table of every Tessera schema), the sync state and its published history (SQL),
+    the bytes of the DuckDB files and of anything left in the build folder, every file under the data folder
+    (Parquet through SQL, other files byte by byte) and every declared person-source file."""
     tables: dict[str, int] = {}
     files: dict[str, int] = {}
     scanned_rows = 0
-    for label, path in (
-        ("warehouse", settings.published_db),
+    config = config if config is not None else load_config(settings)
+    sources: list[tuple[str, Any]] = [
         ("sync_state", state_path(settings)),
         ("sync_history", history_path(settings)),
-    ):
+        ("masked_file", masked_file_path(settings)),
+    ]
+    if settings.target == "postgres":
+        for scan in pg.scan(settings, terms, pg.person_source_table_schemas(config)):
+            tables[f"postgres:{scan.table}"] = scan.hits
+            scanned_rows += scan.rows
+    else:
+        sources.insert(0, ("warehouse", settings.published_db))
+    for label, path in sources:
         if not path.exists():
             continue
         con = open_read_only(path)
@@ -322,20 +468,19 @@ def prove(settings: Settings, terms: list[str], salt: str) -> dict[str, Any]:
         for path in sorted(folder.glob("*")) if folder.exists() else []:
             if path.is_file():
                 files[str(path)] = scan_bytes(path, terms)
-    if settings.data_dir.exists():
-        for path in sorted(settings.data_dir.rglob("*")):
-            if not path.is_file():
-                continue
-            files[str(path)] = (
-                scan_parquet(path, terms) if path.suffix == ".parquet" else scan_bytes(path, terms)
-            )
+    data_files = (
+        sorted(p for p in settings.data_dir.rglob("*") if p.is_file()) if settings.data_dir.exists() else []
+    )
+    for path in [*data_files, *(p for p in declared_files(config) if p not in data_files)]:
+        files[str(path)] = scan_parquet(path, terms) if path.suffix == ".parquet" else scan_bytes(path, terms)
     total = sum(tables.values()) + sum(files.values())
-    return {
+    proof: dict[str, Any] = {
         "scanned_at": utcnow().isoformat(),
         "salt": salt,
         "term_hashes": sorted(salted_hash(salt, t) for t in terms),
         "terms": len(terms),
         "byte_terms": len(byte_terms(terms)),
+        "warehouse": settings.target,
         "tables_scanned": len(tables),
         "rows_scanned": scanned_rows,
         "files_scanned": len(files),
@@ -343,6 +488,42 @@ def prove(settings: Settings, terms: list[str], salt: str) -> dict[str, Any]:
         "hits_per_file": files,
         "total_hits": total,
     }
+    if settings.target == "postgres":
+        proof["not_scanned"] = (
+            "Postgres data files: a client cannot read them. Every table deleted from was vacuumed (FULL) into "
+            "new files; the write-ahead log, replicas and backups are outside Tessera's reach."
+        )
+    return proof
+
+
+def _published_hits(settings: Settings, terms: list[str], config: PersonSourcesConfig) -> int:
+    """Rows of the published warehouse that still hold a term (an SQL scan, as the proof does)."""
+    if settings.target == "postgres":
+        scans = pg.scan(settings, terms, pg.person_source_table_schemas(config))
+    else:
+        con = open_read_only(settings.published_db)
+        try:
+            scans = scan_tables(con, terms)
+        finally:
+            con.close()
+    return sum(s.hits for s in scans)
+
+
+def _open_erase_request(ledger: Ledger, subject_type: str, subject_value: str) -> tuple[dict[str, Any], str]:
+    """A new erase request, or the unfinished erase of the same identifier (killed midway or failed), which
+    this run finishes: its steps and what it located are kept, and its proof uses its salt."""
+    unfinished = ledger.unfinished_erase(subject_type, subject_value)
+    if unfinished is not None:
+        return unfinished, unfinished["status"]
+    request = ledger.new_request("erase", subject_type, subject_value)
+    return ledger.request(request.request_id) or {}, ""
+
+
+def _step_status(ledger: Ledger, request_id: str, step: str, target: str = "") -> str | None:
+    for row in ledger.steps(request_id):
+        if row["step"] == step and row["target"] == target:
+            return str(row["status"])
+    return None
 
 
 def erase(
@@ -352,45 +533,77 @@ def erase(
     syncs: list[SyncConfig] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> RequestResult:
-    """Erase the whole identity cluster of `subject` (`TYPE:VALUE`); see the module docstring."""
-    _require_duckdb(settings)
+    """Erase the whole identity cluster of `subject` (`TYPE:VALUE`); see the module docstring.
+
+    Running it again for the same identifier after it was killed or failed finishes that same request."""
     subject_type, subject_value = parse_subject(subject)
+    # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
+    # anything.
+    config = load_config(settings)
+    if settings.target == "postgres":
+        with pg.published_session(settings):
+            pass  # raises NoWarehouse when nothing is published
+    elif not settings.published_db.exists():
+        raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
     syncs = project_syncs(settings) if syncs is None else syncs
     with Ledger(ledger_path(settings)) as ledger:
-        request = ledger.new_request("erase", subject_type, subject_value)
-        rid = request.request_id
+        request, resumed = _open_erase_request(ledger, subject_type, subject_value)
+        rid = request["request_id"]
+        if resumed:
+            ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
         ledger.set_status(rid, "in_progress")
+        deleted: dict[str, int] = {}
         try:
-            con = open_read_only(settings.published_db)
-            try:
-                cluster = find_cluster(con, subject_type, subject_value)
-                matches = match_raw_rows(con, cluster)
-            finally:
-                con.close()
-            terms = cluster_terms(cluster, matches)
+            located = locate(settings, subject_type, subject_value)
+            saved = ledger.work(rid)
+            if saved:
+                located.merge(saved)
+            ledger.save_work(rid, located.to_json())
+            cluster, matches, terms = located.cluster, located.matches, located.terms
             raw_rows = sum(len(m.ids) for m in matches.values())
             ledger.step(
                 rid,
                 "locate",
                 "done",
                 f"{len(cluster.customer_ids)} customer(s), {len(cluster.identifiers)} identifiers, "
-                f"{raw_rows} raw records in {sum(1 for m in matches.values() if m.ids)} tables",
+                f"{raw_rows} raw records in {sum(1 for m in matches.values() if m.ids)} tables, "
+                f"{len(located.people.rows)} person-source records",
             )
             hashes = sorted({(t, suppression_hash(t, v)) for t, v in cluster.identifiers})
             ledger.suppress(rid, hashes)
             all_hashes = ledger.suppression_list()
             ledger.step(rid, "suppress", "done", f"{len(hashes)} identifier hashes on the suppression list")
-            report = _rebuild_and_publish(
-                settings, _erase_in_build(cluster, matches, terms, all_hashes), terms
-            )
-            deleted = report["deleted_rows"]
-            ledger.step(
-                rid,
-                "warehouse",
-                "done",
-                f"{sum(deleted.values())} rows deleted in {len(deleted)} tables, rebuilt, "
-                f"{report['tests_passed']} tests passed, rewritten and published",
-            )
+            if _step_status(ledger, rid, "warehouse") == "done" and not _published_hits(
+                settings, terms, config
+            ):
+                # Published without the person before the interruption (and still without them).
+                earlier = (ledger.request(rid) or {}).get("result") or {}
+                deleted = dict(earlier.get("deleted_rows", {}))
+            else:
+                if settings.target == "postgres":
+                    report = _erase_warehouse_postgres(settings, located, config, all_hashes)
+                else:
+                    report = _rebuild_and_publish(
+                        settings, _erase_in_build(located, config, all_hashes), terms
+                    )
+                deleted = report["deleted_rows"]
+                vacuumed = (
+                    f", {len(report['vacuumed'])} tables vacuumed (FULL)" if "vacuumed" in report else ""
+                )
+                ledger.set_status(rid, "in_progress", result={"deleted_rows": deleted})
+                ledger.step(
+                    rid,
+                    "warehouse",
+                    "done",
+                    f"{sum(deleted.values())} rows deleted in {len(deleted)} tables, rebuilt, "
+                    f"{report['tests_passed']} tests passed{vacuumed}, "
+                    + ("published" if settings.target == "postgres" else "rewritten and published"),
+                )
+                for name, note in report.get("notes", {}).items():
+                    ledger.step(rid, "person_source_table", "not_supported", note, target=name)
+            masked = masked_file_path(settings)
+            if settings.target == "duckdb" and masked.exists():
+                ledger.step(rid, "masked_file", "done", f"{masked} rewritten from the published warehouse")
             exports = _erase_exports(settings, terms)
             if exports:
                 ledger.step(
@@ -403,21 +616,35 @@ def erase(
                 "done",
                 f"{sum(landing.values())} rows removed from {len(landing)} raw files",
             )
+            person_files = erase_in_files(config, located.people, terms)
+            if person_files:
+                ledger.step(
+                    rid,
+                    "person_source_files",
+                    "done",
+                    ", ".join(f"{f.source}: {f.removed} rows removed" for f in person_files),
+                )
             state = _erase_sync_state(settings, ledger, rid, cluster, terms)
             ledger.step(
                 rid, "sync_state", "done", ", ".join(f"{k}: {v}" for k, v in state.items()) or "nothing held"
             )
             held = {p.sync_name for p in ledger.pending() if p.request_id == rid}
-            for config in syncs:
-                if config.name not in held:
+            for sync_config in syncs:
+                if sync_config.name not in held and not _step_status(
+                    ledger, rid, "destination", sync_config.name
+                ):
                     ledger.step(
-                        rid, "destination", "skipped", "the person was never synced here", target=config.name
+                        rid,
+                        "destination",
+                        "skipped",
+                        "the person was never synced here",
+                        target=sync_config.name,
                     )
             erase_pending(ledger, syncs, env=env)
             # Earlier requests' deletes were retried too: those now confirmed are complete.
             for earlier in ledger.open_requests():
                 ledger.set_status(earlier, _final_status(ledger, earlier))
-            proof = prove(settings, terms, request.salt)
+            proof = prove(settings, terms, request["salt"], config)
             ledger.set_proof(rid, proof)
             ledger.step(
                 rid,
@@ -427,12 +654,18 @@ def erase(
             )
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
-            ledger.set_status(rid, "failed", result={"error": str(exc)})
+            ledger.set_status(rid, "failed", result={"error": str(exc), "deleted_rows": deleted})
             raise
+        if _step_status(ledger, rid, "error") == "failed":
+            ledger.step(
+                rid, "error", "skipped", "an earlier attempt failed here; a later run finished the erase"
+            )
         status = _final_status(ledger, rid)
         ledger.set_status(
             rid, status, result={"customers": len(cluster.customer_ids), "deleted_rows": deleted}
         )
+        if status != "failed":
+            ledger.drop_work(rid)
         steps = ledger.steps(rid)
     _finish_ledger(settings)
     return RequestResult(rid, "erase", status, steps, proof, len(cluster.customer_ids))
@@ -500,17 +733,14 @@ def set_suppression(settings: Settings, subject: str, *, suppress: bool) -> Requ
         request = ledger.new_request(kind, subject_type, subject_value)
         rid = request.request_id
         try:
-            if suppress and settings.target == "postgres":
-                # No cluster lookup on Postgres yet: the identifier itself is suppressed.
-                hashes = [(subject_type, suppression_hash(subject_type, subject_value))]
-                ledger.suppress(rid, hashes)
-                detail = f"{len(hashes)} identifier hash added"
-            elif suppress:
-                con = open_read_only(settings.published_db)
+            if suppress:
                 try:
-                    cluster = find_cluster(con, subject_type, subject_value)
-                finally:
-                    con.close()
+                    cluster = locate(settings, subject_type, subject_value).cluster
+                except NoWarehouse:
+                    # Nothing published yet: the identifier alone, so that the first load quarantines it.
+                    cluster = Cluster(
+                        subject_type, subject_value, identifiers=[(subject_type, subject_value)]
+                    )
                 hashes = sorted({(t, suppression_hash(t, v)) for t, v in cluster.identifiers})
                 ledger.suppress(rid, hashes)
                 detail = f"{len(hashes)} identifier hashes of {len(cluster.customer_ids)} customer(s) added"
@@ -520,18 +750,17 @@ def set_suppression(settings: Settings, subject: str, *, suppress: bool) -> Requ
             ledger.step(rid, kind, "done", detail)
             hashes_now = ledger.suppression_list()
             if settings.target == "postgres":
-                write_suppression_table_postgres(settings, hashes_now)
+                with writer_lock(settings):
+                    write_suppression_table_postgres(settings, hashes_now)
                 ledger.step(rid, "warehouse", "done", "list written; it takes effect at the next build")
-                ledger.set_status(rid, "completed")
-                steps = ledger.steps(rid)
-                return RequestResult(rid, kind, "completed", steps)
+            else:
 
-            def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-                write_suppression_table(con, hashes_now)
-                return {}
+                def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+                    write_suppression_table(con, hashes_now)
+                    return {}
 
-            _rebuild_and_publish(settings, edit, [])
-            ledger.step(rid, "warehouse", "done", "rebuilt and published with the new suppression list")
+                _rebuild_and_publish(settings, edit, [])
+                ledger.step(rid, "warehouse", "done", "rebuilt and published with the new suppression list")
             ledger.set_status(rid, "completed")
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")

@@ -9,9 +9,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from orchestration.privacy.cluster import find_cluster, match_raw_rows, parse_subject
+from orchestration.privacy import postgres as pg
+from orchestration.privacy.cluster import (
+    NoWarehouse,
+    find_cluster,
+    match_person_source_rows,
+    match_raw_rows,
+    parse_subject,
+    person_rows_condition,
+)
 from orchestration.privacy.erase import RequestResult, cluster_terms
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
@@ -48,56 +54,85 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def collect(settings: Settings, subject_type: str, subject_value: str) -> dict[str, Any]:
+    if settings.target == "postgres":
+        with pg.published_session(settings) as session:
+            return _collect(
+                settings, session, settings.postgres.published_schema, subject_type, subject_value
+            )
+    if not settings.published_db.exists():
+        raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
     con = open_read_only(settings.published_db)
     try:
-        cluster = find_cluster(con, subject_type, subject_value)
-        matches = match_raw_rows(con, cluster)
-        ids = cluster.customer_ids
-        data: dict[str, Any] = {"customer_ids": ids}
-        tables = {table: schema for schema, table in tables_of(con) if schema == "main"}
-        with_customer = {
-            table
-            for table in tables
-            if any(name == "customer_id" for name, _ in columns_of(con, "main", table))
-        }
-        for section, table in SECTIONS.items():
-            if table in with_customer:
-                data[section] = _rows(
-                    con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
-                )
-        for table in sorted(with_customer - set(SECTIONS.values())):
-            if table.startswith(("int_", "base_", "stg_")):
-                continue
-            data.setdefault("other_tables", {})[table] = _rows(
-                con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
-            )
-        raw: dict[str, list[dict[str, Any]]] = {}
-        for (source, table), match in matches.items():
-            if not match.ids:
-                continue
-            quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in match.ids)
-            raw[f"{source}.{table}"] = _rows(
-                con,
-                f'select * exclude (_loaded_at) from "raw_{source}"."{table}" '
-                f'where cast("{match.raw.raw_id}" as varchar) in ({quoted})',
-            )
-        data["raw_source_records"] = raw
-        data["quarantined_rows"] = _rows(
-            con,
-            "select * from quarantined_rows where "
-            + (match_condition([("raw_record", "VARCHAR")], cluster_terms(cluster, matches)) or "false"),
-        )
+        return _collect(settings, con, "main", subject_type, subject_value)
     finally:
         con.close()
+
+
+def _collect(
+    settings: Settings, con: Any, schema: str, subject_type: str, subject_value: str
+) -> dict[str, Any]:
+    """`con` reads the published warehouse (DuckDB, or a Postgres session on the published `schema`)."""
+    cluster = find_cluster(con, subject_type, subject_value)
+    matches = match_raw_rows(con, cluster)
+    people = match_person_source_rows(con, cluster)
+    ids = cluster.customer_ids
+    data: dict[str, Any] = {"customer_ids": ids}
+    tables = {table for table_schema, table in tables_of(con) if table_schema == schema}
+    with_customer = {
+        table for table in tables if any(name == "customer_id" for name, _ in columns_of(con, schema, table))
+    }
+    for section, table in SECTIONS.items():
+        if table in with_customer:
+            data[section] = _rows(
+                con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
+            )
+    for table in sorted(with_customer - set(SECTIONS.values())):
+        if table.startswith(("int_", "base_", "stg_")):
+            continue
+        data.setdefault("other_tables", {})[table] = _rows(
+            con, f'select * from "{table}" where customer_id in (select unnest(?))', [ids]
+        )
+    raw: dict[str, list[dict[str, Any]]] = {}
+    for (source, table), match in matches.items():
+        if not match.ids:
+            continue
+        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in match.ids)
+        raw[f"{source}.{table}"] = _without_load_time(
+            _rows(
+                con,
+                f'select * from "raw_{source}"."{table}" where cast("{match.raw.raw_id}" as varchar) in ({quoted})',
+            )
+        )
+    # Declared person sources (sources/person_sources.yml): the rows as loaded, each with its original
+    # columns in raw_record, and their external ids.
+    if people.rows:
+        for landing in ("records", "external_ids"):
+            raw[f"person_sources.{landing}"] = _without_load_time(
+                _rows(
+                    con,
+                    f"select * from raw_person_sources.{landing} where {person_rows_condition(people.rows)} "
+                    "order by source_name, table_name, row_number",
+                )
+            )
+    data["raw_source_records"] = raw
+    data["quarantined_rows"] = _rows(
+        con,
+        "select * from quarantined_rows where "
+        + (match_condition([("raw_record", "VARCHAR")], cluster_terms(cluster, matches, people)) or "false"),
+    )
     data["sync_log"] = _sync_log(settings, ids)
     return data
+
+
+def _without_load_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k != "_loaded_at"} for row in rows]
 
 
 def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 It keeps no identifier in clear. A request's subject is kept as a salted hash (salt per request); the
 suppression list keeps unsalted sha256('<type>:<value>') hashes, which staging must be able to recompute.
-The one exception is `privacy_pending_deletes`: what a destination needs to delete a person (the last
-payload the sync sent) is kept until that destination confirmed the deletion, then removed."""
+Two exceptions, each kept only as long as it is needed: `privacy_pending_deletes`, what a destination needs to
+delete a person (the last payload the sync sent), until that destination confirmed the deletion; and
+`privacy_erase_work`, what an erase located (terms, record ids), until the erase finished, so that an erase
+killed midway (after publishing the warehouse without the person, say) is finished by running it again."""
 
 from __future__ import annotations
 
@@ -74,6 +76,13 @@ SCHEMA = [
         last_error varchar,
         created_at timestamp not null,
         primary key (request_id, sync_name, key)
+    )
+    """,
+    """
+    create table if not exists privacy_erase_work (
+        request_id varchar primary key,
+        work varchar not null,
+        saved_at timestamp not null
     )
     """,
 ]
@@ -228,7 +237,8 @@ class Ledger:
     def find_requests(self, subject_type: str, subject_value: str) -> list[str]:
         """Earlier requests about this identifier: each is checked against its own salt."""
         rows = self.conn.execute(
-            "select request_id, salt, subject_hash from privacy_requests where subject_type = ?",
+            "select request_id, salt, subject_hash from privacy_requests where subject_type = ? "
+            "order by received_at, request_id",
             [subject_type],
         ).fetchall()
         term = f"{subject_type}:{subject_value}"
@@ -306,6 +316,35 @@ class Ledger:
             "where request_id = ? and sync_name = ? and key in (select unnest(?))",
             [error[:1000], request_id, sync_name, keys],
         )
+
+    # what an unfinished erase located
+
+    def save_work(self, request_id: str, work: dict[str, Any]) -> None:
+        self.conn.execute(
+            "insert or replace into privacy_erase_work values (?, ?, ?)",
+            [request_id, json.dumps(work, default=str), utcnow()],
+        )
+
+    def work(self, request_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "select work from privacy_erase_work where request_id = ?", [request_id]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def drop_work(self, request_id: str) -> None:
+        self.conn.execute("delete from privacy_erase_work where request_id = ?", [request_id])
+
+    def unfinished_erase(self, subject_type: str, subject_value: str) -> dict[str, Any] | None:
+        """The latest erase of this identifier that never finished (killed midway, or failed), if any."""
+        for request_id in reversed(self.find_requests(subject_type, subject_value)):
+            request = self.request(request_id)
+            if (
+                request
+                and request["kind"] == "erase"
+                and request["status"] in ("received", "in_progress", "failed")
+            ):
+                return request
+        return None
 
     def open_requests(self) -> list[str]:
         return [

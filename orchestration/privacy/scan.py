@@ -4,7 +4,7 @@ Terms are matched case-insensitively. A term of six characters or more that is n
 phones, device ids, loyalty cards, customer ids) is searched as a substring of every text column, which
 also finds it inside JSON (quarantined rows), URLs and free text. Shorter or all-digit terms (a shop's
 numeric customer id) would match unrelated text and numbers, so they must equal a whole value of a text
-column or of a column whose name says it holds an id."""
+column; numeric columns are not compared (see match_condition)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-TEXT_TYPES = ("VARCHAR", "JSON", "TEXT", "CHARACTER VARYING", "CHARACTER")
+# DuckDB and Postgres spellings; a Postgres array is scanned through its text form.
+TEXT_TYPES = ("VARCHAR", "JSON", "JSONB", "TEXT", "CHARACTER VARYING", "CHARACTER", "ARRAY")
 MIN_SUBSTRING = 6
 
 
@@ -37,25 +39,30 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def is_id_column(name: str) -> bool:
+    """A column that holds identifiers by its name: `id`, `…_id`, `identifier_value`, `key` (sync state)."""
+    lowered = name.lower()
+    return lowered in ("id", "key", "identifier_value") or lowered.endswith("_id")
+
+
 def match_condition(columns: list[tuple[str, str]], terms: list[str]) -> str | None:
-    """SQL true for a row holding any term, over (column name, data type) pairs; None when nothing can match."""
+    """SQL true for a row holding any term, over (column name, data type) pairs; None when nothing can match.
+
+    A short or all-digit term (a shop's numeric customer id) must equal the whole value of a text column.
+    Numeric columns are not compared: there the term would match unrelated rows (order 1234 is not shop
+    customer 1234, and a count or a surrogate key of 1 is nobody's). Rows that carry the person's id in a
+    numeric column are found through identity and deleted by their record id."""
     substring = [t for t in terms if is_substring_term(t)]
     exact = [t for t in terms if not is_substring_term(t)]
     parts: list[str] = []
     for name, data_type in columns:
         column = _ident(name)
-        is_text = data_type.upper().split("(")[0] in TEXT_TYPES
-        if is_text:
-            lowered = f"lower(cast({column} as varchar))"
-            parts.extend(f"strpos({lowered}, {_quote(t)}) > 0" for t in substring)
-            if exact:
-                parts.append(
-                    f"lower(trim(cast({column} as varchar))) in ({', '.join(_quote(t) for t in exact)})"
-                )
-        elif exact and "id" in name.lower():
-            digits = [t for t in exact if t.isdigit()]
-            if digits:
-                parts.append(f"cast({column} as varchar) in ({', '.join(_quote(t) for t in digits)})")
+        if data_type.upper().split("(")[0] not in TEXT_TYPES:
+            continue
+        lowered = f"lower(cast({column} as varchar))"
+        parts.extend(f"strpos({lowered}, {_quote(t)}) > 0" for t in substring)
+        if exact:
+            parts.append(f"lower(trim(cast({column} as varchar))) in ({', '.join(_quote(t) for t in exact)})")
     return " or ".join(parts) if parts else None
 
 
@@ -77,9 +84,7 @@ def tables_of(con: duckdb.DuckDBPyConnection, database: str | None = None) -> li
     return [(schema, table) for schema, table in rows]
 
 
-def columns_of(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, database: str | None = None
-) -> list[tuple[str, str]]:
+def columns_of(con: Any, schema: str, table: str, database: str | None = None) -> list[tuple[str, str]]:
     return [
         (name, data_type)
         for name, data_type in con.execute(
@@ -92,13 +97,18 @@ def columns_of(
 
 
 def scan_tables(
-    con: duckdb.DuckDBPyConnection, terms: list[str], *, database: str | None = None
+    con: Any,
+    terms: list[str],
+    *,
+    database: str | None = None,
+    tables: list[tuple[str, str]] | None = None,
 ) -> list[TableScan]:
-    """Rows holding any term, per base table of the database (every schema)."""
+    """Rows holding any term, per base table of the database (every schema), or of `tables`.
+    `con` is a DuckDB connection or anything with the same execute() (orchestration/privacy/postgres.py)."""
     terms = normalise_terms(terms)
     results = []
     prefix = f"{_ident(database)}." if database else ""
-    for schema, table in tables_of(con, database):
+    for schema, table in tables_of(con, database) if tables is None else tables:
         relation = f"{prefix}{_ident(schema)}.{_ident(table)}"
         condition = match_condition(columns_of(con, schema, table, database), terms)
         if condition is None:
@@ -112,9 +122,7 @@ def scan_tables(
     return results
 
 
-def delete_matching(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, terms: list[str], extra: str | None = None
-) -> int:
+def delete_matching(con: Any, schema: str, table: str, terms: list[str], extra: str | None = None) -> int:
     """Delete the rows of one table that hold any term (or meet `extra`); returns how many."""
     condition = match_condition(columns_of(con, schema, table), normalise_terms(terms))
     conditions = [c for c in (condition, extra) if c]

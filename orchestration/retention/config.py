@@ -66,6 +66,23 @@ class Policy(BaseModel):
     keep_days: int = Field(gt=0)
     aggregate: Aggregate
 
+    @model_validator(mode="after")
+    def _person_sources(self) -> Policy:
+        # Declared person sources land together in raw_person_sources.records, reloaded whole from their
+        # files at every load; the one timestamp that dates a row there is its file's modification time
+        # (observed_at is text as the source wrote it, _loaded_at is the time of the last load).
+        if self.source == "person_sources" and self.schema_name is None:
+            if self.table != "records":
+                raise ValueError(
+                    "person sources are retained through table records (their external ids follow)"
+                )
+            if self.clock != "file_modified_at":
+                raise ValueError(
+                    "the clock of person sources is file_modified_at: a file's records expire keep_days "
+                    "after the file last changed (rows of warehouse-table sources have none and are kept)"
+                )
+        return self
+
     @property
     def raw_schema(self) -> str:
         return self.schema_name or f"raw_{self.source}"

@@ -21,6 +21,8 @@ from orchestration.retention.config import Measure, Policy
 log = logging.getLogger(__name__)
 
 SCHEMA = "retained"
+#: The landing table of the declared person sources (orchestration/person_sources/load.py).
+PERSON_SOURCE_RECORDS = ("raw_person_sources", "records")
 TRIGGERS = ("schedule", "load", "dry_run")
 
 
@@ -280,6 +282,13 @@ def apply_policy(
         removed = int(runner.query(f"select count(*) from {raw} where {clock} < {_ts(cutoff)}")[0][0])
         runner.execute(f"delete from {raw} where {clock} < {_ts(cutoff)}")
         left = int(runner.query(f"select count(*) from {raw} where {clock} < {_ts(cutoff)}")[0][0])
+        if (policy.raw_schema, policy.table) == PERSON_SOURCE_RECORDS:
+            # A removed person-source record's external ids go with it (keyed by source, table and row).
+            runner.execute(
+                f"delete from {_quote(PERSON_SOURCE_RECORDS[0])}.external_ids as x where not exists ("
+                f"select 1 from {raw} as r where r.source_name = x.source_name "
+                "and r.table_name = x.table_name and r.row_number = x.row_number)"
+            )
         if int(folded) != removed or left != 0:
             raise RetentionError(
                 f"{policy.source}.{policy.table}: {removed} rows to remove but {folded} folded into "

@@ -96,6 +96,8 @@ def test_scan_matches_long_terms_inside_text_and_short_ones_whole():
     assert (scan.rows, scan.hits) == (5, 2)
     condition = match_condition([("customer_id", "BIGINT"), ("amount", "BIGINT"), ("note", "VARCHAR")], terms)
     assert condition is not None and "amount" not in condition
+    # Numbers are never compared: a count or a surrogate key that happens to equal a numeric id is nobody's.
+    assert "customer_id" not in condition
 
 
 def test_compaction_removes_deleted_values_from_the_file_bytes(tmp_path):
@@ -194,3 +196,98 @@ def test_a_failing_destination_stays_pending_until_it_confirms(tmp_path):
 def test_salted_hash_ignores_case_and_spaces():
     assert salted_hash("s", " Ann@Example.com ") == salted_hash("s", "ann@example.com")
     assert salted_hash("s", "ann@example.com") != salted_hash("t", "ann@example.com")
+
+
+def _published_with_masked_view(path, emails: list[str]) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("create table customers (customer_id varchar, email varchar)")
+    con.executemany("insert into customers values (?, ?)", [[f"cus_{i}", e] for i, e in enumerate(emails)])
+    con.execute("create schema masked")
+    con.execute("create view masked.customers as select customer_id, md5(email) as email from main.customers")
+    con.close()
+
+
+def test_every_publish_refreshes_the_masked_file_and_a_broken_one_is_removed(tmp_path):
+    from orchestration.masking import export_masked_file, masked_file_path
+    from orchestration.warehouse import Audit, DuckDBWarehouse
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    settings.published_db.parent.mkdir(parents=True)
+    settings.build_db.parent.mkdir(parents=True)
+    _published_with_masked_view(settings.published_db, ["ann@example.com", "bob@example.com"])
+    warehouse = DuckDBWarehouse(settings)
+    passed = Audit(passed=True, failures=[], tests_passed=1, tests_warned=0, models_built=1, finished_at=0)
+
+    # No masked file written yet and none configured: a publish writes none.
+    _published_with_masked_view(settings.build_db, ["bob@example.com"])
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    assert not masked_file_path(settings).exists()
+
+    export_masked_file(settings.published_db, masked_file_path(settings))
+    _published_with_masked_view(settings.build_db, ["cara@example.com"])
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    con = duckdb.connect(str(masked_file_path(settings)), read_only=True)
+    assert con.execute("select customer_id from masked.customers").fetchall() == [("cus_0",)]
+    assert con.execute("select email from masked.customers").fetchall() == [
+        (hashlib.md5(b"cara@example.com").hexdigest(),)
+    ]
+    con.close()
+
+    # A published file without masked views cannot refresh it: the stale file goes rather than stays.
+    duckdb.connect(str(settings.build_db)).execute("create table t (i integer)").close()
+    passed.write(settings.audit_path)
+    warehouse.publish()
+    assert not masked_file_path(settings).exists()
+
+
+def test_a_declared_csv_loses_only_the_persons_rows_and_keeps_every_other_byte(tmp_path):
+    from orchestration.person_sources.config import PersonSource
+    from orchestration.privacy.person_sources import rewrite_csv_without
+
+    path = tmp_path / "visitors.csv"
+    original = (
+        b"\xef\xbb\xbfNo;Name;Email\r\n"
+        b"V1;Ann Erased; Ann@Mail.NET \r\n"
+        b'V2;"Bob; ""the"" builder\nsecond line";bob@mail.net\r\n'
+        b"V3;Ann again;\r\n"  # her record id only
+        b"V4;too;many;fields;\xff\r\n"  # malformed, not UTF-8, someone else's
+        b"V5;Dee;note ann@mail.net inside\r\n"
+    )
+    path.write_bytes(original)
+    source = PersonSource.model_validate(
+        {
+            "name": "fair",
+            "file": str(path),
+            "record_id": "No",
+            "fields": {"full_name": "Name", "email": "Email"},
+            "delimiter": ";",
+        }
+    )
+    assert rewrite_csv_without(path, source, {"V3"}, ["ann@mail.net"]) == 3
+    assert path.read_bytes() == (
+        b"\xef\xbb\xbfNo;Name;Email\r\n"
+        b'V2;"Bob; ""the"" builder\nsecond line";bob@mail.net\r\n'
+        b"V4;too;many;fields;\xff\r\n"
+    )
+    assert rewrite_csv_without(path, source, set(), ["ann@mail.net"]) == 0
+
+
+def test_person_source_rows_are_named_by_position_and_record_id():
+    from orchestration.privacy.cluster import person_rows_condition
+
+    con = duckdb.connect()
+    con.execute(
+        "create table records as select * from (values "
+        "('fair', 'visitors', 1, 'V1'), ('fair', 'visitors', 2, ' V2 '), ('fair', 'visitors', 3, null)"
+        ") as t(source_name, table_name, row_number, record_id)"
+    )
+    # After a reload row 1 is someone else (V9): the position alone must not select it.
+    wanted = {("fair", "visitors", 1, "V9"), ("fair", "visitors", 2, "V2"), ("fair", "visitors", 3, "")}
+    rows = con.execute(f"select row_number from records where {person_rows_condition(wanted)} order by 1")
+    assert rows.fetchall() == [(2,), (3,)]
+    assert con.execute(f"select count(*) from records where {person_rows_condition(set())}").fetchone() == (
+        0,
+    )

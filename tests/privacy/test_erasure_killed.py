@@ -1,0 +1,183 @@
+"""An erase killed midway is finished by running it again: nothing is lost from the ledger, the proof is zero.
+
+The session's published 1,500-customer world is copied into a private folder. A subprocess erases a person
+and is killed (SIGKILL) right after it published the warehouse without them, before it rewrote the landing
+files: the hardest place to stop, since the warehouse no longer knows who the person was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from orchestration.masking import export_masked_file, masked_file_path
+from orchestration.privacy.cluster import NoWarehouse
+from orchestration.privacy.erase import erase
+from orchestration.privacy.files import scan_parquet
+from orchestration.privacy.ledger import Ledger, ledger_path
+from orchestration.privacy.scan import scan_bytes, scan_tables
+from orchestration.warehouse import open_read_only
+from tests.worlds import world_settings
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    import orchestration.privacy.erase as erase_module
+    from orchestration.settings import Settings
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    # Right after the warehouse step published, before the landing files are rewritten.
+    erase_module._erase_landing_files = killed
+    erase_module.erase(Settings.from_env(), sys.argv[1], syncs=[])
+    """
+)
+
+
+def _hits(path: Path, terms: list[str]) -> dict[str, int]:
+    con = open_read_only(path)
+    try:
+        return {s.table: s.hits for s in scan_tables(con, terms) if s.hits}
+    finally:
+        con.close()
+
+
+def _pick(settings) -> tuple[str, list[str]]:
+    """A customer seen in three or more sources with events, preferably also in the demo's trade-fair file."""
+    con = open_read_only(settings.published_db)
+    try:
+        row = con.execute(
+            """
+            select c.customer_id, c.email
+            from customers as c
+            left join customer_source_records as p
+                on p.customer_id = c.customer_id and p.source_name = 'trade_fair'
+            where c.email is not null and c.source_count >= 3
+                and exists (select 1 from events as e where e.customer_id = c.customer_id)
+            order by p.customer_id is null, c.source_count desc, c.customer_id
+            limit 1
+            """
+        ).fetchone()
+        assert row is not None
+        terms = [row[0]] + [
+            v
+            for (v,) in con.execute(
+                "select identifier_value from customer_identifiers where customer_id = ? "
+                "and identifier_type in ('email', 'phone', 'anonymous_id')",
+                [row[0]],
+            ).fetchall()
+        ]
+        return row[1], terms
+    finally:
+        con.close()
+
+
+def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp_path):
+    private = world_settings(tmp_path)
+    shutil.copytree(settings.data_dir, private.data_dir)
+    private.published_db.parent.mkdir(parents=True)
+    shutil.copyfile(settings.published_db, private.published_db)
+    email, terms = _pick(private)
+    raw_files = sorted(private.raw_dir.rglob("*.parquet"))
+    assert sum(scan_parquet(p, terms) for p in raw_files) > 0
+    # The analysts' masked file exists: every publish, the erase's included, rewrites it.
+    masked = masked_file_path(private)
+    export_masked_file(private.published_db, masked)
+    assert _hits(masked, terms[:1]), "the masked file holds the person's customer id before the erase"
+
+    env = {
+        **os.environ,
+        "TESSERA_TARGET": "duckdb",
+        "TESSERA_DATA_DIR": str(private.data_dir),
+        "TESSERA_WAREHOUSE": str(private.published_db),
+        "TESSERA_BUILD_DB": str(private.build_db),
+        "TESSERA_PERSON_SOURCES": str(private.person_sources_path),
+    }
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, f"email:{email}"],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+
+    # What the kill left: the ledger knows the request and what it located; the warehouse is published
+    # without the person; the landing files still hold them.
+    with Ledger(ledger_path(private)) as ledger:
+        (request_id,) = ledger.find_requests("email", email)
+        request = ledger.request(request_id)
+        assert request is not None and request["status"] == "in_progress"
+        done = {s["step"] for s in ledger.steps(request_id) if s["status"] == "done"}
+        assert {"locate", "suppress", "warehouse"} <= done and "landing_files" not in done
+        assert ledger.work(request_id) is not None
+        suppressed = len(ledger.suppression_list())
+    con = open_read_only(private.published_db)
+    try:
+        assert not {s.table: s.hits for s in scan_tables(con, terms) if s.hits}
+    finally:
+        con.close()
+    assert sum(scan_parquet(p, terms) for p in raw_files) > 0
+
+    resumed = erase(private, f"email:{email}", syncs=[])
+
+    assert resumed.request_id == request_id
+    assert resumed.status == "completed", resumed.steps
+    steps = {s["step"]: s for s in resumed.steps if not s["target"]}
+    assert steps["resume"]["status"] == "done" and "in_progress" in steps["resume"]["detail"]
+    assert steps["warehouse"]["attempts"] == 1, "the published warehouse was rebuilt again"
+    assert steps["landing_files"]["status"] == "done" and steps["proof"]["status"] == "done"
+    assert resumed.proof is not None and resumed.proof["total_hits"] == 0
+    assert sum(scan_parquet(p, terms) for p in raw_files) == 0
+    assert all(
+        scan_bytes(p, terms) == 0
+        for p in private.data_dir.rglob("*")
+        if p.is_file() and p.suffix != ".parquet"
+    )
+    assert steps["masked_file"]["status"] == "done"
+    assert any(name.startswith("masked_file:") for name in resumed.proof["hits_per_table"])
+    assert not _hits(masked, terms)
+    with Ledger(ledger_path(private)) as ledger:
+        assert ledger.find_requests("email", email) == [request_id]
+        assert ledger.work(request_id) is None, "what the erase located is kept after it finished"
+        assert len(ledger.suppression_list()) == suppressed
+    if "person_source_files" in steps:
+        assert steps["person_source_files"]["status"] == "done"
+
+
+@pytest.mark.parametrize("subject", ["email:", "email:  ", "nonsense", "fax:123", "phone:abc"])
+def test_bad_subjects_are_refused_before_the_ledger_records_anything(settings, tmp_path, subject):
+    private = world_settings(tmp_path)
+    with pytest.raises(ValueError):
+        erase(private, subject, syncs=[])
+    assert not ledger_path(private).exists()
+
+
+def test_an_erase_without_a_published_warehouse_says_so_and_records_nothing(settings, tmp_path):
+    private = world_settings(tmp_path)
+    with pytest.raises(NoWarehouse, match="run a build first"):
+        erase(private, "email:ann@example.com", syncs=[])
+    assert not ledger_path(private).exists()
+
+
+def test_a_postgres_erase_without_a_published_schema_says_so_and_records_nothing(settings, tmp_path):
+    import psycopg2
+
+    private = world_settings(tmp_path, target="postgres", pg_schema="privacy_never_built")
+    try:
+        psycopg2.connect(**private.postgres.connect_kwargs(), connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Postgres is unreachable: {exc}")
+        pytest.skip(f"no Postgres: {exc}")
+    with pytest.raises(NoWarehouse, match="no published schema 'privacy_never_built'"):
+        erase(private, "email:ann@example.com", syncs=[])
+    assert not ledger_path(private).exists()

@@ -1,0 +1,224 @@
+"""Access export, erasure with proof and cluster suppression on the Postgres target, end to end.
+
+One small hand-made world (tests/worlds.py) with the person in five raw tables, a declared person-source CSV
+and a declared warehouse table, built on the real Postgres server; then export, erase and check every table of
+every Tessera schema with SQL of its own (each row as text), the rewritten files and the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import uuid
+from dataclasses import replace
+
+import psycopg2
+import pytest
+
+from orchestration.pipeline import build
+from orchestration.privacy.erase import erase, set_suppression
+from orchestration.privacy.export import export
+from orchestration.privacy.hashing import suppression_hash
+from orchestration.privacy.ledger import Ledger, ledger_path
+from orchestration.privacy.proof import verify
+from tests.conftest import TEST_PG_DATABASE
+from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
+
+VISITORS = textwrap.dedent(
+    """\
+    Visitor No,Name,E-mail,Mobile
+    V1,Ann Erased, ANN@Mail.net ,
+    V2,Bob Kept,bob@mail.net,07700 900456
+    V3,"Dee, Other",dee@other.org,
+    """
+)
+
+
+def _rows_holding(cur, schemas: list[str], needles: list[str]) -> dict[str, int]:
+    """Independent of the scan code: every row of every base table of `schemas`, as text, searched for each
+    needle (case-insensitive)."""
+    cur.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_type = 'BASE TABLE' and table_schema = any(%s)",
+        (schemas,),
+    )
+    hits = {}
+    for schema, table in cur.fetchall():
+        condition = " or ".join("strpos(lower(t::text), %s) > 0" for _ in needles)
+        cur.execute(f'select count(*) from "{schema}"."{table}" as t where {condition}', needles)
+        count = cur.fetchone()[0]
+        if count:
+            hits[f"{schema}.{table}"] = count
+    return hits
+
+
+def _schemas(cur, published: str, legacy: str) -> list[str]:
+    cur.execute(
+        "select schema_name from information_schema.schemata "
+        "where left(schema_name, 4) = 'raw_' or schema_name = any(%s)",
+        ([published, f"{published}_build", "retained", legacy],),
+    )
+    return [s for (s,) in cur.fetchall()]
+
+
+@pytest.fixture(scope="module")
+def pg_world(tmp_path_factory, dbt_manifest):
+    try:
+        psycopg2.connect(**PG).close()
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Postgres is unreachable: {exc}")
+        pytest.skip(f"no Postgres on 127.0.0.1:5432: {exc}")
+    root = tmp_path_factory.mktemp("privacy_pg")
+    schema = f"privacy_pg_{uuid.uuid4().hex[:8]}"
+    legacy = f"{schema}_legacy"
+    settings = replace(
+        world_settings(root, target="postgres", pg_schema=schema),
+        person_sources_path=root / "config" / "person_sources.yml",
+    )
+    write_world(
+        settings.data_dir,
+        {
+            "shop.customers": [
+                shop_customer(1, "Ann", "Erased", " Ann@Mail.net", "07700 900123"),
+                shop_customer(2, "Bob", "Kept", "bob@mail.net", "07700 900456"),
+            ],
+            "crm.contacts": [
+                crm_contact("c1", "Ann", "Erased", "ann@mail.net", "07700 900123"),
+                crm_contact("c2", "Bob", "Kept", "bob@mail.net"),
+            ],
+            "events.identifies": [identify("m1", "ann-device-77", "1", email="ann@mail.net")],
+            "events.tracks": [
+                track("t1", "ann-device-77", None, "Product Viewed"),
+                track("t2", "bob-device-88", "2", "Product Viewed"),
+            ],
+            "support.tickets": [ticket(7, "Ann Erased", "ann@mail.net", None)],
+        },
+    )
+    config = settings.person_sources_path.parent
+    config.mkdir(parents=True)
+    (config / "visitors.csv").write_text(VISITORS)
+    settings.person_sources_path.write_text(
+        textwrap.dedent(
+            f"""\
+            person_sources:
+              - name: fair
+                file: visitors.csv
+                record_id: Visitor No
+                fields: {{full_name: Name, email: E-mail, phone: Mobile}}
+                default_country: GB
+              - name: legacy
+                table: {legacy}.members
+                record_id: member_id
+                fields: {{full_name: name, email: email}}
+            """
+        )
+    )
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        cur.execute(f"create schema {legacy}")
+        cur.execute(f"create table {legacy}.members (member_id integer, name text, email text)")
+        cur.execute(
+            f"insert into {legacy}.members values (10, 'Ann Erased', 'ann@mail.net'), (11, 'Cara Kept', 'cara@x.org')"
+        )
+    try:
+        assert build(settings).published
+        yield settings, schema, legacy
+    finally:
+        with psycopg2.connect(**PG) as con, con.cursor() as cur:
+            for name in (schema, f"{schema}_build", f"{schema}_masked", f"{schema}_build_masked", legacy):
+                cur.execute(f"drop schema if exists {name} cascade")
+
+
+def test_postgres_export_erase_and_cluster_suppression(pg_world, tmp_path):
+    settings, schema, legacy = pg_world
+    needles = ["ann@mail.net", "+447700900123", "ann-device-77"]
+
+    # Export: the whole cluster, the person-source rows included.
+    result, path = export(settings, "email:ann@mail.net", tmp_path / "export.json")
+    document = json.loads(path.read_text())
+    assert result.status == "completed" and len(document["customer_ids"]) == 1
+    assert document["profile"][0]["email"] == "ann@mail.net"
+    raw = document["raw_source_records"]
+    assert {"shop.customers", "crm.contacts", "events.identifies", "events.tracks", "support.tickets"} <= set(
+        raw
+    )
+    assert sorted((r["source_name"], r["record_id"]) for r in raw["person_sources.records"]) == [
+        ("fair", "V1"),
+        ("legacy", "10"),
+    ]
+    assert document["events"] and document["identifiers"]
+
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        cur.execute("select 'raw_shop.customers'::regclass::oid, pg_relation_filenode('raw_shop.customers')")
+        _, filenode_before = cur.fetchone()
+        before = _rows_holding(cur, _schemas(cur, schema, legacy), needles)
+    assert {f"{schema}.customers", "raw_shop.customers", "raw_events.tracks", f"{legacy}.members"} <= set(
+        before
+    )
+
+    erased = erase(settings, "phone:+447700900123", syncs=[])
+    steps = {(s["step"], s["target"]): s for s in erased.steps}
+    assert erased.status == "completed", erased.steps
+    for step in (
+        "locate",
+        "suppress",
+        "warehouse",
+        "landing_files",
+        "person_source_files",
+        "sync_state",
+        "proof",
+    ):
+        assert steps[(step, "")]["status"] == "done", steps[(step, "")]
+    assert "vacuumed (FULL)" in steps[("warehouse", "")]["detail"]
+    proof = erased.proof
+    assert proof["total_hits"] == 0 and proof["warehouse"] == "postgres"
+    assert f"postgres:{schema}.customers" in proof["hits_per_table"]
+    assert f"postgres:{legacy}.members" in proof["hits_per_table"]
+    assert any(name.startswith("postgres:raw_person_sources.") for name in proof["hits_per_table"])
+    assert "not_scanned" in proof
+    assert verify(_request(settings, erased.request_id), "phone", "+447700900123") == {
+        "is_subject": True,
+        "was_scanned": True,
+        "hits": 0,
+        "proven_absent": True,
+    }
+
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        assert _rows_holding(cur, _schemas(cur, schema, legacy), needles) == {}
+        cur.execute(f"select email from {schema}.customers order by 1")
+        kept = [e for (e,) in cur.fetchall()]
+        assert "bob@mail.net" in kept and "ann@mail.net" not in kept
+        cur.execute(f"select member_id from {legacy}.members")
+        assert cur.fetchall() == [(11,)]
+        cur.execute("select pg_relation_filenode('raw_shop.customers')")
+        assert cur.fetchone()[0] != filenode_before, "raw_shop.customers was not rewritten (VACUUM FULL)"
+        cur.execute(
+            "select schema_name from information_schema.schemata where schema_name = any(%s)",
+            ([f"{schema}_build", f"{schema}__previous"],),
+        )
+        assert cur.fetchall() == [], "a build or previous schema was left behind"
+    lines = (settings.person_sources_path.parent / "visitors.csv").read_text().splitlines()
+    assert lines == [VISITORS.splitlines()[0], *VISITORS.splitlines()[2:]]
+
+    # Suppression on Postgres reaches the whole cluster: Bob's phone and shop id with his email.
+    suppressed = set_suppression(settings, "email:bob@mail.net", suppress=True)
+    assert suppressed.status == "completed"
+    with Ledger(ledger_path(settings)) as ledger:
+        hashes = {h for _, h in ledger.suppression_list()}
+    for identifier_type, value in (
+        ("email", "bob@mail.net"),
+        ("phone", "+447700900456"),
+        ("shop_customer_id", "2"),
+        ("crm_contact_id", "c2"),
+    ):
+        assert suppression_hash(identifier_type, value) in hashes, identifier_type
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        cur.execute(f"select count(*) from {schema}.privacy_suppression_list")
+        assert cur.fetchone()[0] == len(hashes)
+
+
+def _request(settings, request_id: str) -> dict:
+    with Ledger(ledger_path(settings)) as ledger:
+        return ledger.request(request_id) or {}
