@@ -237,7 +237,10 @@ def _linker(features: pa.Table, model: dict[str, Any] | None, con: duckdb.DuckDB
     from splink import DuckDBAPI, Linker
 
     db_api = DuckDBAPI(connection=con)
-    frame = db_api.register(features.select(FEATURE_COLUMNS), dataset_display_name="person_records")
+    # In unique_id order: the same records give the same model and pairs whichever warehouse read them
+    # (a table's scan order is not part of its contents, and Splink's sums follow the input order).
+    ordered = features.select(FEATURE_COLUMNS).sort_by("unique_id")
+    frame = db_api.register(ordered, dataset_display_name="person_records")
     return Linker(frame, settings(model), log_level=logging.ERROR)
 
 
