@@ -396,6 +396,75 @@ class PostgresWarehouse:
             cur.execute(sql)
             return list(cur.fetchall())
 
+    def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A table of the build schema as Arrow, typed as DuckDB would type it (for Python steps that
+        run between dbt invocations). COPY streams it out as CSV; DuckDB parses it with the declared types."""
+        schema = self.pg.build_schema
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, table),
+            )
+            declared = dict(cur.fetchall())
+            if not declared:
+                raise RuntimeError(
+                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
+                )
+            wanted = list(declared) if columns is None else columns
+            missing = [name for name in wanted if name not in declared]
+            if missing:
+                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+            unknown = {name: declared[name] for name in wanted if declared[name] not in _DUCKDB_TYPES}
+            if unknown:
+                raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
+            names = ", ".join(f'"{name}"' for name in wanted)
+            cur.execute("set client_encoding to 'UTF8'")
+            cur.execute("set datestyle to 'ISO, YMD'")
+            with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+                with open(tmp.name, "w", encoding="utf-8") as handle:
+                    cur.copy_expert(
+                        f'copy (select {names} from "{schema}"."{table}") to stdout with (format csv, null \'\\N\')',
+                        handle,
+                    )
+                types = ", ".join(f"'{name}': '{_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
+                reader = duckdb.connect()
+                try:
+                    # A quoted \N or "" is a value, never null: only the unquoted marker is.
+                    return reader.sql(
+                        f"select * from read_csv('{tmp.name}', columns = {{{types}}}, header = false, "
+                        "auto_detect = false, nullstr = '\\N', allow_quoted_nulls = false, "
+                        "quote = '\"', escape = '\"')"
+                    ).to_arrow_table()
+                finally:
+                    reader.close()
+
+    def write_build_table(self, table: str, rows: pa.Table) -> None:
+        """Replace <build schema>.<table> with `rows`, in one transaction. DuckDB writes the CSV
+        (values in ISO form, doubles to full precision); COPY streams it in."""
+        target = f'"{self.pg.build_schema}"."{table}"'
+        ddl = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in rows.schema)
+        names = ", ".join(f'"{f.name}"' for f in rows.schema)
+        with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+            writer = duckdb.connect()
+            try:
+                writer.register("written_rows", rows)
+                writer.execute(
+                    f"copy (select {names} from written_rows) to '{tmp.name}' "
+                    "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
+                )
+            finally:
+                writer.close()
+            with self.connect() as con, con.cursor() as cur, open(tmp.name, encoding="utf-8") as handle:
+                cur.execute("set client_encoding to 'UTF8'")
+                cur.execute(f"drop table if exists {target}")
+                cur.execute(f"create table {target} ({ddl})")
+                cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
+
+    def drop_build_table(self, table: str) -> None:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'drop table if exists "{self.pg.build_schema}"."{table}"')
+
     def describe_published(self) -> str:
         return f"postgres://{self.pg.user}@{self.pg.host}:{self.pg.port}/{self.pg.database} schema {self.pg.published_schema}"
 
@@ -425,6 +494,23 @@ def _person_source_loads(counts: dict[str, int], external_ids: int) -> list[Tabl
 def _keep_audit(settings: Settings) -> None:
     """The published build's audit stays beside the published data, for `tessera summary`."""
     os.replace(settings.audit_path, settings.last_audit_path)
+
+
+# Postgres column types (information_schema) as DuckDB reads them from CSV.
+_DUCKDB_TYPES = {
+    "text": "varchar",
+    "character varying": "varchar",
+    "character": "varchar",
+    "boolean": "boolean",
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "real": "float",
+    "double precision": "double",
+    "numeric": "double",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+}
 
 
 def _pg_type(arrow_type: pa.DataType) -> str:
