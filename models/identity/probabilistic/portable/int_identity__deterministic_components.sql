@@ -1,18 +1,13 @@
 {#-
-    Where probabilistic matching is skipped (see int_identity__match_model.sql) every edge is
-    deterministic, so the deterministic components are the components.
+    Connected components of the identity graph without its probabilistic edges, in portable SQL (the
+    same partition as duckdb/int_identity__deterministic_components.py): what identity would be
+    without probabilistic matching. Edges from a probabilistic link or a reviewer's decision carry
+    their pair_id; the others do not.
 -#}
-with
+-- depends_on: {{ ref('int_identity__nodes') }}
+-- depends_on: {{ ref('int_identity__edges') }}
+{{ config(materialized='table', post_hook="{{ tessera.drop_connected_components_scratch() }}") }}
 
-components as (
-    select * from {{ ref('int_identity__components') }}
-),
-
-final as (
-    select
-        node_id,
-        component_id as deterministic_component_id
-    from components
-)
-
-select * from final
+{{ tessera.connected_components(
+    ref('int_identity__nodes'), ref('int_identity__edges'), 'deterministic_component_id', edge_filter='pair_id is null'
+) }}
