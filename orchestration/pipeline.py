@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -18,14 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.audiences.rules import load_project
-from orchestration.predictions.external import (
-    dbt_build_phases,
-    drop_written_scores,
-    failed_step_result,
-    score_outside_dbt,
-)
+from orchestration.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse import Audit, PublishBlocked, TableLoad, get_warehouse, writer_lock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,20 +90,27 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
 def build_models(settings: Settings, *, full_refresh: bool = False) -> dict:
     """`dbt build` of the whole project into the build database or schema; the combined run results.
 
-    One dbt invocation on DuckDB; elsewhere two, around the predictions' scoring step."""
+    One dbt invocation on DuckDB; elsewhere one per phase, with the Python steps that dbt cannot run
+    there (identity matching, scoring) between them (orchestration/outside_dbt.py). A failed step is
+    recorded as a failed node, and ends the build there."""
     results: list[dict] = []
-    for phase, selection in enumerate(dbt_build_phases(settings)):
-        if phase:
-            try:
-                score_outside_dbt(settings)
-            except Exception as error:  # recorded in the audit, which then blocks publishing
-                results.append(failed_step_result(error))
-                break
-        phase_results = run_dbt(
-            settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
-        )
-        results.extend(phase_results.get("results", []))
-    drop_written_scores(settings)
+    steps = outside_steps(settings)
+    try:
+        for phase, selection in enumerate(dbt_build_phases(settings)):
+            if phase:
+                step = steps[phase - 1]
+                try:
+                    step.run(settings)
+                except Exception as error:  # recorded in the audit, which then blocks publishing
+                    log.error("%s failed: %s", step.name, error)
+                    results.append(step.failed_result(error))
+                    break
+            phase_results = run_dbt(
+                settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
+            )
+            results.extend(phase_results.get("results", []))
+    finally:
+        drop_written_tables(settings)
     return {"results": results}
 
 

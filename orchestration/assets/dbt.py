@@ -9,12 +9,7 @@ from dagster import AssetExecutionContext, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
-from orchestration.predictions.external import (
-    dbt_build_phases,
-    drop_written_scores,
-    failed_step_result,
-    score_outside_dbt,
-)
+from orchestration.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.project import settings, tessera_project
 from orchestration.warehouse import Audit, get_warehouse
 
@@ -46,22 +41,28 @@ def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     except (AudienceConfigError, AudienceSqlRefused) as exc:
         raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
     context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
-    # One invocation on DuckDB; elsewhere two, around the predictions' scoring step (no Python models).
+    # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
+    # there (identity matching, scoring): orchestration/outside_dbt.py.
     results: list[dict] = []
     manifest = json.loads(tessera_project.manifest_path.read_text())
-    for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
-        if phase:
-            try:
-                score_outside_dbt(settings)
-            except Exception as error:  # recorded in the audit, which then blocks publishing
-                context.log.error("predictions scoring step failed: %s", error)
-                results.append(failed_step_result(error))
-                break
-        invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
-        yield from invocation.stream()
-        results.extend(invocation.get_artifact("run_results.json").get("results", []))
-        shutil.rmtree(invocation.target_path, ignore_errors=True)
-    drop_written_scores(settings)
+    steps = outside_steps(settings)
+    try:
+        for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
+            if phase:
+                step = steps[phase - 1]
+                try:
+                    figures = step.run(settings)
+                    context.log.info("%s outside dbt: %s", step.name, figures)
+                except Exception as error:  # recorded in the audit, which then blocks publishing
+                    context.log.error("%s step failed: %s", step.name, error)
+                    results.append(step.failed_result(error))
+                    break
+            invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
+            yield from invocation.stream()
+            results.extend(invocation.get_artifact("run_results.json").get("results", []))
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+    finally:
+        drop_written_tables(settings)
     audit = Audit.from_run_results({"results": results})
     audit.write(settings.audit_path)
     context.log.info(

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from orchestration.pipeline import run_dbt
+from orchestration.pipeline import build_models
 from orchestration.retention.config import load_policies
 from orchestration.retention.engine import DuckDBRunner, PostgresRunner, Runner, TableRetention, enforce
 from orchestration.settings import Settings
@@ -94,7 +94,7 @@ def run_retention(
         warehouse.prepare_build()
         with _runner(settings, build=True) as runner:
             report.tables = enforce(runner, policies, as_of=as_of, trigger="schedule")
-        audit = Audit.from_run_results(run_dbt(settings, ["build"]))
+        audit = Audit.from_run_results(build_models(settings))
         audit.write(settings.audit_path)
         if not audit.passed:
             raise PublishBlocked(

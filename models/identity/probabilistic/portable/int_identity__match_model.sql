@@ -1,18 +1,32 @@
 {#-
-    Probabilistic matching runs where dbt runs Python models (DuckDB: Splink in
-    duckdb/int_identity__match_model.py). On other warehouses the stage is skipped: this model keeps
-    the same columns and no rows, so identity is deterministic there and everything downstream builds.
+    The probabilistic matching model on warehouses whose dbt runs no Python models (Postgres): the
+    pipeline builds up to int_identity__match_features, trains the same Splink model on those rows
+    (orchestration/identity_external.py, the code duckdb/int_identity__match_model.py runs), and
+    writes <this>__python into the build schema; this model copies it, so both warehouses hold the
+    same model for the same records. No rows below var identity_match_min_records, as on DuckDB.
 -#}
-{{ log("identity: probabilistic matching is skipped on " ~ target.type ~ " (it runs on DuckDB)", info=true) if execute }}
-select
-    cast(null as {{ dbt.type_string() }}) as comparison_name,
-    cast(null as {{ dbt.type_bigint() }}) as comparison_vector_value,
-    cast(null as {{ dbt.type_string() }}) as level_label,
-    cast(null as double precision) as m_probability,
-    cast(null as double precision) as u_probability,
-    cast(null as double precision) as match_weight,
-    cast(null as boolean) as has_tf_adjustments,
-    cast(null as {{ dbt.type_bigint() }}) as records,
-    cast(null as double precision) as training_seconds,
-    cast(null as {{ dbt.type_string() }}) as model_json
-where 1 = 0
+-- depends_on: {{ ref('int_identity__match_features') }}
+{%- set written = tessera.python_step_table('identity matching') %}
+
+with
+
+trained as (
+    select * from {{ written }}
+),
+
+final as (
+    select
+        cast(comparison_name as {{ dbt.type_string() }}) as comparison_name,
+        cast(comparison_vector_value as {{ dbt.type_bigint() }}) as comparison_vector_value,
+        cast(level_label as {{ dbt.type_string() }}) as level_label,
+        cast(m_probability as double precision) as m_probability,
+        cast(u_probability as double precision) as u_probability,
+        cast(match_weight as double precision) as match_weight,
+        cast(has_tf_adjustments as boolean) as has_tf_adjustments,
+        cast(records as {{ dbt.type_bigint() }}) as records,
+        cast(training_seconds as double precision) as training_seconds,
+        cast(model_json as {{ dbt.type_string() }}) as model_json
+    from trained
+)
+
+select * from final

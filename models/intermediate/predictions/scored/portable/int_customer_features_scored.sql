@@ -2,19 +2,9 @@
     Warehouses without dbt Python models: the pipeline builds everything up to the feature
     snapshots, runs the same scoring code (orchestration/predictions/scoring.py) against them and
     writes its output to <this>__python in the build schema, then builds this model and everything
-    downstream (orchestration/predictions/external.py; docs/predictions.md).
+    downstream (orchestration/outside_dbt.py, orchestration/predictions/external.py; docs/predictions.md).
 -#}
-{%- set written = none -%}
-{%- if execute -%}
-    {%- set written = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier ~ '__python') -%}
-    {%- if written is none -%}
-        {{ exceptions.raise_compiler_error(
-            "The scores table " ~ this.identifier ~ "__python is missing in " ~ this.schema ~ ": on "
-            ~ target.type ~ " the pipeline's scoring step writes it (tessera run, or "
-            ~ "orchestration.predictions.external.score_outside_dbt) before this model builds."
-        ) }}
-    {%- endif -%}
-{%- endif %}
+{%- set written = tessera.python_step_table('predictions scoring') -%}
 
 with
 

@@ -1,0 +1,90 @@
+"""Probabilistic identity matching outside dbt, for warehouses whose dbt adapter runs no Python models (Postgres).
+
+On DuckDB, int_identity__match_model and int_identity__match_pairs are dbt Python models that call
+orchestration/identity_matching.py. Elsewhere the build stops after int_identity__match_features;
+`match_outside_dbt` reads those rows from the build schema into Arrow, runs the same `train`,
+`model_table`, `model_from_table` and `predict` (Splink on an in-process DuckDB, as inside dbt), and
+writes int_identity__match_model__python and int_identity__match_pairs__python. The next dbt
+invocation builds the two models as copies of those tables, and everything downstream.
+
+Splink's own Postgres backend was not used: it needs SQLAlchemy (a new dependency), runs Splink's
+scratch tables on the shared server, and compares with other string functions and other float sums,
+so the two warehouses could not be promised the same links. The features are small (15 columns per
+person record); moving them to an in-process DuckDB costs seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+from orchestration.identity_matching import FEATURE_COLUMNS, model_from_table, model_table, predict, train
+from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.warehouse import PostgresWarehouse
+
+log = logging.getLogger(__name__)
+
+FEATURES_MODEL = "int_identity__match_features"
+MODEL_MODEL = "int_identity__match_model"
+PAIRS_MODEL = "int_identity__match_pairs"
+
+
+@dataclass(frozen=True)
+class MatchingVars:
+    """The dbt vars the DuckDB models read through their config (models/identity/probabilistic/)."""
+
+    min_records: int
+    review_threshold: float
+
+
+def matching_vars(project_file: Path | None = None) -> MatchingVars:
+    """identity_match_min_records and identity_match_review_threshold from dbt_project.yml."""
+    path = project_file or PROJECT_DIR / "dbt_project.yml"
+    variables = (yaml.safe_load(path.read_text()) or {}).get("vars") or {}
+    try:
+        min_records = int(variables["identity_match_min_records"])
+        threshold = float(variables["identity_match_review_threshold"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: vars identity_match_min_records (an integer) and identity_match_review_threshold "
+            f"(a probability) are needed for probabilistic matching: {error!r}"
+        ) from error
+    if not 0 < threshold <= 1 or min_records < 2:
+        raise ValueError(
+            f"{path}: identity_match_review_threshold must be in (0, 1] and identity_match_min_records "
+            f"at least 2, not {threshold} and {min_records}"
+        )
+    return MatchingVars(min_records, threshold)
+
+
+def match_outside_dbt(settings: Settings) -> dict[str, Any]:
+    """Train and predict on the build schema's match features; write the model and the pairs."""
+    started = time.monotonic()
+    knobs = matching_vars()
+    warehouse = PostgresWarehouse(settings)
+    features = warehouse.read_build_table(FEATURES_MODEL, FEATURE_COLUMNS)
+    read_seconds = time.monotonic() - started
+    trained = train(features, min_records=knobs.min_records)
+    model = model_table(trained)
+    # Through the stored table, as int_identity__match_pairs.py reads it: the same JSON round trip.
+    prediction = predict(features, model_from_table(model), knobs.review_threshold)
+    mark = time.monotonic()
+    warehouse.write_build_table(f"{MODEL_MODEL}__python", model)
+    warehouse.write_build_table(f"{PAIRS_MODEL}__python", prediction.pairs)
+    figures = {
+        "records": features.num_rows,
+        "trained": trained is not None,
+        "pairs": prediction.pairs.num_rows,
+        "read_seconds": round(read_seconds, 3),
+        "training_seconds": round(trained.seconds, 3) if trained else 0.0,
+        "prediction_seconds": round(prediction.seconds, 3),
+        "write_seconds": round(time.monotonic() - mark, 3),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    log.info("identity matching outside dbt: %s", figures)
+    return figures
