@@ -1,7 +1,7 @@
 """Probabilistic matching on a hand-made world: typo'd duplicates that share no identifier link with
 a probability, a grey-zone pair waits for review, a reviewer's reject splits (and accept merges) on
-the next build, a merge whose evidence goes away splits with its reason; reviewer decisions hold on
-Postgres, where the Splink stage itself is skipped."""
+the next build, a merge whose evidence goes away splits with its reason; on Postgres the same
+records link the same way and reviewer decisions hold."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from orchestration.identity_matching import pair_id
 from orchestration.pipeline import build
 from orchestration.review import ReviewError, explain, record_decision, review_queue, write_waterfall
 from orchestration.warehouse import get_warehouse
+from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.test_postgres import _postgres_reachable
 from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
 
@@ -76,6 +77,11 @@ P2_CRM = _with_address(
     crm_contact("003P2", "Thomas", "Smith", "tsmith@corp.org", day=3), "3 Mill Lane", "M14 5TQ"
 )
 P2_TICKET = ticket(40002, "Thomas Smith", "tsmith77@gmail.com", None, day=12)
+# P4: like P2, and left undecided: it waits in the review queue in both builds.
+P4_CRM = _with_address(
+    crm_contact("003P4", "Daniel", "Brown", "dbrown@corp.org", day=6), "14 Elm Grove", "M20 2RN"
+)
+P4_TICKET = ticket(40004, "Daniel Brown", "dbrown84@gmail.com", None, day=14)
 # P3: the same name and address in CRM and shop; in the second build the shop account's address is another.
 P3_CRM = _with_address(
     crm_contact("003P3", "Rosa", "Lindqvist", "rosa@lind.se", day=4), "21 Harbour Way", "BS1 4QA"
@@ -88,14 +94,15 @@ P3_SHOP_MOVED = _with_address(P3_SHOP, "90 Oak Street", "EH1 1AA")
 PAIR_1 = pair_id("crm:contacts:003P1", "shop:customers:30001")
 PAIR_2 = pair_id("crm:contacts:003P2", "support:tickets:40002")
 PAIR_3 = pair_id("crm:contacts:003P3", "shop:customers:30003")
+PAIR_4 = pair_id("crm:contacts:003P4", "support:tickets:40004")
 
 
 def world(p3_shop: dict) -> dict[str, list[dict]]:
     crm, shop = background()
     return {
-        "crm.contacts": [*crm, P1_CRM, P2_CRM, P3_CRM],
+        "crm.contacts": [*crm, P1_CRM, P2_CRM, P3_CRM, P4_CRM],
         "shop.customers": [*shop, P1_SHOP, p3_shop],
-        "support.tickets": [P2_TICKET],
+        "support.tickets": [P2_TICKET, P4_TICKET],
     }
 
 
@@ -186,7 +193,7 @@ def test_the_why_of_a_pair_is_shown(first_build, tmp_path):
 def test_grey_zone_pair_waits_for_review(first_build):
     settings = first_build
     queued = {row["pair_id"]: row for row in review_queue(settings, 100)}
-    assert PAIR_2 in queued, queued.keys()
+    assert PAIR_2 in queued and PAIR_4 in queued, queued.keys()
     assert 0.8 <= queued[PAIR_2]["match_probability"] < 0.99
     assert customer(settings, "crm", "contacts", "003P2") != customer(settings, "support", "tickets", "40002")
     assert PAIR_1 not in queued
@@ -238,24 +245,43 @@ def test_bad_decisions_are_refused_or_quarantined(second_build):
     assert applied == 2
 
 
-def test_reviewer_decisions_hold_on_postgres(second_build, tmp_path: Path):
-    """On Postgres the Splink stage is skipped (empty, valid outputs); an accepted pair still merges."""
+@pytest.fixture(scope="module")
+def postgres_second_build(second_build, tmp_path_factory):
+    """The second build's raw data and decisions, built once on Postgres."""
     problem = _postgres_reachable()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the Postgres tests: {problem}")
         pytest.skip(f"no Postgres: {problem}")
     settings, _ = second_build
-    pg = world_settings(tmp_path, target="postgres", pg_schema="tessera_prob")
+    pg = world_settings(
+        tmp_path_factory.mktemp("probabilistic_pg"), target="postgres", pg_schema="tessera_prob"
+    )
     write_world(pg.data_dir, world(P3_SHOP_MOVED))
     (pg.raw_dir / "review").mkdir(parents=True, exist_ok=True)
     decisions = settings.raw_dir / "review" / "identity_review_decisions.parquet"
     (pg.raw_dir / "review" / decisions.name).write_bytes(decisions.read_bytes())
     assert build(pg).published
+    return pg
+
+
+def test_reviewer_decisions_hold_on_postgres(postgres_second_build):
+    pg = postgres_second_build
     assert customer(pg, "crm", "contacts", "003P2") == customer(pg, "support", "tickets", "40002")
     assert customer(pg, "crm", "contacts", "003P1") != customer(pg, "shop", "customers", "30001")
-    assert query(pg, "select count(*) from int_identity__match_pairs")[0][0] == 0
-    assert query(pg, "select count(*) from identity_review_queue")[0][0] == 0
+    queued = {row["pair_id"] for row in review_queue(pg, 100)}
+    assert PAIR_1 not in queued and PAIR_2 not in queued
+
+
+def test_postgres_links_the_same_records_as_duckdb(second_build, postgres_second_build):
+    """Splink runs on Postgres too (between two dbt invocations): the same model, the same pairs with
+    the same probabilities, the same edges, review queue and customers as the DuckDB build."""
+    duck = probabilistic_outcome(second_build[0])
+    pg = probabilistic_outcome(postgres_second_build)
+    assert len(duck["model"]) > 20 and len(duck["pairs"]) > 200
+    assert [row[0] for row in duck["review_queue"]] == [PAIR_4]
+    assert any(row[0] == PAIR_2 and row[1] == "accepted_by_reviewer" for row in pg["links"])
+    assert_same_outcome(duck, pg)
 
 
 def test_an_unreadable_decisions_file_is_refused_not_overwritten(tmp_path: Path):
