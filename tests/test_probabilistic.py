@@ -265,12 +265,24 @@ def postgres_second_build(second_build, tmp_path_factory):
     return pg
 
 
-def test_reviewer_decisions_hold_on_postgres(postgres_second_build):
+def test_reviewer_decisions_hold_on_postgres(postgres_second_build, tmp_path):
+    """Decisions made on DuckDB's pairs hold on Postgres; there the queue is explained, drawn and
+    decided from the published schema like on DuckDB."""
     pg = postgres_second_build
     assert customer(pg, "crm", "contacts", "003P2") == customer(pg, "support", "tickets", "40002")
     assert customer(pg, "crm", "contacts", "003P1") != customer(pg, "shop", "customers", "30001")
     queued = {row["pair_id"] for row in review_queue(pg, 100)}
-    assert PAIR_1 not in queued and PAIR_2 not in queued
+    assert queued == {PAIR_4}
+    figures = explain(pg, PAIR_4)
+    assert figures["link_status"] == "review"
+    assert sum(w["match_weight"] for w in figures["weights"]) == pytest.approx(figures["match_weight"])
+    assert "vega" in write_waterfall(pg, PAIR_4, tmp_path / "pair.html").read_text()
+    made = record_decision(pg, PAIR_4[:10], "accept", "bo")
+    assert (made.pair_id, made.unique_id_l, made.unique_id_r) == (
+        PAIR_4,
+        "crm:contacts:003P4",
+        "support:tickets:40004",
+    )
 
 
 def test_postgres_links_the_same_records_as_duckdb(second_build, postgres_second_build):
