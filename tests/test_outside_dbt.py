@@ -133,3 +133,42 @@ def test_identity_step_without_features_fails_clearly_and_writes_nothing(pg_buil
             (pg_build_schema.postgres.build_schema,),
         )
         assert cur.fetchone()[0] == 0
+
+
+def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_path):
+    """The dbt invocations after a failed step do not run, the step's written tables are still
+    dropped, and the audit names the step and its error."""
+    import orchestration.pipeline as pipeline
+    from orchestration.outside_dbt import OutsideStep
+    from orchestration.warehouse import Audit
+
+    def fails(settings):
+        raise RuntimeError("no features")
+
+    invocations: list[list[str]] = []
+    dropped: list[bool] = []
+    steps = [
+        OutsideStep("identity matching", ("int_identity__match_model",), fails),
+        OutsideStep("predictions scoring", ("int_customer_features_scored",), lambda settings: {}),
+    ]
+    monkeypatch.setattr(pipeline, "outside_steps", lambda settings: steps)
+    monkeypatch.setattr(pipeline, "dbt_build_phases", lambda settings: [["--a"], ["--b"], ["--c"]])
+    monkeypatch.setattr(
+        pipeline,
+        "run_dbt",
+        lambda settings, args: (
+            invocations.append(args) or {"results": [{"unique_id": "model.tessera.x", "status": "success"}]}
+        ),
+    )
+    monkeypatch.setattr(pipeline, "drop_written_tables", lambda settings: dropped.append(True))
+    results = pipeline.run_build_phases(world_settings(tmp_path, target="postgres"))
+    assert invocations == [["build", "--a"]] and dropped == [True]
+    audit = Audit.from_run_results({"results": results})
+    assert not audit.passed
+    assert audit.failures == [
+        {
+            "node": "model.tessera.int_identity__match_model",
+            "status": "error",
+            "message": "identity matching outside dbt failed: RuntimeError: no features",
+        }
+    ]
