@@ -34,6 +34,7 @@ FEATURE_COLUMNS = [
     "first_name_key",
     "last_name_key",
     "first_name_formal",
+    "last_name_formal",
     "date_of_birth",
     "email",
     "email_user",
@@ -95,13 +96,16 @@ def pair_id(unique_id_l: str, unique_id_r: str) -> str:
     return "pair_" + hashlib.md5(f"{low}|{high}".encode()).hexdigest()[:16]
 
 
-def swapped_names_sql(col_a: str, col_b: str) -> str:
+def swapped_names_sql() -> str:
     """Splink SQL for "the names are swapped": a swap moves both names ("Olga Ruman" and "Ruman
-    Olga", or "Ruman" with no other name), unlike "Ruman Olga" and "Klara Ruman", who only share
-    the surname."""
+    Olga", "William Gates" and "Gates Bill", or "Ruman" with no other name), unlike "Ruman Olga"
+    and "Klara Ruman", who only share the surname. Names in first-name position are compared by
+    their formal name (nicknames mapped)."""
     return (
-        f'(("{col_a}_l" = "{col_b}_r" and ("{col_b}_l" is null or "{col_b}_l" = "{col_a}_r"))'
-        f' or ("{col_a}_r" = "{col_b}_l" and ("{col_b}_r" is null or "{col_b}_r" = "{col_a}_l")))'
+        '(("first_name_key_l" = "last_name_key_r"'
+        ' and ("last_name_key_l" is null or "last_name_formal_l" = "first_name_formal_r"))'
+        ' or ("first_name_key_r" = "last_name_key_l"'
+        ' and ("last_name_key_r" is null or "last_name_formal_r" = "first_name_formal_l")))'
     )
 
 
@@ -109,10 +113,8 @@ def _comparisons() -> list[Any]:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
-    def swapped(col_a: str, col_b: str) -> Any:
-        return cll.CustomLevel(
-            swapped_names_sql(col_a, col_b), label_for_charts="first and last name swapped"
-        )
+    def swapped() -> Any:
+        return cll.CustomLevel(swapped_names_sql(), label_for_charts="first and last name swapped")
 
     return [
         cl.CustomComparison(
@@ -123,7 +125,7 @@ def _comparisons() -> list[Any]:
                 cll.ExactMatchLevel("first_name_formal").configure(
                     label_for_charts="same formal name (nickname)"
                 ),
-                swapped("first_name_key", "last_name_key"),
+                swapped(),
                 cll.JaroWinklerLevel("first_name_key", 0.92),
                 cll.JaroWinklerLevel("first_name_key", 0.80),
                 cll.ElseLevel(),
@@ -134,7 +136,7 @@ def _comparisons() -> list[Any]:
             comparison_levels=[
                 cll.NullLevel("last_name_key"),
                 cll.ExactMatchLevel("last_name_key", term_frequency_adjustments=True),
-                swapped("last_name_key", "first_name_key"),
+                swapped(),
                 cll.JaroWinklerLevel("last_name_key", 0.92),
                 cll.JaroWinklerLevel("last_name_key", 0.80),
                 cll.ElseLevel(),

@@ -9,21 +9,24 @@ import pytest
 from orchestration.identity_matching import independent_evidence, names_compatible, swapped_names_sql
 
 
+# (first, last, formal first, formal last) per side; formal = the nickname's formal name.
 @pytest.mark.parametrize(
     ("left", "right", "swapped"),
     [
-        (("olga", "ruman"), ("ruman", "olga"), True),
-        (("ruman", None), ("olga", "ruman"), True),
-        (("ruman", "olga"), ("klara", "ruman"), False),  # only the surname is shared
-        (("klara", "ruman"), ("ruman", "olga"), False),
-        (("olga", "ruman"), ("olga", "ruman"), False),  # the same order is no swap
+        (("olga", "ruman", "olga", "ruman"), ("ruman", "olga", "ruman", "olga"), True),
+        (("ruman", None, "ruman", None), ("olga", "ruman", "olga", "ruman"), True),
+        (("william", "gates", "william", "gates"), ("gates", "bill", "gates", "william"), True),  # nickname
+        (("ruman", "olga", "ruman", "olga"), ("klara", "ruman", "klara", "ruman"), False),  # surname only
+        (("klara", "ruman", "klara", "ruman"), ("ruman", "olga", "ruman", "olga"), False),
+        (("olga", "ruman", "olga", "ruman"), ("olga", "ruman", "olga", "ruman"), False),  # same order
     ],
 )
 def test_a_swap_moves_both_names(left: tuple, right: tuple, swapped: bool) -> None:
     con = duckdb.connect()
     row = con.execute(
-        f"select coalesce({swapped_names_sql('first', 'last')}, false) from (select ? as first_l, ? as last_l,"
-        " ? as first_r, ? as last_r)",
+        f"select coalesce({swapped_names_sql()}, false) from (select"
+        " ? as first_name_key_l, ? as last_name_key_l, ? as first_name_formal_l, ? as last_name_formal_l,"
+        " ? as first_name_key_r, ? as last_name_key_r, ? as first_name_formal_r, ? as last_name_formal_r)",
         [*left, *right],
     ).fetchall()[0][0]
     assert row is swapped

@@ -78,10 +78,13 @@ final as (
         named_records.table_name,
         named_records.record_id,
         substr(coalesce(nicknames.canonical_name, named_records.first_name_key), 1, 3) as first_name_prefix,
-        substr(named_records.last_name_key, 1, 3) as last_name_prefix
+        {#- Compared only to tell a swap ("Gates Bill"), so read as a first name would be. -#}
+        substr(coalesce(last_name_nicknames.canonical_name, named_records.last_name_key), 1, 3) as last_name_prefix
     from named_records
     left join nicknames
         on named_records.first_name_key = nicknames.nickname
+    left join nicknames as last_name_nicknames
+        on named_records.last_name_key = last_name_nicknames.nickname
     where named_records.first_name_key is not null
 )
 

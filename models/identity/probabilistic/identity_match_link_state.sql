@@ -93,6 +93,8 @@ final as (
             when is_edge then null
             when not was_edge then previous_status_reason
             when link_status = 'rejected' then 'rejected by ' || coalesce(decided_by, 'a reviewer')
+            when link_status = 'held'
+                then 'held for review: it would join the records of a pair a reviewer rejected'
             when link_status = 'unscored'
                 then 'no longer scored at or above the review threshold {{ var("identity_match_review_threshold") }} (or a record is gone)'
             when has_unanchored_record then 'a guard now refuses every identifier of one of its records'

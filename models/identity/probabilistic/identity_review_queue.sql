@@ -1,7 +1,7 @@
 {#-
     The pairs a person should look at: scored between the review and accept thresholds (or above
-    the accept threshold while the names disagree), not yet decided, and not already one customer
-    through other links. Decide with `tessera review accept|reject <pair_id>`.
+    the accept threshold while the names disagree), or held because they would join a rejected
+    pair through a third record; not yet decided, and not already one customer through other links. Decide with `tessera review accept|reject <pair_id>`.
 -#}
 with
 
@@ -29,9 +29,11 @@ final as (
         links.unique_id_l,
         links.unique_id_r,
         case
+            when links.link_status = 'held'
+                then 'would link on its own, but it would join the records of a pair a reviewer rejected'
             when links.match_probability < {{ var('identity_match_accept_threshold') }}
                 then 'between the review and accept thresholds'
-            when not links.names_compatible then 'probable, but the first names or dates of birth disagree'
+            when not links.names_compatible then 'probable, but the first names, dates of birth or phones disagree'
             else 'probable, but only the name and email agree'
         end as review_reason,
         coalesce(record_l.first_name || ' ' || record_l.last_name, record_l.first_name, record_l.last_name, record_l.full_name) as name_l,
@@ -65,7 +67,7 @@ final as (
         on pairs.source_name_r = customer_r.source_name
         and pairs.table_name_r = customer_r.table_name
         and pairs.record_id_r = customer_r.record_id
-    where links.link_status = 'review'
+    where links.link_status in ('review', 'held')
         and coalesce(customer_l.customer_id, '') <> coalesce(customer_r.customer_id, '-')
 )
 

@@ -79,6 +79,8 @@ final as (
         keyed.first_name_key,
         keyed.last_name_key,
         coalesce(nicknames.canonical_name, keyed.first_name_key) as first_name_formal,
+        {#- A last name as it would read in first-name position (for swaps: "Gates Bill"). -#}
+        coalesce(last_name_nicknames.canonical_name, keyed.last_name_key) as last_name_formal,
         keyed.date_of_birth,
         canonical_emails.email_user || '@' || canonical_emails.domain as email,
         canonical_emails.email_user,
@@ -90,6 +92,8 @@ final as (
     from keyed
     left join nicknames
         on keyed.first_name_key = nicknames.nickname
+    left join nicknames as last_name_nicknames
+        on keyed.last_name_key = last_name_nicknames.nickname
     left join canonical_emails
         on keyed.email = canonical_emails.email
     left join nodes as phone_nodes

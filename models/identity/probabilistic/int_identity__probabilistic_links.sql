@@ -4,7 +4,12 @@
       something besides name and email agrees (street, postcode, phone or date of birth);
     - accepted_by_reviewer / rejected: a reviewer's decision, which wins over any probability;
     - review: between the review and accept thresholds, or above it while the names disagree or
-      only the name and email agree.
+      only the name and email agree;
+    - held: would be accepted, but touches a record part (deterministic component) of a pair a
+      reviewer rejected. Every path between the two parts of a rejected pair starts and ends with a
+      link touching those parts, so holding their automatic links keeps the pair apart through any
+      third record (a cannot-link constraint); only links a reviewer accepted can still join them.
+      Held links wait in the review queue.
     Each side carries its record's anchor (strongest linkable identifier), which is what an accepted
     link joins in the identity graph: probabilistic links pass the same node guards as any other.
 -#}
@@ -24,6 +29,10 @@ occurrences as (
 
 nodes as (
     select * from {{ ref('int_identity__nodes') }}
+),
+
+deterministic_components as (
+    select * from {{ ref('int_identity__deterministic_components') }}
 ),
 
 latest_decisions as (
@@ -99,12 +108,53 @@ anchors as (
     where rank_in_record = 1
 ),
 
+parts as (
+    select
+        candidates.pair_id,
+        candidates.link_status,
+        component_l.deterministic_component_id as component_id_l,
+        component_r.deterministic_component_id as component_id_r
+    from candidates
+    left join anchors as anchor_l
+        on candidates.unique_id_l = anchor_l.unique_id
+    left join anchors as anchor_r
+        on candidates.unique_id_r = anchor_r.unique_id
+    left join deterministic_components as component_l
+        on anchor_l.node_id = component_l.node_id
+    left join deterministic_components as component_r
+        on anchor_r.node_id = component_r.node_id
+),
+
+{#- The parts of every rejected pair that identifiers do not already join. -#}
+rejected_parts as (
+    select component_id_l as component_id from parts
+    where link_status = 'rejected' and component_id_l <> component_id_r
+    union
+    select component_id_r from parts
+    where link_status = 'rejected' and component_id_l <> component_id_r
+),
+
+statuses as (
+    select
+        parts.pair_id,
+        case
+            when parts.link_status = 'accepted'
+                and exists (
+                    select 1 from rejected_parts
+                    where rejected_parts.component_id in (parts.component_id_l, parts.component_id_r)
+                )
+                then 'held'
+            else parts.link_status
+        end as link_status
+    from parts
+),
+
 final as (
     select
         candidates.pair_id,
         candidates.unique_id_l,
         candidates.unique_id_r,
-        candidates.link_status,
+        statuses.link_status,
         candidates.decision,
         candidates.decided_by,
         anchor_l.source_name as source_name_l,
@@ -123,7 +173,7 @@ final as (
         candidates.match_weight,
         candidates.names_compatible,
         candidates.has_independent_evidence,
-        candidates.link_status in ('accepted', 'accepted_by_reviewer')
+        statuses.link_status in ('accepted', 'accepted_by_reviewer')
             and anchor_l.node_id is not null
             and anchor_r.node_id is not null
             and anchor_l.node_id <> anchor_r.node_id as is_edge,
@@ -133,6 +183,8 @@ final as (
             else coalesce(anchor_r.observed_at, anchor_l.observed_at)
         end as observed_at
     from candidates
+    inner join statuses
+        on candidates.pair_id = statuses.pair_id
     left join anchors as anchor_l
         on candidates.unique_id_l = anchor_l.unique_id
     left join anchors as anchor_r
