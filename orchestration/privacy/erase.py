@@ -84,6 +84,20 @@ class RequestResult:
     customers: int = 0
 
 
+def _rebuild(settings: Settings, note: str) -> Audit:
+    """dbt's phased build of the edited build copy; raises PublishBlocked if its audit fails."""
+    run_results = build_models(settings)
+    audit = Audit.from_run_results(run_results)
+    audit.write(settings.audit_path)
+    if not audit.passed:
+        raise PublishBlocked(
+            f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "
+            + "; ".join(f["node"] for f in audit.failures[:5])
+            + f"); nothing was published{note}"
+        )
+    return audit
+
+
 def cluster_terms(
     cluster: Cluster, matches: dict[tuple[str, str], RawMatch], people: PersonSourceMatch | None = None
 ) -> list[str]:
@@ -206,15 +220,7 @@ def _rebuild_and_publish(
             con.execute("checkpoint warehouse")
         finally:
             con.close()
-        run_results = build_models(settings)
-        audit = Audit.from_run_results(run_results)
-        audit.write(settings.audit_path)
-        if not audit.passed:
-            raise PublishBlocked(
-                f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "
-                + "; ".join(f["node"] for f in audit.failures[:5])
-                + "); nothing was published"
-            )
+        audit = _rebuild(settings, "")
         compact_duckdb(settings.build_db)
         if terms:
             con = open_read_only(settings.build_db)
@@ -305,15 +311,7 @@ def _erase_warehouse_postgres(
         deleted, notes = pg.delete_in_warehouse(
             settings, config, located.matches, located.people, located.terms, hashes
         )
-        run_results = build_models(settings)
-        audit = Audit.from_run_results(run_results)
-        audit.write(settings.audit_path)
-        if not audit.passed:
-            raise PublishBlocked(
-                f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "
-                + "; ".join(f["node"] for f in audit.failures[:5])
-                + "); nothing was published (the raw rows are deleted already: run the erase again)"
-            )
+        audit = _rebuild(settings, " (the raw rows are deleted already: run the erase again)")
         touched = [name for name, count in deleted.items() if count]
         vacuumed = pg.vacuum_full(settings, touched)
         if located.terms:
