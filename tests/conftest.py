@@ -120,21 +120,36 @@ if _WORKER:
     _prepare_postgres()
 
 
+_SESSION_PROJECT_FIXTURES = {"published", "dbt_manifest"}
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    """The fixtures of `item` that outlive one test (module, class or package scope)."""
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
+    if defs is None:  # unknown: say everything is shared, which keeps the module together
+        return set(getattr(item, "fixturenames", ()))
+    return {
+        name for name, found in defs.items() if found and found[-1].scope in ("module", "class", "package")
+    }
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (--dist loadgroup) a module runs on one worker, so its module fixtures are
-    built once; and the modules that read the session's published warehouse or the project's
-    target/ (the Dagster job, the manifest) run on one worker, which builds that world once."""
+    """Under pytest-xdist (--dist loadgroup) the tests that read the session's published warehouse
+    or the project's target/ (the Dagster job, the manifest) run on one worker, which builds that
+    world once; the rest of each module runs on one worker too, so its module fixtures are built
+    once. A module whose module fixtures are used on both sides stays whole on the first."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
         return
-    uses_session_project = {
-        item.nodeid.split("::")[0]
-        for item in items
-        if {"published", "dbt_manifest"} & set(getattr(item, "fixturenames", ()))
-    }
+    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
-        module = item.nodeid.split("::")[0]
-        group = "dagster" if module in uses_session_project else module.removesuffix(".py")
-        # What loadgroup does for an xdist_group mark: the group goes after an "@" in the test's
-        # id. pytest-xdist 3.8 writes it to `_nodeid`, which pytest 9.2 no longer reads.
-        item._id = type(item._id).parse(f"{item.nodeid}@{group}")
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    for module, its in modules.items():
+        dagster = [i for i in its if _SESSION_PROJECT_FIXTURES & set(getattr(i, "fixturenames", ()))]
+        others = [i for i in its if i not in dagster]
+        shared = set().union(*map(_shared_fixtures, dagster)) & set().union(*map(_shared_fixtures, others))
+        for item in its:
+            group = "dagster" if item in dagster or (dagster and shared) else module.removesuffix(".py")
+            # What loadgroup does for an xdist_group mark: the group goes after an "@" in the
+            # test's id. pytest-xdist 3.8 writes it to `_nodeid`, which pytest 9.2 no longer reads.
+            item._id = type(item._id).parse(f"{item.nodeid}@{group}")
