@@ -65,9 +65,10 @@ def dbt_manifest():
 
     # Under pytest-xdist the first worker parses, and the others leave the project's target/ alone.
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    stamp = tessera_project.target_path / ".parsed-for-test-run"
-    tessera_project.target_path.mkdir(parents=True, exist_ok=True)
-    with open(tessera_project.target_path / ".parsed-for-test-run.lock", "w") as lock:
+    target = tessera_project.manifest_path.parent
+    stamp = target / ".parsed-for-test-run"
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parsed-for-test-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (run and stamp.exists() and stamp.read_text() == run):
             tessera_project.preparer.prepare(tessera_project)
