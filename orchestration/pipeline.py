@@ -12,7 +12,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,8 +64,13 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
     """Run one dbt command against `settings`; returns its run_results.json.
 
     dbt runs in a subprocess, as under Dagster: in-process, dbt-duckdb keeps the build file open,
-    and after publishing renamed it, that handle would point at the published file."""
-    with tempfile.TemporaryDirectory(prefix="tessera-dbt-") as target, settings_environment(settings):
+    and after publishing renamed it, that handle would point at the published file.
+    Its target folder stays beside the build file, so the next run on the same warehouse parses
+    only the files that changed (a new folder for every run meant parsing the whole project)."""
+    target = settings.build_db.parent / f"dbt-target-{settings.target}"
+    results_path = target / "run_results.json"
+    results_path.unlink(missing_ok=True)
+    with settings_environment(settings):
         command = [
             str(Path(sys.executable).parent / "dbt"),
             *args,
@@ -77,11 +81,10 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
             "--target",
             settings.target,
             "--target-path",
-            target,
+            str(target),
             "--quiet",
         ]
         subprocess.run(command, check=False, env=os.environ.copy())
-        results_path = Path(target) / "run_results.json"
         if not results_path.exists():
             raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")
         return json.loads(results_path.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
@@ -27,7 +28,11 @@ shutil.copyfile(
 )
 
 # The Postgres database the tests build in (several checkouts on one server each use their own).
-TEST_PG_DATABASE = os.environ.get("TESSERA_TEST_PG_DATABASE", "test")
+# Each pytest-xdist worker builds in a database of its own, named after it: the raw_* schemas of
+# every Postgres world have fixed names.
+_PG_DATABASE = os.environ.get("TESSERA_TEST_PG_DATABASE", "test")
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+TEST_PG_DATABASE = f"{_PG_DATABASE}_{_WORKER}" if _WORKER else _PG_DATABASE
 
 TEST_CUSTOMERS = 1500
 TEST_SEED = 11
@@ -58,7 +63,16 @@ def dbt_manifest():
     """Parse the dbt project once, so that the Dagster definitions can be imported."""
     from orchestration.project import tessera_project
 
-    tessera_project.preparer.prepare(tessera_project)
+    # Under pytest-xdist the first worker parses, and the others leave the project's target/ alone.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    target = tessera_project.manifest_path.parent
+    stamp = target / ".parsed-for-test-run"
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".parsed-for-test-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run and stamp.exists() and stamp.read_text() == run):
+            tessera_project.preparer.prepare(tessera_project)
+            stamp.write_text(run or "")
     return tessera_project.manifest_path
 
 
@@ -74,3 +88,69 @@ def published(demo_data, dbt_manifest, settings):
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
+
+
+def _prepare_postgres() -> None:
+    """Create this worker's database, and the role every Postgres build grants the masked views to
+    (the default of macros/privacy/masking_warehouse.sql). Roles are cluster-wide: two workers'
+    first builds must not race to create it."""
+    try:
+        import psycopg2
+
+        con = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname=_PG_DATABASE, connect_timeout=3
+        )
+    except Exception:  # no server here: the Postgres tests skip, or fail under CI, and say why
+        return
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute("select pg_advisory_lock(hashtext('tessera-tests'))")
+            cur.execute("select 1 from pg_database where datname = %s", (TEST_PG_DATABASE,))
+            if cur.fetchone() is None:
+                cur.execute(f'create database "{TEST_PG_DATABASE}"')
+            cur.execute("select 1 from pg_roles where rolname = 'tessera_masked_reader'")
+            if cur.fetchone() is None:
+                cur.execute("create role tessera_masked_reader nologin")
+            cur.execute("select pg_advisory_unlock(hashtext('tessera-tests'))")
+    finally:
+        con.close()
+
+
+if _WORKER:
+    _prepare_postgres()
+
+
+_SESSION_PROJECT_FIXTURES = {"published", "dbt_manifest"}
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    """The fixtures of `item` that outlive one test (module, class or package scope)."""
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
+    if defs is None:  # unknown: say everything is shared, which keeps the module together
+        return set(getattr(item, "fixturenames", ()))
+    return {
+        name for name, found in defs.items() if found and found[-1].scope in ("module", "class", "package")
+    }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup) the tests that read the session's published warehouse
+    or the project's target/ (the Dagster job, the manifest) run on one worker, which builds that
+    world once; the rest of each module runs on one worker too, so its module fixtures are built
+    once. A module whose module fixtures are used on both sides stays whole on the first."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
+        return
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    for module, its in modules.items():
+        dagster = [i for i in its if _SESSION_PROJECT_FIXTURES & set(getattr(i, "fixturenames", ()))]
+        others = [i for i in its if i not in dagster]
+        shared = set().union(*map(_shared_fixtures, dagster)) & set().union(*map(_shared_fixtures, others))
+        for item in its:
+            group = "dagster" if item in dagster or (dagster and shared) else module.removesuffix(".py")
+            # What loadgroup does for an xdist_group mark: the group goes after an "@" in the
+            # test's id. pytest-xdist 3.8 writes it to `_nodeid`, which pytest 9.2 no longer reads.
+            item._id = type(item._id).parse(f"{item.nodeid}@{group}")

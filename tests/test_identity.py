@@ -69,7 +69,7 @@ def partition(settings) -> set[frozenset[str]]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory, dbt_manifest):
+def scenario(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("scenario"))
     write_world(settings.data_dir, scenario_rows())
     result = build(settings)
@@ -156,7 +156,7 @@ def test_postgres_gives_the_same_customers(scenario, tmp_path):
     assert get_warehouse(pg).query_published(ids) == get_warehouse(scenario).query_published(ids)
 
 
-def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path, dbt_manifest):
+def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
     settings = world_settings(tmp_path)
     mia_shop = shop_customer(500, "Mia", "Wong", "mia@x.org", day=1)
     mia_crm = crm_contact("003M", "Mia", "Wong", "mia.w@y.org", "+447700900001", day=2)

@@ -121,7 +121,7 @@ def customer(settings, source: str, table: str, record_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def first_build(tmp_path_factory, dbt_manifest):
+def first_build(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("probabilistic"))
     write_world(settings.data_dir, world(P3_SHOP))
     result = build(settings)

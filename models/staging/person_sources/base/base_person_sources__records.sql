@@ -75,10 +75,10 @@ normalised as (
     select
         *,
         case
-            when not {{ tessera.is_junk_identifier_fast('name', 'first_name_key_any') }} then first_name_key_any
+            when not {{ tessera.is_junk_identifier('name', 'first_name_key_any') }} then first_name_key_any
         end as first_name_key,
         case
-            when not {{ tessera.is_junk_identifier_fast('name', 'last_name_key_any') }} then last_name_key_any
+            when not {{ tessera.is_junk_identifier('name', 'last_name_key_any') }} then last_name_key_any
         end as last_name_key,
         coalesce(
             full_name_given,
@@ -96,8 +96,8 @@ flagged as (
     select
         *,
         {{ tessera.is_valid_email('email') }} as is_valid_email,
-        {{ tessera.is_junk_identifier_fast('email', 'email') }} as is_junk_email,
-        {{ tessera.is_junk_identifier_fast('phone', 'phone') }} as is_junk_phone,
+        {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
+        {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         first_name_key is not null or last_name_key is not null as has_usable_name
     from normalised
 ),
