@@ -46,10 +46,17 @@ def postgres_run(demo_data, settings, session_dir):
         pytest.skip(f"no Postgres on 127.0.0.1:5432 ({problem}); the Postgres target is not tested here")
     import psycopg2
 
-    # Raw schemas belong to the database, which every world built in it shares: decisions another
-    # test's world left in raw_review must not apply to this one (it has no decisions file).
+    # Start from nothing, as the DuckDB world does: raw schemas belong to the database, which every
+    # world built in it shares (another world's decisions or person sources must not apply to this
+    # one), and a published schema left by an earlier run would hand its customer ids on to this
+    # build (ids are stable across builds), so the two warehouses would no longer agree.
     with psycopg2.connect(**PG) as con, con.cursor() as cur:
-        cur.execute("drop schema if exists raw_review cascade")
+        cur.execute(
+            "select schema_name from information_schema.schemata where left(schema_name, 4) = 'raw_'"
+            " or schema_name like 'tessera\\_ci%'"
+        )
+        for (schema,) in cur.fetchall():
+            cur.execute(f'drop schema "{schema}" cascade')
     (settings.data_dir / "generated.json").write_text(
         json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED})
     )
