@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import Settings
-from tests.conftest import TEST_CUSTOMERS, TEST_PG_DATABASE, TEST_SEED
+from tests.conftest import TEST_CUSTOMERS, TEST_PG_DATABASE, TEST_SEED, require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE}
@@ -25,25 +25,9 @@ POSTGRES_ENV = {
 MASKED_ROLE = "privacy_data_masked_reader"
 
 
-def _postgres_reachable() -> str | None:
-    try:
-        import psycopg2
-
-        psycopg2.connect(connect_timeout=3, **PG).close()
-        return None
-    except Exception as exc:  # any failure to connect means: no server here
-        return f"{type(exc).__name__}: {exc}".strip()
-
-
 @pytest.fixture(scope="module")
 def postgres_run(demo_data, settings, session_dir):
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"CI must run the Postgres tests, but Postgres at 127.0.0.1:5432 is unreachable: {problem}"
-            )
-        pytest.skip(f"no Postgres on 127.0.0.1:5432 ({problem}); the Postgres target is not tested here")
+    require_postgres()
     import psycopg2
 
     # Start from nothing, as the DuckDB world does: raw schemas belong to the database, which every

@@ -23,6 +23,7 @@ from orchestration.privacy.files import scan_parquet
 from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.privacy.scan import scan_bytes, scan_tables
 from orchestration.warehouse import open_read_only
+from tests.conftest import require_postgres
 from tests.worlds import world_settings
 
 KILLED_RUN = textwrap.dedent(
@@ -169,15 +170,8 @@ def test_an_erase_without_a_published_warehouse_says_so_and_records_nothing(sett
 
 
 def test_a_postgres_erase_without_a_published_schema_says_so_and_records_nothing(settings, tmp_path):
-    import psycopg2
-
+    require_postgres()
     private = world_settings(tmp_path, target="postgres", pg_schema="privacy_never_built")
-    try:
-        psycopg2.connect(**private.postgres.connect_kwargs(), connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Postgres is unreachable: {exc}")
-        pytest.skip(f"no Postgres: {exc}")
     with pytest.raises(NoWarehouse, match="no published schema 'privacy_never_built'"):
         erase(private, "email:ann@example.com", syncs=[])
     assert not ledger_path(private).exists()

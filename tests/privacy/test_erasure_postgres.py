@@ -7,7 +7,6 @@ every Tessera schema with SQL of its own (each row as text), the rewritten files
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 import uuid
 from dataclasses import replace
@@ -21,7 +20,7 @@ from orchestration.privacy.export import export
 from orchestration.privacy.hashing import suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.privacy.proof import verify
-from tests.conftest import TEST_PG_DATABASE
+from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
@@ -65,12 +64,7 @@ def _schemas(cur, published: str, legacy: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pg_world(tmp_path_factory, dbt_manifest):
-    try:
-        psycopg2.connect(**PG).close()
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Postgres is unreachable: {exc}")
-        pytest.skip(f"no Postgres on 127.0.0.1:5432: {exc}")
+    require_postgres()
     root = tmp_path_factory.mktemp("privacy_pg")
     schema = f"privacy_pg_{uuid.uuid4().hex[:8]}"
     legacy = f"{schema}_legacy"

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import psycopg2
-import pytest
 
 from orchestration.pipeline import run_dbt
 from orchestration.privacy.erase import set_suppression
 from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.warehouse import Audit, get_warehouse, writer_lock
-from tests.conftest import TEST_PG_DATABASE
+from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, shop_customer, world_settings, write_world
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
 
 
 def test_postgres_build_quarantines_a_suppressed_person(tmp_path):
-    try:
-        psycopg2.connect(**PG).close()
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Postgres is unreachable: {exc}")
-        pytest.skip(f"no Postgres on 127.0.0.1:5432: {exc}")
+    require_postgres()
     schema = f"privacy_sup_{uuid.uuid4().hex[:8]}"
     settings = world_settings(tmp_path, target="postgres", pg_schema=schema)
     write_world(
