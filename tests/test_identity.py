@@ -9,7 +9,7 @@ import pytest
 
 from orchestration.pipeline import build
 from orchestration.warehouse import get_warehouse
-from tests.test_postgres import _postgres_reachable
+from tests.conftest import require_postgres
 from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
 
 CHAIN_LENGTH = 60  # tickets alternate email and phone: a path of 2 * 60 hops
@@ -141,13 +141,7 @@ def test_every_link_is_explained(scenario):
 
 
 def test_postgres_gives_the_same_customers(scenario, tmp_path):
-    problem = _postgres_reachable()
-    if problem:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Postgres tests: {problem}")
-        pytest.skip(f"no Postgres: {problem}")
+    require_postgres()
     pg = world_settings(tmp_path, target="postgres", pg_schema="tessera_it")
     write_world(pg.data_dir, scenario_rows())
     assert build(pg).published

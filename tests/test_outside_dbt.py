@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +12,7 @@ import pytest
 from orchestration.identity_external import match_outside_dbt, matching_vars
 from orchestration.outside_dbt import dbt_build_phases, outside_steps
 from orchestration.warehouse import PostgresWarehouse
-from tests.test_postgres import _postgres_reachable
+from tests.conftest import require_postgres
 from tests.worlds import world_settings
 
 
@@ -87,11 +86,7 @@ def test_matching_vars_are_read_and_checked(tmp_path):
 
 @pytest.fixture
 def pg_build_schema(tmp_path):
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Postgres tests: {problem}")
-        pytest.skip(f"no Postgres: {problem}")
+    require_postgres()
     settings = world_settings(tmp_path, target="postgres", pg_schema="tessera_outside")
     warehouse = PostgresWarehouse(settings)
     with warehouse.connect() as con, con.cursor() as cur:

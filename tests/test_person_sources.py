@@ -5,7 +5,6 @@ demo's trade-fair file in the shared full run."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import textwrap
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from orchestration.person_sources.load import check_sources, load_duckdb, load_p
 from orchestration.pipeline import build
 from orchestration.reporting import warehouse_summary
 from orchestration.warehouse import get_warehouse
-from tests.test_postgres import PG, _postgres_reachable
+from tests.conftest import require_postgres
+from tests.test_postgres import PG
 from tests.worlds import crm_contact, shop_customer, world_settings, write_world
 
 VISITORS_CSV = textwrap.dedent(
@@ -369,11 +369,7 @@ def test_no_declared_source_loads_empty_landing_tables(tmp_path):
 def test_postgres_loader_reads_files_and_tables_in_place(tmp_path):
     """On Postgres files are read by DuckDB and copied in, tables are read where they are; the
     staging and identity SQL on Postgres is covered by tests/test_postgres.py (demo trade fair)."""
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Postgres tests: {problem}")
-        pytest.skip(f"no Postgres: {problem}")
+    require_postgres()
     import psycopg2
 
     settings = _settings(tmp_path, target="postgres")

@@ -5,7 +5,6 @@ records link the same way and reviewer decisions hold."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from orchestration.identity_matching import pair_id
 from orchestration.pipeline import build
 from orchestration.review import ReviewError, explain, record_decision, review_queue, write_waterfall
 from orchestration.warehouse import get_warehouse
+from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
-from tests.test_postgres import _postgres_reachable
 from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
 
 FIRST = ["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia", "Jack", "Grace",
@@ -248,11 +247,7 @@ def test_bad_decisions_are_refused_or_quarantined(second_build):
 @pytest.fixture(scope="module")
 def postgres_second_build(second_build, tmp_path_factory):
     """The second build's raw data and decisions, built once on Postgres."""
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the Postgres tests: {problem}")
-        pytest.skip(f"no Postgres: {problem}")
+    require_postgres()
     settings, _ = second_build
     pg = world_settings(
         tmp_path_factory.mktemp("probabilistic_pg"), target="postgres", pg_schema="tessera_prob"
