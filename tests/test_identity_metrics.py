@@ -1,8 +1,9 @@
-"""The accuracy figures `tessera bench identity` reports, on a world small enough to count by hand."""
+"""The accuracy figures `tessera bench identity` reports, and the components they rest on, on worlds small enough to count by hand."""
 
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pytest
 
 from orchestration.identity_metrics import pairwise_metrics
@@ -67,3 +68,12 @@ def test_false_merges_lower_precision_not_the_ceiling() -> None:
     assert metrics["recall"] == 1.0
     assert metrics["recall_ceiling"] == 1.0
     assert metrics["customers_merging_persons"] == 1
+
+
+def test_components_are_labelled_by_their_smallest_node() -> None:
+    from orchestration.identity_graph import smallest_node_labels
+
+    # Nodes 1-2-5 and 3-4 joined; 6 alone; node 0 is not linkable (not asked for).
+    labels = smallest_node_labels(np.array([1, 2, 3, 4, 5, 6]), np.array([5, 3, 2]), np.array([2, 4, 1]))
+    assert labels.tolist() == [1, 1, 3, 3, 1, 6]
+    assert smallest_node_labels(np.array([], dtype=np.int64), np.array([]), np.array([])).tolist() == []
