@@ -56,7 +56,7 @@ def generate(customers: int, seed: int, out: Path | None) -> None:
 
 
 def _ensure_manifest() -> None:
-    from orchestration.project import tessera_project
+    from orchestration.build.project import tessera_project
 
     tessera_project.preparer.prepare(tessera_project)
 
@@ -131,7 +131,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
 def _person_sources_ok(settings: Settings) -> bool:
     """Check the person-source declarations before anything runs; print why not."""
     from orchestration.person_sources import PersonSourceConfigError, PersonSourceLoadError
-    from orchestration.person_sources.load import check_sources
+    from orchestration.person_sources.check import check_sources
 
     try:
         check_sources(settings)
@@ -151,8 +151,8 @@ def _shown_path(text: str) -> str:
 @main.command(name="sources")
 def sources_command() -> None:
     """Check the person sources declared in sources/person_sources.yml (docs/person_sources.md)."""
+    from orchestration.person_sources.check import check_sources
     from orchestration.person_sources.config import config_paths
-    from orchestration.person_sources.load import check_sources
 
     settings = _settings()
     if not _person_sources_ok(settings):
@@ -176,7 +176,8 @@ def summary() -> None:
 
 
 def _print_summary(settings: Settings) -> None:
-    from orchestration.reporting import warehouse_summary
+    from orchestration.build.reporting import warehouse_summary
+    from orchestration.warehouse.registry import get_warehouse
 
     report = warehouse_summary(settings)
     sources = Table(title="Sources loaded → staged (quarantined)")
@@ -204,16 +205,8 @@ def _print_summary(settings: Settings) -> None:
             f"{len(audit['failures'])} failed; {audit['models_built']} models and seeds built."
         )
     console.print(f"Warehouse: [bold]{report['location']}[/bold]")
-    if settings.target == "duckdb":
-        console.print("Query it read-only at any time, even during a build:")
-        console.print(
-            f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.published_db}', "
-            "read_only=True).sql('select * from customers limit 5'))\"",
-            soft_wrap=True,
-        )
-        console.print(
-            "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view"
-        )
+    for line in get_warehouse(settings).how_to_query():
+        console.print(line, soft_wrap=True)
 
 
 @main.command()
@@ -255,7 +248,7 @@ def dev(port: int) -> None:
 )
 def sync(name: str | None, dry_run: bool, force: bool) -> None:
     """Run one sync from syncs/syncs.yml (or list them without NAME)."""
-    from orchestration.syncs import (
+    from orchestration.sync.project import (
         SyncBlocked,
         find_sync,
         preview_project_sync,
@@ -377,7 +370,7 @@ def bench_identity(customers: int, seed: int, growth: float, workdir: Path | Non
     import shutil
     import tempfile
 
-    from orchestration.identity_bench import run_identity_benchmark
+    from orchestration.identity.bench import run_identity_benchmark
 
     folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-identity-"))
     try:
@@ -434,7 +427,7 @@ def bench_sync(rows: int, window: float) -> None:
 )
 def profile(identifier: str, event_limit: int) -> None:
     """One customer's 360° view, found by TYPE:VALUE (e.g. email:ann@example.com, phone:+447700900123)."""
-    from orchestration.profile import CustomerNotFound, render_profile
+    from orchestration.identity.profile import CustomerNotFound, render_profile
 
     try:
         render_profile(_settings(), identifier, console, event_limit=event_limit)
@@ -457,7 +450,7 @@ main.add_command(privacy)
 
 # Privacy data (consent evidence, retention): their commands live with their modules.
 from orchestration.consent.cli import consent as _consent_commands  # noqa: E402
-from orchestration.masking_cli import masked_file as _masked_file_command  # noqa: E402
+from orchestration.privacy.masking_cli import masked_file as _masked_file_command  # noqa: E402
 from orchestration.retention.cli import retention as _retention_command  # noqa: E402
 
 main.add_command(_consent_commands)
@@ -490,7 +483,7 @@ def bench_probabilistic(records: int, seed: int, workdir: Path | None) -> None:
     import shutil
     import tempfile
 
-    from orchestration.matching_bench import run_probabilistic_benchmark
+    from orchestration.identity.matching_bench import run_probabilistic_benchmark
 
     folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-probabilistic-"))
     try:
@@ -508,7 +501,7 @@ def review() -> None:
 
 
 def _review_call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from orchestration.review import ReviewError
+    from orchestration.identity.review import ReviewError
 
     try:
         return function(*args, **kwargs)
@@ -521,7 +514,7 @@ def _review_call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
 @click.option("--limit", default=20, show_default=True)
 def review_list(limit: int) -> None:
     """The pairs waiting for a decision, most probable first."""
-    from orchestration.review import pending_decisions, review_queue
+    from orchestration.identity.review import pending_decisions, review_queue
 
     settings = _settings()
     rows = _review_call(review_queue, settings, limit)
@@ -545,7 +538,7 @@ def review_list(limit: int) -> None:
 
 
 def _decide(pair_id: str, decision: str, by: str | None, note: str | None) -> None:
-    from orchestration.review import record_decision
+    from orchestration.identity.review import record_decision
 
     made = _review_call(record_decision, _settings(), pair_id, decision, by, note)
     console.print(
@@ -583,7 +576,7 @@ def review_reject(pair_id: str, by: str | None, note: str | None) -> None:
 )
 def review_explain(pair_id: str, html_path: Path | None) -> None:
     """Why a pair scored what it did: the match weight of each comparison (and the waterfall chart)."""
-    from orchestration.review import explain, write_waterfall
+    from orchestration.identity.review import explain, write_waterfall
 
     settings = _settings()
     figures = _review_call(explain, settings, pair_id)

@@ -5,18 +5,19 @@ from __future__ import annotations
 from dagster import Definitions
 from dagster_dbt import DbtCliResource
 
-from orchestration.assets.dbt import tessera_dbt_assets
-from orchestration.assets.publish import published_warehouse
-from orchestration.assets.raw import raw_sources
-from orchestration.assets.syncs import sync_assets
-from orchestration.jobs import build_everything, run_syncs
+from orchestration.build.assets.dbt import tessera_dbt_assets
+from orchestration.build.assets.publish import published_warehouse
+from orchestration.build.assets.raw import raw_sources
+from orchestration.build.jobs import build_everything, run_syncs
+from orchestration.build.project import settings, tessera_project
+from orchestration.build.schedules import nightly_build, syncs_after_build
 from orchestration.privacy.jobs import privacy_erase, privacy_export
-from orchestration.project import settings, tessera_project
 from orchestration.retention.dagster import enforce_retention, retention_daily
-from orchestration.schedules import nightly_build, syncs_after_build
+from orchestration.sync.assets import sync_assets
+from orchestration.warehouse.registry import get_warehouse
 
-# The sync engine reads the published DuckDB file; on other targets the syncs are not defined.
-syncs_enabled = settings.target == "duckdb" and bool(sync_assets)
+# Syncs are defined where the warehouse has a sync engine.
+syncs_enabled = get_warehouse(settings).runs_syncs and bool(sync_assets)
 
 defs = Definitions(
     assets=[raw_sources, tessera_dbt_assets, published_warehouse, *(sync_assets if syncs_enabled else [])],

@@ -54,7 +54,7 @@ class Settings:
     project_dir: Path = PROJECT_DIR
     # The YAML declaring person sources added without SQL (see docs/person_sources.md).
     person_sources_path: Path = PROJECT_DIR / "sources" / "person_sources.yml"
-    # The masked file for analysts without PII access (orchestration/masking.py); None: the default one.
+    # The masked file for analysts without PII access (orchestration/privacy/masking.py); None: the default one.
     masked_file: Path | None = None
 
     @property

@@ -61,7 +61,7 @@ def demo_data(settings):
 @pytest.fixture(scope="session")
 def dbt_manifest():
     """Parse the dbt project once, so that the Dagster definitions can be imported."""
-    from orchestration.project import tessera_project
+    from orchestration.build.project import tessera_project
 
     # Under pytest-xdist the first worker parses, and the others leave the project's target/ alone.
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 # Probabilities and weights agree to this; pair sets, levels, statuses and customers exactly.
 TOLERANCE = 1e-6

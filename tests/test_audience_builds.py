@@ -8,8 +8,8 @@ import hashlib
 import pytest
 
 from orchestration.audiences.check import AudienceSqlRefused, check_audiences
-from orchestration.pipeline import build
-from orchestration.warehouse import get_warehouse
+from orchestration.build.pipeline import build
+from orchestration.warehouse.registry import get_warehouse
 from tests.worlds import shop_customer, track, ts, world_settings, write_world
 
 PEOPLE = {1: ("Ann", "London"), 2: ("Ben", "Manchester"), 3: ("Cat", "Berlin"), 4: ("Dan", "London")}

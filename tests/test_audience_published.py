@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from orchestration.audiences.rules import Condition, load_project
 from orchestration.cli import main
 from orchestration.settings import PROJECT_DIR
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 
 def _evaluate(condition: Condition, values: dict[str, bool], path: str = "1") -> bool:

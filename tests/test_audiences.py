@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 
 def _bucket(text: str) -> int:

@@ -47,8 +47,8 @@ def test_nightly_schedule_runs_everything(dbt_manifest):
 
 
 def test_warehouse_writers_run_one_at_a_time(dbt_manifest):
+    from orchestration.build.jobs import WRITER_TAG
     from orchestration.definitions import defs
-    from orchestration.jobs import WRITER_TAG
 
     job = defs.resolve_job_def("build_everything")
     assert WRITER_TAG in job.tags

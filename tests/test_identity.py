@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.pipeline import build
-from orchestration.warehouse import get_warehouse
+from orchestration.build.pipeline import build
+from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
 

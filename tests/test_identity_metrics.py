@@ -6,7 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from orchestration.identity_metrics import pairwise_metrics
+from orchestration.identity.metrics import pairwise_metrics
 
 
 def test_recall_ceiling_counts_only_pairs_that_evidence_connects() -> None:
@@ -71,7 +71,7 @@ def test_false_merges_lower_precision_not_the_ceiling() -> None:
 
 
 def test_components_are_labelled_by_their_smallest_node() -> None:
-    from orchestration.identity_graph import smallest_node_labels
+    from orchestration.identity.graph import smallest_node_labels
 
     # Nodes 1-2-5 and 3-4 joined; 6 alone; node 0 is not linkable (not asked for).
     labels = smallest_node_labels(np.array([1, 2, 3, 4, 5, 6]), np.array([5, 3, 2]), np.array([2, 4, 1]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from orchestration.identity_matching import independent_evidence, names_compatible, swapped_names_sql
+from orchestration.identity.matching import independent_evidence, names_compatible, swapped_names_sql
 
 
 # (first, last, formal first, formal last) per side; formal = the nickname's formal name.

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from orchestration.identity_external import match_outside_dbt, matching_vars
-from orchestration.outside_dbt import dbt_build_phases, outside_steps
-from orchestration.warehouse import PostgresWarehouse
+from orchestration.build.outside_dbt import dbt_build_phases, outside_steps
+from orchestration.identity.external import match_outside_dbt, matching_vars
+from orchestration.warehouse.postgres import PostgresWarehouse
 from tests.conftest import require_postgres
 from tests.worlds import world_settings
 
@@ -133,9 +133,9 @@ def test_identity_step_without_features_fails_clearly_and_writes_nothing(pg_buil
 def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_path):
     """The dbt invocations after a failed step do not run, the step's written tables are still
     dropped, and the audit names the step and its error."""
-    import orchestration.pipeline as pipeline
-    from orchestration.outside_dbt import OutsideStep
-    from orchestration.warehouse import Audit
+    import orchestration.build.pipeline as pipeline
+    from orchestration.build.outside_dbt import OutsideStep
+    from orchestration.warehouse.audit import Audit
 
     def fails(settings):
         raise RuntimeError("no features")

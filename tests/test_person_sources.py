@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchestration.build.pipeline import build
+from orchestration.build.reporting import warehouse_summary
 from orchestration.person_sources import PersonSourceConfigError, PersonSourceLoadError, load_config
-from orchestration.person_sources.load import check_sources, load_duckdb, load_postgres
-from orchestration.pipeline import build
-from orchestration.reporting import warehouse_summary
-from orchestration.warehouse import get_warehouse
+from orchestration.person_sources.check import check_sources
+from orchestration.person_sources.load import load_duckdb, load_postgres
+from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.test_postgres import PG
 from tests.worlds import crm_contact, shop_customer, world_settings, write_world

@@ -15,7 +15,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.warehouse import raw_files
+from orchestration.warehouse.load import raw_files
 
 
 def _published(settings) -> duckdb.DuckDBPyConnection:
@@ -101,7 +101,7 @@ def test_dbt_tests_surface_as_passing_asset_checks(published):
 
 
 def test_summary_reports_sources_staged_and_quarantined(published, settings):
-    from orchestration.reporting import warehouse_summary
+    from orchestration.build.reporting import warehouse_summary
 
     report = warehouse_summary(settings)
     assert len(report["tables"]) == 16  # 15 raw tables + the demo trade-fair person source

@@ -228,7 +228,7 @@ def test_tiny_and_untyped_inputs_score_to_nulls():
 def test_rows_after_the_training_cutoff_change_no_training_feature(published, settings, session_dir):
     """Plant activity, orders and tickets between the training cut-off and the extract date for every
     customer, rebuild the feature snapshots: no training feature moves, the labels do."""
-    from orchestration.pipeline import run_dbt
+    from orchestration.build.pipeline import run_dbt
 
     copy = session_dir / "leakage" / "tessera.duckdb"
     copy.parent.mkdir(parents=True, exist_ok=True)

@@ -136,7 +136,7 @@ def test_masked_hashes_are_salted_and_join_across_views(published_con):
 def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_path):
     """On DuckDB the real boundary is a file: the masked file has the masked views' rows and nothing
     else (no raw schema, no model, no salt)."""
-    from orchestration.masking import export_masked_file
+    from orchestration.privacy.masking import export_masked_file
 
     counts = export_masked_file(settings.published_db, tmp_path / "tessera_masked.duckdb")
     con = duckdb.connect(str(tmp_path / "tessera_masked.duckdb"), read_only=True)
@@ -165,7 +165,7 @@ def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_pat
 def demo_sync_history(published, settings, tmp_path_factory):
     """The demo sync run once into its own state and history files (the session's are left to test_syncs)."""
     from orchestration.sync.engine import run_sync
-    from orchestration.syncs import find_sync
+    from orchestration.sync.project import find_sync
 
     root = tmp_path_factory.mktemp("consent")
     config = find_sync(settings, "customer_export")
@@ -424,7 +424,7 @@ def test_retention_job_publishes_trimmed_raw_and_aggregates_and_reload_keeps_the
     """On a copy of the session warehouse: enforce (build copy → remove → dbt build → publish), then
     load the raw files again, as the next nightly build would."""
     from orchestration.retention.run import run_retention
-    from orchestration.warehouse import DuckDBWarehouse
+    from orchestration.warehouse.duckdb import DuckDBWarehouse
     from tests.worlds import world_settings
 
     copy = world_settings(tmp_path)
@@ -493,8 +493,8 @@ def test_retention_job_publishes_trimmed_raw_and_aggregates_and_reload_keeps_the
 
 
 def test_retention_job_is_scheduled_daily_and_queues_behind_builds(dbt_manifest):
+    from orchestration.build.jobs import WRITER_TAG
     from orchestration.definitions import defs
-    from orchestration.jobs import WRITER_TAG
 
     schedule = defs.resolve_schedule_def("retention_daily")
     assert (schedule.cron_schedule, schedule.job_name) == ("0 3 * * *", "enforce_retention")

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from orchestration.identity_matching import pair_id
-from orchestration.pipeline import build
-from orchestration.review import ReviewError, explain, record_decision, review_queue, write_waterfall
-from orchestration.warehouse import get_warehouse
+from orchestration.build.pipeline import build
+from orchestration.identity.matching import pair_id
+from orchestration.identity.review import ReviewError, explain, record_decision, review_queue, write_waterfall
+from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
@@ -292,7 +292,7 @@ def test_postgres_links_the_same_records_as_duckdb(second_build, postgres_second
 
 
 def test_an_unreadable_decisions_file_is_refused_not_overwritten(tmp_path: Path):
-    from orchestration.review import decisions_path, read_decisions
+    from orchestration.identity.review import decisions_path, read_decisions
 
     settings = world_settings(tmp_path)
     path = decisions_path(settings)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 
 def _run_syncs():
@@ -44,8 +44,8 @@ def test_export_sync_sends_only_consented_customers_then_nothing(published, sett
     assert sent["consent_excluded"] == everyone - len(consented)
 
     # Every send records the consent decision that justified it.
-    from orchestration.syncs import history_path
-    from orchestration.warehouse import open_read_only
+    from orchestration.sync.project import history_path
+    from orchestration.warehouse.connection import open_read_only
 
     history = open_read_only(history_path(settings))
     logged = dict(
@@ -68,7 +68,7 @@ def test_export_sync_sends_only_consented_customers_then_nothing(published, sett
 
 
 def test_syncs_refuse_data_whose_build_failed_its_audit(published, settings):
-    from orchestration.syncs import SyncBlocked, find_sync, run_project_sync
+    from orchestration.sync.project import SyncBlocked, find_sync, run_project_sync
 
     audit = settings.last_audit_path
     saved = audit.read_text()

@@ -1,7 +1,7 @@
 {#-
     The table a Python step wrote for this model (<model>__python in the build schema), on warehouses
     whose dbt runs no Python models: the pipeline runs dbt in phases with the step between them
-    (orchestration/outside_dbt.py). A missing table is an error that says which step writes it.
+    (orchestration/build/outside_dbt.py). A missing table is an error that says which step writes it.
 -#}
 {% macro python_step_table(step) -%}
     {%- if not execute -%}
@@ -12,7 +12,7 @@
         {{ exceptions.raise_compiler_error(
             "The table " ~ this.identifier ~ "__python is missing in " ~ this.schema ~ ": on "
             ~ target.type ~ " the pipeline's " ~ step ~ " step writes it (tessera run, or the Dagster job; "
-            ~ "orchestration/outside_dbt.py) before this model builds."
+            ~ "orchestration/build/outside_dbt.py) before this model builds."
         ) }}
     {%- endif -%}
     {{ return(written) }}

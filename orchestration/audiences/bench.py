@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.audiences.check import check_audiences
+from orchestration.build.pipeline import build
 from orchestration.generate import generate
-from orchestration.identity_bench import bench_settings
-from orchestration.pipeline import build
-from orchestration.warehouse import open_read_only
+from orchestration.identity.bench import bench_settings
+from orchestration.warehouse.connection import open_read_only
 
 AUDIENCE_FOLDERS = ("audience_", "int_customers_located_near_stores", "order_items")
 

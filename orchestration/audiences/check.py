@@ -48,7 +48,7 @@ def compiled_models(
     never meets a lock held by a running build. The build step itself passes private=False: it
     holds the writer lock, and the same profile lets dbt reuse the project's partial parse."""
     # Imported here: pipeline imports the warehouse module, which the CLI should not pay for on --help.
-    from orchestration.pipeline import settings_environment
+    from orchestration.build.pipeline import settings_environment
 
     check_dir = settings.build_db.parent / "audience-check"
     check_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,7 @@ def check_columns(settings: Settings, project: AudienceProject) -> list[str]:
     """Trait and `where:` columns that the published warehouse does not have (empty when it has
     them all, or when nothing is published yet: a new trait may arrive with the next build)."""
     from orchestration.audiences.rules import walk
-    from orchestration.warehouse import get_warehouse
+    from orchestration.warehouse.registry import get_warehouse
 
     tables = ("customer_traits", "events", "orders", "order_items")
     try:

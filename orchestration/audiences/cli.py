@@ -68,7 +68,7 @@ def audiences(ctx: click.Context) -> None:
 def explain(audience: str, identifier: str) -> None:
     """Why customer IDENTIFIER (TYPE:VALUE or a customer_id) is in, or not in, AUDIENCE."""
     from orchestration.audiences.report import explain as run_explain
-    from orchestration.profile import CustomerNotFound
+    from orchestration.identity.profile import CustomerNotFound
 
     try:
         result = run_explain(Settings.from_env(), audience, identifier)

@@ -6,9 +6,9 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.profile import CustomerNotFound, normalise_identifier, sql_literal
+from orchestration.identity.profile import CustomerNotFound, normalise_identifier, sql_literal
 from orchestration.settings import Settings
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 
 @dataclass

@@ -113,7 +113,7 @@ def audit_consent_at_send(
 
 def audit_project(settings: Settings, sync_name: str | None = None) -> ConsentAudit:
     """The audit on this project's published warehouse and sync history (DuckDB target)."""
-    from orchestration.syncs import history_path, project_syncs
+    from orchestration.sync.project import history_path, project_syncs
 
     keyed = [c.name for c in project_syncs(settings) if c.source.primary_key == "customer_id"]
     return audit_consent_at_send(

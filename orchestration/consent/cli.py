@@ -34,12 +34,11 @@ def audit(sync_name: str | None, out: Path | None, show: int, fail_on_invalid: b
     grant for the sync's purpose valid at the moment of sending (docs/privacy_data.md)."""
     from orchestration.consent.audit import COLUMNS, ConsentAuditError, audit_project
     from orchestration.settings import Settings
+    from orchestration.warehouse.registry import get_warehouse
 
     settings = Settings.from_env()
-    if settings.target != "duckdb":
-        console.print(
-            "[red]the sync record log is kept by the DuckDB sync engine; use the DuckDB target[/red]"
-        )
+    if not get_warehouse(settings).runs_syncs:
+        console.print("[red]this warehouse has no sync engine, so there is no sync record log[/red]")
         sys.exit(2)
     try:
         result = audit_project(settings, sync_name)

@@ -57,8 +57,9 @@ def _write_csv(path: Path, rows: int) -> None:
 
 def bench_sources(rows: int, workdir: Path | None = None) -> dict[str, Any]:
     """Land a `rows`-row CSV person source, then build its staging models; report the seconds."""
-    from orchestration.pipeline import run_dbt
-    from orchestration.warehouse import DuckDBWarehouse, open_file
+    from orchestration.build.pipeline import run_dbt
+    from orchestration.warehouse.connection import open_file
+    from orchestration.warehouse.registry import get_warehouse
 
     root = Path(workdir or tempfile.mkdtemp(prefix="tessera-bench-sources-"))
     (root / "config").mkdir(parents=True, exist_ok=True)
@@ -76,8 +77,7 @@ def bench_sources(rows: int, workdir: Path | None = None) -> dict[str, Any]:
             "TESSERA_PERSON_SOURCES": str(root / "config" / "person_sources.yml"),
         }
     )
-    warehouse = DuckDBWarehouse(settings)
-    warehouse.prepare_build()
+    get_warehouse(settings).prepare_build()
     con = open_file(settings.build_db)
     try:
         started = time.monotonic()

@@ -197,7 +197,7 @@ def _read_csv_call(source: PersonSource, rejects: str, scans: str) -> str:
     return f"read_csv({_literal(str(source.file))}, {', '.join(options)})"
 
 
-def _file_columns(source: PersonSource) -> list[str]:
+def file_columns(source: PersonSource) -> list[str]:
     assert source.file is not None
     if not source.file.exists():
         raise PersonSourceLoadError(f"source {source.name!r}: file not found: {source.file}")
@@ -272,7 +272,7 @@ def load_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
 
     def columns_of(source: PersonSource) -> list[str]:
         if source.file is not None:
-            return _file_columns(source)
+            return file_columns(source)
         schema, _, table = str(source.table).partition(".")
         rows = con.execute(
             "select column_name from information_schema.columns "
@@ -330,7 +330,7 @@ def load_postgres(pg_con: Any, settings: Settings) -> dict[str, int]:
 
     def columns_of(source: PersonSource) -> list[str]:
         if source.file is not None:
-            return _file_columns(source)
+            return file_columns(source)
         schema, _, table = str(source.table).partition(".")
         with pg_con.cursor() as cur:
             cur.execute(
@@ -417,74 +417,3 @@ def _load_postgres_table(
 def declared_files(settings: Settings) -> list[Path]:
     """The files the declarations read (for listing; raises on a wrong declaration)."""
     return [s.file for s in load_config(settings).sources if s.file is not None]
-
-
-def check_sources(settings: Settings) -> list[dict[str, Any]]:
-    """Validate every declaration against its file, or its table in the published warehouse, without
-    loading anything; one summary row per source. Raises PersonSourceConfigError / LoadError."""
-    config = load_config(settings)
-    rows = []
-    for source in config.sources:
-        if source.file is not None:
-            columns: list[str] | None = _file_columns(source)
-        else:
-            columns = _published_table_columns(settings, str(source.table))
-            if columns == []:
-                raise PersonSourceConfigError(
-                    f"table {source.table} does not exist in the published warehouse",
-                    file=config.declared_in.get(source.name),
-                    source=source.name,
-                    key="table",
-                )
-        if columns is not None:
-            check_columns(source, columns, file=config.declared_in.get(source.name))
-        rows.append(
-            {
-                "source": f"{source.name}.{source.table_label}",
-                "reads": str(source.file or source.table),
-                "record_id": source.record_id,
-                "fields": ", ".join(source.fields.mapped()),
-                "external_ids": ", ".join(source.external_ids) or "-",
-                "priority": source.priority,
-                "declared_in": config.declared_in.get(source.name, ""),
-                "checked": columns is not None,
-            }
-        )
-    return rows
-
-
-def _published_table_columns(settings: Settings, qualified: str) -> list[str] | None:
-    """Column names of a table in the published warehouse; None when there is no warehouse yet."""
-    schema, _, table = qualified.partition(".")
-    if settings.target == "postgres":
-        import psycopg2
-
-        try:
-            con = psycopg2.connect(**settings.postgres.connect_kwargs())
-        except psycopg2.Error:
-            return None
-        with con, con.cursor() as cur:
-            cur.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = %s and table_name = %s order by ordinal_position",
-                (schema, table),
-            )
-            names = [name for (name,) in cur.fetchall()]
-        con.close()
-        return names
-    if not settings.published_db.exists():
-        return None
-    from orchestration.warehouse import open_read_only
-
-    con = open_read_only(settings.published_db)
-    try:
-        return [
-            name
-            for (name,) in con.execute(
-                "select column_name from information_schema.columns where table_catalog = current_database() "
-                "and table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-        ]
-    finally:
-        con.close()

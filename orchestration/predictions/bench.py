@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestration.build.pipeline import build
 from orchestration.generate import generate
-from orchestration.identity_bench import bench_settings
-from orchestration.pipeline import build
+from orchestration.identity.bench import bench_settings
 from orchestration.predictions.scoring import score_features
-from orchestration.warehouse import open_read_only
+from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestration.profile import CustomerNotFound, normalise_identifier
+from orchestration.identity.profile import CustomerNotFound, normalise_identifier
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,8 @@ from typing import Any
 
 import duckdb
 
-from orchestration.masking import masked_file_path
+from orchestration.build.pipeline import build_models
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
-from orchestration.pipeline import build_models
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.cluster import (
     RAW_TABLES,
@@ -41,6 +40,7 @@ from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without, scan_parquet
 from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger, utcnow
+from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.person_sources import declared_files, erase_in_files
 from orchestration.privacy.scan import (
     byte_terms,
@@ -52,18 +52,13 @@ from orchestration.privacy.scan import (
 )
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
+from orchestration.sync.project import history_path, project_syncs, state_path
 from orchestration.sync.state import publish_state
-from orchestration.syncs import history_path, project_syncs, state_path
-from orchestration.warehouse import (
-    Audit,
-    DuckDBWarehouse,
-    PostgresWarehouse,
-    PublishBlocked,
-    open_file,
-    open_read_only,
-    raw_files,
-    writer_lock,
-)
+from orchestration.warehouse.audit import Audit, PublishBlocked
+from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
+from orchestration.warehouse.duckdb import DuckDBWarehouse
+from orchestration.warehouse.load import raw_files
+from orchestration.warehouse.postgres import PostgresWarehouse
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from orchestration.privacy.erase import RequestResult, cluster_terms
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
 from orchestration.settings import Settings
-from orchestration.syncs import history_path
-from orchestration.warehouse import open_read_only
+from orchestration.sync.project import history_path
+from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
 

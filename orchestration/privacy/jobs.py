@@ -2,7 +2,7 @@
 
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, in_process_executor, job, op
 
-from orchestration.jobs import WRITER_TAG
+from orchestration.build.jobs import WRITER_TAG
 from orchestration.privacy.cluster import parse_subject
 
 

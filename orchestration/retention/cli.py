@@ -27,7 +27,7 @@ def retention(dry_run: bool, as_of: dt.datetime | None) -> None:
     from orchestration.retention.config import RetentionConfigError
     from orchestration.retention.run import run_retention
     from orchestration.settings import Settings
-    from orchestration.warehouse import PublishBlocked
+    from orchestration.warehouse.audit import PublishBlocked
 
     try:
         with console.status("enforcing retention (build copy → remove → dbt build → publish) …"):

@@ -2,12 +2,12 @@
 
 from dagster import DefaultScheduleStatus, OpExecutionContext, ScheduleDefinition, job, op
 
-from orchestration.jobs import WRITER_TAG
+from orchestration.build.jobs import WRITER_TAG
 
 
 @op(description="Fold expired raw rows into daily aggregates, remove them, rebuild, test and publish.")
 def enforce_retention_op(context: OpExecutionContext) -> dict:
-    from orchestration.project import settings
+    from orchestration.build.project import settings
     from orchestration.retention.run import run_retention
 
     report = run_retention(settings)

@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from orchestration.pipeline import build_models
+from orchestration.build.pipeline import build_models
 from orchestration.retention.config import load_policies
-from orchestration.retention.engine import DuckDBRunner, PostgresRunner, Runner, TableRetention, enforce
+from orchestration.retention.engine import Runner, TableRetention, enforce
 from orchestration.settings import Settings
-from orchestration.warehouse import (
-    Audit,
-    PostgresWarehouse,
-    PublishBlocked,
-    get_warehouse,
-    open_file,
-    open_read_only,
-    writer_lock,
-)
+from orchestration.warehouse.audit import Audit, PublishBlocked
+from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -46,31 +39,9 @@ class RetentionReport:
         }
 
 
-@contextlib.contextmanager
-def _runner(settings: Settings, *, build: bool) -> Iterator[Runner]:
+def _runner(settings: Settings, *, build: bool) -> AbstractContextManager[Runner]:
     """The build database (build=True) or the published one, read-only, as a Runner."""
-    if settings.target == "postgres":
-        con = PostgresWarehouse(settings).connect()
-        try:
-            yield PostgresRunner(con)
-            con.commit()
-        finally:
-            con.close()
-        return
-    if build:
-        duck = open_file(settings.build_db)
-    else:
-        if not settings.published_db.exists():
-            raise FileNotFoundError(
-                f"nothing is published yet at {settings.published_db}: run the build first"
-            )
-        duck = open_read_only(settings.published_db)
-    try:
-        yield DuckDBRunner(duck)
-        if build:
-            duck.execute("checkpoint warehouse")
-    finally:
-        duck.close()
+    return get_warehouse(settings).retention_runner(build=build)
 
 
 def run_retention(

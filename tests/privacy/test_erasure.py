@@ -21,7 +21,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from orchestration.pipeline import build
+from orchestration.build.pipeline import build
 from orchestration.privacy.erase import RequestResult, erase, retry
 from orchestration.privacy.export import export
 from orchestration.privacy.ledger import Ledger, ledger_path, published_ledger_path
@@ -31,8 +31,8 @@ from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.engine import run_sync
 from orchestration.sync.localserver import Fault, FaultSchedule
-from orchestration.syncs import history_path, state_path
-from orchestration.warehouse import open_read_only
+from orchestration.sync.project import history_path, state_path
+from orchestration.warehouse.connection import open_read_only
 from tests.conftest import TEST_PG_DATABASE
 from tests.privacy.fakes import (
     BrazeFake,

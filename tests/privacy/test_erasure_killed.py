@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.masking import export_masked_file, masked_file_path
 from orchestration.privacy.cluster import NoWarehouse
 from orchestration.privacy.erase import erase
 from orchestration.privacy.files import scan_parquet
 from orchestration.privacy.ledger import Ledger, ledger_path
+from orchestration.privacy.masking import export_masked_file, masked_file_path
 from orchestration.privacy.scan import scan_bytes, scan_tables
-from orchestration.warehouse import open_read_only
+from orchestration.warehouse.connection import open_read_only
 from tests.conftest import require_postgres
 from tests.worlds import world_settings
 

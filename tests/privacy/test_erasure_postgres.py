@@ -14,7 +14,7 @@ from dataclasses import replace
 import psycopg2
 import pytest
 
-from orchestration.pipeline import build
+from orchestration.build.pipeline import build
 from orchestration.privacy.erase import erase, set_suppression
 from orchestration.privacy.export import export
 from orchestration.privacy.hashing import suppression_hash

@@ -208,8 +208,9 @@ def _published_with_masked_view(path, emails: list[str]) -> None:
 
 
 def test_every_publish_refreshes_the_masked_file_and_a_broken_one_is_removed(tmp_path):
-    from orchestration.masking import export_masked_file, masked_file_path
-    from orchestration.warehouse import Audit, DuckDBWarehouse
+    from orchestration.privacy.masking import export_masked_file, masked_file_path
+    from orchestration.warehouse.audit import Audit
+    from orchestration.warehouse.duckdb import DuckDBWarehouse
     from tests.worlds import world_settings
 
     settings = world_settings(tmp_path)

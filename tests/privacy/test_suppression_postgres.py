@@ -6,10 +6,12 @@ import uuid
 
 import psycopg2
 
-from orchestration.pipeline import run_dbt
+from orchestration.build.pipeline import run_dbt
 from orchestration.privacy.erase import set_suppression
 from orchestration.privacy.ledger import Ledger, ledger_path
-from orchestration.warehouse import Audit, get_warehouse, writer_lock
+from orchestration.warehouse.audit import Audit
+from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, shop_customer, world_settings, write_world
 

@@ -1,5 +1,5 @@
 """Connected components of the identity graph on DuckDB: scipy's union-find in C over the edge list
-(orchestration/identity_graph.py).
+(orchestration/identity/graph.py).
 
 The portable SQL version (int_identity__components.sql, used on every other warehouse) computes the
 same partition; this one exists because it is about 13x faster on 1M people (STACK_NOTES.md).
@@ -8,7 +8,7 @@ Each linkable node gets the smallest node_id of its component as component_id.
 
 import pyarrow as pa
 
-from orchestration.identity_graph import smallest_node_labels
+from orchestration.identity.graph import smallest_node_labels
 
 
 def model(dbt, session):

@@ -6,7 +6,7 @@ pair apart through third records (int_identity__probabilistic_links), and by `te
 
 import pyarrow as pa
 
-from orchestration.identity_graph import smallest_node_labels
+from orchestration.identity.graph import smallest_node_labels
 
 
 def model(dbt, session):

@@ -1,7 +1,7 @@
 """Every scored pair of person records at or above the review threshold, with its match probability
 and its match-weight breakdown per comparison (Splink on DuckDB, with this build's trained model)."""
 
-from orchestration.identity_matching import model_from_table, predict
+from orchestration.identity.matching import model_from_table, predict
 
 
 def model(dbt, session):

@@ -1,7 +1,7 @@
 {#-
     The probabilistic matching model on warehouses whose dbt runs no Python models (Postgres): the
     pipeline builds up to int_identity__match_features, trains the same Splink model on those rows
-    (orchestration/identity_external.py, the code duckdb/int_identity__match_model.py runs), and
+    (orchestration/identity/external.py, the code duckdb/int_identity__match_model.py runs), and
     writes <this>__python into the build schema; this model copies it, so both warehouses hold the
     same model for the same records. No rows below var identity_match_min_records, as on DuckDB.
 -#}

@@ -1,7 +1,7 @@
 {#-
     The scored pairs on warehouses whose dbt runs no Python models (Postgres): written by the
     pipeline's identity matching step with the same Splink code and this build's model
-    (orchestration/identity_external.py; see int_identity__match_model.sql), copied here.
+    (orchestration/identity/external.py; see int_identity__match_model.sql), copied here.
 -#}
 -- depends_on: {{ ref('int_identity__match_features') }}
 -- depends_on: {{ ref('int_identity__match_model') }}

@@ -2,7 +2,7 @@
     Warehouses without dbt Python models: the pipeline builds everything up to the feature
     snapshots, runs the same scoring code (orchestration/predictions/scoring.py) against them and
     writes its output to <this>__python in the build schema, then builds this model and everything
-    downstream (orchestration/outside_dbt.py, orchestration/predictions/external.py; docs/predictions.md).
+    downstream (orchestration/build/outside_dbt.py, orchestration/predictions/external.py; docs/predictions.md).
 -#}
 {%- set written = tessera.python_step_table('predictions scoring') -%}
 

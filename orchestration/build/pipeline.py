@@ -18,9 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.audiences.rules import load_project
-from orchestration.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
+from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.settings import PROJECT_DIR, Settings
-from orchestration.warehouse import Audit, PublishBlocked, TableLoad, get_warehouse, writer_lock
+from orchestration.warehouse.audit import Audit, PublishBlocked
+from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.load import TableLoad
+from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def build_models(settings: Settings, *, full_refresh: bool = False) -> dict:
     """`dbt build` of the whole project into the build database or schema; the combined run results.
 
     One dbt invocation on DuckDB; elsewhere one per phase, with the Python steps that dbt cannot run
-    there (identity matching, scoring) between them (orchestration/outside_dbt.py). A failed step is
+    there (identity matching, scoring) between them (orchestration/build/outside_dbt.py). A failed step is
     recorded as a failed node, and ends the build there."""
     results: list[dict] = []
     steps = outside_steps(settings)

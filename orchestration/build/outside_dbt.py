@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.identity_external import MODEL_MODEL, PAIRS_MODEL, match_outside_dbt
+from orchestration.identity.external import MODEL_MODEL, PAIRS_MODEL, match_outside_dbt
 from orchestration.predictions.external import SCORES_MODEL, score_outside_dbt
 from orchestration.settings import Settings
-from orchestration.warehouse import PostgresWarehouse
+from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ STEPS = (
 
 
 def outside_steps(settings: Settings) -> list[OutsideStep]:
-    return [] if settings.target == "duckdb" else list(STEPS)
+    return list(STEPS) if get_warehouse(settings).python_steps_outside_dbt else []
 
 
 def dbt_build_phases(settings: Settings, manifest: dict[str, Any] | None = None) -> list[list[str]]:
@@ -119,7 +119,7 @@ def drop_written_tables(settings: Settings) -> None:
     steps = outside_steps(settings)
     if not steps:
         return
-    warehouse = PostgresWarehouse(settings)
+    warehouse = get_warehouse(settings)
     for step in steps:
         for table in step.written_tables:
             warehouse.drop_build_table(table)

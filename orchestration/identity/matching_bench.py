@@ -21,10 +21,11 @@ RECORDS_PER_CUSTOMER = 1.6
 
 
 def run_probabilistic_benchmark(records: int, seed: int, workdir: Path) -> dict[str, Any]:
+    from orchestration.build.pipeline import run_dbt
     from orchestration.generate import generate
-    from orchestration.identity_bench import bench_settings
-    from orchestration.pipeline import run_dbt
-    from orchestration.warehouse import get_warehouse, open_read_only
+    from orchestration.identity.bench import bench_settings
+    from orchestration.warehouse.connection import open_read_only
+    from orchestration.warehouse.registry import get_warehouse
 
     settings = bench_settings(workdir)
     customers = int(records / RECORDS_PER_CUSTOMER) + 1
@@ -56,7 +57,7 @@ def run_probabilistic_benchmark(records: int, seed: int, workdir: Path) -> dict[
     finally:
         con.close()
     completed = subprocess.run(
-        [sys.executable, "-m", "orchestration.matching_bench", str(features_path)],
+        [sys.executable, "-m", "orchestration.identity.matching_bench", str(features_path)],
         check=True,
         capture_output=True,
         text=True,
@@ -77,7 +78,7 @@ def run_probabilistic_benchmark(records: int, seed: int, workdir: Path) -> dict[
 def _stage(features_path: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from orchestration.identity_matching import predict, train
+    from orchestration.identity.matching import predict, train
 
     features = pq.read_table(features_path)
     trained = train(features)

@@ -12,7 +12,7 @@ from dagster import (
     run_status_sensor,
 )
 
-from orchestration.jobs import build_everything, run_syncs
+from orchestration.build.jobs import build_everything, run_syncs
 
 nightly_build = ScheduleDefinition(
     name="nightly_build",

@@ -25,9 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestration.identity_matching import waterfall_html
+from orchestration.identity.matching import waterfall_html
 from orchestration.settings import Settings
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 DECISIONS_SCHEMA = pa.schema(
     [

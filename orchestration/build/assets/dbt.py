@@ -9,9 +9,10 @@ from dagster import AssetExecutionContext, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
-from orchestration.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
-from orchestration.project import settings, tessera_project
-from orchestration.warehouse import Audit, get_warehouse
+from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
+from orchestration.build.project import settings, tessera_project
+from orchestration.warehouse.audit import Audit
+from orchestration.warehouse.registry import get_warehouse
 
 
 class TesseraTranslator(DagsterDbtTranslator):
@@ -33,7 +34,7 @@ class TesseraTranslator(DagsterDbtTranslator):
 def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     """Build and test into the build database, then record the audit that gates publishing."""
     warehouse = get_warehouse(settings)
-    warehouse.ensure_build()  # type: ignore[attr-defined]
+    warehouse.ensure_build()
     # Audience definitions are checked before anything runs: a rule that does not validate, or an
     # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
     try:
@@ -42,7 +43,7 @@ def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
         raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
     context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
     # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
-    # there (identity matching, scoring): orchestration/outside_dbt.py.
+    # there (identity matching, scoring): orchestration/build/outside_dbt.py.
     results: list[dict] = []
     manifest = json.loads(tessera_project.manifest_path.read_text())
     steps = outside_steps(settings)

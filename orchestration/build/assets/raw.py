@@ -4,8 +4,9 @@ import json
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from orchestration.project import settings, tessera_project
-from orchestration.warehouse import get_warehouse, writer_lock
+from orchestration.build.project import settings, tessera_project
+from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.registry import get_warehouse
 
 
 def _source_specs() -> list[AssetSpec]:

@@ -21,7 +21,7 @@ console = Console()
 )
 def masked_file(out: Path | None) -> None:
     """Copy the published masked views (PII hashed or redacted) into a file of their own."""
-    from orchestration.masking import MaskedFileError, export_masked_file, masked_file_path
+    from orchestration.privacy.masking import MaskedFileError, export_masked_file, masked_file_path
     from orchestration.settings import Settings
 
     settings = Settings.from_env()

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from orchestration.settings import Settings
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 
 def _person_source_tables(warehouse: Any, quarantined: dict[str, int]) -> list[dict[str, Any]]:

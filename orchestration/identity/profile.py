@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from orchestration.settings import Settings
-from orchestration.warehouse import get_warehouse
+from orchestration.warehouse.registry import get_warehouse
 
 IDENTIFIER_TYPES = ("email", "phone", "crm_contact_id", "shop_customer_id", "loyalty_card", "anonymous_id")
 ALIASES = {"user_id": "shop_customer_id", "crm": "crm_contact_id", "shop": "shop_customer_id"}

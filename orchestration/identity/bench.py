@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from orchestration.identity_metrics import pairwise_metrics
-from orchestration.pipeline import build
+from orchestration.build.pipeline import build
+from orchestration.identity.metrics import pairwise_metrics
 from orchestration.settings import Settings
-from orchestration.warehouse import open_read_only
+from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
 

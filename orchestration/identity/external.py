@@ -1,7 +1,7 @@
 """Probabilistic identity matching outside dbt, for warehouses whose dbt adapter runs no Python models (Postgres).
 
 On DuckDB, int_identity__match_model and int_identity__match_pairs are dbt Python models that call
-orchestration/identity_matching.py. Elsewhere the build stops after int_identity__match_features;
+orchestration/identity/matching.py. Elsewhere the build stops after int_identity__match_features;
 `match_outside_dbt` reads those rows from the build schema into Arrow, runs the same `train`,
 `model_table`, `model_from_table` and `predict` (Splink on an in-process DuckDB, as inside dbt), and
 writes int_identity__match_model__python and int_identity__match_pairs__python. The next dbt
@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from orchestration.identity_matching import FEATURE_COLUMNS, model_from_table, model_table, predict, train
+from orchestration.identity.matching import FEATURE_COLUMNS, model_from_table, model_table, predict, train
 from orchestration.settings import PROJECT_DIR, Settings
-from orchestration.warehouse import PostgresWarehouse
+from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def match_outside_dbt(settings: Settings) -> dict[str, Any]:
     """Train and predict on the build schema's match features; write the model and the pairs."""
     started = time.monotonic()
     knobs = matching_vars()
-    warehouse = PostgresWarehouse(settings)
+    warehouse = get_warehouse(settings)
     features = warehouse.read_build_table(FEATURES_MODEL, FEATURE_COLUMNS)
     read_seconds = time.monotonic() - started
     trained = train(features, min_records=knobs.min_records)

@@ -2,9 +2,10 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from orchestration.assets.dbt import tessera_dbt_assets
-from orchestration.project import settings
-from orchestration.warehouse import get_warehouse, writer_lock
+from orchestration.build.assets.dbt import tessera_dbt_assets
+from orchestration.build.project import settings
+from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.registry import get_warehouse
 
 
 @asset(deps=[tessera_dbt_assets], group_name="publish", kinds={settings.target})

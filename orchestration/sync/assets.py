@@ -2,9 +2,9 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, asset
 
-from orchestration.project import settings
+from orchestration.build.project import settings
 from orchestration.sync.config import SyncConfig
-from orchestration.syncs import project_syncs, run_project_sync
+from orchestration.sync.project import project_syncs, run_project_sync
 
 
 def _sync_asset(config: SyncConfig) -> AssetsDefinition:

@@ -1,0 +1,1 @@
+"""Identity resolution outside SQL: the graph, probabilistic matching, review, metrics and benchmarks."""

@@ -1,0 +1,206 @@
+"""The embedded default: DuckDB files. dbt builds into a copy of the published file, which replaces the
+published file (an atomic rename) only when every gating test passed.
+
+DuckDB allows one writer, and an idle read-only connection blocks a writer. So dbt never builds into the
+file analysts and syncs read."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
+from orchestration.privacy.masking import refresh_masked_file
+from orchestration.retention.engine import DuckDBRunner, retain_after_load
+from orchestration.settings import Settings
+from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.connection import open_file, open_read_only
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
+
+log = logging.getLogger(__name__)
+
+
+class DuckDBWarehouse:
+    """The embedded default: a build file, promoted to the published file by a rename."""
+
+    python_steps_outside_dbt = False
+    runs_syncs = True
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @property
+    def build_db(self) -> Path:
+        return self.settings.build_db
+
+    @property
+    def published_db(self) -> Path:
+        return self.settings.published_db
+
+    def prepare_build(self) -> None:
+        """Start the build database from the last published state, so carried-forward state
+        (stable ids, sync history) continues. A left-over build from a failed run is discarded."""
+        self.build_db.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (
+            self.build_db,
+            self.build_db.with_name(self.build_db.name + ".wal"),
+            self.settings.audit_path,
+        ):
+            stale.unlink(missing_ok=True)
+        if self.published_db.exists():
+            shutil.copyfile(self.published_db, self.build_db)
+            log.info("build database starts from the published copy %s", self.published_db)
+
+    def ensure_build(self) -> None:
+        if not self.build_db.exists():
+            self.prepare_build()
+
+    def _columns(self, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+        rows = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, table],
+        ).fetchall()
+        return {name: dtype for name, dtype in rows}
+
+    def load_raw(self, raw_dir: Path) -> list[TableLoad]:
+        """Replace each raw_<source>.<table> with its file. A column the table had but the file lacks
+        is kept as null (and reported), so that a dropped column never breaks staging silently."""
+        self.ensure_build()
+        loads = []
+        con = open_file(self.build_db)
+        try:
+            # Declared person sources are checked (and loaded) first: a wrong declaration stops
+            # the load before any table changes.
+            counts = load_person_sources_duckdb(con, self.settings)
+            external = con.execute("select count(*) from raw_person_sources.external_ids").fetchone()[0]  # type: ignore[index]
+            loads += person_source_loads(counts, external)
+            for source, table, path in raw_files(raw_dir):
+                schema = f"raw_{source}"
+                con.execute(f'create schema if not exists "{schema}"')
+                previous = self._columns(con, schema, table)
+                incoming = pq.read_schema(path).names
+                added, missing = drift(previous, incoming) if previous else ([], [])
+                # The load time is stamped here; a file that carries its own _loaded_at is overridden.
+                exclude = " exclude (_loaded_at)" if "_loaded_at" in incoming else ""
+                fill = "".join(f', cast(null as {previous[c]}) as "{c}"' for c in missing)
+                con.execute(
+                    f'create or replace table "{schema}"."{table}" as '
+                    f"select *{exclude}{fill}, cast(current_timestamp as timestamp) as _loaded_at "
+                    f"from read_parquet(?)",
+                    [str(path)],
+                )
+                rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
+                loads.append(TableLoad(source, table, rows, added, missing))
+                if added or missing:
+                    log.warning("schema drift in %s.%s: new %s, missing %s", source, table, added, missing)
+            # Retention: rows past the last enforced cut-off do not come back with the reload.
+            retain_after_load(DuckDBRunner(con))
+            con.execute("checkpoint warehouse")
+        finally:
+            con.close()
+        return loads
+
+    def publish(self) -> None:
+        audit = Audit.read(self.settings.audit_path)
+        if audit is None:
+            raise PublishBlocked("Not publishing: the build has not been audited (run dbt build first).")
+        if not audit.passed:
+            raise PublishBlocked(
+                f"Not publishing: {len(audit.failures)} gating node(s) failed: "
+                + "; ".join(f["node"] for f in audit.failures[:10])
+            )
+        con = open_file(self.build_db)
+        con.execute("checkpoint warehouse")
+        con.execute("use memory")
+        con.execute("detach warehouse")
+        con.close()
+        self.published_db.parent.mkdir(parents=True, exist_ok=True)
+        # A rename is atomic: a new reader sees the old file or the new one, never a mix; a reader
+        # holding the old file keeps its snapshot until it reconnects.
+        os.replace(self.build_db, self.published_db)
+        keep_audit(self.settings)
+        log.info("published %s", self.published_db)
+        # The analysts' masked file follows every publish (builds, erasures, retention), if there is one.
+        refresh_masked_file(self.settings)
+
+    def query_published(self, sql: str) -> list[tuple]:
+        con = open_read_only(self.published_db)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def describe_published(self) -> str:
+        return str(self.published_db)
+
+    def how_to_query(self) -> list[str]:
+        return [
+            "Query it read-only at any time, even during a build:",
+            f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{self.published_db}', "
+            "read_only=True).sql('select * from customers limit 5'))\"",
+            "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view",
+        ]
+
+    def published_columns(self, schema: str, table: str) -> list[str] | None:
+        if not self.published_db.exists():
+            return None
+        con = open_read_only(self.published_db)
+        try:
+            return [
+                name
+                for (name,) in con.execute(
+                    "select column_name from information_schema.columns where table_catalog = current_database() "
+                    "and table_schema = ? and table_name = ? order by ordinal_position",
+                    [schema, table],
+                ).fetchall()
+            ]
+        finally:
+            con.close()
+
+    def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        names = "*" if columns is None else ", ".join(f'"{name}"' for name in columns)
+        con = open_read_only(self.build_db)
+        try:
+            return con.sql(f'select {names} from "{table}"').to_arrow_table()
+        finally:
+            con.close()
+
+    def write_build_table(self, table: str, rows: pa.Table) -> None:
+        con = open_file(self.build_db)
+        try:
+            con.register("written_rows", rows)
+            con.execute(f'create or replace table "{table}" as select * from written_rows')
+            con.execute("checkpoint warehouse")
+        finally:
+            con.close()
+
+    def drop_build_table(self, table: str) -> None:
+        con = open_file(self.build_db)
+        try:
+            con.execute(f'drop table if exists "{table}"')
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def retention_runner(self, *, build: bool) -> Iterator[DuckDBRunner]:
+        if build:
+            con = open_file(self.build_db)
+        else:
+            if not self.published_db.exists():
+                raise FileNotFoundError(f"nothing is published yet at {self.published_db}: run the build first")
+            con = open_read_only(self.published_db)
+        try:
+            yield DuckDBRunner(con)
+            if build:
+                con.execute("checkpoint warehouse")
+        finally:
+            con.close()

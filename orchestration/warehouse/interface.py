@@ -1,0 +1,55 @@
+"""What every warehouse implements. Code outside `orchestration/warehouse/` talks to this, never to a
+target name: a third warehouse is a new module here, not new branches elsewhere."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from orchestration.retention.engine import Runner
+from orchestration.warehouse.load import TableLoad
+
+
+class Warehouse(Protocol):
+    """A warehouse Tessera builds into and publishes from (write-audit-publish)."""
+
+    # True where dbt runs no Python models: the Python steps (matching, scoring) then run between dbt
+    # invocations, reading and writing build tables through this interface.
+    python_steps_outside_dbt: bool
+    # True where the sync engine can read the published data and keep its state.
+    runs_syncs: bool
+
+    def prepare_build(self) -> None:
+        """Start a build from the published state (carried-forward state continues)."""
+
+    def ensure_build(self) -> None:
+        """Prepare a build unless one is under way."""
+
+    def load_raw(self, raw_dir: Path) -> list[TableLoad]:
+        """Load the declared person sources and every raw file into the build."""
+
+    def publish(self) -> None:
+        """Make the audited build what readers see; refuse when its audit did not pass."""
+
+    def query_published(self, sql: str) -> list[tuple]: ...
+
+    def describe_published(self) -> str:
+        """Where the published data is, for a person to read."""
+
+    def how_to_query(self) -> list[str]:
+        """Lines telling a person how to query the published data (may be empty)."""
+
+    def published_columns(self, schema: str, table: str) -> list[str] | None:
+        """A published table's column names; None when nothing is published yet."""
+
+    def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table: ...
+
+    def write_build_table(self, table: str, rows: pa.Table) -> None: ...
+
+    def drop_build_table(self, table: str) -> None: ...
+
+    def retention_runner(self, *, build: bool) -> AbstractContextManager[Runner]:
+        """The build (build=True) or the published data as a retention Runner."""

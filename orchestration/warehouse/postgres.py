@@ -1,0 +1,273 @@
+"""The shared server: raw_* schemas are loaded in place; models build into the build schema, which replaces
+the published schema by renames inside one transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestration.person_sources.load import load_postgres as load_person_sources_postgres
+from orchestration.retention.engine import PostgresRunner, retain_after_load
+from orchestration.settings import Settings
+from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, raw_files
+
+log = logging.getLogger(__name__)
+
+
+class PostgresWarehouse:
+    """The shared server: raw_* schemas are loaded in place; models build into the build schema,
+    which replaces the published schema by renames inside one transaction."""
+
+    python_steps_outside_dbt = True
+    runs_syncs = False
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pg = settings.postgres
+
+    def connect(self):  # type: ignore[no-untyped-def]
+        return psycopg2.connect(**self.pg.connect_kwargs())
+
+    def prepare_build(self) -> None:
+        """A fresh build schema holding copies of the published tables, so carried-forward state continues."""
+        self.settings.audit_path.unlink(missing_ok=True)
+        build, published = self.pg.build_schema, self.pg.published_schema
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'drop schema if exists "{build}" cascade')
+            cur.execute(f'create schema "{build}"')
+            cur.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = %s and table_type = 'BASE TABLE'",
+                (published,),
+            )
+            for (table,) in cur.fetchall():
+                cur.execute(f'create table "{build}"."{table}" as table "{published}"."{table}"')
+
+    def ensure_build(self) -> None:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(
+                "select 1 from information_schema.schemata where schema_name = %s", (self.pg.build_schema,)
+            )
+            exists = cur.fetchone() is not None
+        if not exists:
+            self.prepare_build()
+
+    def load_raw(self, raw_dir: Path) -> list[TableLoad]:
+        loads = []
+        with self.connect() as con:
+            counts = load_person_sources_postgres(con, self.settings)
+            with con.cursor() as cur:
+                cur.execute("select count(*) from raw_person_sources.external_ids")
+                external = cur.fetchone()[0]
+            con.commit()
+            loads += person_source_loads(counts, external)
+            for source, table, path in raw_files(raw_dir):
+                loads.append(self._load_table(con, source, table, path))
+                con.commit()
+            # Retention: rows past the last enforced cut-off do not come back with the reload.
+            retain_after_load(PostgresRunner(con))
+        return loads
+
+    def _load_table(self, con, source: str, table: str, path: Path) -> TableLoad:  # type: ignore[no-untyped-def]
+        schema = f"raw_{source}"
+        arrow_schema = pq.read_schema(path)
+        fields = [f for f in arrow_schema if f.name != "_loaded_at"]
+        n_rows = pq.ParquetFile(path).metadata.num_rows
+        with con.cursor() as cur:
+            cur.execute(f'create schema if not exists "{schema}"')
+            cur.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, table),
+            )
+            previous = {name: dtype for name, dtype in cur.fetchall() if name != "_loaded_at"}
+            added, missing = drift(previous, [f.name for f in fields]) if previous else ([], [])
+            target = f'"{schema}"."{table}"'
+            # The table is kept and refilled (truncate + copy, in this transaction), not replaced:
+            # views built on it stay valid, and readers see the old rows until the commit. A column
+            # the file lacks stays, null; a new column is added.
+            if not previous:
+                ddl = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in fields)
+                cur.execute(f"create table {target} ({ddl}, _loaded_at timestamp)")
+            for f in fields:
+                if previous and f.name in added:
+                    cur.execute(f'alter table {target} add column "{f.name}" {pg_type(f.type)}')
+            cur.execute(f"truncate {target}")
+            names = ", ".join(f'"{f.name}"' for f in fields)
+            # DuckDB writes the CSV (fast, typed values in ISO form); COPY streams it in.
+            with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+                duckdb.sql(
+                    f"copy (select {names} from read_parquet('{path}')) to '{tmp.name}' "
+                    "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
+                )
+                with open(tmp.name) as handle:
+                    cur.copy_expert(
+                        f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle
+                    )
+            cur.execute(f"update {target} set _loaded_at = now() at time zone 'utc'")
+        return TableLoad(source, table, n_rows, added, missing)
+
+    def publish(self) -> None:
+        audit = Audit.read(self.settings.audit_path)
+        if audit is None or not audit.passed:
+            failed = [] if audit is None else [f["node"] for f in audit.failures[:10]]
+            raise PublishBlocked(f"Not publishing: the build's audit did not pass: {failed or 'no audit'}")
+        build, published = self.pg.build_schema, self.pg.published_schema
+        previous = f"{published}__previous"
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'drop schema if exists "{previous}" cascade')
+            cur.execute("select 1 from information_schema.schemata where schema_name = %s", (published,))
+            if cur.fetchone():
+                cur.execute(f'alter schema "{published}" rename to "{previous}"')
+            cur.execute(f'alter schema "{build}" rename to "{published}"')
+            # The masked views (macros/privacy/) move with their build, grants included.
+            _swap_schema(cur, f"{build}_masked", f"{published}_masked")
+        # Dropped after the swap committed, so a reader mid-query never sees a missing schema.
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'drop schema if exists "{previous}" cascade')
+            cur.execute(f'drop schema if exists "{published}_masked__previous" cascade')
+        keep_audit(self.settings)
+
+    def query_published(self, sql: str) -> list[tuple]:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'set search_path to "{self.pg.published_schema}", public')
+            cur.execute(sql)
+            return list(cur.fetchall())
+
+    def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A table of the build schema as Arrow, typed as DuckDB would type it (for Python steps that
+        run between dbt invocations). COPY streams it out as CSV; DuckDB parses it with the declared types."""
+        schema = self.pg.build_schema
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (schema, table),
+            )
+            declared = dict(cur.fetchall())
+            if not declared:
+                raise RuntimeError(
+                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
+                )
+            wanted = list(declared) if columns is None else columns
+            missing = [name for name in wanted if name not in declared]
+            if missing:
+                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+            unknown = {name: declared[name] for name in wanted if declared[name] not in _DUCKDB_TYPES}
+            if unknown:
+                raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
+            names = ", ".join(f'"{name}"' for name in wanted)
+            cur.execute("set client_encoding to 'UTF8'")
+            cur.execute("set datestyle to 'ISO, YMD'")
+            with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+                with open(tmp.name, "w", encoding="utf-8") as handle:
+                    cur.copy_expert(
+                        f'copy (select {names} from "{schema}"."{table}") to stdout with (format csv, null \'\\N\')',
+                        handle,
+                    )
+                types = ", ".join(f"'{name}': '{_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
+                reader = duckdb.connect()
+                try:
+                    # A quoted \N or "" is a value, never null: only the unquoted marker is.
+                    return reader.sql(
+                        f"select * from read_csv('{tmp.name}', columns = {{{types}}}, header = false, "
+                        "auto_detect = false, nullstr = '\\N', allow_quoted_nulls = false, "
+                        "quote = '\"', escape = '\"')"
+                    ).to_arrow_table()
+                finally:
+                    reader.close()
+
+    def write_build_table(self, table: str, rows: pa.Table) -> None:
+        """Replace <build schema>.<table> with `rows`, in one transaction. DuckDB writes the CSV
+        (values in ISO form, doubles to full precision); COPY streams it in."""
+        target = f'"{self.pg.build_schema}"."{table}"'
+        ddl = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in rows.schema)
+        names = ", ".join(f'"{f.name}"' for f in rows.schema)
+        with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+            writer = duckdb.connect()
+            try:
+                writer.register("written_rows", rows)
+                writer.execute(
+                    f"copy (select {names} from written_rows) to '{tmp.name}' "
+                    "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
+                )
+            finally:
+                writer.close()
+            with self.connect() as con, con.cursor() as cur, open(tmp.name, encoding="utf-8") as handle:
+                cur.execute("set client_encoding to 'UTF8'")
+                cur.execute(f"drop table if exists {target}")
+                cur.execute(f"create table {target} ({ddl})")
+                cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
+
+    def drop_build_table(self, table: str) -> None:
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(f'drop table if exists "{self.pg.build_schema}"."{table}"')
+
+    def describe_published(self) -> str:
+        return f"postgres://{self.pg.user}@{self.pg.host}:{self.pg.port}/{self.pg.database} schema {self.pg.published_schema}"
+
+    def how_to_query(self) -> list[str]:
+        return [f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."]
+
+    def published_columns(self, schema: str, table: str) -> list[str] | None:
+        try:
+            con = self.connect()
+        except psycopg2.Error:
+            return None
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = %s and table_name = %s order by ordinal_position",
+                    (schema, table),
+                )
+                return [name for (name,) in cur.fetchall()]
+        finally:
+            con.close()
+
+    @contextlib.contextmanager
+    def retention_runner(self, *, build: bool) -> Iterator[PostgresRunner]:
+        con = self.connect()
+        try:
+            yield PostgresRunner(con)
+            con.commit()
+        finally:
+            con.close()
+
+
+def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-untyped-def]
+    """Within the caller's transaction: `build` replaces `published` (kept as `<published>__previous`)."""
+    cur.execute("select 1 from information_schema.schemata where schema_name = %s", (build,))
+    if cur.fetchone() is None:
+        return
+    cur.execute(f'drop schema if exists "{published}__previous" cascade')
+    cur.execute("select 1 from information_schema.schemata where schema_name = %s", (published,))
+    if cur.fetchone():
+        cur.execute(f'alter schema "{published}" rename to "{published}__previous"')
+    cur.execute(f'alter schema "{build}" rename to "{published}"')
+
+
+# Postgres column types (information_schema) as DuckDB reads them from CSV.
+_DUCKDB_TYPES = {
+    "text": "varchar",
+    "character varying": "varchar",
+    "character": "varchar",
+    "boolean": "boolean",
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "real": "float",
+    "double precision": "double",
+    "numeric": "double",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+}
