@@ -56,9 +56,9 @@ def generate(customers: int, seed: int, out: Path | None) -> None:
 
 
 def _ensure_manifest() -> None:
-    from orchestration.build.project import tessera_project
+    from orchestration.build.project import prepare_manifest
 
-    tessera_project.preparer.prepare(tessera_project)
+    prepare_manifest(_settings())
 
 
 @main.command()
@@ -89,11 +89,15 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
 
     started = time.monotonic()
     with console.status("running the Dagster job build_everything (load → dbt build → publish) …"):
-        result = defs.resolve_job_def("build_everything").execute_in_process(
-            instance=DagsterInstance.get(),
-            raise_on_error=False,
-            # The terminal gets the summary; every event is in the Dagster UI's run log.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        result = (
+            defs()
+            .resolve_job_def("build_everything")
+            .execute_in_process(
+                instance=DagsterInstance.get(),
+                raise_on_error=False,
+                # The terminal gets the summary; every event is in the Dagster UI's run log.
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
         )
     seconds = time.monotonic() - started
     if not result.success:
@@ -109,14 +113,18 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     _print_summary(settings)
     from orchestration.definitions import syncs_enabled
 
-    if not syncs_enabled:
+    if not syncs_enabled(settings):
         console.print("syncs: not run (the sync engine reads the published DuckDB warehouse)")
         return
     with console.status("running the syncs (Dagster job run_syncs) …"):
-        syncs = defs.resolve_job_def("run_syncs").execute_in_process(
-            instance=DagsterInstance.get(),
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        syncs = (
+            defs()
+            .resolve_job_def("run_syncs")
+            .execute_in_process(
+                instance=DagsterInstance.get(),
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
         )
     for event in syncs.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key:

@@ -1,39 +1,60 @@
-"""The one Definitions object Dagster loads (`dagster dev -m orchestration.definitions`)."""
+"""The Definitions Dagster loads (`dagster dev -m orchestration.definitions`): each package's assets, jobs
+and schedules, assembled here. Nothing is read at import: Dagster calls `defs()` when it loads."""
 
 from __future__ import annotations
 
-from dagster import Definitions
+import functools
+
+import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.build.assets.dbt import tessera_dbt_assets
-from orchestration.build.assets.publish import published_warehouse
-from orchestration.build.assets.raw import raw_sources
+from orchestration.build.assets.dbt import dbt_build_assets
+from orchestration.build.assets.publish import published_warehouse_asset
+from orchestration.build.assets.raw import raw_sources_asset
 from orchestration.build.jobs import build_everything, run_syncs
-from orchestration.build.project import settings, tessera_project
+from orchestration.build.project import dbt_project, use_dbt_environment
 from orchestration.build.schedules import nightly_build, syncs_after_build
 from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.retention.dagster import enforce_retention, retention_daily
+from orchestration.settings import Settings
 from orchestration.sync.assets import sync_assets
 from orchestration.warehouse.registry import get_warehouse
 
-# Syncs are defined where the warehouse has a sync engine.
-syncs_enabled = get_warehouse(settings).runs_syncs and bool(sync_assets)
 
-defs = Definitions(
-    assets=[raw_sources, tessera_dbt_assets, published_warehouse, *(sync_assets if syncs_enabled else [])],
-    jobs=[
-        build_everything,
-        *([run_syncs] if syncs_enabled else []),
-        privacy_erase,
-        privacy_export,
-        enforce_retention,
-    ],
-    schedules=[nightly_build, retention_daily],
-    sensors=[syncs_after_build] if syncs_enabled else [],
-    resources={
-        "dbt": DbtCliResource(
-            project_dir=tessera_project,
-            target=tessera_project.target,
-        )
-    },
-)
+def syncs_enabled(settings: Settings) -> bool:
+    """Syncs are defined where the warehouse has a sync engine and syncs/syncs.yml declares some."""
+    return get_warehouse(settings).runs_syncs and bool(sync_assets(settings))
+
+
+@functools.cache
+def definitions_for(settings: Settings) -> dg.Definitions:
+    use_dbt_environment(settings)
+    project = dbt_project(settings.target)
+    # Under `dagster dev` the manifest is parsed on load; elsewhere `tessera` parses it first.
+    project.prepare_if_dev()
+    dbt_assets = dbt_build_assets(settings)
+    syncs = sync_assets(settings) if syncs_enabled(settings) else []
+    return dg.Definitions(
+        assets=[
+            raw_sources_asset(settings),
+            dbt_assets,
+            published_warehouse_asset(settings, dbt_assets),
+            *syncs,
+        ],
+        jobs=[
+            build_everything,
+            *([run_syncs] if syncs else []),
+            privacy_erase,
+            privacy_export,
+            enforce_retention,
+        ],
+        schedules=[nightly_build, retention_daily],
+        sensors=[syncs_after_build] if syncs else [],
+        resources={"dbt": DbtCliResource(project_dir=project, target=project.target)},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The definitions for the warehouse the environment names (TESSERA_TARGET, …)."""
+    return definitions_for(Settings.from_env())

@@ -61,19 +61,22 @@ def demo_data(settings):
 @pytest.fixture(scope="session")
 def dbt_manifest():
     """Parse the dbt project once, so that the Dagster definitions can be imported."""
-    from orchestration.build.project import tessera_project
+    from orchestration.build.project import dbt_project, prepare_manifest
+    from orchestration.settings import Settings
 
+    settings = Settings.from_env()
+    manifest_path = dbt_project(settings.target).manifest_path
     # Under pytest-xdist the first worker parses, and the others leave the project's target/ alone.
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    target = tessera_project.manifest_path.parent
+    target = manifest_path.parent
     stamp = target / ".parsed-for-test-run"
     target.mkdir(parents=True, exist_ok=True)
     with open(target / ".parsed-for-test-run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (run and stamp.exists() and stamp.read_text() == run):
-            tessera_project.preparer.prepare(tessera_project)
+            prepare_manifest(settings)
             stamp.write_text(run or "")
-    return tessera_project.manifest_path
+    return manifest_path
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +86,10 @@ def published(demo_data, dbt_manifest, settings):
 
     from orchestration.definitions import defs
 
-    result = defs.resolve_job_def("build_everything").execute_in_process(
-        instance=DagsterInstance.get(), raise_on_error=False
+    result = (
+        defs()
+        .resolve_job_def("build_everything")
+        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result

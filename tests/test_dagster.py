@@ -21,7 +21,7 @@ from orchestration.settings import PROJECT_DIR
 def test_asset_graph_runs_from_raw_to_published(dbt_manifest):
     from orchestration.definitions import defs
 
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     keys = set(graph.get_all_asset_keys())
     assert AssetKey(["crm", "contacts"]) in keys
     assert AssetKey(["stg_crm__contacts"]) in keys
@@ -34,14 +34,14 @@ def test_asset_graph_runs_from_raw_to_published(dbt_manifest):
 def test_dbt_tests_are_asset_checks(dbt_manifest):
     from orchestration.definitions import defs
 
-    checks = defs.resolve_asset_graph().asset_check_keys
+    checks = defs().resolve_asset_graph().asset_check_keys
     assert any(c.asset_key == AssetKey(["stg_crm__contacts"]) and "unique" in c.name for c in checks)
 
 
 def test_nightly_schedule_runs_everything(dbt_manifest):
     from orchestration.definitions import defs
 
-    schedule = defs.resolve_schedule_def("nightly_build")
+    schedule = defs().resolve_schedule_def("nightly_build")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.job_name == "build_everything"
 
@@ -50,7 +50,7 @@ def test_warehouse_writers_run_one_at_a_time(dbt_manifest):
     from orchestration.build.jobs import WRITER_TAG
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def("build_everything")
+    job = defs().resolve_job_def("build_everything")
     assert WRITER_TAG in job.tags
     config = yaml.safe_load((PROJECT_DIR / ".dagster" / "dagster.yaml").read_text())
     limits = config["run_queue"]["tag_concurrency_limits"]

@@ -134,8 +134,10 @@ def _run_job():
 
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("build_everything").execute_in_process(
-        instance=DagsterInstance.get(), raise_on_error=False
+    return (
+        defs()
+        .resolve_job_def("build_everything")
+        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
     )
 
 

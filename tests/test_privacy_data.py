@@ -496,12 +496,12 @@ def test_retention_job_is_scheduled_daily_and_queues_behind_builds(dbt_manifest)
     from orchestration.build.jobs import WRITER_TAG
     from orchestration.definitions import defs
 
-    schedule = defs.resolve_schedule_def("retention_daily")
+    schedule = defs().resolve_schedule_def("retention_daily")
     assert (schedule.cron_schedule, schedule.job_name) == ("0 3 * * *", "enforce_retention")
-    job = defs.resolve_job_def("enforce_retention")
+    job = defs().resolve_job_def("enforce_retention")
     assert WRITER_TAG in job.tags
     # The retained source is an upstream of dbt, not an output of the raw load (which would skip dbt).
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     assert (
         AssetKey(["retained", "events__pages_daily"])
         in graph.get(AssetKey(["stg_retained__events_pages_daily"])).parent_keys

@@ -15,8 +15,10 @@ def _run_syncs():
 
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("run_syncs").execute_in_process(
-        instance=DagsterInstance.get(), raise_on_error=False
+    return (
+        defs()
+        .resolve_job_def("run_syncs")
+        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
     )
 
 
@@ -85,10 +87,10 @@ def test_syncs_run_after_a_successful_build_only(dbt_manifest):
 
     from orchestration.definitions import defs
 
-    sensor = defs.resolve_sensor_def("syncs_after_build")
+    sensor = defs().resolve_sensor_def("syncs_after_build")
     assert sensor.job_name == "run_syncs"
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     assert AssetKey(["published_warehouse"]) in graph.get(AssetKey(["sync_customer_export"])).parent_keys
     assert AssetKey(["sync_file__customers"]) in graph.get(AssetKey(["sync_customer_export"])).parent_keys
-    build_keys = defs.resolve_job_def("build_everything").asset_layer.executable_asset_keys
+    build_keys = defs().resolve_job_def("build_everything").asset_layer.executable_asset_keys
     assert AssetKey(["sync_customer_export"]) not in build_keys

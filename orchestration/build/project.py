@@ -1,7 +1,8 @@
-"""The dbt project as Dagster sees it: one DbtProject, shared by assets, resources and the CLI."""
+"""The dbt project as Dagster sees it: one DbtProject per target, made on first use, never at import."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -10,22 +11,29 @@ from dagster_dbt import DbtProject
 
 from orchestration.settings import PROJECT_DIR, Settings
 
-settings = Settings.from_env()
 
-# dbt reads these through profiles.yml; fixing them to absolute paths keeps the rendered profile
-# stable wherever dbt is started from (a changed profile forces a full re-parse).
-os.environ.setdefault("TESSERA_TARGET", settings.target)
-os.environ["TESSERA_BUILD_DB"] = str(settings.build_db)
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-# dagster-dbt looks for `dbt` on PATH: use the one installed beside this interpreter (.venv/bin).
-_bin = str(Path(sys.executable).parent)
-if _bin not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+def use_dbt_environment(settings: Settings) -> None:
+    """dbt reads these through profiles.yml; fixing them to absolute paths keeps the rendered profile
+    stable wherever dbt is started from (a changed profile forces a full re-parse). Called by whoever
+    is about to run dbt through Dagster (the CLI, the definitions loader), not at import."""
+    os.environ.setdefault("TESSERA_TARGET", settings.target)
+    os.environ["TESSERA_BUILD_DB"] = str(settings.build_db)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # dagster-dbt looks for `dbt` on PATH: use the one installed beside this interpreter (.venv/bin).
+    here = str(Path(sys.executable).parent)
+    if here not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
 
-tessera_project = DbtProject(
-    project_dir=PROJECT_DIR,
-    profiles_dir=PROJECT_DIR,
-    target=settings.target,
-)
-# Under `dagster dev` the manifest is parsed on load; elsewhere `tessera` prepares it first.
-tessera_project.prepare_if_dev()
+
+@functools.cache
+def dbt_project(target: str) -> DbtProject:
+    """The project for `target`, shared by assets, resources and the CLI (one parse per process)."""
+    return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target=target)
+
+
+def prepare_manifest(settings: Settings) -> Path:
+    """Parse the project (writing target/manifest.json) and return the manifest's path."""
+    use_dbt_environment(settings)
+    project = dbt_project(settings.target)
+    project.preparer.prepare(project)
+    return project.manifest_path

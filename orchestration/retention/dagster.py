@@ -3,14 +3,13 @@
 from dagster import DefaultScheduleStatus, OpExecutionContext, ScheduleDefinition, job, op
 
 from orchestration.build.jobs import WRITER_TAG
+from orchestration.retention.run import run_retention
+from orchestration.settings import Settings
 
 
 @op(description="Fold expired raw rows into daily aggregates, remove them, rebuild, test and publish.")
 def enforce_retention_op(context: OpExecutionContext) -> dict:
-    from orchestration.build.project import settings
-    from orchestration.retention.run import run_retention
-
-    report = run_retention(settings)
+    report = run_retention(Settings.from_env())
     for t in report.tables:
         context.log.info(
             f"{t.source_name}.{t.table_name}: removed {t.rows_removed} rows before {t.cutoff_at} "

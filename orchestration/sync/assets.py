@@ -2,12 +2,12 @@
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, asset
 
-from orchestration.build.project import settings
+from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import project_syncs, run_project_sync
 
 
-def _sync_asset(config: SyncConfig) -> AssetsDefinition:
+def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
     @asset(
         name=f"sync_{config.name}",
         deps=[AssetKey([config.source.model]), AssetKey(["published_warehouse"])],
@@ -30,4 +30,6 @@ def _sync_asset(config: SyncConfig) -> AssetsDefinition:
     return _run
 
 
-sync_assets = [_sync_asset(config) for config in project_syncs(settings)]
+def sync_assets(settings: Settings) -> list[AssetsDefinition]:
+    """One asset per sync in syncs/syncs.yml (read when Dagster loads the definitions, not at import)."""
+    return [_sync_asset(settings, config) for config in project_syncs(settings)]

@@ -5,12 +5,13 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, Failure
+from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
-from orchestration.build.project import settings, tessera_project
+from orchestration.build.project import dbt_project
+from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit
 from orchestration.warehouse.registry import get_warehouse
 
@@ -25,60 +26,67 @@ class TesseraTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "models"
 
 
-@dbt_assets(
-    manifest=tessera_project.manifest_path,
-    project=tessera_project,
-    name="tessera_dbt",
-    dagster_dbt_translator=TesseraTranslator(),
-)
-def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    """Build and test into the build database, then record the audit that gates publishing."""
-    warehouse = get_warehouse(settings)
-    warehouse.ensure_build()
-    # Audience definitions are checked before anything runs: a rule that does not validate, or an
-    # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
-    try:
-        checked = check_audiences(settings, private=False)
-    except (AudienceConfigError, AudienceSqlRefused) as exc:
-        raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
-    context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
-    # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
-    # there (identity matching, scoring): orchestration/build/outside_dbt.py.
-    results: list[dict] = []
-    manifest = json.loads(tessera_project.manifest_path.read_text())
-    steps = outside_steps(settings)
-    try:
-        for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
-            if phase:
-                step = steps[phase - 1]
-                try:
-                    figures = step.run(settings)
-                    context.log.info("%s outside dbt: %s", step.name, figures)
-                except Exception as error:  # recorded in the audit, which then blocks publishing
-                    context.log.error("%s step failed: %s", step.name, error)
-                    results.append(step.failed_result(error))
-                    break
-            invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
-            yield from invocation.stream()
-            results.extend(invocation.get_artifact("run_results.json").get("results", []))
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
-    finally:
-        drop_written_tables(settings)
-    audit = Audit.from_run_results({"results": results})
-    audit.write(settings.audit_path)
-    context.log.info(
-        "audit: %s (%d tests passed, %d warned, %d failures)",
-        "passed" if audit.passed else "FAILED",
-        audit.tests_passed,
-        audit.tests_warned,
-        len(audit.failures),
+def dbt_build_assets(settings: Settings) -> AssetsDefinition:
+    """Every dbt model, seed and test as Dagster assets and checks, built in the phases of
+    orchestration/build/outside_dbt.py. Needs the parsed manifest (build.project.prepare_manifest)."""
+    project = dbt_project(settings.target)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        name="tessera_dbt",
+        dagster_dbt_translator=TesseraTranslator(),
     )
-    if not audit.passed:
-        raise Failure(
-            description=(
-                "The build failed its audit, so nothing will be published; analysts keep the last "
-                f"published data. {len(audit.failures)} failing node(s): "
-                + "; ".join(f"{f['node']} ({f['status']})" for f in audit.failures[:20])
-            ),
-            metadata={"failures": [f["node"] for f in audit.failures]},
+    def tessera_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
+        """Build and test into the build database, then record the audit that gates publishing."""
+        warehouse = get_warehouse(settings)
+        warehouse.ensure_build()
+        # Audience definitions are checked before anything runs: a rule that does not validate, or an
+        # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
+        try:
+            checked = check_audiences(settings, private=False)
+        except (AudienceConfigError, AudienceSqlRefused) as exc:
+            raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
+        context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
+        # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
+        # there (identity matching, scoring): orchestration/build/outside_dbt.py.
+        results: list[dict] = []
+        manifest = json.loads(project.manifest_path.read_text())
+        steps = outside_steps(settings)
+        try:
+            for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
+                if phase:
+                    step = steps[phase - 1]
+                    try:
+                        figures = step.run(settings)
+                        context.log.info("%s outside dbt: %s", step.name, figures)
+                    except Exception as error:  # recorded in the audit, which then blocks publishing
+                        context.log.error("%s step failed: %s", step.name, error)
+                        results.append(step.failed_result(error))
+                        break
+                invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
+                yield from invocation.stream()
+                results.extend(invocation.get_artifact("run_results.json").get("results", []))
+                shutil.rmtree(invocation.target_path, ignore_errors=True)
+        finally:
+            drop_written_tables(settings)
+        audit = Audit.from_run_results({"results": results})
+        audit.write(settings.audit_path)
+        context.log.info(
+            "audit: %s (%d tests passed, %d warned, %d failures)",
+            "passed" if audit.passed else "FAILED",
+            audit.tests_passed,
+            audit.tests_warned,
+            len(audit.failures),
         )
+        if not audit.passed:
+            raise Failure(
+                description=(
+                    "The build failed its audit, so nothing will be published; analysts keep the last "
+                    f"published data. {len(audit.failures)} failing node(s): "
+                    + "; ".join(f"{f['node']} ({f['status']})" for f in audit.failures[:20])
+                ),
+                metadata={"failures": [f["node"] for f in audit.failures]},
+            )
+
+    return tessera_dbt_assets

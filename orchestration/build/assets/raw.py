@@ -2,16 +2,17 @@
 
 import json
 
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster import AssetExecutionContext, AssetsDefinition, AssetSpec, MaterializeResult, multi_asset
 
-from orchestration.build.project import settings, tessera_project
+from orchestration.build.project import dbt_project
+from orchestration.settings import Settings
 from orchestration.warehouse.connection import writer_lock
 from orchestration.warehouse.registry import get_warehouse
 
 
-def _source_specs() -> list[AssetSpec]:
+def _source_specs(settings: Settings) -> list[AssetSpec]:
     """One spec per dbt source table, keyed as dagster-dbt keys sources ([source, table])."""
-    manifest_path = tessera_project.manifest_path
+    manifest_path = dbt_project(settings.target).manifest_path
     if not manifest_path.exists():
         return []
     manifest = json.loads(manifest_path.read_text())
@@ -33,24 +34,27 @@ def _source_specs() -> list[AssetSpec]:
     return specs
 
 
-@multi_asset(specs=_source_specs(), name="raw_sources", can_subset=True)
-def raw_sources(context: AssetExecutionContext):
-    """Start a build from the published state and load every raw file into raw_<source>.<table>."""
-    warehouse = get_warehouse(settings)
-    with writer_lock(settings):
-        warehouse.prepare_build()
-        loads = warehouse.load_raw(settings.raw_dir)
-    by_key = {(load.source, load.table): load for load in loads}
-    for key in context.selected_asset_keys:
-        load = by_key.get(tuple(key.path))  # type: ignore[arg-type]
-        if load is None:
-            context.log.warning("no raw file for %s in %s", key.to_user_string(), settings.raw_dir)
-            continue
-        yield MaterializeResult(
-            asset_key=key,
-            metadata={
-                "rows": load.rows,
-                "columns_added": ", ".join(load.columns_added) or "none",
-                "columns_missing": ", ".join(load.columns_missing) or "none",
-            },
-        )
+def raw_sources_asset(settings: Settings) -> AssetsDefinition:
+    @multi_asset(specs=_source_specs(settings), name="raw_sources", can_subset=True)
+    def raw_sources(context: AssetExecutionContext):
+        """Start a build from the published state and load every raw file into raw_<source>.<table>."""
+        warehouse = get_warehouse(settings)
+        with writer_lock(settings):
+            warehouse.prepare_build()
+            loads = warehouse.load_raw(settings.raw_dir)
+        by_key = {(load.source, load.table): load for load in loads}
+        for key in context.selected_asset_keys:
+            load = by_key.get(tuple(key.path))  # type: ignore[arg-type]
+            if load is None:
+                context.log.warning("no raw file for %s in %s", key.to_user_string(), settings.raw_dir)
+                continue
+            yield MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "rows": load.rows,
+                    "columns_added": ", ".join(load.columns_added) or "none",
+                    "columns_missing": ", ".join(load.columns_missing) or "none",
+                },
+            )
+
+    return raw_sources
