@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from orchestration.settings import PROJECT_DIR, Settings
@@ -10,6 +11,13 @@ from orchestration.sync.config import SyncConfig, load_syncs
 from orchestration.sync.engine import SyncRunResult, preview_sync, run_sync
 
 SYNCS_FILE = PROJECT_DIR / "syncs" / "syncs.yml"
+
+
+def syncs_file() -> Path:
+    """The sync declarations: TESSERA_SYNCS_FILE when set (another project's file, a test's), else
+    syncs/syncs.yml."""
+    value = os.environ.get("TESSERA_SYNCS_FILE")
+    return Path(value) if value else SYNCS_FILE
 
 
 class SyncBlocked(RuntimeError):
@@ -26,8 +34,9 @@ def history_path(settings: Settings) -> Path:
     return settings.published_db.parent / "sync_history.duckdb"
 
 
-def project_syncs(settings: Settings, path: Path = SYNCS_FILE) -> list[SyncConfig]:
+def project_syncs(settings: Settings, path: Path | None = None) -> list[SyncConfig]:
     """The validated syncs; a file destination's relative directory is under the data folder."""
+    path = path or syncs_file()
     configs = []
     for config in load_syncs(path):
         directory = getattr(config.destination, "directory", None)
@@ -40,7 +49,8 @@ def project_syncs(settings: Settings, path: Path = SYNCS_FILE) -> list[SyncConfi
     return configs
 
 
-def find_sync(settings: Settings, name: str, path: Path = SYNCS_FILE) -> SyncConfig:
+def find_sync(settings: Settings, name: str, path: Path | None = None) -> SyncConfig:
+    path = path or syncs_file()
     configs = project_syncs(settings, path)
     for config in configs:
         if config.name == name:

@@ -43,6 +43,12 @@ from orchestration.sync.errors import (
 )
 from orchestration.sync.http import HttpSession
 from orchestration.sync.ratelimit import Backoff, Clock, SystemClock, TokenBucket
+from orchestration.sync.redact import (
+    install_log_filter,
+    redact,
+    register_destination_secrets,
+    scrub_exception,
+)
 from orchestration.sync.state import (
     SCHEMA,
     STATE_COLUMNS,
@@ -391,6 +397,9 @@ class _Runner:
 
     def run(self) -> SyncRunResult:
         config = self.config
+        # Before anything can fail or log: the secrets this run may hold are known to the redactor.
+        install_log_filter()
+        register_destination_secrets(self.settings, self.env)
         store = self.store = StateStore(self.state_path)
         run_row = RunRow(
             run_id=self.result.run_id,
@@ -412,13 +421,14 @@ class _Runner:
                 self._run_body()
             except (DestinationFatalError, DestinationUnavailable) as exc:
                 self.result.status = "failed"
-                self.result.error = str(exc)
-                log.error("sync %s failed: %s", config.name, exc)
+                self.result.error = redact(str(exc))
+                log.error("sync %s failed: %s", config.name, self.result.error)
             finally:
                 self._close_destination()
         except BaseException as exc:
+            scrub_exception(exc)
             self.result.status = "failed"
-            self.result.error = f"{type(exc).__name__}: {exc}"
+            self.result.error = redact(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self.result.finished_at = utcnow()
@@ -618,7 +628,7 @@ class _Runner:
         try:
             results = self._deliver(batch)
         except (DestinationUnavailable, DestinationFatalError) as exc:
-            store.bump_pending(key, str(exc))
+            store.bump_pending(key, redact(str(exc)) or "")
             raise
         by_key = {result.key: result for result in results}
         return [
@@ -636,7 +646,7 @@ class _Runner:
             key=entry.item.key,
             operation=operation,
             ok=result.ok,
-            error=result.error,
+            error=redact(result.error),
             payload_hash=entry.payload_hash,
             payload=entry.payload,
             destination_id=result.destination_id or entry.destination_id,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from orchestration.sync.destinations.base import DELETE_OPERATIONS
+from orchestration.sync.redact import redact
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -202,7 +203,7 @@ class StateStore:
             [
                 run.status,
                 run.finished_at,
-                run.error,
+                redact(run.error),
                 *(run.counts.get(name, 0) for name in RUN_COUNTS),
                 run.run_id,
             ],
@@ -221,7 +222,7 @@ class StateStore:
     def bump_pending(self, idempotency_key: str, error: str) -> None:
         self.conn.execute(
             "update sync_journal set attempts = attempts + 1, last_error = ? where idempotency_key = ?",
-            [error[:1000], idempotency_key],
+            [(redact(error) or "")[:1000], idempotency_key],
         )
 
     def pending(self, sync_name: str) -> list[PendingBatch]:
@@ -282,7 +283,7 @@ class StateStore:
                     {
                         "key": o.key,
                         "attempted_hash": None if o.operation in DELETE_OPERATIONS else o.payload_hash,
-                        "error": (o.error or "failed")[:2000],
+                        "error": (redact(o.error) or "failed")[:2000],
                     }
                     for o in failed
                 ]
@@ -309,7 +310,7 @@ class StateStore:
                         "key": o.key,
                         "operation": o.operation,
                         "status": "succeeded" if o.ok else "failed",
-                        "error": o.error,
+                        "error": redact(o.error),
                         "consent_basis": o.consent_basis,
                     }
                     for o in outcomes

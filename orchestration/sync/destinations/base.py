@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from orchestration.sync.errors import SyncConfigError
+from orchestration.sync.redact import register_secret
 
 if TYPE_CHECKING:
     from orchestration.sync.http import HttpSession
@@ -116,6 +117,7 @@ class DestinationContext:
         value = self.env.get(variable)
         if not value:
             raise SyncConfigError(f"environment variable {variable} is not set", key=self.sync_name)
+        register_secret(value)
         return value
 
     def session(self) -> HttpSession:
