@@ -119,8 +119,9 @@ class DryRunReport:
 
 @dataclass
 class SyncRunResult:
-    """The outcome of one run. `status` is success, partial (some records refused), failed, aborted (a
-    safety guard stopped it before sending) or dry_run."""
+    """The outcome of one run. `status` is success, partial (some records refused for a reason that may
+    pass, to be retried), failed, aborted (a safety guard stopped it before sending) or dry_run. Records
+    refused for their data are counted in `rejected` and leave the status at success."""
 
     run_id: str
     sync_name: str
@@ -143,6 +144,9 @@ class SyncRunResult:
     failed: int = 0
     recovered: int = 0
     requests: int = 0
+    # Records refused for their data (a permanent error) that stand after this run: refused now, or
+    # refused earlier and skipped because their data has not changed. They do not make a run partial.
+    rejected: int = 0
     error: str | None = None
     preview: DryRunReport | None = None
 
@@ -151,7 +155,7 @@ class SyncRunResult:
         return self.status in ("success", "dry_run")
 
     def counts(self) -> dict[str, int]:
-        names = DIFF_COUNTS + ("sent", "succeeded", "failed", "recovered", "requests")
+        names = DIFF_COUNTS + ("sent", "succeeded", "failed", "rejected", "recovered", "requests")
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
@@ -472,6 +476,7 @@ class _Runner:
             suppress_removes(store.conn, counts)
         for name in DIFF_COUNTS:
             setattr(result, name, getattr(counts, name))
+        result.rejected = counts.skipped_rejected
         if counts.invalid:
             store.log_invalid(config.name, result.run_id)
             log.warning(
@@ -565,6 +570,7 @@ class _Runner:
                             destination_id,
                             replace,
                             consent_basis,
+                            permanent=True,  # the data cannot be expressed for this API
                         )
                     )
                     continue
@@ -603,7 +609,9 @@ class _Runner:
                 )
                 outcomes = [
                     self._outcome(
-                        pending.operation, entry, RecordResult(entry.item.key, False, "never confirmed")
+                        pending.operation,
+                        entry,
+                        RecordResult(entry.item.key, False, "never confirmed", permanent=False),
                     )
                     for entry in entries
                 ]
@@ -635,13 +643,19 @@ class _Runner:
             self._outcome(
                 operation,
                 entry,
-                by_key.get(entry.item.key) or RecordResult(entry.item.key, False, "no confirmation"),
+                by_key.get(entry.item.key)
+                or RecordResult(entry.item.key, False, "no confirmation", permanent=False),
             )
             for entry in entries
         ]
 
-    @staticmethod
-    def _outcome(operation: str, entry: _Entry, result: RecordResult) -> Outcome:
+    def _outcome(self, operation: str, entry: _Entry, result: RecordResult) -> Outcome:
+        permanent = (
+            not result.ok
+            and operation not in DELETE_OPERATIONS
+            and self.destination is not None
+            and self.destination.is_permanent(result)
+        )
         return Outcome(
             key=entry.item.key,
             operation=operation,
@@ -652,6 +666,7 @@ class _Runner:
             destination_id=result.destination_id or entry.destination_id,
             replace=entry.replace,
             consent_basis=entry.consent_basis,
+            permanent=permanent,
         )
 
     def _tally(self, outcomes: list[Outcome]) -> None:
@@ -659,6 +674,8 @@ class _Runner:
             self.result.sent += 1
             if outcome.ok:
                 self.result.succeeded += 1
+            elif outcome.permanent and outcome.operation not in DELETE_OPERATIONS:
+                self.result.rejected += 1
             else:
                 self.result.failed += 1
                 if outcome.replace:
@@ -671,7 +688,8 @@ class _Runner:
             return self._send_with_retries(batch)
         except BatchRejected as exc:
             if len(batch.items) == 1:
-                return [RecordResult(batch.items[0].key, False, f"rejected: {exc}")]
+                # Refused alone, as invalid: this record's data is what the API will not take.
+                return [RecordResult(batch.items[0].key, False, f"rejected: {exc}", permanent=True)]
             middle = len(batch.items) // 2
             log.info(
                 "batch %s rejected (%s); splitting %d records", batch.idempotency_key, exc, len(batch.items)

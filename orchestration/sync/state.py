@@ -51,6 +51,8 @@ SCHEMA = [
         error varchar
     )
     """,
+    # Added after the first release: state databases created before it gain the column.
+    "alter table sync_runs add column if not exists rejected bigint",
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -114,6 +116,8 @@ class Outcome:
     destination_id: str | None = None
     replace: bool = False
     consent_basis: str | None = None
+    # Refused for its data (the destination's documented permanent error): not resent until it changes.
+    permanent: bool = False
 
 
 @dataclass
@@ -155,6 +159,7 @@ RUN_COUNTS = (
     "failed",
     "recovered",
     "requests",
+    "rejected",
 )
 
 
@@ -284,6 +289,9 @@ class StateStore:
                         "key": o.key,
                         "attempted_hash": None if o.operation in DELETE_OPERATIONS else o.payload_hash,
                         "error": (redact(o.error) or "failed")[:2000],
+                        "status": "rejected"
+                        if o.permanent and o.operation not in DELETE_OPERATIONS
+                        else "failed",
                     }
                     for o in failed
                 ]
@@ -293,10 +301,15 @@ class StateStore:
                     insert into {table} as s
                         (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
                          last_error, last_sent_at)
-                    select key, null, null, null, 'failed', 1, attempted_hash, error, ? from _sync_failed
+                    select key, null, null, null, status, 1, attempted_hash, error, ? from _sync_failed
                     on conflict (key) do update set
-                        status = 'failed',
-                        attempts = s.attempts + 1,
+                        status = excluded.status,
+                        -- Attempts count refusals of the same data: changed data starts afresh.
+                        attempts = case
+                            when s.attempted_hash is not distinct from excluded.attempted_hash
+                                then s.attempts + 1
+                            else 1
+                        end,
                         attempted_hash = excluded.attempted_hash,
                         last_error = excluded.last_error,
                         last_sent_at = excluded.last_sent_at
@@ -309,7 +322,7 @@ class StateStore:
                     {
                         "key": o.key,
                         "operation": o.operation,
-                        "status": "succeeded" if o.ok else "failed",
+                        "status": "succeeded" if o.ok else ("rejected" if o.permanent else "failed"),
                         "error": redact(o.error),
                         "consent_basis": o.consent_basis,
                     }
@@ -357,7 +370,8 @@ class StateStore:
 def _failed_schema() -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([("key", pa.string()), ("attempted_hash", pa.string()), ("error", pa.string())])
+    names = ("key", "attempted_hash", "error", "status")
+    return pa.schema([(name, pa.string()) for name in names])
 
 
 def _log_schema() -> pa.Schema:
