@@ -71,8 +71,18 @@ def assert_publish_audited(settings: Settings) -> None:
         raise SyncBlocked("the published build has no passing audit; syncs will not read it")
 
 
+def freshness_results(settings: Settings) -> Path:
+    """dbt's record of the last `dbt source freshness` (read to hold removals after a failed check)."""
+    return settings.project_dir / "target" / "sources.json"
+
+
 def run_project_sync(
-    settings: Settings, config: SyncConfig, *, dry_run: bool = False, force: bool = False
+    settings: Settings,
+    config: SyncConfig,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    approve_removals: bool = False,
 ) -> SyncRunResult:
     assert_publish_audited(settings)
     if not dry_run:
@@ -89,6 +99,8 @@ def run_project_sync(
         dry_run=dry_run,
         force=force,
         publish_to=None if dry_run else history_path(settings),
+        approve_removals=approve_removals,
+        freshness_path=freshness_results(settings),
     )
 
 

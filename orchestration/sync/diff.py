@@ -46,6 +46,7 @@ class DiffCounts:
     removes_suppressed: int = 0
     # Of `skipped`: records the destination refused permanently, with the same data as now.
     skipped_rejected: int = 0
+    removes_held: int = 0
     consent_column_missing: bool = False
 
 
@@ -259,6 +260,13 @@ def suppress_removes(conn: duckdb.DuckDBPyConnection, counts: DiffCounts) -> Non
     """Drop every remove from the diff (the empty-source guard)."""
     conn.execute("delete from _sync_diff where change = 'remove'")
     counts.removes_suppressed, counts.removes = counts.removes, 0
+
+
+def hold_removes(conn: duckdb.DuckDBPyConnection, counts: DiffCounts) -> None:
+    """Keep every remove out of this run (held for a person); state keeps the records, so the next run
+    finds the same removes again."""
+    conn.execute("delete from _sync_diff where change = 'remove'")
+    counts.removes_held, counts.removes = counts.removes, 0
 
 
 def page_diff(conn: duckdb.DuckDBPyConnection, changes: tuple[str, ...], *, page_size: int) -> Any:

@@ -53,6 +53,9 @@ SCHEMA = [
     """,
     # Added after the first release: state databases created before it gain the column.
     "alter table sync_runs add column if not exists rejected bigint",
+    "alter table sync_runs add column if not exists removes_held bigint",
+    "alter table sync_runs add column if not exists hold_reason varchar",
+    "alter table sync_runs add column if not exists removals_approved boolean",
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -142,6 +145,8 @@ class RunRow:
     finished_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    hold_reason: str | None = None
+    removals_approved: bool = False
 
 
 RUN_COUNTS = (
@@ -160,6 +165,7 @@ RUN_COUNTS = (
     "recovered",
     "requests",
     "rejected",
+    "removes_held",
 )
 
 
@@ -204,15 +210,27 @@ class StateStore:
     def finish_run(self, run: RunRow) -> None:
         assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
         self.conn.execute(
-            f"update sync_runs set status = ?, finished_at = ?, error = ?, {assignments} where run_id = ?",
+            f"update sync_runs set status = ?, finished_at = ?, error = ?, hold_reason = ?, "
+            f"removals_approved = ?, {assignments} where run_id = ?",
             [
                 run.status,
                 run.finished_at,
                 redact(run.error),
+                run.hold_reason,
+                run.removals_approved,
                 *(run.counts.get(name, 0) for name in RUN_COUNTS),
                 run.run_id,
             ],
         )
+
+    def last_released_run(self, sync_name: str) -> datetime | None:
+        """When the last run that was free to remove records started: held, aborted, failed and
+        interrupted runs do not count, so upstream changes stay in view until removals are released."""
+        row = self.conn.execute(
+            "select max(started_at) from sync_runs where sync_name = ? and status in ('success', 'partial')",
+            [sync_name],
+        ).fetchone()
+        return row[0] if row else None
 
     # the journal of batches sent but not yet confirmed
 
