@@ -254,7 +254,12 @@ def dev(port: int) -> None:
 @click.option(
     "--force", is_flag=True, help="Run even if more than the allowed share of rows would be removed."
 )
-def sync(name: str | None, dry_run: bool, force: bool) -> None:
+@click.option(
+    "--approve-removals",
+    is_flag=True,
+    help="Send the removals a run held after an upstream change (schema drift, stale source, id changes).",
+)
+def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -> None:
     """Run one sync from syncs/syncs.yml (or list them without NAME)."""
     from orchestration.sync.project import (
         SyncBlocked,
@@ -288,13 +293,24 @@ def sync(name: str | None, dry_run: bool, force: bool) -> None:
                     for row in rows:
                         console.print(f"  {json.dumps(row, default=str)}", soft_wrap=True)
             return
-        result = run_project_sync(settings, config, force=force)
+        result = run_project_sync(settings, config, force=force, approve_removals=approve_removals)
     except (KeyError, SyncBlocked) as exc:
         console.print(f"[red]{exc}[/red]")
         sys.exit(2)
     console.print_json(
-        json.dumps({"sync": name, "status": result.status, **result.counts(), "error": result.error})
+        json.dumps(
+            {
+                "sync": name,
+                "status": result.status,
+                **result.counts(),
+                "error": result.error,
+                "hold_reason": result.hold_reason,
+            }
+        )
     )
+    if result.status == "held":
+        console.print(f"[yellow]removals held: {result.hold_reason}[/yellow]", soft_wrap=True)
+        console.print(f"release them with: tessera sync {name} --approve-removals")
     if not result.ok:
         sys.exit(1)
 

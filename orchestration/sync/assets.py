@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, 
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import project_syncs, run_project_sync
+from orchestration.sync.redact import install_log_filter, redact, scrub_exception
 
 
 def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
@@ -17,12 +18,17 @@ def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
         tags={"tessera/sync": config.name},
     )
     def _run(context: AssetExecutionContext) -> MaterializeResult:
-        result = run_project_sync(settings, config)
+        # Dagster's run log, event metadata and captured output: nothing goes there unredacted.
+        install_log_filter(context.log)
+        try:
+            result = run_project_sync(settings, config)
+        except Exception as exc:
+            raise scrub_exception(exc) from None
         counts = result.counts() if hasattr(result, "counts") else {}
         context.log.info("sync %s: %s %s", config.name, result.status, counts)
         if not result.ok:
             raise Failure(
-                description=f"sync {config.name} ended {result.status}: {result.error or counts}",
+                description=redact(f"sync {config.name} ended {result.status}: {result.error or counts}"),
                 metadata={k: int(v) for k, v in counts.items()},
             )
         return MaterializeResult(metadata={"status": result.status, **{k: int(v) for k, v in counts.items()}})

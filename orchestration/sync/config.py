@@ -52,6 +52,11 @@ class SafetyLimits(_Strict):
     # A run that would remove more than this share of the records at the destination stops before
     # sending anything, unless forced.
     max_remove_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Removals above this share of the records at the destination are held for a person (adds and
+    # changes still go) when, since the sync last ran, a raw schema changed, a freshness check failed
+    # or more than `hold_id_change_share` of customers changed customer id (see orchestration/sync/holds.py).
+    hold_remove_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    hold_id_change_share: float = Field(default=0.05, ge=0.0, le=1.0)
     # Attempts per batch within one run (429s, 5xx and timeouts are retried with backoff).
     max_attempts: PositiveInt = 6
     # Runs in a row a refused record is retried; after that it waits until its data changes.

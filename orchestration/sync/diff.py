@@ -44,6 +44,9 @@ class DiffCounts:
     skipped: int = 0
     destination_rows: int = 0
     removes_suppressed: int = 0
+    # Of `skipped`: records the destination refused permanently, with the same data as now.
+    skipped_rejected: int = 0
+    removes_held: int = 0
     consent_column_missing: bool = False
 
 
@@ -159,7 +162,8 @@ def compute_diff(
             present.payload as old_payload,
             present.destination_id,
             case when excluded.key is not null then {withdrawn} else 'n/a' end as consent_basis,
-            false as skipped
+            false as skipped,
+            false as rejected
         from present
         left join excluded
             on present.key = excluded.key
@@ -189,10 +193,13 @@ def compute_diff(
             where payload_hash is not null
         ),
 
+        -- Not sent again until their data changes: records refused permanently (the destination's
+        -- documented validation errors), and records refused max_record_attempts runs in a row.
         failing as (
-            select key, attempted_hash
+            select key, attempted_hash, status
             from {table}
-            where status = 'failed' and attempts >= {int(config.limits.max_record_attempts)}
+            where status = 'rejected'
+                or (status = 'failed' and attempts >= {int(config.limits.max_record_attempts)})
         )
 
         select
@@ -203,7 +210,9 @@ def compute_diff(
             present.payload as old_payload,
             present.destination_id,
             {granted} || coalesce(':' || eligible.consent_evidence, '') as consent_basis,
-            coalesce(failing.attempted_hash = eligible.payload_hash, false) as skipped
+            coalesce(failing.attempted_hash = eligible.payload_hash, false) as skipped,
+            coalesce(failing.attempted_hash = eligible.payload_hash and failing.status = 'rejected', false)
+                as rejected
         from eligible
         left join present
             on eligible.key = present.key
@@ -234,12 +243,13 @@ def compute_diff(
             count(*) filter (where change = 'add' and not skipped),
             count(*) filter (where change = 'change' and not skipped),
             count(*) filter (where change = 'remove'),
-            count(*) filter (where skipped)
+            count(*) filter (where skipped),
+            count(*) filter (where rejected)
         from _sync_diff
         """
     ).fetchone()
     assert diff_row is not None
-    counts.adds, counts.changes, counts.removes, counts.skipped = diff_row
+    counts.adds, counts.changes, counts.removes, counts.skipped, counts.skipped_rejected = diff_row
     destination_rows = conn.execute(f"select count(*) from {table} where payload_hash is not null").fetchone()
     counts.destination_rows = destination_rows[0] if destination_rows else 0
     counts.unchanged = counts.eligible - counts.adds - counts.changes - counts.skipped
@@ -250,6 +260,13 @@ def suppress_removes(conn: duckdb.DuckDBPyConnection, counts: DiffCounts) -> Non
     """Drop every remove from the diff (the empty-source guard)."""
     conn.execute("delete from _sync_diff where change = 'remove'")
     counts.removes_suppressed, counts.removes = counts.removes, 0
+
+
+def hold_removes(conn: duckdb.DuckDBPyConnection, counts: DiffCounts) -> None:
+    """Keep every remove out of this run (held for a person); state keeps the records, so the next run
+    finds the same removes again."""
+    conn.execute("delete from _sync_diff where change = 'remove'")
+    counts.removes_held, counts.removes = counts.removes, 0
 
 
 def page_diff(conn: duckdb.DuckDBPyConnection, changes: tuple[str, ...], *, page_size: int) -> Any:

@@ -33,7 +33,14 @@ from orchestration.sync.destinations.base import (
     Record,
     RecordResult,
 )
-from orchestration.sync.diff import DiffCounts, compute_diff, page_diff, samples, suppress_removes
+from orchestration.sync.diff import (
+    DiffCounts,
+    compute_diff,
+    hold_removes,
+    page_diff,
+    samples,
+    suppress_removes,
+)
 from orchestration.sync.errors import (
     BatchRejected,
     DestinationFatalError,
@@ -41,8 +48,15 @@ from orchestration.sync.errors import (
     InvalidRecord,
     RetryableError,
 )
+from orchestration.sync.holds import upstream_changes
 from orchestration.sync.http import HttpSession
 from orchestration.sync.ratelimit import Backoff, Clock, SystemClock, TokenBucket
+from orchestration.sync.redact import (
+    install_log_filter,
+    redact,
+    register_destination_secrets,
+    scrub_exception,
+)
 from orchestration.sync.state import (
     SCHEMA,
     STATE_COLUMNS,
@@ -76,6 +90,7 @@ DIFF_COUNTS = (
     "skipped",
     "removes_suppressed",
 )
+RUN_ONLY_COUNTS = ("sent", "succeeded", "failed", "rejected", "removes_held", "recovered", "requests")
 
 
 @dataclass
@@ -113,8 +128,10 @@ class DryRunReport:
 
 @dataclass
 class SyncRunResult:
-    """The outcome of one run. `status` is success, partial (some records refused), failed, aborted (a
-    safety guard stopped it before sending) or dry_run."""
+    """The outcome of one run. `status` is success, partial (some records refused for a reason that may
+    pass, to be retried), held (removals held for a person after an upstream change; the rest was
+    sent), failed, aborted (a safety guard stopped it before sending) or dry_run. Records
+    refused for their data are counted in `rejected` and leave the status at success."""
 
     run_id: str
     sync_name: str
@@ -137,6 +154,13 @@ class SyncRunResult:
     failed: int = 0
     recovered: int = 0
     requests: int = 0
+    # Records refused for their data (a permanent error) that stand after this run: refused now, or
+    # refused earlier and skipped because their data has not changed. They do not make a run partial.
+    rejected: int = 0
+    # Removals held for a person (status `held`), and why; `--approve-removals` releases them.
+    removes_held: int = 0
+    hold_reason: str | None = None
+    removals_approved: bool = False
     error: str | None = None
     preview: DryRunReport | None = None
 
@@ -145,7 +169,7 @@ class SyncRunResult:
         return self.status in ("success", "dry_run")
 
     def counts(self) -> dict[str, int]:
-        names = DIFF_COUNTS + ("sent", "succeeded", "failed", "recovered", "requests")
+        names = DIFF_COUNTS + RUN_ONLY_COUNTS
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
@@ -316,13 +340,17 @@ def run_sync(
     clock: Clock | None = None,
     rng: random.Random | None = None,
     publish_to: str | Path | None = None,
+    approve_removals: bool = False,
+    freshness_path: str | Path | None = None,
 ) -> SyncRunResult:
     """Run one sync: read `config.source.model` from the published warehouse file (read-only), diff it
     against this sync's state in `state_path`, send what changed and record the outcome.
 
     `force` lets a run past the removal-share guard (never past the empty-source guard). `env` supplies
     the secrets (default: the process environment); `clock` and `rng` make waits and jitter testable.
-    With `publish_to`, a read-only copy of the state database is published there after the run."""
+    With `publish_to`, a read-only copy of the state database is published there after the run.
+    `approve_removals` releases removals an upstream change would hold; `freshness_path` is dbt's
+    `sources.json`, read for failed freshness checks (orchestration/sync/holds.py)."""
     if dry_run:
         started = utcnow()
         report = preview_sync(config, warehouse_path, state_path)
@@ -347,6 +375,8 @@ def run_sync(
         )
         return result
     runner = _Runner(config, Path(warehouse_path), Path(state_path), force, env or os.environ, clock, rng)
+    runner.approve_removals = approve_removals
+    runner.freshness_path = Path(freshness_path) if freshness_path is not None else None
     result = runner.run()
     if publish_to is not None:
         publish_state(state_path, publish_to)
@@ -386,11 +416,16 @@ class _Runner:
         self.store: StateStore | None = None
         self._batch_seq = 0
         self._blocked: set[str] = set()
+        self.approve_removals = False
+        self.freshness_path: Path | None = None
 
     # the run
 
     def run(self) -> SyncRunResult:
         config = self.config
+        # Before anything can fail or log: the secrets this run may hold are known to the redactor.
+        install_log_filter()
+        register_destination_secrets(self.settings, self.env)
         store = self.store = StateStore(self.state_path)
         run_row = RunRow(
             run_id=self.result.run_id,
@@ -412,13 +447,14 @@ class _Runner:
                 self._run_body()
             except (DestinationFatalError, DestinationUnavailable) as exc:
                 self.result.status = "failed"
-                self.result.error = str(exc)
-                log.error("sync %s failed: %s", config.name, exc)
+                self.result.error = redact(str(exc))
+                log.error("sync %s failed: %s", config.name, self.result.error)
             finally:
                 self._close_destination()
         except BaseException as exc:
+            scrub_exception(exc)
             self.result.status = "failed"
-            self.result.error = f"{type(exc).__name__}: {exc}"
+            self.result.error = redact(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             self.result.finished_at = utcnow()
@@ -426,6 +462,8 @@ class _Runner:
             run_row.status = self.result.status
             run_row.finished_at = self.result.finished_at
             run_row.error = self.result.error
+            run_row.hold_reason = self.result.hold_reason
+            run_row.removals_approved = self.result.removals_approved
             run_row.counts = self.result.counts()
             try:
                 store.finish_run(run_row)
@@ -462,6 +500,7 @@ class _Runner:
             suppress_removes(store.conn, counts)
         for name in DIFF_COUNTS:
             setattr(result, name, getattr(counts, name))
+        result.rejected = counts.skipped_rejected
         if counts.invalid:
             store.log_invalid(config.name, result.run_id)
             log.warning(
@@ -475,12 +514,58 @@ class _Runner:
             result.error = abort
             log.error("sync %s aborted: %s", config.name, abort)
             return
+        self._hold_removes(counts)
         if mode in REMOVE_OPERATION:
             replace = mode == "audience" and self._destination().replace_on_change
             kinds = ("remove", "change") if replace else ("remove",)
             self._phase(REMOVE_OPERATION[mode], kinds)
         self._phase(SEND_OPERATION[mode], ("add", "change"))
-        result.status = "success" if result.failed == 0 else "partial"
+        if result.removes_held:
+            result.status = "held"
+        else:
+            result.status = "success" if result.failed == 0 else "partial"
+
+    def _hold_removes(self, counts: DiffCounts) -> None:
+        """Hold this run's removals for a person when they exceed `hold_remove_share` of the records at
+        the destination and something changed upstream since the sync last ran freely."""
+        config, store, result = self.config, self.store, self.result
+        assert store is not None
+        if not counts.removes or not counts.destination_rows:
+            return
+        share = counts.removes / counts.destination_rows
+        if share <= config.limits.hold_remove_share:
+            return
+        since = store.last_released_run(config.name)
+        if since is None:
+            return
+        reasons = upstream_changes(
+            store.conn,
+            self.warehouse_path,
+            since,
+            id_change_share=config.limits.hold_id_change_share,
+            freshness_path=self.freshness_path,
+        )
+        if not reasons:
+            return
+        reason = (
+            f"{counts.removes} removals ({share:.0%} of {counts.destination_rows}, above hold_remove_share "
+            f"{config.limits.hold_remove_share:.0%}) after upstream changes since the last run: "
+            + "; ".join(reasons)
+        )
+        if self.approve_removals:
+            result.removals_approved = True
+            result.hold_reason = f"approved: {reason}"
+            log.warning("sync %s: removals approved by a person: %s", config.name, reason)
+            return
+        hold_removes(store.conn, counts)
+        result.removes, result.removes_held = counts.removes, counts.removes_held
+        result.hold_reason = reason
+        log.warning(
+            "sync %s: %s; held (adds and changes still go). Release with `tessera sync %s --approve-removals`",
+            config.name,
+            reason,
+            config.name,
+        )
 
     # destinations
 
@@ -555,6 +640,7 @@ class _Runner:
                             destination_id,
                             replace,
                             consent_basis,
+                            permanent=True,  # the data cannot be expressed for this API
                         )
                     )
                     continue
@@ -593,7 +679,9 @@ class _Runner:
                 )
                 outcomes = [
                     self._outcome(
-                        pending.operation, entry, RecordResult(entry.item.key, False, "never confirmed")
+                        pending.operation,
+                        entry,
+                        RecordResult(entry.item.key, False, "never confirmed", permanent=False),
                     )
                     for entry in entries
                 ]
@@ -618,30 +706,37 @@ class _Runner:
         try:
             results = self._deliver(batch)
         except (DestinationUnavailable, DestinationFatalError) as exc:
-            store.bump_pending(key, str(exc))
+            store.bump_pending(key, redact(str(exc)) or "")
             raise
         by_key = {result.key: result for result in results}
         return [
             self._outcome(
                 operation,
                 entry,
-                by_key.get(entry.item.key) or RecordResult(entry.item.key, False, "no confirmation"),
+                by_key.get(entry.item.key)
+                or RecordResult(entry.item.key, False, "no confirmation", permanent=False),
             )
             for entry in entries
         ]
 
-    @staticmethod
-    def _outcome(operation: str, entry: _Entry, result: RecordResult) -> Outcome:
+    def _outcome(self, operation: str, entry: _Entry, result: RecordResult) -> Outcome:
+        permanent = (
+            not result.ok
+            and operation not in DELETE_OPERATIONS
+            and self.destination is not None
+            and self.destination.is_permanent(result)
+        )
         return Outcome(
             key=entry.item.key,
             operation=operation,
             ok=result.ok,
-            error=result.error,
+            error=redact(result.error),
             payload_hash=entry.payload_hash,
             payload=entry.payload,
             destination_id=result.destination_id or entry.destination_id,
             replace=entry.replace,
             consent_basis=entry.consent_basis,
+            permanent=permanent,
         )
 
     def _tally(self, outcomes: list[Outcome]) -> None:
@@ -649,6 +744,8 @@ class _Runner:
             self.result.sent += 1
             if outcome.ok:
                 self.result.succeeded += 1
+            elif outcome.permanent and outcome.operation not in DELETE_OPERATIONS:
+                self.result.rejected += 1
             else:
                 self.result.failed += 1
                 if outcome.replace:
@@ -661,7 +758,8 @@ class _Runner:
             return self._send_with_retries(batch)
         except BatchRejected as exc:
             if len(batch.items) == 1:
-                return [RecordResult(batch.items[0].key, False, f"rejected: {exc}")]
+                # Refused alone, as invalid: this record's data is what the API will not take.
+                return [RecordResult(batch.items[0].key, False, f"rejected: {exc}", permanent=True)]
             middle = len(batch.items) // 2
             log.info(
                 "batch %s rejected (%s); splitting %d records", batch.idempotency_key, exc, len(batch.items)

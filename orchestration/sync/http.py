@@ -12,6 +12,7 @@ import httpx
 
 from orchestration.sync.errors import DestinationFatalError, RetryableError
 from orchestration.sync.ratelimit import TokenBucket, parse_retry_after
+from orchestration.sync.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ class HttpSession:
     that mean "stop" (401, 403) into `DestinationFatalError`. Everything else is returned for the
     destination to read, because only it knows its API's error format.
 
-    Error messages name the method and path only, never headers or query strings, so no secret can leak
-    into logs or the record log."""
+    Error messages name the method and path, never headers or query strings. The start of an error body
+    is included, and a body can echo what we sent (an `Authorization` header, a token): the engine passes
+    every error text through `orchestration.sync.redact` before it is logged, stored or raised."""
 
     def __init__(
         self, bucket: TokenBucket | None, *, timeout: float = 30.0, client: httpx.Client | None = None
@@ -70,12 +72,13 @@ class HttpSession:
 
 
 def _snippet(response: httpx.Response, limit: int = 300) -> str:
-    """The start of an error body, for messages; bodies of error responses carry no secrets we sent."""
+    """The start of an error body, for messages. It may echo our headers, so it is redacted before it is
+    cut: a secret cut in half would no longer be recognised."""
     try:
         text = response.text
     except Exception:  # noqa: BLE001 - a body we cannot decode is simply left out
         return ""
-    return text[:limit].replace("\n", " ")
+    return (redact(text) or "")[:limit].replace("\n", " ")
 
 
 def json_or_none(response: httpx.Response) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from orchestration.settings import PROJECT_DIR, Settings
@@ -10,6 +11,13 @@ from orchestration.sync.config import SyncConfig, load_syncs
 from orchestration.sync.engine import SyncRunResult, preview_sync, run_sync
 
 SYNCS_FILE = PROJECT_DIR / "syncs" / "syncs.yml"
+
+
+def syncs_file() -> Path:
+    """The sync declarations: TESSERA_SYNCS_FILE when set (another project's file, a test's), else
+    syncs/syncs.yml."""
+    value = os.environ.get("TESSERA_SYNCS_FILE")
+    return Path(value) if value else SYNCS_FILE
 
 
 class SyncBlocked(RuntimeError):
@@ -26,8 +34,9 @@ def history_path(settings: Settings) -> Path:
     return settings.published_db.parent / "sync_history.duckdb"
 
 
-def project_syncs(settings: Settings, path: Path = SYNCS_FILE) -> list[SyncConfig]:
+def project_syncs(settings: Settings, path: Path | None = None) -> list[SyncConfig]:
     """The validated syncs; a file destination's relative directory is under the data folder."""
+    path = path or syncs_file()
     configs = []
     for config in load_syncs(path):
         directory = getattr(config.destination, "directory", None)
@@ -40,7 +49,8 @@ def project_syncs(settings: Settings, path: Path = SYNCS_FILE) -> list[SyncConfi
     return configs
 
 
-def find_sync(settings: Settings, name: str, path: Path = SYNCS_FILE) -> SyncConfig:
+def find_sync(settings: Settings, name: str, path: Path | None = None) -> SyncConfig:
+    path = path or syncs_file()
     configs = project_syncs(settings, path)
     for config in configs:
         if config.name == name:
@@ -61,8 +71,18 @@ def assert_publish_audited(settings: Settings) -> None:
         raise SyncBlocked("the published build has no passing audit; syncs will not read it")
 
 
+def freshness_results(settings: Settings) -> Path:
+    """dbt's record of the last `dbt source freshness` (read to hold removals after a failed check)."""
+    return settings.project_dir / "target" / "sources.json"
+
+
 def run_project_sync(
-    settings: Settings, config: SyncConfig, *, dry_run: bool = False, force: bool = False
+    settings: Settings,
+    config: SyncConfig,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    approve_removals: bool = False,
 ) -> SyncRunResult:
     assert_publish_audited(settings)
     if not dry_run:
@@ -79,6 +99,8 @@ def run_project_sync(
         dry_run=dry_run,
         force=force,
         publish_to=None if dry_run else history_path(settings),
+        approve_removals=approve_removals,
+        freshness_path=freshness_results(settings),
     )
 
 

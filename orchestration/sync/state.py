@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from orchestration.sync.destinations.base import DELETE_OPERATIONS
+from orchestration.sync.redact import redact
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +51,11 @@ SCHEMA = [
         error varchar
     )
     """,
+    # Added after the first release: state databases created before it gain the column.
+    "alter table sync_runs add column if not exists rejected bigint",
+    "alter table sync_runs add column if not exists removes_held bigint",
+    "alter table sync_runs add column if not exists hold_reason varchar",
+    "alter table sync_runs add column if not exists removals_approved boolean",
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -113,6 +119,8 @@ class Outcome:
     destination_id: str | None = None
     replace: bool = False
     consent_basis: str | None = None
+    # Refused for its data (the destination's documented permanent error): not resent until it changes.
+    permanent: bool = False
 
 
 @dataclass
@@ -137,6 +145,8 @@ class RunRow:
     finished_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    hold_reason: str | None = None
+    removals_approved: bool = False
 
 
 RUN_COUNTS = (
@@ -154,6 +164,8 @@ RUN_COUNTS = (
     "failed",
     "recovered",
     "requests",
+    "rejected",
+    "removes_held",
 )
 
 
@@ -198,15 +210,27 @@ class StateStore:
     def finish_run(self, run: RunRow) -> None:
         assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
         self.conn.execute(
-            f"update sync_runs set status = ?, finished_at = ?, error = ?, {assignments} where run_id = ?",
+            f"update sync_runs set status = ?, finished_at = ?, error = ?, hold_reason = ?, "
+            f"removals_approved = ?, {assignments} where run_id = ?",
             [
                 run.status,
                 run.finished_at,
-                run.error,
+                redact(run.error),
+                run.hold_reason,
+                run.removals_approved,
                 *(run.counts.get(name, 0) for name in RUN_COUNTS),
                 run.run_id,
             ],
         )
+
+    def last_released_run(self, sync_name: str) -> datetime | None:
+        """When the last run that was free to remove records started: held, aborted, failed and
+        interrupted runs do not count, so upstream changes stay in view until removals are released."""
+        row = self.conn.execute(
+            "select max(started_at) from sync_runs where sync_name = ? and status in ('success', 'partial')",
+            [sync_name],
+        ).fetchone()
+        return row[0] if row else None
 
     # the journal of batches sent but not yet confirmed
 
@@ -221,7 +245,7 @@ class StateStore:
     def bump_pending(self, idempotency_key: str, error: str) -> None:
         self.conn.execute(
             "update sync_journal set attempts = attempts + 1, last_error = ? where idempotency_key = ?",
-            [error[:1000], idempotency_key],
+            [(redact(error) or "")[:1000], idempotency_key],
         )
 
     def pending(self, sync_name: str) -> list[PendingBatch]:
@@ -282,7 +306,10 @@ class StateStore:
                     {
                         "key": o.key,
                         "attempted_hash": None if o.operation in DELETE_OPERATIONS else o.payload_hash,
-                        "error": (o.error or "failed")[:2000],
+                        "error": (redact(o.error) or "failed")[:2000],
+                        "status": "rejected"
+                        if o.permanent and o.operation not in DELETE_OPERATIONS
+                        else "failed",
                     }
                     for o in failed
                 ]
@@ -292,10 +319,15 @@ class StateStore:
                     insert into {table} as s
                         (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
                          last_error, last_sent_at)
-                    select key, null, null, null, 'failed', 1, attempted_hash, error, ? from _sync_failed
+                    select key, null, null, null, status, 1, attempted_hash, error, ? from _sync_failed
                     on conflict (key) do update set
-                        status = 'failed',
-                        attempts = s.attempts + 1,
+                        status = excluded.status,
+                        -- Attempts count refusals of the same data: changed data starts afresh.
+                        attempts = case
+                            when s.attempted_hash is not distinct from excluded.attempted_hash
+                                then s.attempts + 1
+                            else 1
+                        end,
                         attempted_hash = excluded.attempted_hash,
                         last_error = excluded.last_error,
                         last_sent_at = excluded.last_sent_at
@@ -308,8 +340,8 @@ class StateStore:
                     {
                         "key": o.key,
                         "operation": o.operation,
-                        "status": "succeeded" if o.ok else "failed",
-                        "error": o.error,
+                        "status": "succeeded" if o.ok else ("rejected" if o.permanent else "failed"),
+                        "error": redact(o.error),
                         "consent_basis": o.consent_basis,
                     }
                     for o in outcomes
@@ -356,7 +388,8 @@ class StateStore:
 def _failed_schema() -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([("key", pa.string()), ("attempted_hash", pa.string()), ("error", pa.string())])
+    names = ("key", "attempted_hash", "error", "status")
+    return pa.schema([(name, pa.string()) for name in names])
 
 
 def _log_schema() -> pa.Schema:

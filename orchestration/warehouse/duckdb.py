@@ -102,6 +102,7 @@ class DuckDBWarehouse:
                 loads.append(TableLoad(source, table, rows, added, missing))
                 if added or missing:
                     log.warning("schema drift in %s.%s: new %s, missing %s", source, table, added, missing)
+            record_schema_changes(con, loads)
             # Retention: rows past the last enforced cut-off do not come back with the reload.
             retain_after_load(DuckDBRunner(con))
             con.execute("checkpoint warehouse")
@@ -204,3 +205,30 @@ class DuckDBWarehouse:
                 con.execute("checkpoint warehouse")
         finally:
             con.close()
+
+
+def record_schema_changes(con: duckdb.DuckDBPyConnection, loads: list[TableLoad]) -> None:
+    """Keep the drift of this load in the warehouse (published with the build), so that syncs can hold
+    removals that follow it (orchestration/sync/holds.py). Nothing is written for a load without drift."""
+    # `_loaded_at` is stamped by the load itself, so it is never in the file: not drift.
+    changed = [
+        (
+            load,
+            [c for c in load.columns_added if c != "_loaded_at"],
+            [c for c in load.columns_missing if c != "_loaded_at"],
+        )
+        for load in loads
+    ]
+    changed = [(load, added, missing) for load, added, missing in changed if added or missing]
+    if not changed:
+        return
+    con.execute("create schema if not exists tessera_audit")
+    con.execute(
+        "create table if not exists tessera_audit.raw_schema_changes (source_name varchar, "
+        "table_name varchar, columns_added varchar, columns_missing varchar, loaded_at timestamp)"
+    )
+    con.executemany(
+        "insert into tessera_audit.raw_schema_changes "
+        "values (?, ?, ?, ?, cast(timezone('UTC', current_timestamp) as timestamp))",
+        [[load.source, load.table, ", ".join(added), ", ".join(missing)] for load, added, missing in changed],
+    )

@@ -205,9 +205,11 @@ def test_batches_fit_the_api_limit_and_an_unchanged_rerun_sends_nothing(
     assert fake.request_count() == before
 
 
-def test_per_record_errors_are_read_and_only_those_records_are_retried(
+def test_per_record_errors_are_read_and_refused_records_wait_for_changed_data(
     case: tuple[Case, FakeApi], paths: Paths
 ) -> None:
+    """Each fake refuses a record with its API's validation error, which the destination classifies as
+    permanent: the record is not sent again until its data changes, and the run is not partial."""
     spec, fake = case
     rows = people(12)
     write_warehouse(paths.warehouse, rows)
@@ -215,13 +217,24 @@ def test_per_record_errors_are_read_and_only_those_records_are_retried(
     fake.refuse[spec.identity(bad)] = "refused by the API"
     config = config_for(spec, fake)
     first = run_sync(config, paths.warehouse, paths.state, env=spec.env, clock=FakeClock())
-    assert (first.status, first.succeeded, first.failed) == ("partial", 11, 1)
+    assert (first.status, first.succeeded, first.failed, first.rejected) == ("success", 11, 0, 1)
     state = state_rows(paths.state)
-    assert state[bad["customer_id"]]["status"] == "failed" and state[bad["customer_id"]]["last_error"]
+    assert state[bad["customer_id"]]["status"] == "rejected" and state[bad["customer_id"]]["last_error"]
     assert state[rows[0]["customer_id"]]["status"] == "synced"
     fake.refuse.clear()
+    before = fake.request_count()
+    unchanged = run_sync(config, paths.warehouse, paths.state, env=spec.env, clock=FakeClock())
+    assert (unchanged.status, unchanged.requests, unchanged.skipped, unchanged.rejected) == (
+        "success",
+        0,
+        1,
+        1,
+    )
+    assert fake.request_count() == before
+    bad["email"] = "Corrected.5@Example.com"  # a mapped field of every destination
+    write_warehouse(paths.warehouse, rows)
     second = run_sync(config, paths.warehouse, paths.state, env=spec.env, clock=FakeClock())
-    assert (second.status, second.sent, second.succeeded) == ("success", 1, 1)
+    assert (second.status, second.sent, second.succeeded, second.rejected) == ("success", 1, 1, 0)
     assert members(fake) == {spec.identity(row) for row in rows}
     assert set(fake.accepted.values()) == {1}
 
@@ -285,7 +298,8 @@ def test_hubspot_whole_batch_400_is_split_to_the_bad_record(hubspot: HubSpotFake
     result = run_sync(
         config_for(spec, hubspot), paths.warehouse, paths.state, env=spec.env, clock=FakeClock()
     )
-    assert (result.succeeded, result.failed) == (7, 1)
+    # Refused alone as invalid: a permanent rejection, not sent again until its data changes.
+    assert (result.succeeded, result.failed, result.rejected, result.status) == (7, 0, 1, "success")
     assert "invalid value" in state_rows(paths.state)["c00006"]["last_error"]
 
 
@@ -334,7 +348,7 @@ def test_klaviyo_waits_for_the_job_and_pages_through_import_errors(paths: Paths)
             fake.refuse[email_key(rows[i])] = "invalid email domain"
         clock = FakeClock()
         result = run_sync(config_for(spec, fake), paths.warehouse, paths.state, env=spec.env, clock=clock)
-        assert (result.succeeded, result.failed) == (7, 3)
+        assert (result.succeeded, result.rejected) == (7, 3)  # import errors are validation failures
         assert clock.sleeps.count(0.5) >= 1  # polled the job before reading errors
         assert fake.request_count("import-errors") == 2  # two pages of errors
         assert next(iter(fake.jobs.values()))["lists"] == ["L1"]
@@ -439,7 +453,8 @@ def test_google_runs_one_job_per_batch_and_maps_partial_failures(paths: Paths) -
         result = run_sync(
             config_for(spec, fake), paths.warehouse, paths.state, env=spec.env, clock=FakeClock()
         )
-        assert (result.succeeded, result.failed, result.requests) == (5, 1, 3)  # create, addOperations, run
+        # create, addOperations, run; INVALID_SHA256_FORMAT is final for that data
+        assert (result.succeeded, result.rejected, result.requests) == (5, 1, 3)
         assert fake.runs == 1
         assert "malformed" in state_rows(paths.state)["c00003"]["last_error"]
         # Phones go as E.164 before hashing.

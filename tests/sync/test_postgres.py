@@ -90,7 +90,7 @@ def test_a_row_postgres_refuses_is_isolated_by_splitting(schema: str, paths: Pat
         env=ENV,
         clock=FakeClock(),
     )
-    assert (result.succeeded, result.failed) == (7, 1)
+    assert (result.succeeded, result.rejected) == (7, 1)
     assert "not-null" in state_rows(paths.state)["c00005"]["last_error"]
     assert len(table(schema)) == 7
 

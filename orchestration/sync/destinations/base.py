@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from orchestration.sync.errors import SyncConfigError
+from orchestration.sync.redact import register_secret
 
 if TYPE_CHECKING:
     from orchestration.sync.http import HttpSession
@@ -97,6 +98,19 @@ class RecordResult:
     ok: bool
     error: str | None = None
     destination_id: str | None = None
+    # True: the API refused the record for its data (an invalid email, a failed validation rule), so the
+    # same data can never succeed. None: the destination's `is_permanent` decides from the error text.
+    permanent: bool | None = None
+
+
+def error_codes(error: str | None) -> list[str]:
+    """The API codes at the head of a per-record error (`CODE: message`, several joined by `; `)."""
+    codes = []
+    for part in (error or "").split("; "):
+        code, colon, _ = part.partition(":")
+        if colon and code.strip():
+            codes.append(code.strip())
+    return codes
 
 
 @dataclass
@@ -116,6 +130,7 @@ class DestinationContext:
         value = self.env.get(variable)
         if not value:
             raise SyncConfigError(f"environment variable {variable} is not set", key=self.sync_name)
+        register_secret(value)
         return value
 
     def session(self) -> HttpSession:
@@ -134,8 +149,20 @@ class Destination(ABC):
     # old one must be removed before the new one is added.
     replace_on_change: ClassVar[bool] = False
 
+    # The per-record error codes the API documents as final for the data sent (validation failures).
+    # A record refused with one of them is not sent again until its data changes; any other refusal
+    # (rate limits, locks, server-side errors, codes we do not know) is retried on later runs.
+    permanent_error_codes: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self) -> None:
         self.requests = 0
+
+    def is_permanent(self, result: RecordResult) -> bool:
+        """Whether a refused record can never succeed with the same data (see `permanent_error_codes`)."""
+        if result.permanent is not None:
+            return result.permanent
+        codes = error_codes(result.error)
+        return bool(codes) and all(code in self.permanent_error_codes for code in codes)
 
     @abstractmethod
     def prepare(self, record: Record) -> Item:

@@ -43,6 +43,14 @@ class BrazeSettings(DestinationSettings):
 
 
 class Braze(Destination):
+    def is_permanent(self, result: RecordResult) -> bool:
+        """`/users/track` non-fatal errors name one attributes object whose data Braze would not process
+        (a missing id, an invalid value): final for that data. The one exception is "user does not
+        exist" under `_update_existing_only`, which can succeed once the user is created."""
+        if result.permanent is not None:
+            return result.permanent
+        return "does not exist" not in (result.error or "")
+
     def __init__(self, settings: BrazeSettings, http: HttpSession, api_key: str, limits: Limits) -> None:
         super().__init__()
         self.http = http

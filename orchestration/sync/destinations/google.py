@@ -67,6 +67,21 @@ class GoogleCustomerMatchSettings(DestinationSettings):
 
 
 class GoogleCustomerMatch(Destination):
+    # GoogleAdsFailure error codes of a partial failure that describe one operation's identifiers
+    # (OfflineUserDataJobError, StringFormatError, FieldError); quota and internal errors are retried.
+    permanent_error_codes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "INVALID_SHA256_FORMAT",
+            "INVALID_EMAIL_ADDRESS",
+            "INVALID_PHONE_NUMBER",
+            "INVALID_COUNTRY_CODE",
+            "INCOMPATIBLE_UPLOAD_KEY_TYPE",
+            "MISSING_USER_IDENTIFIER",
+            "ILLEGAL_CHARS",
+            "REQUIRED",
+        }
+    )
+
     replace_on_change = True
 
     def __init__(
@@ -179,7 +194,9 @@ class GoogleCustomerMatch(Destination):
                 elements = (error.get("location") or {}).get("fieldPathElements") or []
                 for element in elements:
                     if element.get("fieldName") == "operations" and "index" in element:
-                        failed[int(element["index"])] = str(error.get("message", "rejected"))
+                        codes = [str(code) for code in (error.get("errorCode") or {}).values()]
+                        message = str(error.get("message", "rejected"))
+                        failed[int(element["index"])] = f"{codes[0]}: {message}" if codes else message
                         break
         if not failed:
             # Older responses only carry the indexes in the message text ("operations[3]...").

@@ -53,6 +53,23 @@ def _property_value(value: Any) -> str:
 
 
 class HubSpot(Destination):
+    # Per-record `category` values of a 207 multi-status answer that describe the data itself
+    # (HubSpot's error categories: VALIDATION_ERROR with INVALID_EMAIL, PROPERTY_DOESNT_EXIST, … as
+    # sub-categories). OBJECT_NOT_FOUND (update mode) may succeed once the record exists, RATE_LIMITS
+    # and the rest later: those are retried.
+    permanent_error_codes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "VALIDATION_ERROR",
+            "INVALID_EMAIL",
+            "PROPERTY_DOESNT_EXIST",
+            "INVALID_OPTION",
+            "INVALID_INTEGER",
+            "INVALID_DATE",
+            "INVALID_DATETIME",
+            "INVALID_PHONE_NUMBER",
+        }
+    )
+
     def __init__(self, settings: HubSpotSettings, http: HttpSession, token: str, limits: Limits) -> None:
         super().__init__()
         self.settings = settings

@@ -63,6 +63,13 @@ class KlaviyoSettings(DestinationSettings):
 
 
 class Klaviyo(Destination):
+    def is_permanent(self, result: RecordResult) -> bool:
+        """A bulk import job's import errors (`…/import-errors`, JSON:API errors such as "Invalid input")
+        are validation failures of one profile's data; whole-job problems arrive as HTTP statuses."""
+        if result.permanent is not None:
+            return result.permanent
+        return bool(result.error)
+
     def __init__(
         self, settings: KlaviyoSettings, http: HttpSession, api_key: str, limits: Limits, clock: Clock
     ) -> None:

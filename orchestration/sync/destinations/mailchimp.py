@@ -58,6 +58,11 @@ class MailchimpSettings(DestinationSettings):
 
 
 class Mailchimp(Destination):
+    # Batch subscribe (`POST /lists/{id}`) lists refused members in `errors` with an `error_code`:
+    # ERROR_GENERIC (an address that looks fake or invalid, a member in compliance state) and
+    # ERROR_CONTACT_EXISTS both describe the member's data; transient failures arrive as HTTP statuses.
+    permanent_error_codes: ClassVar[frozenset[str]] = frozenset({"ERROR_GENERIC", "ERROR_CONTACT_EXISTS"})
+
     def __init__(
         self, settings: MailchimpSettings, http: HttpSession, api_key: str, base_url: str, limits: Limits
     ) -> None:

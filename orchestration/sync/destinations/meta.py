@@ -152,7 +152,10 @@ class MetaAudience(Destination):
         for item in batch.items:
             if samples & set(item.body):
                 attributed += 1
-                results.append(RecordResult(item.key, False, "Meta reported this entry as invalid"))
+                # An entry in `invalid_entry_samples` is malformed data: final until the data changes.
+                results.append(
+                    RecordResult(item.key, False, "Meta reported this entry as invalid", permanent=True)
+                )
             else:
                 results.append(RecordResult(item.key, True))
         unattributed = int(body.get("num_invalid_entries") or 0) - attributed

@@ -63,6 +63,26 @@ def _errors(result: dict[str, Any]) -> str:
 
 
 class Salesforce(Destination):
+    # sObject Collections per-record `statusCode` values (the StatusCode enum) that describe the data:
+    # validation rules, bad or missing field values, duplicates. UNABLE_TO_LOCK_ROW,
+    # REQUEST_LIMIT_EXCEEDED and unknown codes are retried.
+    permanent_error_codes: ClassVar[frozenset[str]] = frozenset(
+        {
+            "DUPLICATE_VALUE",
+            "DUPLICATES_DETECTED",
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "FIELD_INTEGRITY_EXCEPTION",
+            "INVALID_EMAIL_ADDRESS",
+            "INVALID_FIELD",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            "MALFORMED_ID",
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "REQUIRED_FIELD_MISSING",
+            "STRING_TOO_LONG",
+        }
+    )
+
     def __init__(self, settings: SalesforceSettings, http: HttpSession, token: str, limits: Limits) -> None:
         super().__init__()
         self.settings = settings
