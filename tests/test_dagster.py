@@ -106,3 +106,27 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings, tmp_path, monkeypatch):
+    """Erasure, retention and benchmark rebuilds show in Dagster: each model built is a materialization
+    of its asset saying what asked for it; a failed model is not."""
+    from dagster import AssetKey, DagsterInstance
+
+    from orchestration.build.dagster_events import report_materializations
+
+    (tmp_path / "dagster.yaml").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    results = [
+        {"unique_id": "model.tessera.customers", "status": "success", "execution_time": 1.5},
+        {"unique_id": "test.tessera.unique_customers_customer_id", "status": "pass"},
+        {"unique_id": "model.tessera.orders", "status": "error"},
+    ]
+    assert report_materializations(settings, results, reason="a privacy request") == 1
+    with DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(AssetKey(["customers"]))
+        assert event is not None and event.asset_materialization is not None
+        assert event.asset_materialization.description == "rebuilt outside a Dagster run, by a privacy request"
+        assert instance.get_latest_materialization_event(AssetKey(["orders"])) is None
+    monkeypatch.delenv("DAGSTER_HOME")
+    assert report_materializations(settings, results, reason="a test") == 0

@@ -32,8 +32,8 @@ def run_audience_benchmark(customers: int, seed: int, workdir: Path) -> dict[str
     started = time.monotonic()
     checked = check_audiences(settings)
     check_seconds = time.monotonic() - started
-    first = build(settings)
-    second = build(settings)
+    first = build(settings, reason="tessera bench audiences")
+    second = build(settings, reason="tessera bench audiences")
     con = open_read_only(settings.published_db)
     try:
         sizes = dict(

@@ -1,7 +1,10 @@
-"""The pipeline without Dagster: prepare → load → dbt build → audit → publish, for benchmarks and tests.
+"""The build path: prepare → load → phased dbt build with its Python steps → audit → publish.
 
-Dagster's job does the same steps as assets (orchestration/assets/); this path runs dbt in-process
-as a plain dbt subprocess, so a benchmark can read each model's timing and a test can build small worlds fast.
+`phased_build` (the phases and the Python steps between them) and `record_audit` are the one
+implementation: Dagster's dbt asset (orchestration/build/assets/dbt.py) runs them with dbt streaming
+its events into Dagster, and `build` / `build_models` (benchmarks, tests, erasure, retention) run them
+with dbt as a plain subprocess and then report what they built to Dagster as materializations
+(orchestration/build/dagster_events.py), so every rebuild shows in the Dagster UI.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestration.audiences.rules import load_project
+from orchestration.build.dagster_events import report_materializations
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked
@@ -93,34 +98,76 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
         return json.loads(results_path.read_text())
 
 
-def build_models(settings: Settings, *, full_refresh: bool = False) -> dict:
-    """`dbt build` of the whole project into the build database or schema; the combined run results.
+# A dbt build of one selection: a generator that may yield events (Dagster's) and returns run_results entries.
+DbtBuild = Callable[[list[str]], Generator[Any, None, list[dict]]]
 
-    One dbt invocation on DuckDB; elsewhere one per phase, with the Python steps that dbt cannot run
-    there (identity matching, scoring) between them (orchestration/build/outside_dbt.py). A failed step is
-    recorded as a failed node, and ends the build there."""
+
+def phased_build(
+    settings: Settings, dbt_build: DbtBuild, manifest: dict[str, Any] | None = None
+) -> Generator[Any, None, list[dict]]:
+    """`dbt build` of the whole project into the build database or schema, in phases; yields whatever
+    `dbt_build` yields, and returns the combined run_results entries.
+
+    One phase on DuckDB; elsewhere one per Python step that dbt cannot run there (identity matching,
+    scoring), which runs between the phases (orchestration/build/outside_dbt.py). A failed step is
+    recorded as a failed node, and ends the build there. Under Dagster pass the manifest
+    (outside_dbt.dbt_build_phases says why)."""
     results: list[dict] = []
     steps = outside_steps(settings)
     try:
-        for phase, selection in enumerate(dbt_build_phases(settings)):
+        for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
             if phase:
                 step = steps[phase - 1]
                 try:
-                    step.run(settings)
+                    figures = step.run(settings)
+                    log.info("%s outside dbt: %s", step.name, figures)
                 except Exception as error:  # recorded in the audit, which then blocks publishing
                     log.error("%s failed: %s", step.name, error)
                     results.append(step.failed_result(error))
                     break
-            phase_results = run_dbt(
-                settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])]
-            )
-            results.extend(phase_results.get("results", []))
+            results.extend((yield from dbt_build(selection)))
     finally:
         drop_written_tables(settings)
+    return results
+
+
+def record_audit(settings: Settings, results: list[dict]) -> Audit:
+    """Judge the build's results and keep the verdict beside the build (the publish step reads it)."""
+    audit = Audit.from_run_results({"results": results})
+    audit.write(settings.audit_path)
+    log.info(
+        "audit: %s (%d tests passed, %d warned, %d failures)",
+        "passed" if audit.passed else "FAILED",
+        audit.tests_passed,
+        audit.tests_warned,
+        len(audit.failures),
+    )
+    return audit
+
+
+def build_models(settings: Settings, *, full_refresh: bool = False, reason: str = "build") -> dict:
+    """The phased build with dbt as a subprocess; reported to Dagster as materializations (`reason`
+    says what asked for the build: a benchmark, an erasure, retention). Returns the run results."""
+
+    def subprocess_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
+        results = run_dbt(settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])])
+        return results.get("results", [])
+        yield  # a generator that yields no events
+
+    phases = phased_build(settings, subprocess_build)
+    while True:
+        try:
+            next(phases)
+        except StopIteration as done:
+            results: list[dict] = done.value
+            break
+    report_materializations(settings, results, reason=reason)
     return {"results": results}
 
 
-def build(settings: Settings, *, full_refresh: bool = False, publish: bool = True) -> BuildResult:
+def build(
+    settings: Settings, *, full_refresh: bool = False, publish: bool = True, reason: str = "build"
+) -> BuildResult:
     """One whole build: start from the published state, load raw files, dbt build, audit, publish."""
     started = time.monotonic()
     # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
@@ -130,9 +177,8 @@ def build(settings: Settings, *, full_refresh: bool = False, publish: bool = Tru
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        run_results = build_models(settings, full_refresh=full_refresh)
-        audit = Audit.from_run_results(run_results)
-        audit.write(settings.audit_path)
+        run_results = build_models(settings, full_refresh=full_refresh, reason=reason)
+        audit = record_audit(settings, run_results["results"])
         published = False
         if publish and audit.passed:
             warehouse.publish()

@@ -236,7 +236,7 @@ def run_identity_benchmark(customers: int, seed: int, workdir: Path, growth: flo
     generate_seconds = time.perf_counter() - started
     full_dir = hold_back(settings.raw_dir, growth, seed)
 
-    first = build(settings)
+    first = build(settings, reason="tessera bench identity")
     identity_seconds = sum(
         s for name, s in first.node_seconds.items() if "identity" in name or name.startswith("customer")
     )
@@ -245,7 +245,7 @@ def run_identity_benchmark(customers: int, seed: int, workdir: Path, growth: flo
     before = id_snapshot(settings.published_db)
 
     restore(settings.raw_dir, full_dir)
-    second = build(settings)
+    second = build(settings, reason="tessera bench identity")
     return {
         "benchmark": "identity",
         "customers": customers,

@@ -32,7 +32,7 @@ def run_predictions_benchmark(customers: int, seed: int, workdir: Path) -> dict[
     started = time.monotonic()
     generate(customers=customers, seed=seed, out=settings.data_dir)
     generate_seconds = time.monotonic() - started
-    result = build(settings)
+    result = build(settings, reason="tessera bench predictions")
     con = open_read_only(settings.published_db)
     try:
         metrics = con.execute(

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.build.pipeline import build_models
+from orchestration.build.pipeline import build_models, record_audit
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.cluster import (
@@ -81,9 +81,7 @@ class RequestResult:
 
 def _rebuild(settings: Settings, note: str) -> Audit:
     """dbt's phased build of the edited build copy; raises PublishBlocked if its audit fails."""
-    run_results = build_models(settings)
-    audit = Audit.from_run_results(run_results)
-    audit.write(settings.audit_path)
+    audit = record_audit(settings, build_models(settings, reason="a privacy request")["results"])
     if not audit.passed:
         raise PublishBlocked(
             f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "

@@ -7,11 +7,11 @@ import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from orchestration.build.pipeline import build_models
+from orchestration.build.pipeline import build_models, record_audit
 from orchestration.retention.config import load_policies
 from orchestration.retention.engine import Runner, TableRetention, enforce
 from orchestration.settings import Settings
-from orchestration.warehouse.audit import Audit, PublishBlocked
+from orchestration.warehouse.audit import PublishBlocked
 from orchestration.warehouse.connection import writer_lock
 from orchestration.warehouse.registry import get_warehouse
 
@@ -65,8 +65,7 @@ def run_retention(
         warehouse.prepare_build()
         with _runner(settings, build=True) as runner:
             report.tables = enforce(runner, policies, as_of=as_of, trigger="schedule")
-        audit = Audit.from_run_results(build_models(settings))
-        audit.write(settings.audit_path)
+        audit = record_audit(settings, build_models(settings, reason="retention")["results"])
         if not audit.passed:
             raise PublishBlocked(
                 "Retention applied in the build, but the build failed its audit, so nothing was published: "

@@ -2,17 +2,16 @@
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
-from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
+from orchestration.build.pipeline import phased_build, record_audit
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
-from orchestration.warehouse.audit import Audit
 from orchestration.warehouse.registry import get_warehouse
 
 
@@ -48,37 +47,19 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         except (AudienceConfigError, AudienceSqlRefused) as exc:
             raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
         context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
+
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
-        # there (identity matching, scoring): orchestration/build/outside_dbt.py.
-        results: list[dict] = []
+        # there (identity matching, scoring): the same phased build as every other build.
+        def dagster_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
+            invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
+            yield from invocation.stream()
+            results = invocation.get_artifact("run_results.json").get("results", [])
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+            return results
+
         manifest = json.loads(project.manifest_path.read_text())
-        steps = outside_steps(settings)
-        try:
-            for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
-                if phase:
-                    step = steps[phase - 1]
-                    try:
-                        figures = step.run(settings)
-                        context.log.info("%s outside dbt: %s", step.name, figures)
-                    except Exception as error:  # recorded in the audit, which then blocks publishing
-                        context.log.error("%s step failed: %s", step.name, error)
-                        results.append(step.failed_result(error))
-                        break
-                invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
-                yield from invocation.stream()
-                results.extend(invocation.get_artifact("run_results.json").get("results", []))
-                shutil.rmtree(invocation.target_path, ignore_errors=True)
-        finally:
-            drop_written_tables(settings)
-        audit = Audit.from_run_results({"results": results})
-        audit.write(settings.audit_path)
-        context.log.info(
-            "audit: %s (%d tests passed, %d warned, %d failures)",
-            "passed" if audit.passed else "FAILED",
-            audit.tests_passed,
-            audit.tests_warned,
-            len(audit.failures),
-        )
+        results = yield from phased_build(settings, dagster_build, manifest)
+        audit = record_audit(settings, results)
         if not audit.passed:
             raise Failure(
                 description=(
