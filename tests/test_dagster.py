@@ -126,7 +126,9 @@ def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings,
     with DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(AssetKey(["customers"]))
         assert event is not None and event.asset_materialization is not None
-        assert event.asset_materialization.description == "rebuilt outside a Dagster run, by a privacy request"
+        assert (
+            event.asset_materialization.description == "rebuilt outside a Dagster run, by a privacy request"
+        )
         assert instance.get_latest_materialization_event(AssetKey(["orders"])) is None
     monkeypatch.delenv("DAGSTER_HOME")
     assert report_materializations(settings, results, reason="a test") == 0

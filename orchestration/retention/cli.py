@@ -50,3 +50,14 @@ def retention(dry_run: bool, as_of: dt.datetime | None) -> None:
         )
     console.print(table)
     console.print(json.dumps(report.to_dict(), default=str), soft_wrap=True)
+
+
+@click.command("retention")
+@click.option("--rows", default=1_000_000, show_default=True, help="Synthetic page views over two years.")
+def bench_retention(rows: int) -> None:
+    """Retention: fold and remove 13 months+ of page views, then reapply after a reload."""
+    from orchestration.retention.bench import run_retention_benchmark
+
+    with console.status(f"retention benchmark on {rows:,} page views …"):
+        figures = run_retention_benchmark(rows=rows)
+    console.print(json.dumps(figures), soft_wrap=True)

@@ -1,0 +1,187 @@
+"""`tessera review …`, `tessera profile` and the identity benchmarks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import Settings
+
+console = Console()
+
+
+@click.command()
+@click.argument("identifier")
+@click.option(
+    "--events", "event_limit", default=10, show_default=True, help="How many recent events to show."
+)
+def profile(identifier: str, event_limit: int) -> None:
+    """One customer's 360° view, found by TYPE:VALUE (e.g. email:ann@example.com, phone:+447700900123)."""
+    from orchestration.identity.profile import CustomerNotFound, render_profile
+
+    try:
+        render_profile(Settings.from_env(), identifier, console, event_limit=event_limit)
+    except CustomerNotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+
+
+@click.command("identity")
+@click.option("--customers", default=100_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--growth", default=0.01, show_default=True, help="Share of records added for the stability rebuild."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the files here [default: temporary].",
+)
+def bench_identity(customers: int, seed: int, growth: float, workdir: Path | None) -> None:
+    """Identity accuracy against the planted truth, stitching time against scipy, and id stability."""
+    import shutil
+    import tempfile
+
+    from orchestration.identity.bench import run_identity_benchmark
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-identity-"))
+    try:
+        with console.status(f"identity benchmark at {customers:,} customers (two full builds) …"):
+            figures = run_identity_benchmark(customers, seed, folder, growth)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@click.command("probabilistic")
+@click.option("--records", default=1_000_000, show_default=True, help="Person records to match.")
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the files here [default: temporary].",
+)
+def bench_probabilistic(records: int, seed: int, workdir: Path | None) -> None:
+    """Probabilistic matching alone: training and prediction seconds and peak memory on N person records."""
+    import shutil
+    import tempfile
+
+    from orchestration.identity.matching_bench import run_probabilistic_benchmark
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-probabilistic-"))
+    try:
+        with console.status(f"probabilistic matching benchmark on {records:,} person records …"):
+            figures = run_probabilistic_benchmark(records, seed, folder)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@click.group()
+def review() -> None:
+    """The identity review queue: probable matches a person decides (docs/identity.md)."""
+
+
+def _review_call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from orchestration.identity.review import ReviewError
+
+    try:
+        return function(*args, **kwargs)
+    except ReviewError as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+
+
+@review.command("list")
+@click.option("--limit", default=20, show_default=True)
+def review_list(limit: int) -> None:
+    """The pairs waiting for a decision, most probable first."""
+    from orchestration.identity.review import pending_decisions, review_queue
+
+    settings = Settings.from_env()
+    rows = _review_call(review_queue, settings, limit)
+    table = Table(title=f"identity_review_queue (first {limit})")
+    for column in ("pair", "probability", "record 1", "record 2", "why"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["pair_id"],
+            f"{row['match_probability']:.4f}",
+            "\n".join(str(row[k]) for k in ("name_l", "email_l", "phone_l", "address_l") if row[k]),
+            "\n".join(str(row[k]) for k in ("name_r", "email_r", "phone_r", "address_r") if row[k]),
+            row["review_reason"],
+        )
+    console.print(table)
+    pending = _review_call(pending_decisions, settings)
+    if pending:
+        console.print(
+            f"{pending} decision(s) recorded since the last published build; the next build applies them."
+        )
+
+
+def _decide(pair_id: str, decision: str, by: str | None, note: str | None) -> None:
+    from orchestration.identity.review import record_decision
+
+    made = _review_call(record_decision, Settings.from_env(), pair_id, decision, by, note)
+    console.print(
+        f"{decision}ed {made.pair_id} ({made.unique_id_l} ~ {made.unique_id_r}) as {made.decided_by}; "
+        "the next build applies it, and every build after keeps it."
+    )
+
+
+@review.command("accept")
+@click.argument("pair_id")
+@click.option("--by", default=None, help="Who decides [default: the login name].")
+@click.option("--note", default=None)
+def review_accept(pair_id: str, by: str | None, note: str | None) -> None:
+    """The two records are one person: they merge on every later build."""
+    _decide(pair_id, "accept", by, note)
+
+
+@review.command("reject")
+@click.argument("pair_id")
+@click.option("--by", default=None, help="Who decides [default: the login name].")
+@click.option("--note", default=None)
+def review_reject(pair_id: str, by: str | None, note: str | None) -> None:
+    """The two records are different people: this link never merges them again."""
+    _decide(pair_id, "reject", by, note)
+
+
+@review.command("explain")
+@click.argument("pair_id")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write Splink's waterfall chart here.",
+)
+def review_explain(pair_id: str, html_path: Path | None) -> None:
+    """Why a pair scored what it did: the match weight of each comparison (and the waterfall chart)."""
+    from orchestration.identity.review import explain, write_waterfall
+
+    settings = Settings.from_env()
+    figures = _review_call(explain, settings, pair_id)
+    table = Table(
+        title=f"{figures['pair_id']}: {figures['unique_id_l']} ~ {figures['unique_id_r']} "
+        f"({figures['link_status']}, p = {figures['match_probability'] or 0:.6f})"
+    )
+    table.add_column("comparison")
+    table.add_column("level")
+    table.add_column("match weight", justify="right")
+    for row in figures["weights"]:
+        table.add_row(row["comparison"], str(row["level"]), f"{row['match_weight']:+.2f}")
+    table.add_row("total", "", f"{figures['match_weight'] or 0:+.2f}")
+    console.print(table)
+    if html_path is not None:
+        written = _review_call(write_waterfall, settings, pair_id, html_path)
+        console.print(f"waterfall chart written to {written}")
