@@ -18,6 +18,8 @@ from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.retention.dagster import enforce_retention, retention_daily
 from orchestration.settings import Settings
 from orchestration.sync.assets import sync_assets
+from orchestration.sync.project import project_syncs
+from orchestration.sync.schedules import sync_schedules
 from orchestration.warehouse.registry import get_warehouse
 
 
@@ -48,7 +50,11 @@ def definitions_for(settings: Settings) -> dg.Definitions:
             privacy_export,
             enforce_retention,
         ],
-        schedules=[nightly_build, retention_daily],
+        schedules=[
+            nightly_build,
+            retention_daily,
+            *(sync_schedules(project_syncs(settings)) if syncs else []),
+        ],
         sensors=[syncs_after_build] if syncs else [],
         resources={"dbt": DbtCliResource(project_dir=project, target=project.target)},
     )

@@ -57,6 +57,30 @@ def test_warehouse_writers_run_one_at_a_time(dbt_manifest):
     assert {"key": WRITER_TAG, "limit": 1} in limits
 
 
+def test_each_sync_schedule_runs_that_sync_alone_one_state_user_at_a_time(dbt_manifest, settings):
+    """The `schedule:` of every sync in syncs/syncs.yml is a running Dagster schedule of a job that
+    materialises that sync's asset only, queued behind other users of the sync state."""
+    from dagster import AssetKey, DefaultScheduleStatus
+
+    from orchestration.definitions import defs
+    from orchestration.sync.project import project_syncs
+    from orchestration.sync.schedules import SYNC_STATE_TAG
+
+    definitions = defs()
+    configs = project_syncs(settings)
+    assert configs
+    for config in configs:
+        schedule = definitions.resolve_schedule_def(f"sync_{config.name}_schedule")
+        assert schedule.cron_schedule == config.schedule
+        assert schedule.default_status == DefaultScheduleStatus.RUNNING
+        job = definitions.resolve_job_def(schedule.job_name)
+        assert job.asset_layer.executable_asset_keys == {AssetKey([f"sync_{config.name}"])}
+        assert SYNC_STATE_TAG in job.tags
+    assert SYNC_STATE_TAG in definitions.resolve_job_def("run_syncs").tags
+    config = yaml.safe_load((PROJECT_DIR / ".dagster" / "dagster.yaml").read_text())
+    assert {"key": SYNC_STATE_TAG, "limit": 1} in config["run_queue"]["tag_concurrency_limits"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

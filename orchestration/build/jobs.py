@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
+from orchestration.sync.schedules import SYNC_STATE_TAG
+
 WRITER_TAG = "tessera/warehouse-writer"
 
 # In-process: the steps share one warehouse file anyway, and a subprocess per step costs ~5 s.
@@ -20,4 +22,5 @@ run_syncs = define_asset_job(
     selection=AssetSelection.groups("syncs"),
     description="Run every sync in syncs/syncs.yml against the published warehouse.",
     executor_def=in_process_executor,
+    tags={SYNC_STATE_TAG: "state"},
 )
