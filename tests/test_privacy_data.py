@@ -19,6 +19,10 @@ PERSONAL = re.compile(
     r"date_of_birth|dob|birth_date|ip|ip_address|anonymous_id|user_id|device_id|identifier_value|"
     r"identifier_value_a|identifier_value_b|user_agent|raw_record)$"
     r"|^(name|requester_name|customer_name|contact_name|person_name)$"
+    # External ids: a record's id in its source system (a CRM contact, a shop customer, a consent
+    # decision) leads back to the person there.
+    r"|(^|_)(record_id|linked_record|consent_event_id|contact_id|crm_contact_id|shop_customer_id|"
+    r"loyalty_card|loyalty_card_number|external_id)$"
 )
 NOT_PERSONAL = re.compile(r"^(email_source|phone_source)$")
 MASKED_LAYERS = ("marts", "audiences")
@@ -156,6 +160,42 @@ def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_pat
         ).fetchall()
     )
     con.close()
+
+
+def test_masked_file_shows_no_external_record_id_in_clear(published_con, settings, tmp_path):
+    """The CRM, shop and consent ids of person records are hashed like other pii columns (issue 12)."""
+    from orchestration.privacy.masking import export_masked_file
+
+    path = tmp_path / "tessera_masked.duckdb"
+    export_masked_file(settings.published_db, path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        checked = 0
+        for table, column in (
+            ("customer_source_records", "record_id"),
+            ("identity_links", "record_id"),
+            ("identity_links", "linked_record"),
+            ("identity_unresolved_records", "record_id"),
+            ("quarantined_rows", "record_id"),
+            ("consent_history", "consent_event_id"),
+            ("consent_current", "consent_event_id"),
+        ):
+            clear = {
+                v
+                for (v,) in published_con.execute(
+                    f'select distinct cast("{column}" as varchar) from main."{table}" where "{column}" is not null'
+                ).fetchall()
+            }
+            shown = {
+                v for (v,) in con.execute(f'select distinct "{column}" from masked."{table}"').fetchall()
+            }
+            assert clear, (table, column)
+            assert not clear & shown, f"{table}.{column} shows ids in clear"
+            assert all(v is None or re.fullmatch(r"[0-9a-f]{32}", v) for v in shown), (table, column)
+            checked += 1
+        assert checked == 7
+    finally:
+        con.close()
 
 
 # ---------------------------------------------------------------- Consent at send

@@ -133,6 +133,43 @@ def retry(only_sync: str | None) -> None:
 
 
 @privacy.command()
+@click.argument("kind", type=click.Choice(["erase", "access"]))
+@click.option("--email", default=None, help="The person's email.")
+@click.option("--phone", default=None, help="The person's phone number.")
+@click.option("--identifier", default=None, help="Any identifier, as TYPE:VALUE.")
+def request(kind: str, email: str | None, phone: str | None, identifier: str | None) -> None:
+    """Record an erase or access request for the Dagster jobs, which take only the request id it prints.
+
+    The ledger keeps the identifier as a salted hash, and in clear only until the job carried it out."""
+    from orchestration.privacy.cluster import parse_subject
+    from orchestration.privacy.files import compact_duckdb
+    from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
+
+    given = [f"email:{email}" if email else None, f"phone:{phone}" if phone else None, identifier]
+    subjects = [g for g in given if g]
+    if len(subjects) != 1:
+        _fail("give exactly one of --email, --phone or --identifier TYPE:VALUE")
+        return
+    try:
+        subject_type, value = parse_subject(subjects[0])
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    settings = Settings.from_env()
+    with Ledger(ledger_path(settings)) as ledger:
+        recorded = ledger.record_request(kind, subject_type, value)
+    compact_duckdb(ledger_path(settings))
+    publish_ledger(settings)
+    job = "privacy_erase" if kind == "erase" else "privacy_export"
+    op_name = "erase_person" if kind == "erase" else "export_person"
+    console.print(
+        f"request {recorded.request_id} recorded; run the Dagster job [bold]{job}[/bold] with "
+        f"ops: {{{op_name}: {{config: {{request_id: {recorded.request_id}}}}}}}"
+    )
+    click.echo(json.dumps({"request_id": recorded.request_id, "kind": kind, "job": job}))
+
+
+@privacy.command()
 @click.option("--limit", default=50, show_default=True)
 def requests(limit: int) -> None:
     """List the requests in the ledger, newest first."""

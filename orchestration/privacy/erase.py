@@ -500,9 +500,21 @@ def _published_hits(settings: Settings, terms: list[str], config: PersonSourcesC
     return sum(s.hits for s in scans)
 
 
-def _open_erase_request(ledger: Ledger, subject_type: str, subject_value: str) -> tuple[dict[str, Any], str]:
-    """A new erase request, or the unfinished erase of the same identifier (killed midway or failed), which
-    this run finishes: its steps and what it located are kept, and its proof uses its salt."""
+def _open_erase_request(
+    ledger: Ledger, subject_type: str, subject_value: str, request_id: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """The recorded request `request_id`, a new erase request, or the unfinished erase of the same
+    identifier (killed midway or failed), which this run finishes: its steps and what it located are kept,
+    and its proof uses its salt. The second value is the status an earlier attempt left ("" if none)."""
+    if request_id is not None:
+        recorded = ledger.request(request_id)
+        if recorded is None or recorded["kind"] != "erase":
+            raise PrivacyError(f"{request_id} is not an erase request in the ledger")
+        if salted_hash(recorded["salt"], f"{subject_type}:{subject_value}") != recorded["subject_hash"]:
+            raise PrivacyError(f"{request_id} was recorded for another identifier")
+        if recorded["status"] not in ("received", "in_progress", "failed"):
+            raise PrivacyError(f"{request_id} was carried out already ({recorded['status']})")
+        return recorded, "" if recorded["status"] == "received" else recorded["status"]
     unfinished = ledger.unfinished_erase(subject_type, subject_value)
     if unfinished is not None:
         return unfinished, unfinished["status"]
@@ -523,10 +535,12 @@ def erase(
     *,
     syncs: list[SyncConfig] | None = None,
     env: Mapping[str, str] | None = None,
+    request_id: str | None = None,
 ) -> RequestResult:
     """Erase the whole identity cluster of `subject` (`TYPE:VALUE`); see the module docstring.
 
-    Running it again for the same identifier after it was killed or failed finishes that same request."""
+    `request_id` carries out that recorded request (erase_request). Running it again for the same
+    identifier after it was killed or failed finishes that same request."""
     subject_type, subject_value = parse_subject(subject)
     # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
     # anything.
@@ -538,7 +552,7 @@ def erase(
         raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
     syncs = project_syncs(settings) if syncs is None else syncs
     with Ledger(ledger_path(settings)) as ledger:
-        request, resumed = _open_erase_request(ledger, subject_type, subject_value)
+        request, resumed = _open_erase_request(ledger, subject_type, subject_value, request_id)
         rid = request["request_id"]
         if resumed:
             ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
@@ -657,9 +671,41 @@ def erase(
         )
         if status != "failed":
             ledger.drop_work(rid)
+            ledger.drop_subject(rid)
         steps = ledger.steps(rid)
     _finish_ledger(settings)
     return RequestResult(rid, "erase", status, steps, proof, len(cluster.customer_ids))
+
+
+def recorded_subject(settings: Settings, request_id: str, kind: str) -> str:
+    """The identifier of a request recorded with `tessera privacy request` and not carried out yet."""
+    path = ledger_path(settings)
+    if not path.exists():
+        raise PrivacyError(f"no request {request_id}: the privacy ledger is empty")
+    with Ledger(path) as ledger:
+        request = ledger.request(request_id)
+        subject = ledger.subject(request_id)
+    if request is None:
+        raise PrivacyError(f"no request {request_id} in the privacy ledger")
+    if request["kind"] != kind:
+        raise PrivacyError(f"{request_id} is an {request['kind']} request, not {kind}")
+    if subject is None:
+        raise PrivacyError(
+            f"{request_id} was carried out already ({request['status']}), or was not recorded for a job"
+        )
+    return subject
+
+
+def erase_request(
+    settings: Settings,
+    request_id: str,
+    *,
+    syncs: list[SyncConfig] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RequestResult:
+    """Carry out an erase recorded with `tessera privacy request erase`; only its id is passed around."""
+    subject = recorded_subject(settings, request_id, "erase")
+    return erase(settings, subject, syncs=syncs, env=env, request_id=request_id)
 
 
 def _final_status(ledger: Ledger, request_id: str) -> str:

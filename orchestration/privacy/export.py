@@ -18,8 +18,9 @@ from orchestration.privacy.cluster import (
     parse_subject,
     person_rows_condition,
 )
-from orchestration.privacy.erase import RequestResult, cluster_terms
-from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger
+from orchestration.privacy.erase import PrivacyError, RequestResult, cluster_terms, recorded_subject
+from orchestration.privacy.files import compact_duckdb
+from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
 from orchestration.settings import Settings
 from orchestration.sync.project import history_path
@@ -150,11 +151,27 @@ def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
         con.close()
 
 
-def export(settings: Settings, subject: str, out: Path | None = None) -> tuple[RequestResult, Path]:
-    """Write the export to `out` (default: <warehouse folder>/privacy_exports/<request id>.json)."""
+def export(
+    settings: Settings, subject: str, out: Path | None = None, *, request_id: str | None = None
+) -> tuple[RequestResult, Path]:
+    """Write the export to `out` (default: <warehouse folder>/privacy_exports/<request id>.json).
+    `request_id` carries out that recorded access request (export_request)."""
     subject_type, subject_value = parse_subject(subject)
     with Ledger(ledger_path(settings)) as ledger:
-        request = ledger.new_request("access", subject_type, subject_value)
+        if request_id is None:
+            request = ledger.new_request("access", subject_type, subject_value)
+        else:
+            recorded = ledger.request(request_id)
+            if recorded is None or recorded["kind"] != "access":
+                raise PrivacyError(f"{request_id} is not an access request in the ledger")
+            request = Request(
+                request_id,
+                "access",
+                recorded["subject_type"],
+                recorded["subject_hash"],
+                recorded["salt"],
+                recorded["received_at"],
+            )
         rid = request.request_id
         try:
             data = collect(settings, subject_type, subject_value)
@@ -180,10 +197,22 @@ def export(settings: Settings, subject: str, out: Path | None = None) -> tuple[R
                 "completed",
                 result={"file": str(target), "counts": counts, "found": bool(data["customer_ids"])},
             )
+            ledger.drop_subject(rid)
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
             ledger.set_status(rid, "failed", result={"error": str(exc)})
             raise
         steps = ledger.steps(rid)
+    if request_id is not None:
+        compact_duckdb(
+            ledger_path(settings)
+        )  # the recorded identifier must not stay in the file's free blocks
     publish_ledger(settings)
     return RequestResult(rid, "access", status, steps, customers=len(data["customer_ids"])), target
+
+
+def export_request(
+    settings: Settings, request_id: str, out: Path | None = None
+) -> tuple[RequestResult, Path]:
+    """Carry out an access request recorded with `tessera privacy request access`."""
+    return export(settings, recorded_subject(settings, request_id, "access"), out, request_id=request_id)

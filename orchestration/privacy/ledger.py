@@ -2,10 +2,12 @@
 
 It keeps no identifier in clear. A request's subject is kept as a salted hash (salt per request); the
 suppression list keeps unsalted sha256('<type>:<value>') hashes, which staging must be able to recompute.
-Two exceptions, each kept only as long as it is needed: `privacy_pending_deletes`, what a destination needs to
-delete a person (the last payload the sync sent), until that destination confirmed the deletion; and
-`privacy_erase_work`, what an erase located (terms, record ids), until the erase finished, so that an erase
-killed midway (after publishing the warehouse without the person, say) is finished by running it again."""
+Three exceptions, each kept only as long as it is needed: `privacy_request_subjects`, the identifier of a
+request recorded for a Dagster job (which is given only the request id), until the request was carried out;
+`privacy_pending_deletes`, what a destination needs to delete a person (the last payload the sync sent),
+until that destination confirmed the deletion; and `privacy_erase_work`, what an erase located (terms,
+record ids), until the erase finished, so that an erase killed midway (after publishing the warehouse
+without the person, say) is finished by running it again."""
 
 from __future__ import annotations
 
@@ -76,6 +78,13 @@ SCHEMA = [
         last_error varchar,
         created_at timestamp not null,
         primary key (request_id, sync_name, key)
+    )
+    """,
+    """
+    create table if not exists privacy_request_subjects (
+        request_id varchar primary key,
+        subject varchar not null,
+        saved_at timestamp not null
     )
     """,
     """
@@ -173,6 +182,28 @@ class Ledger:
             ],
         )
         return request
+
+    def record_request(self, kind: str, subject_type: str, subject_value: str) -> Request:
+        """A request to be carried out later by its id (the Dagster jobs): the identifier is kept, in
+        `privacy_request_subjects`, only until the request was carried out (see drop_subject)."""
+        if kind not in ("access", "erase"):
+            raise ValueError("only access and erase requests are recorded for later")
+        request = self.new_request(kind, subject_type, subject_value)
+        self.conn.execute(
+            "insert into privacy_request_subjects values (?, ?, ?)",
+            [request.request_id, f"{subject_type}:{subject_value}", utcnow()],
+        )
+        return request
+
+    def subject(self, request_id: str) -> str | None:
+        """The `TYPE:VALUE` of a recorded request not carried out yet; None once it was (or was never kept)."""
+        row = self.conn.execute(
+            "select subject from privacy_request_subjects where request_id = ?", [request_id]
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def drop_subject(self, request_id: str) -> None:
+        self.conn.execute("delete from privacy_request_subjects where request_id = ?", [request_id])
 
     def set_status(self, request_id: str, status: str, *, result: dict[str, Any] | None = None) -> None:
         completed = utcnow() if status in ("completed", "failed") else None

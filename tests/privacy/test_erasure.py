@@ -551,17 +551,20 @@ def test_export_runs_as_a_dagster_job(world, monkeypatch, tmp_path):
         ).fetchone()
     finally:
         con.close()
+    with Ledger(ledger_path(settings)) as ledger:
+        request_id = ledger.record_request("access", "email", email).request_id
     result = privacy_export.execute_in_process(
-        run_config={"ops": {"export_person": {"config": {"subject": f"email:{email}"}}}}
+        run_config={"ops": {"export_person": {"config": {"request_id": request_id}}}}
     )
     assert result.success
-    request_id = result.output_for_node("export_person")
+    assert result.output_for_node("export_person") == request_id
     document = json.loads(
         (settings.published_db.parent / "privacy_exports" / f"{request_id}.json").read_text()
     )
     assert document["profile"][0]["email"] == email
-    bad = privacy_export.execute_in_process(
-        run_config={"ops": {"export_person": {"config": {"subject": "not-an-identifier"}}}},
-        raise_on_error=False,
-    )
-    assert not bad.success
+    for wrong in ("not-an-identifier", "pr_unknown", world.erased.request_id):
+        bad = privacy_export.execute_in_process(
+            run_config={"ops": {"export_person": {"config": {"request_id": wrong}}}},
+            raise_on_error=False,
+        )
+        assert not bad.success, wrong
