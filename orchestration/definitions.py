@@ -14,6 +14,7 @@ from orchestration.build.assets.raw import raw_sources_asset
 from orchestration.build.jobs import build_everything, run_syncs
 from orchestration.build.project import dbt_project, use_dbt_environment
 from orchestration.build.schedules import nightly_build, syncs_after_build
+from orchestration.privacy.erase import retry_pending_for_sync
 from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.retention.dagster import enforce_retention, retention_daily
 from orchestration.settings import Settings
@@ -35,7 +36,7 @@ def definitions_for(settings: Settings) -> dg.Definitions:
     # Under `dagster dev` the manifest is parsed on load; elsewhere `tessera` parses it first.
     project.prepare_if_dev()
     dbt_assets = dbt_build_assets(settings)
-    syncs = sync_assets(settings) if syncs_enabled(settings) else []
+    syncs = sync_assets(settings, before_send=retry_pending_for_sync) if syncs_enabled(settings) else []
     return dg.Definitions(
         assets=[
             raw_sources_asset(settings),

@@ -4,11 +4,13 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, 
 
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
-from orchestration.sync.project import project_syncs, run_project_sync
+from orchestration.sync.project import BeforeSend, project_syncs, run_project_sync
 from orchestration.sync.redact import install_log_filter, redact, scrub_exception
 
 
-def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
+def _sync_asset(
+    settings: Settings, config: SyncConfig, before_send: BeforeSend | None = None
+) -> AssetsDefinition:
     @asset(
         name=f"sync_{config.name}",
         deps=[AssetKey([config.source.model]), AssetKey(["published_warehouse"])],
@@ -21,7 +23,7 @@ def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
         # Dagster's run log, event metadata and captured output: nothing goes there unredacted.
         install_log_filter(context.log)
         try:
-            result = run_project_sync(settings, config)
+            result = run_project_sync(settings, config, before_send=before_send)
         except Exception as exc:
             raise scrub_exception(exc) from None
         counts = result.counts() if hasattr(result, "counts") else {}
@@ -36,6 +38,6 @@ def _sync_asset(settings: Settings, config: SyncConfig) -> AssetsDefinition:
     return _run
 
 
-def sync_assets(settings: Settings) -> list[AssetsDefinition]:
+def sync_assets(settings: Settings, before_send: BeforeSend | None = None) -> list[AssetsDefinition]:
     """One asset per sync in syncs/syncs.yml (read when Dagster loads the definitions, not at import)."""
-    return [_sync_asset(settings, config) for config in project_syncs(settings)]
+    return [_sync_asset(settings, config, before_send) for config in project_syncs(settings)]

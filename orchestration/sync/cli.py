@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.privacy.erase import retry_pending_for_sync
 from orchestration.settings import Settings
 
 console = Console()
@@ -59,7 +60,13 @@ def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -
                     for row in rows:
                         console.print(f"  {json.dumps(row, default=str)}", soft_wrap=True)
             return
-        result = run_project_sync(settings, config, force=force, approve_removals=approve_removals)
+        result = run_project_sync(
+            settings,
+            config,
+            force=force,
+            approve_removals=approve_removals,
+            before_send=retry_pending_for_sync,
+        )
     except (KeyError, SyncBlocked) as exc:
         console.print(f"[red]{exc}[/red]")
         sys.exit(2)

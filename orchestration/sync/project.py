@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.sync.config import SyncConfig, load_syncs
 from orchestration.sync.engine import SyncRunResult, preview_sync, run_sync
+
+# Something to do before a sync sends anything (e.g. retry an erasure's failed deletions).
+BeforeSend = Callable[[Settings, SyncConfig], None]
 
 SYNCS_FILE = PROJECT_DIR / "syncs" / "syncs.yml"
 
@@ -83,13 +87,14 @@ def run_project_sync(
     dry_run: bool = False,
     force: bool = False,
     approve_removals: bool = False,
+    before_send: BeforeSend | None = None,
 ) -> SyncRunResult:
+    """Run one sync of the project. `before_send` runs first unless this is a dry run: the privacy
+    package passes its retry of the deletions a destination failed during an erasure (the callers that
+    assemble the packages, the CLI and the Dagster definitions, wire it in; sync never imports privacy)."""
     assert_publish_audited(settings)
-    if not dry_run:
-        # Deletions a destination failed during an erasure are retried before anything is sent to it.
-        from orchestration.privacy.erase import retry_pending_for_sync
-
-        retry_pending_for_sync(settings, config)
+    if not dry_run and before_send is not None:
+        before_send(settings, config)
     state = state_path(settings)
     state.parent.mkdir(parents=True, exist_ok=True)
     return run_sync(
