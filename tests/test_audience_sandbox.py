@@ -7,6 +7,7 @@ when the static check is switched off.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ HOSTILE = [
     ),
     (f"select customer_id from {ORDERS} where exists (select 1 from duckdb_settings())", "duckdb_settings()"),
     ("select customer_id from customers", "the table 'customers'"),  # a bare name, not a ref
+    ("select customer_id from __tessera_ref__pg_settings", "reserved (rule: tables)"),  # a forged ref
     # a CTE name in scope is fine; the same name out of scope is the real catalog table
     ("with a as (select * from pg_settings), pg_settings as (select 1) select * from a", "'pg_settings'"),
     (
@@ -194,3 +196,100 @@ def test_every_shipped_audience_model_passes_the_compiled_check(tmp_path, target
     settings = world_settings(tmp_path, target, pg_schema="tessera_sandbox")
     checked = check_audiences(settings, private=True)
     assert {"audience_emailable_big_spenders", "audience_memberships"} <= set(checked.models_checked)
+
+
+# --- The run-time half: SQL that slipped past the static check still fails while it runs. ----------
+# The overrides reach dbt through --vars, so the static check (which reads dbt_project.yml) never
+# sees them: exactly the case of a condition the check failed to refuse.
+
+SANDBOXED = ("emailable_big_spenders", "last_season_matchgoers_near_store", "browsing_valuable_customers")
+
+
+def _with_conditions(conditions: dict[str, str]) -> str:
+    """--vars replacing the rule of each named audience with one raw `sql:` condition."""
+    audiences = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["audiences"]
+    for audience in audiences:
+        if audience["name"] in conditions:
+            audience["rule"] = {"name": "peek", "sql": conditions[audience["name"]]}
+    return json.dumps({"audiences": audiences})
+
+
+def _build_audiences(settings, conditions: dict[str, str]) -> dict[str, dict]:
+    from orchestration.pipeline import run_dbt
+
+    selection = [f"audience_{name}" for name in conditions]
+    results = run_dbt(settings, ["run", "--select", *selection, "--vars", _with_conditions(conditions)])
+    return {r["unique_id"].split(".")[-1]: r for r in results["results"]}
+
+
+def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
+    from orchestration.pipeline import build
+    from tests.test_audience_builds import world
+    from tests.worlds import world_settings, write_world
+
+    settings = world_settings(root, target, pg_schema="tessera_sandbox")
+    write_world(settings.data_dir, world(False))
+    assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
+    return settings
+
+
+@pytest.fixture(scope="module")
+def duckdb_world(tmp_path_factory):
+    return _built_world(tmp_path_factory.mktemp("sandbox-duckdb"), "duckdb")
+
+
+def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("customer_id\nLEAKED\n")
+    fine = f"select customer_id from {ORDERS} where total_amount > 0"
+    assert {r["status"] for r in _build_audiences(duckdb_world, dict.fromkeys(SANDBOXED, fine)).values()} == {
+        "success"
+    }
+    hostile = {
+        "emailable_big_spenders": f"select customer_id from read_csv('{secret}')",
+        "last_season_matchgoers_near_store": f"select customer_id from '{secret}'",
+        "browsing_valuable_customers": f"select file as customer_id from glob('{tmp_path}/*')",
+    }
+    for sql in hostile.values():
+        with pytest.raises(AudienceSqlRefused):  # the static check would have refused each
+            check_sandboxed("evil", sql, "duckdb")
+    results = _build_audiences(duckdb_world, hostile)
+    for name in SANDBOXED:
+        result = results[f"audience_{name}"]
+        assert result["status"] == "error", result
+        assert "file system operations are disabled by configuration" in result["message"], result["message"]
+
+
+@pytest.fixture(scope="module")
+def postgres_world(tmp_path_factory):
+    from tests.conftest import require_postgres
+
+    require_postgres()
+    return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
+
+
+def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(postgres_world):
+    from orchestration.warehouse import get_warehouse
+
+    settings = postgres_world
+    with get_warehouse(settings).connect() as con, con.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "select tablename, tableowner from pg_tables where schemaname = %s and tablename like 'audience_%%'",
+            (settings.postgres.build_schema,),
+        )
+        owners = dict(cur.fetchall())
+    assert {owners[f"audience_{name}"] for name in SANDBOXED} == {"tessera_analyst_sql"}
+    assert owners["audience_memberships"] == "postgres"  # project models are not analyst SQL
+    hostile = {
+        "emailable_big_spenders": "select pg_read_file('/etc/hostname') as customer_id",
+        "last_season_matchgoers_near_store": "select lo_import('/etc/hostname')::text as customer_id",
+        "browsing_valuable_customers": "select cast(email as text) as customer_id from raw_shop.customers",
+    }
+    results = _build_audiences(settings, hostile)
+    for name, denied in zip(SANDBOXED, ("pg_read_file", "lo_import", "raw_shop"), strict=True):
+        result = results[f"audience_{name}"]
+        assert result["status"] == "error", result
+        assert "permission denied" in result["message"] and denied in result["message"], result["message"]
+    fine = f"select customer_id from {ORDERS} where total_amount > 0"
+    results = _build_audiences(settings, dict.fromkeys(SANDBOXED, fine))
+    assert {r["status"] for r in results.values()} == {"success"}, results

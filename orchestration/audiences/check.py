@@ -3,7 +3,8 @@
 The static part (rules, references, cycles, raw `sql:` conditions) needs no dbt and takes
 milliseconds. The compiled part runs `dbt compile` on models/audiences/ against a private, empty
 DuckDB file (or the Postgres catalog), so it never touches the build or the published data, and
-parses each model's compiled SQL with sqlglot: anything but one read-only SELECT is refused.
+parses each model's compiled SQL with sqlglot: anything but one read-only SELECT that stays in the
+sandbox (allow-listed functions, and only the relations of the nodes it refs) is refused.
 """
 
 from __future__ import annotations

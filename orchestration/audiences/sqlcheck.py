@@ -189,6 +189,11 @@ def check_sandboxed(
     CTE names are allowed wherever they are in scope. Raises AudienceSqlRefused."""
     marked = sql
     if allowed_relations is None:
+        if _REF_MARKER in sql.lower():
+            raise AudienceSqlRefused(
+                f"audience {audience}: its {what} names {_REF_MARKER}…, which is reserved (rule: tables); "
+                "name models as {{ ref('<model>') }}"
+            )
         marked = REF_PLACEHOLDER.sub(lambda m: _REF_MARKER + m.group(1), sql)
     statement = check_single_select(audience, marked, dialect, what=what)
     where = f"audience {audience}: its {what}"
