@@ -55,6 +55,10 @@ HOSTILE = [
     ("select set_config('role', 'postgres', false) as customer_id", "function set_config()"),
     ("select current_setting('data_directory') as customer_id", "function current_setting()"),
     ("select getenv('HOME') as customer_id", "function getenv()"),
+    (
+        "select query_to_xml('select set_config(''role'', ''postgres'', true)', true, false, '') as customer_id",
+        "function query_to_xml()",
+    ),
     # catalogs and settings in a subquery
     (
         f"select customer_id from {ORDERS} where customer_id in (select table_name from information_schema.tables)",
