@@ -229,10 +229,16 @@ def test_compiled_check_refuses_a_sql_audience_that_is_not_a_select(two_builds, 
     from orchestration.audiences import check
 
     settings, *_ = two_builds
+    customers = frozenset({'"tessera"."main"."customers"'})
     compiled = {
-        "audience_lapsed_high_value": "select customer_id, true as is_member from customers",
-        "audience_evil": 'select customer_id, true as is_member from "tessera"."main"."customers";\n'
-        'drop table "tessera"."main"."customers"',
+        "audience_lapsed_high_value": check.CompiledModel(
+            'select customer_id, true as is_member from "tessera"."main"."customers"', customers
+        ),
+        "audience_evil": check.CompiledModel(
+            'select customer_id, true as is_member from "tessera"."main"."customers";\n'
+            'drop table "tessera"."main"."customers"',
+            customers,
+        ),
     }
     monkeypatch.setattr(check, "compiled_models", lambda *args, **kwargs: compiled)
     with pytest.raises(AudienceSqlRefused) as refused:

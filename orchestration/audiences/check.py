@@ -3,7 +3,8 @@
 The static part (rules, references, cycles, raw `sql:` conditions) needs no dbt and takes
 milliseconds. The compiled part runs `dbt compile` on models/audiences/ against a private, empty
 DuckDB file (or the Postgres catalog), so it never touches the build or the published data, and
-parses each model's compiled SQL with sqlglot: anything but one read-only SELECT is refused.
+parses each model's compiled SQL with sqlglot: anything but one read-only SELECT that stays in the
+sandbox (allow-listed functions, and only the relations of the nodes it refs) is refused.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestration.audiences.rules import AudienceConfigError, AudienceProject, load_project
-from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_single_select
+from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
 from orchestration.settings import PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AudienceCheck", "AudienceConfigError", "AudienceSqlRefused", "check_audiences", "check_rules"]
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """An audience model's compiled SQL, and the relations it may read: those of the nodes it refs
+    (through ephemeral models to their parents) and its own (an incremental model reads itself)."""
+
+    sql: str
+    reads: frozenset[str]
 
 
 @dataclass
@@ -41,8 +51,8 @@ def check_rules(project_dir: Path = PROJECT_DIR, dialect: str = "duckdb") -> Aud
 
 def compiled_models(
     settings: Settings, project_dir: Path = PROJECT_DIR, *, private: bool = True
-) -> dict[str, str]:
-    """model name -> compiled SQL for every model in models/audiences/.
+) -> dict[str, CompiledModel]:
+    """model name -> compiled SQL and readable relations, for every model in models/audiences/.
 
     private: compile against a private DuckDB file, never the build or published one, so a check
     never meets a lock held by a running build. The build step itself passes private=False: it
@@ -86,11 +96,30 @@ def compiled_models(
         detail = (completed.stdout + completed.stderr).strip()[-2000:]
         raise AudienceConfigError(f"dbt could not compile models/audiences/: {detail}")
     manifest = json.loads((target / "manifest.json").read_text())
-    compiled: dict[str, str] = {}
+    compiled: dict[str, CompiledModel] = {}
     for node in manifest["nodes"].values():
         if node["resource_type"] == "model" and node["original_file_path"].startswith("models/audiences/"):
-            compiled[node["name"]] = node.get("compiled_code") or ""
+            reads = readable_relations(manifest, node["unique_id"])
+            compiled[node["name"]] = CompiledModel(node.get("compiled_code") or "", frozenset(reads))
     return compiled
+
+
+def readable_relations(manifest: dict, unique_id: str) -> set[str]:
+    """The relations a model may read: its own, and those of the models, seeds and snapshots it
+    depends on; an ephemeral one is compiled in as a CTE, so its own parents count instead. Sources
+    never: audiences read the project's models, not raw tables."""
+    nodes = manifest["nodes"]
+    node = nodes[unique_id]
+    found = {node["relation_name"]} if node.get("relation_name") else set()
+    for parent_id in node.get("depends_on", {}).get("nodes", []):
+        parent = nodes.get(parent_id)
+        if parent is None or parent["resource_type"] not in ("model", "seed", "snapshot"):
+            continue
+        if parent.get("config", {}).get("materialized") == "ephemeral":
+            found |= readable_relations(manifest, parent_id) - {parent.get("relation_name")}
+        elif parent.get("relation_name"):
+            found.add(parent["relation_name"])
+    return found
 
 
 def check_audiences(
@@ -108,9 +137,12 @@ def check_audiences(
         if passed.get("fingerprint") == fingerprint:
             return AudienceCheck(project, list(passed["models"]))
     checked = []
-    for model, sql in sorted(compiled_models(settings, project_dir, private=private).items()):
+    for model, compiled in sorted(compiled_models(settings, project_dir, private=private).items()):
         name = model.removeprefix("audience_")
-        check_single_select(name, sql, settings.target, what=f"model {model} (compiled SQL)")
+        reads = {relation_parts(relation, settings.target) for relation in compiled.reads}
+        check_sandboxed(
+            name, compiled.sql, settings.target, what=f"model {model} (compiled SQL)", allowed_relations=reads
+        )
         checked.append(model)
     log.info("audiences checked: %s", ", ".join(checked))
     stamp.parent.mkdir(parents=True, exist_ok=True)

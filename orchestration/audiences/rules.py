@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_single_select
+from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed
 
 NAME = r"^[a-z][a-z0-9_]{0,53}$"  # audience_<name> must fit Postgres' 63-character identifiers
 COLUMN = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -263,7 +263,7 @@ def _check(
                 raise AudienceConfigError(f"{label}: in_audience {condition.in_audience} is not an audience")
             if condition.sql is not None:
                 try:
-                    check_single_select(audience.name, condition.sql, dialect, what=f"sql condition {path}")
+                    check_sandboxed(audience.name, condition.sql, dialect, what=f"sql condition {path}")
                 except AudienceSqlRefused as exc:
                     raise AudienceConfigError(f"{project_file}: {exc}") from None
             for value in _var_refs(condition):

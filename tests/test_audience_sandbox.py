@@ -1,0 +1,299 @@
+"""Analyst SQL in a sandbox: audience SQL may read only the project's models.
+
+The static half (orchestration/audiences/sqlcheck.py) refuses hostile SQL before anything runs;
+the run-time half (macros/audiences/audience_sandbox.sql) makes the warehouse refuse it too, even
+when the static check is switched off.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestration.audiences.rules import AudienceConfigError, load_project
+from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
+from orchestration.settings import PROJECT_DIR
+
+ORDERS = "{{ ref('orders') }}"
+
+# (hostile SQL, the rule and the offending function or table its refusal must name)
+HOSTILE = [
+    # file readers and table functions
+    ("select * from read_csv('/etc/passwd')", "table function read_csv()"),
+    ("select customer_id from read_csv_auto('/etc/passwd')", "table function read_csv_auto()"),
+    ("select * from read_parquet('/tmp/customers.parquet')", "table function read_parquet()"),
+    ("select * from parquet_scan('/tmp/customers.parquet')", "table function parquet_scan()"),
+    ("select * from read_json_auto('/tmp/x.json')", "table function read_json_auto()"),
+    ("select * from read_text('/etc/passwd')", "table function read_text()"),
+    ("select * from read_blob('/etc/passwd')", "table function read_blob()"),
+    ("select * from glob('/etc/*')", "table function glob()"),
+    ("select * from query_table('customers')", "table function query_table()"),
+    ("select * from query('select * from customers')", "table function query()"),
+    (f"select o.customer_id from {ORDERS} as o, lateral read_csv('/etc/passwd')", "read_csv()"),
+    (
+        f"select customer_id from {ORDERS} where customer_id in (select * from read_csv('/etc/passwd'))",
+        "read_csv()",
+    ),
+    # strings and paths used as tables
+    ("select * from '/etc/passwd'", "the table '\"/etc/passwd\"'"),
+    (
+        "select customer_id from 's3://bucket/customers.parquet'",
+        "the table '\"s3://bucket/customers.parquet\"'",
+    ),
+    ('select customer_id from "https://example.com/x.csv"', "the table '\"https://example.com/x.csv\"'"),
+    # Postgres file and admin functions
+    ("select pg_read_file('/etc/passwd') as customer_id", "function pg_read_file()"),
+    ("select pg_read_binary_file('/etc/passwd') as customer_id", "function pg_read_binary_file()"),
+    ("select customer_id from pg_ls_dir('.') as customer_id", "table function pg_ls_dir()"),
+    ("select pg_stat_file('postgresql.conf') as customer_id", "function pg_stat_file()"),
+    ("select lo_import('/etc/passwd') as customer_id", "function lo_import()"),
+    ("select lo_export(1, '/tmp/x') as customer_id", "function lo_export()"),
+    ("select * from dblink('host=elsewhere', 'select 1') as t(customer_id int)", "table function dblink()"),
+    ("select set_config('role', 'postgres', false) as customer_id", "function set_config()"),
+    ("select current_setting('data_directory') as customer_id", "function current_setting()"),
+    ("select getenv('HOME') as customer_id", "function getenv()"),
+    (
+        "select query_to_xml('select set_config(''role'', ''postgres'', true)', true, false, '') as customer_id",
+        "function query_to_xml()",
+    ),
+    # catalogs and settings in a subquery
+    (
+        f"select customer_id from {ORDERS} where customer_id in (select table_name from information_schema.tables)",
+        "the table 'information_schema.tables'",
+    ),
+    (
+        f"select customer_id from {ORDERS} where customer_id in (select rolpassword from pg_catalog.pg_authid)",
+        "the table 'pg_catalog.pg_authid'",
+    ),
+    (f"select customer_id from {ORDERS} where exists (select 1 from duckdb_settings())", "duckdb_settings()"),
+    ("select customer_id from customers", "the table 'customers'"),  # a bare name, not a ref
+    ("select customer_id from __tessera_ref__pg_settings", "reserved (rule: tables)"),  # a forged ref
+    # a CTE name in scope is fine; the same name out of scope is the real catalog table
+    ("with a as (select * from pg_settings), pg_settings as (select 1) select * from a", "'pg_settings'"),
+    (
+        "select * from (with pg_settings as (select 1) select * from pg_settings) as a, pg_settings",
+        "'pg_settings'",
+    ),
+    # statements that are not one SELECT, comment-hidden ones included
+    ("install httpfs", "statement, not a SELECT"),
+    ("load httpfs", "statement, not a SELECT"),
+    (f"select customer_id from {ORDERS}; install httpfs", "(rule: statements)"),
+    (f"select customer_id from {ORDERS} -- a note\n; attach '/tmp/x.duckdb' as x", "holds 2 statements"),
+    (f"select customer_id from {ORDERS} /* a note */; attach '/tmp/x.duckdb'", "holds 2 statements"),
+    (f"select customer_id from {ORDERS} /* /* */ , read_csv('/etc/passwd') -- */", "(rule: comments)"),
+    ("copy (select 1) to program 'id'", "COPY statement"),
+    ("set enable_external_access = true", "SET statement"),
+    ("pragma enable_profiling", "PRAGMA statement"),
+    ("call pragma_version()", "statement, not a SELECT"),
+    ("reset role", "statement, not a SELECT"),
+    # unicode and quoting tricks
+    ("select * from \"read_csv\"('/etc/passwd')", "read_csv()"),
+    ("select * from Read_CSV('/etc/passwd')", "read_csv()"),
+    ("select \uff52\uff45\uff41\uff44_csv('/etc/passwd') as customer_id", "\uff52\uff45\uff41\uff44_csv()"),
+    ("select pg_catalog.pg_read_file('/etc/passwd') as customer_id", "(rule: functions)"),
+    ("select main.lower('x') as customer_id", "schema-qualified function"),
+    (
+        f"select customer_id from {ORDERS} where '\\' = '\\' or pg_read_file('/etc/passwd') is not null -- '",
+        "pg_read_file()",
+    ),
+]
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize(("sql", "offender"), HOSTILE)
+def test_hostile_sql_is_refused_naming_the_rule_and_the_offender(sql, offender, dialect):
+    with pytest.raises(AudienceSqlRefused) as refused:
+        check_sandboxed("evil", sql, dialect, what="sql condition 1")
+    message = str(refused.value)
+    assert message.startswith("audience evil: its sql condition 1 "), message
+    assert "rule: " in message, message
+    if not (dialect == "postgres" and "does not parse" in message):  # some DuckDB-only syntax
+        assert offender in message, message
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select * from U&\"\\0072ead_csv\"('/etc/passwd')",  # a unicode-escaped identifier
+        "select E'\\' , pg_read_file('/etc/passwd') -- ' as customer_id",  # escape-string quoting
+    ],
+)
+def test_quoting_the_parser_cannot_follow_is_refused(sql, dialect):
+    with pytest.raises(AudienceSqlRefused, match="does not parse|pg_read_file"):
+        check_sandboxed("evil", sql, dialect)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        f"select customer_id from {ORDERS} where financial_status = 'paid' group by customer_id having sum(total_amount) > 1000",
+        f"with big as (select customer_id, max(total_amount) as top from {ORDERS} group by 1) select customer_id from big where top > 10",
+        "with recursive r as (select 1 as n union all select n + 1 from r where n < 3) select n as customer_id from r",
+        f"select customer_id from {ORDERS} where lower(coalesce(channel, '')) = 'online' "
+        "and cast(ordered_at as date) >= current_date - interval '30 days'",
+        f"select o.customer_id from {ORDERS} as o where exists (select 1 from {{{{ ref('events') }}}} as e "
+        "where e.customer_id = o.customer_id and e.event_name like 'product_%')",
+        f"select customer_id from (select customer_id, row_number() over (partition by customer_id order by ordered_at) as n from {ORDERS}) as t where n = 3",
+        f"select customer_id from {ORDERS} /* ; attach '/tmp/x.duckdb' is only a comment */",
+    ],
+)
+def test_ordinary_analyst_sql_passes(sql, dialect):
+    assert check_sandboxed("fine", sql, dialect) is not None
+
+
+def test_compiled_sql_may_read_only_the_relations_it_refs():
+    reads = {relation_parts('"tessera"."main"."orders"', "duckdb")}
+    assert check_sandboxed(
+        "fine", 'select customer_id from "tessera"."main"."orders"', "duckdb", allowed_relations=reads
+    )
+    for sql, table in [
+        ('select customer_id from "tessera"."main"."customer_source_records"', "customer_source_records"),
+        ('select customer_id from "tessera"."raw_crm"."contacts"', "raw_crm"),
+        ("select customer_id from orders", "'orders'"),  # unqualified: not how dbt renders a ref
+    ]:
+        with pytest.raises(AudienceSqlRefused, match=r"rule: tables") as refused:
+            check_sandboxed(
+                "evil", sql, "duckdb", what="model audience_evil (compiled SQL)", allowed_relations=reads
+            )
+        assert table in str(refused.value)
+
+
+def test_a_hostile_raw_condition_fails_the_rules_check_with_the_file_and_audience(tmp_path: Path):
+    project = tmp_path / "dbt_project.yml"
+    rule = {
+        "all": [{"event": "x"}, {"name": "peek", "sql": "select customer_id from read_csv('/etc/passwd')"}]
+    }
+    project.write_text(yaml.safe_dump({"name": "t", "vars": {"audiences": [{"name": "evil", "rule": rule}]}}))
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(project)
+    assert str(error.value).startswith(
+        f"{project}: audience evil: its sql condition 1.2 calls the table function read_csv()"
+    )
+
+
+def test_the_shipped_audiences_pass_the_sandbox_check():
+    project = load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", "postgres")
+    assert any(c.sql for a in project.audiences if a.rule for c in _leaves(a.rule))
+    load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", "duckdb")
+
+
+def _leaves(condition):  # type: ignore[no-untyped-def]
+    from orchestration.audiences.rules import walk
+
+    return [c for _, c in walk(condition)]
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_every_shipped_audience_model_passes_the_compiled_check(tmp_path, target):
+    """dbt compiles models/audiences/ (in a private place) and each model's SQL passes the sandbox."""
+    from orchestration.audiences.check import check_audiences
+    from tests.conftest import require_postgres
+    from tests.worlds import world_settings
+
+    if target == "postgres":
+        require_postgres()
+    settings = world_settings(tmp_path, target, pg_schema="tessera_sandbox")
+    checked = check_audiences(settings, private=True)
+    assert {"audience_emailable_big_spenders", "audience_memberships"} <= set(checked.models_checked)
+
+
+# --- The run-time half: SQL that slipped past the static check still fails while it runs. ----------
+# The overrides reach dbt through --vars, so the static check (which reads dbt_project.yml) never
+# sees them: exactly the case of a condition the check failed to refuse.
+
+SANDBOXED = ("emailable_big_spenders", "last_season_matchgoers_near_store", "browsing_valuable_customers")
+
+
+def _with_conditions(conditions: dict[str, str]) -> str:
+    """--vars replacing the rule of each named audience with one raw `sql:` condition."""
+    audiences = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["audiences"]
+    for audience in audiences:
+        if audience["name"] in conditions:
+            audience["rule"] = {"name": "peek", "sql": conditions[audience["name"]]}
+    return json.dumps({"audiences": audiences})
+
+
+def _build_audiences(settings, conditions: dict[str, str]) -> dict[str, dict]:
+    from orchestration.pipeline import run_dbt
+
+    selection = [f"audience_{name}" for name in conditions]
+    results = run_dbt(settings, ["run", "--select", *selection, "--vars", _with_conditions(conditions)])
+    return {r["unique_id"].split(".")[-1]: r for r in results["results"]}
+
+
+def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
+    from orchestration.pipeline import build
+    from tests.test_audience_builds import world
+    from tests.worlds import world_settings, write_world
+
+    settings = world_settings(root, target, pg_schema="tessera_sandbox")
+    write_world(settings.data_dir, world(False))
+    assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
+    return settings
+
+
+@pytest.fixture(scope="module")
+def duckdb_world(tmp_path_factory):
+    return _built_world(tmp_path_factory.mktemp("sandbox-duckdb"), "duckdb")
+
+
+def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("customer_id\nLEAKED\n")
+    fine = f"select customer_id from {ORDERS} where total_amount > 0"
+    assert {r["status"] for r in _build_audiences(duckdb_world, dict.fromkeys(SANDBOXED, fine)).values()} == {
+        "success"
+    }
+    hostile = {
+        "emailable_big_spenders": f"select customer_id from read_csv('{secret}')",
+        "last_season_matchgoers_near_store": f"select customer_id from '{secret}'",
+        "browsing_valuable_customers": f"select file as customer_id from glob('{tmp_path}/*')",
+    }
+    for sql in hostile.values():
+        with pytest.raises(AudienceSqlRefused):  # the static check would have refused each
+            check_sandboxed("evil", sql, "duckdb")
+    results = _build_audiences(duckdb_world, hostile)
+    for name in SANDBOXED:
+        result = results[f"audience_{name}"]
+        assert result["status"] == "error", result
+        assert "file system operations are disabled by configuration" in result["message"], result["message"]
+
+
+@pytest.fixture(scope="module")
+def postgres_world(tmp_path_factory):
+    from tests.conftest import require_postgres
+
+    require_postgres()
+    return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
+
+
+def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(postgres_world):
+    from orchestration.warehouse import get_warehouse
+
+    settings = postgres_world
+    with get_warehouse(settings).connect() as con, con.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "select tablename, tableowner from pg_tables where schemaname = %s and tablename like 'audience_%%'",
+            (settings.postgres.build_schema,),
+        )
+        owners = dict(cur.fetchall())
+    assert {owners[f"audience_{name}"] for name in SANDBOXED} == {"tessera_analyst_sql"}
+    assert owners["audience_memberships"] == "postgres"  # project models are not analyst SQL
+    hostile = {
+        "emailable_big_spenders": "select pg_read_file('/etc/hostname') as customer_id",
+        "last_season_matchgoers_near_store": "select lo_import('/etc/hostname')::text as customer_id",
+        "browsing_valuable_customers": "select cast(email as text) as customer_id from raw_shop.customers",
+    }
+    results = _build_audiences(settings, hostile)
+    for name, denied in zip(SANDBOXED, ("pg_read_file", "lo_import", "raw_shop"), strict=True):
+        result = results[f"audience_{name}"]
+        assert result["status"] == "error", result
+        assert "permission denied" in result["message"] and denied in result["message"], result["message"]
+    fine = f"select customer_id from {ORDERS} where total_amount > 0"
+    results = _build_audiences(settings, dict.fromkeys(SANDBOXED, fine))
+    assert {r["status"] for r in results.values()} == {"success"}, results
