@@ -219,7 +219,7 @@ def _with_conditions(conditions: dict[str, str]) -> str:
 
 
 def _build_audiences(settings, conditions: dict[str, str]) -> dict[str, dict]:
-    from orchestration.pipeline import run_dbt
+    from orchestration.build.pipeline import run_dbt
 
     selection = [f"audience_{name}" for name in conditions]
     results = run_dbt(settings, ["run", "--select", *selection, "--vars", _with_conditions(conditions)])
@@ -227,7 +227,7 @@ def _build_audiences(settings, conditions: dict[str, str]) -> dict[str, dict]:
 
 
 def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
-    from orchestration.pipeline import build
+    from orchestration.build.pipeline import build
     from tests.test_audience_builds import world
     from tests.worlds import world_settings, write_world
 
@@ -273,7 +273,7 @@ def postgres_world(tmp_path_factory):
 
 
 def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(postgres_world):
-    from orchestration.warehouse import get_warehouse
+    from orchestration.warehouse.registry import get_warehouse
 
     settings = postgres_world
     with get_warehouse(settings).connect() as con, con.cursor() as cur:  # type: ignore[attr-defined]
