@@ -10,7 +10,7 @@ SEED ?= 42
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: install run test lint dev clean
+.PHONY: install run test lint sql-lint dev clean
 
 # Re-installs only when the pins or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
@@ -31,9 +31,18 @@ test: install lint
 	$(BIN)/python -m pytest -q --durations=15
 
 lint: install
-	$(BIN)/ruff check orchestration tests
-	$(BIN)/ruff format --check orchestration tests
+	$(BIN)/ruff check orchestration tests tools
+	$(BIN)/ruff format --check orchestration tests tools
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory sql-lint
+
+## make sql-lint: sqlfluff (dbt templater, .sqlfluff) over models/; fails above the budget in tools/sql_lint_budget.py.
+# The templater compiles against a scratch DuckDB file, never the build or published one.
+sql-lint: install
+	@mkdir -p target
+	TESSERA_TARGET=duckdb TESSERA_BUILD_DB=$(CURDIR)/target/sqlfluff.duckdb \
+		$(BIN)/sqlfluff lint models --processes 2 --format json --nofail > target/sqlfluff.json
+	$(BIN)/python tools/sql_lint_budget.py target/sqlfluff.json
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000
 dev: install

@@ -12,10 +12,19 @@ consent_current as (
 consents as (
     select
         customer_id,
-        {{ dbt.bool_or("consent_purpose = 'email_marketing' and is_granted") }} as has_consent_email_marketing,
-        {{ dbt.bool_or("consent_purpose = 'sms_marketing' and is_granted") }} as has_consent_sms_marketing,
-        {{ dbt.bool_or("consent_purpose = 'ads_personalisation' and is_granted") }} as has_consent_ads_personalisation,
-        max(case when consent_purpose = 'email_marketing' and is_granted then consent_event_id end)
+        {{ dbt.bool_or("consent_purpose = 'email_marketing' and is_granted") }}
+            as has_consent_email_marketing,
+        {{ dbt.bool_or("consent_purpose = 'sms_marketing' and is_granted") }}
+            as has_consent_sms_marketing,
+        {{ dbt.bool_or("consent_purpose = 'ads_personalisation' and is_granted") }}
+            as has_consent_ads_personalisation,
+        max(
+            case
+                when
+                    consent_purpose = 'email_marketing' and is_granted
+                    then consent_event_id
+            end
+        )
             as consent_basis_email_marketing
     from consent_current
     group by 1
@@ -29,9 +38,12 @@ final as (
         customers.first_name,
         customers.last_name,
         customers.country_code,
-        coalesce(consents.has_consent_email_marketing, false) as has_consent_email_marketing,
-        coalesce(consents.has_consent_sms_marketing, false) as has_consent_sms_marketing,
-        coalesce(consents.has_consent_ads_personalisation, false) as has_consent_ads_personalisation,
+        coalesce(consents.has_consent_email_marketing, false)
+            as has_consent_email_marketing,
+        coalesce(consents.has_consent_sms_marketing, false)
+            as has_consent_sms_marketing,
+        coalesce(consents.has_consent_ads_personalisation, false)
+            as has_consent_ads_personalisation,
         consents.consent_basis_email_marketing
     from customers
     left join consents

@@ -50,18 +50,19 @@ previous as (
         is_active
     from {{ this }}
     {% else %}
-    select
-        cast(null as {{ dbt.type_string() }}) as identifier_type,
-        cast(null as {{ dbt.type_string() }}) as identifier_value,
-        cast(null as {{ dbt.type_string() }}) as customer_id,
-        cast(null as timestamp) as customer_created_at,
-        cast(null as boolean) as is_active
-    where 1 = 0
+        select
+            cast(null as {{ dbt.type_string() }}) as identifier_type,
+            cast(null as {{ dbt.type_string() }}) as identifier_value,
+            cast(null as {{ dbt.type_string() }}) as customer_id,
+            cast(null as timestamp) as customer_created_at,
+            cast(null as boolean) as is_active
+        where 1 = 0
     {% endif %}
 ),
 
 previous_active as (
-    select * from previous where is_active
+    select * from previous
+    where is_active
 ),
 
 id_overlaps as (
@@ -72,29 +73,37 @@ id_overlaps as (
         count(*) as shared_identifiers
     from current_nodes
     inner join previous_active
-        on current_nodes.identifier_type = previous_active.identifier_type
-        and current_nodes.identifier_value = previous_active.identifier_value
+        on
+            current_nodes.identifier_type = previous_active.identifier_type
+            and current_nodes.identifier_value
+            = previous_active.identifier_value
     group by 1, 2
 ),
 
-{#- Each previous id belongs to the component holding most of its identifiers. -#}
+{# Each previous id belongs to the component holding most of its identifiers. #}
 owners as (
-    select component_id, customer_id, customer_created_at
+    select
+        component_id,
+        customer_id,
+        customer_created_at
     from (
         select
             *,
             row_number() over (
                 partition by customer_id
-                order by shared_identifiers desc, component_id
+                order by shared_identifiers desc, component_id asc
             ) as owner_rank
         from id_overlaps
     ) as ranked_owners
     where owner_rank = 1
 ),
 
-{#- Each component keeps the oldest id it owns. -#}
+{# Each component keeps the oldest id it owns. #}
 kept_ids as (
-    select component_id, customer_id, customer_created_at
+    select
+        component_id,
+        customer_id,
+        customer_created_at
     from (
         select
             *,
@@ -107,7 +116,7 @@ kept_ids as (
     where age_rank = 1
 ),
 
-{#- A component owning no previous id gets a new one, from its strongest identifier (its founder). -#}
+{# A component owning no previous id gets a new one, from its strongest identifier (its founder). #}
 new_ids as (
     select
         current_nodes.component_id,
@@ -119,7 +128,8 @@ new_ids as (
     from current_nodes
     left join kept_ids
         on current_nodes.component_id = kept_ids.component_id
-    where current_nodes.node_id = current_nodes.component_id
+    where
+        current_nodes.node_id = current_nodes.component_id
         and kept_ids.component_id is null
 ),
 
@@ -129,7 +139,8 @@ assigned as (
         current_nodes.identifier_value,
         coalesce(kept_ids.customer_id, new_ids.customer_id) as customer_id,
         previous.customer_id as previous_customer_id,
-        coalesce(kept_ids.customer_created_at, {{ dbt.current_timestamp() }}) as customer_created_at,
+        coalesce(kept_ids.customer_created_at, {{ dbt.current_timestamp() }})
+            as customer_created_at,
         true as is_active
     from current_nodes
     left join kept_ids
@@ -137,8 +148,9 @@ assigned as (
     left join new_ids
         on current_nodes.component_id = new_ids.component_id
     left join previous_active as previous
-        on current_nodes.identifier_type = previous.identifier_type
-        and current_nodes.identifier_value = previous.identifier_value
+        on
+            current_nodes.identifier_type = previous.identifier_type
+            and current_nodes.identifier_value = previous.identifier_value
 ),
 
 retired as (
@@ -151,9 +163,11 @@ retired as (
         false as is_active
     from previous
     left join current_nodes
-        on previous.identifier_type = current_nodes.identifier_type
-        and previous.identifier_value = current_nodes.identifier_value
-    where current_nodes.node_id is null
+        on
+            previous.identifier_type = current_nodes.identifier_type
+            and previous.identifier_value = current_nodes.identifier_value
+    where
+        current_nodes.node_id is null
         and previous.is_active
 ),
 

@@ -9,7 +9,7 @@ checked as (
     select * from {{ ref('int_identity__node_checks') }}
 ),
 
-clean_occurrences as (
+final as (
     select
         occurrences.source_name,
         occurrences.table_name,
@@ -20,10 +20,12 @@ clean_occurrences as (
         checked.check_names
     from occurrences
     inner join checked
-        on occurrences.identifier_type = checked.identifier_type
-        and occurrences.identifier_value = checked.identifier_value
-    where checked.junk_reason is null
+        on
+            occurrences.identifier_type = checked.identifier_type
+            and occurrences.identifier_value = checked.identifier_value
+    where
+        checked.junk_reason is null
         and checked.invalid_reason is null
 )
 
-select * from clean_occurrences
+select * from final

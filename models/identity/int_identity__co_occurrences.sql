@@ -5,7 +5,7 @@ clean_occurrences as (
     select * from {{ ref('int_identity__clean_occurrences') }}
 ),
 
-co_occurrences as (
+final as (
     select distinct
         node.identifier_type,
         node.identifier_value,
@@ -14,10 +14,11 @@ co_occurrences as (
         partner.priority < node.priority as is_stronger_partner
     from clean_occurrences as node
     inner join clean_occurrences as partner
-        on node.source_name = partner.source_name
-        and node.table_name = partner.table_name
-        and node.record_id = partner.record_id
-        and node.identifier_type <> partner.identifier_type
+        on
+            node.source_name = partner.source_name
+            and node.table_name = partner.table_name
+            and node.record_id = partner.record_id
+            and node.identifier_type <> partner.identifier_type
 )
 
-select * from co_occurrences
+select * from final

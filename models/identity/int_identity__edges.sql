@@ -14,7 +14,7 @@ probabilistic_edges as (
     select * from {{ ref('int_identity__probabilistic_edges') }}
 ),
 
-{#- Accepted probabilistic links (models/identity/probabilistic/) join anchors no record joins. -#}
+{# Accepted probabilistic links (models/identity/probabilistic/) join anchors no record joins. #}
 final as (
     select
         *,
@@ -36,8 +36,9 @@ final as (
         probabilistic_edges.linked_record
     from probabilistic_edges
     left join deterministic_edges
-        on probabilistic_edges.node_id_a = deterministic_edges.node_id_a
-        and probabilistic_edges.node_id_b = deterministic_edges.node_id_b
+        on
+            probabilistic_edges.node_id_a = deterministic_edges.node_id_a
+            and probabilistic_edges.node_id_b = deterministic_edges.node_id_b
     where deterministic_edges.node_id_a is null
 )
 

@@ -13,9 +13,19 @@ pages as (
 ),
 
 events as (
-    select message_id, anonymous_id, user_id, occurred_at from tracks
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        occurred_at
+    from tracks
     union all
-    select message_id, anonymous_id, user_id, occurred_at from pages
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        occurred_at
+    from pages
 ),
 
 final as (

@@ -25,8 +25,9 @@ linkable_occurrences as (
         nodes.priority
     from occurrences
     inner join nodes
-        on occurrences.identifier_type = nodes.identifier_type
-        and occurrences.identifier_value = nodes.identifier_value
+        on
+            occurrences.identifier_type = nodes.identifier_type
+            and occurrences.identifier_value = nodes.identifier_value
     where nodes.is_linkable
 ),
 
@@ -41,7 +42,11 @@ ranked as (
 ),
 
 anchors as (
-    select source_name, table_name, record_id, node_id as anchor_node_id
+    select
+        source_name,
+        table_name,
+        record_id,
+        node_id as anchor_node_id
     from ranked
     where rank_in_record = 1
 ),
@@ -56,9 +61,10 @@ record_edges as (
         ranked.observed_at
     from ranked
     inner join anchors
-        on ranked.source_name = anchors.source_name
-        and ranked.table_name = anchors.table_name
-        and ranked.record_id = anchors.record_id
+        on
+            ranked.source_name = anchors.source_name
+            and ranked.table_name = anchors.table_name
+            and ranked.record_id = anchors.record_id
     where ranked.rank_in_record > 1
 ),
 
@@ -73,7 +79,7 @@ numbered as (
     from record_edges
 ),
 
-deterministic_edges as (
+final as (
     select
         node_id_a,
         node_id_b,
@@ -88,4 +94,4 @@ deterministic_edges as (
     where record_number = 1
 )
 
-select * from deterministic_edges
+select * from final

@@ -37,35 +37,37 @@
 with
 
 {% for record_source in record_sources %}
-{{ record_source.model }} as (
-    select * from {{ ref(record_source.model) }}
-),
+    {{ record_source.model }} as (
+        select * from {{ ref(record_source.model) }}
+    ),
 {% endfor %}
 
 consent_events as (
     select * from {{ ref('stg_consent__consent_events') }}
 ),
 
-{#- Records of the person sources declared in sources/person_sources.yml. -#}
+{# Records of the person sources declared in sources/person_sources.yml. #}
 person_source_occurrences as (
     select * from {{ ref('int_identity__person_source_occurrences') }}
 ),
 
-occurrences as (
+final as (
     {%- for record_source in record_sources %}
-    {%- set outer_loop = loop %}
-    {%- for identifier_type, column in record_source.identifiers %}
-    select
-        '{{ record_source.source }}' as source_name,
-        '{{ record_source.table }}' as table_name,
-        cast({{ record_source.id }} as {{ dbt.type_string() }}) as record_id,
-        '{{ identifier_type }}' as identifier_type,
-        cast({{ column }} as {{ dbt.type_string() }}) as identifier_value,
-        {{ record_source.at }} as observed_at
-    from {{ record_source.model }}
-    where {{ column }} is not null
-    union all
-    {%- endfor %}
+        {%- set outer_loop = loop %}
+        {%- for identifier_type, column in record_source.identifiers %}
+            select
+                '{{ record_source.source }}' as source_name,
+                '{{ record_source.table }}' as table_name,
+                cast({{ record_source.id }} as {{ dbt.type_string() }})
+                    as record_id,
+                '{{ identifier_type }}' as identifier_type,
+                cast({{ column }} as {{ dbt.type_string() }})
+                    as identifier_value,
+                {{ record_source.at }} as observed_at
+            from {{ record_source.model }}
+            where {{ column }} is not null
+            union all
+        {%- endfor %}
     {%- endfor %}
     select
         source_name,
@@ -86,4 +88,4 @@ occurrences as (
     from consent_events
 )
 
-select * from occurrences
+select * from final

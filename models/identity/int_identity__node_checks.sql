@@ -32,12 +32,13 @@ junk_matches as (
         min(blocklist.reason) as junk_reason
     from distinct_nodes
     inner join blocklist
-        on distinct_nodes.identifier_type = blocklist.identifier_type
-        and {{ tessera.regex_matches('distinct_nodes.identifier_value', 'blocklist.pattern') }}
+        on
+            distinct_nodes.identifier_type = blocklist.identifier_type
+            and {{ tessera.regex_matches('distinct_nodes.identifier_value', 'blocklist.pattern') }}
     group by 1, 2
 ),
 
-checked as (
+final as (
     select
         distinct_nodes.*,
         identifier_types.priority,
@@ -45,17 +46,21 @@ checked as (
         identifier_types.check_names,
         junk_matches.junk_reason,
         case
-            when distinct_nodes.identifier_type = 'email'
+            when
+                distinct_nodes.identifier_type = 'email'
                 and not {{ tessera.is_valid_email('distinct_nodes.identifier_value') }}
                 then 'not a valid email address'
-            when identifier_types.identifier_type is null then 'unknown identifier type'
+            when
+                identifier_types.identifier_type is null
+                then 'unknown identifier type'
         end as invalid_reason
     from distinct_nodes
     left join identifier_types
         on distinct_nodes.identifier_type = identifier_types.identifier_type
     left join junk_matches
-        on distinct_nodes.identifier_type = junk_matches.identifier_type
-        and distinct_nodes.identifier_value = junk_matches.identifier_value
+        on
+            distinct_nodes.identifier_type = junk_matches.identifier_type
+            and distinct_nodes.identifier_value = junk_matches.identifier_value
 )
 
-select * from checked
+select * from final

@@ -9,7 +9,7 @@ record_names as (
     select * from {{ ref('int_identity__record_names') }}
 ),
 
-node_names as (
+final as (
     select distinct
         clean_occurrences.identifier_type,
         clean_occurrences.identifier_value,
@@ -18,9 +18,10 @@ node_names as (
         record_names.last_name_prefix
     from clean_occurrences
     inner join record_names
-        on clean_occurrences.source_name = record_names.source_name
-        and clean_occurrences.table_name = record_names.table_name
-        and clean_occurrences.record_id = record_names.record_id
+        on
+            clean_occurrences.source_name = record_names.source_name
+            and clean_occurrences.table_name = record_names.table_name
+            and clean_occurrences.record_id = record_names.record_id
 )
 
-select * from node_names
+select * from final

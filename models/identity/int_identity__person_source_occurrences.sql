@@ -16,16 +16,16 @@ external_ids as (
 
 occurrences as (
     {%- for identifier in ['email', 'phone'] %}
-    select
-        source_name,
-        table_name,
-        record_id,
-        '{{ identifier }}' as identifier_type,
-        {{ identifier }} as identifier_value,
-        observed_at
-    from records
-    where {{ identifier }} is not null
-    union all
+        select
+            source_name,
+            table_name,
+            record_id,
+            '{{ identifier }}' as identifier_type,
+            {{ identifier }} as identifier_value,
+            observed_at
+        from records
+        where {{ identifier }} is not null
+        union all
     {%- endfor %}
     select
         records.source_name,
@@ -36,9 +36,10 @@ occurrences as (
         records.observed_at
     from external_ids
     inner join records
-        on external_ids.source_name = records.source_name
-        and external_ids.table_name = records.table_name
-        and external_ids.row_number = records.row_number
+        on
+            external_ids.source_name = records.source_name
+            and external_ids.table_name = records.table_name
+            and external_ids.row_number = records.row_number
 ),
 
 final as (

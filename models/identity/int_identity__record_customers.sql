@@ -18,7 +18,7 @@ id_map as (
     where is_active
 ),
 
-{#- Identifiers that only a probabilistic link attached to their customer, with that confidence. -#}
+{# Identifiers that only a probabilistic link attached to their customer, with that confidence. #}
 node_confidence as (
     select * from {{ ref('int_identity__node_confidence') }}
 ),
@@ -33,16 +33,21 @@ placed as (
         nodes.identifier_type,
         nodes.node_id,
         row_number() over (
-            partition by occurrences.source_name, occurrences.table_name, occurrences.record_id
+            partition by
+                occurrences.source_name,
+                occurrences.table_name,
+                occurrences.record_id
             order by nodes.priority, nodes.node_id
         ) as anchor_rank
     from occurrences
     inner join nodes
-        on occurrences.identifier_type = nodes.identifier_type
-        and occurrences.identifier_value = nodes.identifier_value
+        on
+            occurrences.identifier_type = nodes.identifier_type
+            and occurrences.identifier_value = nodes.identifier_value
     inner join id_map
-        on occurrences.identifier_type = id_map.identifier_type
-        and occurrences.identifier_value = id_map.identifier_value
+        on
+            occurrences.identifier_type = id_map.identifier_type
+            and occurrences.identifier_value = id_map.identifier_value
     where nodes.is_linkable
 ),
 
@@ -52,8 +57,11 @@ final as (
         placed.table_name,
         placed.record_id,
         placed.customer_id,
-        coalesce(node_confidence.placed_by, 'identifier:' || placed.identifier_type) as placed_by,
-        coalesce(node_confidence.confidence, cast(1.0 as double precision)) as confidence,
+        coalesce(
+            node_confidence.placed_by, 'identifier:' || placed.identifier_type
+        ) as placed_by,
+        coalesce(node_confidence.confidence, cast(1.0 as double precision))
+            as confidence,
         placed.observed_at
     from placed
     left join node_confidence

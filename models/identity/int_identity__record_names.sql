@@ -59,7 +59,8 @@ named_records as (
         'support' as source_name,
         'tickets' as table_name,
         ticket_id as record_id,
-        {{ tessera.name_key(dbt.split_part('requester_name', "' '", 1)) }} as first_name_key,
+        {{ tessera.name_key(dbt.split_part('requester_name', "' '", 1)) }}
+            as first_name_key,
         null as last_name_key
     from tickets
     union all
@@ -77,9 +78,20 @@ final as (
         named_records.source_name,
         named_records.table_name,
         named_records.record_id,
-        substr(coalesce(nicknames.canonical_name, named_records.first_name_key), 1, 3) as first_name_prefix,
+        substr(
+            coalesce(nicknames.canonical_name, named_records.first_name_key),
+            1,
+            3
+        ) as first_name_prefix,
         {#- Compared only to tell a swap ("Gates Bill"), so read as a first name would be. -#}
-        substr(coalesce(last_name_nicknames.canonical_name, named_records.last_name_key), 1, 3) as last_name_prefix
+        
+        substr(
+            coalesce(
+                last_name_nicknames.canonical_name, named_records.last_name_key
+            ),
+            1,
+            3
+        ) as last_name_prefix
     from named_records
     left join nicknames
         on named_records.first_name_key = nicknames.nickname

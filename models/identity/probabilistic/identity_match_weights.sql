@@ -16,14 +16,14 @@ links as (
 
 comparison_weights as (
     {%- for comparison in var('identity_match_comparisons') %}
-    select
-        pair_id,
-        '{{ comparison }}' as comparison_name,
-        {{ comparison }}_level as comparison_level,
-        {{ comparison }}_match_weight as match_weight,
-        {{ loop.index }} as comparison_order
-    from pairs
-    union all
+        select
+            pair_id,
+            '{{ comparison }}' as comparison_name,
+            {{ comparison }}_level as comparison_level,
+            {{ comparison }}_match_weight as match_weight,
+            {{ loop.index }} as comparison_order
+        from pairs
+        union all
     {%- endfor %}
     select
         pair_id,
@@ -31,7 +31,7 @@ comparison_weights as (
         'probability that two random records match' as comparison_level,
         match_weight
         {%- for comparison in var('identity_match_comparisons') %}
-        - {{ comparison }}_match_weight
+            - {{ comparison }}_match_weight
         {%- endfor %} as match_weight,
         0 as comparison_order
     from pairs

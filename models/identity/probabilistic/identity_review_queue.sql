@@ -30,14 +30,30 @@ final as (
         links.unique_id_r,
         case
             when links.link_status = 'held'
-                then 'would link on its own, but it would join the records of a pair a reviewer rejected'
-            when links.match_probability < {{ var('identity_match_accept_threshold') }}
+                then
+                    'would link on its own, but it would join the records of a pair a reviewer rejected'
+            when
+                links.match_probability
+                < {{ var('identity_match_accept_threshold') }}
                 then 'between the review and accept thresholds'
-            when not links.names_compatible then 'probable, but the first names, dates of birth or phones disagree'
+            when
+                not links.names_compatible
+                then
+                    'probable, but the first names, dates of birth or phones disagree'
             else 'probable, but only the name and email agree'
         end as review_reason,
-        coalesce(record_l.first_name || ' ' || record_l.last_name, record_l.first_name, record_l.last_name, record_l.full_name) as name_l,
-        coalesce(record_r.first_name || ' ' || record_r.last_name, record_r.first_name, record_r.last_name, record_r.full_name) as name_r,
+        coalesce(
+            record_l.first_name || ' ' || record_l.last_name,
+            record_l.first_name,
+            record_l.last_name,
+            record_l.full_name
+        ) as name_l,
+        coalesce(
+            record_r.first_name || ' ' || record_r.last_name,
+            record_r.first_name,
+            record_r.last_name,
+            record_r.full_name
+        ) as name_r,
         record_l.email as email_l,
         record_r.email as email_r,
         record_l.phone as phone_l,
@@ -52,23 +68,29 @@ final as (
     inner join pairs
         on links.pair_id = pairs.pair_id
     inner join person_records as record_l
-        on pairs.source_name_l = record_l.source_name
-        and pairs.table_name_l = record_l.table_name
-        and pairs.record_id_l = record_l.record_id
+        on
+            pairs.source_name_l = record_l.source_name
+            and pairs.table_name_l = record_l.table_name
+            and pairs.record_id_l = record_l.record_id
     inner join person_records as record_r
-        on pairs.source_name_r = record_r.source_name
-        and pairs.table_name_r = record_r.table_name
-        and pairs.record_id_r = record_r.record_id
+        on
+            pairs.source_name_r = record_r.source_name
+            and pairs.table_name_r = record_r.table_name
+            and pairs.record_id_r = record_r.record_id
     left join record_customers as customer_l
-        on pairs.source_name_l = customer_l.source_name
-        and pairs.table_name_l = customer_l.table_name
-        and pairs.record_id_l = customer_l.record_id
+        on
+            pairs.source_name_l = customer_l.source_name
+            and pairs.table_name_l = customer_l.table_name
+            and pairs.record_id_l = customer_l.record_id
     left join record_customers as customer_r
-        on pairs.source_name_r = customer_r.source_name
-        and pairs.table_name_r = customer_r.table_name
-        and pairs.record_id_r = customer_r.record_id
-    where links.link_status in ('review', 'held')
-        and coalesce(customer_l.customer_id, '') <> coalesce(customer_r.customer_id, '-')
+        on
+            pairs.source_name_r = customer_r.source_name
+            and pairs.table_name_r = customer_r.table_name
+            and pairs.record_id_r = customer_r.record_id
+    where
+        links.link_status in ('review', 'held')
+        and coalesce(customer_l.customer_id, '')
+        <> coalesce(customer_r.customer_id, '-')
 )
 
 select * from final

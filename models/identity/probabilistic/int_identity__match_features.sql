@@ -24,13 +24,20 @@ split_names as (
         *,
         case
             when first_name is not null or last_name is not null then first_name
-            when full_name like '%,%' then trim({{ dbt.split_part('full_name', "','", 2) }})
+            when
+                full_name like '%,%'
+                then trim({{ dbt.split_part('full_name', "','", 2) }})
             else {{ dbt.split_part('full_name', "' '", 1) }}
         end as given_name,
         case
             when first_name is not null or last_name is not null then last_name
-            when full_name like '%,%' then trim({{ dbt.split_part('full_name', "','", 1) }})
-            when full_name like '% %' then reverse({{ dbt.split_part('reverse(full_name)', "' '", 1) }})
+            when
+                full_name like '%,%'
+                then trim({{ dbt.split_part('full_name', "','", 1) }})
+            when
+                full_name like '% %'
+                then
+                    reverse(                        {{ dbt.split_part('reverse(full_name)', "' '", 1) }}                    )
         end as family_name
     from person_records
 ),
@@ -52,13 +59,14 @@ keyed as (
     from split_names
 ),
 
-{#- One mailbox, one address (macros/identity/mailbox_key.sql). -#}
+{# One mailbox, one address (macros/identity/mailbox_key.sql). #}
 mailboxes as (
     select
         identifier_value as email,
         {{ tessera.mailbox_key('identifier_value') }} as mailbox
     from nodes
-    where identifier_type = 'email'
+    where
+        identifier_type = 'email'
         and is_linkable
 ),
 
@@ -72,15 +80,23 @@ canonical_emails as (
 
 final as (
     select
-        keyed.source_name || ':' || keyed.table_name || ':' || keyed.record_id as unique_id,
+        keyed.source_name
+        || ':'
+        || keyed.table_name
+        || ':'
+        || keyed.record_id as unique_id,
         keyed.source_name,
         keyed.table_name,
         keyed.record_id,
         keyed.first_name_key,
         keyed.last_name_key,
-        coalesce(nicknames.canonical_name, keyed.first_name_key) as first_name_formal,
+        coalesce(nicknames.canonical_name, keyed.first_name_key)
+            as first_name_formal,
         {#- A last name as it would read in first-name position (for swaps: "Gates Bill"). -#}
-        coalesce(last_name_nicknames.canonical_name, keyed.last_name_key) as last_name_formal,
+        
+        coalesce(
+            last_name_nicknames.canonical_name, keyed.last_name_key
+        ) as last_name_formal,
         keyed.date_of_birth,
         canonical_emails.email_user || '@' || canonical_emails.domain as email,
         canonical_emails.email_user,
@@ -97,9 +113,10 @@ final as (
     left join canonical_emails
         on keyed.email = canonical_emails.email
     left join nodes as phone_nodes
-        on phone_nodes.identifier_type = 'phone'
-        and phone_nodes.identifier_value = keyed.phone
-        and phone_nodes.is_linkable
+        on
+            phone_nodes.identifier_type = 'phone'
+            and keyed.phone = phone_nodes.identifier_value
+            and phone_nodes.is_linkable
     where coalesce(keyed.first_name_key, keyed.last_name_key) is not null
 )
 

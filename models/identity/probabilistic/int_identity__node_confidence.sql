@@ -36,15 +36,23 @@ ranked_parts as (
         *,
         row_number() over (
             partition by component_id
-            order by part_nodes desc, deterministic_component_id
+            order by part_nodes desc, deterministic_component_id asc
         ) as part_rank
     from parts
 ),
 
 edge_ends as (
-    select node_id_a as node_id, link_rule, confidence from probabilistic_edges
+    select
+        node_id_a as node_id,
+        link_rule,
+        confidence
+    from probabilistic_edges
     union all
-    select node_id_b as node_id, link_rule, confidence from probabilistic_edges
+    select
+        node_id_b as node_id,
+        link_rule,
+        confidence
+    from probabilistic_edges
 ),
 
 part_links as (
@@ -62,12 +70,17 @@ final as (
     select
         deterministic_components.node_id,
         'link:' || coalesce(part_links.link_rule, 'probabilistic') as placed_by,
-        cast(coalesce(part_links.confidence, 0.0) as double precision) as confidence
+        cast(coalesce(part_links.confidence, 0.0) as double precision)
+            as confidence
     from deterministic_components
     inner join ranked_parts
-        on deterministic_components.deterministic_component_id = ranked_parts.deterministic_component_id
+        on
+            deterministic_components.deterministic_component_id
+            = ranked_parts.deterministic_component_id
     left join part_links
-        on deterministic_components.deterministic_component_id = part_links.deterministic_component_id
+        on
+            deterministic_components.deterministic_component_id
+            = part_links.deterministic_component_id
     where ranked_parts.part_rank > 1
 )
 

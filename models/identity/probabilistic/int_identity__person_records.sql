@@ -27,9 +27,9 @@
 with
 
 {% for person_source in person_sources %}
-{{ person_source.model }} as (
-    select * from {{ ref(person_source.model) }}
-),
+    {{ person_source.model }} as (
+        select * from {{ ref(person_source.model) }}
+    ),
 {% endfor %}
 stg_person_sources__records as (
     select * from {{ ref('stg_person_sources__records') }}
@@ -37,27 +37,34 @@ stg_person_sources__records as (
 
 person_records as (
     {%- for person_source in person_sources %}
-    select
-        '{{ person_source.source }}' as source_name,
-        '{{ person_source.table }}' as table_name,
-        cast({{ person_source.id }} as {{ dbt.type_string() }}) as record_id,
-        {%- for column in string_columns %}
-        {%- if column in person_source.columns %}
-        cast({{ person_source.columns[column] }} as {{ dbt.type_string() }}) as {{ column }},
-        {%- else %}
-        cast(null as {{ dbt.type_string() }}) as {{ column }},
-        {%- endif %}
-        {%- if column == 'full_name' %}
-        {%- if 'date_of_birth' in person_source.columns %}
-        cast({{ person_source.columns['date_of_birth'] }} as date) as date_of_birth,
-        {%- else %}
-        cast(null as date) as date_of_birth,
-        {%- endif %}
-        {%- endif %}
-        {%- endfor %}
-        1 as record_marker
-    from {{ person_source.model }}
-    union all
+        select
+            '{{ person_source.source }}' as source_name,
+            '{{ person_source.table }}' as table_name,
+            cast({{ person_source.id }} as {{ dbt.type_string() }})
+                as record_id,
+            {%- for column in string_columns %}
+                {%- if column in person_source.columns %}
+                    cast(
+                        {{ person_source.columns[column] }} as {{ dbt.type_string() }}
+                    )
+                        as {{ column }},
+                {%- else %}
+                    cast(null as {{ dbt.type_string() }}) as {{ column }},
+                {%- endif %}
+                {%- if column == 'full_name' %}
+                    {%- if 'date_of_birth' in person_source.columns %}
+                        cast(
+                            {{ person_source.columns['date_of_birth'] }} as date
+                        )
+                            as date_of_birth,
+                    {%- else %}
+                        cast(null as date) as date_of_birth,
+                    {%- endif %}
+                {%- endif %}
+            {%- endfor %}
+            1 as record_marker
+        from {{ person_source.model }}
+        union all
     {%- endfor %}
     -- Sources declared in sources/person_sources.yml: already in the standard shape.
     select

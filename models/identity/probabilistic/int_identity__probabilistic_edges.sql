@@ -13,15 +13,37 @@ links as (
 
 oriented as (
     select
-        case when anchor_node_id_l < anchor_node_id_r then anchor_node_id_l else anchor_node_id_r end as node_id_a,
-        case when anchor_node_id_l < anchor_node_id_r then anchor_node_id_r else anchor_node_id_l end as node_id_b,
-        case when link_status = 'accepted_by_reviewer' then 'reviewer_accepted' else 'probabilistic' end as link_rule,
+        case
+            when
+                anchor_node_id_l < anchor_node_id_r
+                then anchor_node_id_l
+            else anchor_node_id_r
+        end as node_id_a,
+        case
+            when
+                anchor_node_id_l < anchor_node_id_r
+                then anchor_node_id_r
+            else anchor_node_id_l
+        end as node_id_b,
+        case
+            when
+                link_status = 'accepted_by_reviewer'
+                then 'reviewer_accepted'
+            else 'probabilistic'
+        end as link_rule,
         source_name_l as source_name,
         table_name_l as table_name,
         record_id_l as record_id,
         pair_id,
-        source_name_r || '.' || table_name_r || ':' || record_id_r as linked_record,
-        case when link_status = 'accepted_by_reviewer' then 1.0 else match_probability end as confidence,
+        source_name_r
+        || '.'
+        || table_name_r
+        || ':'
+        || record_id_r as linked_record,
+        case
+            when link_status = 'accepted_by_reviewer' then 1.0 else
+                match_probability
+        end as confidence,
         match_probability,
         observed_at
     from links
@@ -32,7 +54,7 @@ ranked as (
         *,
         row_number() over (
             partition by node_id_a, node_id_b
-            order by confidence desc, pair_id
+            order by confidence desc, pair_id asc
         ) as link_rank,
         count(*) over (partition by node_id_a, node_id_b) as supporting_links
     from oriented

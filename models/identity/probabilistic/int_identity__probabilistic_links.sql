@@ -40,7 +40,12 @@ latest_decisions as (
     from (
         select
             *,
-            row_number() over (partition by pair_id order by decided_at desc, decision_id desc) as decision_rank
+            row_number()
+                over (
+                    partition by pair_id
+                    order by decided_at desc, decision_id desc
+                )
+                as decision_rank
         from decisions
     ) as ranked_decisions
     where decision_rank = 1
@@ -49,19 +54,26 @@ latest_decisions as (
 candidates as (
     select
         coalesce(pairs.pair_id, latest_decisions.pair_id) as pair_id,
-        coalesce(pairs.unique_id_l, latest_decisions.unique_id_l) as unique_id_l,
-        coalesce(pairs.unique_id_r, latest_decisions.unique_id_r) as unique_id_r,
+        coalesce(pairs.unique_id_l, latest_decisions.unique_id_l)
+            as unique_id_l,
+        coalesce(pairs.unique_id_r, latest_decisions.unique_id_r)
+            as unique_id_r,
         pairs.match_probability,
         pairs.match_weight,
         coalesce(pairs.names_compatible, false) as names_compatible,
-        coalesce(pairs.has_independent_evidence, false) as has_independent_evidence,
+        coalesce(pairs.has_independent_evidence, false)
+            as has_independent_evidence,
         latest_decisions.decision,
         latest_decisions.decided_by,
         latest_decisions.decided_at,
         case
             when latest_decisions.decision = 'reject' then 'rejected'
-            when latest_decisions.decision = 'accept' then 'accepted_by_reviewer'
-            when pairs.match_probability >= {{ var('identity_match_accept_threshold') }}
+            when
+                latest_decisions.decision = 'accept'
+                then 'accepted_by_reviewer'
+            when
+                pairs.match_probability
+                >= {{ var('identity_match_accept_threshold') }}
                 and pairs.names_compatible
                 and pairs.has_independent_evidence then 'accepted'
             else 'review'
@@ -77,10 +89,14 @@ paired_records as (
     select unique_id_r from candidates
 ),
 
-{#- Each paired record's anchor: its strongest linkable identifier, as in int_identity__edges. -#}
+{# Each paired record's anchor: its strongest linkable identifier, as in int_identity__edges. #}
 record_nodes as (
     select
-        occurrences.source_name || ':' || occurrences.table_name || ':' || occurrences.record_id as unique_id,
+        occurrences.source_name
+        || ':'
+        || occurrences.table_name
+        || ':'
+        || occurrences.record_id as unique_id,
         occurrences.source_name,
         occurrences.table_name,
         occurrences.record_id,
@@ -89,21 +105,38 @@ record_nodes as (
         nodes.identifier_type,
         nodes.identifier_value,
         row_number() over (
-            partition by occurrences.source_name, occurrences.table_name, occurrences.record_id
+            partition by
+                occurrences.source_name,
+                occurrences.table_name,
+                occurrences.record_id
             order by nodes.priority, nodes.node_id
         ) as rank_in_record
     from occurrences
     inner join nodes
-        on occurrences.identifier_type = nodes.identifier_type
-        and occurrences.identifier_value = nodes.identifier_value
+        on
+            occurrences.identifier_type = nodes.identifier_type
+            and occurrences.identifier_value = nodes.identifier_value
     inner join paired_records
-        on occurrences.source_name || ':' || occurrences.table_name || ':' || occurrences.record_id
+        on
+            occurrences.source_name
+            || ':'
+            || occurrences.table_name
+            || ':'
+            || occurrences.record_id
             = paired_records.unique_id
     where nodes.is_linkable
 ),
 
 anchors as (
-    select unique_id, source_name, table_name, record_id, observed_at, node_id, identifier_type, identifier_value
+    select
+        unique_id,
+        source_name,
+        table_name,
+        record_id,
+        observed_at,
+        node_id,
+        identifier_type,
+        identifier_value
     from record_nodes
     where rank_in_record = 1
 ),
@@ -125,7 +158,7 @@ parts as (
         on anchor_r.node_id = component_r.node_id
 ),
 
-{#- The parts of every rejected pair that identifiers do not already join. -#}
+{# The parts of every rejected pair that identifiers do not already join. #}
 rejected_parts as (
     select component_id_l as component_id from parts
     where link_status = 'rejected' and component_id_l <> component_id_r
@@ -138,10 +171,14 @@ statuses as (
     select
         parts.pair_id,
         case
-            when parts.link_status = 'accepted'
+            when
+                parts.link_status = 'accepted'
                 and exists (
                     select 1 from rejected_parts
-                    where rejected_parts.component_id in (parts.component_id_l, parts.component_id_r)
+                    where
+                        rejected_parts.component_id in (
+                            parts.component_id_l, parts.component_id_r
+                        )
                 )
                 then 'held'
             else parts.link_status
@@ -174,12 +211,14 @@ final as (
         candidates.names_compatible,
         candidates.has_independent_evidence,
         statuses.link_status in ('accepted', 'accepted_by_reviewer')
-            and anchor_l.node_id is not null
-            and anchor_r.node_id is not null
-            and anchor_l.node_id <> anchor_r.node_id as is_edge,
+        and anchor_l.node_id is not null
+        and anchor_r.node_id is not null
+        and anchor_l.node_id <> anchor_r.node_id as is_edge,
         candidates.decided_at,
         case
-            when anchor_l.observed_at > anchor_r.observed_at then anchor_l.observed_at
+            when
+                anchor_l.observed_at > anchor_r.observed_at
+                then anchor_l.observed_at
             else coalesce(anchor_r.observed_at, anchor_l.observed_at)
         end as observed_at
     from candidates

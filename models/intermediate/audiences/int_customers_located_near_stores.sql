@@ -29,17 +29,25 @@ home_cities as (
         city_locations.longitude
     from customers
     inner join city_locations
-        on lower(trim({{ tessera.strip_accents('customers.city') }})) = city_locations.city_key
-        and upper(customers.country_code) = city_locations.country_code
+        on
+            lower(trim({{ tessera.strip_accents('customers.city') }}))
+            = city_locations.city_key
+            and upper(customers.country_code) = city_locations.country_code
 ),
 
 store_visits as (
     select
         customer_id,
         store_id,
-        row_number() over (partition by customer_id order by count(*) desc, max(ordered_at) desc, store_id) as visit_rank
+        row_number()
+            over (
+                partition by customer_id
+                order by count(*) desc, max(ordered_at) desc, store_id
+            )
+            as visit_rank
     from orders
-    where customer_id is not null
+    where
+        customer_id is not null
         and store_id is not null
     group by 1, 2
 ),
@@ -56,10 +64,18 @@ favourite_stores as (
 ),
 
 located as (
-    select customer_id, 'home_city' as location_source, latitude, longitude
+    select
+        customer_id,
+        'home_city' as location_source,
+        latitude,
+        longitude
     from home_cities
     union all
-    select favourite_stores.customer_id, 'most_visited_store', favourite_stores.latitude, favourite_stores.longitude
+    select
+        favourite_stores.customer_id,
+        'most_visited_store' as location_source,
+        favourite_stores.latitude,
+        favourite_stores.longitude
     from favourite_stores
     left join home_cities
         on favourite_stores.customer_id = home_cities.customer_id
@@ -77,7 +93,8 @@ final as (
         ) }} as distance_km
     from located
     cross join stores
-    where located.latitude is not null
+    where
+        located.latitude is not null
         and located.longitude is not null
         and stores.latitude is not null
         and stores.longitude is not null

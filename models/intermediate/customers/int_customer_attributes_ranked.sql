@@ -33,60 +33,119 @@ person_source_records as (
     select * from {{ ref('stg_person_sources__records') }}
 ),
 
-{#- A person source's rank comes from its declaration (`priority:`), unless the seed ranks it. -#}
+{# A person source's rank comes from its declaration (`priority:`), unless the seed ranks it. #}
 seeded_source_priority as (
     select * from {{ ref('source_priority') }}
 ),
 
 source_priority as (
-    select source_name, table_name, priority from seeded_source_priority
+    select
+        source_name,
+        table_name,
+        priority
+    from seeded_source_priority
     union all
     select distinct
         person_source_records.source_name,
         person_source_records.table_name,
-        person_source_records.source_priority
+        person_source_records.source_priority as priority
     from person_source_records
     left join seeded_source_priority
-        on person_source_records.source_name = seeded_source_priority.source_name
-        and person_source_records.table_name = seeded_source_priority.table_name
+        on
+            person_source_records.source_name
+            = seeded_source_priority.source_name
+            and person_source_records.table_name
+            = seeded_source_priority.table_name
     where seeded_source_priority.source_name is null
 ),
 
 person_records as (
     select
-        'crm' as source_name, 'contacts' as table_name, crm_contact_id as record_id,
-        first_name, last_name, email, phone, street, city, postcode, region, country_code,
+        'crm' as source_name,
+        'contacts' as table_name,
+        crm_contact_id as record_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        street,
+        city,
+        postcode,
+        region,
+        country_code,
         updated_at as observed_at
     from crm_contacts
     union all
     select
-        'shop', 'customers', shop_customer_id,
-        first_name, last_name, email, phone, street, city, postcode, region, country_code,
-        updated_at
+        'shop' as source_name,
+        'customers' as table_name,
+        shop_customer_id as record_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        street,
+        city,
+        postcode,
+        region,
+        country_code,
+        updated_at as observed_at
     from shop_customers
     union all
     select
-        'events', 'identifies', message_id,
-        first_name, last_name, email, phone, null, null, null, null, null,
-        occurred_at
+        'events' as source_name,
+        'identifies' as table_name,
+        message_id as record_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        null as street,
+        null as city,
+        null as postcode,
+        null as region,
+        null as country_code,
+        occurred_at as observed_at
     from identifies
     union all
     select
-        'support', 'tickets', ticket_id,
-        null, null, email, phone, null, null, null, null, null,
-        created_at
+        'support' as source_name,
+        'tickets' as table_name,
+        ticket_id as record_id,
+        null as first_name,
+        null as last_name,
+        email,
+        phone,
+        null as street,
+        null as city,
+        null as postcode,
+        null as region,
+        null as country_code,
+        created_at as observed_at
     from tickets
     union all
     select
-        source_name, table_name, record_id,
-        first_name, last_name, email, phone, street, city, postcode, region, country,
+        source_name,
+        table_name,
+        record_id,
+        first_name,
+        last_name,
+        email,
+        phone,
+        street,
+        city,
+        postcode,
+        region,
+        country as country_code,
         observed_at
     from person_source_records
 ),
 
-{#- A value is a candidate only where the identity graph accepted it (no junk, no shared inbox). -#}
+{# A value is a candidate only where the identity graph accepted it (no junk, no shared inbox). #}
 linkable as (
-    select identifier_type, identifier_value
+    select
+        identifier_type,
+        identifier_value
     from nodes
     where is_linkable
 ),
@@ -101,48 +160,74 @@ candidates as (
         cast(null as {{ dbt.type_string() }}) as value_4,
         cast(null as {{ dbt.type_string() }}) as value_5,
         case when person_records.first_name is not null then 1 else 0 end
-            + case when person_records.last_name is not null then 1 else 0 end as completeness,
+        + case when person_records.last_name is not null then 1 else 0 end
+            as completeness,
         person_records.source_name,
         person_records.table_name,
         person_records.record_id,
         person_records.observed_at
     from person_records
     inner join record_customers
-        on person_records.source_name = record_customers.source_name
-        and person_records.table_name = record_customers.table_name
-        and person_records.record_id = record_customers.record_id
-    where person_records.first_name is not null or person_records.last_name is not null
+        on
+            person_records.source_name = record_customers.source_name
+            and person_records.table_name = record_customers.table_name
+            and person_records.record_id = record_customers.record_id
+    where
+        person_records.first_name is not null
+        or person_records.last_name is not null
     {%- for identifier in ['email', 'phone'] %}
-    union all
-    select
-        record_customers.customer_id, '{{ identifier }}', person_records.{{ identifier }}, null, null, null, null, 1,
-        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
-    from person_records
-    inner join record_customers
-        on person_records.source_name = record_customers.source_name
-        and person_records.table_name = record_customers.table_name
-        and person_records.record_id = record_customers.record_id
-    inner join linkable
-        on linkable.identifier_type = '{{ identifier }}'
-        and person_records.{{ identifier }} = linkable.identifier_value
+        union all
+        select
+            record_customers.customer_id,
+            '{{ identifier }}' as attribute,
+            person_records.{{ identifier }} as value_1,
+            null as value_2,
+            null as value_3,
+            null as value_4,
+            null as value_5,
+            1 as completeness,
+            person_records.source_name,
+            person_records.table_name,
+            person_records.record_id,
+            person_records.observed_at
+        from person_records
+        inner join record_customers
+            on
+                person_records.source_name = record_customers.source_name
+                and person_records.table_name = record_customers.table_name
+                and person_records.record_id = record_customers.record_id
+        inner join linkable
+            on
+                linkable.identifier_type = '{{ identifier }}'
+                and person_records.{{ identifier }} = linkable.identifier_value
     {%- endfor %}
     union all
     select
-        record_customers.customer_id, 'address',
-        person_records.street, person_records.city, person_records.postcode,
-        person_records.region, person_records.country_code,
+        record_customers.customer_id,
+        'address' as attribute,
+        person_records.street as value_1,
+        person_records.city as value_2,
+        person_records.postcode as value_3,
+        person_records.region as value_4,
+        person_records.country_code as value_5,
         case when person_records.street is not null then 1 else 0 end
-            + case when person_records.city is not null then 1 else 0 end
-            + case when person_records.postcode is not null then 1 else 0 end
-            + case when person_records.region is not null then 1 else 0 end
-            + case when person_records.country_code is not null then 1 else 0 end,
-        person_records.source_name, person_records.table_name, person_records.record_id, person_records.observed_at
+        + case when person_records.city is not null then 1 else 0 end
+        + case when person_records.postcode is not null then 1 else 0 end
+        + case when person_records.region is not null then 1 else 0 end
+        + case when person_records.country_code is not null then 1 else 0 end
+            as completeness,
+        person_records.source_name,
+        person_records.table_name,
+        person_records.record_id,
+        person_records.observed_at
     from person_records
     inner join record_customers
-        on person_records.source_name = record_customers.source_name
-        and person_records.table_name = record_customers.table_name
-        and person_records.record_id = record_customers.record_id
-    where person_records.street is not null or person_records.postcode is not null
+        on
+            person_records.source_name = record_customers.source_name
+            and person_records.table_name = record_customers.table_name
+            and person_records.record_id = record_customers.record_id
+    where
+        person_records.street is not null or person_records.postcode is not null
 ),
 
 final as (
@@ -155,12 +240,13 @@ final as (
                 coalesce(source_priority.priority, 99),
                 candidates.observed_at desc,
                 candidates.completeness desc,
-                candidates.record_id
+                candidates.record_id asc
         ) as attribute_rank
     from candidates
     left join source_priority
-        on candidates.source_name = source_priority.source_name
-        and candidates.table_name = source_priority.table_name
+        on
+            candidates.source_name = source_priority.source_name
+            and candidates.table_name = source_priority.table_name
 )
 
 select * from final

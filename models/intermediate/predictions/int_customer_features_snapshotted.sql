@@ -54,7 +54,8 @@ reference_time as (
 snapshots as (
     select
         'training' as snapshot_name,
-        {{ dbt.dateadd('day', -1 * cutoff_days, 'reference_time.as_of') }} as cutoff_at
+        {{ dbt.dateadd('day', -1 * cutoff_days, 'reference_time.as_of') }}
+            as cutoff_at
     from reference_time
     union all
     select
@@ -63,7 +64,7 @@ snapshots as (
     from reference_time
 ),
 
-{#- One row per thing a customer did or received, on one timeline. -#}
+{# One row per thing a customer did or received, on one timeline. #}
 timeline as (
     select
         customer_id,
@@ -81,7 +82,8 @@ timeline as (
         total_amount as revenue,
         ordered_at as occurred_at
     from orders
-    where customer_id is not null
+    where
+        customer_id is not null
         and financial_status = 'paid'
     union all
     select
@@ -92,9 +94,10 @@ timeline as (
         tickets.created_at as occurred_at
     from tickets
     inner join customer_source_records
-        on customer_source_records.source_name = 'support'
-        and customer_source_records.table_name = 'tickets'
-        and tickets.ticket_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'support'
+            and customer_source_records.table_name = 'tickets'
+            and tickets.ticket_id = customer_source_records.record_id
 ),
 
 classified as (
@@ -104,7 +107,7 @@ classified as (
     from timeline
 ),
 
-{#- The guard: a snapshot sees only rows at or before its cut-off. -#}
+{# The guard: a snapshot sees only rows at or before its cut-off. #}
 history as (
     select
         snapshots.snapshot_name,
@@ -137,17 +140,26 @@ surveys as (
         survey_responses.responded_at
     from survey_responses
     inner join customer_source_records
-        on customer_source_records.source_name = 'support'
-        and customer_source_records.table_name = 'survey_responses'
-        and survey_responses.survey_response_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'support'
+            and customer_source_records.table_name = 'survey_responses'
+            and survey_responses.survey_response_id = customer_source_records.record_id
 ),
 
 survey_features as (
     select
         snapshots.snapshot_name,
         surveys.customer_id,
-        avg(case when surveys.survey_type = 'nps' then surveys.score end) as avg_nps_score,
-        avg(case when surveys.survey_type = 'csat' then surveys.score end) as avg_csat_score
+        avg(
+            case
+                when surveys.survey_type = 'nps' then surveys.score
+            end
+        ) as avg_nps_score,
+        avg(
+            case
+                when surveys.survey_type = 'csat' then surveys.score
+            end
+        ) as avg_csat_score
     from surveys
     inner join snapshots
         on surveys.responded_at <= snapshots.cutoff_at
@@ -160,29 +172,118 @@ activity_features as (
         customer_id,
         min(case when is_activity then occurred_at end) as first_activity_at,
         max(case when is_activity then occurred_at end) as last_activity_at,
-        max(case when activity_name = 'order' then occurred_at end) as last_order_at,
-        sum(case when activity_name = 'order' then 1 else 0 end) as orders_count,
-        sum(case when activity_name = 'order' and days_before_cutoff < 90 then 1 else 0 end) as orders_90_days,
-        sum(case when activity_name = 'order' and days_before_cutoff < 365 then 1 else 0 end) as orders_365_days,
-        sum(case when activity_name = 'order' then revenue else 0 end) as revenue_total,
-        sum(case when activity_name = 'order' and days_before_cutoff < 365 then revenue else 0 end) as revenue_365_days,
-        sum(case when is_activity and days_before_cutoff < 30 then 1 else 0 end) as activities_30_days,
-        sum(case when is_activity and days_before_cutoff < 90 then 1 else 0 end) as activities_90_days,
-        sum(case when is_activity and days_before_cutoff >= 90 and days_before_cutoff < 180 then 1 else 0 end)
-            as activities_90_to_180_days,
-        sum(case when activity_name = 'page_viewed' and days_before_cutoff < 90 then 1 else 0 end) as page_views_90_days,
-        sum(case when activity_name = 'product_viewed' and days_before_cutoff < 90 then 1 else 0 end)
-            as product_views_90_days,
+        max(
+            case
+                when activity_name = 'order' then occurred_at
+            end
+        ) as last_order_at,
+        sum(
+            case
+                when activity_name = 'order' then 1
+                else 0
+            end
+        ) as orders_count,
+        sum(
+            case
+                when activity_name = 'order' and days_before_cutoff < 90 then 1
+                else 0
+            end
+        ) as orders_90_days,
+        sum(
+            case
+                when activity_name = 'order' and days_before_cutoff < 365 then 1
+                else 0
+            end
+        ) as orders_365_days,
+        sum(
+            case
+                when activity_name = 'order' then revenue
+                else 0
+            end
+        ) as revenue_total,
+        sum(
+            case
+                when activity_name = 'order' and days_before_cutoff < 365
+                    then revenue
+                else 0
+            end
+        ) as revenue_365_days,
+        sum(
+            case
+                when is_activity and days_before_cutoff < 30 then 1
+                else 0
+            end
+        ) as activities_30_days,
+        sum(
+            case
+                when is_activity and days_before_cutoff < 90 then 1
+                else 0
+            end
+        ) as activities_90_days,
+        sum(
+            case
+                when is_activity and days_before_cutoff >= 90 and days_before_cutoff < 180
+                    then 1
+                else 0
+            end
+        ) as activities_90_to_180_days,
+        sum(
+            case
+                when activity_name = 'page_viewed' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as page_views_90_days,
+        sum(
+            case
+                when activity_name = 'product_viewed' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as product_views_90_days,
         sum(case when activity_name in ('product_added', 'checkout_started') and days_before_cutoff < 90 then 1 else 0 end)
             as cart_adds_90_days,
-        sum(case when activity_name = 'store_purchase' and days_before_cutoff < 365 then 1 else 0 end)
-            as store_purchases_365_days,
-        sum(case when activity_name = 'email_send' and days_before_cutoff < 90 then 1 else 0 end) as email_sends_90_days,
-        sum(case when activity_name = 'email_open' and days_before_cutoff < 90 then 1 else 0 end) as email_opens_90_days,
-        sum(case when activity_name = 'email_click' and days_before_cutoff < 90 then 1 else 0 end) as email_clicks_90_days,
-        sum(case when activity_name = 'email_unsubscribe' then 1 else 0 end) as email_unsubscribes,
-        sum(case when activity_name = 'support_ticket' and days_before_cutoff < 90 then 1 else 0 end)
-            as support_tickets_90_days,
+        sum(
+            case
+                when activity_name = 'store_purchase' and days_before_cutoff < 365
+                    then 1
+                else 0
+            end
+        ) as store_purchases_365_days,
+        sum(
+            case
+                when activity_name = 'email_send' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as email_sends_90_days,
+        sum(
+            case
+                when activity_name = 'email_open' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as email_opens_90_days,
+        sum(
+            case
+                when activity_name = 'email_click' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as email_clicks_90_days,
+        sum(
+            case
+                when activity_name = 'email_unsubscribe' then 1
+                else 0
+            end
+        ) as email_unsubscribes,
+        sum(
+            case
+                when activity_name = 'support_ticket' and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as support_tickets_90_days,
         sum(case when activity_name = 'support_ticket' and days_before_cutoff < 365 then 1 else 0 end)
             as support_tickets_365_days,
         max(cutoff_at) as cutoff_at
@@ -190,7 +291,7 @@ activity_features as (
     group by 1, 2
 ),
 
-{#- Purchase occasions (days with a paid order) for BG/NBD: repeat count, recency, age, repeat spend. -#}
+{# Purchase occasions (days with a paid order) for BG/NBD: repeat count, recency, age, repeat spend. #}
 order_days as (
     select
         snapshot_name,
@@ -206,7 +307,8 @@ order_days as (
 order_days_ranked as (
     select
         order_days.*,
-        min(order_date) over (partition by snapshot_name, customer_id) as first_order_date
+        min(order_date) over (partition by snapshot_name, customer_id)
+            as first_order_date
     from order_days
 ),
 
@@ -215,10 +317,11 @@ purchase_occasions as (
         snapshot_name,
         customer_id,
         count(*) - 1 as repeat_purchases,
-        {{ dbt.datediff('min(order_date)', 'max(order_date)', 'day') }} as days_first_to_last_purchase,
-        {{ dbt.datediff('min(order_date)', 'max(cutoff_at)', 'day') }} as days_first_purchase_to_cutoff,
-        sum(case when order_date > first_order_date then day_revenue end) / nullif(count(*) - 1, 0)
-            as repeat_purchase_mean_value
+        {{ dbt.datediff('min(order_date)', 'max(order_date)', 'day') }}
+            as days_first_to_last_purchase,
+        {{ dbt.datediff('min(order_date)', 'max(cutoff_at)', 'day') }}
+            as days_first_purchase_to_cutoff,
+        sum(case when order_date > first_order_date then day_revenue end) / nullif(count(*) - 1, 0) as repeat_purchase_mean_value
     from order_days_ranked
     group by 1, 2
 ),
@@ -226,9 +329,19 @@ purchase_occasions as (
 labels as (
     select
         customer_id,
-        max(case when is_activity and days_after_cutoff <= {{ churn_days }} then 1 else 0 end) = 1 as is_active_in_churn_window,
-        max(case when activity_name = 'order' and days_after_cutoff <= 30 then 1 else 0 end) = 1
-            as has_purchased_next_30_days,
+        max(
+            case
+                when is_activity and days_after_cutoff <= {{ churn_days }}
+                    then 1
+                else 0
+            end
+        ) = 1 as is_active_in_churn_window,
+        max(
+            case
+                when activity_name = 'order' and days_after_cutoff <= 30 then 1
+                else 0
+            end
+        ) = 1 as has_purchased_next_30_days,
         sum(case when activity_name = 'order' and days_after_cutoff <= 365 then revenue else 0 end)
             as revenue_next_365_days
     from future
@@ -240,57 +353,71 @@ final as (
         customers.customer_id,
         snapshots.snapshot_name,
         {{ tessera.hash_bucket("'predictions:' || customers.customer_id") }} < 25 as is_evaluation_holdout,
-        coalesce(activity_features.first_activity_at is not null, false) as has_history,
-        coalesce({{ dbt.datediff('activity_features.last_activity_at', 'snapshots.cutoff_at', 'day') }} <= 365, false)
-            as is_active_customer,
+        coalesce(activity_features.first_activity_at is not null, false)
+            as has_history,
+        coalesce({{ dbt.datediff('activity_features.last_activity_at', 'snapshots.cutoff_at', 'day') }} <= 365, false) as is_active_customer,
         {{ dbt.datediff('activity_features.first_activity_at', 'snapshots.cutoff_at', 'day') }} as tenure_days,
         {{ dbt.datediff('activity_features.last_activity_at', 'snapshots.cutoff_at', 'day') }} as days_since_last_activity,
         {{ dbt.datediff('activity_features.last_order_at', 'snapshots.cutoff_at', 'day') }} as days_since_last_order,
         coalesce(activity_features.orders_count, 0) as orders_count,
         coalesce(activity_features.orders_90_days, 0) as orders_90_days,
         coalesce(activity_features.orders_365_days, 0) as orders_365_days,
-        cast(coalesce(activity_features.revenue_total, 0) as double precision) as revenue_total,
+        cast(coalesce(activity_features.revenue_total, 0) as double precision)
+            as revenue_total,
         cast(coalesce(activity_features.revenue_365_days, 0) as double precision) as revenue_365_days,
         coalesce(activity_features.activities_30_days, 0) as activities_30_days,
         coalesce(activity_features.activities_90_days, 0) as activities_90_days,
-        coalesce(activity_features.activities_90_to_180_days, 0) as activities_90_to_180_days,
+        coalesce(activity_features.activities_90_to_180_days, 0)
+            as activities_90_to_180_days,
         coalesce(activity_features.page_views_90_days, 0) as page_views_90_days,
-        coalesce(activity_features.product_views_90_days, 0) as product_views_90_days,
+        coalesce(activity_features.product_views_90_days, 0)
+            as product_views_90_days,
         coalesce(activity_features.cart_adds_90_days, 0) as cart_adds_90_days,
-        coalesce(activity_features.store_purchases_365_days, 0) as store_purchases_365_days,
-        coalesce(activity_features.email_sends_90_days, 0) as email_sends_90_days,
-        coalesce(activity_features.email_opens_90_days, 0) as email_opens_90_days,
-        coalesce(activity_features.email_clicks_90_days, 0) as email_clicks_90_days,
+        coalesce(activity_features.store_purchases_365_days, 0)
+            as store_purchases_365_days,
+        coalesce(activity_features.email_sends_90_days, 0)
+            as email_sends_90_days,
+        coalesce(activity_features.email_opens_90_days, 0)
+            as email_opens_90_days,
+        coalesce(activity_features.email_clicks_90_days, 0)
+            as email_clicks_90_days,
         coalesce(activity_features.email_unsubscribes, 0) as email_unsubscribes,
-        coalesce(activity_features.support_tickets_90_days, 0) as support_tickets_90_days,
-        coalesce(activity_features.support_tickets_365_days, 0) as support_tickets_365_days,
-        cast(survey_features.avg_nps_score as double precision) as avg_nps_score,
-        cast(survey_features.avg_csat_score as double precision) as avg_csat_score,
+        coalesce(activity_features.support_tickets_90_days, 0)
+            as support_tickets_90_days,
+        coalesce(activity_features.support_tickets_365_days, 0)
+            as support_tickets_365_days,
+        cast(survey_features.avg_nps_score as double precision)
+            as avg_nps_score,
+        cast(survey_features.avg_csat_score as double precision)
+            as avg_csat_score,
         purchase_occasions.repeat_purchases,
         purchase_occasions.days_first_to_last_purchase,
         purchase_occasions.days_first_purchase_to_cutoff,
-        cast(purchase_occasions.repeat_purchase_mean_value as double precision) as repeat_purchase_mean_value,
-        case when snapshots.snapshot_name = 'training' then not coalesce(labels.is_active_in_churn_window, false) end
-            as label_churned,
+        cast(purchase_occasions.repeat_purchase_mean_value as double precision)
+            as repeat_purchase_mean_value,
+        case when snapshots.snapshot_name = 'training' then not coalesce(labels.is_active_in_churn_window, false) end as label_churned,
         case when snapshots.snapshot_name = 'training' then coalesce(labels.has_purchased_next_30_days, false) end
             as label_purchased_30_days,
-        case when snapshots.snapshot_name = 'training' then cast(coalesce(labels.revenue_next_365_days, 0) as double precision) end
-            as label_revenue_365_days,
+        case when snapshots.snapshot_name = 'training' then cast(coalesce(labels.revenue_next_365_days, 0) as double precision) end as label_revenue_365_days,
         snapshots.cutoff_at
     from customers
     cross join snapshots
     left join activity_features
-        on customers.customer_id = activity_features.customer_id
-        and snapshots.snapshot_name = activity_features.snapshot_name
+        on
+            customers.customer_id = activity_features.customer_id
+            and snapshots.snapshot_name = activity_features.snapshot_name
     left join survey_features
-        on customers.customer_id = survey_features.customer_id
-        and snapshots.snapshot_name = survey_features.snapshot_name
+        on
+            customers.customer_id = survey_features.customer_id
+            and snapshots.snapshot_name = survey_features.snapshot_name
     left join purchase_occasions
-        on customers.customer_id = purchase_occasions.customer_id
-        and snapshots.snapshot_name = purchase_occasions.snapshot_name
+        on
+            customers.customer_id = purchase_occasions.customer_id
+            and snapshots.snapshot_name = purchase_occasions.snapshot_name
     left join labels
-        on customers.customer_id = labels.customer_id
-        and snapshots.snapshot_name = 'training'
+        on
+            customers.customer_id = labels.customer_id
+            and snapshots.snapshot_name = 'training'
 )
 
 select * from final

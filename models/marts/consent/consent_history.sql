@@ -26,8 +26,10 @@ placed as (
         consent_events.occurred_at
     from consent_events
     inner join customer_identifiers
-        on consent_events.subject_type = customer_identifiers.identifier_type
-        and consent_events.subject_value = customer_identifiers.identifier_value
+        on
+            consent_events.subject_type = customer_identifiers.identifier_type
+            and consent_events.subject_value
+            = customer_identifiers.identifier_value
 ),
 
 ordered as (
@@ -37,7 +39,9 @@ ordered as (
             partition by customer_id, consent_purpose
             order by
                 occurred_at,
-                case consent_status when 'granted' then 1 when 'denied' then 2 else 3 end,
+                case consent_status
+                    when 'granted' then 1 when 'denied' then 2 else 3
+                end,
                 consent_event_id
         ) as decision_number
     from placed
@@ -57,9 +61,10 @@ final as (
         next_decision.occurred_at is null as is_current
     from ordered
     left join ordered as next_decision
-        on ordered.customer_id = next_decision.customer_id
-        and ordered.consent_purpose = next_decision.consent_purpose
-        and next_decision.decision_number = ordered.decision_number + 1
+        on
+            ordered.customer_id = next_decision.customer_id
+            and ordered.consent_purpose = next_decision.consent_purpose
+            and next_decision.decision_number = ordered.decision_number + 1
 )
 
 select * from final

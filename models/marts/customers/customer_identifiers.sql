@@ -16,7 +16,8 @@ seen as (
         min(observed_at) as first_seen_at,
         max(observed_at) as last_seen_at,
         count(*) as record_count,
-        {{ dbt.listagg("distinct source_name", "', '", "order by source_name") }} as seen_in_sources
+        {{ dbt.listagg("distinct source_name", "', '", "order by source_name") }}
+            as seen_in_sources
     from occurrences
     group by 1, 2
 ),
@@ -32,8 +33,9 @@ final as (
         seen.last_seen_at
     from id_map
     inner join seen
-        on id_map.identifier_type = seen.identifier_type
-        and id_map.identifier_value = seen.identifier_value
+        on
+            id_map.identifier_type = seen.identifier_type
+            and id_map.identifier_value = seen.identifier_value
 )
 
 select * from final

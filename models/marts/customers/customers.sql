@@ -35,19 +35,23 @@ records as (
 ),
 
 names as (
-    select * from attributes where attribute = 'name'
+    select * from attributes
+    where attribute = 'name'
 ),
 
 emails as (
-    select * from attributes where attribute = 'email'
+    select * from attributes
+    where attribute = 'email'
 ),
 
 phones as (
-    select * from attributes where attribute = 'phone'
+    select * from attributes
+    where attribute = 'phone'
 ),
 
 addresses as (
-    select * from attributes where attribute = 'address'
+    select * from attributes
+    where attribute = 'address'
 ),
 
 final as (

@@ -6,20 +6,50 @@ nodes as (
 ),
 
 refusals as (
-    select identifier_type, identifier_value, record_count, 'blocklist' as guard, junk_reason as reason
-    from nodes where junk_reason is not null
+    select
+        identifier_type,
+        identifier_value,
+        record_count,
+        'blocklist' as guard,
+        junk_reason as reason
+    from nodes
+    where junk_reason is not null
     union all
-    select identifier_type, identifier_value, record_count, 'invalid', invalid_reason
-    from nodes where invalid_reason is not null
+    select
+        identifier_type,
+        identifier_value,
+        record_count,
+        'invalid' as guard,
+        invalid_reason as reason
+    from nodes
+    where invalid_reason is not null
     union all
-    select identifier_type, identifier_value, record_count, 'max_group_size', group_size_reason
-    from nodes where group_size_reason is not null
+    select
+        identifier_type,
+        identifier_value,
+        record_count,
+        'max_group_size' as guard,
+        group_size_reason as reason
+    from nodes
+    where group_size_reason is not null
     union all
-    select identifier_type, identifier_value, record_count, 'max_per_customer', limit_reason
-    from nodes where limit_reason is not null
+    select
+        identifier_type,
+        identifier_value,
+        record_count,
+        'max_per_customer' as guard,
+        limit_reason as reason
+    from nodes
+    where limit_reason is not null
     union all
-    select identifier_type, identifier_value, record_count, 'name_conflict', name_conflict_reason
-    from nodes where name_conflict_reason is not null
+    select
+        identifier_type,
+        identifier_value,
+        record_count,
+        'name_conflict' as guard,
+        name_conflict_reason as reason
+    from nodes
+    where name_conflict_reason is not null
 ),
 
 final as (

@@ -36,8 +36,9 @@ final as (
     inner join nodes as node_b
         on edges.node_id_b = node_b.node_id
     inner join id_map
-        on node_a.identifier_type = id_map.identifier_type
-        and node_a.identifier_value = id_map.identifier_value
+        on
+            node_a.identifier_type = id_map.identifier_type
+            and node_a.identifier_value = id_map.identifier_value
 )
 
 select * from final

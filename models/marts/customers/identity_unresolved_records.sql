@@ -23,12 +23,14 @@ unplaced as (
         nodes.refusal_reason
     from occurrences
     inner join nodes
-        on occurrences.identifier_type = nodes.identifier_type
-        and occurrences.identifier_value = nodes.identifier_value
+        on
+            occurrences.identifier_type = nodes.identifier_type
+            and occurrences.identifier_value = nodes.identifier_value
     left join record_customers
-        on occurrences.source_name = record_customers.source_name
-        and occurrences.table_name = record_customers.table_name
-        and occurrences.record_id = record_customers.record_id
+        on
+            occurrences.source_name = record_customers.source_name
+            and occurrences.table_name = record_customers.table_name
+            and occurrences.record_id = record_customers.record_id
     where record_customers.record_id is null
 ),
 
@@ -37,7 +39,9 @@ final as (
         source_name,
         table_name,
         record_id,
-        min(identifier_type || ' ' || identifier_value || ': ' || refusal_reason) as reason
+        min(
+            identifier_type || ' ' || identifier_value || ': ' || refusal_reason
+        ) as reason
     from unplaced
     group by 1, 2, 3
 )

@@ -36,18 +36,51 @@ customer_source_records as (
 
 web_and_app as (
     select
-        message_id as event_id, 'events' as source_name, event_channel, event_name, anonymous_id, user_id,
-        product_id, product_category, order_id, revenue, utm_source, utm_campaign, occurred_at
+        message_id as event_id,
+        'events' as source_name,
+        event_channel,
+        event_name,
+        anonymous_id,
+        user_id,
+        product_id,
+        product_category,
+        order_id,
+        revenue,
+        utm_source,
+        utm_campaign,
+        occurred_at
     from tracks
     union all
     select
-        message_id, 'events', event_channel, 'page_viewed', anonymous_id, user_id,
-        null, null, null, null, utm_source, utm_campaign, occurred_at
+        message_id as event_id,
+        'events' as source_name,
+        event_channel,
+        'page_viewed' as event_name,
+        anonymous_id,
+        user_id,
+        null as product_id,
+        null as product_category,
+        null as order_id,
+        null as revenue,
+        utm_source,
+        utm_campaign,
+        occurred_at
     from pages
     union all
     select
-        message_id, 'events', event_channel, 'identified', anonymous_id, user_id,
-        null, null, null, null, utm_source, utm_campaign, occurred_at
+        message_id as event_id,
+        'events' as source_name,
+        event_channel,
+        'identified' as event_name,
+        anonymous_id,
+        user_id,
+        null as product_id,
+        null as product_category,
+        null as order_id,
+        null as revenue,
+        utm_source,
+        utm_campaign,
+        occurred_at
     from identifies
 ),
 
@@ -57,11 +90,13 @@ web_and_app_placed as (
         coalesce(by_user.customer_id, by_device.customer_id) as customer_id
     from web_and_app
     left join customer_identifiers as by_user
-        on by_user.identifier_type = 'shop_customer_id'
-        and web_and_app.user_id = by_user.identifier_value
+        on
+            by_user.identifier_type = 'shop_customer_id'
+            and web_and_app.user_id = by_user.identifier_value
     left join customer_identifiers as by_device
-        on by_device.identifier_type = 'anonymous_id'
-        and web_and_app.anonymous_id = by_device.identifier_value
+        on
+            by_device.identifier_type = 'anonymous_id'
+            and web_and_app.anonymous_id = by_device.identifier_value
 ),
 
 email_placed as (
@@ -75,8 +110,9 @@ email_placed as (
         email_events.occurred_at
     from email_events
     left join customer_identifiers
-        on customer_identifiers.identifier_type = 'email'
-        and email_events.email = customer_identifiers.identifier_value
+        on
+            customer_identifiers.identifier_type = 'email'
+            and email_events.email = customer_identifiers.identifier_value
 ),
 
 store_placed as (
@@ -90,26 +126,60 @@ store_placed as (
         pos_transactions.transacted_at as occurred_at
     from pos_transactions
     left join customer_source_records
-        on customer_source_records.source_name = 'pos'
-        and customer_source_records.table_name = 'transactions'
-        and pos_transactions.transaction_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'pos'
+            and customer_source_records.table_name = 'transactions'
+            and pos_transactions.transaction_id
+            = customer_source_records.record_id
 ),
 
 final as (
     select
-        event_id, source_name, customer_id, event_channel, event_name, anonymous_id,
-        product_id, product_category, order_id, cast(revenue as numeric(18, 2)) as revenue,
-        utm_source, utm_campaign, occurred_at
+        event_id,
+        source_name,
+        customer_id,
+        event_channel,
+        event_name,
+        anonymous_id,
+        product_id,
+        product_category,
+        order_id,
+        cast(revenue as numeric(18, 2)) as revenue,
+        utm_source,
+        utm_campaign,
+        occurred_at
     from web_and_app_placed
     union all
     select
-        event_id, source_name, customer_id, event_channel, event_name, null,
-        null, null, null, null, null, utm_campaign, occurred_at
+        event_id,
+        source_name,
+        customer_id,
+        event_channel,
+        event_name,
+        null as anonymous_id,
+        null as product_id,
+        null as product_category,
+        null as order_id,
+        null as revenue,
+        null as utm_source,
+        utm_campaign,
+        occurred_at
     from email_placed
     union all
     select
-        event_id, source_name, customer_id, event_channel, event_name, null,
-        null, null, null, cast(revenue as numeric(18, 2)), null, null, occurred_at
+        event_id,
+        source_name,
+        customer_id,
+        event_channel,
+        event_name,
+        null as anonymous_id,
+        null as product_id,
+        null as product_category,
+        null as order_id,
+        cast(revenue as numeric(18, 2)) as revenue,
+        null as utm_source,
+        null as utm_campaign,
+        occurred_at
     from store_placed
 )
 

@@ -23,8 +23,9 @@ final as (
         orders.ordered_at
     from order_items
     inner join orders
-        on orders.source_name = 'shop'
-        and order_items.order_id = orders.order_id
+        on
+            orders.source_name = 'shop'
+            and order_items.order_id = orders.order_id
 )
 
 select * from final

@@ -43,9 +43,10 @@ shop as (
     left join items_per_order
         on shop_orders.order_id = items_per_order.order_id
     left join customer_source_records
-        on customer_source_records.source_name = 'shop'
-        and customer_source_records.table_name = 'orders'
-        and shop_orders.order_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'shop'
+            and customer_source_records.table_name = 'orders'
+            and shop_orders.order_id = customer_source_records.record_id
 ),
 
 pos as (
@@ -63,9 +64,11 @@ pos as (
         pos_transactions.transacted_at
     from pos_transactions
     left join customer_source_records
-        on customer_source_records.source_name = 'pos'
-        and customer_source_records.table_name = 'transactions'
-        and pos_transactions.transaction_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'pos'
+            and customer_source_records.table_name = 'transactions'
+            and pos_transactions.transaction_id
+            = customer_source_records.record_id
 ),
 
 final as (

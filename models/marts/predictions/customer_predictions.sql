@@ -19,14 +19,29 @@ training_cutoff as (
 ranked as (
     select
         scores.*,
-        case when churn_probability is not null then
-            percent_rank() over (partition by churn_probability is null order by churn_probability)
+        case
+            when scores.churn_probability is not null then
+                percent_rank()
+                    over (
+                        partition by scores.churn_probability is null
+                        order by scores.churn_probability
+                    )
         end as churn_rank,
-        case when purchase_30d_probability is not null then
-            percent_rank() over (partition by purchase_30d_probability is null order by purchase_30d_probability)
+        case
+            when scores.purchase_30d_probability is not null then
+                percent_rank()
+                    over (
+                        partition by scores.purchase_30d_probability is null
+                        order by scores.purchase_30d_probability
+                    )
         end as purchase_rank,
-        case when predicted_value_12m is not null then
-            percent_rank() over (partition by predicted_value_12m is null order by predicted_value_12m)
+        case
+            when scores.predicted_value_12m is not null then
+                percent_rank()
+                    over (
+                        partition by scores.predicted_value_12m is null
+                        order by scores.predicted_value_12m
+                    )
         end as value_rank
     from scores
 ),
@@ -37,12 +52,17 @@ final as (
         ranked.model_version,
         cast(ranked.churn_probability as double precision) as churn_probability,
         cast(floor(100 * ranked.churn_rank) as integer) as churn_percentile,
-        cast(ranked.purchase_30d_probability as double precision) as purchase_30d_probability,
-        cast(floor(100 * ranked.purchase_rank) as integer) as purchase_30d_percentile,
+        cast(ranked.purchase_30d_probability as double precision)
+            as purchase_30d_probability,
+        cast(floor(100 * ranked.purchase_rank) as integer)
+            as purchase_30d_percentile,
         cast(ranked.probability_alive as double precision) as probability_alive,
-        cast(ranked.predicted_purchases_12m as double precision) as predicted_purchases_12m,
-        cast(ranked.predicted_value_12m as numeric(18, 2)) as predicted_value_12m,
-        cast(floor(100 * ranked.value_rank) as integer) as predicted_value_12m_percentile,
+        cast(ranked.predicted_purchases_12m as double precision)
+            as predicted_purchases_12m,
+        cast(ranked.predicted_value_12m as numeric(18, 2))
+            as predicted_value_12m,
+        cast(floor(100 * ranked.value_rank) as integer)
+            as predicted_value_12m_percentile,
         training_cutoff.training_cutoff_at,
         ranked.cutoff_at as scored_at
     from ranked

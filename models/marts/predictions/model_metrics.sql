@@ -25,25 +25,34 @@ evaluation as (
     where scored_set = 'evaluation'
 ),
 
-{#- (model, score, outcome, is_training_row) per customer the model scores. -#}
+{# (model, score, outcome, is_training_row) per customer the model scores. #}
 outcomes as (
     select
-        'churn' as model_name, customer_id, churn_probability as score,
-        case when label_churned then 1.0 else 0.0 end as outcome, not is_evaluation_holdout as is_training_row
+        'churn' as model_name,
+        customer_id,
+        churn_probability as score,
+        case when label_churned then 1.0 else 0.0 end as outcome,
+        not is_evaluation_holdout as is_training_row
     from evaluation
     where churn_probability is not null
     union all
     select
-        'purchase_30d', customer_id, purchase_30d_probability,
-        case when label_purchased_30_days then 1.0 else 0.0 end, not is_evaluation_holdout
+        'purchase_30d' as model_name,
+        customer_id,
+        purchase_30d_probability as score,
+        case when label_purchased_30_days then 1.0 else 0.0 end as outcome,
+        not is_evaluation_holdout as is_training_row
     from evaluation
     where purchase_30d_probability is not null
     union all
     -- BG/NBD and Gamma-Gamma never see the labels, so every buyer is an evaluation row.
 
     select
-        'value_12m', customer_id, predicted_value_12m,
-        label_revenue_365_days, false
+        'value_12m' as model_name,
+        customer_id,
+        predicted_value_12m as score,
+        label_revenue_365_days as outcome,
+        false as is_training_row
     from evaluation
     where predicted_value_12m is not null
 ),
@@ -51,11 +60,20 @@ outcomes as (
 held_out as (
     select
         outcomes.*,
-        ntile(10) over (partition by model_name order by score desc, customer_id) as decile,
-        rank() over (partition by model_name order by score) as score_rank,
-        count(*) over (partition by model_name, score) as tie_count
+        ntile(10)
+            over (
+                partition by outcomes.model_name
+                order by outcomes.score desc, outcomes.customer_id asc
+            )
+            as decile,
+        rank()
+            over (partition by outcomes.model_name order by outcomes.score)
+            as score_rank,
+        count(*)
+            over (partition by outcomes.model_name, outcomes.score)
+            as tie_count
     from outcomes
-    where not is_training_row
+    where not outcomes.is_training_row
 ),
 
 totals as (
@@ -66,7 +84,12 @@ totals as (
         sum(case when outcome > 0 then 1 else 0 end) as positives,
         sum(case when outcome > 0 then 0 else 1 end) as negatives,
         {#- Mann-Whitney: ties get the average of the ranks they span. -#}
-        sum(case when outcome > 0 then score_rank + (tie_count - 1) / 2.0 else 0 end) as positive_rank_sum
+        
+        sum(
+            case
+                when outcome > 0 then score_rank + (tie_count - 1) / 2.0 else 0
+            end
+        ) as positive_rank_sum
     from held_out
     group by 1
 ),
@@ -83,23 +106,38 @@ deciles as (
 ),
 
 training_rows as (
-    select model_name, count(*) as row_count
+    select
+        model_name,
+        count(*) as row_count
     from outcomes
     where is_training_row
     group by 1
 ),
 
 current_rows as (
-    select 'churn' as model_name, count(churn_probability) as row_count from scores where scored_set = 'current'
+    select
+        'churn' as model_name,
+        count(churn_probability) as row_count
+    from scores
+    where scored_set = 'current'
     union all
-    select 'purchase_30d', count(purchase_30d_probability) from scores where scored_set = 'current'
+    select
+        'purchase_30d' as model_name,
+        count(purchase_30d_probability) as row_count
+    from scores
+    where scored_set = 'current'
     union all
-    select 'value_12m', count(predicted_value_12m) from scores where scored_set = 'current'
+    select
+        'value_12m' as model_name,
+        count(predicted_value_12m) as row_count
+    from scores
+    where scored_set = 'current'
 ),
 
 dates as (
     select
-        max(case when scored_set = 'evaluation' then cutoff_at end) as training_cutoff_at,
+        max(case when scored_set = 'evaluation' then cutoff_at end)
+            as training_cutoff_at,
         max(case when scored_set = 'current' then cutoff_at end) as scored_at,
         max(model_version) as model_version
     from scores
@@ -107,32 +145,68 @@ dates as (
 
 metrics as (
     select
-        model_name, 'auc' as metric_name, cast(null as integer) as decile,
-        case when model_name <> 'value_12m' and positives > 0 and negatives > 0 then
-            (positive_rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+        model_name,
+        'auc' as metric_name,
+        cast(null as integer) as decile,
+        case
+            when
+                model_name <> 'value_12m' and positives > 0 and negatives > 0
+                then
+                    (positive_rank_sum - positives * (positives + 1) / 2.0)
+                    / (positives * negatives)
         end as metric_value,
         row_count
     from totals
     where model_name <> 'value_12m'
     union all
-    select model_name, 'outcome_mean', null, outcome_mean, row_count
+    select
+        model_name,
+        'outcome_mean' as metric_name,
+        null as decile,
+        outcome_mean as metric_value,
+        row_count
     from totals
     union all
-    select deciles.model_name, 'lift', deciles.decile, deciles.observed_mean / nullif(totals.outcome_mean, 0), deciles.row_count
+    select
+        deciles.model_name,
+        'lift' as metric_name,
+        deciles.decile,
+        deciles.observed_mean / nullif(totals.outcome_mean, 0) as metric_value,
+        deciles.row_count
     from deciles
     inner join totals
         on deciles.model_name = totals.model_name
     union all
-    select model_name, 'calibration_predicted', decile, predicted_mean, row_count
+    select
+        model_name,
+        'calibration_predicted' as metric_name,
+        decile,
+        predicted_mean as metric_value,
+        row_count
     from deciles
     union all
-    select model_name, 'calibration_observed', decile, observed_mean, row_count
+    select
+        model_name,
+        'calibration_observed' as metric_name,
+        decile,
+        observed_mean as metric_value,
+        row_count
     from deciles
     union all
-    select model_name, 'training_rows', null, cast(row_count as double precision), row_count
+    select
+        model_name,
+        'training_rows' as metric_name,
+        null as decile,
+        cast(row_count as double precision) as metric_value,
+        row_count
     from training_rows
     union all
-    select model_name, 'scored_rows', null, cast(row_count as double precision), row_count
+    select
+        model_name,
+        'scored_rows' as metric_name,
+        null as decile,
+        cast(row_count as double precision) as metric_value,
+        row_count
     from current_rows
 ),
 

@@ -21,28 +21,36 @@
 with
 
 {% for source_name, table_name, record_id in checked_tables %}
-quarantined_{{ source_name }}__{{ table_name }} as (
-    select
-        '{{ source_name }}' as source_name,
-        '{{ table_name }}' as table_name,
-        {#- A suppressed row is an erased person coming back: keep neither its key nor its data. -#}
-        case
-            when base.quarantine_reason = 'suppressed'
-                then 'sha256:' || {{ tessera.sha256_hex("cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")") }}
-            else cast({{ record_id }} as {{ dbt.type_string() }})
-        end as record_id,
-        base.quarantine_reason,
-        case
-            when base.quarantine_reason <> 'suppressed' then {{ tessera.row_to_json('base') }}
-        end as raw_record,
-        base.loaded_at
-    from {{ ref('base_' ~ source_name ~ '__' ~ table_name) }} as base
-    where base.quarantine_reason is not null
-),
+    quarantined_{{ source_name }}__{{ table_name }} as (
+        select
+            '{{ source_name }}' as source_name,
+            '{{ table_name }}' as table_name,
+            {#- A suppressed row is an erased person coming back: keep neither its key nor its data. -#}
+            
+            
+            case
+                when base.quarantine_reason = 'suppressed'
+                    then
+                        'sha256:'
+                        || {{ tessera.sha256_hex("cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")") }}
+                else cast({{ record_id }} as {{ dbt.type_string() }})
+            end as record_id,
+            base.quarantine_reason,
+            case
+                when
+                    base.quarantine_reason <> 'suppressed'
+                    then {{ tessera.row_to_json('base') }}
+            end as raw_record,
+            base.loaded_at
+        from {{ ref('base_' ~ source_name ~ '__' ~ table_name) }} as base
+        where base.quarantine_reason is not null
+    ),
 {% endfor %}
 
 {#- Person sources (sources/person_sources.yml) land in one table; each row names its own source
     and table, and keeps the row as it arrived in the file or table. -#}
+
+
 quarantined_person_sources as (
     select
         base.source_name,
@@ -53,7 +61,9 @@ quarantined_person_sources as (
             else base.record_id
         end as record_id,
         base.quarantine_reason,
-        case when base.quarantine_reason <> 'suppressed' then base.raw_record end as raw_record,
+        case
+            when base.quarantine_reason <> 'suppressed' then base.raw_record
+        end as raw_record,
         base.loaded_at
     from {{ ref('base_person_sources__records') }} as base
     where base.quarantine_reason is not null
@@ -61,8 +71,8 @@ quarantined_person_sources as (
 
 final as (
     {% for source_name, table_name, record_id in checked_tables %}
-    select * from quarantined_{{ source_name }}__{{ table_name }}
-    union all
+        select * from quarantined_{{ source_name }}__{{ table_name }}
+        union all
     {% endfor %}
     select * from quarantined_person_sources
 )

@@ -23,11 +23,13 @@ final as (
         pages_daily.aggregated_at
     from pages_daily
     left join customer_identifiers as by_user
-        on by_user.identifier_type = 'shop_customer_id'
-        and pages_daily.user_id = by_user.identifier_value
+        on
+            by_user.identifier_type = 'shop_customer_id'
+            and pages_daily.user_id = by_user.identifier_value
     left join customer_identifiers as by_device
-        on by_device.identifier_type = 'anonymous_id'
-        and pages_daily.anonymous_id = by_device.identifier_value
+        on
+            by_device.identifier_type = 'anonymous_id'
+            and pages_daily.anonymous_id = by_device.identifier_value
 )
 
 select * from final

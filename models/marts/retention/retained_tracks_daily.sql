@@ -25,11 +25,13 @@ final as (
         tracks_daily.aggregated_at
     from tracks_daily
     left join customer_identifiers as by_user
-        on by_user.identifier_type = 'shop_customer_id'
-        and tracks_daily.user_id = by_user.identifier_value
+        on
+            by_user.identifier_type = 'shop_customer_id'
+            and tracks_daily.user_id = by_user.identifier_value
     left join customer_identifiers as by_device
-        on by_device.identifier_type = 'anonymous_id'
-        and tracks_daily.anonymous_id = by_device.identifier_value
+        on
+            by_device.identifier_type = 'anonymous_id'
+            and tracks_daily.anonymous_id = by_device.identifier_value
 )
 
 select * from final

@@ -44,22 +44,38 @@ reference_time as (
     {%- if as_of_var %}
     select cast('{{ as_of_var }}' as timestamp) as as_of
     {%- else %}
-    select max(occurred_at) as as_of from events
+        select max(occurred_at) as as_of from events
     {%- endif %}
 ),
 
 source_rows as (
     select
-        'events' as trait_source, events.customer_id, events.occurred_at, events.event_name, events.event_channel,
-        events.source_name, events.product_category, events.utm_source, events.utm_campaign,
-        cast(null as numeric(18, 2)) as total_amount, cast(null as {{ dbt.type_string() }}) as financial_status
+        'events' as trait_source,
+        events.customer_id,
+        events.occurred_at,
+        events.event_name,
+        events.event_channel,
+        events.source_name,
+        events.product_category,
+        events.utm_source,
+        events.utm_campaign,
+        cast(null as numeric(18, 2)) as total_amount,
+        cast(null as {{ dbt.type_string() }}) as financial_status
     from events
     where events.customer_id is not null
     union all
     select
-        'orders', orders.customer_id, orders.ordered_at, null, orders.order_channel,
-        orders.source_name, null, null, null,
-        orders.total_amount, orders.financial_status
+        'orders' as trait_source,
+        orders.customer_id,
+        orders.ordered_at as occurred_at,
+        null as event_name,
+        orders.order_channel as event_channel,
+        orders.source_name,
+        null as product_category,
+        null as utm_source,
+        null as utm_campaign,
+        orders.total_amount,
+        orders.financial_status
     from orders
     where orders.customer_id is not null
 ),
@@ -68,34 +84,42 @@ registry_traits as (
     select
         source_rows.customer_id as trait_customer_id
         {%- for trait in registry %}
-        {%- if not trait.get('description') %}
+            {%- if not trait.get('description') %}
         {{ exceptions.raise_compiler_error("trait " ~ trait.name ~ " has no description: every trait is documented") }}
         {%- endif %}
-        {%- set conditions = ["source_rows.trait_source = '" ~ trait.source ~ "'"] %}
-        {%- if trait.get('where') %}{% do conditions.append("(" ~ trait.where ~ ")") %}{% endif %}
-        {%- if trait.get('window_days') %}
-        {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
-        {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
-        {%- endif %},
-        {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }} as {{ trait.name }}
+            {%- set conditions = ["source_rows.trait_source = '" ~ trait.source ~ "'"] %}
+            {%- if trait.get('where') %}{% do conditions.append("(" ~ trait.where ~ ")") %}{% endif %}
+            {%- if trait.get('window_days') %}
+                {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
+                {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
+            {%- endif %},
+            {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
+                as {{ trait.name }}
         {%- endfor %}
     from source_rows
     cross join reference_time
     group by 1
 ),
 
-{#- A cart add or checkout start is abandoned when no order completes within 24 hours after it. -#}
+{# A cart add or checkout start is abandoned when no order completes within 24 hours after it. #}
 cart_starts as (
-    select customer_id, event_id, occurred_at
+    select
+        customer_id,
+        event_id,
+        occurred_at
     from events
-    where event_name in ('product_added', 'checkout_started')
+    where
+        event_name in ('product_added', 'checkout_started')
         and customer_id is not null
 ),
 
 completions as (
-    select customer_id, occurred_at
+    select
+        customer_id,
+        occurred_at
     from events
-    where event_name = 'order_completed'
+    where
+        event_name = 'order_completed'
         and customer_id is not null
 ),
 
@@ -104,13 +128,16 @@ abandoned_carts as (
         cart_starts.customer_id,
         count(*) as cart_abandonment_count
     from cart_starts
-    where not exists (
-        select 1
-        from completions
-        where completions.customer_id = cart_starts.customer_id
-            and completions.occurred_at >= cart_starts.occurred_at
-            and completions.occurred_at <= {{ dbt.dateadd('hour', 24, 'cart_starts.occurred_at') }}
-    )
+    where
+        not exists (
+            select 1
+            from completions
+            where
+                completions.customer_id = cart_starts.customer_id
+                and completions.occurred_at >= cart_starts.occurred_at
+                and completions.occurred_at
+                <= {{ dbt.dateadd('hour', 24, 'cart_starts.occurred_at') }}
+        )
     group by 1
 ),
 
@@ -123,9 +150,11 @@ surveys as (
             as latest_csat
     from survey_responses
     inner join customer_source_records
-        on customer_source_records.source_name = 'support'
-        and customer_source_records.table_name = 'survey_responses'
-        and survey_responses.survey_response_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'support'
+            and customer_source_records.table_name = 'survey_responses'
+            and survey_responses.survey_response_id
+            = customer_source_records.record_id
     group by 1
 ),
 
@@ -135,9 +164,10 @@ open_tickets as (
         count(*) as open_support_tickets
     from tickets
     inner join customer_source_records
-        on customer_source_records.source_name = 'support'
-        and customer_source_records.table_name = 'tickets'
-        and tickets.ticket_id = customer_source_records.record_id
+        on
+            customer_source_records.source_name = 'support'
+            and customer_source_records.table_name = 'tickets'
+            and tickets.ticket_id = customer_source_records.record_id
     where tickets.is_open
     group by 1
 ),
@@ -154,7 +184,7 @@ with_orders as (
         customers.country_code,
         customers.region,
         {%- for trait in registry %}
-        registry_traits.{{ trait.name }},
+            registry_traits.{{ trait.name }},
         {%- endfor %}
         reference_time.as_of
     from customers
@@ -166,16 +196,26 @@ with_orders as (
 last_purchase_context as (
     select
         with_orders.customer_id,
-        max(case when public_holidays.holiday_date is not null then 1 else 0 end) = 1 as last_purchase_on_public_holiday,
-        max(case when weather_daily.is_rainy_day then 1 else 0 end) = 1 as last_purchase_on_rainy_day
+        max(
+            case when public_holidays.holiday_date is not null then 1 else 0 end
+        )
+        = 1 as last_purchase_on_public_holiday,
+        max(case when weather_daily.is_rainy_day then 1 else 0 end)
+        = 1 as last_purchase_on_rainy_day
     from with_orders
     left join public_holidays
-        on public_holidays.holiday_date = cast(with_orders.last_order_at as date)
-        and public_holidays.country_code = with_orders.country_code
-        and (public_holidays.region is null or public_holidays.region = with_orders.region)
+        on
+            public_holidays.holiday_date
+            = cast(with_orders.last_order_at as date)
+            and with_orders.country_code = public_holidays.country_code
+            and (
+                public_holidays.region is null
+                or with_orders.region = public_holidays.region
+            )
     left join weather_daily
-        on weather_daily.weather_date = cast(with_orders.last_order_at as date)
-        and weather_daily.region = with_orders.region
+        on
+            weather_daily.weather_date = cast(with_orders.last_order_at as date)
+            and with_orders.region = weather_daily.region
     where with_orders.last_order_at is not null
     group by 1
 ),
@@ -183,17 +223,20 @@ last_purchase_context as (
 scored as (
     select
         with_orders.*,
-        {{ dbt.datediff('with_orders.last_order_at', 'with_orders.as_of', 'day') }} as days_since_last_order
+        {{ dbt.datediff('with_orders.last_order_at', 'with_orders.as_of', 'day') }}             as days_since_last_order
     from with_orders
 ),
 
 final as (
     select
         scored.customer_id
-        {%- for trait in registry %},
-        scored.{{ trait.name }}
-        {%- endfor %},
-        scored.lifetime_revenue / nullif(scored.orders_count, 0) as average_order_value,
+        {%- for trait in registry %}
+            ,
+            scored.{{ trait.name }}
+        
+            {%- endfor %},
+        scored.lifetime_revenue
+        / nullif(scored.orders_count, 0) as average_order_value,
         scored.days_since_last_order,
         case
             when scored.last_order_at is null then 'never_ordered'
@@ -203,26 +246,34 @@ final as (
             else 'lapsed'
         end as recency_bucket,
         {%- set has_ordered = 'scored.last_order_at is not null' %}
-        case when {{ has_ordered }} then
-            {{ tessera.quintile_score('scored.days_since_last_order desc', has_ordered) }}
+        case
+            when {{ has_ordered }} then
+                {{ tessera.quintile_score('scored.days_since_last_order desc', has_ordered) }}
         end as rfm_recency_score,
-        case when {{ has_ordered }} then
-            {{ tessera.quintile_score('scored.orders_count', has_ordered) }}
+        case
+            when {{ has_ordered }} then
+                {{ tessera.quintile_score('scored.orders_count', has_ordered) }}
         end as rfm_frequency_score,
-        case when {{ has_ordered }} then
-            {{ tessera.quintile_score('coalesce(scored.lifetime_revenue, 0)', has_ordered) }}
+        case
+            when {{ has_ordered }} then
+                {{ tessera.quintile_score('coalesce(scored.lifetime_revenue, 0)', has_ordered) }}
         end as rfm_monetary_score,
-        cast(scored.email_opens_90_days as double precision) / nullif(scored.email_sends_90_days, 0)
+        cast(scored.email_opens_90_days as double precision)
+        / nullif(scored.email_sends_90_days, 0)
             as email_open_rate_90_days,
-        cast(scored.email_clicks_90_days as double precision) / nullif(scored.email_sends_90_days, 0)
+        cast(scored.email_clicks_90_days as double precision)
+        / nullif(scored.email_sends_90_days, 0)
             as email_click_rate_90_days,
-        coalesce(abandoned_carts.cart_abandonment_count, 0) as cart_abandonment_count,
+        coalesce(abandoned_carts.cart_abandonment_count, 0)
+            as cart_abandonment_count,
         surveys.latest_nps,
         surveys.latest_csat,
         coalesce(open_tickets.open_support_tickets, 0) as open_support_tickets,
         loyalty_members.customer_id is not null as is_loyalty_member,
-        coalesce(last_purchase_context.last_purchase_on_public_holiday, false) as last_purchase_on_public_holiday,
-        coalesce(last_purchase_context.last_purchase_on_rainy_day, false) as last_purchase_on_rainy_day,
+        coalesce(last_purchase_context.last_purchase_on_public_holiday, false)
+            as last_purchase_on_public_holiday,
+        coalesce(last_purchase_context.last_purchase_on_rainy_day, false)
+            as last_purchase_on_rainy_day,
         scored.as_of
     from scored
     left join abandoned_carts

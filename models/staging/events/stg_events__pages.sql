@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_events__pages')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_events__pages')) }}
+)
+
+select * from final

@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_events__tracks')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_events__tracks')) }}
+)
+
+select * from final

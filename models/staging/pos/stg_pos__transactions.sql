@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_pos__transactions')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_pos__transactions')) }}
+)
+
+select * from final

@@ -23,11 +23,11 @@ final as (
     where identifier_hash is not null
 )
 {% else %}
-final as (
-    select
-        cast(null as {{ dbt.type_string() }}) as identifier_hash
-    where 1 = 0
-)
+    final as (
+        select
+            cast(null as {{ dbt.type_string() }}) as identifier_hash
+        where 1 = 0
+    )
 {% endif %}
 
 select * from final

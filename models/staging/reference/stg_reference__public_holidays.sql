@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_reference__public_holidays')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_reference__public_holidays')) }}
+)
+
+select * from final

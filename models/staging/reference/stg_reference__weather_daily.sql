@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_reference__weather_daily')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_reference__weather_daily')) }}
+)
+
+select * from final

@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_shop__customers')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_shop__customers')) }}
+)
+
+select * from final

@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_shop__order_items')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_shop__order_items')) }}
+)
+
+select * from final

@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_shop__orders')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_shop__orders')) }}
+)
+
+select * from final

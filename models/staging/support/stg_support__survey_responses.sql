@@ -1,1 +1,7 @@
-{{ tessera.rows_passing_quarantine(ref('base_support__survey_responses')) }}
+with
+
+final as (
+    {{ tessera.rows_passing_quarantine(ref('base_support__survey_responses')) }}
+)
+
+select * from final

@@ -8,6 +8,12 @@
 -- depends_on: {{ ref('int_identity__identifier_edges') }}
 {{ config(materialized='table', post_hook="{{ tessera.drop_connected_components_scratch() }}") }}
 
-{{ tessera.connected_components(
-    ref('int_identity__nodes'), ref('int_identity__identifier_edges'), 'deterministic_component_id'
-) }}
+with
+
+final as (
+    {{ tessera.connected_components(
+        ref('int_identity__nodes'), ref('int_identity__identifier_edges'), 'deterministic_component_id'
+    ) }}
+)
+
+select * from final

@@ -17,7 +17,8 @@ trained as (
 final as (
     select
         cast(comparison_name as {{ dbt.type_string() }}) as comparison_name,
-        cast(comparison_vector_value as {{ dbt.type_bigint() }}) as comparison_vector_value,
+        cast(comparison_vector_value as {{ dbt.type_bigint() }})
+            as comparison_vector_value,
         cast(level_label as {{ dbt.type_string() }}) as level_label,
         cast(m_probability as double precision) as m_probability,
         cast(u_probability as double precision) as u_probability,

@@ -23,7 +23,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.quarantine_reason([
@@ -42,4 +42,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

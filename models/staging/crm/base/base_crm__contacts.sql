@@ -22,14 +22,15 @@ renamed as (
         upper(trim(country)) as country_code,
         {{ tessera.clean_text('job_title') }} as job_title,
         {{ tessera.clean_text('company') }} as company_name,
-        cast({{ tessera.try_cast_timestamp('date_of_birth') }} as date) as date_of_birth,
+        cast({{ tessera.try_cast_timestamp('date_of_birth') }} as date)
+            as date_of_birth,
         {{ tessera.try_cast_timestamp('created_at') }} as created_at,
         {{ tessera.try_cast_timestamp('updated_at') }} as updated_at,
         cast(_loaded_at as timestamp) as loaded_at
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.is_valid_email('email') }} as is_valid_email,
@@ -46,4 +47,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

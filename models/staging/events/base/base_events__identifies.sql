@@ -20,17 +20,18 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
-        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }} as is_junk_anonymous_id,
+        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
+            as is_junk_anonymous_id,
         {{ tessera.segment_quarantine_checks(suppressed=[
             ('anonymous_id', 'anonymous_id'), ('shop_customer_id', 'user_id'), ('email', 'email'), ('phone', 'phone'),
         ]) }} as quarantine_reason
     from renamed
 )
 
-select * from flagged
+select * from final

@@ -18,12 +18,13 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
-        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }} as is_junk_anonymous_id,
+        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
+            as is_junk_anonymous_id,
         {{ tessera.segment_quarantine_checks() }} as quarantine_reason
     from renamed
 )
 
-select * from flagged
+select * from final

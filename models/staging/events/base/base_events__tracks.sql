@@ -21,12 +21,14 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
-        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }} as is_junk_anonymous_id,
-        {{ tessera.segment_quarantine_checks([("event_name is null", "missing event name")]) }} as quarantine_reason
+        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
+            as is_junk_anonymous_id,
+        {{ tessera.segment_quarantine_checks([("event_name is null", "missing event name")]) }}
+            as quarantine_reason
     from renamed
 )
 
-select * from flagged
+select * from final

@@ -19,7 +19,15 @@ normalised as (
         identifier_value as identifier_value_raw,
         case
             when identifier_type = 'loyalty_card'
-                then nullif(upper(regexp_replace(identifier_value, '[^0-9A-Za-z]', '', 'g')), '')
+                then
+                    nullif(
+                        upper(
+                            regexp_replace(
+                                identifier_value, '[^0-9A-Za-z]', '', 'g'
+                            )
+                        ),
+                        ''
+                    )
             else nullif(trim(identifier_value), '')
         end as identifier_value,
         type_priority,

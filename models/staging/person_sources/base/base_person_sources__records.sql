@@ -20,7 +20,8 @@ renamed as (
         {{ tessera.clean_text('last_name') }} as last_name_given,
         {{ tessera.clean_text('full_name') }} as full_name_given,
         nullif(trim(date_of_birth), '') as date_of_birth_raw,
-        {{ tessera.parse_date('date_of_birth', 'date_format') }} as date_of_birth,
+        {{ tessera.parse_date('date_of_birth', 'date_format') }}
+            as date_of_birth,
         email as email_raw,
         {{ tessera.normalize_email('email') }} as email,
         phone as phone_raw,
@@ -43,7 +44,7 @@ renamed as (
     from source
 ),
 
-{#- A full name alone gives the first word as first name and the last word as last name. -#}
+{# A full name alone gives the first word as first name and the last word as last name. #}
 named as (
     select
         *,
@@ -69,8 +70,8 @@ keyed as (
     from named
 ),
 
-{#- A placeholder name ("test", "n/a") keeps its display value but gets no matching key: it is no
-    evidence about who the record is, so identity's name checks never compare it. -#}
+{# A placeholder name ("test", "n/a") keeps its display value but gets no matching key: it is no
+    evidence about who the record is, so identity's name checks never compare it. #}
 normalised as (
     select
         *,
@@ -84,7 +85,8 @@ normalised as (
             full_name_given,
             nullif(trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), '')
         ) as full_name,
-        coalesce(observed_at_parsed, file_modified_at, loaded_at) as observed_at,
+        coalesce(observed_at_parsed, file_modified_at, loaded_at)
+            as observed_at,
         row_number() over (
             partition by source_name, table_name, record_id
             order by row_number
@@ -98,7 +100,8 @@ flagged as (
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
-        first_name_key is not null or last_name_key is not null as has_usable_name
+        first_name_key is not null or last_name_key is not null
+            as has_usable_name
     from normalised
 ),
 

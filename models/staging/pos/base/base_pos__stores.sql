@@ -17,7 +17,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.quarantine_reason([
@@ -26,4 +26,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

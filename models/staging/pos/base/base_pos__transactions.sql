@@ -8,7 +8,10 @@ renamed as (
     select
         transaction_id,
         store_id,
-        nullif(upper(regexp_replace(loyalty_card_number, '[^0-9A-Za-z]', '', 'g')), '') as loyalty_card_number,
+        nullif(
+            upper(regexp_replace(loyalty_card_number, '[^0-9A-Za-z]', '', 'g')),
+            ''
+        ) as loyalty_card_number,
         phone as phone_raw,
         {{ tessera.normalize_phone('phone') }} as phone,
         upper(currency) as currency_code,
@@ -19,10 +22,11 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
-        {{ tessera.is_junk_identifier('loyalty_card', 'loyalty_card_number') }} as is_junk_loyalty_card,
+        {{ tessera.is_junk_identifier('loyalty_card', 'loyalty_card_number') }}
+            as is_junk_loyalty_card,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         {{ tessera.quarantine_reason([
             tessera.suppression_check([('loyalty_card', 'loyalty_card_number'), ('phone', 'phone')]),
@@ -35,4 +39,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

@@ -14,7 +14,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.quarantine_reason([
@@ -24,4 +24,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

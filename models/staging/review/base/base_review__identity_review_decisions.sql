@@ -14,18 +14,18 @@ source as (
     {% if exists -%}
     select * from {{ decisions }}
     {%- else -%}
-    {#- No decision has been written yet: the same columns, no rows. -#}
-    select
-        cast(null as {{ dbt.type_string() }}) as decision_id,
-        cast(null as {{ dbt.type_string() }}) as pair_id,
-        cast(null as {{ dbt.type_string() }}) as unique_id_l,
-        cast(null as {{ dbt.type_string() }}) as unique_id_r,
-        cast(null as {{ dbt.type_string() }}) as decision,
-        cast(null as {{ dbt.type_string() }}) as decided_by,
-        cast(null as timestamp) as decided_at,
-        cast(null as {{ dbt.type_string() }}) as note,
-        cast(null as timestamp) as _loaded_at
-    where 1 = 0
+        {#- No decision has been written yet: the same columns, no rows. -#}
+        select
+            cast(null as {{ dbt.type_string() }}) as decision_id,
+            cast(null as {{ dbt.type_string() }}) as pair_id,
+            cast(null as {{ dbt.type_string() }}) as unique_id_l,
+            cast(null as {{ dbt.type_string() }}) as unique_id_r,
+            cast(null as {{ dbt.type_string() }}) as decision,
+            cast(null as {{ dbt.type_string() }}) as decided_by,
+            cast(null as timestamp) as decided_at,
+            cast(null as {{ dbt.type_string() }}) as note,
+            cast(null as timestamp) as _loaded_at
+        where 1 = 0
     {%- endif %}
 ),
 
@@ -43,7 +43,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.quarantine_reason([
@@ -56,4 +56,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

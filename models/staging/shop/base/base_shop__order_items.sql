@@ -17,7 +17,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.quarantine_reason([
@@ -28,4 +28,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

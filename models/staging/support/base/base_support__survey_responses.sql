@@ -18,7 +18,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
@@ -34,4 +34,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

@@ -23,7 +23,7 @@ renamed as (
     from source
 ),
 
-flagged as (
+final as (
     select
         *,
         {{ tessera.is_valid_email('email') }} as is_valid_email,
@@ -38,4 +38,4 @@ flagged as (
     from renamed
 )
 
-select * from flagged
+select * from final

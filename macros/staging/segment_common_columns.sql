@@ -22,18 +22,3 @@
         cast(received_at as timestamp) as received_at,
         cast(_loaded_at as timestamp) as loaded_at
 {%- endmacro %}
-
-{#- Quarantine rules every Segment table shares; `extra` adds table-specific (condition, reason) pairs. -#}
-{#- `suppressed` lists the (identifier_type, column) pairs checked against the suppression list first. -#}
-{% macro segment_quarantine_checks(extra=[], suppressed=[('anonymous_id', 'anonymous_id'), ('shop_customer_id', 'user_id')]) -%}
-    {%- set checks = [
-        tessera.suppression_check(suppressed),
-        ("message_id is null", "missing message id"),
-        ("anonymous_id is null and user_id is null", "missing both anonymous_id and user_id"),
-        ("occurred_at is null", "missing timestamp"),
-        ("not " ~ tessera.is_plausible_timestamp("occurred_at"), "timestamp out of range"),
-    ] + extra + [
-        ("delivery_number > 1", "duplicate delivery"),
-    ] -%}
-    {{ return(tessera.quarantine_reason(checks)) }}
-{%- endmacro %}
