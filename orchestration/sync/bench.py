@@ -17,7 +17,7 @@ import duckdb
 
 from orchestration.sync.config import SyncConfig, parse_syncs
 from orchestration.sync.destinations.webhook import sign
-from orchestration.sync.diff import compute_diff
+from orchestration.sync.diff import compute_diff, quote
 from orchestration.sync.engine import run_sync
 from orchestration.sync.localserver import (
     Fault,
@@ -27,7 +27,8 @@ from orchestration.sync.localserver import (
     Response,
     RollingWindowLimiter,
 )
-from orchestration.sync.state import StateStore
+from orchestration.sync.state import Outcome
+from orchestration.sync.stores import SyncLocation, open_source, open_store
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +116,52 @@ def _config(
     return parse_syncs({"syncs": [sync]})[0]
 
 
-def bench_diff(workdir: Path, rows: int) -> dict[str, Any]:
-    """Time the diff of a `rows`-person audience: against empty state, then against full state after 1% churn."""
-    warehouse, state = workdir / "diff_warehouse.duckdb", workdir / "diff_state.duckdb"
-    _write_audience(warehouse, rows)
+def _write_audience_postgres(location: SyncLocation, rows: int, *, changed_share: float = 0.0) -> None:
+    """The same synthetic audience, as the table `audience` of the location's published schema."""
+    import psycopg2
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / "audience.duckdb"
+        _write_audience(local, rows, changed_share=changed_share)
+        csv = Path(folder) / "audience.csv"
+        conn = duckdb.connect(str(local))
+        try:
+            conn.execute(f"copy audience to '{csv}' (header false)")
+        finally:
+            conn.close()
+        schema = quote(location.published)
+        with (
+            psycopg2.connect(**location.connect) as pg,
+            pg.cursor() as cur,
+            open(csv, encoding="utf-8") as handle,
+        ):
+            cur.execute(f"create schema if not exists {schema}")
+            cur.execute(f"drop table if exists {schema}.audience")
+            cur.execute(
+                f"create table {schema}.audience (customer_id text, email text, phone text, first_name text, "
+                "has_consent_ads boolean)"
+            )
+            cur.copy_expert(f"copy {schema}.audience from stdin with (format csv)", handle)
+
+
+def bench_diff(workdir: Path, rows: int, location: SyncLocation | None = None) -> dict[str, Any]:
+    """Time the diff of a `rows`-person audience: against empty state, then against full state after 1%
+    churn. The diff is everything a run does before it sends: the store's copy of state into the diff
+    (Postgres) and the read of the source. `location` is where (default: DuckDB files in `workdir`)."""
+    if location is None:
+        location = SyncLocation(
+            store="duckdb",
+            published=str(workdir / "diff_warehouse.duckdb"),
+            state=str(workdir / "diff_state.duckdb"),
+        )
+
+    def write(changed_share: float = 0.0) -> None:
+        if location.store == "postgres":
+            _write_audience_postgres(location, rows, changed_share=changed_share)
+        else:
+            _write_audience(Path(location.published), rows, changed_share=changed_share)
+
+    write()
     config = _config(
         "bench_diff",
         "http://127.0.0.1:9/unused",
@@ -127,21 +170,30 @@ def bench_diff(workdir: Path, rows: int) -> dict[str, Any]:
         requests=10,
         per_seconds=1,
     )
-    store = StateStore(state)
+    source = open_source(location)
+    store = open_store(location)
     try:
-        table = store.ensure_sync(config.name)
+        store.ensure_sync(config.name)
         started = time.perf_counter()
-        initial = compute_diff(store.conn, config, warehouse)
+        initial = compute_diff(store.diff_connection(config.name), config, source)
         initial_seconds = time.perf_counter() - started
-        # Stand in for a completed first sync: every eligible row confirmed at the destination.
-        store.conn.execute(
-            f"insert into {table} select key, payload_hash, payload, null, 'synced', 0, payload_hash, null, "
-            "current_timestamp::timestamp from _sync_diff"
-        )
-        store.checkpoint()
-        _write_audience(warehouse, rows, changed_share=0.01)
+        # Stand in for a completed first sync: every eligible row confirmed at the destination, committed
+        # through the store in the destination's batches, as a run commits them.
+        conn = store.diff_connection(config.name)
+        compute_diff(conn, config, source)
+        confirmed = conn.execute("select key, payload_hash, payload from _sync_diff order by key").fetchall()
         started = time.perf_counter()
-        steady = compute_diff(store.conn, config, warehouse)
+        for start in range(0, len(confirmed), 1000):
+            outcomes = [
+                Outcome(key, "add", True, payload_hash=h, payload=p)
+                for key, h, p in confirmed[start : start + 1000]
+            ]
+            store.commit(config.name, "bench", None, outcomes)
+        commit_seconds = time.perf_counter() - started
+        store.checkpoint()
+        write(changed_share=0.01)
+        started = time.perf_counter()
+        steady = compute_diff(store.diff_connection(config.name), config, source)
         steady_seconds = time.perf_counter() - started
     finally:
         store.close()
@@ -153,6 +205,7 @@ def bench_diff(workdir: Path, rows: int) -> dict[str, Any]:
         "diff_adds": steady.adds,
         "diff_changes": steady.changes,
         "diff_removes": steady.removes,
+        "state_commit_seconds": round(commit_seconds, 3),
     }
 
 

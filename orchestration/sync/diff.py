@@ -1,4 +1,5 @@
-"""The diff, computed in DuckDB SQL: the source model (read from the published warehouse) against the
+"""The diff, computed in DuckDB SQL on every warehouse: the source model (read from the published warehouse
+through the store's source, orchestration/sync/stores/) against the
 sync's state table, over mapped columns only. It yields adds, changes and removes, and counts the rows
 held back for a bad key or missing consent."""
 
@@ -6,14 +7,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.errors import SyncConfigError
 from orchestration.sync.state import state_table
+
+if TYPE_CHECKING:
+    from orchestration.sync.stores.base import SyncSource
 
 log = logging.getLogger(__name__)
 
@@ -50,42 +53,35 @@ class DiffCounts:
     consent_column_missing: bool = False
 
 
-def attach_warehouse(conn: duckdb.DuckDBPyConnection, warehouse_path: str | Path) -> None:
-    path = Path(warehouse_path)
-    if not path.exists():
-        raise SyncConfigError(f"warehouse file {path} does not exist")
-    conn.execute(f"attach {sql_string(str(path))} as {WAREHOUSE_ALIAS} (read_only)")
-
-
-def detach_warehouse(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(f"detach database if exists {WAREHOUSE_ALIAS}")
-
-
-def _source_columns(conn: duckdb.DuckDBPyConnection, config: SyncConfig) -> tuple[str, set[str]]:
-    schema, table = config.source.schema_and_table
-    relation = f"{WAREHOUSE_ALIAS}.{quote(schema)}.{quote(table)}"
-    try:
-        description = conn.execute(f"select * from {relation} limit 0").description
-    except duckdb.CatalogException:
-        raise SyncConfigError(
-            f"model {config.source.model} is not in the warehouse", key=f"{config.name}.source.model"
-        ) from None
-    return relation, {column[0] for column in description}
+def _wanted_columns(config: SyncConfig) -> list[str]:
+    """The source columns a diff reads: the key, the mapped columns, consent and its evidence."""
+    wanted = [config.source.primary_key, *config.mapping.values()]
+    if config.consent_column:
+        wanted.append(config.consent_column)
+    if config.consent_purpose:
+        wanted.append(f"consent_basis_{config.consent_purpose}")
+    return list(dict.fromkeys(wanted))
 
 
 def compute_diff(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
-    warehouse_path: str | Path,
+    source: SyncSource,
     *,
     with_changes: bool = True,
     with_removes: bool = True,
 ) -> DiffCounts:
-    """Build the temp tables `_sync_source` and `_sync_diff` on `conn` (a connection to the state database)
-    and return the counts. The warehouse is attached read-only for the duration of the diff only."""
-    attach_warehouse(conn, warehouse_path)
-    try:
-        relation, columns = _source_columns(conn, config)
+    """Build the temp tables `_sync_source` and `_sync_diff` on `conn` (the store's diff connection, where
+    the sync's state table is readable) and return the counts. The published source is opened on `conn`
+    (read-only) for the duration of the read only."""
+    with source.open(conn) as tables:
+        schema, table_name = config.source.schema_and_table
+        found = tables.columns(schema, table_name)
+        if found is None:
+            raise SyncConfigError(
+                f"model {config.source.model} is not in the warehouse", key=f"{config.name}.source.model"
+            )
+        columns = set(found)
         if config.source.primary_key not in columns:
             raise SyncConfigError(
                 f"column {config.source.primary_key} is not in {config.source.model}",
@@ -97,6 +93,7 @@ def compute_diff(
                 f"column(s) {', '.join(missing)} are not in {config.source.model}",
                 key=f"{config.name}.mapping",
             )
+        relation = tables.relation(schema, table_name, [c for c in _wanted_columns(config) if c in columns])
         counts = DiffCounts()
         consent_column = config.consent_column
         if consent_column is None:
@@ -142,8 +139,6 @@ def compute_diff(
             )
             """
         )
-    finally:
-        detach_warehouse(conn)
 
     table = state_table(config.name)
     purpose = config.consent_purpose

@@ -20,8 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.destinations.base import (
     DELETE_OPERATIONS,
@@ -57,15 +55,16 @@ from orchestration.sync.redact import (
     register_destination_secrets,
     scrub_exception,
 )
-from orchestration.sync.state import (
-    SCHEMA,
-    STATE_COLUMNS,
-    Outcome,
-    RunRow,
-    StateStore,
-    publish_state,
-    state_table,
-    utcnow,
+from orchestration.sync.state import Outcome, RunRow, utcnow
+from orchestration.sync.stores import (
+    SyncLocation,
+    SyncSource,
+    SyncStore,
+    duckdb_location,
+    open_preview,
+    open_source,
+    open_store,
+    publish_history,
 )
 
 log = logging.getLogger(__name__)
@@ -266,47 +265,30 @@ def _guard(config: SyncConfig, counts: DiffCounts, force: bool) -> str | None:
     return None
 
 
-def _open_readonly(state_path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection for the dry run that can read state but never write it."""
-    conn = duckdb.connect()
-    if state_path.exists():
-        conn.execute(f"attach '{str(state_path).replace(chr(39), chr(39) * 2)}' as sync_state (read_only)")
-        conn.execute("use sync_state")
-    else:
-        for statement in SCHEMA:
-            conn.execute(statement)
-    return conn
-
-
 def preview_sync(
-    config: SyncConfig, warehouse_path: str | Path, state_path: str | Path, *, sample_size: int = 5
+    config: SyncConfig,
+    warehouse: str | Path | SyncLocation,
+    state_path: str | Path | None = None,
+    *,
+    sample_size: int = 5,
 ) -> DryRunReport:
     """The dry run: counts of adds, changes, removes, invalid and consent-excluded rows, with samples.
 
-    Nothing is sent, no secret is needed and the state database is opened read-only."""
-    conn = _open_readonly(Path(state_path))
-    try:
-        table = state_table(config.name)
-        exists = conn.execute(
-            "select count(*) from duckdb_tables() "
-            "where table_name = ? and database_name = current_database()",
-            [table],
-        ).fetchone()
-        if not exists or not exists[0]:
-            conn.execute(f"create temp table {table} ({STATE_COLUMNS})")
+    `warehouse` is where the sync reads and keeps state (a SyncLocation, from the warehouse), or a
+    published DuckDB file with `state_path` its state file. Nothing is sent, no secret is needed and the
+    state is only read."""
+    location = duckdb_location(warehouse, state_path)
+    with open_preview(location, config.name) as (conn, pending):
         mode = config.mode
         counts = compute_diff(
             conn,
             config,
-            warehouse_path,
+            open_source(location),
             with_changes=mode != "insert",
             with_removes=mode in REMOVE_OPERATION,
         )
         if counts.removes and counts.eligible == 0:
             suppress_removes(conn, counts)
-        pending_row = conn.execute(
-            "select count(*) from sync_journal where sync_name = ?", [config.name]
-        ).fetchone()
         return DryRunReport(
             sync_name=config.name,
             destination=config.destination.type,
@@ -321,18 +303,16 @@ def preview_sync(
             skipped=counts.skipped,
             removes_suppressed=counts.removes_suppressed,
             destination_rows=counts.destination_rows,
-            pending_batches=pending_row[0] if pending_row else 0,
+            pending_batches=pending,
             would_abort=_guard(config, counts, force=False),
             samples=samples(conn, limit=sample_size),
         )
-    finally:
-        conn.close()
 
 
 def run_sync(
     config: SyncConfig,
-    warehouse_path: str | Path,
-    state_path: str | Path,
+    warehouse: str | Path | SyncLocation,
+    state_path: str | Path | None = None,
     *,
     dry_run: bool = False,
     force: bool = False,
@@ -343,17 +323,20 @@ def run_sync(
     approve_removals: bool = False,
     freshness_path: str | Path | None = None,
 ) -> SyncRunResult:
-    """Run one sync: read `config.source.model` from the published warehouse file (read-only), diff it
-    against this sync's state in `state_path`, send what changed and record the outcome.
+    """Run one sync: read `config.source.model` from the published warehouse (read-only), diff it against
+    this sync's state, send what changed and record the outcome. `warehouse` is a SyncLocation (from
+    `Warehouse.sync_location()`: the published data and the state's place, on any warehouse), or a
+    published DuckDB file with `state_path` its state file.
 
     `force` lets a run past the removal-share guard (never past the empty-source guard). `env` supplies
     the secrets (default: the process environment); `clock` and `rng` make waits and jitter testable.
-    With `publish_to`, a read-only copy of the state database is published there after the run.
+    With `publish_to` (a DuckDB state file), a read-only copy of it is published there after the run; a
+    SyncLocation's own `history` is published likewise.
     `approve_removals` releases removals an upstream change would hold; `freshness_path` is dbt's
     `sources.json`, read for failed freshness checks (orchestration/sync/holds.py)."""
     if dry_run:
         started = utcnow()
-        report = preview_sync(config, warehouse_path, state_path)
+        report = preview_sync(config, warehouse, state_path)
         result = SyncRunResult(
             run_id=_new_run_id(),
             sync_name=config.name,
@@ -374,12 +357,12 @@ def run_sync(
             error=report.would_abort,
         )
         return result
-    runner = _Runner(config, Path(warehouse_path), Path(state_path), force, env or os.environ, clock, rng)
+    location = duckdb_location(warehouse, state_path, publish_to)
+    runner = _Runner(config, location, force, env or os.environ, clock, rng)
     runner.approve_removals = approve_removals
     runner.freshness_path = Path(freshness_path) if freshness_path is not None else None
     result = runner.run()
-    if publish_to is not None:
-        publish_state(state_path, publish_to)
+    publish_history(location)
     return result
 
 
@@ -387,16 +370,15 @@ class _Runner:
     def __init__(
         self,
         config: SyncConfig,
-        warehouse_path: Path,
-        state_path: Path,
+        location: SyncLocation,
         force: bool,
         env: Mapping[str, str],
         clock: Clock | None,
         rng: random.Random | None,
     ) -> None:
         self.config = config
-        self.warehouse_path = warehouse_path
-        self.state_path = state_path
+        self.location = location
+        self.source: SyncSource = open_source(location)
         self.force = force
         self.env = env
         self.clock = clock or SystemClock()
@@ -413,7 +395,8 @@ class _Runner:
         self.bucket: TokenBucket | None = None
         self.http: HttpSession | None = None
         self.destination: Destination | None = None
-        self.store: StateStore | None = None
+        self.store: SyncStore | None = None
+        self._diff_conn: Any = None
         self._batch_seq = 0
         self._blocked: set[str] = set()
         self.approve_removals = False
@@ -426,7 +409,7 @@ class _Runner:
         # Before anything can fail or log: the secrets this run may hold are known to the redactor.
         install_log_filter()
         register_destination_secrets(self.settings, self.env)
-        store = self.store = StateStore(self.state_path)
+        store = self.store = open_store(self.location)
         run_row = RunRow(
             run_id=self.result.run_id,
             sync_name=config.name,
@@ -484,10 +467,12 @@ class _Runner:
         assert store is not None
         self._recover()
         mode = config.mode
+        # The diff runs in DuckDB on every warehouse; the store says where (orchestration/sync/stores/).
+        conn = self._diff_conn = store.diff_connection(config.name)
         counts = compute_diff(
-            store.conn,
+            conn,
             config,
-            self.warehouse_path,
+            self.source,
             with_changes=mode != "insert",
             with_removes=mode in REMOVE_OPERATION,
         )
@@ -497,7 +482,7 @@ class _Runner:
                 config.name,
                 counts.removes,
             )
-            suppress_removes(store.conn, counts)
+            suppress_removes(conn, counts)
         for name in DIFF_COUNTS:
             setattr(result, name, getattr(counts, name))
         result.rejected = counts.skipped_rejected
@@ -514,7 +499,7 @@ class _Runner:
             result.error = abort
             log.error("sync %s aborted: %s", config.name, abort)
             return
-        self._hold_removes(counts)
+        self._hold_removes(conn, counts)
         if mode in REMOVE_OPERATION:
             replace = mode == "audience" and self._destination().replace_on_change
             kinds = ("remove", "change") if replace else ("remove",)
@@ -525,7 +510,7 @@ class _Runner:
         else:
             result.status = "success" if result.failed == 0 else "partial"
 
-    def _hold_removes(self, counts: DiffCounts) -> None:
+    def _hold_removes(self, conn: Any, counts: DiffCounts) -> None:
         """Hold this run's removals for a person when they exceed `hold_remove_share` of the records at
         the destination and something changed upstream since the sync last ran freely."""
         config, store, result = self.config, self.store, self.result
@@ -539,8 +524,8 @@ class _Runner:
         if since is None:
             return
         reasons = upstream_changes(
-            store.conn,
-            self.warehouse_path,
+            conn,
+            self.source,
             since,
             id_change_share=config.limits.hold_id_change_share,
             freshness_path=self.freshness_path,
@@ -557,7 +542,7 @@ class _Runner:
             result.hold_reason = f"approved: {reason}"
             log.warning("sync %s: removals approved by a person: %s", config.name, reason)
             return
-        hold_removes(store.conn, counts)
+        hold_removes(conn, counts)
         result.removes, result.removes_held = counts.removes, counts.removes_held
         result.hold_reason = reason
         log.warning(
@@ -606,7 +591,8 @@ class _Runner:
         assert store is not None
         batcher = _Batcher(destination.limits, operation)
         is_delete = operation in DELETE_OPERATIONS
-        for rows in page_diff(store.conn, kinds, page_size=PAGE_SIZE):
+        assert self._diff_conn is not None
+        for rows in page_diff(self._diff_conn, kinds, page_size=PAGE_SIZE):
             local_failures: list[Outcome] = []
             for key, change, payload, payload_hash, old_payload, destination_id, consent_basis in rows:
                 replace = is_delete and change == "change"
@@ -802,9 +788,11 @@ class _Runner:
         raise AssertionError("unreachable")
 
 
-def dry_run(config: SyncConfig, warehouse_path: str | Path, state_path: str | Path) -> DryRunReport:
+def dry_run(
+    config: SyncConfig, warehouse: str | Path | SyncLocation, state_path: str | Path | None = None
+) -> DryRunReport:
     """Alias of `preview_sync` for callers that think of it as the dry run."""
-    return preview_sync(config, warehouse_path, state_path)
+    return preview_sync(config, warehouse, state_path)
 
 
 __all__ = ["DryRunReport", "SyncRunResult", "dry_run", "preview_sync", "run_sync"]

@@ -7,7 +7,7 @@ because the data broke, not because the people left. The engine then holds the r
 changes still go) until a person approves them (`tessera sync NAME --approve-removals`).
 
 The evidence is read, never recomputed:
-- schema drift: `tessera_audit.raw_schema_changes`, written by the raw load (orchestration/warehouse.py)
+- schema drift: `tessera_audit.raw_schema_changes`, written by the raw load (orchestration/warehouse/duckdb.py; the Postgres load records none yet)
   for every raw table whose columns changed, and published with the build;
 - freshness: dbt's own record of `dbt source freshness`, `target/sources.json`;
 - identity: `customer_id_history` (every merge and split, with `changed_at`) against `customers`."""
@@ -18,31 +18,34 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from orchestration.sync.diff import WAREHOUSE_ALIAS, attach_warehouse, detach_warehouse
+if TYPE_CHECKING:
+    from orchestration.sync.stores.base import SourceTables, SyncSource
 
 log = logging.getLogger(__name__)
 
-SCHEMA_CHANGES = "tessera_audit.raw_schema_changes"
+SCHEMA_CHANGES = ("tessera_audit", "raw_schema_changes")
 
 
-def _schema_changes(conn: duckdb.DuckDBPyConnection, since: datetime) -> list[str]:
-    try:
-        rows = conn.execute(
-            f"""
-            select source_name, table_name, string_agg(distinct columns_missing, ', '),
-                string_agg(distinct columns_added, ', ')
-            from {WAREHOUSE_ALIAS}.{SCHEMA_CHANGES}
-            where loaded_at > ?
-            group by 1, 2
-            order by 1, 2
-            """,
-            [since],
-        ).fetchall()
-    except duckdb.CatalogException:  # no build has recorded a change yet
+def _schema_changes(conn: duckdb.DuckDBPyConnection, tables: SourceTables, since: datetime) -> list[str]:
+    columns = ["source_name", "table_name", "columns_added", "columns_missing", "loaded_at"]
+    if tables.columns(*SCHEMA_CHANGES) is None:  # no build has recorded a change yet
         return []
+    relation = tables.relation(*SCHEMA_CHANGES, columns)
+    rows = conn.execute(
+        f"""
+        select source_name, table_name, string_agg(distinct columns_missing, ', '),
+            string_agg(distinct columns_added, ', ')
+        from {relation}
+        where loaded_at > ?
+        group by 1, 2
+        order by 1, 2
+        """,
+        [since],
+    ).fetchall()
     changes = []
     for source, table, missing, added in rows:
         parts = [f"missing {missing}" if missing else "", f"new {added}" if added else ""]
@@ -50,16 +53,18 @@ def _schema_changes(conn: duckdb.DuckDBPyConnection, since: datetime) -> list[st
     return changes
 
 
-def _id_change_share(conn: duckdb.DuckDBPyConnection, since: datetime) -> tuple[int, int] | None:
-    try:
-        changed = conn.execute(
-            f"select count(distinct old_customer_id) from {WAREHOUSE_ALIAS}.main.customer_id_history "
-            "where cast(changed_at as timestamp) > ?",
-            [since],
-        ).fetchone()
-        customers = conn.execute(f"select count(*) from {WAREHOUSE_ALIAS}.main.customers").fetchone()
-    except duckdb.CatalogException:  # a warehouse without identity resolution (a sync-only test world)
-        return None
+def _id_change_share(
+    conn: duckdb.DuckDBPyConnection, tables: SourceTables, since: datetime
+) -> tuple[int, int] | None:
+    if tables.columns("main", "customer_id_history") is None or tables.columns("main", "customers") is None:
+        return None  # a warehouse without identity resolution (a sync-only test world)
+    history = tables.relation("main", "customer_id_history", ["old_customer_id", "changed_at"])
+    customers_relation = tables.relation("main", "customers", ["customer_id"])
+    changed = conn.execute(
+        f"select count(distinct old_customer_id) from {history} where cast(changed_at as timestamp) > ?",
+        [since],
+    ).fetchone()
+    customers = conn.execute(f"select count(*) from {customers_relation}").fetchone()
     if not changed or not customers:
         return None
     return int(changed[0]), int(customers[0])
@@ -88,7 +93,7 @@ def _failed_freshness(freshness_path: Path | None, since: datetime) -> list[str]
 
 def upstream_changes(
     conn: duckdb.DuckDBPyConnection,
-    warehouse_path: str | Path,
+    source: SyncSource,
     since: datetime,
     *,
     id_change_share: float,
@@ -97,12 +102,9 @@ def upstream_changes(
     """Why removals found now are suspect: one sentence per upstream change recorded after `since`
     (schema drift, failed freshness, more than `id_change_share` of customers changing id)."""
     reasons = []
-    attach_warehouse(conn, warehouse_path)
-    try:
-        drift = _schema_changes(conn, since)
-        ids = _id_change_share(conn, since)
-    finally:
-        detach_warehouse(conn)
+    with source.open(conn) as tables:
+        drift = _schema_changes(conn, tables, since)
+        ids = _id_change_share(conn, tables, since)
     if drift:
         reasons.append(f"raw schema changed: {', '.join(drift)}")
     if ids is not None:

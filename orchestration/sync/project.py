@@ -10,6 +10,8 @@ from pathlib import Path
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.sync.config import SyncConfig, load_syncs
 from orchestration.sync.engine import SyncRunResult, preview_sync, run_sync
+from orchestration.sync.stores import SyncLocation, open_source
+from orchestration.warehouse.registry import get_warehouse
 
 # Something to do before a sync sends anything (e.g. retry an erasure's failed deletions).
 BeforeSend = Callable[[Settings, SyncConfig], None]
@@ -28,13 +30,19 @@ class SyncBlocked(RuntimeError):
     """The published data did not pass its audit, so no sync may read it."""
 
 
+def sync_location(settings: Settings) -> SyncLocation:
+    """Where this project's syncs read the published data and keep their state: the warehouse says."""
+    return get_warehouse(settings).sync_location()
+
+
 def state_path(settings: Settings) -> Path:
-    """The sync engine's own DuckDB file (never the warehouse analysts read)."""
+    """The DuckDB sync store's own file (never the warehouse analysts read); on Postgres the state is in
+    the schema `<published>_sync` and this file does not exist."""
     return settings.published_db.parent / "sync_state.duckdb"
 
 
 def history_path(settings: Settings) -> Path:
-    """A published read-only copy of sync_runs and sync_record_log, for analysts."""
+    """The DuckDB sync store's read-only copy of sync_runs and sync_record_log, for analysts."""
     return settings.published_db.parent / "sync_history.duckdb"
 
 
@@ -64,12 +72,12 @@ def find_sync(settings: Settings, name: str, path: Path | None = None) -> SyncCo
 
 def assert_publish_audited(settings: Settings) -> None:
     """Syncs read only data whose build passed every gating test."""
-    if settings.target != "duckdb":
-        raise SyncBlocked(
-            "syncs read the published DuckDB warehouse; the Postgres target has no sync runner yet"
-        )
-    if not settings.published_db.exists():
-        raise SyncBlocked(f"nothing is published yet at {settings.published_db}: run the build first")
+    warehouse = get_warehouse(settings)
+    if not warehouse.runs_syncs:
+        raise SyncBlocked(f"the {settings.target} warehouse has no sync runner")
+    source = open_source(warehouse.sync_location())
+    if not source.exists():
+        raise SyncBlocked(f"nothing is published yet at {source.describe()}: run the build first")
     audit = json.loads(settings.last_audit_path.read_text()) if settings.last_audit_path.exists() else None
     if not audit or not audit.get("passed"):
         raise SyncBlocked("the published build has no passing audit; syncs will not read it")
@@ -95,15 +103,11 @@ def run_project_sync(
     assert_publish_audited(settings)
     if not dry_run and before_send is not None:
         before_send(settings, config)
-    state = state_path(settings)
-    state.parent.mkdir(parents=True, exist_ok=True)
     return run_sync(
         config,
-        settings.published_db,
-        state,
+        sync_location(settings),
         dry_run=dry_run,
         force=force,
-        publish_to=None if dry_run else history_path(settings),
         approve_removals=approve_removals,
         freshness_path=freshness_results(settings),
     )
@@ -111,6 +115,4 @@ def run_project_sync(
 
 def preview_project_sync(settings: Settings, config: SyncConfig):  # type: ignore[no-untyped-def]
     assert_publish_audited(settings)
-    state = state_path(settings)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    return preview_sync(config, settings.published_db, state)
+    return preview_sync(config, sync_location(settings))

@@ -22,6 +22,7 @@ from orchestration.privacy.masking import refresh_masked_file
 from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.connection import open_file, open_read_only
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 
@@ -190,6 +191,17 @@ class DuckDBWarehouse:
             con.execute(f'drop table if exists "{table}"')
         finally:
             con.close()
+
+    def sync_location(self) -> SyncLocation:
+        """The published file, read read-only; state in a DuckDB file of its own beside it (DuckDB has one
+        writer, and analysts read the published file), copied for analysts to sync_history.duckdb."""
+        folder = self.published_db.parent
+        return SyncLocation(
+            store="duckdb",
+            published=str(self.published_db),
+            state=str(folder / "sync_state.duckdb"),
+            history=str(folder / "sync_history.duckdb"),
+        )
 
     @contextlib.contextmanager
     def retention_runner(self, *, build: bool) -> Iterator[DuckDBRunner]:

@@ -3,14 +3,34 @@ target name: a third warehouse is a new module here, not new branches elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from orchestration.retention.engine import Runner
 from orchestration.warehouse.load import TableLoad
+
+
+@dataclass(frozen=True)
+class SyncLocation:
+    """Where the sync engine reads a published build and keeps its own state, beside this warehouse.
+
+    `store` names the sync store that works here (a module of orchestration/sync/stores/, chosen by
+    orchestration/sync/stores/__init__.py's registry); the other fields mean what that store says:
+    DuckDB: `published` and `state` are files, `history` the analysts' read-only copy of the state;
+    Postgres: `published` and `state` are schemas of the database `connect` reaches, `history` is None
+    (analysts read the state schema itself)."""
+
+    store: str
+    published: str
+    state: str
+    history: str | None = None
+    # Connection arguments (a password among them): never logged, never in a repr.
+    connect: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 class Warehouse(Protocol):
@@ -50,6 +70,9 @@ class Warehouse(Protocol):
     def write_build_table(self, table: str, rows: pa.Table) -> None: ...
 
     def drop_build_table(self, table: str) -> None: ...
+
+    def sync_location(self) -> SyncLocation:
+        """Where the sync engine reads the published data and keeps its state and history."""
 
     def retention_runner(self, *, build: bool) -> AbstractContextManager[Runner]:
         """The build (build=True) or the published data as a retention Runner."""

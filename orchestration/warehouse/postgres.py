@@ -18,6 +18,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, raw_files
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class PostgresWarehouse:
     which replaces the published schema by renames inside one transaction."""
 
     python_steps_outside_dbt = True
-    runs_syncs = False
+    runs_syncs = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -233,6 +234,18 @@ class PostgresWarehouse:
                 return [name for (name,) in cur.fetchall()]
         finally:
             con.close()
+
+    def sync_location(self) -> SyncLocation:
+        """The published schema, read in place; state and history in the schema `<published>_sync`,
+        which publishes never touch (they rename only the build, published and masked schemas)."""
+        published = self.pg.published_schema
+        return SyncLocation(
+            store="postgres",
+            published=published,
+            state=f"{published}_sync",
+            history=None,
+            connect=self.pg.connect_kwargs(),
+        )
 
     @contextlib.contextmanager
     def retention_runner(self, *, build: bool) -> Iterator[PostgresRunner]:

@@ -20,10 +20,13 @@ from tests.sync.fakes import WebhookFake
 from tests.sync.helpers import (
     WEBHOOK_SECRET,
     FakeClock,
+    execute,
     make_config,
     people,
     query,
+    state_exists,
     state_rows,
+    state_snapshot,
     write_warehouse,
 )
 
@@ -218,17 +221,17 @@ def test_dry_run_counts_and_samples_without_sending_or_writing(paths: Paths, web
     assert (result.adds, result.consent_excluded, result.requests) == (8, 2, 0)
     assert [s["key"] for s in result.preview.samples["adds"]] == [f"c0000{i}" for i in range(5)]
     assert result.preview.samples["consent_excluded"] == [{"key": "c00008"}, {"key": "c00009"}]
-    assert not paths.state.exists()  # nothing written
+    assert not state_exists(paths.state)  # nothing written
     assert webhook.request_count() == 0
 
     run(config, paths)
-    before = paths.state.read_bytes()
+    before = state_snapshot(paths.state)
     write_warehouse(paths.warehouse, rows[:4])
     preview = preview_sync(config, paths.warehouse, paths.state)
     assert (preview.removes, preview.destination_rows) == (4, 8)
     assert preview.would_abort is not None  # 50% removes
     assert preview.samples["removes"][0]["key"] == "c00004"
-    assert paths.state.read_bytes() == before
+    assert state_snapshot(paths.state) == before
 
 
 def test_every_run_writes_history_and_a_record_log(paths: Paths, webhook: WebhookFake) -> None:
@@ -424,9 +427,7 @@ def test_interrupted_runs_are_marked(paths: Paths, webhook: WebhookFake) -> None
     write_warehouse(paths.warehouse, people(2))
     config = hook(webhook)
     run(config, paths)
-    conn = duckdb.connect(str(paths.state))
-    conn.execute("update sync_runs set status = 'running', finished_at = null")
-    conn.close()
+    execute(paths.state, "update sync_runs set status = 'running', finished_at = null")
     run(config, paths)
     assert [s for (s,) in query(paths.state, "select status from sync_runs order by started_at")] == [
         "interrupted",
@@ -435,11 +436,11 @@ def test_interrupted_runs_are_marked(paths: Paths, webhook: WebhookFake) -> None
 
 
 def test_publish_state_gives_analysts_an_atomic_read_only_copy(
-    paths: Paths, webhook: WebhookFake, tmp_path: Path
+    duckdb_paths: Paths, webhook: WebhookFake, tmp_path: Path
 ) -> None:
-    write_warehouse(paths.warehouse, people(3))
+    write_warehouse(duckdb_paths.warehouse, people(3))
     published = tmp_path / "published" / "sync_state.duckdb"
-    run(hook(webhook), paths, publish_to=published)
+    run(hook(webhook), duckdb_paths, publish_to=published)
     conn = duckdb.connect(str(published), read_only=True)
     try:
         assert conn.execute("select count(*) from state__test_sync").fetchone() == (3,)
@@ -449,8 +450,8 @@ def test_publish_state_gives_analysts_an_atomic_read_only_copy(
     assert [p.name for p in published.parent.iterdir()] == ["sync_state.duckdb"]
     # A second publish replaces the file in one rename, while a reader could hold the old one.
     reader = duckdb.connect(str(published), read_only=True)
-    run(hook(webhook), paths)
-    publish_state(paths.state, published)
+    run(hook(webhook), duckdb_paths)
+    publish_state(duckdb_paths.state, published)
     reader.close()
     assert query(published, "select count(*) from sync_runs") == [(2,)]
     assert os.access(published, os.R_OK)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml  # type: ignore[import-untyped]
@@ -20,6 +19,7 @@ import yaml  # type: ignore[import-untyped]
 from orchestration.settings import Settings
 from orchestration.sync.engine import run_sync
 from orchestration.warehouse.connection import open_file
+from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.registry import get_warehouse
 from tests.sync.conftest import Paths
 from tests.sync.fakes import WebhookFake
@@ -149,20 +149,13 @@ def test_the_same_removals_without_an_upstream_change_go_out(paths: Paths, webho
     assert len(webhook.store) == 36
 
 
-def _add_identity(path: Path, customers: int, changed: int) -> None:
-    conn = duckdb.connect(str(path))
-    try:
-        conn.execute(
-            "create or replace table customers as select 'c' || range as customer_id from range(?)",
-            [customers],
-        )
-        conn.execute(
-            "create or replace table customer_id_history as select 'old' || range as old_customer_id, "
-            "'c1' as new_customer_id, 'merge' as change_kind, ? as changed_at from range(?)",
-            [later(), changed],
-        )
-    finally:
-        conn.close()
+def _add_identity(path: Path | SyncLocation, customers: int, changed: int) -> None:
+    write_warehouse(path, [{"customer_id": f"c{i}"} for i in range(customers)], table="customers")
+    history = [
+        {"old_customer_id": f"old{i}", "new_customer_id": "c1", "change_kind": "merge", "changed_at": later()}
+        for i in range(changed)
+    ]
+    write_warehouse(path, history, table="customer_id_history")
 
 
 def test_removals_after_many_customers_changed_id_are_held(paths: Paths, webhook: WebhookFake) -> None:
@@ -181,12 +174,14 @@ def test_removals_after_many_customers_changed_id_are_held(paths: Paths, webhook
     assert len(webhook.store) == 36
 
 
-def test_removals_after_a_failed_freshness_check_are_held(paths: Paths, webhook: WebhookFake) -> None:
+def test_removals_after_a_failed_freshness_check_are_held(
+    paths: Paths, webhook: WebhookFake, tmp_path: Path
+) -> None:
     rows = people(40)
     write_warehouse(paths.warehouse, rows)
     config = mirror(webhook)
     run(config, paths)
-    sources = paths.state.parent / "sources.json"
+    sources = tmp_path / "sources.json"
     sources.write_text(
         json.dumps(
             {

@@ -1,0 +1,595 @@
+"""The Postgres sync store: the source is read from the published schema, and state and history live in a
+schema of their own, `<published schema>_sync`, which publishes never rename or drop.
+
+The diff itself stays DuckDB SQL (orchestration/sync/diff.py), so payloads, hashes and counts are the same
+on every warehouse: for a run, the mapped columns of the source model and the sync's state table are
+streamed out of Postgres (COPY, in one read-only snapshot for the source) into an in-memory DuckDB
+connection. Everything the engine writes (state, journal, runs, record log) goes to Postgres, one
+transaction per confirmed batch, exactly as the DuckDB store commits it. One run per state schema at a
+time: a session advisory lock on the schema enforces it, as DuckDB's file lock does for the state file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import psycopg2
+import psycopg2.extras
+
+from orchestration.sync.destinations.base import DELETE_OPERATIONS
+from orchestration.sync.diff import quote, sql_string
+from orchestration.sync.errors import SyncConfigError
+from orchestration.sync.redact import redact
+from orchestration.sync.state import (
+    RUN_COUNTS,
+    SCHEMA,
+    STATE_COLUMNS,
+    Outcome,
+    PendingBatch,
+    RunRow,
+    state_table,
+    utcnow,
+)
+from orchestration.sync.stores.base import ConditionFor, HeldRows, iter_chunks, journal_without
+from orchestration.warehouse.interface import SyncLocation
+
+log = logging.getLogger(__name__)
+
+# Postgres column types (information_schema) as DuckDB reads them back from CSV; any other type is
+# sent as its text form (json, uuid, arrays, timestamptz in UTC, ...).
+DUCKDB_TYPES = {
+    "text": "varchar",
+    "character varying": "varchar",
+    "character": "varchar",
+    "boolean": "boolean",
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "real": "float",
+    "double precision": "double",
+    "numeric": "double",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+}
+STATE_TYPES = {
+    "key": "varchar",
+    "payload_hash": "varchar",
+    "payload": "varchar",
+    "destination_id": "varchar",
+    "status": "varchar",
+    "attempts": "integer",
+    "attempted_hash": "varchar",
+    "last_error": "varchar",
+    "last_sent_at": "timestamp",
+}
+
+
+def _q(sql: str) -> str:
+    """The engine's `?` placeholders as psycopg2's."""
+    return sql.replace("?", "%s")
+
+
+def _session(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute("set client_encoding to 'UTF8'")
+        cur.execute("set datestyle to 'ISO, YMD'")
+        cur.execute("set timezone to 'UTC'")
+
+
+def copy_into_duckdb(
+    cur: Any, select_sql: str, duck: duckdb.DuckDBPyConnection, target: str, types: dict[str, str]
+) -> None:
+    """Stream a Postgres query (COPY, CSV) into the DuckDB temp table `target`, typed as `types` says.
+
+    Only an unquoted \\N is null; a quoted one, or an empty string, is a value."""
+    with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+        with open(tmp.name, "w", encoding="utf-8") as handle:
+            cur.copy_expert(f"copy ({select_sql}) to stdout with (format csv, null '\\N')", handle)
+        columns = ", ".join(f"{sql_string(name)}: {sql_string(dtype)}" for name, dtype in types.items())
+        duck.execute(
+            f"create or replace temp table {quote(target)} as select * from read_csv({sql_string(tmp.name)}, "
+            f"columns = {{{columns}}}, header = false, auto_detect = false, nullstr = '\\N', "
+            "allow_quoted_nulls = false, quote = '\"', escape = '\"')"
+        )
+
+
+class _PostgresTables:
+    def __init__(self, cur: Any, duck: duckdb.DuckDBPyConnection, published: str) -> None:
+        self.cur = cur
+        self.duck = duck
+        self.published = published
+        self.copied: list[str] = []
+
+    def _schema(self, schema: str) -> str:
+        # A model named without a schema is a published model (`main` on DuckDB).
+        return self.published if schema == "main" else schema
+
+    def _types(self, schema: str, table: str) -> dict[str, str]:
+        self.cur.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (self._schema(schema), table),
+        )
+        return dict(self.cur.fetchall())
+
+    def columns(self, schema: str, table: str) -> list[str] | None:
+        return list(self._types(schema, table)) or None
+
+    def relation(self, schema: str, table: str, columns: list[str]) -> str:
+        declared = self._types(schema, table)
+        if not declared:
+            raise SyncConfigError(f"{self._schema(schema)}.{table} is not in the published schema")
+        wanted = [name for name in dict.fromkeys(columns) if name in declared]
+        selects = [
+            quote(name) if declared[name] in DUCKDB_TYPES else f"cast({quote(name)} as text) as {quote(name)}"
+            for name in wanted
+        ]
+        types = {name: DUCKDB_TYPES.get(declared[name], "varchar") for name in wanted}
+        target = f"_sync_src_{len(self.copied)}"
+        copy_into_duckdb(
+            self.cur,
+            f"select {', '.join(selects)} from {quote(self._schema(schema))}.{quote(table)}",
+            self.duck,
+            target,
+            types,
+        )
+        self.copied.append(target)
+        return quote(target)
+
+
+class PostgresSource:
+    """The published schema, read in one read-only repeatable-read snapshot per diff."""
+
+    def __init__(self, location: SyncLocation) -> None:
+        self.location = location
+
+    def exists(self) -> bool:
+        try:
+            conn = psycopg2.connect(**self.location.connect)
+        except psycopg2.OperationalError:
+            return False
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "select 1 from information_schema.schemata where schema_name = %s",
+                    (self.location.published,),
+                )
+                return cur.fetchone() is not None
+        finally:
+            conn.close()
+
+    def describe(self) -> str:
+        connect = self.location.connect
+        return f"postgres://{connect.get('host')}:{connect.get('port')}/{connect.get('dbname')} schema {self.location.published}"
+
+    @contextlib.contextmanager
+    def open(self, conn: duckdb.DuckDBPyConnection) -> Iterator[_PostgresTables]:
+        pg = psycopg2.connect(**self.location.connect)
+        tables: _PostgresTables | None = None
+        try:
+            _session(pg)
+            pg.commit()
+            pg.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            with pg.cursor() as cur:
+                tables = _PostgresTables(cur, conn, self.location.published)
+                yield tables
+        finally:
+            pg.rollback()
+            pg.close()
+            for name in tables.copied if tables else []:
+                conn.execute(f"drop table if exists {quote(name)}")
+
+
+def _connect_state(location: SyncLocation) -> Any:
+    conn = psycopg2.connect(**location.connect)
+    _session(conn)
+    conn.commit()
+    return conn
+
+
+def _copy_state(cur: Any, schema: str, sync_name: str, duck: duckdb.DuckDBPyConnection) -> None:
+    """The sync's committed state as the temp table `state__<name>` on `duck` (empty when none yet)."""
+    table = state_table(sync_name)
+    cur.execute(
+        "select 1 from information_schema.tables where table_schema = %s and table_name = %s", (schema, table)
+    )
+    if cur.fetchone() is None:
+        duck.execute(f"create or replace temp table {table} ({STATE_COLUMNS})")
+        return
+    names = ", ".join(quote(name) for name in STATE_TYPES)
+    copy_into_duckdb(cur, f"select {names} from {quote(schema)}.{table}", duck, table, STATE_TYPES)
+
+
+class PostgresStore:
+    """State, journal, runs and record log in the schema `location.state`."""
+
+    def __init__(self, location: SyncLocation) -> None:
+        self.schema = location.state
+        self._lock_key = f"tessera_sync:{self.schema}"
+        self.conn = _connect_state(location)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("select pg_try_advisory_lock(hashtext(%s))", (self._lock_key,))
+                row = cur.fetchone()
+                if not row or not row[0]:
+                    raise RuntimeError(f"the sync state schema {self.schema} is in use by another process")
+                cur.execute(f"create schema if not exists {quote(self.schema)}")
+                cur.execute(f"set search_path to {quote(self.schema)}")
+                for statement in SCHEMA:
+                    cur.execute(statement)
+            self.conn.commit()
+        except BaseException:
+            self.conn.close()
+            raise
+        self.duck = duckdb.connect()
+
+    # the diff
+
+    def ensure_sync(self, sync_name: str) -> str:
+        table = state_table(sync_name)
+        self._run(f"create table if not exists {table} ({STATE_COLUMNS})")
+        return table
+
+    def diff_connection(self, sync_name: str) -> duckdb.DuckDBPyConnection:
+        try:
+            with self.conn.cursor() as cur:
+                _copy_state(cur, self.schema, sync_name, self.duck)
+        finally:
+            self.conn.rollback()  # only read: the session stays usable whatever happened
+        return self.duck
+
+    def _run(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with self.conn.cursor() as cur:
+            try:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+            except BaseException:
+                self.conn.rollback()
+                raise
+        self.conn.commit()
+        return rows
+
+    # run history
+
+    def mark_interrupted(self, sync_name: str) -> int:
+        rows = self._run(
+            "update sync_runs set status = 'interrupted', finished_at = coalesce(finished_at, %s) "
+            "where sync_name = %s and status = 'running' returning run_id",
+            (utcnow(), sync_name),
+        )
+        return len(rows)
+
+    def start_run(self, run: RunRow) -> None:
+        self._run(
+            "insert into sync_runs (run_id, sync_name, destination, mode, status, forced, started_at) "
+            "values (%s, %s, %s, %s, %s, %s, %s)",
+            (run.run_id, run.sync_name, run.destination, run.mode, run.status, run.forced, run.started_at),
+        )
+
+    def finish_run(self, run: RunRow) -> None:
+        assignments = ", ".join(f"{name} = %s" for name in RUN_COUNTS)
+        self._run(
+            f"update sync_runs set status = %s, finished_at = %s, error = %s, hold_reason = %s, "
+            f"removals_approved = %s, {assignments} where run_id = %s",
+            (
+                run.status,
+                run.finished_at,
+                redact(run.error),
+                run.hold_reason,
+                run.removals_approved,
+                *(run.counts.get(name, 0) for name in RUN_COUNTS),
+                run.run_id,
+            ),
+        )
+
+    def last_released_run(self, sync_name: str) -> datetime | None:
+        rows = self._run(
+            "select max(started_at) from sync_runs where sync_name = %s and status in ('success', 'partial')",
+            (sync_name,),
+        )
+        return rows[0][0] if rows else None
+
+    # the journal
+
+    def add_pending(
+        self, sync_name: str, run_id: str, idempotency_key: str, operation: str, items: str, count: int
+    ) -> None:
+        self._run(
+            "insert into sync_journal values (%s, %s, %s, %s, %s, %s, 0, null, %s)",
+            (idempotency_key, sync_name, run_id, operation, count, items, utcnow()),
+        )
+
+    def bump_pending(self, idempotency_key: str, error: str) -> None:
+        self._run(
+            "update sync_journal set attempts = attempts + 1, last_error = %s where idempotency_key = %s",
+            ((redact(error) or "")[:1000], idempotency_key),
+        )
+
+    def pending(self, sync_name: str) -> list[PendingBatch]:
+        rows = self._run(
+            "select idempotency_key, run_id, operation, items, attempts, created_at from sync_journal "
+            "where sync_name = %s order by created_at, idempotency_key",
+            (sync_name,),
+        )
+        return [PendingBatch(*row) for row in rows]
+
+    # committing what a destination confirmed
+
+    def _fill(self, cur: Any, temp: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        ddl = ", ".join(f"{name} varchar" for name in columns)
+        cur.execute(f"create temp table if not exists {temp} ({ddl}) on commit delete rows")
+        psycopg2.extras.execute_values(cur, f"insert into {temp} values %s", rows, page_size=1000)
+
+    def commit(
+        self, sync_name: str, run_id: str, idempotency_key: str | None, outcomes: list[Outcome]
+    ) -> None:
+        """In one transaction, as the DuckDB store: state, log rows, and the batch's journal row."""
+        table = state_table(sync_name)
+        now = utcnow()
+        sends_ok = [o for o in outcomes if o.ok and o.operation not in DELETE_OPERATIONS]
+        removed = [o for o in outcomes if o.ok and o.operation in DELETE_OPERATIONS and not o.replace]
+        failed = [o for o in outcomes if not o.ok]
+        try:
+            with self.conn.cursor() as cur:
+                if sends_ok:
+                    self._fill(
+                        cur,
+                        "_sync_ok",
+                        ("key", "payload_hash", "payload", "destination_id"),
+                        [(o.key, o.payload_hash, o.payload, o.destination_id) for o in sends_ok],
+                    )
+                    cur.execute(
+                        f"""
+                        insert into {table} as s
+                            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+                             last_error, last_sent_at)
+                        select key, payload_hash, payload, destination_id, 'synced', 0, payload_hash, null, %s
+                        from _sync_ok
+                        on conflict (key) do update set
+                            payload_hash = excluded.payload_hash,
+                            payload = excluded.payload,
+                            destination_id = coalesce(excluded.destination_id, s.destination_id),
+                            status = 'synced',
+                            attempts = 0,
+                            attempted_hash = excluded.attempted_hash,
+                            last_error = null,
+                            last_sent_at = excluded.last_sent_at
+                        """,
+                        (now,),
+                    )
+                if removed:
+                    self._fill(cur, "_sync_removed", ("key",), [(o.key,) for o in removed])
+                    cur.execute(f"delete from {table} where key in (select key from _sync_removed)")
+                if failed:
+                    self._fill(
+                        cur,
+                        "_sync_failed",
+                        ("key", "attempted_hash", "error", "status"),
+                        [
+                            (
+                                o.key,
+                                None if o.operation in DELETE_OPERATIONS else o.payload_hash,
+                                (redact(o.error) or "failed")[:2000],
+                                "rejected"
+                                if o.permanent and o.operation not in DELETE_OPERATIONS
+                                else "failed",
+                            )
+                            for o in failed
+                        ],
+                    )
+                    cur.execute(
+                        f"""
+                        insert into {table} as s
+                            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+                             last_error, last_sent_at)
+                        select key, null, null, null, status, 1, attempted_hash, error, %s from _sync_failed
+                        on conflict (key) do update set
+                            status = excluded.status,
+                            -- Attempts count refusals of the same data: changed data starts afresh.
+                            attempts = case
+                                when s.attempted_hash is not distinct from excluded.attempted_hash
+                                    then s.attempts + 1
+                                else 1
+                            end,
+                            attempted_hash = excluded.attempted_hash,
+                            last_error = excluded.last_error,
+                            last_sent_at = excluded.last_sent_at
+                        """,
+                        (now,),
+                    )
+                if outcomes:
+                    self._fill(
+                        cur,
+                        "_sync_log",
+                        ("key", "operation", "status", "error", "consent_basis"),
+                        [
+                            (
+                                o.key,
+                                o.operation,
+                                "succeeded" if o.ok else ("rejected" if o.permanent else "failed"),
+                                redact(o.error),
+                                o.consent_basis,
+                            )
+                            for o in outcomes
+                        ],
+                    )
+                    cur.execute(
+                        "insert into sync_record_log "
+                        "select %s, %s, key, operation, status, error, consent_basis, %s, %s from _sync_log",
+                        (sync_name, run_id, idempotency_key, now),
+                    )
+                if idempotency_key is not None:
+                    cur.execute("delete from sync_journal where idempotency_key = %s", (idempotency_key,))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def log_invalid(self, sync_name: str, run_id: str) -> int:
+        rows = self.duck.execute(
+            """
+            select distinct key,
+                case when key is null then 'null primary key' else 'duplicate primary key' end
+            from _sync_source
+            where key is null or key_count > 1
+            """
+        ).fetchall()
+        now = utcnow()
+        with self.conn.cursor() as cur:
+            for chunk in iter_chunks(rows, 1000):
+                psycopg2.extras.execute_values(
+                    cur,
+                    "insert into sync_record_log values %s",
+                    [
+                        (sync_name, run_id, key, "none", "invalid", reason, None, None, now)
+                        for key, reason in chunk
+                    ],
+                )
+        self.conn.commit()
+        return len(rows)
+
+    def checkpoint(self) -> None:
+        """Nothing to do: every commit is durable."""
+
+    def close(self) -> None:
+        try:
+            self.duck.close()
+        finally:
+            try:
+                # Released explicitly: a closed connection's backend lets go of its locks only when it
+                # has noticed, and the next run may already be asking.
+                self.conn.rollback()
+                with self.conn.cursor() as cur:
+                    cur.execute("select pg_advisory_unlock(hashtext(%s))", (self._lock_key,))
+                self.conn.commit()
+            except psycopg2.Error:
+                log.warning(
+                    "releasing the sync state lock failed; closing the session releases it", exc_info=True
+                )
+            finally:
+                self.conn.close()
+
+    # erasure
+
+    def forget(
+        self,
+        keys: list[str],
+        condition_for: ConditionFor,
+        journal_terms: list[str],
+        hold: Callable[[str, HeldRows], None],
+    ) -> dict[str, int]:
+        keys = list(keys)
+        counts: dict[str, int] = {}
+        touched = ["sync_record_log", "sync_journal"]
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    "select table_name from information_schema.tables where table_schema = %s "
+                    "and left(table_name, 7) = 'state__' order by 1",
+                    (self.schema,),
+                )
+                for (table,) in cur.fetchall():
+                    condition = _escaped(condition_for(self._columns(cur, table)))
+                    where = f"key = any(%s) or ({condition})"
+                    cur.execute(
+                        f"select key, destination_id, payload from {quote(table)} where {where}", (keys,)
+                    )
+                    rows = cur.fetchall()
+                    if not rows:
+                        continue
+                    hold(table[len("state__") :], [(str(k), d, p) for k, d, p in rows])
+                    cur.execute(f"delete from {quote(table)} where {where}", (keys,))
+                    counts[table] = len(rows)
+                    touched.append(table)
+                    keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
+                condition = _escaped(condition_for(self._columns(cur, "sync_record_log")))
+                cur.execute(f"delete from sync_record_log where key = any(%s) or ({condition})", (keys,))
+                counts["sync_record_log"] = cur.rowcount
+                wanted, journal_removed = set(keys), 0
+                cur.execute("select idempotency_key, items from sync_journal")
+                for idempotency_key, items in cur.fetchall():
+                    kept, removed_here = journal_without(items, wanted, journal_terms)
+                    if not removed_here:
+                        continue
+                    journal_removed += removed_here
+                    if kept:
+                        cur.execute(
+                            "update sync_journal set items = %s, record_count = %s where idempotency_key = %s",
+                            (json.dumps(kept, separators=(",", ":")), len(kept), idempotency_key),
+                        )
+                    else:
+                        cur.execute("delete from sync_journal where idempotency_key = %s", (idempotency_key,))
+                counts["sync_journal"] = journal_removed
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        # Deleted rows stay in the table's pages until they are rewritten: VACUUM FULL rewrites them.
+        self.conn.autocommit = True
+        try:
+            with self.conn.cursor() as cur:
+                for table in touched:
+                    cur.execute(f"vacuum full {quote(self.schema)}.{quote(table)}")
+        finally:
+            self.conn.autocommit = False
+        return counts
+
+    def _columns(self, cur: Any, table: str) -> list[tuple[str, str]]:
+        cur.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (self.schema, table),
+        )
+        return [(name, dtype) for name, dtype in cur.fetchall()]
+
+
+def _escaped(condition: str | None) -> str:
+    """A condition built from a person's terms, safe to run with psycopg2 parameters beside it."""
+    return (condition or "false").replace("%", "%%")
+
+
+@contextlib.contextmanager
+def open_preview(location: SyncLocation, sync_name: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
+    """For the dry run: the sync's state copied into DuckDB from a read-only session (nothing is created,
+    not even the state schema), and the number of unconfirmed batches."""
+    duck = duckdb.connect()
+    conn = _connect_state(location)
+    try:
+        conn.set_session(readonly=True)
+        with conn.cursor() as cur:
+            for statement in SCHEMA:
+                if statement.strip().startswith("create table"):
+                    duck.execute(statement)
+            _copy_state(cur, location.state, sync_name, duck)
+            cur.execute(
+                "select 1 from information_schema.tables where table_schema = %s and table_name = 'sync_journal'",
+                (location.state,),
+            )
+            pending = 0
+            if cur.fetchone() is not None:
+                cur.execute(
+                    f"select count(*) from {quote(location.state)}.sync_journal where sync_name = %s",
+                    (sync_name,),
+                )
+                row = cur.fetchone()
+                pending = int(row[0]) if row else 0
+        conn.rollback()
+        yield duck, pending
+    finally:
+        conn.close()
+        duck.close()
+
+
+def publish_history(location: SyncLocation) -> None:
+    """Nothing to copy: analysts read the state schema itself (Postgres readers never block the engine)."""
+
+
+def state_files(location: SyncLocation) -> list[Any]:
+    """No files: the state is in the database."""
+    return []
