@@ -1,6 +1,7 @@
 """Consent at send: was consent valid when each record was sent? (the query, run on the published files)
 
-The record log lives in the sync engine's own published file (warehouse/sync_history.duckdb) and
+The record log lives in the sync engine's own published file (warehouse/sync_history.duckdb; on
+Postgres, the schema `<published>_sync`, read through the sync store: `audit_at_location`) and
 consent history in the published warehouse. Both are attached read-only into an in-memory DuckDB
 and joined by consent_at_send.sql, so the answer is as fresh as the last sync and the last build,
 and neither file is ever locked for a writer.
@@ -8,13 +9,14 @@ and neither file is ever locked for a writer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from orchestration.settings import Settings
+from orchestration.warehouse.interface import SyncLocation
 
 SQL_PATH = Path(__file__).with_name("consent_at_send.sql")
 
@@ -111,11 +113,55 @@ def audit_consent_at_send(
     return ConsentAudit(rows)
 
 
+def audit_at_location(
+    location: SyncLocation, *, customer_keyed_syncs: list[str], sync_name: str | None = None
+) -> ConsentAudit:
+    """The same audit wherever the warehouse keeps its data and its sync history (DuckDB files, or the
+    Postgres published and `_sync` schemas), read through the sync stores' read-only sources: the consent
+    tables are copied into an in-memory DuckDB, then the query runs against the record log."""
+    from orchestration.sync.stores import open_source
+
+    warehouse = open_source(location)
+    history = open_source(replace(location, published=location.history or location.state))
+    for label, source in (("published warehouse", warehouse), ("sync history", history)):
+        if not source.exists():
+            raise ConsentAuditError(f"no {label} at {source.describe()}: run the build and a sync first")
+    sql = consent_at_send_sql()
+    con = duckdb.connect()
+    try:
+        with warehouse.open(con) as tables:
+            for table in ("consent_history", "customer_id_history"):
+                columns = tables.columns("main", table)
+                if columns is None:
+                    raise ConsentAuditError(f"the published warehouse has no {table}: run the build first")
+                con.execute(
+                    f"create temp table _audit_{table} as select * from {tables.relation('main', table, columns)}"
+                )
+                sql = sql.replace(f"warehouse.main.{table}", f"_audit_{table}")
+        with history.open(con) as tables:
+            columns = tables.columns("main", "sync_record_log")
+            if columns is None:
+                raise ConsentAuditError(f"no sync record log at {history.describe()}: run a sync first")
+            sql = sql.replace(
+                "sync_history.main.sync_record_log", tables.relation("main", "sync_record_log", columns)
+            )
+            cursor = con.execute(
+                f"select * from ({sql}) where $sync_name is null or sync_name = $sync_name "
+                "order by sent_at, sync_name, record_key",
+                {"customer_keyed_syncs": list(customer_keyed_syncs), "sync_name": sync_name},
+            )
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    except duckdb.Error as exc:
+        raise ConsentAuditError(f"the consent audit could not read the published data: {exc}") from exc
+    finally:
+        con.close()
+    return ConsentAudit(rows)
+
+
 def audit_project(settings: Settings, sync_name: str | None = None) -> ConsentAudit:
-    """The audit on this project's published warehouse and sync history (DuckDB target)."""
-    from orchestration.sync.project import history_path, project_syncs
+    """The audit on this project's published warehouse and sync history, on any warehouse that runs syncs."""
+    from orchestration.sync.project import project_syncs, sync_location
 
     keyed = [c.name for c in project_syncs(settings) if c.source.primary_key == "customer_id"]
-    return audit_consent_at_send(
-        settings.published_db, history_path(settings), customer_keyed_syncs=keyed, sync_name=sync_name
-    )
+    return audit_at_location(sync_location(settings), customer_keyed_syncs=keyed, sync_name=sync_name)

@@ -52,8 +52,7 @@ from orchestration.privacy.scan import (
 )
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
-from orchestration.sync.project import history_path, project_syncs, state_path
-from orchestration.sync.state import publish_state
+from orchestration.sync.project import history_path, project_syncs, state_path, sync_location
 from orchestration.warehouse.audit import Audit, PublishBlocked
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
 from orchestration.warehouse.duckdb import DuckDBWarehouse
@@ -351,75 +350,31 @@ def _erase_sync_state(
     settings: Settings, ledger: Ledger, request_id: str, cluster: Cluster, terms: list[str]
 ) -> dict[str, int]:
     """Move the person's sync state rows into the ledger's pending deletes, delete them and their record log
-    rows and journal entries, rewrite the state file and republish the history copy."""
-    path = state_path(settings)
-    if not path.exists():
+    rows and journal entries (through the warehouse's sync store), rewrite any state file and republish the
+    history copy."""
+    from orchestration.privacy.scan import match_condition
+    from orchestration.sync.stores import open_store, publish_history, state_exists, state_files
+
+    location = sync_location(settings)
+    if not state_exists(location):
         return {}
-    from orchestration.privacy.scan import columns_of, match_condition
-
-    counts: dict[str, int] = {}
     try:
-        con = duckdb.connect(str(path))
-    except duckdb.IOException as exc:
-        raise PrivacyError(f"the sync state {path} is in use (a sync is running): {exc}") from None
+        store = open_store(location)
+    except RuntimeError as exc:
+        raise PrivacyError(f"the sync state {location.state} is in use (a sync is running): {exc}") from None
     try:
-        keys = list(cluster.customer_ids)
-        for (table,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() "
-            "and starts_with(table_name, 'state__')"
-        ).fetchall():
-            sync_name = table[len("state__") :]
-            condition = match_condition(columns_of(con, "main", table), terms) or "false"
-            where = f"key in (select unnest(?)) or ({condition})"
-            rows = con.execute(
-                f"select key, destination_id, payload from {table} where {where}", [keys]
-            ).fetchall()
-            if not rows:
-                continue
-            ledger.add_pending(request_id, sync_name, [(str(k), d, p) for k, d, p in rows])
-            con.execute(f"delete from {table} where {where}", [keys])
-            counts[table] = len(rows)
-            keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
-        condition = match_condition(columns_of(con, "main", "sync_record_log"), terms) or "false"
-        removed = con.execute(
-            f"delete from sync_record_log where key in (select unnest(?)) or ({condition}) returning 1",
-            [keys],
-        ).fetchall()
-        counts["sync_record_log"] = len(removed)
-        counts["sync_journal"] = _erase_from_journal(con, keys, terms)
-        con.execute("checkpoint")
+        counts = store.forget(
+            list(cluster.customer_ids),
+            lambda columns: match_condition(columns, terms),
+            byte_terms(terms),
+            lambda sync_name, rows: ledger.add_pending(request_id, sync_name, rows),
+        )
     finally:
-        con.close()
-    compact_duckdb(path)
-    publish_state(path, history_path(settings))
+        store.close()
+    for path in state_files(location):
+        compact_duckdb(path)
+    publish_history(location)
     return counts
-
-
-def _erase_from_journal(con: duckdb.DuckDBPyConnection, keys: list[str], terms: list[str]) -> int:
-    """Take the person's entries out of unconfirmed batches (the rest of each batch is still resent)."""
-    import json
-
-    wanted = set(keys)
-    lowered = byte_terms(terms)
-    removed = 0
-    for idempotency_key, items in con.execute("select idempotency_key, items from sync_journal").fetchall():
-        entries = json.loads(items)
-        kept = [
-            e
-            for e in entries
-            if str(e.get("k")) not in wanted and not any(t in json.dumps(e).lower() for t in lowered)
-        ]
-        if len(kept) == len(entries):
-            continue
-        removed += len(entries) - len(kept)
-        if kept:
-            con.execute(
-                "update sync_journal set items = ?, record_count = ? where idempotency_key = ?",
-                [json.dumps(kept, separators=(",", ":")), len(kept), idempotency_key],
-            )
-        else:
-            con.execute("delete from sync_journal where idempotency_key = ?", [idempotency_key])
-    return removed
 
 
 def prove(
@@ -439,7 +394,10 @@ def prove(
         ("masked_file", masked_file_path(settings)),
     ]
     if settings.target == "postgres":
-        for scan in pg.scan(settings, terms, pg.person_source_table_schemas(config)):
+        from orchestration.sync.stores import state_schemas
+
+        extra = pg.person_source_table_schemas(config) + state_schemas(sync_location(settings))
+        for scan in pg.scan(settings, terms, extra):
             tables[f"postgres:{scan.table}"] = scan.hits
             scanned_rows += scan.rows
     else:

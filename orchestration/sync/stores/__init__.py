@@ -29,7 +29,9 @@ __all__ = [
     "open_source",
     "open_store",
     "publish_history",
+    "state_exists",
     "state_files",
+    "state_schemas",
 ]
 
 
@@ -92,3 +94,13 @@ def publish_history(location: SyncLocation) -> None:
 
 def state_files(location: SyncLocation) -> list[Path]:
     return list(_kind(location).module.state_files(location))
+
+
+def state_exists(location: SyncLocation) -> bool:
+    """Whether a sync ever kept state here (without creating anything)."""
+    return bool(_kind(location).module.state_exists(location))
+
+
+def state_schemas(location: SyncLocation) -> list[str]:
+    """Database schemas holding sync state (for scans of everything the project keeps)."""
+    return list(_kind(location).module.state_schemas(location))

@@ -174,3 +174,12 @@ def publish_history(location: SyncLocation) -> None:
 def state_files(location: SyncLocation) -> list[Path]:
     """Files holding sync state (rewritten after an erasure, so deleted values leave the file's bytes)."""
     return [Path(location.state)]
+
+
+def state_exists(location: SyncLocation) -> bool:
+    return Path(location.state).exists()
+
+
+def state_schemas(location: SyncLocation) -> list[str]:
+    """None: the state is a file (scanned as one)."""
+    return []

@@ -593,3 +593,17 @@ def publish_history(location: SyncLocation) -> None:
 def state_files(location: SyncLocation) -> list[Any]:
     """No files: the state is in the database."""
     return []
+
+
+def state_exists(location: SyncLocation) -> bool:
+    conn = psycopg2.connect(**location.connect)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select 1 from information_schema.schemata where schema_name = %s", (location.state,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def state_schemas(location: SyncLocation) -> list[str]:
+    return [location.state]
