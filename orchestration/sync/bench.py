@@ -6,6 +6,7 @@ import base64
 import logging
 import math
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -175,12 +176,11 @@ def bench_diff(workdir: Path, rows: int, location: SyncLocation | None = None) -
     try:
         store.ensure_sync(config.name)
         started = time.perf_counter()
-        initial = compute_diff(store.diff_connection(config.name), config, source)
+        conn = store.diff_connection(config.name)
+        initial = compute_diff(conn, config, source)
         initial_seconds = time.perf_counter() - started
         # Stand in for a completed first sync: every eligible row confirmed at the destination, committed
         # through the store in the destination's batches, as a run commits them.
-        conn = store.diff_connection(config.name)
-        compute_diff(conn, config, source)
         confirmed = conn.execute("select key, payload_hash, payload from _sync_diff order by key").fetchall()
         started = time.perf_counter()
         for start in range(0, len(confirmed), 1000):
@@ -207,6 +207,49 @@ def bench_diff(workdir: Path, rows: int, location: SyncLocation | None = None) -
         "diff_removes": steady.removes,
         "state_commit_seconds": round(commit_seconds, 3),
     }
+
+
+def load_average() -> str:
+    """The machine's load average as `uptime` prints it (the figures mean little without it)."""
+    try:
+        return subprocess.run(
+            ["uptime"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        one, five, fifteen = os.getloadavg()
+        return f"load average: {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def bench_diff_warehouses(
+    rows: int, connect: dict[str, Any], workdir: str | Path | None = None
+) -> dict[str, Any]:
+    """The diff of a `rows`-person audience, first run and after 1% churn, on the DuckDB store and on the
+    Postgres store (a scratch published schema and its `_sync` schema on the server `connect` reaches,
+    dropped afterwards), one after the other in one process, with the load average before and after."""
+    import uuid
+
+    import psycopg2
+
+    figures: dict[str, Any] = {"cores": os.cpu_count(), "load_before": load_average()}
+    with tempfile.TemporaryDirectory(prefix="tessera-bench-diff-", dir=workdir) as folder:
+        log.info("benchmark: diff of %d rows on DuckDB", rows)
+        figures["duckdb"] = bench_diff(Path(folder), rows)
+    published = f"tessera_bench_sync_{uuid.uuid4().hex[:8]}"
+    location = SyncLocation(store="postgres", published=published, state=f"{published}_sync", connect=connect)
+    try:
+        log.info("benchmark: diff of %d rows on Postgres", rows)
+        figures["postgres"] = bench_diff(Path(tempfile.gettempdir()), rows, location)
+    finally:
+        conn = psycopg2.connect(**connect)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"drop schema if exists {quote(location.published)} cascade")
+                cur.execute(f"drop schema if exists {quote(location.state)} cascade")
+        finally:
+            conn.close()
+    figures["load_after"] = load_average()
+    return figures
 
 
 def bench_unchanged_rerun(workdir: Path, rows: int) -> dict[str, Any]:

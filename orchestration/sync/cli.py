@@ -91,10 +91,19 @@ def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -
 @click.command("sync")
 @click.option("--rows", default=1_000_000, show_default=True, help="Audience size for the diff benchmark.")
 @click.option("--window", default=30.0, show_default=True, help="Seconds of the throughput measurement.")
-def bench_sync(rows: int, window: float) -> None:
+@click.option(
+    "--diff-warehouses",
+    is_flag=True,
+    help="Only the diff (first run and 1% churn), on DuckDB and on the Postgres server of TESSERA_PG_*.",
+)
+def bench_sync(rows: int, window: float, diff_warehouses: bool) -> None:
     """Sync engine: diff time, requests of an unchanged re-run, throughput, loss and duplicates under faults."""
-    from orchestration.sync.bench import run_benchmark
+    from orchestration.sync.bench import bench_diff_warehouses, run_benchmark
 
     with console.status("sync benchmark …"):
-        figures = run_benchmark(rows=rows, window_seconds=window)
+        if diff_warehouses:
+            connect = dict(Settings.from_env().postgres.connect_kwargs())
+            figures = bench_diff_warehouses(rows, connect)
+        else:
+            figures = run_benchmark(rows=rows, window_seconds=window)
     console.print(json.dumps(figures, default=str), soft_wrap=True)
