@@ -105,7 +105,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     from orchestration.definitions import syncs_enabled
 
     if not syncs_enabled(settings):
-        console.print("syncs: not run (the sync engine reads the published DuckDB warehouse)")
+        console.print("syncs: not run (none declared in syncs/syncs.yml, or this warehouse runs no syncs)")
         return
     with console.status("running the syncs (Dagster job run_syncs) …"):
         syncs = (

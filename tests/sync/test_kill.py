@@ -6,6 +6,7 @@ lets a last run finish and checks what the destination holds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -23,6 +24,8 @@ import pytest
 from orchestration.sync.config import load_syncs
 from orchestration.sync.engine import run_sync
 from orchestration.sync.localserver import Request, Response
+from orchestration.warehouse.interface import SyncLocation
+from tests.sync.conftest import Paths
 from tests.sync.fakes import FakeApi, HubSpotFake, WebhookFake
 from tests.sync.helpers import WEBHOOK_SECRET, people, query, state_rows, write_warehouse
 
@@ -32,12 +35,18 @@ FAST = {"requests": 1000, "per_seconds": 1}
 
 CHILD = textwrap.dedent(
     """
+    import json
     import sys
     sys.path.insert(0, sys.argv[1])
     from orchestration.sync.config import load_syncs
     from orchestration.sync.engine import run_sync
+    from orchestration.warehouse.interface import SyncLocation
+
+    def where(arg):
+        return SyncLocation(**json.loads(arg)) if arg.startswith("{") else arg
+
     config = load_syncs(sys.argv[2])[0]
-    result = run_sync(config, sys.argv[3], sys.argv[4])
+    result = run_sync(config, where(sys.argv[3]), where(sys.argv[4]))
     sys.exit(0 if result.status == "success" else 3)
     """
 )
@@ -79,9 +88,15 @@ def sync_file(tmp_path: Path, destination: dict[str, Any]) -> Path:
     return path
 
 
-def start_child(syncs: Path, warehouse: Path, state: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _arg(where: Path | SyncLocation) -> str:
+    return json.dumps(dataclasses.asdict(where)) if isinstance(where, SyncLocation) else str(where)
+
+
+def start_child(
+    syncs: Path, warehouse: Path | SyncLocation, state: Path | SyncLocation, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(REPO), str(syncs), str(warehouse), str(state)],
+        [sys.executable, "-c", CHILD, str(REPO), str(syncs), _arg(warehouse), _arg(state)],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -89,7 +104,9 @@ def start_child(syncs: Path, warehouse: Path, state: Path, env: dict[str, str]) 
 
 
 @pytest.mark.parametrize("destination", ["webhook", "hubspot"])
-def test_sigkill_mid_sync_loses_and_duplicates_nothing(tmp_path: Path, destination: str) -> None:
+def test_sigkill_mid_sync_loses_and_duplicates_nothing(
+    tmp_path: Path, destination: str, paths: Paths
+) -> None:
     rng = random.Random(7)
     killer = Killer()
     fake: FakeApi
@@ -121,8 +138,8 @@ def test_sigkill_mid_sync_loses_and_duplicates_nothing(tmp_path: Path, destinati
             f"{fake.url}/hook" if destination == "webhook" else fake.url
         )
         syncs = sync_file(tmp_path, dest)
-        warehouse = write_warehouse(tmp_path / "warehouse.duckdb", rows)
-        state = tmp_path / "state.duckdb"
+        warehouse = write_warehouse(paths.warehouse, rows)
+        state = paths.state
 
         # Kill inside the server (accepted, answer never sent), then at random moments, several times.
         plans = [("in_server", 3), ("timed", 4), ("in_server", 2), ("timed", 6), ("timed", 9)]

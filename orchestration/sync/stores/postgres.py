@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -209,15 +210,15 @@ def _copy_state(cur: Any, schema: str, sync_name: str, duck: duckdb.DuckDBPyConn
 class PostgresStore:
     """State, journal, runs and record log in the schema `location.state`."""
 
+    LOCK_WAIT_SECONDS = 5.0
+
     def __init__(self, location: SyncLocation) -> None:
         self.schema = location.state
         self._lock_key = f"tessera_sync:{self.schema}"
         self.conn = _connect_state(location)
         try:
             with self.conn.cursor() as cur:
-                cur.execute("select pg_try_advisory_lock(hashtext(%s))", (self._lock_key,))
-                row = cur.fetchone()
-                if not row or not row[0]:
+                if not self._take_lock(cur):
                     raise RuntimeError(f"the sync state schema {self.schema} is in use by another process")
                 cur.execute(f"create schema if not exists {quote(self.schema)}")
                 cur.execute(f"set search_path to {quote(self.schema)}")
@@ -228,6 +229,19 @@ class PostgresStore:
             self.conn.close()
             raise
         self.duck = duckdb.connect()
+
+    def _take_lock(self, cur: Any) -> bool:
+        """The schema's advisory lock, waiting up to LOCK_WAIT_SECONDS: a killed run's backend lets go of
+        it only once it notices its client is gone, a moment after the process died."""
+        deadline = time.monotonic() + self.LOCK_WAIT_SECONDS
+        while True:
+            cur.execute("select pg_try_advisory_lock(hashtext(%s))", (self._lock_key,))
+            row = cur.fetchone()
+            if row and row[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     # the diff
 
