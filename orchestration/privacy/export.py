@@ -23,7 +23,6 @@ from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
 from orchestration.settings import Settings
-from orchestration.sync.project import history_path
 from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
@@ -137,16 +136,31 @@ def _without_load_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
-    path = history_path(settings)
-    if not path.exists() or not keys:
+    """The person's rows of the sync record log, wherever the warehouse keeps it (DuckDB: the published
+    history file; Postgres: the `_sync` schema), read through the sync store's read-only source."""
+    import dataclasses
+
+    import duckdb
+
+    from orchestration.sync.project import sync_location
+    from orchestration.sync.stores import open_source
+
+    location = sync_location(settings)
+    history = open_source(dataclasses.replace(location, published=location.history or location.state))
+    if not keys or not history.exists():
         return []
-    con = open_read_only(path)
+    con = duckdb.connect()
     try:
-        return _rows(
-            con,
-            "select * from sync_record_log where key in (select unnest(?)) order by logged_at, sync_name",
-            [keys],
-        )
+        with history.open(con) as tables:
+            columns = tables.columns("main", "sync_record_log")
+            if columns is None:
+                return []
+            relation = tables.relation("main", "sync_record_log", columns)
+            return _rows(
+                con,
+                f"select * from {relation} where key in (select unnest(?)) order by logged_at, sync_name",
+                [keys],
+            )
     finally:
         con.close()
 

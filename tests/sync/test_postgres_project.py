@@ -87,6 +87,11 @@ def test_the_postgres_warehouse_runs_syncs_from_its_published_schema(
     # A publish replaces the published schema; the state schema is not touched, so nothing is resent.
     again = run_project_sync(settings, config)
     assert (again.status, again.unchanged, again.sent) == ("success", 6, 0)
+    # An access request finds the person's sends in the record log (orchestration/privacy/export.py).
+    from orchestration.privacy.export import _sync_log
+
+    logged = _sync_log(settings, ["c00001", "c00002"])
+    assert [(row["key"], row["status"]) for row in logged] == [("c00001", "succeeded")]
 
 
 def test_a_postgres_build_whose_audit_failed_is_not_synced(
