@@ -7,7 +7,8 @@ because the data broke, not because the people left. The engine then holds the r
 changes still go) until a person approves them (`tessera sync NAME --approve-removals`).
 
 The evidence is read, never recomputed:
-- schema drift: `tessera_audit.raw_schema_changes`, written by the raw load (orchestration/warehouse/duckdb.py; the Postgres load records none yet)
+- schema drift: `tessera_audit.raw_schema_changes`, written by the raw load
+  (orchestration/warehouse/duckdb.py; on Postgres the build schema's `raw_schema_changes`, postgres.py)
   for every raw table whose columns changed, and published with the build;
 - freshness: dbt's own record of `dbt source freshness`, `target/sources.json`;
 - identity: `customer_id_history` (every merge and split, with `changed_at`) against `customers`."""

@@ -74,9 +74,34 @@ class PostgresWarehouse:
             for source, table, path in raw_files(raw_dir):
                 loads.append(self._load_table(con, source, table, path))
                 con.commit()
+            self._record_schema_changes(con, loads)
+            con.commit()
             # Retention: rows past the last enforced cut-off do not come back with the reload.
             retain_after_load(PostgresRunner(con))
         return loads
+
+    def _record_schema_changes(self, con, loads: list[TableLoad]) -> None:  # type: ignore[no-untyped-def]
+        """Keep this load's drift in the build schema's `raw_schema_changes` (published with the build, and
+        carried into the next build as every published table is), so that syncs can hold removals that
+        follow it (orchestration/sync/holds.py). Nothing is written for a load without drift."""
+        changed = [
+            (load, [c for c in load.columns_added if c != "_loaded_at"], [c for c in load.columns_missing if c != "_loaded_at"])
+            for load in loads
+        ]
+        changed = [(load, added, missing) for load, added, missing in changed if added or missing]
+        if not changed:
+            return
+        self.ensure_build()
+        target = f'"{self.pg.build_schema}".raw_schema_changes'
+        with con.cursor() as cur:
+            cur.execute(
+                f"create table if not exists {target} (source_name text, table_name text, "
+                "columns_added text, columns_missing text, loaded_at timestamp)"
+            )
+            cur.executemany(
+                f"insert into {target} values (%s, %s, %s, %s, now() at time zone 'utc')",
+                [(load.source, load.table, ", ".join(added), ", ".join(missing)) for load, added, missing in changed],
+            )
 
     def _load_table(self, con, source: str, table: str, path: Path) -> TableLoad:  # type: ignore[no-untyped-def]
         schema = f"raw_{source}"

@@ -125,3 +125,70 @@ def test_two_runs_of_one_state_schema_cannot_overlap(pg_settings: tuple[Settings
     finally:
         first.close()
     open_store(location).close()  # released on close
+
+
+def test_the_postgres_load_records_drift_and_syncs_hold_removals_after_it(
+    pg_settings: tuple[Settings, SyncLocation], tmp_path: Path
+) -> None:
+    """Issue 12's case 3 on Postgres: removals after a renamed raw column wait for a person."""
+    from datetime import UTC, datetime, timedelta
+
+    from orchestration.sync.engine import run_sync
+    from orchestration.warehouse.load import TableLoad
+    from orchestration.warehouse.postgres import PostgresWarehouse
+    from tests.sync.fakes import WebhookFake
+    from tests.sync.helpers import WEBHOOK_SECRET, FakeClock
+
+    settings, location = pg_settings
+    warehouse = PostgresWarehouse(settings)
+    rows = people(40)
+    write_warehouse(location, rows)
+    webhook = WebhookFake(WEBHOOK_SECRET).start()
+    try:
+        config = make_config(
+            {"type": "webhook", "url": f"{webhook.url}/hook", "secret_env": "HOOK_SECRET"},
+            mapping={"email": "email"},
+            mode="mirror",
+        )
+        env = {"HOOK_SECRET": WEBHOOK_SECRET}
+        assert run_sync(config, location, env=env, clock=FakeClock()).status == "success"
+        # A raw load with drift (and one without), recorded in the build schema, then published.
+        later = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+        with psycopg2.connect(**location.connect) as conn:
+            warehouse._record_schema_changes(
+                conn,
+                [
+                    TableLoad("crm", "contacts", 10, ["email_address"], ["email"]),
+                    TableLoad("shop", "orders", 5, [], []),
+                ],
+            )
+            with conn.cursor() as cur:
+                cur.execute(
+                    f'update "{settings.postgres.build_schema}".raw_schema_changes set loaded_at = %s',
+                    (later,),
+                )
+                cur.execute(
+                    f'create table "{location.published}".raw_schema_changes as '
+                    f'table "{settings.postgres.build_schema}".raw_schema_changes'
+                )
+                cur.execute(
+                    f'select source_name, table_name, columns_added, columns_missing from "{location.published}".raw_schema_changes'
+                )
+                assert cur.fetchall() == [("crm", "contacts", "email_address", "email")]
+        conn.close()
+        write_warehouse(location, rows[:34])
+        held = run_sync(config, location, env=env, clock=FakeClock())
+        assert (held.status, held.removes_held) == ("held", 6)
+        assert "crm.contacts (missing email; new email_address)" in (held.hold_reason or "")
+        assert len(webhook.store) == 40
+        assert query(location, "select status, removes_held from sync_runs order by started_at")[-1] == (
+            "held",
+            6,
+        )
+        released = run_sync(config, location, env=env, clock=FakeClock(), approve_removals=True)
+        assert (released.status, released.removes) == ("success", 6) and len(webhook.store) == 34
+    finally:
+        webhook.stop()
+        with psycopg2.connect(**location.connect) as conn, conn.cursor() as cur:
+            cur.execute(f'drop schema if exists "{settings.postgres.build_schema}" cascade')
+        conn.close()

@@ -58,6 +58,7 @@ DUCKDB_TYPES = {
     "date": "date",
     "timestamp without time zone": "timestamp",
 }
+WAREHOUSE_SCHEMAS = ("main", "tessera_audit")
 STATE_TYPES = {
     "key": "varchar",
     "payload_hash": "varchar",
@@ -108,8 +109,9 @@ class _PostgresTables:
         self.copied: list[str] = []
 
     def _schema(self, schema: str) -> str:
-        # A model named without a schema is a published model (`main` on DuckDB).
-        return self.published if schema == "main" else schema
+        # The DuckDB warehouse file's own schemas (`main`: the models, `tessera_audit`: what the build
+        # recorded, e.g. raw schema drift) are all the published schema on Postgres.
+        return self.published if schema in WAREHOUSE_SCHEMAS else schema
 
     def _types(self, schema: str, table: str) -> dict[str, str]:
         self.cur.execute(
