@@ -1,9 +1,10 @@
 """Erasure with proof, suppression and unsuppression, each going through write-audit-publish.
 
 An erase finds the person's whole identity cluster, then:
-1. in a build copy of the warehouse: deletes their rows from every raw table and every carried-forward
-   table, writes the suppression list, rebuilds and tests with dbt, rewrites the file so no deleted row
-   survives in free blocks, scans every table and the file's bytes, and publishes only on zero hits;
+1. in the warehouse, through its ErasureBackend (privacy/backend.py; DuckDB: backend_duckdb.py, Postgres:
+   backend_postgres.py): deletes their rows from every raw table and every carried-forward table, writes
+   the suppression list, rebuilds and tests with dbt, leaves no deleted row in the files (DuckDB: rewrites
+   the file; Postgres: VACUUM FULL), scans, and publishes only on zero hits;
 2. rewrites the raw landing files without their rows;
 3. takes them out of sync state (kept in the ledger only until each destination confirmed) and the
    published sync history;
@@ -15,15 +16,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-
-from orchestration.build.pipeline import build_models, record_audit
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
-from orchestration.privacy import postgres as pg
+from orchestration.privacy.backend import ErasureBackend, erasure_backend
 from orchestration.privacy.cluster import (
     RAW_TABLES,
     Cluster,
@@ -34,7 +32,6 @@ from orchestration.privacy.cluster import (
     match_person_source_rows,
     match_raw_rows,
     parse_subject,
-    person_rows_condition,
 )
 from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without, scan_parquet
@@ -44,24 +41,17 @@ from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.person_sources import declared_files, erase_in_files
 from orchestration.privacy.scan import (
     byte_terms,
-    delete_matching,
     normalise_terms,
     scan_bytes,
     scan_tables,
-    tables_of,
 )
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import history_path, project_syncs, state_path, sync_location
-from orchestration.warehouse.audit import Audit, PublishBlocked
-from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
-from orchestration.warehouse.duckdb import DuckDBWarehouse
+from orchestration.warehouse.connection import open_read_only
 from orchestration.warehouse.load import raw_files
-from orchestration.warehouse.postgres import PostgresWarehouse
 
 log = logging.getLogger(__name__)
-
-SUPPRESSION_TABLE = "privacy_suppression_list"
 
 
 class PrivacyError(RuntimeError):
@@ -76,18 +66,6 @@ class RequestResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     proof: dict[str, Any] | None = None
     customers: int = 0
-
-
-def _rebuild(settings: Settings, note: str) -> Audit:
-    """dbt's phased build of the edited build copy; raises PublishBlocked if its audit fails."""
-    audit = record_audit(settings, build_models(settings, reason="a privacy request")["results"])
-    if not audit.passed:
-        raise PublishBlocked(
-            f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "
-            + "; ".join(f["node"] for f in audit.failures[:5])
-            + f"); nothing was published{note}"
-        )
-    return audit
 
 
 def cluster_terms(
@@ -148,174 +126,16 @@ class Located:
             self.people.record_ids.setdefault((source, table), set()).update(ids)
 
 
-def locate(settings: Settings, subject_type: str, subject_value: str) -> Located:
+def locate(
+    settings: Settings, subject_type: str, subject_value: str, backend: ErasureBackend | None = None
+) -> Located:
     """The cluster of (type, value) in the published warehouse, with its raw and person-source rows."""
-    if settings.target == "postgres":
-        with pg.published_session(settings) as session:
-            cluster = find_cluster(session, subject_type, subject_value)
-            matches = match_raw_rows(session, cluster)
-            people = match_person_source_rows(session, cluster)
-    else:
-        if not settings.published_db.exists():
-            raise NoWarehouse(
-                f"there is no published warehouse at {settings.published_db}: run a build first"
-            )
-        con = open_read_only(settings.published_db)
-        try:
-            cluster = find_cluster(con, subject_type, subject_value)
-            matches = match_raw_rows(con, cluster)
-            people = match_person_source_rows(con, cluster)
-        finally:
-            con.close()
+    backend = erasure_backend(settings) if backend is None else backend
+    with backend.published_session() as session:
+        cluster = find_cluster(session, subject_type, subject_value)
+        matches = match_raw_rows(session, cluster)
+        people = match_person_source_rows(session, cluster)
     return Located(cluster, matches, people, cluster_terms(cluster, matches, people))
-
-
-def write_suppression_table(con: duckdb.DuckDBPyConnection, hashes: list[tuple[str, str]]) -> None:
-    """The list staging reads (through stg_privacy__suppressed_identifiers), beside the models."""
-    con.execute(
-        f"create or replace table main.{SUPPRESSION_TABLE} (identifier_type varchar, identifier_hash varchar)"
-    )
-    if hashes:
-        con.executemany(f"insert into main.{SUPPRESSION_TABLE} values (?, ?)", [list(h) for h in hashes])
-
-
-def write_suppression_table_postgres(settings: Settings, hashes: list[tuple[str, str]]) -> None:
-    """The same list in the published Postgres schema, replaced in one transaction; the next build copies
-    it into the build schema with the other published tables, and its staging quarantines the rows."""
-    import psycopg2
-    import psycopg2.extras
-
-    schema = settings.postgres.published_schema
-    with psycopg2.connect(**settings.postgres.connect_kwargs()) as con, con.cursor() as cur:
-        cur.execute(f'create schema if not exists "{schema}"')
-        cur.execute(f'drop table if exists "{schema}".{SUPPRESSION_TABLE}')
-        cur.execute(
-            f'create table "{schema}".{SUPPRESSION_TABLE} (identifier_type text, identifier_hash text)'
-        )
-        if hashes:
-            psycopg2.extras.execute_values(
-                cur, f'insert into "{schema}".{SUPPRESSION_TABLE} values %s', [tuple(h) for h in hashes]
-            )
-
-
-def _rebuild_and_publish(
-    settings: Settings, edit: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]], terms: list[str]
-) -> dict[str, Any]:
-    """Write-audit-publish around `edit`: copy the published file, edit the copy, dbt build and test it,
-    rewrite it compactly, check no term is left (SQL and bytes), and publish. Holds the writer lock."""
-    warehouse = DuckDBWarehouse(settings)
-    with writer_lock(settings):
-        warehouse.prepare_build()
-        con = open_file(settings.build_db)
-        try:
-            report = edit(con)
-            con.execute("checkpoint warehouse")
-        finally:
-            con.close()
-        audit = _rebuild(settings, "")
-        compact_duckdb(settings.build_db)
-        if terms:
-            con = open_read_only(settings.build_db)
-            try:
-                left = {s.table: s.hits for s in scan_tables(con, terms) if s.hits}
-            finally:
-                con.close()
-            byte_hits = scan_bytes(settings.build_db, terms)
-            if left or byte_hits:
-                raise PublishBlocked(
-                    f"the rebuilt warehouse still holds the person: {left or ''} {byte_hits} byte hits"
-                )
-        warehouse.publish()
-        _clean_build_folder(settings)
-    report["tests_passed"] = audit.tests_passed
-    return report
-
-
-def _clean_build_folder(settings: Settings) -> None:
-    """Nothing of a build may stay behind: a WAL, a compaction temp file, an earlier failed build."""
-    folder = settings.build_db.parent
-    for path in folder.glob(f"{settings.build_db.name}*"):
-        path.unlink(missing_ok=True)
-    for path in folder.glob(f".{settings.build_db.name}*"):
-        path.unlink(missing_ok=True)
-
-
-def _erase_in_build(
-    located: Located, config: PersonSourcesConfig, hashes: list[tuple[str, str]]
-) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
-    def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-        deleted: dict[str, int] = {}
-        for (source, table), match in located.matches.items():
-            if not match.ids:
-                continue
-            relation = f'"raw_{source}"."{table}"'
-            ids = ", ".join("'" + str(i).replace("'", "''") + "'" for i in match.ids)
-            removed = con.execute(
-                f'delete from {relation} where cast("{match.raw.raw_id}" as varchar) in ({ids}) returning 1'
-            ).fetchall()
-            deleted[f"raw_{source}.{table}"] = len(removed)
-        existing = set(tables_of(con))
-        if located.people.rows:
-            for landing in ("records", "external_ids"):
-                if ("raw_person_sources", landing) in existing:
-                    removed = con.execute(
-                        f"delete from raw_person_sources.{landing} "
-                        f"where {person_rows_condition(located.people.rows)} returning 1"
-                    ).fetchall()
-                    deleted[f"raw_person_sources.{landing}"] = len(removed)
-        # A declared person-source table inside the warehouse file: by its record-id column too.
-        for declared in config.sources:
-            record_ids = sorted(located.people.record_ids.get((declared.name, declared.table_label), set()))
-            schema, _, table = str(declared.table).partition(".")
-            if declared.table is None or not record_ids or (schema, table) not in existing:
-                continue
-            quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in record_ids)
-            removed = con.execute(
-                f'delete from "{schema}"."{table}" '
-                f'where trim(cast("{declared.record_id}" as varchar)) in ({quoted}) returning 1'
-            ).fetchall()
-            if removed:
-                deleted[f"{schema}.{table}"] = len(removed)
-        for schema, table in tables_of(con):
-            if table == SUPPRESSION_TABLE:
-                continue
-            removed_count = delete_matching(con, schema, table, located.terms)
-            if removed_count:
-                name = f"{schema}.{table}" if schema != "main" else table
-                deleted[name] = deleted.get(name, 0) + removed_count
-        write_suppression_table(con, hashes)
-        return {"deleted_rows": deleted}
-
-    return edit
-
-
-def _erase_warehouse_postgres(
-    settings: Settings, located: Located, config: PersonSourcesConfig, hashes: list[tuple[str, str]]
-) -> dict[str, Any]:
-    """Write-audit-publish on Postgres: the build schema starts as a copy of the published one; the person's
-    rows leave the live raw tables and the copy in one transaction; dbt rebuilds and tests the build schema;
-    every table deleted from is vacuumed (FULL); every table of every Tessera schema is scanned; the build
-    schema is published only on zero hits (the old published schema is dropped by the publish)."""
-    warehouse = PostgresWarehouse(settings)
-    extra = pg.person_source_table_schemas(config)
-    with writer_lock(settings):
-        warehouse.prepare_build()
-        deleted, notes = pg.delete_in_warehouse(
-            settings, config, located.matches, located.people, located.terms, hashes
-        )
-        audit = _rebuild(settings, " (the raw rows are deleted already: run the erase again)")
-        touched = [name for name, count in deleted.items() if count]
-        vacuumed = pg.vacuum_full(settings, touched)
-        if located.terms:
-            left = {
-                s.table: s.hits
-                for s in pg.scan(settings, located.terms, extra, before_publish=True)
-                if s.hits
-            }
-            if left:
-                raise PublishBlocked(f"the rebuilt warehouse still holds the person: {left}")
-        warehouse.publish()
-    return {"deleted_rows": deleted, "tests_passed": audit.tests_passed, "vacuumed": vacuumed, "notes": notes}
 
 
 def _erase_exports(settings: Settings, terms: list[str]) -> int:
@@ -378,30 +198,24 @@ def _erase_sync_state(
 
 
 def prove(
-    settings: Settings, terms: list[str], salt: str, config: PersonSourcesConfig | None = None
+    settings: Settings,
+    terms: list[str],
+    salt: str,
+    config: PersonSourcesConfig | None = None,
+    backend: ErasureBackend | None = None,
 ) -> dict[str, Any]:
     """Scan everything Tessera keeps for every term: each table of the published warehouse (DuckDB: the
     file; Postgres: every table of every Tessera schema), the sync state and its published history (SQL),
     the bytes of the DuckDB files and of anything left in the build folder, every file under the data folder
     (Parquet through SQL, other files byte by byte) and every declared person-source file."""
-    tables: dict[str, int] = {}
-    files: dict[str, int] = {}
-    scanned_rows = 0
     config = config if config is not None else load_config(settings)
+    backend = erasure_backend(settings) if backend is None else backend
+    tables, scanned_rows, files = backend.prove_published(terms, config)
     sources: list[tuple[str, Any]] = [
         ("sync_state", state_path(settings)),
         ("sync_history", history_path(settings)),
         ("masked_file", masked_file_path(settings)),
     ]
-    if settings.target == "postgres":
-        from orchestration.sync.stores import state_schemas
-
-        extra = pg.person_source_table_schemas(config) + state_schemas(sync_location(settings))
-        for scan in pg.scan(settings, terms, extra):
-            tables[f"postgres:{scan.table}"] = scan.hits
-            scanned_rows += scan.rows
-    else:
-        sources.insert(0, ("warehouse", settings.published_db))
     for label, path in sources:
         if not path.exists():
             continue
@@ -429,7 +243,7 @@ def prove(
         "term_hashes": sorted(salted_hash(salt, t) for t in terms),
         "terms": len(terms),
         "byte_terms": len(byte_terms(terms)),
-        "warehouse": settings.target,
+        "warehouse": backend.name,
         "tables_scanned": len(tables),
         "rows_scanned": scanned_rows,
         "files_scanned": len(files),
@@ -437,25 +251,13 @@ def prove(
         "hits_per_file": files,
         "total_hits": total,
     }
-    if settings.target == "postgres":
-        proof["not_scanned"] = (
-            "Postgres data files: a client cannot read them. Every table deleted from was vacuumed (FULL) into "
-            "new files; the write-ahead log, replicas and backups are outside Tessera's reach."
-        )
+    proof.update(backend.proof_notes())
     return proof
 
 
-def _published_hits(settings: Settings, terms: list[str], config: PersonSourcesConfig) -> int:
+def _published_hits(backend: ErasureBackend, terms: list[str], config: PersonSourcesConfig) -> int:
     """Rows of the published warehouse that still hold a term (an SQL scan, as the proof does)."""
-    if settings.target == "postgres":
-        scans = pg.scan(settings, terms, pg.person_source_table_schemas(config))
-    else:
-        con = open_read_only(settings.published_db)
-        try:
-            scans = scan_tables(con, terms)
-        finally:
-            con.close()
-    return sum(s.hits for s in scans)
+    return sum(s.hits for s in backend.scan_published(terms, config))
 
 
 def _open_erase_request(
@@ -503,11 +305,8 @@ def erase(
     # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
     # anything.
     config = load_config(settings)
-    if settings.target == "postgres":
-        with pg.published_session(settings):
-            pass  # raises NoWarehouse when nothing is published
-    elif not settings.published_db.exists():
-        raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
+    backend = erasure_backend(settings)
+    backend.check_published()
     syncs = project_syncs(settings) if syncs is None else syncs
     with Ledger(ledger_path(settings)) as ledger:
         request, resumed = _open_erase_request(ledger, subject_type, subject_value, request_id)
@@ -517,7 +316,7 @@ def erase(
         ledger.set_status(rid, "in_progress")
         deleted: dict[str, int] = {}
         try:
-            located = locate(settings, subject_type, subject_value)
+            located = locate(settings, subject_type, subject_value, backend)
             saved = ledger.work(rid)
             if saved:
                 located.merge(saved)
@@ -537,18 +336,13 @@ def erase(
             all_hashes = ledger.suppression_list()
             ledger.step(rid, "suppress", "done", f"{len(hashes)} identifier hashes on the suppression list")
             if _step_status(ledger, rid, "warehouse") == "done" and not _published_hits(
-                settings, terms, config
+                backend, terms, config
             ):
                 # Published without the person before the interruption (and still without them).
                 earlier = (ledger.request(rid) or {}).get("result") or {}
                 deleted = dict(earlier.get("deleted_rows", {}))
             else:
-                if settings.target == "postgres":
-                    report = _erase_warehouse_postgres(settings, located, config, all_hashes)
-                else:
-                    report = _rebuild_and_publish(
-                        settings, _erase_in_build(located, config, all_hashes), terms
-                    )
+                report = backend.erase(located.matches, located.people, terms, config, all_hashes)
                 deleted = report["deleted_rows"]
                 vacuumed = (
                     f", {len(report['vacuumed'])} tables vacuumed (FULL)" if "vacuumed" in report else ""
@@ -559,13 +353,12 @@ def erase(
                     "warehouse",
                     "done",
                     f"{sum(deleted.values())} rows deleted in {len(deleted)} tables, rebuilt, "
-                    f"{report['tests_passed']} tests passed{vacuumed}, "
-                    + ("published" if settings.target == "postgres" else "rewritten and published"),
+                    f"{report['tests_passed']} tests passed{vacuumed}, " + backend.publish_detail,
                 )
                 for name, note in report.get("notes", {}).items():
                     ledger.step(rid, "person_source_table", "not_supported", note, target=name)
             masked = masked_file_path(settings)
-            if settings.target == "duckdb" and masked.exists():
+            if backend.publish_refreshes_masked_file and masked.exists():
                 ledger.step(rid, "masked_file", "done", f"{masked} rewritten from the published warehouse")
             exports = _erase_exports(settings, terms)
             if exports:
@@ -607,7 +400,7 @@ def erase(
             # Earlier requests' deletes were retried too: those now confirmed are complete.
             for earlier in ledger.open_requests():
                 ledger.set_status(earlier, _final_status(ledger, earlier))
-            proof = prove(settings, terms, request["salt"], config)
+            proof = prove(settings, terms, request["salt"], config, backend)
             ledger.set_proof(rid, proof)
             ledger.step(
                 rid,
@@ -744,18 +537,8 @@ def set_suppression(settings: Settings, subject: str, *, suppress: bool) -> Requ
                 detail = f"{removed} hashes removed (listed by {', '.join(requests) or 'no request'})"
             ledger.step(rid, kind, "done", detail)
             hashes_now = ledger.suppression_list()
-            if settings.target == "postgres":
-                with writer_lock(settings):
-                    write_suppression_table_postgres(settings, hashes_now)
-                ledger.step(rid, "warehouse", "done", "list written; it takes effect at the next build")
-            else:
-
-                def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-                    write_suppression_table(con, hashes_now)
-                    return {}
-
-                _rebuild_and_publish(settings, edit, [])
-                ledger.step(rid, "warehouse", "done", "rebuilt and published with the new suppression list")
+            detail = erasure_backend(settings).write_suppression_list(hashes_now)
+            ledger.step(rid, "warehouse", "done", detail)
             ledger.set_status(rid, "completed")
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")

@@ -9,9 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from orchestration.privacy import postgres as pg
+from orchestration.privacy.backend import erasure_backend
 from orchestration.privacy.cluster import (
-    NoWarehouse,
     find_cluster,
     match_person_source_rows,
     match_raw_rows,
@@ -23,7 +22,6 @@ from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
 from orchestration.settings import Settings
-from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +59,16 @@ def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str,
 
 
 def collect(settings: Settings, subject_type: str, subject_value: str) -> dict[str, Any]:
-    if settings.target == "postgres":
-        with pg.published_session(settings) as session:
-            return _collect(
-                settings, session, settings.postgres.published_schema, subject_type, subject_value
-            )
-    if not settings.published_db.exists():
-        raise NoWarehouse(f"there is no published warehouse at {settings.published_db}: run a build first")
-    con = open_read_only(settings.published_db)
-    try:
-        return _collect(settings, con, "main", subject_type, subject_value)
-    finally:
-        con.close()
+    """Raises NoWarehouse when nothing is published."""
+    backend = erasure_backend(settings)
+    with backend.published_session() as session:
+        return _collect(settings, session, backend.published_schema, subject_type, subject_value)
 
 
 def _collect(
     settings: Settings, con: Any, schema: str, subject_type: str, subject_value: str
 ) -> dict[str, Any]:
-    """`con` reads the published warehouse (DuckDB, or a Postgres session on the published `schema`)."""
+    """`con` reads the published warehouse, whose models are in `schema` (the backend's read session)."""
     cluster = find_cluster(con, subject_type, subject_value)
     matches = match_raw_rows(con, cluster)
     people = match_person_source_rows(con, cluster)

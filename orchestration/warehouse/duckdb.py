@@ -34,6 +34,7 @@ class DuckDBWarehouse:
 
     python_steps_outside_dbt = False
     runs_syncs = True
+    privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"
 
     def __init__(self, settings: Settings):
         self.settings = settings

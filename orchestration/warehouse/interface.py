@@ -41,6 +41,10 @@ class Warehouse(Protocol):
     python_steps_outside_dbt: bool
     # True where the sync engine can read the published data and keep its state.
     runs_syncs: bool
+    # The privacy backend (erasure, access export, suppression) for this warehouse, as "module:Class":
+    # privacy resolves it (orchestration/privacy/backend.py), so neither package imports the other's
+    # implementations.
+    privacy_backend: str
 
     def prepare_build(self) -> None:
         """Start a build from the published state (carried-forward state continues)."""

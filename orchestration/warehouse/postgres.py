@@ -30,6 +30,7 @@ class PostgresWarehouse:
 
     python_steps_outside_dbt = True
     runs_syncs = True
+    privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
 
     def __init__(self, settings: Settings):
         self.settings = settings
