@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from orchestration.settings import PROJECT_DIR, Settings
@@ -29,9 +30,12 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
 def main(verbose: bool) -> None:
     """Tessera: a warehouse-native customer data platform."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    # Libraries that set their own loggers' level (dagster-dbt logs each dbt command line at INFO)
+    # still reach the terminal only at this level: quiet by default, everything with -v.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -79,7 +83,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     else:
         console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
 
-    if not _person_sources_ok(settings):
+    if not _config_ok(settings):
         sys.exit(2)
     with console.status("parsing the dbt project …"):
         _ensure_manifest()
@@ -96,18 +100,19 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
                 instance=DagsterInstance.get(),
                 raise_on_error=False,
                 # The terminal gets the summary; every event is in the Dagster UI's run log.
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=_quiet_run_config(),
             )
         )
     seconds = time.monotonic() - started
     if not result.success:
-        for event in result.all_events:
-            error = (
-                event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
-            )
-            if error is not None:
-                console.print(f"[red]step {event.step_key} failed:[/red] {error.message}")
-        console.print(f"[red bold]The run failed after {seconds:.0f} s; nothing was published.[/red bold]")
+        failed = [event for event in result.all_events if event.is_step_failure]
+        steps = ", ".join(dict.fromkeys(str(event.step_key) for event in failed)) or "?"
+        console.print(
+            f"[red bold]The run failed after {seconds:.0f} s (step {escape(steps)}); nothing was published."
+            "[/red bold]",
+            soft_wrap=True,
+        )
+        console.print(f"[red]cause:[/red] {escape(_root_cause(settings, failed))}", soft_wrap=True)
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
     _print_summary(settings)
@@ -123,7 +128,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
             .execute_in_process(
                 instance=DagsterInstance.get(),
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=_quiet_run_config(),
             )
         )
     for event in syncs.all_events:
@@ -134,6 +139,55 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     if not syncs.success:
         console.print("[red]a sync failed; see the Dagster UI's run log (make dev)[/red]")
         sys.exit(1)
+
+
+def _quiet_run_config() -> dict:
+    """Dagster's console log: nothing by default (the CLI prints the outcome and its cause; every event
+    is in the Dagster UI's run log), dbt's command lines and the step events with -v."""
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
+
+
+def _config_ok(settings: Settings) -> bool:
+    """Check every configuration a run reads before it starts; print one line per problem."""
+    from orchestration.build.config_check import check_project_config
+
+    problems = check_project_config(settings)
+    for problem in problems:
+        console.print(f"[red]{escape(problem.line())}[/red]", soft_wrap=True)
+    if problems:
+        console.print(f"[red bold]Nothing was run: {len(problems)} configuration problem(s).[/red bold]")
+    return not problems
+
+
+def _root_cause(settings: Settings, failed: list) -> str:  # type: ignore[type-arg]
+    """One line naming what went wrong first: the first failing dbt node and its message when dbt's
+    audit failed, else the first failed step's own message."""
+    from orchestration.warehouse.audit import Audit
+
+    audit = Audit.read(settings.audit_path)
+    if audit is not None and not audit.passed and any("dbt" in str(e.step_key) for e in failed):
+        failures = [f for f in audit.failures if f["status"] != "skipped"] or audit.failures
+        # A model that errored explains the tests and models after it; prefer it to a failing test.
+        first = next((f for f in failures if f["status"] != "fail"), failures[0])
+        message = " ".join(first["message"].split())[:300]
+        skipped = sum(1 for f in audit.failures if f["status"] == "skipped")
+        more = (
+            f" ({len(audit.failures) - 1} more failing node(s), {skipped} skipped)"
+            if len(audit.failures) > 1
+            else ""
+        )
+        return f"dbt {first['node']} {first['status']}: {message}{more}"
+    for event in failed:
+        data = event.step_failure_data
+        if data is None:
+            continue
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return " ".join(data.user_failure_data.description.split())
+        if data.error is not None:
+            lines = [line for line in data.error.message.splitlines() if line.strip()]
+            return lines[-1].strip() if lines else data.error.cls_name or "unknown error"
+    return "unknown (see the Dagster UI's run log: make dev)"
 
 
 def _person_sources_ok(settings: Settings) -> bool:
