@@ -141,6 +141,14 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
         sys.exit(1)
 
 
+@main.command(name="check")
+def check_command() -> None:
+    """Check every configuration a run reads (syncs, retention, audiences, person sources), without running."""
+    if not _config_ok(_settings()):
+        sys.exit(2)
+    console.print("[green]configuration: no problems (syncs, retention, audiences, person sources)[/green]")
+
+
 def _quiet_run_config() -> dict:
     """Dagster's console log: nothing by default (the CLI prints the outcome and its cause; every event
     is in the Dagster UI's run log), dbt's command lines and the step events with -v."""
