@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -92,7 +94,13 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     from orchestration.definitions import defs
 
     started = time.monotonic()
-    with console.status("running the Dagster job build_everything (load → dbt build → publish) …"):
+    run_log = settings.build_db.parent / "last_run.log"
+    with (
+        Console(file=sys.stdout).status(
+            "running the Dagster job build_everything (load → dbt build → publish) …"
+        ),
+        _output_to(run_log),
+    ):
         result = (
             defs()
             .resolve_job_def("build_everything")
@@ -107,6 +115,14 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     if not result.success:
         failed = [event for event in result.all_events if event.is_step_failure]
         steps = ", ".join(dict.fromkeys(str(event.step_key) for event in failed)) or "?"
+        for node in _failed_nodes(settings, failed)[1:6]:
+            console.print(
+                f"[red]also failed:[/red] dbt {escape(node['node'])} {node['status']}: "
+                + escape(_one_line(node["message"])),
+                soft_wrap=True,
+            )
+        if not _verbose():
+            console.print(f"dbt's output: {escape(_shown_path(str(run_log)))}", soft_wrap=True)
         console.print(
             f"[red bold]The run failed after {seconds:.0f} s (step {escape(steps)}); nothing was published."
             "[/red bold]",
@@ -149,11 +165,26 @@ def check_command() -> None:
     console.print("[green]configuration: no problems (syncs, retention, audiences, person sources)[/green]")
 
 
+def _verbose() -> bool:
+    return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
 def _quiet_run_config() -> dict:
     """Dagster's console log: nothing by default (the CLI prints the outcome and its cause; every event
     is in the Dagster UI's run log), dbt's command lines and the step events with -v."""
-    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
-    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if _verbose() else "CRITICAL"}}}}
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Without -v, what the run writes to stdout (dagster-dbt re-emits every line of dbt's log there) goes
+    to `path` instead of the terminal; with -v it stays on the terminal."""
+    if _verbose():
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as log, contextlib.redirect_stdout(log):
+        yield
 
 
 def _config_ok(settings: Settings) -> bool:
@@ -168,33 +199,42 @@ def _config_ok(settings: Settings) -> bool:
     return not problems
 
 
+def _one_line(message: str) -> str:
+    """A dbt or step message as one line: a Python traceback becomes its first and its last line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = [lines[0], lines[-1]]
+    return " ".join(" ".join(lines).split())[:400]
+
+
+def _failed_nodes(settings: Settings, failed: list) -> list[dict[str, str]]:  # type: ignore[type-arg]
+    """The dbt nodes that failed in this run, in the order dbt finished them, without the ones skipped."""
+    from orchestration.warehouse.audit import Audit
+
+    if not any("dbt" in str(event.step_key) for event in failed):
+        return []
+    audit = Audit.read(settings.audit_path)
+    if audit is None or audit.passed:
+        return []
+    return [f for f in audit.failures if f["status"] != "skipped"]
+
+
 def _root_cause(settings: Settings, failed: list) -> str:  # type: ignore[type-arg]
     """One line naming what went wrong first: the first failing dbt node and its message when dbt's
     audit failed, else the first failed step's own message."""
-    from orchestration.warehouse.audit import Audit
-
-    audit = Audit.read(settings.audit_path)
-    if audit is not None and not audit.passed and any("dbt" in str(e.step_key) for e in failed):
-        failures = [f for f in audit.failures if f["status"] != "skipped"] or audit.failures
-        # A model that errored explains the tests and models after it; prefer it to a failing test.
-        first = next((f for f in failures if f["status"] != "fail"), failures[0])
-        message = " ".join(first["message"].split())[:300]
-        skipped = sum(1 for f in audit.failures if f["status"] == "skipped")
-        more = (
-            f" ({len(audit.failures) - 1} more failing node(s), {skipped} skipped)"
-            if len(audit.failures) > 1
-            else ""
-        )
-        return f"dbt {first['node']} {first['status']}: {message}{more}"
+    nodes = _failed_nodes(settings, failed)
+    if nodes:
+        first = nodes[0]
+        return f"dbt {first['node']} {first['status']}: {_one_line(first['message'])}"
     for event in failed:
         data = event.step_failure_data
         if data is None:
             continue
         if data.user_failure_data is not None and data.user_failure_data.description:
-            return " ".join(data.user_failure_data.description.split())
+            return _one_line(data.user_failure_data.description)
         if data.error is not None:
             lines = [line for line in data.error.message.splitlines() if line.strip()]
-            return lines[-1].strip() if lines else data.error.cls_name or "unknown error"
+            return _one_line(lines[-1]) if lines else data.error.cls_name or "unknown error"
     return "unknown (see the Dagster UI's run log: make dev)"
 
 

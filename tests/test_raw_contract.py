@@ -218,7 +218,8 @@ def test_contract_matches_what_staging_reads(demo_data, settings: Settings) -> N
         assert read_but_undeclared == [], (source, table)
 
 
-def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Path, dbt_manifest) -> None:
+def _cli_world(tmp_path: Path, customers: int = 200, seed: int = 5) -> tuple[dict[str, str], Settings]:
+    """The environment of a `tessera` run in tmp_path, with its demo data generated (and marked as such)."""
     from orchestration.generate import generate
 
     env = {
@@ -235,31 +236,71 @@ def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Pa
     (tmp_path / "dagster_home").mkdir()
     shutil.copyfile(PROJECT_DIR / ".dagster" / "dagster.yaml", tmp_path / "dagster_home" / "dagster.yaml")
     settings = Settings.from_env(env)
-    generate(customers=200, seed=5, out=settings.data_dir)
-    (settings.data_dir / "generated.json").write_text('{"customers": 200, "seed": 5}')
+    generate(customers=customers, seed=seed, out=settings.data_dir)
+    (settings.data_dir / "generated.json").write_text(f'{{"customers": {customers}, "seed": {seed}}}')
+    return env, settings
+
+
+def _tessera_run(env: dict[str, str], *options: str) -> tuple[int, list[str], str]:
+    """`tessera [options] run` on the generated data: exit code, non-blank lines of stdout (where the CLI
+    prints; logging goes to stderr), and stdout and stderr together."""
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("tessera")),
+            *options,
+            "run",
+            "--customers",
+            "200",
+            "--seed",
+            "5",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=PROJECT_DIR,
+    )
+    output = run.stdout + run.stderr
+    return run.returncode, [line for line in run.stdout.splitlines() if line.strip()], output
+
+
+def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Path, dbt_manifest) -> None:
+    env, settings = _cli_world(tmp_path)
     contacts = pq.read_table(settings.raw_dir / "crm" / "contacts.parquet")
     pq.write_table(
         contacts.rename_columns(["email_address" if c == "email" else c for c in contacts.column_names]),
         settings.raw_dir / "crm" / "contacts.parquet",
     )
-    tessera = Path(sys.executable).with_name("tessera")
-    run = subprocess.run(
-        [str(tessera), "run", "--customers", "200", "--seed", "5"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=PROJECT_DIR,
-    )
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output
+    code, lines, output = _tessera_run(env)
+    assert code == 1, output
     assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if line.strip()]
-    cause = [line for line in lines if "crm.contacts" in line and "'email'" in line]
-    assert cause, output
-    # The root cause is among the last lines, not only buried above them.
-    assert any("crm.contacts" in line for line in lines[-3:]), output
+    # Quiet by default: the outcome and its cause, not Dagster's log or dbt's command lines.
+    assert "Running dbt command" not in output and "STEP_FAILURE" not in output
+    # The last line is the cause: source, table and column, on one line.
+    assert lines[-1].startswith("cause: raw table crm.contacts has no column 'email'"), output
+    assert "nothing was published" in lines[-2]
     assert not settings.published_db.exists()
+    # -v shows what the default hides.
+    code, _, verbose = _tessera_run(env, "-v")
+    assert code == 1 and "Running dbt command" in verbose, verbose
+
+
+def test_failed_build_ends_with_the_first_failing_dbt_node(tmp_path: Path, dbt_manifest) -> None:
+    """A gating dbt test fails: the last line names that node and dbt's message, not the Dagster step."""
+    env, settings = _cli_world(tmp_path)
+    stores = settings.raw_dir / "pos" / "stores.parquet"
+    table = pq.read_table(stores)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), stores)
+    code, lines, output = _tessera_run(env)
+    assert code == 1, output
+    assert "Traceback" not in output and "Running dbt command" not in output and " START " not in output
+    cause = lines[-1]
+    assert cause.startswith("cause: dbt test.tessera.") and "stg_pos__stores" in cause, output
+    assert "fail: Got 1 result" in cause, output
+    assert not settings.published_db.exists()
+    # dbt's own log is kept for a person to read, not lost.
+    assert any(line.startswith("dbt's output: ") for line in lines), output
+    assert "unique_stg_pos__stores_store_id" in (settings.build_db.parent / "last_run.log").read_text()
 
 
 def test_contract_reads_meta_under_config(tmp_path: Path) -> None:
