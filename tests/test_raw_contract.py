@@ -173,6 +173,22 @@ def test_new_column_is_kept_and_reported_optional_column_kept_null(world: Settin
     assert {"lead_source", "job_title", "email"} <= set(columns) and rows == 3
 
 
+def test_new_column_with_a_hostile_name_is_kept_as_a_name(world: Settings) -> None:
+    hostile = 'note"; drop schema raw_crm cascade; --'
+    warehouse = get_warehouse(world)
+    _write(world.raw_dir, _contacts())
+    warehouse.prepare_build()
+    warehouse.load_raw(world.raw_dir)
+    _publish_without_dbt(world)
+    _write(world.raw_dir, _contacts().append_column(hostile, pa.array(["a", "b", "c"])))
+    warehouse.prepare_build()
+    loads = {(load.source, load.table): load for load in warehouse.load_raw(world.raw_dir)}
+    assert loads[("crm", "contacts")].columns_added == [hostile]
+    _publish_without_dbt(world)
+    columns, rows = _raw_contacts(world)
+    assert hostile in columns and rows == 3
+
+
 def test_optional_column_absent_from_the_first_load_is_added_null(world: Settings) -> None:
     warehouse = get_warehouse(world)
     _write(world.raw_dir, _contacts(company=""))

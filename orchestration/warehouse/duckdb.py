@@ -23,7 +23,7 @@ from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.connection import open_file, open_read_only
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, quoted, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class DuckDBWarehouse:
                     if column not in types:
                         missing.append(column)
                         types[column] = "varchar"
-                fill = "".join(f', cast(null as {types[c]}) as "{c}"' for c in missing)
+                fill = "".join(f", cast(null as {types[c]}) as {quoted(c)}" for c in missing)
                 con.execute(
                     f'create or replace table "{schema}"."{table}" as '
                     f"select *{exclude}{fill}, cast(current_timestamp as timestamp) as _loaded_at "

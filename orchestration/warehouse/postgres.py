@@ -18,7 +18,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, raw_files
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, quoted, raw_files
 from orchestration.warehouse.raw_contract import (
     LOAD_STAMP,
     TableContract,
@@ -118,16 +118,16 @@ class PostgresWarehouse:
             # views built on it stay valid, and readers see the old rows until the commit. A column
             # the file lacks stays, null; a new column is added.
             if not previous:
-                ddl = ", ".join([f'"{f.name}" {pg_type(f.type)}' for f in fields] + [f'"{c}" text' for c in absent])
+                ddl = ", ".join([f"{quoted(f.name)} {pg_type(f.type)}" for f in fields] + [f"{quoted(c)} text" for c in absent])
                 cur.execute(f"create table {target} ({ddl}, _loaded_at timestamp)")
             else:
                 for column in absent:
-                    cur.execute(f'alter table {target} add column "{column}" text')
+                    cur.execute(f"alter table {target} add column {quoted(column)} text")
             for f in fields:
                 if previous and f.name in added:
-                    cur.execute(f'alter table {target} add column "{f.name}" {pg_type(f.type)}')
+                    cur.execute(f"alter table {target} add column {quoted(f.name)} {pg_type(f.type)}")
             cur.execute(f"truncate {target}")
-            names = ", ".join(f'"{f.name}"' for f in fields)
+            names = ", ".join(quoted(f.name) for f in fields)
             # DuckDB writes the CSV (fast, typed values in ISO form); COPY streams it in.
             with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
                 duckdb.sql(
