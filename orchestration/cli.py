@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,17 +10,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from orchestration.audiences.cli import audiences, bench_audiences
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import bench_identity, bench_probabilistic, profile, review
-from orchestration.person_sources.cli import bench_sources, person_sources_ok, sources
+from orchestration.person_sources.cli import bench_sources, sources
 from orchestration.predictions.cli import bench_predictions
 from orchestration.privacy.cli import privacy
 from orchestration.privacy.masking_cli import masked_file
@@ -39,9 +42,12 @@ def _settings() -> Settings:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug output.")
 def main(verbose: bool) -> None:
     """Tessera: a warehouse-native customer data platform."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    # Libraries that set their own loggers' level (dagster-dbt logs each dbt command line at INFO)
+    # still reach the terminal only at this level: quiet by default, everything with -v.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     os.environ.setdefault("DAGSTER_HOME", str(DAGSTER_HOME))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -70,7 +76,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     else:
         console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
 
-    if not person_sources_ok(settings):
+    if not _config_ok(settings):
         sys.exit(2)
     with console.status("parsing the dbt project …"):
         _ensure_manifest()
@@ -79,7 +85,13 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     from orchestration.definitions import defs
 
     started = time.monotonic()
-    with console.status("running the Dagster job build_everything (load → dbt build → publish) …"):
+    run_log = settings.build_db.parent / "last_run.log"
+    with (
+        Console(file=sys.stdout).status(
+            "running the Dagster job build_everything (load → dbt build → publish) …"
+        ),
+        _output_to(run_log),
+    ):
         result = (
             defs()
             .resolve_job_def("build_everything")
@@ -87,18 +99,27 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
                 instance=DagsterInstance.get(),
                 raise_on_error=False,
                 # The terminal gets the summary; every event is in the Dagster UI's run log.
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=_quiet_run_config(),
             )
         )
     seconds = time.monotonic() - started
     if not result.success:
-        for event in result.all_events:
-            error = (
-                event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
+        failed = [event for event in result.all_events if event.is_step_failure]
+        steps = ", ".join(dict.fromkeys(str(event.step_key) for event in failed)) or "?"
+        for node in _failed_nodes(settings, failed)[1:6]:
+            console.print(
+                f"[red]also failed:[/red] dbt {escape(node['node'])} {node['status']}: "
+                + escape(_one_line(node["message"])),
+                soft_wrap=True,
             )
-            if error is not None:
-                console.print(f"[red]step {event.step_key} failed:[/red] {error.message}")
-        console.print(f"[red bold]The run failed after {seconds:.0f} s; nothing was published.[/red bold]")
+        if not _verbose():
+            console.print(f"dbt's output: {escape(_shown_path(str(run_log)))}", soft_wrap=True)
+        console.print(
+            f"[red bold]The run failed after {seconds:.0f} s (step {escape(steps)}); nothing was published."
+            "[/red bold]",
+            soft_wrap=True,
+        )
+        console.print(f"[red]cause:[/red] {escape(_root_cause(settings, failed))}", soft_wrap=True)
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
     _print_summary(settings)
@@ -114,7 +135,7 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
             .execute_in_process(
                 instance=DagsterInstance.get(),
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                run_config=_quiet_run_config(),
             )
         )
     for event in syncs.all_events:
@@ -125,6 +146,94 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
     if not syncs.success:
         console.print("[red]a sync failed; see the Dagster UI's run log (make dev)[/red]")
         sys.exit(1)
+
+
+@main.command(name="check")
+def check_command() -> None:
+    """Check every configuration a run reads (syncs, retention, audiences, person sources), without running."""
+    if not _config_ok(_settings()):
+        sys.exit(2)
+    console.print("[green]configuration: no problems (syncs, retention, audiences, person sources)[/green]")
+
+
+def _shown_path(text: str) -> str:
+    try:
+        return str(Path(text).relative_to(Path.cwd()))
+    except ValueError:
+        return text
+
+
+def _verbose() -> bool:
+    return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+def _quiet_run_config() -> dict:
+    """Dagster's console log: nothing by default (the CLI prints the outcome and its cause; every event
+    is in the Dagster UI's run log), dbt's command lines and the step events with -v."""
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if _verbose() else "CRITICAL"}}}}
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Without -v, what the run writes to stdout (dagster-dbt re-emits every line of dbt's log there) goes
+    to `path` instead of the terminal; with -v it stays on the terminal."""
+    if _verbose():
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as log, contextlib.redirect_stdout(log):
+        yield
+
+
+def _config_ok(settings: Settings) -> bool:
+    """Check every configuration a run reads before it starts; print one line per problem."""
+    from orchestration.build.config_check import check_project_config
+
+    problems = check_project_config(settings)
+    for problem in problems:
+        console.print(f"[red]{escape(problem.line())}[/red]", soft_wrap=True)
+    if problems:
+        console.print(f"[red bold]Nothing was run: {len(problems)} configuration problem(s).[/red bold]")
+    return not problems
+
+
+def _one_line(message: str) -> str:
+    """A dbt or step message as one line: a Python traceback becomes its first and its last line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = [lines[0], lines[-1]]
+    return " ".join(" ".join(lines).split())[:400]
+
+
+def _failed_nodes(settings: Settings, failed: list) -> list[dict[str, str]]:  # type: ignore[type-arg]
+    """The dbt nodes that failed in this run, in the order dbt finished them, without the ones skipped."""
+    from orchestration.warehouse.audit import Audit
+
+    if not any("dbt" in str(event.step_key) for event in failed):
+        return []
+    audit = Audit.read(settings.audit_path)
+    if audit is None or audit.passed:
+        return []
+    return [f for f in audit.failures if f["status"] != "skipped"]
+
+
+def _root_cause(settings: Settings, failed: list) -> str:  # type: ignore[type-arg]
+    """One line naming what went wrong first: the first failing dbt node and its message when dbt's
+    audit failed, else the first failed step's own message."""
+    nodes = _failed_nodes(settings, failed)
+    if nodes:
+        first = nodes[0]
+        return f"dbt {first['node']} {first['status']}: {_one_line(first['message'])}"
+    for event in failed:
+        data = event.step_failure_data
+        if data is None:
+            continue
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return _one_line(data.user_failure_data.description)
+        if data.error is not None:
+            lines = [line for line in data.error.message.splitlines() if line.strip()]
+            return _one_line(lines[-1]) if lines else data.error.cls_name or "unknown error"
+    return "unknown (see the Dagster UI's run log: make dev)"
 
 
 @main.command()

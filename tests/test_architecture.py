@@ -12,11 +12,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "orchestration"
 # packages (the command line and Dagster's definitions).
 TOP_LEVEL = {"__init__", "settings", "cli", "definitions"}
 ASSEMBLY = {"orchestration.cli", "orchestration.definitions"}
-# Still to move behind the warehouse interface (the privacy erasure): this set only shrinks.
-NOT_YET_BEHIND_THE_INTERFACE = {
-    "orchestration/privacy/erase.py",
-    "orchestration/privacy/export.py",
-}
 
 
 def _modules() -> dict[str, Path]:
@@ -117,9 +112,7 @@ def test_only_the_warehouse_package_asks_which_warehouse_it_is_on() -> None:
     """No module outside orchestration/warehouse/ compares the target's name or names an implementation."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
-        if path.is_relative_to(PACKAGE / "warehouse") or str(path.relative_to(PACKAGE.parent)) in (
-            NOT_YET_BEHIND_THE_INTERFACE
-        ):
+        if path.is_relative_to(PACKAGE / "warehouse"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Compare):

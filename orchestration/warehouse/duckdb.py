@@ -24,7 +24,8 @@ from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.connection import open_file, open_read_only
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, quoted, raw_files
+from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,13 @@ class DuckDBWarehouse:
         return {name: dtype for name, dtype in rows}
 
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
-        """Replace each raw_<source>.<table> with its file. A column the table had but the file lacks
-        is kept as null (and reported), so that a dropped column never breaks staging silently."""
+        """Replace each raw_<source>.<table> with its file. A file that lacks a column staging requires
+        stops the load before any table changes (RawContractError, orchestration/warehouse/raw_contract.py).
+        Any other column the table had, or an optional declared one, the file lacks is kept as null and
+        reported; a new column is kept and reported."""
+        files = raw_files(raw_dir)
+        contracts = raw_contract()
+        check_raw_files(files, contracts)
         self.ensure_build()
         loads = []
         con = open_file(self.build_db)
@@ -85,15 +91,21 @@ class DuckDBWarehouse:
             counts = load_person_sources_duckdb(con, self.settings)
             external = con.execute("select count(*) from raw_person_sources.external_ids").fetchone()[0]  # type: ignore[index]
             loads += person_source_loads(counts, external)
-            for source, table, path in raw_files(raw_dir):
+            for source, table, path in files:
                 schema = f"raw_{source}"
                 con.execute(f'create schema if not exists "{schema}"')
                 previous = self._columns(con, schema, table)
                 incoming = pq.read_schema(path).names
                 added, missing = drift(previous, incoming) if previous else ([], [])
                 # The load time is stamped here; a file that carries its own _loaded_at is overridden.
-                exclude = " exclude (_loaded_at)" if "_loaded_at" in incoming else ""
-                fill = "".join(f', cast(null as {previous[c]}) as "{c}"' for c in missing)
+                missing = [c for c in missing if c != LOAD_STAMP]
+                exclude = " exclude (_loaded_at)" if LOAD_STAMP in incoming else ""
+                types = {c: previous.get(c, "varchar") for c in missing}
+                for column in optional_missing(source, table, incoming, contracts):
+                    if column not in types:
+                        missing.append(column)
+                        types[column] = "varchar"
+                fill = "".join(f", cast(null as {types[c]}) as {quoted(c)}" for c in missing)
                 con.execute(
                     f'create or replace table "{schema}"."{table}" as '
                     f"select *{exclude}{fill}, cast(current_timestamp as timestamp) as _loaded_at "

@@ -46,6 +46,11 @@ def person_source_loads(counts: dict[str, int], external_ids: int) -> list[Table
     ]
 
 
+def quoted(name: str) -> str:
+    """A column name from a raw file as a SQL identifier: a quote in the name cannot end it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def pg_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_boolean(arrow_type):
         return "boolean"

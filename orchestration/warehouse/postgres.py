@@ -19,7 +19,14 @@ from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, raw_files
+from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, quoted, raw_files
+from orchestration.warehouse.raw_contract import (
+    LOAD_STAMP,
+    TableContract,
+    check_raw_files,
+    optional_missing,
+    raw_contract,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,12 @@ class PostgresWarehouse:
             self.prepare_build()
 
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
+        """Refill each raw_<source>.<table> from its file. A file that lacks a column staging requires
+        stops the load before any table changes (RawContractError): published staging reads these
+        tables in place, so a half-changed raw schema would change what readers see."""
+        files = raw_files(raw_dir)
+        contracts = raw_contract()
+        check_raw_files(files, contracts)
         loads = []
         with self.connect() as con:
             counts = load_person_sources_postgres(con, self.settings)
@@ -72,8 +85,8 @@ class PostgresWarehouse:
                 external = cur.fetchone()[0]
             con.commit()
             loads += person_source_loads(counts, external)
-            for source, table, path in raw_files(raw_dir):
-                loads.append(self._load_table(con, source, table, path))
+            for source, table, path in files:
+                loads.append(self._load_table(con, source, table, path, contracts))
                 con.commit()
             self._record_schema_changes(con, loads)
             con.commit()
@@ -104,10 +117,12 @@ class PostgresWarehouse:
                 [(load.source, load.table, ", ".join(added), ", ".join(missing)) for load, added, missing in changed],
             )
 
-    def _load_table(self, con, source: str, table: str, path: Path) -> TableLoad:  # type: ignore[no-untyped-def]
+    def _load_table(  # type: ignore[no-untyped-def]
+        self, con, source: str, table: str, path: Path, contracts: dict[tuple[str, str], TableContract]
+    ) -> TableLoad:
         schema = f"raw_{source}"
         arrow_schema = pq.read_schema(path)
-        fields = [f for f in arrow_schema if f.name != "_loaded_at"]
+        fields = [f for f in arrow_schema if f.name != LOAD_STAMP]
         n_rows = pq.ParquetFile(path).metadata.num_rows
         with con.cursor() as cur:
             cur.execute(f'create schema if not exists "{schema}"')
@@ -118,18 +133,28 @@ class PostgresWarehouse:
             )
             previous = {name: dtype for name, dtype in cur.fetchall() if name != "_loaded_at"}
             added, missing = drift(previous, [f.name for f in fields]) if previous else ([], [])
+            # Optional declared columns the file lacks are kept (null) too, so staging still reads them.
+            absent = [
+                c
+                for c in optional_missing(source, table, [f.name for f in fields], contracts)
+                if c not in previous
+            ]
+            missing += absent
             target = f'"{schema}"."{table}"'
             # The table is kept and refilled (truncate + copy, in this transaction), not replaced:
             # views built on it stay valid, and readers see the old rows until the commit. A column
             # the file lacks stays, null; a new column is added.
             if not previous:
-                ddl = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in fields)
+                ddl = ", ".join([f"{quoted(f.name)} {pg_type(f.type)}" for f in fields] + [f"{quoted(c)} text" for c in absent])
                 cur.execute(f"create table {target} ({ddl}, _loaded_at timestamp)")
+            else:
+                for column in absent:
+                    cur.execute(f"alter table {target} add column {quoted(column)} text")
             for f in fields:
                 if previous and f.name in added:
-                    cur.execute(f'alter table {target} add column "{f.name}" {pg_type(f.type)}')
+                    cur.execute(f"alter table {target} add column {quoted(f.name)} {pg_type(f.type)}")
             cur.execute(f"truncate {target}")
-            names = ", ".join(f'"{f.name}"' for f in fields)
+            names = ", ".join(quoted(f.name) for f in fields)
             # DuckDB writes the CSV (fast, typed values in ISO form); COPY streams it in.
             with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
                 duckdb.sql(

@@ -101,18 +101,23 @@ def test_removals_after_schema_drift_are_held_until_approved(tmp_path: Path, web
             timeout=120,
         )
 
+    columns = ["contact_id", "first_name", "last_name", "email", "phone", "street", "city", "postcode"]
+    columns += ["region", "country", "job_title", "company", "date_of_birth", "created_at", "updated_at"]
+    contacts = pa.table({c: [f"{c}-1", f"{c}-2"] for c in columns})
     rows = people(40)
-    _build(settings, pa.table({"contact_id": ["1", "2"], "email": ["a@x.com", "b@x.com"]}), rows)
+    _build(settings, contacts, rows)
     first = cli()
     assert first.returncode == 0, first.stdout + first.stderr
     assert len(webhook.store) == 40
 
-    # The CRM renames `email`; the build passes, and four people (10%) drop out of the model.
-    _build(settings, pa.table({"contact_id": ["1", "2"], "email_address": ["a@x.com", "b@x.com"]}), rows[:36])
+    # The CRM renames `company` (optional: a renamed required column stops the load, tests/test_raw_contract.py);
+    # the build passes, and four people (10%) drop out of the model.
+    renamed = contacts.rename_columns(["company_name" if c == "company" else c for c in columns])
+    _build(settings, renamed, rows[:36])
     held = cli()
     assert held.returncode == 1, held.stdout + held.stderr
     assert '"status": "held"' in held.stdout and "--approve-removals" in held.stdout
-    assert "raw schema changed: crm.contacts (missing email; new email_address)" in held.stdout
+    assert "raw schema changed: crm.contacts (missing company; new company_name)" in held.stdout
     assert len(webhook.store) == 40  # nothing deleted at the destination
     state = tmp_path / "warehouse" / "sync_state.duckdb"
     assert query(state, "select status, removes_held, hold_reason from sync_runs order by started_at")[1][
@@ -122,7 +127,7 @@ def test_removals_after_schema_drift_are_held_until_approved(tmp_path: Path, web
         4,
     )
     reason = query(state, "select hold_reason from sync_runs where status = 'held'")[0][0]
-    assert "4 removals (10% of 40" in reason and "missing email" in reason
+    assert "4 removals (10% of 40" in reason and "missing company" in reason
 
     # Held again on the next run without approval: the change is still unreviewed.
     assert cli().returncode == 1 and len(webhook.store) == 40

@@ -2,11 +2,19 @@
 
 import json
 
-from dagster import AssetExecutionContext, AssetsDefinition, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    multi_asset,
+)
 
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
 from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.raw_contract import RawContractError
 from orchestration.warehouse.registry import get_warehouse
 
 
@@ -41,7 +49,11 @@ def raw_sources_asset(settings: Settings) -> AssetsDefinition:
         warehouse = get_warehouse(settings)
         with writer_lock(settings):
             warehouse.prepare_build()
-            loads = warehouse.load_raw(settings.raw_dir)
+            try:
+                loads = warehouse.load_raw(settings.raw_dir)
+            except RawContractError as exc:
+                # The same one line as `tessera run` prints; dbt and publishing are skipped.
+                raise Failure(description=str(exc), allow_retries=False) from None
         by_key = {(load.source, load.table): load for load in loads}
         for key in context.selected_asset_keys:
             load = by_key.get(tuple(key.path))  # type: ignore[arg-type]
