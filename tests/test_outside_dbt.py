@@ -147,7 +147,9 @@ def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_pat
         OutsideStep("predictions scoring", ("int_customer_features_scored",), lambda settings: {}),
     ]
     monkeypatch.setattr(pipeline, "outside_steps", lambda settings: steps)
-    monkeypatch.setattr(pipeline, "dbt_build_phases", lambda settings: [["--a"], ["--b"], ["--c"]])
+    monkeypatch.setattr(
+        pipeline, "dbt_build_phases", lambda settings, manifest=None: [["--a"], ["--b"], ["--c"]]
+    )
     monkeypatch.setattr(
         pipeline,
         "run_dbt",
