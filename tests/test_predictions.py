@@ -222,6 +222,20 @@ def test_tiny_and_untyped_inputs_score_to_nulls():
     assert all(r["churn_probability"] is None and r["predicted_value_12m"] is None for r in rows)
 
 
+def test_a_small_world_or_an_empty_feature_trains_without_crashing():
+    """A company without survey answers, or a 100-customer world, still builds: models train when they can."""
+    features = _feature_table(n=3000, seed=9)
+    empty = pa.array([None] * features.num_rows, type=pa.float64())
+    no_nps = features.set_column(features.schema.get_field_index("avg_nps_score"), "avg_nps_score", empty)
+    scored = score_features(no_nps).to_pylist()
+    assert any(r["churn_probability"] is not None for r in scored)
+
+    tiny = features.filter(pa.array([i % 3000 < 60 for i in range(features.num_rows)]))
+    rows = score_features(tiny).to_pylist()
+    assert len(rows) == tiny.num_rows
+    assert all(r["churn_probability"] is None for r in rows)
+
+
 # --- the leakage guard on the real feature model, and the published tables ------------------------
 
 

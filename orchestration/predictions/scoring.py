@@ -129,10 +129,25 @@ def _nullable(values: np.ndarray, mask: np.ndarray) -> pa.Array:
     return pa.array(np.where(mask, values, 0.0), type=pa.float64(), mask=~mask)
 
 
+# Fewer training rows than two leaves' worth, or fewer than this many of either outcome, train no model:
+# a tree with min_samples_leaf=40 cannot split, and its "probabilities" would be the base rate.
+MIN_ROWS_PER_OUTCOME = 10
+
+
 def _fit_classifier(name: str, X: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier | None:
-    if len(y) == 0 or y.min() == y.max():
-        log.warning("%s: no training rows with both outcomes (%d rows); not predicted", name, len(y))
+    positives = int(y.sum()) if len(y) else 0
+    smallest = min(positives, len(y) - positives)
+    if len(y) < 2 * _classifier().min_samples_leaf or smallest < MIN_ROWS_PER_OUTCOME:
+        log.warning(
+            "%s: too few training rows (%d, of which %d in the rarer outcome); not predicted",
+            name,
+            len(y),
+            smallest,
+        )
         return None
+    # A feature with no value in any training row (a source the company does not have, e.g. no survey
+    # answers) carries no signal; sklearn's binning cannot bin an empty column, so it trains as constant.
+    X = np.where(np.isnan(X).all(axis=0), 0.0, X)
     model = _classifier().fit(X, y)
     log.info("%s: trained on %d rows (positive rate %.3f)", name, len(y), y.mean())
     return model
