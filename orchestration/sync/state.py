@@ -148,6 +148,21 @@ class RunRow:
     hold_reason: str | None = None
     removals_approved: bool = False
 
+    # The run-history statements, written once for every store; `mark` is the driver's placeholder.
+
+    def insert_statement(self, mark: str) -> tuple[str, list[Any]]:
+        columns = ("run_id", "sync_name", "destination", "mode", "status", "forced", "started_at")
+        sql = f"insert into sync_runs ({', '.join(columns)}) values ({', '.join([mark] * len(columns))})"
+        return sql, [getattr(self, name) for name in columns]
+
+    def finish_statement(self, mark: str) -> tuple[str, list[Any]]:
+        assigned = ("status", "finished_at", "error", "hold_reason", "removals_approved", *RUN_COUNTS)
+        sql = (
+            f"update sync_runs set {', '.join(f'{name} = {mark}' for name in assigned)} where run_id = {mark}"
+        )
+        values = [self.status, self.finished_at, redact(self.error), self.hold_reason, self.removals_approved]
+        return sql, [*values, *(self.counts.get(name, 0) for name in RUN_COUNTS), self.run_id]
+
 
 RUN_COUNTS = (
     "source_rows",
@@ -201,27 +216,10 @@ class StateStore:
         return len(rows)
 
     def start_run(self, run: RunRow) -> None:
-        self.conn.execute(
-            "insert into sync_runs (run_id, sync_name, destination, mode, status, forced, started_at) "
-            "values (?, ?, ?, ?, ?, ?, ?)",
-            [run.run_id, run.sync_name, run.destination, run.mode, run.status, run.forced, run.started_at],
-        )
+        self.conn.execute(*run.insert_statement("?"))
 
     def finish_run(self, run: RunRow) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in RUN_COUNTS)
-        self.conn.execute(
-            f"update sync_runs set status = ?, finished_at = ?, error = ?, hold_reason = ?, "
-            f"removals_approved = ?, {assignments} where run_id = ?",
-            [
-                run.status,
-                run.finished_at,
-                redact(run.error),
-                run.hold_reason,
-                run.removals_approved,
-                *(run.counts.get(name, 0) for name in RUN_COUNTS),
-                run.run_id,
-            ],
-        )
+        self.conn.execute(*run.finish_statement("?"))
 
     def last_released_run(self, sync_name: str) -> datetime | None:
         """When the last run that was free to remove records started: held, aborted, failed and

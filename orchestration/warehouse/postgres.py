@@ -27,6 +27,7 @@ from orchestration.warehouse.raw_contract import (
     optional_missing,
     raw_contract,
 )
+from orchestration.warehouse.types import POSTGRES_TO_DUCKDB_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class PostgresWarehouse:
             missing = [name for name in wanted if name not in declared]
             if missing:
                 raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
-            unknown = {name: declared[name] for name in wanted if declared[name] not in _DUCKDB_TYPES}
+            unknown = {name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES}
             if unknown:
                 raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
             names = ", ".join(f'"{name}"' for name in wanted)
@@ -226,7 +227,7 @@ class PostgresWarehouse:
                         f'copy (select {names} from "{schema}"."{table}") to stdout with (format csv, null \'\\N\')',
                         handle,
                     )
-                types = ", ".join(f"'{name}': '{_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
+                types = ", ".join(f"'{name}': '{POSTGRES_TO_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
                 reader = duckdb.connect()
                 try:
                     # A quoted \N or "" is a value, never null: only the unquoted marker is.
@@ -319,19 +320,3 @@ def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-un
         cur.execute(f'alter schema "{published}" rename to "{published}__previous"')
     cur.execute(f'alter schema "{build}" rename to "{published}"')
 
-
-# Postgres column types (information_schema) as DuckDB reads them from CSV.
-_DUCKDB_TYPES = {
-    "text": "varchar",
-    "character varying": "varchar",
-    "character": "varchar",
-    "boolean": "boolean",
-    "smallint": "smallint",
-    "integer": "integer",
-    "bigint": "bigint",
-    "real": "float",
-    "double precision": "double",
-    "numeric": "double",
-    "date": "date",
-    "timestamp without time zone": "timestamp",
-}

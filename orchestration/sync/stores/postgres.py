@@ -28,7 +28,6 @@ from orchestration.sync.diff import quote, sql_string
 from orchestration.sync.errors import SyncConfigError
 from orchestration.sync.redact import redact
 from orchestration.sync.state import (
-    RUN_COUNTS,
     SCHEMA,
     STATE_COLUMNS,
     Outcome,
@@ -39,25 +38,10 @@ from orchestration.sync.state import (
 )
 from orchestration.sync.stores.base import ConditionFor, HeldRows, iter_chunks, journal_without
 from orchestration.warehouse.interface import SyncLocation
+from orchestration.warehouse.types import POSTGRES_TO_DUCKDB_TYPES
 
 log = logging.getLogger(__name__)
 
-# Postgres column types (information_schema) as DuckDB reads them back from CSV; any other type is
-# sent as its text form (json, uuid, arrays, timestamptz in UTC, ...).
-DUCKDB_TYPES = {
-    "text": "varchar",
-    "character varying": "varchar",
-    "character": "varchar",
-    "boolean": "boolean",
-    "smallint": "smallint",
-    "integer": "integer",
-    "bigint": "bigint",
-    "real": "float",
-    "double precision": "double",
-    "numeric": "double",
-    "date": "date",
-    "timestamp without time zone": "timestamp",
-}
 WAREHOUSE_SCHEMAS = ("main", "tessera_audit")
 STATE_TYPES = {
     "key": "varchar",
@@ -130,10 +114,12 @@ class _PostgresTables:
             raise SyncConfigError(f"{self._schema(schema)}.{table} is not in the published schema")
         wanted = [name for name in dict.fromkeys(columns) if name in declared]
         selects = [
-            quote(name) if declared[name] in DUCKDB_TYPES else f"cast({quote(name)} as text) as {quote(name)}"
+            quote(name)
+            if declared[name] in POSTGRES_TO_DUCKDB_TYPES
+            else f"cast({quote(name)} as text) as {quote(name)}"
             for name in wanted
         ]
-        types = {name: DUCKDB_TYPES.get(declared[name], "varchar") for name in wanted}
+        types = {name: POSTGRES_TO_DUCKDB_TYPES.get(declared[name], "varchar") for name in wanted}
         target = f"_sync_src_{len(self.copied)}"
         copy_into_duckdb(
             self.cur,
@@ -282,27 +268,10 @@ class PostgresStore:
         return len(rows)
 
     def start_run(self, run: RunRow) -> None:
-        self._run(
-            "insert into sync_runs (run_id, sync_name, destination, mode, status, forced, started_at) "
-            "values (%s, %s, %s, %s, %s, %s, %s)",
-            (run.run_id, run.sync_name, run.destination, run.mode, run.status, run.forced, run.started_at),
-        )
+        self._run(*run.insert_statement("%s"))
 
     def finish_run(self, run: RunRow) -> None:
-        assignments = ", ".join(f"{name} = %s" for name in RUN_COUNTS)
-        self._run(
-            f"update sync_runs set status = %s, finished_at = %s, error = %s, hold_reason = %s, "
-            f"removals_approved = %s, {assignments} where run_id = %s",
-            (
-                run.status,
-                run.finished_at,
-                redact(run.error),
-                run.hold_reason,
-                run.removals_approved,
-                *(run.counts.get(name, 0) for name in RUN_COUNTS),
-                run.run_id,
-            ),
-        )
+        self._run(*run.finish_statement("%s"))
 
     def last_released_run(self, sync_name: str) -> datetime | None:
         rows = self._run(
