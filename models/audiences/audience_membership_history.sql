@@ -60,18 +60,18 @@ exited as (
 
 final as (
     select
-        audience_name,
-        customer_id,
-        change_kind,
-        '{{ invocation_id }}' as build_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(change_kind as varchar) as change_kind,
+        cast('{{ invocation_id }}' as varchar) as build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
     from entered
     union all
     select
-        audience_name,
-        customer_id,
-        change_kind,
-        '{{ invocation_id }}' as build_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(change_kind as varchar) as change_kind,
+        cast('{{ invocation_id }}' as varchar) as build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
     from exited
 )

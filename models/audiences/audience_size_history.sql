@@ -10,7 +10,7 @@
         full_refresh=false,
     )
 }}
-{%- set audiences = var('audiences', []) -%}
+{%- set audiences = tessera.analyst_var('audiences', []) -%}
 
 with
 
