@@ -139,6 +139,21 @@ def check() -> None:
     )
 
 
+@audiences.command("vars")
+def dbt_vars_command() -> None:
+    """Print the audiences and the trait registry as dbt vars (JSON), for a dbt command run by hand:
+    dbt build --vars "$(tessera audiences vars)"."""
+    from orchestration.audiences.definitions import TraitConfigError, dbt_vars
+    from orchestration.audiences.rules import AudienceConfigError
+    from orchestration.audiences.sqlcheck import AudienceSqlRefused
+
+    try:
+        click.echo(json.dumps(dbt_vars(), default=str))
+    except (AudienceConfigError, AudienceSqlRefused, TraitConfigError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
 @audiences.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("audiences.html"), show_default=True)
 def report(out: Path) -> None:
