@@ -226,3 +226,21 @@ def test_rule_expression_mirrors_the_nesting():
         "(viewed_2_products_in_30_days and (is_lapsed_high_value or has_3_orders) "
         "and not abandoned_a_cart_this_week)"
     )
+
+
+def test_every_dbt_invocation_gets_the_definitions_and_overrides_win(tmp_path, monkeypatch):
+    import json
+
+    from orchestration.audiences.definitions import AUDIENCES_DIR_ENV, dbt_vars, dbt_vars_args
+
+    shipped = dbt_vars()
+    assert [t["name"] for t in shipped["traits"]][:2] == ["first_event_at", "last_event_at"]
+    assert shipped["audience_store_id"] == "ST001"  # a parameter becomes a var of its name
+    args = dbt_vars_args(["run", "--select", "x", "--vars", "{audience_store_id: ST005}"])
+    assert args[:3] == ["run", "--select", "x"] and args[3] == "--vars" and len(args) == 5
+    passed = json.loads(args[4])
+    assert passed["audience_store_id"] == "ST005" and passed["audiences"] == shipped["audiences"]
+    folder = _project(tmp_path, [_rule("only", {"event": "x"})], holdout_global_percent=7)
+    monkeypatch.setenv(AUDIENCES_DIR_ENV, str(folder))
+    other = dbt_vars()
+    assert [a["name"] for a in other["audiences"]] == ["only"] and other["holdout_global_percent"] == 7

@@ -4,10 +4,16 @@
     time to know each model's ref()s (orchestration/audiences/definitions.py says why). Every build
     passes them; a dbt command run by hand takes them as
         dbt build --vars "$(tessera audiences vars)"
+    sqlfluff can pass only string vars, so `make sql-lint` passes them all as one JSON string,
+    var tessera_analyst_json (tessera audiences vars --format sqlfluff).
     Missing at run time, the model stops with that advice instead of building without audiences.
 -#}
 {% macro analyst_var(name, default) -%}
     {%- set value = var(name, none) -%}
+    {%- set packed = var('tessera_analyst_json', none) -%}
+    {%- if value is none and packed is string -%}
+        {%- set value = fromjson(packed).get(name) -%}
+    {%- endif -%}
     {%- if value is none -%}
         {%- if execute -%}
             {{ exceptions.raise_compiler_error(

@@ -234,9 +234,9 @@ select
 {%- endmacro %}
 
 
-{#- {var: name} reads a project var; anything else is taken as it is. -#}
+{#- {var: name} reads a parameter (audiences/_audiences.yml, passed as a var); anything else is taken as it is. -#}
 {% macro _rule_value(value) -%}
-    {%- if value is mapping and 'var' in value -%}{{ return(var(value['var'])) }}{%- endif -%}
+    {%- if value is mapping and 'var' in value -%}{{ return(tessera.analyst_var(value['var'], none)) }}{%- endif -%}
     {{ return(value) }}
 {%- endmacro %}
 

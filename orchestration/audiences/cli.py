@@ -140,7 +140,15 @@ def check() -> None:
 
 
 @audiences.command("vars")
-def dbt_vars_command() -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["dbt", "sqlfluff"]),
+    default="dbt",
+    show_default=True,
+    help="sqlfluff: a config file passing them as one JSON string (its dbt templater takes only strings).",
+)
+def dbt_vars_command(output: str) -> None:
     """Print the audiences and the trait registry as dbt vars (JSON), for a dbt command run by hand:
     dbt build --vars "$(tessera audiences vars)"."""
     from orchestration.audiences.definitions import TraitConfigError, dbt_vars
@@ -148,7 +156,11 @@ def dbt_vars_command() -> None:
     from orchestration.audiences.sqlcheck import AudienceSqlRefused
 
     try:
-        click.echo(json.dumps(dbt_vars(), default=str))
+        packed = json.dumps(dbt_vars(), default=str)
+        if output == "sqlfluff":
+            click.echo(f"[sqlfluff:templater:dbt:context]\ntessera_analyst_json = {packed}")
+        else:
+            click.echo(packed)
     except (AudienceConfigError, AudienceSqlRefused, TraitConfigError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
