@@ -194,11 +194,29 @@ def test_every_audience_model_has_a_contract_matching_its_rule(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     (models / "audience_a.sql").write_text("{{ tessera.rule_audience('a') }}\n")
-    project = _project(tmp_path, [_rule("a", {"all": [{"name": "seen", "event": "x"}, {"name": "paid", "trait": "orders_count", "op": ">", "value": 0}]})])
-    with pytest.raises(AudienceConfigError, match=r"audience_a has no enforced contract.*customer_id: varchar; seen: boolean; paid: boolean; is_member: boolean"):
+    project = _project(
+        tmp_path,
+        [
+            _rule(
+                "a",
+                {
+                    "all": [
+                        {"name": "seen", "event": "x"},
+                        {"name": "paid", "trait": "orders_count", "op": ">", "value": 0},
+                    ]
+                },
+            )
+        ],
+    )
+    with pytest.raises(
+        AudienceConfigError,
+        match=r"audience_a has no enforced contract.*customer_id: varchar; seen: boolean; paid: boolean; is_member: boolean",
+    ):
         load_project(project, models)
     _contracts(models, {"a": ["seen", "bought"]})
-    with pytest.raises(AudienceConfigError, match="differ from the rule's conditions; missing paid; not in the rule bought"):
+    with pytest.raises(
+        AudienceConfigError, match="differ from the rule's conditions; missing paid; not in the rule bought"
+    ):
         load_project(project, models)
     _contracts(models, {"a": ["seen", "paid"]})
     assert load_project(project, models).find("a").rule is not None
@@ -212,7 +230,14 @@ def test_shipped_audience_contracts_list_every_condition():
     contracted = {m["name"]: m for m in properties["models"] if (m.get("config") or {}).get("contract")}
     for audience in project.audiences:
         assert audience.model_name in contracted, audience.name
-    for name in ("memberships", "membership_history", "explanations", "overlaps", "size_history", "priority_list_members"):
+    for name in (
+        "memberships",
+        "membership_history",
+        "explanations",
+        "overlaps",
+        "size_history",
+        "priority_list_members",
+    ):
         model = contracted[f"audience_{name}"]
         assert model["config"]["contract"] == {"enforced": True}
         assert all(c.get("data_type") for c in model["columns"]), name

@@ -218,9 +218,15 @@ def _rewritten(node: dict, hostile: str, seen: list[bool]) -> dict:
     names kept (so the columns stay those of the contract)."""
     for group in ("all", "any"):
         if group in node:
-            return {**({"name": node["name"]} if "name" in node else {}), group: [_rewritten(c, hostile, seen) for c in node[group]]}
+            return {
+                **({"name": node["name"]} if "name" in node else {}),
+                group: [_rewritten(c, hostile, seen) for c in node[group]],
+            }
     if "not" in node:
-        return {**({"name": node["name"]} if "name" in node else {}), "not": _rewritten(node["not"], hostile, seen)}
+        return {
+            **({"name": node["name"]} if "name" in node else {}),
+            "not": _rewritten(node["not"], hostile, seen),
+        }
     sql = FINE if seen else hostile
     seen.append(True)
     return {"name": node["name"], "sql": sql}
@@ -299,7 +305,9 @@ def postgres_world(tmp_path_factory):
     return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
 
 
-def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(postgres_world, tmp_path, monkeypatch):
+def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(
+    postgres_world, tmp_path, monkeypatch
+):
     from orchestration.warehouse.registry import get_warehouse
 
     settings = postgres_world

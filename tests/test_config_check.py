@@ -107,7 +107,9 @@ def test_audience_file_that_is_not_yaml_or_has_an_unknown_key(project: Settings,
     assert line.startswith("audiences: ") and "lapsed_high_value.yml: not valid YAML" in line
     (copy / "audiences" / "lapsed_high_value.yml").write_text("name: lapsed_high_value\nholdout: 10\n")
     [line] = _lines(check_project_config(project, project_dir=copy))
-    assert "lapsed_high_value.yml: audience lapsed_high_value: holdout: Extra inputs are not permitted" in line
+    assert (
+        "lapsed_high_value.yml: audience lapsed_high_value: holdout: Extra inputs are not permitted" in line
+    )
 
 
 def test_trait_without_a_contract_type_or_kind(project: Settings, tmp_path: Path) -> None:
@@ -119,8 +121,11 @@ def test_trait_without_a_contract_type_or_kind(project: Settings, tmp_path: Path
     document = yaml.safe_load(traits.read_text())
     columns = document["models"][0]["columns"]
     columns.append(
-        {"name": "returns_count", "description": "Refunded orders.",
-         "config": {"meta": {"trait": {"source": "orders", "kind": "count"}}}}
+        {
+            "name": "returns_count",
+            "description": "Refunded orders.",
+            "config": {"meta": {"trait": {"source": "orders", "kind": "count"}}},
+        }
     )
     traits.write_text(yaml.safe_dump(document, sort_keys=False))
     [line] = _lines(check_project_config(project, project_dir=copy))

@@ -30,7 +30,16 @@ from orchestration.settings import PROJECT_DIR
 AUDIENCES_DIR_ENV = "TESSERA_AUDIENCES_DIR"  # another audiences/ folder (tests, a staging copy)
 TRAITS_FILE = Path("models") / "marts" / "traits" / "_traits__models.yml"
 # Data types both DuckDB and Postgres accept under these names (the contract compares them).
-PORTABLE_TYPES = ("varchar", "bigint", "integer", "double precision", "numeric(18,2)", "timestamp", "date", "boolean")
+PORTABLE_TYPES = (
+    "varchar",
+    "bigint",
+    "integer",
+    "double precision",
+    "numeric(18,2)",
+    "timestamp",
+    "date",
+    "boolean",
+)
 
 
 class TraitConfigError(ValueError):
@@ -47,7 +56,16 @@ class TraitSpec(BaseModel):
     description: str = Field(min_length=1)
     source: Literal["events", "orders"]
     kind: Literal[
-        "count", "sum", "avg", "min", "max", "first", "last", "most_frequent", "distinct_list", "distinct_count"
+        "count",
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "first",
+        "last",
+        "most_frequent",
+        "distinct_list",
+        "distinct_count",
     ]
     property: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     where: str | None = None
@@ -70,7 +88,9 @@ def load_traits(path: Path) -> list[TraitSpec]:
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise TraitConfigError(f"{path}: cannot read the trait registry: {exc}") from exc
-    models = [m for m in document.get("models") or [] if isinstance(m, dict) and m.get("name") == "customer_traits"]
+    models = [
+        m for m in document.get("models") or [] if isinstance(m, dict) and m.get("name") == "customer_traits"
+    ]
     if not models:
         raise TraitConfigError(f"{path}: no model customer_traits, so no trait registry")
     traits: list[TraitSpec] = []
@@ -80,7 +100,9 @@ def load_traits(path: Path) -> list[TraitSpec]:
             continue
         name = column.get("name")
         if not isinstance(meta["trait"], dict):
-            raise TraitConfigError(f"{path}: customer_traits.columns[{index}] ({name}): meta.trait must be a mapping")
+            raise TraitConfigError(
+                f"{path}: customer_traits.columns[{index}] ({name}): meta.trait must be a mapping"
+            )
         entry = {
             "name": name,
             "data_type": column.get("data_type"),
@@ -90,7 +112,9 @@ def load_traits(path: Path) -> list[TraitSpec]:
         try:
             trait = TraitSpec.model_validate(entry)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(entry)'}: {e['msg']}" for e in exc.errors()
+            )
             raise TraitConfigError(f"{path}: trait {name or f'columns[{index}]'}: {problems}") from None
         if trait.data_type not in PORTABLE_TYPES:
             raise TraitConfigError(

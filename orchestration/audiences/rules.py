@@ -249,19 +249,27 @@ def load_project(
             f"{settings_path}: unknown key {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
         )
     parameters = settings.get("parameters") or {}
-    if not isinstance(parameters, dict) or not all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(k)) for k in parameters):
+    if not isinstance(parameters, dict) or not all(
+        re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(k)) for k in parameters
+    ):
         raise AudienceConfigError(f"{settings_path}: parameters must map names to values")
     audiences: list[AudienceSpec] = []
     entries: list[dict[str, Any]] = []
-    files = sorted(p for p in audiences_dir.iterdir() if p.suffix in (".yml", ".yaml") and not p.name.startswith("_"))
+    files = sorted(
+        p for p in audiences_dir.iterdir() if p.suffix in (".yml", ".yaml") and not p.name.startswith("_")
+    )
     for path in files:
         entry = _read(path)
         if not isinstance(entry, dict):
-            raise AudienceConfigError(f"{path}: an audience file is a mapping (name, holdout_percent, description, rule)")
+            raise AudienceConfigError(
+                f"{path}: an audience file is a mapping (name, holdout_percent, description, rule)"
+            )
         entry = {"name": path.stem, **entry}
         label = entry.get("name")
         if label != path.stem:
-            raise AudienceConfigError(f"{path}: name {label!r} differs from the file name; call the file {label}.yml")
+            raise AudienceConfigError(
+                f"{path}: name {label!r} differs from the file name; call the file {label}.yml"
+            )
         try:
             audiences.append(AudienceSpec.model_validate(entry))
         except ValidationError as exc:
@@ -274,7 +282,15 @@ def load_project(
         raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be a number") from None
     if not 0 <= global_percent <= 100:
         raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be between 0 and 100")
-    project = _check(audiences_dir, settings_path, audiences, parameters, settings.get("priority_lists"), models_dir, dialect)
+    project = _check(
+        audiences_dir,
+        settings_path,
+        audiences,
+        parameters,
+        settings.get("priority_lists"),
+        models_dir,
+        dialect,
+    )
     return project.model_copy(
         update={"holdout_global_percent": settings.get("holdout_global_percent", 0), "raw_entries": entries}
     )
@@ -323,7 +339,9 @@ def _check(
                 )
     cycle = find_cycle(audiences)
     if cycle:
-        raise AudienceConfigError(f"{audiences_dir}: in_audience references form a cycle: {' -> '.join(cycle)}")
+        raise AudienceConfigError(
+            f"{audiences_dir}: in_audience references form a cycle: {' -> '.join(cycle)}"
+        )
     lists = lists or {}
     if not isinstance(lists, dict):
         raise AudienceConfigError(f"{settings_path}: priority_lists must map list names to audiences")
@@ -341,7 +359,9 @@ def _check(
         contracts = _model_contracts(models_dir)
         for audience in audiences:
             source = audiences_dir / f"{audience.name}.yml"
-            _check_contract(audience, contracts.get(audience.model_name), models_dir, rule_columns.get(audience.name))
+            _check_contract(
+                audience, contracts.get(audience.model_name), models_dir, rule_columns.get(audience.name)
+            )
             model_file = models_dir / f"{audience.model_name}.sql"
             if not model_file.exists():
                 hint = (
@@ -379,7 +399,10 @@ def _model_contracts(models_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _check_contract(
-    audience: AudienceSpec, properties: dict[str, Any] | None, models_dir: Path, rule_columns: list[str] | None
+    audience: AudienceSpec,
+    properties: dict[str, Any] | None,
+    models_dir: Path,
+    rule_columns: list[str] | None,
 ) -> None:
     """Every audience model is public: its contract is enforced and lists customer_id (varchar), each
     condition and is_member (boolean); a rule audience's conditions are exactly its rule's columns."""
@@ -391,11 +414,15 @@ def _check_contract(
             f"{where} has no enforced contract in a YAML file of {models_dir}; add config: contract: "
             f"{{enforced: true}} and its columns with data_type ({listing}{'; …' if rule_columns is None else ''})"
         )
-    columns = {c.get("name"): c.get("data_type") for c in properties.get("columns") or [] if isinstance(c, dict)}
+    columns: dict[str, Any] = {
+        str(c.get("name")): c.get("data_type") for c in properties.get("columns") or [] if isinstance(c, dict)
+    }
     file = properties["_file"]
     for required, data_type in (("customer_id", "varchar"), ("is_member", "boolean")):
         if columns.get(required) != data_type:
-            raise AudienceConfigError(f"{file}: {where}: the contract needs column {required} with data_type {data_type}")
+            raise AudienceConfigError(
+                f"{file}: {where}: the contract needs column {required} with data_type {data_type}"
+            )
     wrong = sorted(c for c, t in columns.items() if c not in ("customer_id", "is_member") and t != "boolean")
     if wrong:
         raise AudienceConfigError(f"{file}: {where}: conditions are boolean; {', '.join(wrong)} is not")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestration.audiences.check import check_rules
-from orchestration.audiences.definitions import dbt_vars_args
+from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
+from orchestration.audiences.rules import load_project
 from orchestration.build.dagster_events import report_materializations
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.settings import PROJECT_DIR, Settings
@@ -173,7 +173,7 @@ def build(
     started = time.monotonic()
     # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
     # the Dagster build also compiles models/audiences/ and checks each model's SQL.
-    check_rules(PROJECT_DIR, settings.target)
+    load_project(audiences_dir(PROJECT_DIR), PROJECT_DIR / "models" / "audiences", settings.target)
     warehouse = get_warehouse(settings)
     with writer_lock(settings):
         warehouse.prepare_build()
