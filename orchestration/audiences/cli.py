@@ -158,6 +158,9 @@ def dbt_vars_command(output: str) -> None:
     try:
         packed = json.dumps(dbt_vars(), default=str)
         if output == "sqlfluff":
+            # dbt renders a string var as Jinja: escape what would open a tag (only inside JSON strings).
+            for tag in ("{{", "{%", "{#"):
+                packed = packed.replace(tag, "\\u007b" + tag[1])
             click.echo(f"[sqlfluff:templater:dbt:context]\ntessera_analyst_json = {packed}")
         else:
             click.echo(packed)

@@ -96,8 +96,10 @@ registry_traits as (
                 {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
                 {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
             {%- endif %},
-            cast({{ tessera.trait_aggregate(trait, conditions | join(' and ')) }} as {{ trait.data_type }})
-                as {{ trait.name }}
+            cast(
+                {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
+                as {{ trait.data_type }}
+            ) as {{ trait.name }}
         {%- endfor %}
     from source_rows
     cross join reference_time
