@@ -37,11 +37,13 @@ lint: install
 	$(MAKE) --no-print-directory sql-lint
 
 ## make sql-lint: sqlfluff (dbt templater, .sqlfluff) over models/; fails above the budget in tools/sql_lint_budget.py.
+# The audiences and the trait registry reach dbt as vars (orchestration/audiences/definitions.py).
 # The templater compiles against a scratch DuckDB file, never the build or published one.
 sql-lint: install
 	@mkdir -p target
+	$(BIN)/tessera audiences vars --format sqlfluff > target/sqlfluff-analyst.cfg
 	TESSERA_TARGET=duckdb TESSERA_BUILD_DB=$(CURDIR)/target/sqlfluff.duckdb \
-		$(BIN)/sqlfluff lint models --processes 2 --format json --nofail > target/sqlfluff.json
+		$(BIN)/sqlfluff lint models --config target/sqlfluff-analyst.cfg --processes 2 --format json --nofail > target/sqlfluff.json
 	$(BIN)/python tools/sql_lint_budget.py target/sqlfluff.json
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000

@@ -25,7 +25,7 @@ def _evaluate(condition: Condition, values: dict[str, bool], path: str = "1") ->
 
 
 def test_rule_members_are_exactly_the_customers_whose_conditions_hold(published, settings):
-    project = load_project(PROJECT_DIR / "dbt_project.yml")
+    project = load_project(PROJECT_DIR / "audiences")
     query = get_warehouse(settings).query_published
     customers = query("select count(*) from customers")[0][0]
     for audience in (a for a in project.audiences if a.rule is not None):

@@ -56,10 +56,20 @@ def test_sqlglot_accepts_single_selects(sql):
     assert check_single_select("fine", sql, "duckdb") is not None
 
 
-def _project(tmp_path: Path, audiences: list[dict], **extra_vars) -> Path:
-    project = tmp_path / "dbt_project.yml"
-    project.write_text(yaml.safe_dump({"name": "t", "vars": {"audiences": audiences, **extra_vars}}))
-    return project
+def _project(tmp_path: Path, audiences: list[dict], **settings) -> Path:
+    """An audiences folder: one <name>.yml per audience (a second one of the same name as .yaml)
+    and _audiences.yml with `settings` (priority_lists, parameters, holdout_global_percent)."""
+    folder = tmp_path / "audiences"
+    if folder.exists():
+        for old in folder.iterdir():
+            old.unlink()
+    folder.mkdir(exist_ok=True)
+    for audience in audiences:
+        path = folder / f"{audience['name']}.yml"
+        path = path.with_suffix(".yaml") if path.exists() else path
+        path.write_text(yaml.safe_dump(audience))
+    (folder / "_audiences.yml").write_text(yaml.safe_dump(settings))
+    return folder
 
 
 def _rule(name: str, rule: dict, **fields) -> dict:
@@ -67,7 +77,7 @@ def _rule(name: str, rule: dict, **fields) -> dict:
 
 
 def test_the_shipped_audiences_validate():
-    project = load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences")
+    project = load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences")
     names = {a.name for a in project.audiences}
     assert {"cart_abandoners_7d", "lapsed_high_value", "last_season_matchgoers_near_store"} <= names
     matchgoers = project.find("last_season_matchgoers_near_store")
@@ -99,14 +109,14 @@ def test_malformed_rules_name_the_file_and_audience(tmp_path, rule, message):
     with pytest.raises(AudienceConfigError) as error:
         load_project(project)
     text = str(error.value)
-    assert str(project) in text and "vars.audiences[0] (broken)" in text
+    assert str(project / "broken.yml") in text and "audience broken" in text
     assert message in text
 
 
 def test_unknown_reference_missing_var_and_duplicate_names_are_refused(tmp_path):
     cases = [
         ([_rule("a", {"in_audience": "ghost"})], "in_audience ghost is not an audience"),
-        ([_rule("a", {"near_store": {"var": "nope"}, "within_km": 5})], "{var: nope} is not a var"),
+        ([_rule("a", {"near_store": {"var": "nope"}, "within_km": 5})], "{var: nope} is not a parameter"),
         (
             [_rule("a", {"all": [{"name": "x", "event": "e"}, {"name": "x", "event": "f"}]})],
             "condition name x is used twice",
@@ -142,14 +152,32 @@ def test_raw_sql_conditions_must_be_one_select(tmp_path):
     assert "audience evil: its sql condition 1.2 holds 2 statements" in str(error.value)
 
 
+def _contracts(models: Path, columns: dict[str, list[str]]) -> None:
+    """models/_models.yml with an enforced contract per audience model (boolean conditions)."""
+    entries = [
+        {
+            "name": f"audience_{name}",
+            "config": {"contract": {"enforced": True}},
+            "columns": [
+                {"name": "customer_id", "data_type": "varchar"},
+                *({"name": c, "data_type": "boolean"} for c in conditions),
+                {"name": "is_member", "data_type": "boolean"},
+            ],
+        }
+        for name, conditions in columns.items()
+    ]
+    (models / "_models.yml").write_text(yaml.safe_dump({"version": 2, "models": entries}))
+
+
 def test_priority_lists_and_model_files_are_checked(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
+    _contracts(models, {"a": ["condition_1"], "b": ["seen"]})
     audiences = [_rule("a", {"event": "x"}), {"name": "b"}]
-    project = _project(tmp_path, audiences, audience_priority_lists={"email": ["a", "zzz"]})
+    project = _project(tmp_path, audiences, priority_lists={"email": ["a", "zzz"]})
     with pytest.raises(AudienceConfigError, match="priority list email names unknown audience zzz"):
         load_project(project)
-    project = _project(tmp_path, audiences, audience_priority_lists={"email": ["a", "b"]})
+    project = _project(tmp_path, audiences, priority_lists={"email": ["a", "b"]})
     with pytest.raises(
         AudienceConfigError, match=r"audience_a\.sql does not exist; create it with the one line"
     ):
@@ -162,11 +190,82 @@ def test_priority_lists_and_model_files_are_checked(tmp_path):
     assert [a.name for a in load_project(project, models).audiences] == ["a", "b"]
 
 
+def test_every_audience_model_has_a_contract_matching_its_rule(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "audience_a.sql").write_text("{{ tessera.rule_audience('a') }}\n")
+    project = _project(
+        tmp_path,
+        [
+            _rule(
+                "a",
+                {
+                    "all": [
+                        {"name": "seen", "event": "x"},
+                        {"name": "paid", "trait": "orders_count", "op": ">", "value": 0},
+                    ]
+                },
+            )
+        ],
+    )
+    with pytest.raises(
+        AudienceConfigError,
+        match=r"audience_a has no enforced contract.*customer_id: varchar; seen: boolean; paid: boolean; is_member: boolean",
+    ):
+        load_project(project, models)
+    _contracts(models, {"a": ["seen", "bought"]})
+    with pytest.raises(
+        AudienceConfigError, match="differ from the rule's conditions; missing paid; not in the rule bought"
+    ):
+        load_project(project, models)
+    _contracts(models, {"a": ["seen", "paid"]})
+    assert load_project(project, models).find("a").rule is not None
+
+
+def test_shipped_audience_contracts_list_every_condition():
+    """The shipped models' contracts agree with their rules (load_project checks it; here the
+    columns are read back to be sure the check looked at them)."""
+    project = load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences")
+    properties = yaml.safe_load((PROJECT_DIR / "models" / "audiences" / "_audiences__models.yml").read_text())
+    contracted = {m["name"]: m for m in properties["models"] if (m.get("config") or {}).get("contract")}
+    for audience in project.audiences:
+        assert audience.model_name in contracted, audience.name
+    for name in (
+        "memberships",
+        "membership_history",
+        "explanations",
+        "overlaps",
+        "size_history",
+        "priority_list_members",
+    ):
+        model = contracted[f"audience_{name}"]
+        assert model["config"]["contract"] == {"enforced": True}
+        assert all(c.get("data_type") for c in model["columns"]), name
+
+
 def test_rule_expression_mirrors_the_nesting():
-    project = load_project(PROJECT_DIR / "dbt_project.yml")
+    project = load_project(PROJECT_DIR / "audiences")
     rule = project.find("browsing_valuable_customers").rule
     assert rule is not None
     assert rule_expression(rule) == (
         "(viewed_2_products_in_30_days and (is_lapsed_high_value or has_3_orders) "
         "and not abandoned_a_cart_this_week)"
     )
+
+
+def test_every_dbt_invocation_gets_the_definitions_and_overrides_win(tmp_path, monkeypatch):
+    import json
+
+    from orchestration.audiences.definitions import AUDIENCES_DIR_ENV, dbt_vars, dbt_vars_args
+
+    shipped = dbt_vars()
+    assert [t["name"] for t in shipped["traits"]][:2] == ["first_event_at", "last_event_at"]
+    assert shipped["audience_store_id"] == "ST001"  # a parameter becomes a var of its name
+    args = dbt_vars_args(["run", "--select", "x", "--vars", "{audience_store_id: ST005}"])
+    assert args[:3] == ["run", "--select", "x"] and args[3] == "--vars" and len(args) == 5
+    passed = json.loads(args[4])
+    assert passed["audience_store_id"] == "ST005" and passed["audiences"] == shipped["audiences"]
+    folder = _project(tmp_path, [_rule("only", {"event": "x"})], holdout_global_percent=7)
+    monkeypatch.setenv(AUDIENCES_DIR_ENV, str(folder))
+    other = dbt_vars()
+    assert [a["name"] for a in other["audiences"]] == ["only"] and other["holdout_global_percent"] == 7

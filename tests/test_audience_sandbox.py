@@ -7,7 +7,7 @@ when the static check is switched off.
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,22 +164,23 @@ def test_compiled_sql_may_read_only_the_relations_it_refs():
 
 
 def test_a_hostile_raw_condition_fails_the_rules_check_with_the_file_and_audience(tmp_path: Path):
-    project = tmp_path / "dbt_project.yml"
+    folder = tmp_path / "audiences"
+    folder.mkdir()
     rule = {
         "all": [{"event": "x"}, {"name": "peek", "sql": "select customer_id from read_csv('/etc/passwd')"}]
     }
-    project.write_text(yaml.safe_dump({"name": "t", "vars": {"audiences": [{"name": "evil", "rule": rule}]}}))
+    (folder / "evil.yml").write_text(yaml.safe_dump({"name": "evil", "rule": rule}))
     with pytest.raises(AudienceConfigError) as error:
-        load_project(project)
+        load_project(folder)
     assert str(error.value).startswith(
-        f"{project}: audience evil: its sql condition 1.2 calls the table function read_csv()"
+        f"{folder / 'evil.yml'}: audience evil: its sql condition 1.2 calls the table function read_csv()"
     )
 
 
 def test_the_shipped_audiences_pass_the_sandbox_check():
-    project = load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", "postgres")
+    project = load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences", "postgres")
     assert any(c.sql for a in project.audiences if a.rule for c in _leaves(a.rule))
-    load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", "duckdb")
+    load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences", "duckdb")
 
 
 def _leaves(condition):  # type: ignore[no-untyped-def]
@@ -203,26 +204,57 @@ def test_every_shipped_audience_model_passes_the_compiled_check(tmp_path, target
 
 
 # --- The run-time half: SQL that slipped past the static check still fails while it runs. ----------
-# The overrides reach dbt through --vars, so the static check (which reads dbt_project.yml) never
-# sees them: exactly the case of a condition the check failed to refuse.
+# The overrides reach dbt through a copy of the audiences folder (TESSERA_AUDIENCES_DIR, the hook the
+# loader offers), with the static check switched off: exactly the case of a condition the check
+# failed to refuse. Each rewritten rule keeps its condition names, so the models' contracts still hold and
+# the warehouse, not the contract, is what refuses.
 
 SANDBOXED = ("emailable_big_spenders", "last_season_matchgoers_near_store", "browsing_valuable_customers")
+FINE = f"select customer_id from {ORDERS} where total_amount > 0"
 
 
-def _with_conditions(conditions: dict[str, str]) -> str:
-    """--vars replacing the rule of each named audience with one raw `sql:` condition."""
-    audiences = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["audiences"]
-    for audience in audiences:
-        if audience["name"] in conditions:
-            audience["rule"] = {"name": "peek", "sql": conditions[audience["name"]]}
-    return json.dumps({"audiences": audiences})
+def _rewritten(node: dict, hostile: str, seen: list[bool]) -> dict:
+    """The rule with its first leaf's condition replaced by `hostile` and every other leaf's by FINE,
+    names kept (so the columns stay those of the contract)."""
+    for group in ("all", "any"):
+        if group in node:
+            return {
+                **({"name": node["name"]} if "name" in node else {}),
+                group: [_rewritten(c, hostile, seen) for c in node[group]],
+            }
+    if "not" in node:
+        return {
+            **({"name": node["name"]} if "name" in node else {}),
+            "not": _rewritten(node["not"], hostile, seen),
+        }
+    sql = FINE if seen else hostile
+    seen.append(True)
+    return {"name": node["name"], "sql": sql}
 
 
-def _build_audiences(settings, conditions: dict[str, str]) -> dict[str, dict]:
+def _with_conditions(folder: Path, conditions: dict[str, str]) -> Path:
+    """A copy of the audiences folder whose named audiences carry the given raw `sql:` condition."""
+    shutil.copytree(PROJECT_DIR / "audiences", folder, dirs_exist_ok=True)
+    for name, sql in conditions.items():
+        path = folder / f"{name}.yml"
+        audience = yaml.safe_load(path.read_text())
+        audience["rule"] = _rewritten(audience["rule"], sql, [])
+        path.write_text(yaml.safe_dump(audience))
+    return folder
+
+
+def _build_audiences(settings, conditions: dict[str, str], folder: Path, monkeypatch) -> dict[str, dict]:
+    from orchestration.audiences import rules
+    from orchestration.audiences.definitions import AUDIENCES_DIR_ENV
     from orchestration.build.pipeline import run_dbt
 
     selection = [f"audience_{name}" for name in conditions]
-    results = run_dbt(settings, ["run", "--select", *selection, "--vars", _with_conditions(conditions)])
+    with monkeypatch.context() as patch:
+        patch.setenv(AUDIENCES_DIR_ENV, str(_with_conditions(folder, conditions)))
+        # Every dbt invocation validates the folder first; switch that static check off here, so
+        # only the warehouse stands between the SQL and the files.
+        patch.setattr(rules, "check_sandboxed", lambda *args, **kwargs: None)
+        results = run_dbt(settings, ["run", "--select", *selection])
     return {r["unique_id"].split(".")[-1]: r for r in results["results"]}
 
 
@@ -242,13 +274,12 @@ def duckdb_world(tmp_path_factory):
     return _built_world(tmp_path_factory.mktemp("sandbox-duckdb"), "duckdb")
 
 
-def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path):
+def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path, monkeypatch):
     secret = tmp_path / "secret.csv"
     secret.write_text("customer_id\nLEAKED\n")
-    fine = f"select customer_id from {ORDERS} where total_amount > 0"
-    assert {r["status"] for r in _build_audiences(duckdb_world, dict.fromkeys(SANDBOXED, fine)).values()} == {
-        "success"
-    }
+    fine = FINE
+    built = _build_audiences(duckdb_world, dict.fromkeys(SANDBOXED, fine), tmp_path / "fine", monkeypatch)
+    assert {r["status"] for r in built.values()} == {"success"}
     hostile = {
         "emailable_big_spenders": f"select customer_id from read_csv('{secret}')",
         "last_season_matchgoers_near_store": f"select customer_id from '{secret}'",
@@ -257,7 +288,9 @@ def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path):
     for sql in hostile.values():
         with pytest.raises(AudienceSqlRefused):  # the static check would have refused each
             check_sandboxed("evil", sql, "duckdb")
-    results = _build_audiences(duckdb_world, hostile)
+    with pytest.raises(AudienceConfigError, match="rule: "):  # as it does reading the folder
+        load_project(_with_conditions(tmp_path / "hostile-check", hostile), dialect="duckdb")
+    results = _build_audiences(duckdb_world, hostile, tmp_path / "hostile", monkeypatch)
     for name in SANDBOXED:
         result = results[f"audience_{name}"]
         assert result["status"] == "error", result
@@ -272,7 +305,9 @@ def postgres_world(tmp_path_factory):
     return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
 
 
-def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(postgres_world):
+def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(
+    postgres_world, tmp_path, monkeypatch
+):
     from orchestration.warehouse.registry import get_warehouse
 
     settings = postgres_world
@@ -289,11 +324,12 @@ def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(pos
         "last_season_matchgoers_near_store": "select lo_import('/etc/hostname')::text as customer_id",
         "browsing_valuable_customers": "select cast(email as text) as customer_id from raw_shop.customers",
     }
-    results = _build_audiences(settings, hostile)
+    with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
+        load_project(_with_conditions(tmp_path / "hostile-check", hostile), dialect="postgres")
+    results = _build_audiences(settings, hostile, tmp_path / "hostile", monkeypatch)
     for name, denied in zip(SANDBOXED, ("pg_read_file", "lo_import", "raw_shop"), strict=True):
         result = results[f"audience_{name}"]
         assert result["status"] == "error", result
         assert "permission denied" in result["message"] and denied in result["message"], result["message"]
-    fine = f"select customer_id from {ORDERS} where total_amount > 0"
-    results = _build_audiences(settings, dict.fromkeys(SANDBOXED, fine))
+    results = _build_audiences(settings, dict.fromkeys(SANDBOXED, FINE), tmp_path / "fine", monkeypatch)
     assert {r["status"] for r in results.values()} == {"success"}, results

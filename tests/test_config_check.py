@@ -88,13 +88,69 @@ def test_retention_policy_with_a_bad_value(project: Settings, tmp_path: Path) ->
 def test_audience_referring_to_an_unknown_audience(project: Settings, tmp_path: Path) -> None:
     copy = tmp_path / "project"
     shutil.copytree(PROJECT_DIR / "models", copy / "models")
-    text = (PROJECT_DIR / "dbt_project.yml").read_text()
+    shutil.copytree(PROJECT_DIR / "audiences", copy / "audiences")
+    audience = copy / "audiences" / "browsing_valuable_customers.yml"
+    text = audience.read_text()
     assert "in_audience: cart_abandoners_7d}" in text
-    (copy / "dbt_project.yml").write_text(
-        text.replace("in_audience: cart_abandoners_7d}", "in_audience: nobody}")
-    )
+    audience.write_text(text.replace("in_audience: cart_abandoners_7d}", "in_audience: nobody}"))
     [line] = _lines(check_project_config(project, project_dir=copy))
     assert line.startswith("audiences: ") and "nobody" in line
+    assert "browsing_valuable_customers.yml" in line
+
+
+def test_audience_file_that_is_not_yaml_or_has_an_unknown_key(project: Settings, tmp_path: Path) -> None:
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR / "models", copy / "models")
+    shutil.copytree(PROJECT_DIR / "audiences", copy / "audiences")
+    (copy / "audiences" / "lapsed_high_value.yml").write_text("name: lapsed_high_value\nholdout_percent: [\n")
+    [line] = _lines(check_project_config(project, project_dir=copy))
+    assert line.startswith("audiences: ") and "lapsed_high_value.yml: not valid YAML" in line
+    (copy / "audiences" / "lapsed_high_value.yml").write_text("name: lapsed_high_value\nholdout: 10\n")
+    [line] = _lines(check_project_config(project, project_dir=copy))
+    assert (
+        "lapsed_high_value.yml: audience lapsed_high_value: holdout: Extra inputs are not permitted" in line
+    )
+
+
+def test_trait_without_a_contract_type_or_kind(project: Settings, tmp_path: Path) -> None:
+    """A registry trait is a customer_traits column: without a data_type (its contract) it is refused."""
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR / "models", copy / "models")
+    shutil.copytree(PROJECT_DIR / "audiences", copy / "audiences")
+    traits = copy / "models" / "marts" / "traits" / "_traits__models.yml"
+    document = yaml.safe_load(traits.read_text())
+    columns = document["models"][0]["columns"]
+    columns.append(
+        {
+            "name": "returns_count",
+            "description": "Refunded orders.",
+            "config": {"meta": {"trait": {"source": "orders", "kind": "count"}}},
+        }
+    )
+    traits.write_text(yaml.safe_dump(document, sort_keys=False))
+    [line] = _lines(check_project_config(project, project_dir=copy))
+    assert line.startswith("traits: ") and "trait returns_count: data_type" in line
+    columns[-1]["data_type"] = "bigint"
+    columns[-1]["config"]["meta"]["trait"]["kind"] = "tally"
+    traits.write_text(yaml.safe_dump(document, sort_keys=False))
+    [line] = _lines(check_project_config(project, project_dir=copy))
+    assert "trait returns_count: kind: Input should be" in line
+    columns[-1]["config"]["meta"]["trait"]["kind"] = "count"
+    traits.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert check_project_config(project, project_dir=copy) == []
+
+
+def test_dbt_project_vars_hold_no_analyst_configuration() -> None:
+    """Audiences live in audiences/, traits in the customer_traits YAML; dbt_project.yml keeps project settings."""
+    from orchestration.audiences.definitions import dbt_vars
+
+    project_vars = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    analyst = dbt_vars()
+    assert {"audiences", "traits", "holdout_global_percent", "audience_priority_lists"} <= set(analyst)
+    assert not set(project_vars) & set(analyst), set(project_vars) & set(analyst)
+    for name, value in project_vars.items():
+        text = yaml.safe_dump(value)
+        assert "rule" not in text and "holdout" not in name and "trait" not in name, name
 
 
 def test_person_source_with_a_built_in_name(project: Settings, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 {#-
     The run-time half of the audience SQL sandbox (docs/audiences.md): analyst-written audience
-    models (audience_<name> for every entry of var('audiences')) run where they cannot read files or
+    models (audience_<name> for every audiences/<name>.yml) run where they cannot read files or
     anything but the project's models, even if SQL slipped past orchestration/audiences/sqlcheck.py.
 
     DuckDB: `enable_external_access = false` and `lock_configuration = true`. Both hold for the whole
@@ -27,11 +27,16 @@
 {%- endmacro %}
 
 
-{#- Whether `node` is an analyst-written audience model. -#}
+{#- Whether `node` is an analyst-written audience model: one of the audiences (var audiences, from
+    audiences/*.yml), or any other model in models/audiences/ but the project's own, so that a dbt
+    command run without the vars does not build analyst SQL outside the sandbox. -#}
 {% macro is_sandboxed_audience(node) -%}
+    {%- set project_models = ['audience_memberships', 'audience_membership_history', 'audience_explanations',
+        'audience_overlaps', 'audience_size_history', 'audience_priority_list_members'] -%}
     {%- set names = [] -%}
     {%- for audience in var('audiences', []) -%}{%- do names.append('audience_' ~ audience.name) -%}{%- endfor -%}
-    {{ return(node.resource_type == 'model' and node.name in names) }}
+    {%- set in_folder = (node.original_file_path or '').startswith('models/audiences/') and node.name not in project_models -%}
+    {{ return(node.resource_type == 'model' and (node.name in names or in_folder)) }}
 {%- endmacro %}
 
 

@@ -1,5 +1,5 @@
 {#-
-    Rule audiences: an entry of var('audiences') with a `rule:` is compiled here into SQL of the
+    Rule audiences: an audiences/<name>.yml with a `rule:` (var audiences) is compiled here into SQL of the
     same shape as a SQL audience: one row per customer (the customer_traits population), one
     boolean column per condition (never null: a missing value does not meet a condition), then
     is_member. The model file is one line: {{ tessera.rule_audience('<name>') }}.
@@ -15,12 +15,12 @@
       consent: <purpose>               (consent_current.is_granted)
       near_store: <store_id>, within_km: N  (home city within N km of the store)
       sql: a single SELECT returning customer_id; {{ ref('<model>') }} may name models
-    Any scalar may be {var: <name>}, read from the project's vars.
+    Any scalar may be {var: <name>}: a parameter of audiences/_audiences.yml, passed as a var.
     orchestration/audiences/rules.py validates the same structure with clear errors before dbt runs.
 -#}
 
 {% macro audience_spec(audience_name) -%}
-    {%- for audience in var('audiences', []) -%}
+    {%- for audience in tessera.analyst_var('audiences', []) -%}
         {%- if audience.name == audience_name -%}{{ return(audience) }}{%- endif -%}
     {%- endfor -%}
     {{ return(none) }}
@@ -30,7 +30,7 @@
 {% macro rule_audience(audience_name) -%}
     {%- set spec = tessera.audience_spec(audience_name) -%}
     {%- if spec is none or not spec.get('rule') -%}
-        {{ exceptions.raise_compiler_error("audience " ~ audience_name ~ ": no entry with a `rule:` in var('audiences') (dbt_project.yml)") }}
+        {{ exceptions.raise_compiler_error("audience " ~ audience_name ~ ": no audiences/" ~ audience_name ~ ".yml with a `rule:`") }}
     {%- endif -%}
     {%- do tessera._rule_check_cycles(audience_name) -%}
     {%- set state = {'leaves': [], 'groups': []} -%}
@@ -234,9 +234,9 @@ select
 {%- endmacro %}
 
 
-{#- {var: name} reads a project var; anything else is taken as it is. -#}
+{#- {var: name} reads a parameter (audiences/_audiences.yml, passed as a var); anything else is taken as it is. -#}
 {% macro _rule_value(value) -%}
-    {%- if value is mapping and 'var' in value -%}{{ return(var(value['var'])) }}{%- endif -%}
+    {%- if value is mapping and 'var' in value -%}{{ return(tessera.analyst_var(value['var'], none)) }}{%- endif -%}
     {{ return(value) }}
 {%- endmacro %}
 
@@ -276,7 +276,7 @@ select
 
 {#- Refuse in_audience references that lead back to the audience, naming the chain. -#}
 {% macro _rule_check_cycles(audience_name) -%}
-    {%- set audiences = var('audiences', []) -%}
+    {%- set audiences = tessera.analyst_var('audiences', []) -%}
     {%- set paths = [[audience_name]] -%}
     {%- for _ in range(audiences | length + 1) -%}
         {%- set next_paths = [] -%}

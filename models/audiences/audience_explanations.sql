@@ -5,7 +5,7 @@
     A view: it is a re-shaping of the audience tables, cheap to read for one customer.
 -#}
 {{ config(materialized='view') }}
-{%- set audiences = var('audiences', []) -%}
+{%- set audiences = tessera.analyst_var('audiences', []) -%}
 
 with
 
@@ -47,10 +47,10 @@ conditions as (
 
 final as (
     select
-        audience_name,
-        customer_id,
-        condition_name,
-        condition_position,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(condition_name as varchar) as condition_name,
+        cast(condition_position as integer) as condition_position,
         condition_value,
         is_member
     from conditions

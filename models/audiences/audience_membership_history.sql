@@ -7,6 +7,7 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -60,18 +61,18 @@ exited as (
 
 final as (
     select
-        audience_name,
-        customer_id,
-        change_kind,
-        '{{ invocation_id }}' as build_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(change_kind as varchar) as change_kind,
+        cast('{{ invocation_id }}' as varchar) as build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
     from entered
     union all
     select
-        audience_name,
-        customer_id,
-        change_kind,
-        '{{ invocation_id }}' as build_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(change_kind as varchar) as change_kind,
+        cast('{{ invocation_id }}' as varchar) as build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
     from exited
 )

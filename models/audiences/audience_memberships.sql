@@ -1,10 +1,11 @@
 {#-
     The current members of every audience, with their holdout assignment. The holdout is a
     deterministic hash of (audience, customer): the same customer stays in (or out of) an
-    audience's control group on every build. The global holdout (var holdout_global_percent) is
+    audience's control group on every build. The global holdout (holdout_global_percent in
+    audiences/_audiences.yml) is
     excluded from every activation.
 -#}
-{%- set audiences = var('audiences') -%}
+{%- set audiences = tessera.analyst_var('audiences', []) -%}
 
 with
 
@@ -25,10 +26,10 @@ members as (
 
 final as (
     select
-        audience_name,
-        customer_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(customer_id as varchar) as customer_id,
         {{ tessera.hash_bucket("audience_name || ':' || customer_id") }} < holdout_percent as is_holdout,
-        {{ tessera.hash_bucket("'global:' || customer_id") }} < {{ var('holdout_global_percent', 0) }} as is_global_holdout
+        {{ tessera.hash_bucket("'global:' || customer_id") }} < {{ tessera.analyst_var('holdout_global_percent', 0) }} as is_global_holdout
     from members
 )
 

@@ -3,7 +3,7 @@
     a are also in b, and that as a share of a (the diagonal is each audience's size). Holdouts count
     as members: they qualified.
 -#}
-{%- set audiences = var('audiences', []) -%}
+{%- set audiences = tessera.analyst_var('audiences', []) -%}
 
 with
 
@@ -44,7 +44,7 @@ final as (
         cast(
             case when coalesce(sizes.member_count, 0) = 0 then 0.0
             else 1.0 * coalesce(pairs.overlap_count, 0) / sizes.member_count end
-            as {{ dbt.type_float() }}
+            as double precision
         ) as share_of_a
     from audience_names as names_a
     cross join audience_names as names_b

@@ -1,11 +1,11 @@
 {#-
-    Priority lists (var audience_priority_lists: list name -> audiences, highest priority first): a
-    customer who is a member of several audiences of one list is assigned to the highest-priority
-    one only. The assignment keeps that membership's holdout flags, so a customer held out of their
+    Priority lists (priority_lists in audiences/_audiences.yml: list name -> audiences, highest
+    priority first): a customer who is a member of several audiences of one list is assigned to the
+    highest-priority one only. The assignment keeps that membership's holdout flags, so a customer held out of their
     top audience is not moved down to the next one (that would contaminate the control group).
 -#}
-{%- set priority_lists = var('audience_priority_lists', {}) -%}
-{%- set known = var('audiences', []) | map(attribute='name') | list -%}
+{%- set priority_lists = tessera.analyst_var('audience_priority_lists', {}) -%}
+{%- set known = tessera.analyst_var('audiences', []) | map(attribute='name') | list -%}
 
 with
 
@@ -17,7 +17,7 @@ list_entries as (
     {%- for list_name, audience_names in priority_lists.items() %}
     {%- for audience_name in audience_names %}
     {%- if audience_name not in known %}
-    {{ exceptions.raise_compiler_error("priority list " ~ list_name ~ " names unknown audience " ~ audience_name ~ " (not in var('audiences'))") }}
+    {{ exceptions.raise_compiler_error("priority list " ~ list_name ~ " names unknown audience " ~ audience_name ~ " (no audiences/" ~ audience_name ~ ".yml)") }}
     {%- endif %}
     select
         cast('{{ list_name }}' as {{ dbt.type_string() }}) as priority_list_name,
@@ -57,11 +57,11 @@ ranked as (
 
 final as (
     select
-        priority_list_name,
-        customer_id,
-        audience_name,
-        priority_rank,
-        audiences_qualified,
+        cast(priority_list_name as varchar) as priority_list_name,
+        cast(customer_id as varchar) as customer_id,
+        cast(audience_name as varchar) as audience_name,
+        cast(priority_rank as integer) as priority_rank,
+        cast(audiences_qualified as bigint) as audiences_qualified,
         is_holdout,
         is_global_holdout
     from ranked

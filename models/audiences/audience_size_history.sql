@@ -8,9 +8,10 @@
         materialized='incremental',
         incremental_strategy='append',
         full_refresh=false,
+        on_schema_change='append_new_columns',
     )
 }}
-{%- set audiences = var('audiences', []) -%}
+{%- set audiences = tessera.analyst_var('audiences', []) -%}
 
 with
 

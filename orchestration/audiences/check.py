@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
 from orchestration.audiences.rules import AudienceConfigError, AudienceProject, load_project
 from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
 from orchestration.settings import PROJECT_DIR, Settings
@@ -45,8 +46,8 @@ class AudienceCheck:
 
 
 def check_rules(project_dir: Path = PROJECT_DIR, dialect: str = "duckdb") -> AudienceProject:
-    """The static checks: validate var audiences and the model files. Raises AudienceConfigError."""
-    return load_project(project_dir / "dbt_project.yml", project_dir / "models" / "audiences", dialect)
+    """The static checks: validate the audiences folder and the model files. Raises AudienceConfigError."""
+    return load_project(audiences_dir(project_dir), project_dir / "models" / "audiences", dialect)
 
 
 def compiled_models(
@@ -74,9 +75,7 @@ def compiled_models(
     ):
         command = [
             str(Path(sys.executable).parent / "dbt"),
-            "compile",
-            "--select",
-            "path:models/audiences",
+            *dbt_vars_args(["compile", "--select", "path:models/audiences"], project_dir),
             "--project-dir",
             str(project_dir),
             "--profiles-dir",
@@ -154,11 +153,18 @@ def project_fingerprint(project_dir: Path, target: str) -> str:
     """A hash of every file dbt reads to compile the project, and the target."""
     digest = hashlib.sha256(target.encode())
     files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for folder in ("models", "macros", "seeds"):
-        files.extend(sorted(p for p in (project_dir / folder).rglob("*") if p.is_file()))
+    for folder in (
+        project_dir / "models",
+        project_dir / "macros",
+        project_dir / "seeds",
+        audiences_dir(project_dir),
+    ):
+        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
     for path in files:
         if path.exists():
-            digest.update(str(path.relative_to(project_dir)).encode())
+            digest.update(
+                str(path.relative_to(project_dir) if path.is_relative_to(project_dir) else path).encode()
+            )
             digest.update(path.read_bytes())
     return digest.hexdigest()
 

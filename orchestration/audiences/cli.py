@@ -139,6 +139,36 @@ def check() -> None:
     )
 
 
+@audiences.command("vars")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["dbt", "sqlfluff"]),
+    default="dbt",
+    show_default=True,
+    help="sqlfluff: a config file passing them as one JSON string (its dbt templater takes only strings).",
+)
+def dbt_vars_command(output: str) -> None:
+    """Print the audiences and the trait registry as dbt vars (JSON), for a dbt command run by hand:
+    dbt build --vars "$(tessera audiences vars)"."""
+    from orchestration.audiences.definitions import TraitConfigError, dbt_vars
+    from orchestration.audiences.rules import AudienceConfigError
+    from orchestration.audiences.sqlcheck import AudienceSqlRefused
+
+    try:
+        packed = json.dumps(dbt_vars(), default=str)
+        if output == "sqlfluff":
+            # dbt renders a string var as Jinja: escape what would open a tag (only inside JSON strings).
+            for tag in ("{{", "{%", "{#"):
+                packed = packed.replace(tag, "\\u007b" + tag[1])
+            click.echo(f"[sqlfluff:templater:dbt:context]\ntessera_analyst_json = {packed}")
+        else:
+            click.echo(packed)
+    except (AudienceConfigError, AudienceSqlRefused, TraitConfigError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
 @audiences.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("audiences.html"), show_default=True)
 def report(out: Path) -> None:

@@ -1,7 +1,8 @@
-"""Audience definitions (var audiences in dbt_project.yml): validation, references and cycles.
+"""Audience definitions (audiences/<name>.yml and audiences/_audiences.yml): validation, references
+and cycles.
 
-dbt compiles rule audiences with macros/audiences/rule_audience.sql; this module reads the same
-YAML before dbt runs, so a wrong rule fails with the file, the audience and the condition's path
+dbt compiles rule audiences with macros/audiences/rule_audience.sql, from the same YAML passed as
+vars (orchestration/audiences/definitions.py); this module reads it before dbt runs, so a wrong rule fails with the file, the audience and the condition's path
 instead of a Jinja error in the middle of a build.
 """
 
@@ -143,7 +144,7 @@ Condition.model_rebuild()
 
 
 class AudienceSpec(BaseModel):
-    """One entry of var audiences: a SQL audience (model audience_<name>.sql) or a rule audience."""
+    """One audience file: a SQL audience (model audience_<name>.sql) or a rule audience."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -158,14 +159,18 @@ class AudienceSpec(BaseModel):
 
 
 class AudienceProject(BaseModel):
-    """Everything about audiences in the project's vars."""
+    """Everything in the audiences folder."""
 
     model_config = ConfigDict(frozen=True)
 
     audiences: list[AudienceSpec]
     holdout_global_percent: float = Field(default=0, ge=0, le=100)
     priority_lists: dict[str, list[str]] = Field(default_factory=dict)
+    # Values a rule reads as {var: name}; dbt receives them as vars (so --vars overrides them).
+    parameters: dict[str, Any] = Field(default_factory=dict)
     vars: dict[str, Any] = Field(default_factory=dict)
+    # The audience files as written (with name), handed to dbt as var audiences.
+    raw_entries: list[dict[str, Any]] = Field(default_factory=list)
 
     def find(self, name: str) -> AudienceSpec:
         for audience in self.audiences:
@@ -213,50 +218,105 @@ def find_cycle(audiences: list[AudienceSpec]) -> list[str] | None:
     return None
 
 
-def load_project(
-    project_file: Path, models_dir: Path | None = None, dialect: str = "duckdb"
-) -> AudienceProject:
-    """Read and validate the audience vars of `project_file` (dbt_project.yml); with `models_dir`,
-    also check that every audience has its model file. Raises AudienceConfigError."""
+SETTINGS_FILE = "_audiences.yml"
+SETTINGS_KEYS = ("holdout_global_percent", "priority_lists", "parameters")
+
+
+def _read(path: Path) -> Any:
     try:
-        document = yaml.safe_load(project_file.read_text()) or {}
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise AudienceConfigError(f"{project_file}: not valid YAML: {exc}") from exc
-    variables = document.get("vars") or {}
-    raw = variables.get("audiences") or []
-    if not isinstance(raw, list):
-        raise AudienceConfigError(f"{project_file}: vars.audiences must be a list of audiences")
+        raise AudienceConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except OSError as exc:
+        raise AudienceConfigError(f"{path}: cannot read the file: {exc}") from None
+
+
+def load_project(
+    audiences_dir: Path, models_dir: Path | None = None, dialect: str = "duckdb"
+) -> AudienceProject:
+    """Read and validate the audiences folder: one `<name>.yml` per audience and `_audiences.yml`
+    (global holdout, priority lists, parameters); with `models_dir`, also check that every audience
+    has its model file. Raises AudienceConfigError naming the file."""
+    if not audiences_dir.is_dir():
+        raise AudienceConfigError(f"{audiences_dir}: no audiences folder (one <name>.yml per audience)")
+    settings_path = audiences_dir / SETTINGS_FILE
+    settings = _read(settings_path) if settings_path.exists() else {}
+    if not isinstance(settings, dict):
+        raise AudienceConfigError(f"{settings_path}: must be a mapping of {', '.join(SETTINGS_KEYS)}")
+    unknown = sorted(set(settings) - set(SETTINGS_KEYS))
+    if unknown:
+        raise AudienceConfigError(
+            f"{settings_path}: unknown key {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
+        )
+    parameters = settings.get("parameters") or {}
+    if not isinstance(parameters, dict) or not all(
+        re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", str(k)) for k in parameters
+    ):
+        raise AudienceConfigError(f"{settings_path}: parameters must map names to values")
     audiences: list[AudienceSpec] = []
-    for index, entry in enumerate(raw):
-        label = entry.get("name") if isinstance(entry, dict) else None
+    entries: list[dict[str, Any]] = []
+    files = sorted(
+        p for p in audiences_dir.iterdir() if p.suffix in (".yml", ".yaml") and not p.name.startswith("_")
+    )
+    for path in files:
+        entry = _read(path)
+        if not isinstance(entry, dict):
+            raise AudienceConfigError(
+                f"{path}: an audience file is a mapping (name, holdout_percent, description, rule)"
+            )
+        entry = {"name": path.stem, **entry}
+        label = entry.get("name")
+        if label != path.stem:
+            raise AudienceConfigError(
+                f"{path}: name {label!r} differs from the file name; call the file {label}.yml"
+            )
         try:
             audiences.append(AudienceSpec.model_validate(entry))
         except ValidationError as exc:
             problems = "; ".join(f"{_location(e) or '(entry)'}: {e['msg']}" for e in exc.errors())
-            raise AudienceConfigError(
-                f"{project_file}: vars.audiences[{index}] ({label or 'unnamed'}): {problems}"
-            ) from None
-    return _check(project_file, audiences, variables, models_dir, dialect)
+            raise AudienceConfigError(f"{path}: audience {label}: {problems}") from None
+        entries.append(entry)
+    try:
+        global_percent = float(settings.get("holdout_global_percent", 0))
+    except (TypeError, ValueError):
+        raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be a number") from None
+    if not 0 <= global_percent <= 100:
+        raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be between 0 and 100")
+    project = _check(
+        audiences_dir,
+        settings_path,
+        audiences,
+        parameters,
+        settings.get("priority_lists"),
+        models_dir,
+        dialect,
+    )
+    return project.model_copy(
+        update={"holdout_global_percent": settings.get("holdout_global_percent", 0), "raw_entries": entries}
+    )
 
 
 def _check(
-    project_file: Path,
+    audiences_dir: Path,
+    settings_path: Path,
     audiences: list[AudienceSpec],
-    variables: dict[str, Any],
+    parameters: dict[str, Any],
+    lists: Any,
     models_dir: Path | None,
     dialect: str,
 ) -> AudienceProject:
-    where = f"{project_file}: vars.audiences"
     names = [a.name for a in audiences]
+    rule_columns: dict[str, list[str]] = {}
     for name in names:
         if names.count(name) > 1:
-            raise AudienceConfigError(f"{where}: audience {name} is defined twice")
+            raise AudienceConfigError(f"{audiences_dir}: audience {name} is defined twice")
     for audience in audiences:
         if audience.rule is None:
             continue
+        where = audiences_dir / f"{audience.name}.yml"
         columns: list[str] = []
         for path, condition in walk(audience.rule, "1"):
-            label = f"{where} ({audience.name}), condition {path}"
+            label = f"{where}: audience {audience.name}, condition {path}"
             if condition.name or condition.kind not in ("all", "any", "not"):
                 columns.append(condition.name or "condition_" + path.replace(".", "_"))
             if condition.in_audience is not None and condition.in_audience not in names:
@@ -265,35 +325,43 @@ def _check(
                 try:
                     check_sandboxed(audience.name, condition.sql, dialect, what=f"sql condition {path}")
                 except AudienceSqlRefused as exc:
-                    raise AudienceConfigError(f"{project_file}: {exc}") from None
+                    raise AudienceConfigError(f"{where}: {exc}") from None
             for value in _var_refs(condition):
-                if value.var not in variables:
-                    raise AudienceConfigError(f"{label}: {{var: {value.var}}} is not a var in {project_file}")
+                if value.var not in parameters:
+                    raise AudienceConfigError(
+                        f"{label}: {{var: {value.var}}} is not a parameter in {settings_path}"
+                    )
+        rule_columns[audience.name] = columns
         for column in columns:
             if columns.count(column) > 1 or column in ("customer_id", "is_member"):
                 raise AudienceConfigError(
-                    f"{where} ({audience.name}): condition name {column} is used twice (or is reserved)"
+                    f"{where}: audience {audience.name}: condition name {column} is used twice (or is reserved)"
                 )
     cycle = find_cycle(audiences)
     if cycle:
-        raise AudienceConfigError(f"{where}: in_audience references form a cycle: {' -> '.join(cycle)}")
-    lists = variables.get("audience_priority_lists") or {}
-    if not isinstance(lists, dict):
         raise AudienceConfigError(
-            f"{project_file}: vars.audience_priority_lists must map list names to audiences"
+            f"{audiences_dir}: in_audience references form a cycle: {' -> '.join(cycle)}"
         )
+    lists = lists or {}
+    if not isinstance(lists, dict):
+        raise AudienceConfigError(f"{settings_path}: priority_lists must map list names to audiences")
     for list_name, members in lists.items():
         if not isinstance(members, list) or not members:
-            raise AudienceConfigError(f"{project_file}: priority list {list_name} needs a list of audiences")
+            raise AudienceConfigError(f"{settings_path}: priority list {list_name} needs a list of audiences")
         for member in members:
             if member not in names:
                 raise AudienceConfigError(
-                    f"{project_file}: priority list {list_name} names unknown audience {member}"
+                    f"{settings_path}: priority list {list_name} names unknown audience {member}"
                 )
         if len(set(members)) != len(members):
-            raise AudienceConfigError(f"{project_file}: priority list {list_name} names an audience twice")
+            raise AudienceConfigError(f"{settings_path}: priority list {list_name} names an audience twice")
     if models_dir is not None:
+        contracts = _model_contracts(models_dir)
         for audience in audiences:
+            source = audiences_dir / f"{audience.name}.yml"
+            _check_contract(
+                audience, contracts.get(audience.model_name), models_dir, rule_columns.get(audience.name)
+            )
             model_file = models_dir / f"{audience.model_name}.sql"
             if not model_file.exists():
                 hint = (
@@ -305,19 +373,68 @@ def _check(
             stub = STUB.match(model_file.read_text())
             if audience.rule is not None and (stub is None or stub.group(1) != audience.name):
                 raise AudienceConfigError(
-                    f"audience {audience.name} has a rule in {project_file}, but {model_file} is not the one line "
+                    f"audience {audience.name} has a rule in {source}, but {model_file} is not the one line "
                     f"{{{{ tessera.rule_audience('{audience.name}') }}}}"
                 )
             if audience.rule is None and stub is not None:
                 raise AudienceConfigError(
-                    f"audience {audience.name}: {model_file} compiles a rule, but its entry in {project_file} has no rule:"
+                    f"audience {audience.name}: {model_file} compiles a rule, but {source} has no rule:"
                 )
     return AudienceProject(
         audiences=audiences,
-        holdout_global_percent=variables.get("holdout_global_percent", 0),
         priority_lists=lists,
-        vars=variables,
+        parameters=parameters,
+        vars=parameters,
     )
+
+
+def _model_contracts(models_dir: Path) -> dict[str, dict[str, Any]]:
+    """model name -> its properties, from every YAML file in `models_dir`."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(models_dir.glob("*.yml")):
+        for model in (_read(path) or {}).get("models") or []:
+            if isinstance(model, dict) and "name" in model:
+                found[model["name"]] = {**model, "_file": path}
+    return found
+
+
+def _check_contract(
+    audience: AudienceSpec,
+    properties: dict[str, Any] | None,
+    models_dir: Path,
+    rule_columns: list[str] | None,
+) -> None:
+    """Every audience model is public: its contract is enforced and lists customer_id (varchar), each
+    condition and is_member (boolean); a rule audience's conditions are exactly its rule's columns."""
+    wanted = ["customer_id", *(rule_columns or []), "is_member"]
+    listing = "; ".join(f"{c}: {'varchar' if c == 'customer_id' else 'boolean'}" for c in wanted)
+    where = f"audience {audience.name}: {audience.model_name}"
+    if properties is None or not ((properties.get("config") or {}).get("contract") or {}).get("enforced"):
+        raise AudienceConfigError(
+            f"{where} has no enforced contract in a YAML file of {models_dir}; add config: contract: "
+            f"{{enforced: true}} and its columns with data_type ({listing}{'; …' if rule_columns is None else ''})"
+        )
+    columns: dict[str, Any] = {
+        str(c.get("name")): c.get("data_type") for c in properties.get("columns") or [] if isinstance(c, dict)
+    }
+    file = properties["_file"]
+    for required, data_type in (("customer_id", "varchar"), ("is_member", "boolean")):
+        if columns.get(required) != data_type:
+            raise AudienceConfigError(
+                f"{file}: {where}: the contract needs column {required} with data_type {data_type}"
+            )
+    wrong = sorted(c for c, t in columns.items() if c not in ("customer_id", "is_member") and t != "boolean")
+    if wrong:
+        raise AudienceConfigError(f"{file}: {where}: conditions are boolean; {', '.join(wrong)} is not")
+    if rule_columns is not None and set(columns) != set(wanted):
+        missing = [c for c in wanted if c not in columns]
+        extra = sorted(set(columns) - set(wanted))
+        raise AudienceConfigError(
+            f"{file}: {where}: the contract's columns differ from the rule's conditions"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; not in the rule {', '.join(extra)}" if extra else "")
+            + f" (the columns are {listing})"
+        )
 
 
 def _var_refs(condition: Condition) -> list[VarRef]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_rules
+from orchestration.audiences.definitions import TraitConfigError, load_traits, traits_file
 from orchestration.person_sources import PersonSourceConfigError, PersonSourceLoadError
 from orchestration.person_sources.check import check_sources
 from orchestration.retention.config import RETENTION_FILE, RetentionConfigError, load_policies
@@ -33,7 +34,7 @@ def check_project_config(
     syncs_path: Path | None = None,
     retention_path: Path = RETENTION_FILE,
 ) -> list[ConfigProblem]:
-    """All the problems in the syncs, retention policies, audiences and person sources; empty when a run
+    """All the problems in the syncs, retention policies, audiences, traits and person sources; empty when a run
     may start. Reads files only (and, for person sources declared on a table, the published catalog)."""
     problems: list[ConfigProblem] = []
     problems += _syncs(settings, syncs_path or syncs_file(), project_dir)
@@ -45,6 +46,10 @@ def check_project_config(
         check_rules(project_dir, settings.target)
     except (AudienceConfigError, AudienceSqlRefused) as exc:
         problems.append(ConfigProblem("audiences", str(exc)))
+    try:
+        load_traits(traits_file(project_dir))
+    except TraitConfigError as exc:
+        problems.append(ConfigProblem("traits", str(exc)))
     try:
         check_sources(settings)
     except (PersonSourceConfigError, PersonSourceLoadError) as exc:

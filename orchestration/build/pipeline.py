@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
 from orchestration.audiences.rules import load_project
 from orchestration.build.dagster_events import report_materializations
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
@@ -81,7 +82,7 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
     with settings_environment(settings):
         command = [
             str(Path(sys.executable).parent / "dbt"),
-            *args,
+            *dbt_vars_args(args),
             "--project-dir",
             str(PROJECT_DIR),
             "--profiles-dir",
@@ -172,7 +173,7 @@ def build(
     started = time.monotonic()
     # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
     # the Dagster build also compiles models/audiences/ and checks each model's SQL.
-    load_project(PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "models" / "audiences", settings.target)
+    load_project(audiences_dir(PROJECT_DIR), PROJECT_DIR / "models" / "audiences", settings.target)
     warehouse = get_warehouse(settings)
     with writer_lock(settings):
         warehouse.prepare_build()

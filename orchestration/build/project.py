@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtProject
 
+from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.settings import PROJECT_DIR, Settings
 
 
@@ -35,5 +36,6 @@ def prepare_manifest(settings: Settings) -> Path:
     """Parse the project (writing target/manifest.json) and return the manifest's path."""
     use_dbt_environment(settings)
     project = dbt_project(settings.target)
-    project.preparer.prepare(project)
+    # The parse needs the analyst configuration (audiences, traits) as vars: it decides the ref()s.
+    DagsterDbtProjectPreparer(dbt_vars_args(["parse", "--quiet"])).prepare(project)
     return project.manifest_path

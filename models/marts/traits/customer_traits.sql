@@ -1,5 +1,8 @@
-{#- Every computed trait per customer: the registry (var 'traits' in dbt_project.yml), then the traits below. -#}
-{%- set registry = var('traits', []) -%}
+{#-
+    Every computed trait per customer: the registry (the columns of models/marts/traits/_traits__models.yml
+    with a meta trait:, passed as var traits), each cast to its contract type, then the traits below.
+-#}
+{%- set registry = tessera.analyst_var('traits', []) -%}
 {%- set as_of_var = var('traits_as_of', none) -%}
 
 with
@@ -93,8 +96,10 @@ registry_traits as (
                 {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
                 {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
             {%- endif %},
-            {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
-                as {{ trait.name }}
+            cast(
+                {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
+                as {{ trait.data_type }}
+            ) as {{ trait.name }}
         {%- endfor %}
     from source_rows
     cross join reference_time
@@ -229,52 +234,55 @@ scored as (
 
 final as (
     select
-        scored.customer_id
+        cast(scored.customer_id as varchar) as customer_id
         {%- for trait in registry %}
             ,
             scored.{{ trait.name }}
         
             {%- endfor %},
-        scored.lifetime_revenue
-        / nullif(scored.orders_count, 0) as average_order_value,
-        scored.days_since_last_order,
-        case
+        cast(
+            scored.lifetime_revenue / nullif(scored.orders_count, 0)
+            as double precision
+        ) as average_order_value,
+        cast(scored.days_since_last_order as bigint) as days_since_last_order,
+        cast(case
             when scored.last_order_at is null then 'never_ordered'
             when scored.days_since_last_order <= 30 then 'active'
             when scored.days_since_last_order <= 90 then 'warm'
             when scored.days_since_last_order <= 365 then 'lapsing'
             else 'lapsed'
-        end as recency_bucket,
+        end as varchar) as recency_bucket,
         {%- set has_ordered = 'scored.last_order_at is not null' %}
-        case
+        cast(case
             when {{ has_ordered }} then
                 {{ tessera.quintile_score('scored.days_since_last_order desc', has_ordered) }}
-        end as rfm_recency_score,
-        case
+        end as integer) as rfm_recency_score,
+        cast(case
             when {{ has_ordered }} then
                 {{ tessera.quintile_score('scored.orders_count', has_ordered) }}
-        end as rfm_frequency_score,
-        case
+        end as integer) as rfm_frequency_score,
+        cast(case
             when {{ has_ordered }} then
                 {{ tessera.quintile_score('coalesce(scored.lifetime_revenue, 0)', has_ordered) }}
-        end as rfm_monetary_score,
+        end as integer) as rfm_monetary_score,
         cast(scored.email_opens_90_days as double precision)
         / nullif(scored.email_sends_90_days, 0)
             as email_open_rate_90_days,
         cast(scored.email_clicks_90_days as double precision)
         / nullif(scored.email_sends_90_days, 0)
             as email_click_rate_90_days,
-        coalesce(abandoned_carts.cart_abandonment_count, 0)
+        cast(coalesce(abandoned_carts.cart_abandonment_count, 0) as bigint)
             as cart_abandonment_count,
-        surveys.latest_nps,
-        surveys.latest_csat,
-        coalesce(open_tickets.open_support_tickets, 0) as open_support_tickets,
+        cast(surveys.latest_nps as integer) as latest_nps,
+        cast(surveys.latest_csat as integer) as latest_csat,
+        cast(coalesce(open_tickets.open_support_tickets, 0) as bigint)
+            as open_support_tickets,
         loyalty_members.customer_id is not null as is_loyalty_member,
         coalesce(last_purchase_context.last_purchase_on_public_holiday, false)
             as last_purchase_on_public_holiday,
         coalesce(last_purchase_context.last_purchase_on_rainy_day, false)
             as last_purchase_on_rainy_day,
-        scored.as_of
+        cast(scored.as_of as timestamp) as as_of
     from scored
     left join abandoned_carts
         on scored.customer_id = abandoned_carts.customer_id

@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
+from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.pipeline import phased_build, record_audit
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
@@ -51,7 +52,7 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
         # there (identity matching, scoring): the same phased build as every other build.
         def dagster_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
-            invocation = dbt.cli(["build", *selection], context=context, raise_on_error=False)
+            invocation = dbt.cli(dbt_vars_args(["build", *selection]), context=context, raise_on_error=False)
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
             shutil.rmtree(invocation.target_path, ignore_errors=True)
