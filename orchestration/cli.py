@@ -265,6 +265,10 @@ def _print_summary(settings: Settings) -> None:
         f"and {ident['source_records']:,} source records; {ident['guard_refusals']:,} identifiers refused by "
         f"guards (identity_guard_audit), {ident['unresolved_records']:,} records unresolved."
     )
+    for table, count in ident["unresolved_by_source"].items():
+        console.print(f"  {table}: {count:,} records unresolved (identity_unresolved_records)")
+    for table, count in ident["field_issues_by_source"].items():
+        console.print(f"  {table}: {count:,} fields unusable, made null (person_record_field_issues)")
     audit = report["audit"]
     if audit:
         console.print(

@@ -177,9 +177,14 @@ def test_every_person_source_row_is_staged_or_quarantined_with_a_reason(duckdb_w
         ("-", "malformed CSV line (too many columns)"),
         ("-", "missing record id"),
         ("V2", "duplicate record id"),
-        ("V4", "unparseable date_of_birth"),
         ("V5", "no name and no usable identifier"),
     ]
+    # A date of birth that is no date (31/02) costs the field, not the record (issue #14): V4 is
+    # staged with the date null and the reason beside it.
+    assert _query(
+        duckdb_world,
+        "select date_of_birth, date_of_birth_issue from stg_person_sources__records where record_id = 'V4'",
+    ) == [(None, "unparseable date")]
     # The rows are kept as they arrived: the original column names, or the CSV line itself.
     raw = " ".join(
         r
@@ -245,10 +250,16 @@ def test_a_new_external_id_type_gets_default_guard_settings(duckdb_world):
     assert _customer_of(duckdb_world, "fair_badge", "B-3") is None
 
 
+def report_identity(settings) -> dict:
+    return warehouse_summary(settings)["identity"]
+
+
 def test_summary_reports_each_person_source(duckdb_world):
     report = {t["table"]: t for t in warehouse_summary(duckdb_world)["tables"]}
     fair = report["fair.visitors"]
-    assert (fair["loaded"], fair["staged"], fair["quarantined"]) == (8, 3, 5)
+    # V4's bad date of birth costs the field, not the record (issue #14): 4 staged, 4 quarantined.
+    assert (fair["loaded"], fair["staged"], fair["quarantined"]) == (8, 4, 4)
+    assert report_identity(duckdb_world)["field_issues_by_source"] == {"fair.visitors": 1}
     assert "person_sources.records" not in report
 
 
@@ -435,12 +446,17 @@ def test_demo_trade_fair_joins_existing_customers(published, settings):
     assert set(reasons) == {
         "missing record id",
         "duplicate record id",
-        "unparseable date_of_birth",
-        "invalid email",
-        "invalid phone",
         "no name and no usable identifier",
         "malformed CSV line (too many columns)",
     }
+    # The planted bad date of birth, email and phone cost their field, not the record (issue #14).
+    issues = {
+        field
+        for (field,) in con.execute(
+            "select distinct field_name from person_record_field_issues where source_name = 'trade_fair'"
+        ).fetchall()
+    }
+    assert issues == {"date_of_birth", "email", "phone"}
     joined, placed = con.execute(
         "select count(distinct customer_id) filter (where source_count > 1), count(*) from customers "
         "where customer_id in (select customer_id from customer_source_records where source_name = 'trade_fair')"

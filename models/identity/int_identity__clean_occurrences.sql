@@ -1,4 +1,8 @@
-{#- The occurrences whose identifier passes the value checks (not junk, valid): what guards look at. -#}
+{#-
+    The occurrences whose identifier passes the value checks (not junk, valid): what guards look at.
+    Record nodes (`person_record`) are left out: each is seen in its own record only, so no guard
+    applies to them, and they are no evidence about the identifiers they are seen with.
+-#}
 with
 
 occurrences as (
@@ -26,6 +30,7 @@ final as (
     where
         checked.junk_reason is null
         and checked.invalid_reason is null
+        and occurrences.identifier_type <> 'person_record'
 )
 
 select * from final

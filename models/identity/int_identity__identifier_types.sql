@@ -2,7 +2,9 @@
     Every identifier type identity knows: the identifier_types seed, plus the external-id types
     that person sources bring (settings declared under identifier_types: in
     sources/person_sources.yml, or the defaults the loader stamped: priority 3, at most one per
-    customer, no group-size limit, no name check).
+    customer, no group-size limit, no name check), plus `person_record`: a record that names a person
+    with a date of birth or an address is a node of its own (int_identity__identifier_occurrences),
+    the weakest type, so it anchors its record only when no identifier can.
 -#}
 with
 
@@ -47,6 +49,15 @@ final as (
     left join seeded
         on declared.identifier_type = seeded.identifier_type
     where seeded.identifier_type is null
+    union all
+    select
+        'person_record' as identifier_type,
+        1000 as priority,
+        cast(null as integer) as max_per_customer,
+        cast(null as integer) as max_group_size,
+        false as check_names,
+        'A person record itself (source:table:record_id), placed by its identifiers or links'
+            as description
 )
 
 select * from final

@@ -1,7 +1,9 @@
 {#-
     Each source record's customer: the customer of its linkable identifiers (all of a record's
     linkable identifiers are in one component, since the record joins them). `placed_by` is the
-    strongest of them, the record's anchor.
+    strongest of them, the record's anchor. A record with no linkable identifier that names a person
+    with a date of birth or an address is its own node (`person_record`), so it is placed too: by
+    an accepted probabilistic link, or as a customer of its own (`placed_by = record`).
 -#}
 with
 
@@ -58,7 +60,11 @@ final as (
         placed.record_id,
         placed.customer_id,
         coalesce(
-            node_confidence.placed_by, 'identifier:' || placed.identifier_type
+            node_confidence.placed_by,
+            case
+                when placed.identifier_type = 'person_record' then 'record'
+                else 'identifier:' || placed.identifier_type
+            end
         ) as placed_by,
         coalesce(node_confidence.confidence, cast(1.0 as double precision))
             as confidence,

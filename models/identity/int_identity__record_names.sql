@@ -5,72 +5,24 @@
 -#}
 with
 
-crm_contacts as (
-    select * from {{ ref('stg_crm__contacts') }}
-),
-
-shop_customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
-identifies as (
-    select * from {{ ref('stg_events__identifies') }}
-),
-
-tickets as (
-    select * from {{ ref('stg_support__tickets') }}
-),
-
-person_source_records as (
-    select * from {{ ref('stg_person_sources__records') }}
+person_records as (
+    select * from {{ ref('int_person_records_unioned') }}
 ),
 
 nicknames as (
     select * from {{ ref('name_nicknames') }}
 ),
 
+{# A ticket has one free-text name: its first word is its first name key (int_person_records_unioned). #}
 named_records as (
-    select
-        'crm' as source_name,
-        'contacts' as table_name,
-        crm_contact_id as record_id,
-        first_name_key,
-        last_name_key
-    from crm_contacts
-    union all
-    select
-        'shop' as source_name,
-        'customers' as table_name,
-        shop_customer_id as record_id,
-        first_name_key,
-        last_name_key
-    from shop_customers
-    union all
-    select
-        'events' as source_name,
-        'identifies' as table_name,
-        message_id as record_id,
-        {{ tessera.name_key('first_name') }} as first_name_key,
-        {{ tessera.name_key('last_name') }} as last_name_key
-    from identifies
-    union all
-    -- A ticket has one free-text name: its first word is taken as the first name.
-    select
-        'support' as source_name,
-        'tickets' as table_name,
-        ticket_id as record_id,
-        {{ tessera.name_key(dbt.split_part('requester_name', "' '", 1)) }}
-            as first_name_key,
-        null as last_name_key
-    from tickets
-    union all
     select
         source_name,
         table_name,
         record_id,
         first_name_key,
         last_name_key
-    from person_source_records
+    from person_records
+    where first_name_key is not null
 ),
 
 final as (

@@ -67,6 +67,20 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
         "(select count(*) from customer_source_records), (select count(*) from identity_guard_audit), "
         "(select count(*) from identity_unresolved_records)"
     )[0]
+    # Per source table: the records no customer holds (each listed with its reason in
+    # identity_unresolved_records) and the fields staging made null (person_record_field_issues).
+    unresolved_by_source = {
+        f"{source}.{table}": count
+        for source, table, count in warehouse.query_published(
+            "select source_name, table_name, count(*) from identity_unresolved_records group by 1, 2 order by 1, 2"
+        )
+    }
+    field_issues_by_source = {
+        f"{source}.{table}": count
+        for source, table, count in warehouse.query_published(
+            "select source_name, table_name, count(*) from person_record_field_issues group by 1, 2 order by 1, 2"
+        )
+    }
     audit_path = settings.last_audit_path
     return {
         "tables": tables,
@@ -76,7 +90,9 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
                 ["customers", "identifiers", "source_records", "guard_refusals", "unresolved_records"],
                 identity,
                 strict=True,
-            )
+            ),
+            unresolved_by_source=unresolved_by_source,
+            field_issues_by_source=field_issues_by_source,
         ),
         "audit": json.loads(audit_path.read_text()) if audit_path.exists() else None,
         "location": warehouse.describe_published(),

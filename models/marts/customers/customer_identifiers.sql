@@ -2,7 +2,8 @@ with
 
 id_map as (
     select * from {{ ref('customer_id_map') }}
-    where is_active
+    {#- A record node (person_record) is the record itself, not an identifier: customer_source_records lists it. #}
+    where is_active and identifier_type <> 'person_record'
 ),
 
 occurrences as (

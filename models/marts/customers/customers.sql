@@ -18,7 +18,9 @@ customer_ids as (
     select
         customer_id,
         min(customer_created_at) as customer_created_at,
-        count(*) as identifier_count
+        {#- Record nodes (person_record) are records, not identifiers: source_record_count counts them. #}
+        count(case when identifier_type <> 'person_record' then 1 end)
+            as identifier_count
     from id_map
     group by 1
 ),

@@ -1,5 +1,15 @@
-{#- Person records that no customer holds, because none of their identifiers may be used to link. -#}
+{#-
+    Person records no customer holds, with the reason: every identifier they carry was refused by a
+    guard (the first refusal is named), or they carry no identifier and no name with a date of birth
+    or an address, which is too little to say who they are. Together with customer_source_records
+    this lists every record of int_person_records_unioned exactly once (test
+    person_records_are_placed_or_unresolved).
+-#}
 with
+
+person_records as (
+    select * from {{ ref('int_person_records_unioned') }}
+),
 
 occurrences as (
     select * from {{ ref('int_identity__identifier_occurrences') }}
@@ -13,37 +23,53 @@ record_customers as (
     select * from {{ ref('int_identity__record_customers') }}
 ),
 
-unplaced as (
+refusals as (
     select
         occurrences.source_name,
         occurrences.table_name,
         occurrences.record_id,
-        occurrences.identifier_type,
-        occurrences.identifier_value,
-        nodes.refusal_reason
+        min(
+            occurrences.identifier_type
+            || ' '
+            || occurrences.identifier_value
+            || ': '
+            || nodes.refusal_reason
+        ) as refusal
     from occurrences
     inner join nodes
         on
             occurrences.identifier_type = nodes.identifier_type
             and occurrences.identifier_value = nodes.identifier_value
-    left join record_customers
-        on
-            occurrences.source_name = record_customers.source_name
-            and occurrences.table_name = record_customers.table_name
-            and occurrences.record_id = record_customers.record_id
-    where record_customers.record_id is null
+    where not nodes.is_linkable
+    group by 1, 2, 3
 ),
 
 final as (
     select
-        source_name,
-        table_name,
-        record_id,
-        min(
-            identifier_type || ' ' || identifier_value || ': ' || refusal_reason
+        person_records.source_name,
+        person_records.table_name,
+        person_records.record_id,
+        coalesce(
+            refusals.refusal,
+            case
+                when person_records.has_name
+                    then
+                        'a name only: no identifier, no date of birth and no address'
+                else 'no identifier and no name'
+            end
         ) as reason
-    from unplaced
-    group by 1, 2, 3
+    from person_records
+    left join record_customers
+        on
+            person_records.source_name = record_customers.source_name
+            and person_records.table_name = record_customers.table_name
+            and person_records.record_id = record_customers.record_id
+    left join refusals
+        on
+            person_records.source_name = refusals.source_name
+            and person_records.table_name = refusals.table_name
+            and person_records.record_id = refusals.record_id
+    where record_customers.record_id is null
 )
 
 select * from final

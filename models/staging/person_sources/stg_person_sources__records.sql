@@ -33,6 +33,11 @@ final as (
         is_junk_phone,
         has_usable_name,
         date_of_birth,
+        date_of_birth_issue,
+        email_issue,
+        phone_issue,
+        postcode_issue,
+        observed_at_issue,
         observed_at,
         loaded_at
     from base

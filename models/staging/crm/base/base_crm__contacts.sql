@@ -24,6 +24,8 @@ renamed as (
         {{ tessera.clean_text('company') }} as company_name,
         cast({{ tessera.try_cast_timestamp('date_of_birth') }} as date)
             as date_of_birth,
+        {{ tessera.date_of_birth_issue('date_of_birth', "cast(" ~ tessera.try_cast_timestamp('date_of_birth') ~ " as date)") }}
+            as date_of_birth_issue,
         {{ tessera.try_cast_timestamp('created_at') }} as created_at,
         {{ tessera.try_cast_timestamp('updated_at') }} as updated_at,
         cast(_loaded_at as timestamp) as loaded_at
@@ -36,6 +38,8 @@ final as (
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
+        {{ tessera.email_issue('email') }} as email_issue,
+        {{ tessera.phone_issue('phone_raw', 'phone') }} as phone_issue,
         {{ tessera.quarantine_reason([
             tessera.suppression_check([('crm_contact_id', 'crm_contact_id'), ('email', 'email'), ('phone', 'phone')]),
             ("crm_contact_id is null", "missing primary key"),

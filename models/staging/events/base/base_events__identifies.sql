@@ -26,6 +26,8 @@ final as (
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
+        {{ tessera.email_issue('email') }} as email_issue,
+        {{ tessera.phone_issue('phone_raw', 'phone') }} as phone_issue,
         {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
             as is_junk_anonymous_id,
         {{ tessera.segment_quarantine_checks(suppressed=[

@@ -1,8 +1,10 @@
 {#-
     Every row of every declared person source, normalised the way every other source is, with the
-    first rule it breaks in quarantine_reason. A record is kept when its fields are usable: a record
-    id seen once, a date of birth and an observed_at that parse, an email and a phone that are real
-    addresses and numbers, and at least a name or an identifier that is not junk.
+    first rule it breaks in quarantine_reason. A field that does not parse (a date of birth, an
+    email, a phone, a postcode, observed_at) becomes null, with the reason in its `<field>_issue`
+    column: it costs that field, never the record. A row is quarantined only when it cannot be a
+    record at all: a line the loader could not parse, no record id or one seen before, a suppressed
+    person, or no usable identity (no name and no usable identifier).
 -#}
 with
 
@@ -21,15 +23,15 @@ renamed as (
         {{ tessera.clean_text('full_name') }} as full_name_given,
         nullif(trim(date_of_birth), '') as date_of_birth_raw,
         {{ tessera.parse_date('date_of_birth', 'date_format') }}
-            as date_of_birth,
+            as date_of_birth_parsed,
         email as email_raw,
-        {{ tessera.normalize_email('email') }} as email,
+        {{ tessera.normalize_email('email') }} as email_parsed,
         phone as phone_raw,
-        {{ tessera.normalize_phone('phone', "coalesce(nullif(trim(country), ''), default_country)") }} as phone,
-        nullif(trim(phone), '') is not null as has_phone_raw,
+        {{ tessera.normalize_phone('phone', "coalesce(nullif(trim(country), ''), default_country)") }}
+            as phone_parsed,
         {{ tessera.clean_text('street') }} as street,
         {{ tessera.clean_text('city') }} as city,
-        {{ tessera.normalize_postcode('postcode') }} as postcode,
+        {{ tessera.normalize_postcode('postcode') }} as postcode_parsed,
         {{ tessera.clean_text('region') }} as region,
         upper(coalesce(nullif(trim(country), ''), default_country)) as country,
         nullif(trim(observed_at), '') as observed_at_raw,
@@ -94,6 +96,31 @@ normalised as (
     from keyed
 ),
 
+{# Field quality: an issue nulls its field (the raw value stays in raw_record). #}
+checked as (
+    select
+        *,
+        {{ tessera.date_of_birth_issue('date_of_birth_raw', 'date_of_birth_parsed', 'loaded_at') }}
+            as date_of_birth_issue,
+        {{ tessera.email_issue('email_parsed') }} as email_issue,
+        {{ tessera.phone_issue('phone_raw', 'phone_parsed') }} as phone_issue,
+        {{ tessera.postcode_issue('postcode_parsed') }} as postcode_issue,
+        {{ tessera.timestamp_issue('observed_at_raw', 'observed_at_parsed') }}
+            as observed_at_issue
+    from normalised
+),
+
+cleaned as (
+    select
+        *,
+        case when date_of_birth_issue is null then date_of_birth_parsed end
+            as date_of_birth,
+        case when email_issue is null then email_parsed end as email,
+        case when phone_issue is null then phone_parsed end as phone,
+        case when postcode_issue is null then postcode_parsed end as postcode
+    from checked
+),
+
 flagged as (
     select
         *,
@@ -102,7 +129,7 @@ flagged as (
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
         first_name_key is not null or last_name_key is not null
             as has_usable_name
-    from normalised
+    from cleaned
 ),
 
 final as (
@@ -133,6 +160,11 @@ final as (
         is_junk_phone,
         has_usable_name,
         date_of_birth,
+        date_of_birth_issue,
+        email_issue,
+        phone_issue,
+        postcode_issue,
+        observed_at_issue,
         observed_at,
         loaded_at,
         {#- A line the loader could not parse carries its own reason (malformed CSV line (…)). -#}
@@ -140,13 +172,6 @@ final as (
             tessera.suppression_check([('email', 'email'), ('phone', 'phone')]),
             ("record_id is null", "missing record id"),
             ("record_id_occurrence > 1", "duplicate record id"),
-            ("date_of_birth_raw is not null and date_of_birth is null",
-                "unparseable date_of_birth"),
-            ("date_of_birth < cast('1900-01-01' as date) or date_of_birth > cast(loaded_at as date)",
-                "implausible date_of_birth"),
-            ("email is not null and not is_valid_email", "invalid email"),
-            ("has_phone_raw and phone is null", "invalid phone"),
-            ("observed_at_raw is not null and observed_at_parsed is null", "unparseable observed_at"),
             ("not has_usable_name and (email is null or is_junk_email) and (phone is null or is_junk_phone)"
                 ~ " and external_id_count = 0", "no name and no usable identifier"),
         ]) }}) as quarantine_reason

@@ -28,6 +28,7 @@ final as (
         {{ tessera.is_junk_identifier('loyalty_card', 'loyalty_card_number') }}
             as is_junk_loyalty_card,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
+        {{ tessera.phone_issue('phone_raw', 'phone') }} as phone_issue,
         {{ tessera.quarantine_reason([
             tessera.suppression_check([('loyalty_card', 'loyalty_card_number'), ('phone', 'phone')]),
             ("transaction_id is null", "missing primary key"),

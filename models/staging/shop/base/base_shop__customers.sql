@@ -33,6 +33,8 @@ final as (
         {{ tessera.is_valid_email('email') }} as is_valid_email,
         {{ tessera.is_junk_identifier('email', 'email') }} as is_junk_email,
         {{ tessera.is_junk_identifier('phone', 'phone') }} as is_junk_phone,
+        {{ tessera.email_issue('email') }} as email_issue,
+        {{ tessera.phone_issue('phone_raw', 'phone') }} as phone_issue,
         {{ tessera.quarantine_reason([
             tessera.suppression_check([('shop_customer_id', 'shop_customer_id'), ('email', 'email'), ('phone', 'phone')]),
             ("shop_customer_id is null", "missing primary key"),
