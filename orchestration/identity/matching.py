@@ -247,7 +247,16 @@ BLOCKING_RULES: tuple[Rule, ...] = (
         ("date_of_birth", "first_name_formal"),
     ),  # fmt: skip
     Rule("date of birth + postcode", _equal("date_of_birth", "postcode"), ("date_of_birth", "postcode")),
+    Rule(
+        "date of birth + first initial",
+        f"l.date_of_birth = r.date_of_birth and {_initial('first_name_key')}",
+        ("date_of_birth", "first_name_key"),
+    ),
     Rule("date of birth + street", _equal("date_of_birth", "street_key"), ("date_of_birth", "street_key")),
+    Rule(
+        "street + first name", _equal("street_key", "first_name_formal"), ("street_key", "first_name_formal")
+    ),
+    Rule("street + surname", _equal("street_key", "last_name_key"), ("street_key", "last_name_key")),
     Rule("street + postcode", _equal("street_key", "postcode"), ("street_key", "postcode")),
     Rule(
         "full name + postcode area",
@@ -378,11 +387,12 @@ def settings(model: dict[str, Any] | None = None, present: set[str] | None = Non
     if model is not None:
         return SettingsCreator.from_path_or_dict(model)
     rules = applicable(BLOCKING_RULES, present if present is not None else set(FEATURE_COLUMNS))
+    blocking: list[Any] = [rule.sql for rule in rules]  # Splink takes SQL over l. and r. as a rule
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=_comparisons(),
-        blocking_rules_to_generate_predictions=[rule.sql for rule in rules],
+        blocking_rules_to_generate_predictions=blocking,
         additional_columns_to_retain=["source_name", "table_name", "record_id"],
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,
@@ -411,6 +421,34 @@ def with_blocking_keys(features: pa.Table) -> pa.Table:
     last_name_sound = pc.take(sounds, pc.index_in(names, value_set=distinct))
     birth_year = pc.year(ordered.column("date_of_birth"))
     return ordered.append_column("last_name_sound", last_name_sound).append_column("birth_year", birth_year)
+
+
+def model_blocking_rules(model: dict[str, Any] | None) -> list[str]:
+    """The blocking rules a trained model scores with (SQL over l. and r.)."""
+    rules = (model or {}).get("blocking_rules_to_generate_predictions", [])
+    return [rule if isinstance(rule, str) else str(rule.get("blocking_rule", "")) for rule in rules]
+
+
+def blocking_completeness(features: pa.Table, persons: pa.Table, rules: list[str]) -> tuple[int, int]:
+    """Pairs completeness against a truth: (true pairs the rules compare, true pairs), over the
+    feature records that `persons` (unique_id, person_id) assigns to a person."""
+    con = duckdb.connect()
+    try:
+        con.register("keyed", with_blocking_keys(features))
+        con.register("persons", persons.select(["unique_id", "person_id"]))
+        condition = " or ".join(f"({rule})" for rule in rules) or "false"
+        compared, true = con.execute(
+            f"""
+            select count(*) filter (where coalesce({condition}, false)), count(*)
+            from persons as pl
+            inner join persons as pr on pr.person_id = pl.person_id and pr.unique_id > pl.unique_id
+            inner join keyed as l on l.unique_id = pl.unique_id
+            inner join keyed as r on r.unique_id = pr.unique_id
+            """
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return int(compared), int(true)
 
 
 def _linker(
