@@ -519,6 +519,23 @@ def _fallback(model: dict[str, Any], sampled_pairs: float) -> list[str]:
     return untrained
 
 
+# The fewest pairs an EM session trains on (Splink advises a few hundred at least).
+MIN_EM_PAIRS = 100
+
+
+def _count_pairs(keyed: pa.Table, rule_sql: str) -> int:
+    con = duckdb.connect()
+    try:
+        con.register("keyed", keyed)
+        return int(
+            con.execute(
+                f"select count(*) from keyed as l inner join keyed as r on l.unique_id < r.unique_id and {rule_sql}"
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+
+
 def train(
     features: pa.Table, seed: int = SEED, u_max_pairs: float = U_MAX_PAIRS, min_records: int = MIN_RECORDS
 ) -> TrainedModel | None:
@@ -557,14 +574,23 @@ def train(
         mark = time.perf_counter()
         linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         steps["u_random_sampling"] = time.perf_counter() - mark
+        keyed = with_blocking_keys(features)
         for rule in em_sessions(present):
             mark = time.perf_counter()
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule.sql, fix_probability_two_random_records_match=True
+            pairs = _count_pairs(keyed, rule.sql)
+            if pairs < MIN_EM_PAIRS:
+                # Splink fails on an empty session and leaves the model without the comparisons that
+                # session excluded; a handful of pairs would only give noise. The other sessions train.
+                log.warning(
+                    "EM session on %s skipped: %d pairs, fewer than the %d it needs",
+                    rule.name,
+                    pairs,
+                    MIN_EM_PAIRS,
                 )
-            except Exception as error:  # too few pairs under this rule: the other sessions still train
-                log.warning("EM session on %s skipped: %s", rule.name, error)
+                continue
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule.sql, fix_probability_two_random_records_match=True
+            )
             steps[f"em {rule.name}"] = time.perf_counter() - mark
         model = linker.misc.save_model_to_json()
     finally:
