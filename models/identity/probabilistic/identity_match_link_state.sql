@@ -73,6 +73,7 @@ compared as (
         tracked_links.decided_by,
         tracked_links.names_compatible,
         tracked_links.has_independent_evidence,
+        tracked_links.bridges_refused_pair,
         tracked_links.anchor_node_id_l is null
         or tracked_links.anchor_node_id_r is null as has_unanchored_record,
         tracked_links.match_probability,
@@ -113,9 +114,12 @@ final as (
                 has_unanchored_record
                 then
                     'a guard now refuses every identifier of one of its records'
+            when bridges_refused_pair
+                then
+                    'with another link of one of its records it would now join two records the guard keeps apart'
             when not names_compatible
                 then
-                    'the names no longer agree (match probability '
+                    'the guard now refuses it: first names, dates of birth or phones disagree (match probability '
                     || cast(
                         cast(
                             match_probability as numeric(12, 6)

@@ -1,6 +1,6 @@
 {#-
     The pairs a person should look at: scored between the review and accept thresholds (or above
-    the accept threshold while the names disagree), or held because they would join a rejected
+    the accept threshold while the guard refuses it), or held because they would join a rejected
     pair through a third record; not yet decided, and not already one customer through other links. Decide with `tessera review accept|reject <pair_id>`.
 -#}
 with
@@ -37,9 +37,13 @@ final as (
                 < {{ var('identity_match_accept_threshold') }}
                 then 'between the review and accept thresholds'
             when
+                links.bridges_refused_pair
+                then
+                    'probable, but with another link of this record it would join two records the guard keeps apart'
+            when
                 not links.names_compatible
                 then
-                    'probable, but the first names, dates of birth or phones disagree'
+                    'probable, but the guard refuses it: different first names without the same date of birth (a household), dates of birth over a year apart, or different phones'
             else 'probable, but only the name and email agree'
         end as review_reason,
         coalesce(

@@ -1,7 +1,10 @@
 {#-
     Every scored pair and every reviewed pair, with its status this build:
-    - accepted: match probability >= the accept threshold, the names agree (the name guard) and
-      something besides name and email agrees (street, postcode, phone or date of birth);
+    - accepted: match probability >= the accept threshold, the guard finds no evidence against the
+      pair (names_compatible: no household pattern of different first names without the same date
+      of birth, no dates of birth over a year apart, no different phones; a missing field is no
+      evidence either way) and something besides name and email agrees (street, postcode, phone or
+      date of birth);
     - accepted_by_reviewer / rejected: a reviewer's decision, which wins over any probability;
     - review: between the review and accept thresholds, or above it while the names disagree or
       only the name and email agree;
@@ -9,7 +12,10 @@
       reviewer rejected. Every path between the two parts of a rejected pair starts and ends with a
       link touching those parts, so holding their automatic links keeps the pair apart through any
       third record (a cannot-link constraint); only links a reviewer accepted can still join them.
-      Held links wait in the review queue.
+      Held links wait in the review queue;
+    - review, too: a link that would be accepted but, with another accepted link of the same record,
+      joins two records that the guard keeps apart (bridges_refused_pair: a record without a first
+      name, probable for two household members). A cluster is accepted only when it holds together.
     Each side carries its record's anchor (strongest linkable identifier), which is what an accepted
     link joins in the identity graph: probabilistic links pass the same node guards as any other.
 -#}
@@ -51,7 +57,7 @@ latest_decisions as (
     where decision_rank = 1
 ),
 
-candidates as (
+scored_candidates as (
     select
         coalesce(pairs.pair_id, latest_decisions.pair_id) as pair_id,
         coalesce(pairs.unique_id_l, latest_decisions.unique_id_l)
@@ -81,6 +87,77 @@ candidates as (
     from pairs
     full outer join latest_decisions
         on pairs.pair_id = latest_decisions.pair_id
+),
+
+{#- How the cluster holds together: a record whose automatic links reach two records that the guard
+    keeps apart (a surname-only record at a household's address, probable for both members) would
+    join them through itself. Such links are not accepted on their own: they wait for review. #}
+accepted_ends as (
+    select
+        pair_id,
+        unique_id_l as unique_id,
+        unique_id_r as other_id
+    from scored_candidates
+    where link_status = 'accepted'
+    union all
+    select
+        pair_id,
+        unique_id_r as unique_id,
+        unique_id_l as other_id
+    from scored_candidates
+    where link_status = 'accepted'
+),
+
+refused_pairs as (
+    select
+        unique_id_l,
+        unique_id_r
+    from scored_candidates
+    where
+        match_probability is not null
+        and not names_compatible
+        and decision is null
+),
+
+bridging_links as (
+    select distinct end_a.pair_id
+    from accepted_ends as end_a
+    inner join accepted_ends as end_b
+        on
+            end_a.unique_id = end_b.unique_id
+            and end_a.other_id <> end_b.other_id
+    inner join refused_pairs
+        on
+            (
+                refused_pairs.unique_id_l = end_a.other_id
+                and refused_pairs.unique_id_r = end_b.other_id
+            )
+            or (
+                refused_pairs.unique_id_l = end_b.other_id
+                and refused_pairs.unique_id_r = end_a.other_id
+            )
+),
+
+candidates as (
+    select
+        scored_candidates.pair_id,
+        scored_candidates.unique_id_l,
+        scored_candidates.unique_id_r,
+        scored_candidates.match_probability,
+        scored_candidates.match_weight,
+        scored_candidates.names_compatible,
+        scored_candidates.has_independent_evidence,
+        scored_candidates.decision,
+        scored_candidates.decided_by,
+        scored_candidates.decided_at,
+        bridging_links.pair_id is not null as bridges_refused_pair,
+        case
+            when bridging_links.pair_id is not null then 'review'
+            else scored_candidates.link_status
+        end as link_status
+    from scored_candidates
+    left join bridging_links
+        on scored_candidates.pair_id = bridging_links.pair_id
 ),
 
 paired_records as (
@@ -210,6 +287,7 @@ final as (
         candidates.match_weight,
         candidates.names_compatible,
         candidates.has_independent_evidence,
+        candidates.bridges_refused_pair,
         statuses.link_status in ('accepted', 'accepted_by_reviewer')
         and anchor_l.node_id is not null
         and anchor_r.node_id is not null

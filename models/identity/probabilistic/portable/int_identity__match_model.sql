@@ -24,6 +24,7 @@ final as (
         cast(u_probability as double precision) as u_probability,
         cast(match_weight as double precision) as match_weight,
         cast(has_tf_adjustments as boolean) as has_tf_adjustments,
+        cast(m_estimated as boolean) as m_estimated,
         cast(records as {{ dbt.type_bigint() }}) as records,
         cast(training_seconds as double precision) as training_seconds,
         cast(model_json as {{ dbt.type_string() }}) as model_json
