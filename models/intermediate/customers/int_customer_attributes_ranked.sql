@@ -1,8 +1,18 @@
 {#-
     Every candidate value for a customer's name, email, phone and address, from every record that
-    carries one, ranked by survivorship: source priority, then recency, then completeness.
-    `attribute_rank` = 1 is the value `customers` shows.
+    carries one, ranked by each attribute's survivorship rule (the customers model's
+    `config.meta.survivorship`, macros/customers/survivorship_rules.sql): source priority (the
+    default), most recent, most frequent or longest; ties fall back to source priority, then
+    recency, then completeness. `attribute_rank` = 1 is the value `customers` shows, with the
+    record (source, table, id, observed_at) it came from and the rule that chose it.
 -#}
+{%- set rules = tessera.survivorship_rules() -%}
+{%- set ruled_by = {'most_frequent': [], 'longest': [], 'most_recent': []} -%}
+{%- for attribute, rule in rules.items() -%}
+    {%- if rule in ruled_by -%}
+        {%- do ruled_by[rule].append("'" ~ attribute ~ "'") -%}
+    {%- endif -%}
+{%- endfor %}
 with
 
 crm_contacts as (
@@ -230,23 +240,65 @@ candidates as (
         person_records.street is not null or person_records.postcode is not null
 ),
 
-final as (
+scored as (
     select
         candidates.*,
         coalesce(source_priority.priority, 99) as source_priority,
-        row_number() over (
-            partition by candidates.customer_id, candidates.attribute
-            order by
-                coalesce(source_priority.priority, 99),
-                candidates.observed_at desc,
-                candidates.completeness desc,
-                candidates.record_id asc
-        ) as attribute_rank
+        {#- Records carrying the same value (names and addresses compared lower-cased). #}
+        count(*) over (
+            partition by
+                candidates.customer_id,
+                candidates.attribute
+                {%- for i in range(1, 6) %},
+                lower(candidates.value_{{ i }})
+                {%- endfor %}
+        ) as value_frequency,
+        {%- for i in range(1, 6) %}
+        coalesce({{ dbt.length('candidates.value_' ~ i) }}, 0)
+        {%- if not loop.last %} +{% endif %}
+        {%- endfor %} as value_length
     from candidates
     left join source_priority
         on
             candidates.source_name = source_priority.source_name
             and candidates.table_name = source_priority.table_name
+),
+
+final as (
+    select
+        scored.*,
+        case scored.attribute
+            {%- for attribute, rule in rules.items() %}
+            when '{{ attribute }}' then '{{ rule }}'
+            {%- endfor %}
+        end as survivorship_rule,
+        row_number() over (
+            partition by scored.customer_id, scored.attribute
+            order by
+                {%- if ruled_by['most_frequent'] %}
+                case
+                    when scored.attribute in ({{ ruled_by['most_frequent'] | join(', ') }})
+                        then scored.value_frequency
+                end desc nulls last,
+                {%- endif %}
+                {%- if ruled_by['longest'] %}
+                case
+                    when scored.attribute in ({{ ruled_by['longest'] | join(', ') }})
+                        then scored.value_length
+                end desc nulls last,
+                {%- endif %}
+                {%- if ruled_by['most_recent'] %}
+                case
+                    when scored.attribute in ({{ ruled_by['most_recent'] | join(', ') }})
+                        then scored.observed_at
+                end desc nulls last,
+                {%- endif %}
+                scored.source_priority,
+                scored.observed_at desc,
+                scored.completeness desc,
+                scored.record_id asc
+        ) as attribute_rank
+    from scored
 )
 
 select * from final
