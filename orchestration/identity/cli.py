@@ -263,7 +263,7 @@ def identity_diff_command(
                     ", ".join(row["identifiers"]),
                 )
         console.print(table)
-    if report.failed_checks:
-        console.print(f"[yellow]{len(report.failed_checks)} check(s) failed in the what-if build:[/yellow]")
-        for line in report.failed_checks[:10]:
+    if report.failed_nodes:
+        console.print(f"[yellow]{len(report.failed_nodes)} model(s) failed in the what-if build:[/yellow]")
+        for line in report.failed_nodes[:10]:
             console.print(f"  {line}", soft_wrap=True, markup=False)

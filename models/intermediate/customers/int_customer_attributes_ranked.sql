@@ -7,12 +7,14 @@
     record (source, table, id, observed_at) it came from and the rule that chose it.
 -#}
 {%- set rules = tessera.survivorship_rules() -%}
+{#- The attributes each rule ranks, as SQL lists ('' where a rule ranks none). -#}
 {%- set ruled_by = {'most_frequent': [], 'longest': [], 'most_recent': []} -%}
-{%- for attribute, rule in rules.items() -%}
-    {%- if rule in ruled_by -%}
-        {%- do ruled_by[rule].append("'" ~ attribute ~ "'") -%}
-    {%- endif -%}
-{%- endfor %}
+{%- for attribute, rule in rules.items() if rule in ruled_by -%}
+    {%- do ruled_by[rule].append("'" ~ attribute ~ "'") -%}
+{%- endfor -%}
+{%- set most_frequent = ruled_by['most_frequent'] | join(', ') or "''" -%}
+{%- set longest = ruled_by['longest'] | join(', ') or "''" -%}
+{%- set most_recent = ruled_by['most_recent'] | join(', ') or "''" %}
 with
 
 crm_contacts as (
@@ -244,19 +246,22 @@ scored as (
     select
         candidates.*,
         coalesce(source_priority.priority, 99) as source_priority,
-        {#- Records carrying the same value (names and addresses compared lower-cased). #}
+        {#- Names and addresses are compared lower-cased. #}
         count(*) over (
             partition by
                 candidates.customer_id,
-                candidates.attribute
-                {%- for i in range(1, 6) %},
-                lower(candidates.value_{{ i }})
-                {%- endfor %}
+                candidates.attribute,
+                lower(candidates.value_1),
+                lower(candidates.value_2),
+                lower(candidates.value_3),
+                lower(candidates.value_4),
+                lower(candidates.value_5)
         ) as value_frequency,
-        {%- for i in range(1, 6) %}
-        coalesce({{ dbt.length('candidates.value_' ~ i) }}, 0)
-        {%- if not loop.last %} +{% endif %}
-        {%- endfor %} as value_length
+        coalesce(length(candidates.value_1), 0)
+        + coalesce(length(candidates.value_2), 0)
+        + coalesce(length(candidates.value_3), 0)
+        + coalesce(length(candidates.value_4), 0)
+        + coalesce(length(candidates.value_5), 0) as value_length
     from candidates
     left join source_priority
         on
@@ -264,36 +269,32 @@ scored as (
             and candidates.table_name = source_priority.table_name
 ),
 
+{# Each rule's key applies to its attributes only; ties fall to the default order. #}
 final as (
     select
         scored.*,
         case scored.attribute
-            {%- for attribute, rule in rules.items() %}
-            when '{{ attribute }}' then '{{ rule }}'
-            {%- endfor %}
+            when 'name' then '{{ rules.name }}'
+            when 'email' then '{{ rules.email }}'
+            when 'phone' then '{{ rules.phone }}'
+            when 'address' then '{{ rules.address }}'
         end as survivorship_rule,
         row_number() over (
             partition by scored.customer_id, scored.attribute
             order by
-                {%- if ruled_by['most_frequent'] %}
                 case
-                    when scored.attribute in ({{ ruled_by['most_frequent'] | join(', ') }})
+                    when scored.attribute in ({{ most_frequent }})
                         then scored.value_frequency
                 end desc nulls last,
-                {%- endif %}
-                {%- if ruled_by['longest'] %}
                 case
-                    when scored.attribute in ({{ ruled_by['longest'] | join(', ') }})
+                    when scored.attribute in ({{ longest }})
                         then scored.value_length
                 end desc nulls last,
-                {%- endif %}
-                {%- if ruled_by['most_recent'] %}
                 case
-                    when scored.attribute in ({{ ruled_by['most_recent'] | join(', ') }})
+                    when scored.attribute in ({{ most_recent }})
                         then scored.observed_at
                 end desc nulls last,
-                {%- endif %}
-                scored.source_priority,
+                scored.source_priority asc,
                 scored.observed_at desc,
                 scored.completeness desc,
                 scored.record_id asc
