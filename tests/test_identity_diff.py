@@ -9,11 +9,19 @@ import hashlib
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
 from orchestration.build.pipeline import build, narrow_phase
-from orchestration.identity.diff import WhatIf, WhatIfError, identity_diff, mask_identifier, parse_change
+from orchestration.identity.diff import (
+    WhatIf,
+    WhatIfError,
+    compare,
+    identity_diff,
+    mask_identifier,
+    parse_change,
+)
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.test_probabilistic import P1_CRM, P1_SHOP, P2_TICKET, P3_SHOP, PAIR_1, world
@@ -138,6 +146,54 @@ def test_wrong_changes_are_refused_clearly(published, tmp_path):
     wrong.write_text("identifier_type,priority\nemail,1\n")
     with pytest.raises(WhatIfError, match="missing"):
         identity_diff(published, parse_change([], [f"identifier_types={wrong}"]))
+
+
+def test_merges_splits_and_placement_are_judged_by_partition():
+    """Ids may differ between the two assignments: only who is together with whom counts."""
+    before = [
+        ("crm", "contacts", "r1", "A", "identifier:email"),
+        ("crm", "contacts", "r2", "A", "identifier:email"),
+        ("shop", "customers", "r3", "B", "identifier:phone"),
+        ("crm", "contacts", "r4", "C", "identifier:email"),
+        ("shop", "customers", "r5", "C", "link:probabilistic"),
+        ("crm", "contacts", "r6", "D", "identifier:email"),
+        ("crm", "contacts", "r8", "E", "identifier:email"),
+    ]
+    after = [
+        ("crm", "contacts", "r1", "X", "identifier:email"),
+        ("crm", "contacts", "r2", "X", "identifier:email"),
+        ("shop", "customers", "r3", "X", "link:probabilistic"),
+        ("crm", "contacts", "r4", "C", "identifier:email"),
+        ("shop", "customers", "r5", "Z", "identifier:shop_customer_id"),
+        ("pos", "transactions", "r7", "W", "identifier:phone"),
+        ("crm", "contacts", "r8", "renamed", "identifier:email"),
+    ]
+    names = ["source_name", "table_name", "record_id", "customer_id", "placed_by"]
+    after_table = pa.table({name: [row[i] for row in after] for i, name in enumerate(names)})
+    occurrences = pa.table(
+        {
+            "source_name": ["crm", "shop"],
+            "table_name": ["contacts", "customers"],
+            "record_id": ["r1", "r5"],
+            "identifier_type": ["email", "phone"],
+            "identifier_value": ["ann.lee@example.org", "+447700900123"],
+        }
+    )
+    report = compare(before, after_table, occurrences, examples=5)
+    assert (report.merge_count, report.split_count) == (1, 1)
+    assert (report.newly_placed, report.no_longer_placed, report.records_moved) == (1, 1, 5)
+    (merge,) = report.merges
+    assert merge.customer_id == "X" and merge.parts == ["A", "B"] and merge.records == 3
+    assert {row["group"] for row in merge.examples} == {"A", "B"}
+    (split,) = report.splits
+    assert split.customer_id == "C" and split.parts == ["C", "Z"] and split.records == 2
+    shown = json.dumps(report.to_json())
+    assert "ann.lee@example.org" not in shown and "+447700900123" not in shown
+    assert "email:a***@e***.org" in shown and "phone:+44********23" in shown
+    nothing = compare(
+        before, pa.table({n: [row[i] for row in before] for i, n in enumerate(names)}), occurrences
+    )
+    assert not nothing.changed
 
 
 def test_masking_keeps_no_whole_identifier():

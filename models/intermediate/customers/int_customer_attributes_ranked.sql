@@ -7,7 +7,7 @@
     record (source, table, id, observed_at) it came from and the rule that chose it.
 -#}
 {%- set rules = tessera.survivorship_rules() -%}
-{#- The attributes each rule ranks, as SQL lists ('' where a rule ranks none). -#}
+{#- The attributes each rule ranks, as SQL lists ('' for none). -#}
 {%- set ruled_by = {'most_frequent': [], 'longest': [], 'most_recent': []} -%}
 {%- for attribute, rule in rules.items() if rule in ruled_by -%}
     {%- do ruled_by[rule].append("'" ~ attribute ~ "'") -%}
@@ -269,7 +269,7 @@ scored as (
             and candidates.table_name = source_priority.table_name
 ),
 
-{# Each rule's key applies to its attributes only; ties fall to the default order. #}
+{# A rule's key ranks its attributes only; ties fall to the default order. #}
 final as (
     select
         scored.*,
