@@ -21,7 +21,14 @@ from rich.table import Table
 from orchestration.audiences.cli import audiences, bench_audiences
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
-from orchestration.identity.cli import bench_febrl, bench_identity, bench_probabilistic, profile, review
+from orchestration.identity.cli import (
+    bench_febrl,
+    bench_identity,
+    bench_probabilistic,
+    identity,
+    profile,
+    review,
+)
 from orchestration.person_sources.cli import bench_sources, sources
 from orchestration.predictions.cli import bench_predictions
 from orchestration.privacy.cli import privacy
@@ -323,6 +330,7 @@ for command in (
     sync,
     profile,
     review,
+    identity,
     audiences,
     privacy,
     consent,

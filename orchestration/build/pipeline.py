@@ -146,12 +146,42 @@ def record_audit(settings: Settings, results: list[dict]) -> Audit:
     return audit
 
 
-def build_models(settings: Settings, *, full_refresh: bool = False, reason: str = "build") -> dict:
+def narrow_phase(phase: list[str], select: list[str]) -> list[str]:
+    """A phase's selection arguments narrowed to the nodes `select` names too (dbt's `a,b` selects
+    the intersection of a and b; a list of them, the union)."""
+    if not select:
+        return phase
+    if "--select" not in phase:
+        return ["--select", *select, *phase]
+    start = phase.index("--select") + 1
+    end = next((i for i in range(start, len(phase)) if phase[i].startswith("--")), len(phase))
+    narrowed = [f"{theirs},{mine}" for theirs in phase[start:end] for mine in select]
+    return [*phase[: start - 1], "--select", *narrowed, *phase[end:]]
+
+
+def build_models(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    reason: str = "build",
+    select: list[str] | None = None,
+    exclude_resource_types: list[str] | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    report: bool = True,
+) -> dict:
     """The phased build with dbt as a subprocess; reported to Dagster as materializations (`reason`
-    says what asked for the build: a benchmark, an erasure, retention). Returns the run results."""
+    says what asked for the build: a benchmark, an erasure, retention). Returns the run results.
+
+    `select` narrows every phase to those nodes, `dbt_vars` overrides project vars, and `report=False`
+    keeps a build that is never published (a what-if, orchestration/identity/diff.py) out of Dagster."""
+    extra = [
+        *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
+        *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+        *(["--full-refresh"] if full_refresh else []),
+    ]
 
     def subprocess_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
-        results = run_dbt(settings, ["build", *selection, *(["--full-refresh"] if full_refresh else [])])
+        results = run_dbt(settings, ["build", *narrow_phase(selection, select or []), *extra])
         return results.get("results", [])
         yield  # a generator that yields no events
 
@@ -162,7 +192,8 @@ def build_models(settings: Settings, *, full_refresh: bool = False, reason: str 
         except StopIteration as done:
             results: list[dict] = done.value
             break
-    report_materializations(settings, results, reason=reason)
+    if report:
+        report_materializations(settings, results, reason=reason)
     return {"results": results}
 
 

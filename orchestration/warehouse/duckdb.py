@@ -7,9 +7,11 @@ file analysts and syncs read."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,6 +232,26 @@ class DuckDBWarehouse:
                 con.execute("checkpoint warehouse")
         finally:
             con.close()
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Settings]:
+        """A copy of the published file in a temporary folder, with its own (absent) published path,
+        lock and audit: nothing done through these settings can reach the published file."""
+        if not self.published_db.exists():
+            raise FileNotFoundError(f"nothing is published yet at {self.published_db}: run the build first")
+        folder = Path(tempfile.mkdtemp(prefix="tessera-scratch-", dir=self.build_db.parent.parent))
+        try:
+            scratch = dataclasses.replace(
+                self.settings,
+                build_db=folder / "build" / "scratch.duckdb",
+                published_db=folder / "never_published.duckdb",
+                masked_file=folder / "never_published_masked.duckdb",
+            )
+            scratch.build_db.parent.mkdir(parents=True)
+            shutil.copyfile(self.published_db, scratch.build_db)
+            yield scratch
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def record_schema_changes(con: duckdb.DuckDBPyConnection, loads: list[TableLoad]) -> None:

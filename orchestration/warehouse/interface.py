@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from orchestration.retention.engine import Runner
+from orchestration.settings import Settings
 from orchestration.warehouse.load import TableLoad
 
 
@@ -80,3 +81,7 @@ class Warehouse(Protocol):
 
     def retention_runner(self, *, build: bool) -> AbstractContextManager[Runner]:
         """The build (build=True) or the published data as a retention Runner."""
+
+    def scratch(self) -> AbstractContextManager[Settings]:
+        """Settings for a throwaway build that starts from the published state and that no reader
+        sees (a what-if): it builds like any build, is never published, and is removed on exit."""

@@ -4,8 +4,10 @@ the published schema by renames inside one transaction."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -307,6 +309,36 @@ class PostgresWarehouse:
             con.commit()
         finally:
             con.close()
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Settings]:
+        """A scratch schema holding copies of the published tables, dropped on exit (with the masked
+        schema a build makes beside it). Its settings name a published schema that does not exist,
+        so nothing done through them can replace what readers see."""
+        published = self.pg.published_schema
+        name = f"{published}_scratch_{uuid.uuid4().hex[:8]}"
+        scratch = dataclasses.replace(
+            self.settings,
+            postgres=dataclasses.replace(self.pg, build_schema=name, published_schema=f"{name}_never_published"),
+        )
+        try:
+            with self.connect() as con, con.cursor() as cur:
+                cur.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_schema = %s and table_type = 'BASE TABLE'",
+                    (published,),
+                )
+                tables = [table for (table,) in cur.fetchall()]
+                if not tables:
+                    raise FileNotFoundError(f"nothing is published yet in the schema {published}: run the build first")
+                cur.execute(f'create schema "{name}"')
+                for table in tables:
+                    cur.execute(f'create table "{name}"."{table}" as table "{published}"."{table}"')
+            yield scratch
+        finally:
+            with self.connect() as con, con.cursor() as cur:
+                cur.execute(f'drop schema if exists "{name}" cascade')
+                cur.execute(f'drop schema if exists "{name}_masked" cascade')
 
 
 def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-untyped-def]

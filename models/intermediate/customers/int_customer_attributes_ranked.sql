@@ -1,8 +1,20 @@
 {#-
     Every candidate value for a customer's name, email, phone and address, from every record that
-    carries one, ranked by survivorship: source priority, then recency, then completeness.
-    `attribute_rank` = 1 is the value `customers` shows.
+    carries one, ranked by each attribute's survivorship rule (the customers model's
+    `config.meta.survivorship`, macros/customers/survivorship_rules.sql): source priority (the
+    default), most recent, most frequent or longest; ties fall back to source priority, then
+    recency, then completeness. `attribute_rank` = 1 is the value `customers` shows, with the
+    record (source, table, id, observed_at) it came from and the rule that chose it.
 -#}
+{%- set rules = tessera.survivorship_rules() -%}
+{#- The attributes each rule ranks, as SQL lists ('' for none). -#}
+{%- set ruled_by = {'most_frequent': [], 'longest': [], 'most_recent': []} -%}
+{%- for attribute, rule in rules.items() if rule in ruled_by -%}
+    {%- do ruled_by[rule].append("'" ~ attribute ~ "'") -%}
+{%- endfor -%}
+{%- set most_frequent = ruled_by['most_frequent'] | join(', ') or "''" -%}
+{%- set longest = ruled_by['longest'] | join(', ') or "''" -%}
+{%- set most_recent = ruled_by['most_recent'] | join(', ') or "''" %}
 with
 
 crm_contacts as (
@@ -230,23 +242,64 @@ candidates as (
         person_records.street is not null or person_records.postcode is not null
 ),
 
-final as (
+scored as (
     select
         candidates.*,
         coalesce(source_priority.priority, 99) as source_priority,
-        row_number() over (
-            partition by candidates.customer_id, candidates.attribute
-            order by
-                coalesce(source_priority.priority, 99),
-                candidates.observed_at desc,
-                candidates.completeness desc,
-                candidates.record_id asc
-        ) as attribute_rank
+        {#- Names and addresses are compared lower-cased. #}
+        count(*) over (
+            partition by
+                candidates.customer_id,
+                candidates.attribute,
+                lower(candidates.value_1),
+                lower(candidates.value_2),
+                lower(candidates.value_3),
+                lower(candidates.value_4),
+                lower(candidates.value_5)
+        ) as value_frequency,
+        coalesce(length(candidates.value_1), 0)
+        + coalesce(length(candidates.value_2), 0)
+        + coalesce(length(candidates.value_3), 0)
+        + coalesce(length(candidates.value_4), 0)
+        + coalesce(length(candidates.value_5), 0) as value_length
     from candidates
     left join source_priority
         on
             candidates.source_name = source_priority.source_name
             and candidates.table_name = source_priority.table_name
+),
+
+{# A rule's key ranks its attributes only; ties fall to the default order. #}
+final as (
+    select
+        scored.*,
+        case scored.attribute
+            when 'name' then '{{ rules.name }}'
+            when 'email' then '{{ rules.email }}'
+            when 'phone' then '{{ rules.phone }}'
+            when 'address' then '{{ rules.address }}'
+        end as survivorship_rule,
+        row_number() over (
+            partition by scored.customer_id, scored.attribute
+            order by
+                case
+                    when scored.attribute in ({{ most_frequent }})
+                        then scored.value_frequency
+                end desc nulls last,
+                case
+                    when scored.attribute in ({{ longest }})
+                        then scored.value_length
+                end desc nulls last,
+                case
+                    when scored.attribute in ({{ most_recent }})
+                        then scored.observed_at
+                end desc nulls last,
+                scored.source_priority asc,
+                scored.observed_at desc,
+                scored.completeness desc,
+                scored.record_id asc
+        ) as attribute_rank
+    from scored
 )
 
 select * from final
