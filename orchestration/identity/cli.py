@@ -288,7 +288,7 @@ def identity_diff_command(
             "source",
             "record",
             "part",
-            "placed by (now → then)",
+            "placed by (then → now)",
             "identifiers (masked)",
         ):
             table.add_column(column)

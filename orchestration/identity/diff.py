@@ -229,7 +229,11 @@ def identity_diff(settings: Settings, change: WhatIf, *, examples: int = 5) -> D
             for r in results
             if r["unique_id"].startswith("model.")
         }
-        failed = [f"{r['unique_id']}: {r.get('status')}" for r in results if r.get("status") == "error"]
+        failed = [
+            f"{r['unique_id']}: {((r.get('message') or '').strip().splitlines() or ['error'])[-1][:300]}"
+            for r in results
+            if r.get("status") == "error"
+        ]
         if status.get(ASSIGNMENT_MART) != "success":
             raise WhatIfError(
                 f"the what-if build did not build {ASSIGNMENT_MART} ({status.get(ASSIGNMENT_MART, 'not run')}): "
