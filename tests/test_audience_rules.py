@@ -269,3 +269,41 @@ def test_every_dbt_invocation_gets_the_definitions_and_overrides_win(tmp_path, m
     monkeypatch.setenv(AUDIENCES_DIR_ENV, str(folder))
     other = dbt_vars()
     assert [a["name"] for a in other["audiences"]] == ["only"] and other["holdout_global_percent"] == 7
+
+
+def test_a_dbt_command_without_the_definitions_stops_with_how_to_pass_them(tmp_path):
+    """dbt run by hand without the vars never builds without audiences: the model stops, saying how."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.build.pipeline import settings_environment
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    with settings_environment(settings):
+        completed = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dbt"),
+                "compile",
+                "--select",
+                "audience_memberships",
+                "--project-dir",
+                str(PROJECT_DIR),
+                "--profiles-dir",
+                str(PROJECT_DIR),
+                "--target-path",
+                str(tmp_path / "target"),
+                "--log-path",
+                str(tmp_path / "logs"),
+            ],
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0, output
+    assert (
+        "var audiences is not set" in output and 'dbt build --vars "$(tessera audiences vars)"' in output
+    ), output

@@ -29,6 +29,14 @@
 
 {% macro rule_audience(audience_name) -%}
     {%- set spec = tessera.audience_spec(audience_name) -%}
+    {%- if tessera.analyst_var('audiences', none) is none -%}
+        {#- Even at parse time: without the rule dbt cannot know this model's ref()s. -#}
+        {{ exceptions.raise_compiler_error(
+            "audience " ~ audience_name ~ ": var audiences is not set: the audiences (audiences/*.yml) and traits "
+            ~ "(models/marts/traits/_traits__models.yml) reach dbt as vars. Run through tessera, "
+            ~ "or pass them: dbt build --vars \"$(tessera audiences vars)\""
+        ) }}
+    {%- endif -%}
     {%- if spec is none or not spec.get('rule') -%}
         {{ exceptions.raise_compiler_error("audience " ~ audience_name ~ ": no audiences/" ~ audience_name ~ ".yml with a `rule:`") }}
     {%- endif -%}
