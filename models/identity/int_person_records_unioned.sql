@@ -85,11 +85,15 @@ unioned as (
             cast({{ record_source.id }} as {{ dbt.type_string() }})
                 as record_id,
             {%- for column in string_columns %}
-                {%- set expression = record_source.columns.get(column, 'null') %}
+                {%- set expression = record_source.columns.get(
+                    column, 'null'
+                ) %}
                 cast({{ expression }} as {{ dbt.type_string() }})
                     as {{ column }},
             {%- endfor %}
-            {%- set birth_date = record_source.columns.get('date_of_birth', 'null') %}
+            {%- set birth_date = record_source.columns.get(
+                'date_of_birth', 'null'
+            ) %}
             cast({{ birth_date }} as date) as date_of_birth,
             cast(null as integer) as source_priority,
             cast({{ record_source.at }} as timestamp) as observed_at
@@ -155,7 +159,7 @@ final as (
         postcode_issue,
         source_priority,
         coalesce(first_name, last_name, full_name) is not null as has_name,
-        {#- Usable without any identifier: a name with a birth date or address. -#}
+        {#- Usable with no identifier: a name with a birth date or address. -#}
         coalesce(first_name_key, last_name_key) is not null
         and (
             date_of_birth is not null
