@@ -190,3 +190,17 @@ def test_duplicates_with_swapped_names(placed_world):
     its own here, placed rather than lost. Record it, so a change is seen."""
     customers = _customers(placed_world)
     assert len({customers["P1"], customers["P2"], customers["P3"]}) == 3
+
+
+def test_record_customers_keep_their_ids_through_a_rebuild(placed_world):
+    """Record nodes are carried in customer_id_map like identifiers: a rebuild with a new record
+    keeps every existing customer id (runs last: it rebuilds the module's world)."""
+    before = _customers(placed_world)
+    csv_path = placed_world.person_sources_path.parent / "people.csv"
+    csv_path.write_text(csv_path.read_text() + "P9,zoe,quill,1999-01-01,3 Bay Road,Kew,3101,,\n")
+    result = build(placed_world)
+    assert result.published, result.audit.failures
+    after = _customers(placed_world)
+    assert {r: after[r] for r in before} == before
+    assert after["P9"] not in before.values()
+    assert _query(placed_world, "select count(*) from customer_id_history") == [(0,)]

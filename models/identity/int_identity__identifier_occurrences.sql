@@ -6,8 +6,10 @@
     own (identifier_type `person_record`, value `source:table:record_id`, the weakest type): its
     record's identifiers join it, and a probabilistic link can place it when it has no identifier.
 -#}
-{%- set identifier_columns = ['crm_contact_id', 'shop_customer_id', 'loyalty_card', 'email', 'phone',
-                              'anonymous_id'] -%}
+{%- set identifier_columns = [
+    'crm_contact_id', 'shop_customer_id', 'loyalty_card', 'email', 'phone',
+    'anonymous_id',
+] -%}
 
 with
 
@@ -15,7 +17,7 @@ person_records as (
     select * from {{ ref('int_person_records_unioned') }}
 ),
 
-{# The typed external ids of the person sources declared in sources/person_sources.yml. #}
+{# The typed external ids of the declared person sources. #}
 person_source_occurrences as (
     select * from {{ ref('int_identity__person_source_occurrences') }}
 ),

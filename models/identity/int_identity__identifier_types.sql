@@ -56,8 +56,7 @@ final as (
         cast(null as integer) as max_per_customer,
         cast(null as integer) as max_group_size,
         false as check_names,
-        'A person record itself (source:table:record_id), placed by its identifiers or links'
-            as description
+        'A person record itself (source:table:record_id)' as description
 )
 
 select * from final

@@ -13,7 +13,7 @@ nicknames as (
     select * from {{ ref('name_nicknames') }}
 ),
 
-{# A ticket has one free-text name: its first word is its first name key (int_person_records_unioned). #}
+{# A ticket's first name key is the first word of its one free-text name. #}
 named_records as (
     select
         source_name,

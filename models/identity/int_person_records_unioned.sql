@@ -59,10 +59,12 @@
                  'crm_contact_id': "case when subject_type = 'crm_contact_id' then subject_value end",
                  'shop_customer_id': "case when subject_type = 'shop_customer_id' then subject_value end"}},
 ] -%}
-{%- set string_columns = ['first_name', 'last_name', 'full_name', 'first_name_key', 'last_name_key', 'email',
-                          'phone', 'street', 'city', 'postcode', 'region', 'country', 'crm_contact_id',
-                          'shop_customer_id', 'loyalty_card', 'anonymous_id', 'date_of_birth_issue',
-                          'email_issue', 'phone_issue', 'postcode_issue'] -%}
+{%- set string_columns = [
+    'first_name', 'last_name', 'full_name', 'first_name_key', 'last_name_key',
+    'email', 'phone', 'street', 'city', 'postcode', 'region', 'country',
+    'crm_contact_id', 'shop_customer_id', 'loyalty_card', 'anonymous_id',
+    'date_of_birth_issue', 'email_issue', 'phone_issue', 'postcode_issue',
+] -%}
 
 with
 
@@ -80,20 +82,25 @@ unioned as (
         select
             '{{ record_source.source }}' as source_name,
             '{{ record_source.table }}' as table_name,
-            cast({{ record_source.id }} as {{ dbt.type_string() }}) as record_id,
+            cast({{ record_source.id }} as {{ dbt.type_string() }})
+                as record_id,
             {%- for column in string_columns %}
-                cast(
-                    {{ record_source.columns.get(column, 'null') }} as {{ dbt.type_string() }}
-                ) as {{ column }},
+                {%- set expression = record_source.columns.get(
+                    column, 'null'
+                ) %}
+                cast({{ expression }} as {{ dbt.type_string() }})
+                    as {{ column }},
             {%- endfor %}
-            cast({{ record_source.columns.get('date_of_birth', 'null') }} as date)
-                as date_of_birth,
+            {%- set birth_date = record_source.columns.get(
+                'date_of_birth', 'null'
+            ) %}
+            cast({{ birth_date }} as date) as date_of_birth,
             cast(null as integer) as source_priority,
             cast({{ record_source.at }} as timestamp) as observed_at
         from {{ record_source.model }}
         union all
     {%- endfor %}
-    -- Sources declared in sources/person_sources.yml: already in the standard shape.
+    -- Sources declared in sources/person_sources.yml: in the standard shape.
     select
         source_name,
         table_name,
@@ -152,7 +159,7 @@ final as (
         postcode_issue,
         source_priority,
         coalesce(first_name, last_name, full_name) is not null as has_name,
-        {#- Usable on its own, without any identifier: a name with a date of birth or an address. -#}
+        {#- Usable with no identifier: a name with a birth date or address. -#}
         coalesce(first_name_key, last_name_key) is not null
         and (
             date_of_birth is not null

@@ -18,7 +18,7 @@ customer_ids as (
     select
         customer_id,
         min(customer_created_at) as customer_created_at,
-        {#- Record nodes (person_record) are records, not identifiers: source_record_count counts them. #}
+        {#- Record nodes (person_record) are records, not identifiers. -#}
         count(case when identifier_type <> 'person_record' then 1 end)
             as identifier_count
     from id_map

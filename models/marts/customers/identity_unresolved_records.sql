@@ -54,7 +54,8 @@ final as (
             case
                 when person_records.has_name
                     then
-                        'a name only: no identifier, no date of birth and no address'
+                        'a name only: no identifier, '
+                        || 'no date of birth and no address'
                 else 'no identifier and no name'
             end
         ) as reason

@@ -100,8 +100,9 @@ normalised as (
 checked as (
     select
         *,
-        {{ tessera.date_of_birth_issue('date_of_birth_raw', 'date_of_birth_parsed', 'loaded_at') }}
-            as date_of_birth_issue,
+        {{ tessera.date_of_birth_issue(
+            'date_of_birth_raw', 'date_of_birth_parsed', 'loaded_at'
+        ) }} as date_of_birth_issue,
         {{ tessera.email_issue('email_parsed') }} as email_issue,
         {{ tessera.phone_issue('phone_raw', 'phone_parsed') }} as phone_issue,
         {{ tessera.postcode_issue('postcode_parsed') }} as postcode_issue,
