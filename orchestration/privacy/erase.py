@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
+from orchestration.privacy import probable
 from orchestration.privacy.backend import ErasureBackend, erasure_backend
 from orchestration.privacy.cluster import (
     RAW_TABLES,
@@ -39,11 +40,14 @@ from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger, utcnow
 from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.person_sources import declared_files, erase_in_files
+from orchestration.privacy.places import project_code_files, tool_artefact, written_files
+from orchestration.privacy.probable import ProbableHit, Traits, capture_traits
 from orchestration.privacy.scan import (
     byte_terms,
     normalise_terms,
     scan_bytes,
     scan_tables,
+    tables_of,
 )
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
@@ -89,6 +93,8 @@ class Located:
     matches: dict[tuple[str, str], RawMatch]
     people: PersonSourceMatch
     terms: list[str]
+    # The subject's rare names and street lines (probable.py): in memory only, never in to_json().
+    traits: Traits = field(default_factory=Traits)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,7 +141,8 @@ def locate(
         cluster = find_cluster(session, subject_type, subject_value)
         matches = match_raw_rows(session, cluster)
         people = match_person_source_rows(session, cluster)
-    return Located(cluster, matches, people, cluster_terms(cluster, matches, people))
+        traits = capture_traits(session, cluster.customer_ids)
+    return Located(cluster, matches, people, cluster_terms(cluster, matches, people), traits)
 
 
 def _erase_exports(settings: Settings, terms: list[str]) -> int:
@@ -203,14 +210,22 @@ def prove(
     salt: str,
     config: PersonSourcesConfig | None = None,
     backend: ErasureBackend | None = None,
+    traits: Traits | None = None,
 ) -> dict[str, Any]:
-    """Scan everything Tessera keeps for every term: each table of the published warehouse (DuckDB: the
-    file; Postgres: every table of every Tessera schema), the sync state and its published history (SQL),
-    the bytes of the DuckDB files and of anything left in the build folder, every file under the data folder
-    (Parquet through SQL, other files byte by byte) and every declared person-source file."""
+    """Scan everything the project keeps for every term: each table of the published warehouse (DuckDB: the
+    file; Postgres: every table of every Tessera schema, the sync state's included), the sync state, its
+    published history and the masked file (SQL), and every file the project writes (places.py: the data,
+    warehouse and build folders, Dagster's storage, dbt's target and log folders; Parquet through SQL,
+    other files byte by byte) and every declared person-source file. A term found fails the proof.
+
+    With `traits` (the subject's rare names and street lines, probable.py), the same places are searched
+    for them too: those hits are listed apart, as "probably the same person, not linked", by place and
+    column only, and do not fail the proof."""
     config = config if config is not None else load_config(settings)
     backend = erasure_backend(settings) if backend is None else backend
+    traits = traits if traits is not None else Traits()
     tables, scanned_rows, files = backend.prove_published(terms, config)
+    probable_hits: list[ProbableHit] = list(backend.probe_published(traits, config))
     sources: list[tuple[str, Any]] = [
         ("sync_state", state_path(settings)),
         ("sync_history", history_path(settings)),
@@ -224,18 +239,39 @@ def prove(
             for scan in scan_tables(con, terms):
                 tables[f"{label}:{scan.table}"] = scan.hits
                 scanned_rows += scan.rows
+            probable_hits.extend(probable.scan_tables(con, traits, tables_of(con), label))
         finally:
             con.close()
-        files[str(path)] = scan_bytes(path, terms)
-    for folder in (settings.build_db.parent, settings.published_db.parent / "privacy_exports"):
-        for path in sorted(folder.glob("*")) if folder.exists() else []:
-            if path.is_file():
-                files[str(path)] = scan_bytes(path, terms)
-    data_files = (
-        sorted(p for p in settings.data_dir.rglob("*") if p.is_file()) if settings.data_dir.exists() else []
-    )
-    for path in [*data_files, *(p for p in declared_files(config) if p not in data_files)]:
-        files[str(path)] = scan_parquet(path, terms) if path.suffix == ".parquet" else scan_bytes(path, terms)
+    scanned_as_tables = {str(path) for _, path in sources if path.exists()} | set(files)
+    declared = list(declared_files(config))
+    # Terms the project's own dbt code holds are found in dbt's and Dagster's artefacts on every build
+    # (places.py): there they are counted apart, with the code files named.
+    in_code: dict[str, int] = {}
+    code_terms: list[str] = []
+    for path in project_code_files(settings):
+        found = [t for t in byte_terms(terms) if scan_bytes(path, [t])]
+        if found:
+            in_code[str(path.relative_to(settings.project_dir))] = len(found)
+            code_terms.extend(found)
+    code_terms = normalise_terms(code_terms)
+    other_terms = [t for t in terms if t not in set(code_terms)]
+    from_code: dict[str, int] = {}
+    places: dict[str, str] = {}
+    for label, path in [*written_files(settings), *(("person_source", p) for p in declared)]:
+        name = str(path)
+        if name in places:
+            continue
+        places[name] = label
+        if path.suffix == ".parquet":
+            files[name] = scan_parquet(path, terms)
+        elif code_terms and tool_artefact(label, path):
+            files[name] = scan_bytes(path, other_terms)
+            if count := scan_bytes(path, code_terms):
+                from_code[name] = count
+        else:
+            files[name] = scan_bytes(path, terms)
+        if name not in scanned_as_tables:
+            probable_hits.extend(probable.scan_file(path, traits))
     total = sum(tables.values()) + sum(files.values())
     proof: dict[str, Any] = {
         "scanned_at": utcnow().isoformat(),
@@ -247,9 +283,22 @@ def prove(
         "tables_scanned": len(tables),
         "rows_scanned": scanned_rows,
         "files_scanned": len(files),
+        "files_per_place": {
+            label: sum(1 for lab in places.values() if lab == label) for label in sorted(set(places.values()))
+        },
         "hits_per_table": tables,
         "hits_per_file": files,
         "total_hits": total,
+        "terms_in_project_code": in_code,
+        "hits_from_project_code": from_code,
+        "probable": {
+            **probable.summarise(probable_hits),
+            "names_searched": len(traits.names),
+            "streets_searched": len(traits.streets),
+            "not_searched": traits.skipped,
+            "term_hashes": sorted(salted_hash(salt, v) for v in traits.values()),
+            **({"note": traits.note} if traits.note else {}),
+        },
     }
     proof.update(backend.proof_notes())
     return proof
@@ -319,6 +368,11 @@ def erase(
             located = locate(settings, subject_type, subject_value, backend)
             saved = ledger.work(rid)
             if saved:
+                if saved.get("customer_ids") and not located.cluster.customer_ids:
+                    located.traits.note = (
+                        "names and streets were not searched: this run resumed an erase that had published "
+                        "already, and they are kept in memory only"
+                    )
                 located.merge(saved)
             ledger.save_work(rid, located.to_json())
             cluster, matches, terms = located.cluster, located.matches, located.terms
@@ -400,13 +454,20 @@ def erase(
             # Earlier requests' deletes were retried too: those now confirmed are complete.
             for earlier in ledger.open_requests():
                 ledger.set_status(earlier, _final_status(ledger, earlier))
-            proof = prove(settings, terms, request["salt"], config, backend)
+            proof = prove(settings, terms, request["salt"], config, backend, located.traits)
             ledger.set_proof(rid, proof)
             ledger.step(
                 rid,
                 "proof",
                 "done" if proof["total_hits"] == 0 else "failed",
-                f"{proof['total_hits']} hits in {proof['tables_scanned']} tables and {proof['files_scanned']} files",
+                f"{proof['total_hits']} hits in {proof['tables_scanned']} tables and {proof['files_scanned']} files; "
+                f"{proof['probable']['total']} probable name or street hits (not linked)"
+                + (
+                    f"; {sum(proof['hits_from_project_code'].values())} hits in dbt/Dagster artefacts of "
+                    f"terms the project's dbt code holds ({', '.join(sorted(proof['terms_in_project_code']))})"
+                    if proof["hits_from_project_code"]
+                    else ""
+                ),
             )
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
