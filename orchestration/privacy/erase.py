@@ -49,6 +49,7 @@ from orchestration.privacy.scan import (
     scan_tables,
     tables_of,
 )
+from orchestration.privacy.unlinked import ProbableRecord, extend_cluster, probable_records
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import history_path, project_syncs, state_path, sync_location
@@ -70,6 +71,9 @@ class RequestResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     proof: dict[str, Any] | None = None
     customers: int = 0
+    # Records that probably belong to the person without being linked (unlinked.py): shown to the operator,
+    # never written to the ledger beyond their count.
+    probable: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cluster_terms(
@@ -95,6 +99,9 @@ class Located:
     terms: list[str]
     # The subject's rare names and street lines (probable.py): in memory only, never in to_json().
     traits: Traits = field(default_factory=Traits)
+    # Records probably theirs but not linked (unlinked.py), and the customers an extended request added.
+    probable: list[ProbableRecord] = field(default_factory=list)
+    extended: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,17 +139,35 @@ class Located:
             self.people.record_ids.setdefault((source, table), set()).update(ids)
 
 
+def review_threshold() -> float:
+    """The probability from which a scored pair is a probable match (var identity_match_review_threshold)."""
+    from orchestration.identity.external import matching_vars
+
+    return matching_vars().review_threshold
+
+
 def locate(
-    settings: Settings, subject_type: str, subject_value: str, backend: ErasureBackend | None = None
+    settings: Settings,
+    subject_type: str,
+    subject_value: str,
+    backend: ErasureBackend | None = None,
+    *,
+    include_probable: bool = False,
 ) -> Located:
-    """The cluster of (type, value) in the published warehouse, with its raw and person-source rows."""
+    """The cluster of (type, value) in the published warehouse, with its raw and person-source rows, and the
+    records probably theirs without being linked; with `include_probable`, those records' customer clusters
+    are part of the request."""
     backend = erasure_backend(settings) if backend is None else backend
     with backend.published_session() as session:
         cluster = find_cluster(session, subject_type, subject_value)
+        probable_list = probable_records(session, cluster, review_threshold())
+        extended = extend_cluster(session, cluster, probable_list) if include_probable else []
         matches = match_raw_rows(session, cluster)
         people = match_person_source_rows(session, cluster)
         traits = capture_traits(session, cluster.customer_ids)
-    return Located(cluster, matches, people, cluster_terms(cluster, matches, people), traits)
+    located = Located(cluster, matches, people, cluster_terms(cluster, matches, people), traits)
+    located.probable, located.extended = probable_list, extended
+    return located
 
 
 def _erase_exports(settings: Settings, terms: list[str]) -> int:
@@ -345,11 +370,14 @@ def erase(
     syncs: list[SyncConfig] | None = None,
     env: Mapping[str, str] | None = None,
     request_id: str | None = None,
+    include_probable: bool = False,
 ) -> RequestResult:
     """Erase the whole identity cluster of `subject` (`TYPE:VALUE`); see the module docstring.
 
     `request_id` carries out that recorded request (erase_request). Running it again for the same
-    identifier after it was killed or failed finishes that same request."""
+    identifier after it was killed or failed finishes that same request. The result lists the records
+    that probably belong to the person without being linked (unlinked.py); `include_probable` erases
+    their customers' clusters too."""
     subject_type, subject_value = parse_subject(subject)
     # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
     # anything.
@@ -365,7 +393,9 @@ def erase(
         ledger.set_status(rid, "in_progress")
         deleted: dict[str, int] = {}
         try:
-            located = locate(settings, subject_type, subject_value, backend)
+            located = locate(
+                settings, subject_type, subject_value, backend, include_probable=include_probable
+            )
             saved = ledger.work(rid)
             if saved:
                 if saved.get("customer_ids") and not located.cluster.customer_ids:
@@ -385,6 +415,20 @@ def erase(
                 f"{raw_rows} raw records in {sum(1 for m in matches.values() if m.ids)} tables, "
                 f"{len(located.people.rows)} person-source records",
             )
+            if located.probable or located.extended:
+                # Counts and sources only: the records themselves are shown to the operator, not kept.
+                sources = sorted({f"{r.source_name}.{r.table_name}" for r in located.probable})
+                ledger.step(
+                    rid,
+                    "probable_records",
+                    "done",
+                    f"{len(located.probable)} records probably theirs but not linked ({', '.join(sources)}); "
+                    + (
+                        f"{len(located.extended)} customer(s) added to the request (--include-probable)"
+                        if located.extended
+                        else "not included"
+                    ),
+                )
             hashes = sorted({(t, suppression_hash(t, v)) for t, v in cluster.identifiers})
             ledger.suppress(rid, hashes)
             all_hashes = ledger.suppression_list()
@@ -486,7 +530,15 @@ def erase(
             ledger.drop_subject(rid)
         steps = ledger.steps(rid)
     _finish_ledger(settings)
-    return RequestResult(rid, "erase", status, steps, proof, len(cluster.customer_ids))
+    return RequestResult(
+        rid,
+        "erase",
+        status,
+        steps,
+        proof,
+        len(cluster.customer_ids),
+        [r.to_json() | {"included": r.customer_id in cluster.customer_ids} for r in located.probable],
+    )
 
 
 def recorded_subject(settings: Settings, request_id: str, kind: str) -> str:
