@@ -163,7 +163,8 @@ def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_pat
 
 
 def test_masked_file_shows_no_external_record_id_in_clear(published_con, settings, tmp_path):
-    """The CRM, shop and consent ids of person records are hashed like other pii columns (issue 12)."""
+    """The CRM, shop and consent ids of person records, and the order and event ids, are hashed like other pii
+    columns (issue 12)."""
     from orchestration.privacy.masking import export_masked_file
 
     path = tmp_path / "tessera_masked.duckdb"
@@ -179,6 +180,11 @@ def test_masked_file_shows_no_external_record_id_in_clear(published_con, setting
             ("quarantined_rows", "record_id"),
             ("consent_history", "consent_event_id"),
             ("consent_current", "consent_event_id"),
+            # Source record ids hashed by name (record_id_columns), without a YAML tag.
+            ("orders", "order_id"),
+            ("order_items", "order_item_id"),
+            ("order_items", "order_id"),
+            ("events", "event_id"),
         ):
             clear = {
                 v
@@ -193,7 +199,7 @@ def test_masked_file_shows_no_external_record_id_in_clear(published_con, setting
             assert not clear & shown, f"{table}.{column} shows ids in clear"
             assert all(v is None or re.fullmatch(r"[0-9a-f]{32}", v) for v in shown), (table, column)
             checked += 1
-        assert checked == 7
+        assert checked == 11
     finally:
         con.close()
 

@@ -9,6 +9,12 @@
               masked values still join and count distinct, but cannot be looked up from a known
               email; the salt is read from a table by the view, never written into its SQL;
       redact  '[redacted]' (null stays null).
+
+    A source system's record id leads back to the person there (an order id to the shop's order and
+    its customer, a Segment message id to the event, a pair id to the two records it was made from), so
+    the columns named in var masked_record_id_columns (record_id_columns below) are hashed too, in every
+    masked view, unless their YAML says otherwise (meta pii false). Hashed with the same keyed hash, they
+    still join across masked views (orders to order_items to events).
 -#}
 {% macro create_masked_views() -%}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
@@ -55,10 +61,12 @@
 
 {#- 'hash', 'redact' or none for a column of a model, from the column's meta in the model's YAML. -#}
 {% macro column_masking(node, column_name) -%}
-    {%- set spec = node.columns.get(column_name) or node.columns.get(column_name | lower) -%}
-    {%- if spec is none -%}{{ return(none) }}{%- endif -%}
+    {%- set spec = node.columns.get(column_name) or node.columns.get(column_name | lower) or {} -%}
     {%- set meta = spec.get('meta') or {} -%}
     {%- if not meta and spec.get('config') -%}{%- set meta = spec.config.get('meta') or {} -%}{%- endif -%}
+    {%- if 'pii' not in meta and column_name | lower in tessera.record_id_columns() -%}
+        {{ return('hash') }}
+    {%- endif -%}
     {%- if not meta.get('pii') -%}{{ return(none) }}{%- endif -%}
     {%- set masking = meta.get('masking', 'hash') -%}
     {%- if masking not in ('hash', 'redact') -%}
@@ -66,6 +74,19 @@
             node.name ~ '.' ~ column_name ~ ': meta.masking must be hash or redact, not ' ~ masking) }}
     {%- endif -%}
     {{ return(masking) }}
+{%- endmacro %}
+
+
+{#- Columns that hold a source system's record id wherever they appear in the marts and audiences (issue 12):
+    orders.order_id, order_items.order_item_id and order_id, events.event_id (the source's event or message
+    id) and order_id, identity_links.pair_id (made from the two records' ids), and the names other sources'
+    record ids take. record_id, linked_record and consent_event_id are tagged pii in their YAML already. -#}
+{% macro record_id_columns() -%}
+    {{ return(var('masked_record_id_columns', [
+        'event_id', 'message_id', 'order_id', 'order_item_id', 'pair_id', 'unique_id_l', 'unique_id_r',
+        'transaction_id', 'ticket_id', 'survey_response_id', 'email_event_id', 'contact_id',
+        'shop_customer_id', 'crm_contact_id', 'loyalty_card_number', 'record_id_l', 'record_id_r',
+    ])) }}
 {%- endmacro %}
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from orchestration.build.pipeline import build_models, record_audit
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
+from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked
@@ -69,6 +70,9 @@ class ErasureBackend(Protocol):
     ) -> tuple[dict[str, int], int, dict[str, int]]:
         """The proof's scan of the published warehouse: hits per labelled table, rows scanned, and hits per
         file of the warehouse scanned byte by byte."""
+
+    def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
+        """The subject's rare names and street lines (probable.py) in the tables the proof scans."""
 
     def proof_notes(self) -> dict[str, str]:
         """Extra entries of the proof (what the scan cannot see)."""

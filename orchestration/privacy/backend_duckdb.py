@@ -15,9 +15,11 @@ from typing import Any
 import duckdb
 
 from orchestration.person_sources.config import PersonSourcesConfig
+from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.files import compact_duckdb
+from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan, delete_matching, scan_bytes, scan_tables, tables_of
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import PublishBlocked
@@ -96,6 +98,15 @@ class DuckDBErasure:
         scans = self.scan_published(terms, config)
         tables = {f"warehouse:{scan.table}": scan.hits for scan in scans}
         return tables, sum(scan.rows for scan in scans), {str(path): scan_bytes(path, terms)}
+
+    def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
+        if traits.empty or not self.settings.published_db.exists():
+            return []
+        con = open_read_only(self.settings.published_db)
+        try:
+            return probable.scan_tables(con, traits, tables_of(con), "warehouse")
+        finally:
+            con.close()
 
     def proof_notes(self) -> dict[str, str]:
         return {}

@@ -11,6 +11,7 @@ from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
+from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
 from orchestration.settings import Settings
 from orchestration.sync.project import sync_location
@@ -114,6 +115,11 @@ class PostgresErasure:
         """The SQL scan only: a client cannot read Postgres's data files."""
         scans = self.scan_published(terms, config)
         return {f"postgres:{scan.table}": scan.hits for scan in scans}, sum(s.rows for s in scans), {}
+
+    def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
+        """Every table of every Tessera schema, as scan_published."""
+        extra = pg.person_source_table_schemas(config) + state_schemas(sync_location(self.settings))
+        return pg.scan_probable(self.settings, traits, extra)
 
     def proof_notes(self) -> dict[str, str]:
         return {

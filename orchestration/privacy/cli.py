@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -46,13 +47,18 @@ def privacy() -> None:
     default=None,
     help="JSON file [default: warehouse/privacy_exports/<request>.json].",
 )
-def export(identifier: str, out: Path | None) -> None:
+@click.option(
+    "--include-probable",
+    is_flag=True,
+    help="Also export the customers of records that probably are this person's but are not linked.",
+)
+def export(identifier: str, out: Path | None, include_probable: bool) -> None:
     """Write everything held about IDENTIFIER's (TYPE:VALUE) whole identity cluster to one JSON file."""
     from orchestration.privacy.cluster import NoWarehouse
     from orchestration.privacy.export import export as run_export
 
     try:
-        result, path = run_export(Settings.from_env(), identifier, out)
+        result, path = run_export(Settings.from_env(), identifier, out, include_probable=include_probable)
     except (ValueError, NoWarehouse) as exc:
         _fail(str(exc))
         return
@@ -60,13 +66,36 @@ def export(identifier: str, out: Path | None) -> None:
         console.print(
             "[yellow]no customer holds this identifier; the export holds only raw rows carrying it[/yellow]"
         )
+    _print_probable(result.probable, "export")
     console.print(f"request {result.request_id}: exported to [bold]{path}[/bold]")
     console.print(json.dumps({"request_id": result.request_id, "status": result.status, "file": str(path)}))
 
 
+def _print_probable(records: list[dict[str, Any]], verb: str) -> None:
+    """The records that probably are the person's without being linked, for the operator to decide on."""
+    if not records:
+        return
+    console.print(
+        f"[yellow]{len(records)} records probably belong to this person but are not linked:[/yellow]"
+    )
+    for r in records:
+        console.print(
+            f"  {r['source_name']}.{r['table_name']} {r['record_id']} (customer {r['customer_id'] or 'none'}, "
+            f"p={r['match_probability']:.3f}{', in review queue' if r['in_review_queue'] else ''})"
+            + (" [included]" if r["included"] else "")
+        )
+    if not any(r["included"] for r in records):
+        console.print(f"  run again with --include-probable to {verb} them too")
+
+
 @privacy.command()
 @click.argument("identifier")
-def erase(identifier: str) -> None:
+@click.option(
+    "--include-probable",
+    is_flag=True,
+    help="Also erase the customers of records that probably are this person's but are not linked.",
+)
+def erase(identifier: str, include_probable: bool) -> None:
     """Erase IDENTIFIER's (TYPE:VALUE) whole identity cluster everywhere, with proof, and suppress it."""
     from orchestration.privacy.cluster import NoWarehouse
     from orchestration.privacy.erase import PrivacyError
@@ -76,11 +105,12 @@ def erase(identifier: str) -> None:
         with console.status(
             f"erasing {identifier.split(':', 1)[0]}:… (rebuild, publish, destinations, proof)"
         ):
-            result = run_erase(Settings.from_env(), identifier)
+            result = run_erase(Settings.from_env(), identifier, include_probable=include_probable)
     except (ValueError, PrivacyError, NoWarehouse) as exc:
         _fail(str(exc))
         return
     _print_steps(result.steps)
+    _print_probable(result.probable, "erase")
     proof = result.proof or {}
     console.print(
         f"request {result.request_id}: [bold]{result.status}[/bold]; proof: {proof.get('total_hits')} hits in "

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
+from orchestration.privacy import probable
 from orchestration.privacy.backend import ErasureBackend, erasure_backend
 from orchestration.privacy.cluster import (
     RAW_TABLES,
@@ -39,12 +40,16 @@ from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger, utcnow
 from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.person_sources import declared_files, erase_in_files
+from orchestration.privacy.places import project_code_files, tool_artefact, written_files
+from orchestration.privacy.probable import ProbableHit, Traits, capture_traits
 from orchestration.privacy.scan import (
     byte_terms,
     normalise_terms,
     scan_bytes,
     scan_tables,
+    tables_of,
 )
+from orchestration.privacy.unlinked import ProbableRecord, extend_cluster, probable_records
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import history_path, project_syncs, state_path, sync_location
@@ -66,6 +71,9 @@ class RequestResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     proof: dict[str, Any] | None = None
     customers: int = 0
+    # Records that probably belong to the person without being linked (unlinked.py): shown to the operator,
+    # never written to the ledger beyond their count.
+    probable: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cluster_terms(
@@ -89,6 +97,11 @@ class Located:
     matches: dict[tuple[str, str], RawMatch]
     people: PersonSourceMatch
     terms: list[str]
+    # The subject's rare names and street lines (probable.py): in memory only, never in to_json().
+    traits: Traits = field(default_factory=Traits)
+    # Records probably theirs but not linked (unlinked.py), and the customers an extended request added.
+    probable: list[ProbableRecord] = field(default_factory=list)
+    extended: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,16 +139,35 @@ class Located:
             self.people.record_ids.setdefault((source, table), set()).update(ids)
 
 
+def review_threshold() -> float:
+    """The probability from which a scored pair is a probable match (var identity_match_review_threshold)."""
+    from orchestration.identity.external import matching_vars
+
+    return matching_vars().review_threshold
+
+
 def locate(
-    settings: Settings, subject_type: str, subject_value: str, backend: ErasureBackend | None = None
+    settings: Settings,
+    subject_type: str,
+    subject_value: str,
+    backend: ErasureBackend | None = None,
+    *,
+    include_probable: bool = False,
 ) -> Located:
-    """The cluster of (type, value) in the published warehouse, with its raw and person-source rows."""
+    """The cluster of (type, value) in the published warehouse, with its raw and person-source rows, and the
+    records probably theirs without being linked; with `include_probable`, those records' customer clusters
+    are part of the request."""
     backend = erasure_backend(settings) if backend is None else backend
     with backend.published_session() as session:
         cluster = find_cluster(session, subject_type, subject_value)
+        probable_list = probable_records(session, cluster, review_threshold())
+        extended = extend_cluster(session, cluster, probable_list) if include_probable else []
         matches = match_raw_rows(session, cluster)
         people = match_person_source_rows(session, cluster)
-    return Located(cluster, matches, people, cluster_terms(cluster, matches, people))
+        traits = capture_traits(session, cluster.customer_ids)
+    located = Located(cluster, matches, people, cluster_terms(cluster, matches, people), traits)
+    located.probable, located.extended = probable_list, extended
+    return located
 
 
 def _erase_exports(settings: Settings, terms: list[str]) -> int:
@@ -203,14 +235,22 @@ def prove(
     salt: str,
     config: PersonSourcesConfig | None = None,
     backend: ErasureBackend | None = None,
+    traits: Traits | None = None,
 ) -> dict[str, Any]:
-    """Scan everything Tessera keeps for every term: each table of the published warehouse (DuckDB: the
-    file; Postgres: every table of every Tessera schema), the sync state and its published history (SQL),
-    the bytes of the DuckDB files and of anything left in the build folder, every file under the data folder
-    (Parquet through SQL, other files byte by byte) and every declared person-source file."""
+    """Scan everything the project keeps for every term: each table of the published warehouse (DuckDB: the
+    file; Postgres: every table of every Tessera schema, the sync state's included), the sync state, its
+    published history and the masked file (SQL), and every file the project writes (places.py: the data,
+    warehouse and build folders, Dagster's storage, dbt's target and log folders; Parquet through SQL,
+    other files byte by byte) and every declared person-source file. A term found fails the proof.
+
+    With `traits` (the subject's rare names and street lines, probable.py), the same places are searched
+    for them too: those hits are listed apart, as "probably the same person, not linked", by place and
+    column only, and do not fail the proof."""
     config = config if config is not None else load_config(settings)
     backend = erasure_backend(settings) if backend is None else backend
+    traits = traits if traits is not None else Traits()
     tables, scanned_rows, files = backend.prove_published(terms, config)
+    probable_hits: list[ProbableHit] = list(backend.probe_published(traits, config))
     sources: list[tuple[str, Any]] = [
         ("sync_state", state_path(settings)),
         ("sync_history", history_path(settings)),
@@ -224,18 +264,39 @@ def prove(
             for scan in scan_tables(con, terms):
                 tables[f"{label}:{scan.table}"] = scan.hits
                 scanned_rows += scan.rows
+            probable_hits.extend(probable.scan_tables(con, traits, tables_of(con), label))
         finally:
             con.close()
-        files[str(path)] = scan_bytes(path, terms)
-    for folder in (settings.build_db.parent, settings.published_db.parent / "privacy_exports"):
-        for path in sorted(folder.glob("*")) if folder.exists() else []:
-            if path.is_file():
-                files[str(path)] = scan_bytes(path, terms)
-    data_files = (
-        sorted(p for p in settings.data_dir.rglob("*") if p.is_file()) if settings.data_dir.exists() else []
-    )
-    for path in [*data_files, *(p for p in declared_files(config) if p not in data_files)]:
-        files[str(path)] = scan_parquet(path, terms) if path.suffix == ".parquet" else scan_bytes(path, terms)
+    scanned_as_tables = {str(path) for _, path in sources if path.exists()} | set(files)
+    declared = list(declared_files(config))
+    # Terms the project's own dbt code holds are found in dbt's and Dagster's artefacts on every build
+    # (places.py): there they are counted apart, with the code files named.
+    in_code: dict[str, int] = {}
+    code_terms: list[str] = []
+    for path in project_code_files(settings):
+        found = [t for t in byte_terms(terms) if scan_bytes(path, [t])]
+        if found:
+            in_code[str(path.relative_to(settings.project_dir))] = len(found)
+            code_terms.extend(found)
+    code_terms = normalise_terms(code_terms)
+    other_terms = [t for t in terms if t not in set(code_terms)]
+    from_code: dict[str, int] = {}
+    places: dict[str, str] = {}
+    for label, path in [*written_files(settings), *(("person_source", p) for p in declared)]:
+        name = str(path)
+        if name in places:
+            continue
+        places[name] = label
+        if path.suffix == ".parquet":
+            files[name] = scan_parquet(path, terms)
+        elif code_terms and tool_artefact(label, path):
+            files[name] = scan_bytes(path, other_terms)
+            if count := scan_bytes(path, code_terms):
+                from_code[name] = count
+        else:
+            files[name] = scan_bytes(path, terms)
+        if name not in scanned_as_tables:
+            probable_hits.extend(probable.scan_file(path, traits))
     total = sum(tables.values()) + sum(files.values())
     proof: dict[str, Any] = {
         "scanned_at": utcnow().isoformat(),
@@ -247,9 +308,22 @@ def prove(
         "tables_scanned": len(tables),
         "rows_scanned": scanned_rows,
         "files_scanned": len(files),
+        "files_per_place": {
+            label: sum(1 for lab in places.values() if lab == label) for label in sorted(set(places.values()))
+        },
         "hits_per_table": tables,
         "hits_per_file": files,
         "total_hits": total,
+        "terms_in_project_code": in_code,
+        "hits_from_project_code": from_code,
+        "probable": {
+            **probable.summarise(probable_hits),
+            "names_searched": len(traits.names),
+            "streets_searched": len(traits.streets),
+            "not_searched": traits.skipped,
+            "term_hashes": sorted(salted_hash(salt, v) for v in traits.values()),
+            **({"note": traits.note} if traits.note else {}),
+        },
     }
     proof.update(backend.proof_notes())
     return proof
@@ -296,11 +370,14 @@ def erase(
     syncs: list[SyncConfig] | None = None,
     env: Mapping[str, str] | None = None,
     request_id: str | None = None,
+    include_probable: bool = False,
 ) -> RequestResult:
     """Erase the whole identity cluster of `subject` (`TYPE:VALUE`); see the module docstring.
 
     `request_id` carries out that recorded request (erase_request). Running it again for the same
-    identifier after it was killed or failed finishes that same request."""
+    identifier after it was killed or failed finishes that same request. The result lists the records
+    that probably belong to the person without being linked (unlinked.py); `include_probable` erases
+    their customers' clusters too."""
     subject_type, subject_value = parse_subject(subject)
     # A wrong person-source declaration, or nothing published yet, stops here, before the ledger records
     # anything.
@@ -316,9 +393,16 @@ def erase(
         ledger.set_status(rid, "in_progress")
         deleted: dict[str, int] = {}
         try:
-            located = locate(settings, subject_type, subject_value, backend)
+            located = locate(
+                settings, subject_type, subject_value, backend, include_probable=include_probable
+            )
             saved = ledger.work(rid)
             if saved:
+                if saved.get("customer_ids") and not located.cluster.customer_ids:
+                    located.traits.note = (
+                        "names and streets were not searched: this run resumed an erase that had published "
+                        "already, and they are kept in memory only"
+                    )
                 located.merge(saved)
             ledger.save_work(rid, located.to_json())
             cluster, matches, terms = located.cluster, located.matches, located.terms
@@ -331,6 +415,20 @@ def erase(
                 f"{raw_rows} raw records in {sum(1 for m in matches.values() if m.ids)} tables, "
                 f"{len(located.people.rows)} person-source records",
             )
+            if located.probable or located.extended:
+                # Counts and sources only: the records themselves are shown to the operator, not kept.
+                sources = sorted({f"{r.source_name}.{r.table_name}" for r in located.probable})
+                ledger.step(
+                    rid,
+                    "probable_records",
+                    "done",
+                    f"{len(located.probable)} records probably theirs but not linked ({', '.join(sources)}); "
+                    + (
+                        f"{len(located.extended)} customer(s) added to the request (--include-probable)"
+                        if located.extended
+                        else "not included"
+                    ),
+                )
             hashes = sorted({(t, suppression_hash(t, v)) for t, v in cluster.identifiers})
             ledger.suppress(rid, hashes)
             all_hashes = ledger.suppression_list()
@@ -400,13 +498,20 @@ def erase(
             # Earlier requests' deletes were retried too: those now confirmed are complete.
             for earlier in ledger.open_requests():
                 ledger.set_status(earlier, _final_status(ledger, earlier))
-            proof = prove(settings, terms, request["salt"], config, backend)
+            proof = prove(settings, terms, request["salt"], config, backend, located.traits)
             ledger.set_proof(rid, proof)
             ledger.step(
                 rid,
                 "proof",
                 "done" if proof["total_hits"] == 0 else "failed",
-                f"{proof['total_hits']} hits in {proof['tables_scanned']} tables and {proof['files_scanned']} files",
+                f"{proof['total_hits']} hits in {proof['tables_scanned']} tables and {proof['files_scanned']} files; "
+                f"{proof['probable']['total']} probable name or street hits (not linked)"
+                + (
+                    f"; {sum(proof['hits_from_project_code'].values())} hits in dbt/Dagster artefacts of "
+                    f"terms the project's dbt code holds ({', '.join(sorted(proof['terms_in_project_code']))})"
+                    if proof["hits_from_project_code"]
+                    else ""
+                ),
             )
         except Exception as exc:
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
@@ -425,7 +530,15 @@ def erase(
             ledger.drop_subject(rid)
         steps = ledger.steps(rid)
     _finish_ledger(settings)
-    return RequestResult(rid, "erase", status, steps, proof, len(cluster.customer_ids))
+    return RequestResult(
+        rid,
+        "erase",
+        status,
+        steps,
+        proof,
+        len(cluster.customer_ids),
+        [r.to_json() | {"included": r.customer_id in cluster.customer_ids} for r in located.probable],
+    )
 
 
 def recorded_subject(settings: Settings, request_id: str, kind: str) -> str:

@@ -17,10 +17,17 @@ from orchestration.privacy.cluster import (
     parse_subject,
     person_rows_condition,
 )
-from orchestration.privacy.erase import PrivacyError, RequestResult, cluster_terms, recorded_subject
+from orchestration.privacy.erase import (
+    PrivacyError,
+    RequestResult,
+    cluster_terms,
+    recorded_subject,
+    review_threshold,
+)
 from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
+from orchestration.privacy.unlinked import extend_cluster, probable_records
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,22 +65,38 @@ def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str,
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def collect(settings: Settings, subject_type: str, subject_value: str) -> dict[str, Any]:
+def collect(
+    settings: Settings, subject_type: str, subject_value: str, *, include_probable: bool = False
+) -> dict[str, Any]:
     """Raises NoWarehouse when nothing is published."""
     backend = erasure_backend(settings)
     with backend.published_session() as session:
-        return _collect(settings, session, backend.published_schema, subject_type, subject_value)
+        return _collect(
+            settings, session, backend.published_schema, subject_type, subject_value, include_probable
+        )
 
 
 def _collect(
-    settings: Settings, con: Any, schema: str, subject_type: str, subject_value: str
+    settings: Settings,
+    con: Any,
+    schema: str,
+    subject_type: str,
+    subject_value: str,
+    include_probable: bool = False,
 ) -> dict[str, Any]:
     """`con` reads the published warehouse, whose models are in `schema` (the backend's read session)."""
     cluster = find_cluster(con, subject_type, subject_value)
+    # Listed, not exported: records that probably are the person's but were not linked (unlinked.py);
+    # `tessera privacy export --include-probable` exports their customers too.
+    probable = probable_records(con, cluster, review_threshold())
+    extended = extend_cluster(con, cluster, probable) if include_probable else []
     matches = match_raw_rows(con, cluster)
     people = match_person_source_rows(con, cluster)
     ids = cluster.customer_ids
     data: dict[str, Any] = {"customer_ids": ids}
+    data["probable_records"] = [
+        r.to_json() | {"included": r.customer_id is not None and r.customer_id in extended} for r in probable
+    ]
     tables = {table for table_schema, table in tables_of(con) if table_schema == schema}
     with_customer = {
         table for table in tables if any(name == "customer_id" for name, _ in columns_of(con, schema, table))
@@ -156,7 +179,12 @@ def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
 
 
 def export(
-    settings: Settings, subject: str, out: Path | None = None, *, request_id: str | None = None
+    settings: Settings,
+    subject: str,
+    out: Path | None = None,
+    *,
+    request_id: str | None = None,
+    include_probable: bool = False,
 ) -> tuple[RequestResult, Path]:
     """Write the export to `out` (default: <warehouse folder>/privacy_exports/<request id>.json).
     `request_id` carries out that recorded access request (export_request)."""
@@ -178,7 +206,7 @@ def export(
             )
         rid = request.request_id
         try:
-            data = collect(settings, subject_type, subject_value)
+            data = collect(settings, subject_type, subject_value, include_probable=include_probable)
             target = out or settings.published_db.parent / "privacy_exports" / f"{rid}.json"
             target.parent.mkdir(parents=True, exist_ok=True)
             document = {
@@ -212,7 +240,17 @@ def export(
             ledger_path(settings)
         )  # the recorded identifier must not stay in the file's free blocks
     publish_ledger(settings)
-    return RequestResult(rid, "access", status, steps, customers=len(data["customer_ids"])), target
+    return (
+        RequestResult(
+            rid,
+            "access",
+            status,
+            steps,
+            customers=len(data["customer_ids"]),
+            probable=data["probable_records"],
+        ),
+        target,
+    )
 
 
 def export_request(

@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestration.person_sources.config import PersonSourcesConfig
+from orchestration.privacy import probable
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
+from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan, columns_of, delete_matching, match_condition, scan_tables
 from orchestration.settings import Settings
 
@@ -147,6 +149,23 @@ def scan(
             ]
         tables = base_tables(session, schemas)
         return scan_tables(session, terms, tables=tables)
+    finally:
+        con.rollback()
+        con.close()
+
+
+def scan_probable(
+    settings: Settings, traits: Traits, extra_schemas: list[str] | None = None
+) -> list[ProbableHit]:
+    """The subject's rare names and street lines (probable.py) in every base table of every Tessera schema."""
+    if traits.empty:
+        return []
+    con = connect(settings)
+    try:
+        con.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        session = PgSession(con)
+        tables = base_tables(session, tessera_schemas(session, settings, extra_schemas))
+        return probable.scan_tables(session, traits, tables, "postgres")
     finally:
         con.rollback()
         con.close()

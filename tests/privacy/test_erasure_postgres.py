@@ -172,6 +172,13 @@ def test_postgres_export_erase_and_cluster_suppression(pg_world, tmp_path):
     assert f"postgres:{legacy}.members" in proof["hits_per_table"]
     assert any(name.startswith("postgres:raw_person_sources.") for name in proof["hits_per_table"])
     assert "not_scanned" in proof
+    # The name was searched for too, and is gone (no other customer is called Ann Erased).
+    assert proof["probable"]["names_searched"] == 1 and proof["probable"]["total"] == 0
+    # The phone is a fictional number the project's own dbt unit tests use: dbt's compiled tests and logs
+    # hold it on every build. Counted apart, with the code named, not as the person's data.
+    assert "models/staging/crm/_crm__models.yml" in proof["terms_in_project_code"]
+    assert any("dbt-target-postgres" in name for name in proof["hits_from_project_code"])
+    assert proof["files_per_place"].get("build", 0) + proof["files_per_place"].get("warehouse", 0) > 0
     assert verify(_request(settings, erased.request_id), "phone", "+447700900123") == {
         "is_subject": True,
         "was_scanned": True,

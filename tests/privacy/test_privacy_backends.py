@@ -113,6 +113,9 @@ class SparkLikeErasure:
     def prove_published(self, terms: list[str], config: Any) -> tuple[dict[str, int], int, dict[str, int]]:
         return {}, 0, {}
 
+    def probe_published(self, traits: Any, config: Any) -> list[Any]:
+        return []
+
     def proof_notes(self) -> dict[str, str]:
         return {}
 
