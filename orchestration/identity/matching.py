@@ -8,10 +8,11 @@ columns the data fills (`present_columns`): a source with names, dates of birth 
 trains and links as well as one with emails and phones.
 
 - u by random sampling (a fixed U_MAX_PAIRS random pairs, so its cost does not grow with the data);
-- m by expectation maximisation in several sessions, each blocked on a different field (`EM_RULES`:
-  email, phone, date of birth with a first initial, surname with postcode, ...), so every comparison
-  is estimated in a session that does not block on it; a level that no session sees (a swapped name
-  in data that has none) falls back to weight 0 (m = u), logged and flagged in the model table;
+- m by expectation maximisation in several sessions, each blocked on different fields (`EM_RULES`:
+  email, phone, date of birth with the surname's sound, date of birth with postcode, street with
+  postcode), so every comparison is estimated in a session that does not block on it; m is floored
+  (`M_FLOOR`); a level that no session sees (a nickname in data that has none) falls back to weight
+  0, or -5 where the values disagree, logged and flagged (`m_estimated`) in the model table;
 - the prior from exact rules (identifiers when mapped, else name with date of birth or address);
 - exact matches on names, emails, streets and postcodes adjusted for how common the value is.
 """

@@ -116,10 +116,12 @@ final as (
                     'a guard now refuses every identifier of one of its records'
             when bridges_refused_pair
                 then
-                    'with another link of one of its records it would now join two records the guard keeps apart'
+                    'with another link of one of its records it would now join'
+                    || ' two records the guard keeps apart'
             when not names_compatible
                 then
-                    'the guard now refuses it: first names, dates of birth or phones disagree (match probability '
+                    'the guard now refuses it: first names, dates of birth or'
+                    || ' phones disagree (match probability '
                     || cast(
                         cast(
                             match_probability as numeric(12, 6)

@@ -39,11 +39,14 @@ final as (
             when
                 links.bridges_refused_pair
                 then
-                    'probable, but with another link of this record it would join two records the guard keeps apart'
+                    'probable, but with another link of this record it would'
+                    || ' join two records the guard keeps apart'
             when
                 not links.names_compatible
                 then
-                    'probable, but the guard refuses it: different first names without the same date of birth (a household), dates of birth over a year apart, or different phones'
+                    'probable, but the guard refuses it: different first names'
+                    || ' without the same date of birth (a household), dates of'
+                    || ' birth over a year apart, or different phones'
             else 'probable, but only the name and email agree'
         end as review_reason,
         coalesce(

@@ -89,10 +89,11 @@ scored_candidates as (
         on pairs.pair_id = latest_decisions.pair_id
 ),
 
-{#- How the cluster holds together: a record whose automatic links reach two records that the guard
-    keeps apart (a surname-only record at a household's address, probable for both members) would
-    join them through itself. Such links are not accepted on their own: they wait for review. #}
 accepted_ends as (
+    -- How the cluster holds together: a record whose automatic links reach
+    -- two records that the guard keeps apart (a surname-only record at a
+    -- household's address, probable for both members) would join them
+    -- through itself. Such links wait for review (bridging_links).
     select
         pair_id,
         unique_id_l as unique_id,
@@ -129,12 +130,12 @@ bridging_links as (
     inner join refused_pairs
         on
             (
-                refused_pairs.unique_id_l = end_a.other_id
-                and refused_pairs.unique_id_r = end_b.other_id
+                end_a.other_id = refused_pairs.unique_id_l
+                and end_b.other_id = refused_pairs.unique_id_r
             )
             or (
-                refused_pairs.unique_id_l = end_b.other_id
-                and refused_pairs.unique_id_r = end_a.other_id
+                end_b.other_id = refused_pairs.unique_id_l
+                and end_a.other_id = refused_pairs.unique_id_r
             )
 ),
 
