@@ -147,6 +147,11 @@ def test_macros_yml_names_only_macros_that_exist():
 # Models with no primary-key test, each with the reason. STYLE: every model has one (`unique` +
 # `not_null` on the key, or `unique_combination_of_columns`); a model that keeps several rows per key
 # on purpose states its real grain with such a test instead (base_events__*: message id + delivery).
+# A base_<source>__<table> model keeps every raw row, so that a row with a missing or repeated key is
+# quarantined with its reason rather than dropped: it has no key of its own. Its key is tested on
+# stg_<source>__<table>, which is exactly its rows that pass (rows_passing_quarantine); the check
+# counts that test for it. A second, gating key test on the base model would fail first and skip the
+# staging model, so a duplicate would be reported against the wrong model.
 PK_TEST_EXEMPT = {
     # One row per raw row that broke a rule, from every source: a repeated delivery repeats its
     # message id and a missing key is null, so no column set is a key. Its count is reconciled with
@@ -182,12 +187,19 @@ def _models_without_pk_test(manifest: dict) -> set[str]:
     for unique_id, node in manifest["nodes"].items():
         if node["resource_type"] != "model" or node["package_name"] != "tessera":
             continue
-        found = tests.get(unique_id, [])
-        unique = {column for name, column in found if name == "unique"}
-        not_null = {column for name, column in found if name == "not_null"}
-        if not (unique & not_null) and all(name != "unique_combination_of_columns" for name, _ in found):
+        if not _has_pk_test(tests.get(unique_id, [])):
             missing.add(node["name"])
+    for name in sorted(missing):
+        staged = f"stg_{name.removeprefix('base_')}"
+        if name.startswith("base_") and f"model.tessera.{staged}" in manifest["nodes"] and staged not in missing:
+            missing.discard(name)
     return missing
+
+
+def _has_pk_test(found: list[tuple[str, str | None]]) -> bool:
+    unique = {column for name, column in found if name == "unique"}
+    not_null = {column for name, column in found if name == "not_null"}
+    return bool(unique & not_null) or any(name == "unique_combination_of_columns" for name, _ in found)
 
 
 def test_every_model_has_a_primary_key_test(dbt_manifest):
@@ -207,7 +219,7 @@ def test_primary_key_exemptions_are_still_needed(dbt_manifest):
 
 def test_primary_key_check_sees_a_model_without_one():
     """The check itself: a model with only `unique` has no key test; unique + not_null or a
-    unique combination is one."""
+    unique combination is one, and a base_ model counts its stg_ model's."""
 
     def test(model: str, name: str, column: str | None = None) -> dict:
         return {
@@ -218,9 +230,9 @@ def test_primary_key_check_sees_a_model_without_one():
             "depends_on": {"nodes": [model]},
         }
 
+    names = ("only_unique", "keyed", "composite", "base_x__keyed", "stg_x__keyed", "base_y__t", "stg_y__t")
     models = {
-        f"model.tessera.{m}": {"resource_type": "model", "package_name": "tessera", "name": m}
-        for m in ("only_unique", "keyed", "composite")
+        f"model.tessera.{m}": {"resource_type": "model", "package_name": "tessera", "name": m} for m in names
     }
     checks = [
         test("model.tessera.only_unique", "unique", "a"),
@@ -228,6 +240,8 @@ def test_primary_key_check_sees_a_model_without_one():
         test("model.tessera.keyed", "unique", "a"),
         test("model.tessera.keyed", "not_null", "a"),
         test("model.tessera.composite", "unique_combination_of_columns"),
+        test("model.tessera.stg_x__keyed", "unique_combination_of_columns"),
     ]
     manifest = {"nodes": {**models, **{f"test.tessera.t{i}": t for i, t in enumerate(checks)}}}
-    assert _models_without_pk_test(manifest) == {"only_unique"}
+    # base_x__keyed is covered by its staging model's key test; base_y__t's staging model has none.
+    assert _models_without_pk_test(manifest) == {"only_unique", "base_y__t", "stg_y__t"}
