@@ -4,7 +4,7 @@
     (_review__sources.yml, for lineage) and read only when its table exists; otherwise no rows.
 -#}
 {%- set decisions = source('review', 'identity_review_decisions') -%}
-{%- set exists = (load_relation(decisions) is not none) if execute else false -%}
+{%- set exists = execute and load_relation(decisions) is not none -%}
 with
 
 source as (
