@@ -191,7 +191,11 @@ def _models_without_pk_test(manifest: dict) -> set[str]:
             missing.add(node["name"])
     for name in sorted(missing):
         staged = f"stg_{name.removeprefix('base_')}"
-        if name.startswith("base_") and f"model.tessera.{staged}" in manifest["nodes"] and staged not in missing:
+        if (
+            name.startswith("base_")
+            and f"model.tessera.{staged}" in manifest["nodes"]
+            and staged not in missing
+        ):
             missing.discard(name)
     return missing
 
