@@ -14,9 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-# Issue #13 asks for 3.0 (jaffle-shop: 2.9). Measured 18.5 on main, 3.49 after the restyle: the budget
-# is a ratchet at today's figure; lower it as the remaining long lines (LT05) are broken up.
-BUDGET_PER_100_LINES = 3.5
+# Issue #13 asks for 3.0 (jaffle-shop: 2.9). Measured 18.5 on main, 3.49 after the restyle, then
+# the long lines outside the identity, audience and trait models were broken up: the budget is
+# the issue's 3.0 (a ratchet: lower it, never raise it).
+BUDGET_PER_100_LINES = 3.0
 # A file sqlfluff could not template or parse has no meaningful style count: treat it as a failure.
 UNLINTABLE = ("TMP", "PRS")
 

@@ -1,4 +1,5 @@
-{#- Known customers with an email, in the shape of a customer export file, with their consents. -#}
+{#- Known customers with an email, in the shape of a customer export file,
+    with their consents. -#}
 with
 
 customers as (
@@ -16,8 +17,9 @@ consents as (
             as has_consent_email_marketing,
         {{ dbt.bool_or("consent_purpose = 'sms_marketing' and is_granted") }}
             as has_consent_sms_marketing,
-        {{ dbt.bool_or("consent_purpose = 'ads_personalisation' and is_granted") }}
-            as has_consent_ads_personalisation,
+        {{ dbt.bool_or(
+            "consent_purpose = 'ads_personalisation' and is_granted"
+        ) }} as has_consent_ads_personalisation,
         max(
             case
                 when

@@ -40,14 +40,15 @@ customer_source_records as (
 
 reference_time as (
     {%- if as_of_var %}
-    select cast('{{ as_of_var }}' as timestamp) as as_of
+        select cast('{{ as_of_var }}' as timestamp) as as_of
     {%- else %}
-    {#- A world with no events yet (a new install) still gets a scoring date. -#}
-    select coalesce(
-        (select max(occurred_at) from events),
-        (select max(ordered_at) from orders),
-        cast({{ dbt.current_timestamp() }} as timestamp)
-    ) as as_of
+        {#- A world with no events yet (a new install) still gets a date. -#}
+        select
+            coalesce(
+                (select max(events.occurred_at) as last_event_at from events),
+                (select max(orders.ordered_at) as last_order_at from orders),
+                cast({{ dbt.current_timestamp() }} as timestamp)
+            ) as as_of
     {%- endif %}
 ),
 
@@ -103,7 +104,9 @@ timeline as (
 classified as (
     select
         timeline.*,
-        activity_name not in ('email_send', 'email_bounce', 'email_unsubscribe', 'support_ticket') as is_activity
+        timeline.activity_name not in (
+            'email_send', 'email_bounce', 'email_unsubscribe', 'support_ticket'
+        ) as is_activity
     from timeline
 ),
 
@@ -113,7 +116,9 @@ history as (
         snapshots.snapshot_name,
         snapshots.cutoff_at,
         classified.*,
-        {{ dbt.datediff('classified.occurred_at', 'snapshots.cutoff_at', 'day') }} as days_before_cutoff
+        {{ dbt.datediff(
+            'classified.occurred_at', 'snapshots.cutoff_at', 'day'
+        ) }} as days_before_cutoff
     from classified
     inner join snapshots
         on classified.occurred_at <= snapshots.cutoff_at
@@ -122,7 +127,9 @@ history as (
 future as (
     select
         classified.customer_id,
-        {{ dbt.datediff('snapshots.cutoff_at', 'classified.occurred_at', 'day') }} as days_after_cutoff,
+        {{ dbt.datediff(
+            'snapshots.cutoff_at', 'classified.occurred_at', 'day'
+        ) }} as days_after_cutoff,
         classified.activity_name,
         classified.revenue,
         classified.is_activity
@@ -143,7 +150,8 @@ surveys as (
         on
             customer_source_records.source_name = 'support'
             and customer_source_records.table_name = 'survey_responses'
-            and survey_responses.survey_response_id = customer_source_records.record_id
+            and survey_responses.survey_response_id
+            = customer_source_records.record_id
 ),
 
 survey_features as (
@@ -222,7 +230,10 @@ activity_features as (
         ) as activities_90_days,
         sum(
             case
-                when is_activity and days_before_cutoff >= 90 and days_before_cutoff < 180
+                when
+                    is_activity
+                    and days_before_cutoff >= 90
+                    and days_before_cutoff < 180
                     then 1
                 else 0
             end
@@ -236,16 +247,27 @@ activity_features as (
         ) as page_views_90_days,
         sum(
             case
-                when activity_name = 'product_viewed' and days_before_cutoff < 90
+                when
+                    activity_name = 'product_viewed'
+                    and days_before_cutoff < 90
                     then 1
                 else 0
             end
         ) as product_views_90_days,
-        sum(case when activity_name in ('product_added', 'checkout_started') and days_before_cutoff < 90 then 1 else 0 end)
-            as cart_adds_90_days,
         sum(
             case
-                when activity_name = 'store_purchase' and days_before_cutoff < 365
+                when
+                    activity_name in ('product_added', 'checkout_started')
+                    and days_before_cutoff < 90
+                    then 1
+                else 0
+            end
+        ) as cart_adds_90_days,
+        sum(
+            case
+                when
+                    activity_name = 'store_purchase'
+                    and days_before_cutoff < 365
                     then 1
                 else 0
             end
@@ -279,19 +301,29 @@ activity_features as (
         ) as email_unsubscribes,
         sum(
             case
-                when activity_name = 'support_ticket' and days_before_cutoff < 90
+                when
+                    activity_name = 'support_ticket'
+                    and days_before_cutoff < 90
                     then 1
                 else 0
             end
         ) as support_tickets_90_days,
-        sum(case when activity_name = 'support_ticket' and days_before_cutoff < 365 then 1 else 0 end)
-            as support_tickets_365_days,
+        sum(
+            case
+                when
+                    activity_name = 'support_ticket'
+                    and days_before_cutoff < 365
+                    then 1
+                else 0
+            end
+        ) as support_tickets_365_days,
         max(cutoff_at) as cutoff_at
     from history
     group by 1, 2
 ),
 
-{# Purchase occasions (days with a paid order) for BG/NBD: repeat count, recency, age, repeat spend. #}
+{# Purchase occasions (days with a paid order) for BG/NBD:
+    repeat count, recency, age, repeat spend. #}
 order_days as (
     select
         snapshot_name,
@@ -307,8 +339,9 @@ order_days as (
 order_days_ranked as (
     select
         order_days.*,
-        min(order_date) over (partition by snapshot_name, customer_id)
-            as first_order_date
+        min(order_days.order_date) over (
+            partition by order_days.snapshot_name, order_days.customer_id
+        ) as first_order_date
     from order_days
 ),
 
@@ -321,7 +354,9 @@ purchase_occasions as (
             as days_first_to_last_purchase,
         {{ dbt.datediff('min(order_date)', 'max(cutoff_at)', 'day') }}
             as days_first_purchase_to_cutoff,
-        sum(case when order_date > first_order_date then day_revenue end) / nullif(count(*) - 1, 0) as repeat_purchase_mean_value
+        sum(
+            case when order_date > first_order_date then day_revenue end
+        ) / nullif(count(*) - 1, 0) as repeat_purchase_mean_value
     from order_days_ranked
     group by 1, 2
 ),
@@ -342,8 +377,13 @@ labels as (
                 else 0
             end
         ) = 1 as has_purchased_next_30_days,
-        sum(case when activity_name = 'order' and days_after_cutoff <= 365 then revenue else 0 end)
-            as revenue_next_365_days
+        sum(
+            case
+                when activity_name = 'order' and days_after_cutoff <= 365
+                    then revenue
+                else 0
+            end
+        ) as revenue_next_365_days
     from future
     group by 1
 ),
@@ -352,19 +392,35 @@ final as (
     select
         customers.customer_id,
         snapshots.snapshot_name,
-        {{ tessera.hash_bucket("'predictions:' || customers.customer_id") }} < 25 as is_evaluation_holdout,
+        {{ tessera.hash_bucket("'predictions:' || customers.customer_id") }}
+        < 25 as is_evaluation_holdout,
         coalesce(activity_features.first_activity_at is not null, false)
             as has_history,
-        coalesce({{ dbt.datediff('activity_features.last_activity_at', 'snapshots.cutoff_at', 'day') }} <= 365, false) as is_active_customer,
-        {{ dbt.datediff('activity_features.first_activity_at', 'snapshots.cutoff_at', 'day') }} as tenure_days,
-        {{ dbt.datediff('activity_features.last_activity_at', 'snapshots.cutoff_at', 'day') }} as days_since_last_activity,
-        {{ dbt.datediff('activity_features.last_order_at', 'snapshots.cutoff_at', 'day') }} as days_since_last_order,
+        coalesce(
+            {{ dbt.datediff(
+                'activity_features.last_activity_at',
+                'snapshots.cutoff_at',
+                'day'
+            ) }} <= 365,
+            false
+        ) as is_active_customer,
+        {{ dbt.datediff(
+            'activity_features.first_activity_at', 'snapshots.cutoff_at', 'day'
+        ) }} as tenure_days,
+        {{ dbt.datediff(
+            'activity_features.last_activity_at', 'snapshots.cutoff_at', 'day'
+        ) }} as days_since_last_activity,
+        {{ dbt.datediff(
+            'activity_features.last_order_at', 'snapshots.cutoff_at', 'day'
+        ) }} as days_since_last_order,
         coalesce(activity_features.orders_count, 0) as orders_count,
         coalesce(activity_features.orders_90_days, 0) as orders_90_days,
         coalesce(activity_features.orders_365_days, 0) as orders_365_days,
         cast(coalesce(activity_features.revenue_total, 0) as double precision)
             as revenue_total,
-        cast(coalesce(activity_features.revenue_365_days, 0) as double precision) as revenue_365_days,
+        cast(
+            coalesce(activity_features.revenue_365_days, 0) as double precision
+        ) as revenue_365_days,
         coalesce(activity_features.activities_30_days, 0) as activities_30_days,
         coalesce(activity_features.activities_90_days, 0) as activities_90_days,
         coalesce(activity_features.activities_90_to_180_days, 0)
@@ -395,10 +451,22 @@ final as (
         purchase_occasions.days_first_purchase_to_cutoff,
         cast(purchase_occasions.repeat_purchase_mean_value as double precision)
             as repeat_purchase_mean_value,
-        case when snapshots.snapshot_name = 'training' then not coalesce(labels.is_active_in_churn_window, false) end as label_churned,
-        case when snapshots.snapshot_name = 'training' then coalesce(labels.has_purchased_next_30_days, false) end
-            as label_purchased_30_days,
-        case when snapshots.snapshot_name = 'training' then cast(coalesce(labels.revenue_next_365_days, 0) as double precision) end as label_revenue_365_days,
+        case
+            when snapshots.snapshot_name = 'training'
+                then not coalesce(labels.is_active_in_churn_window, false)
+        end as label_churned,
+        case
+            when snapshots.snapshot_name = 'training'
+                then coalesce(labels.has_purchased_next_30_days, false)
+        end as label_purchased_30_days,
+        case
+            when snapshots.snapshot_name = 'training'
+                then
+                    cast(
+                        coalesce(labels.revenue_next_365_days, 0)
+                        as double precision
+                    )
+        end as label_revenue_365_days,
         snapshots.cutoff_at
     from customers
     cross join snapshots

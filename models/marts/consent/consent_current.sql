@@ -1,4 +1,5 @@
-{#- Each customer's consent per purpose now: the latest decision (see consent_history for the rule). -#}
+{#- Each customer's consent per purpose now: the latest decision (see
+    consent_history for the rule). -#}
 with
 
 consent_history as (

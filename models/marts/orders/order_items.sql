@@ -1,4 +1,5 @@
-{#- Every web-shop order line with its order's customer, status and time: what was bought, by whom. -#}
+{#- Every web-shop order line with its order's customer, status and time:
+    what was bought, by whom. -#}
 with
 
 order_items as (

@@ -1,4 +1,5 @@
-{#- Every purchase with its customer: web-shop orders (online and in store) and till transactions. -#}
+{#- Every purchase with its customer: web-shop orders (online and in store)
+    and till transactions. -#}
 with
 
 shop_orders as (

@@ -45,7 +45,8 @@ outcomes as (
     from evaluation
     where purchase_30d_probability is not null
     union all
-    -- BG/NBD and Gamma-Gamma never see the labels, so every buyer is an evaluation row.
+    -- BG/NBD and Gamma-Gamma never see the labels, so every buyer is an
+    -- evaluation row.
 
     select
         'value_12m' as model_name,

@@ -1,4 +1,5 @@
-{#- Every raw row that broke a staging rule, with the first rule it broke and the row as it arrived. -#}
+{#- Every raw row that broke a staging rule, with the first rule it broke and
+    the row as it arrived. -#}
 {%- set checked_tables = [
     ('crm', 'contacts', 'crm_contact_id'),
     ('shop', 'customers', 'shop_customer_id'),
@@ -21,18 +22,19 @@
 with
 
 {% for source_name, table_name, record_id in checked_tables %}
+    {%- set record_id_text =
+        "cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")" %}
     quarantined_{{ source_name }}__{{ table_name }} as (
         select
             '{{ source_name }}' as source_name,
             '{{ table_name }}' as table_name,
-            {#- A suppressed row is an erased person coming back: keep neither its key nor its data. -#}
-            
-            
+            {#- A suppressed row is an erased person coming back: keep neither
+                its key nor its data. -#}
             case
                 when base.quarantine_reason = 'suppressed'
                     then
                         'sha256:'
-                        || {{ tessera.sha256_hex("cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")") }}
+                        || {{ tessera.sha256_hex(record_id_text) }}
                 else cast({{ record_id }} as {{ dbt.type_string() }})
             end as record_id,
             base.quarantine_reason,
@@ -47,8 +49,9 @@ with
     ),
 {% endfor %}
 
-{#- Person sources (sources/person_sources.yml) land in one table; each row names its own source
-    and table, and keeps the row as it arrived in the file or table. -#}
+{# Person sources (sources/person_sources.yml) land in one table; each row
+    names its own source and table, and keeps the row as it arrived in the
+    file or table. #}
 
 
 quarantined_person_sources as (
@@ -71,6 +74,8 @@ quarantined_person_sources as (
 
 final as (
     {% for source_name, table_name, record_id in checked_tables %}
+    {%- set record_id_text =
+        "cast(" ~ record_id ~ " as " ~ dbt.type_string() ~ ")" %}
         select * from quarantined_{{ source_name }}__{{ table_name }}
         union all
     {% endfor %}

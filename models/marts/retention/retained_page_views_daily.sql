@@ -1,4 +1,5 @@
-{#- Page views kept as daily aggregates after their raw rows expired, with the customer they belong to. -#}
+{#- Page views kept as daily aggregates after their raw rows expired, with
+    the customer they belong to. -#}
 with
 
 pages_daily as (

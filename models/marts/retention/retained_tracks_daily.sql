@@ -1,4 +1,5 @@
-{#- Track events (product views, adds, orders) kept as daily aggregates after their raw rows expired. -#}
+{#- Track events (product views, adds, orders) kept as daily aggregates
+    after their raw rows expired. -#}
 with
 
 tracks_daily as (

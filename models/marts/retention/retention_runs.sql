@@ -1,4 +1,5 @@
-{#- Every retention enforcement: which raw table, the cut-off, what was removed and aggregated. -#}
+{#- Every retention enforcement: which raw table, the cut-off, what was
+    removed and aggregated. -#}
 with
 
 retention_runs as (

@@ -1,13 +1,13 @@
 {#-
     The hashed identifiers that must not come back: one row per sha256('<type>:<value>').
     `tessera privacy erase/suppress/unsuppress` writes the table privacy_suppression_list beside
-    the models from its ledger; a warehouse that never had a request has no such table, and then
-    nothing is suppressed. Read by the base_ models' first quarantine rule (a documented exception
-    to "staging never reads staging": the list is a filter, not a source of rows).
+    the models from its ledger (declared as a source in _privacy__sources.yml); a warehouse that
+    never had a request has no such table, and then nothing is suppressed. Read by the base_
+    models' first quarantine rule (a documented exception to "staging never reads staging": the
+    list is a filter, not a source of rows).
 -#}
-{%- set listed = adapter.get_relation(
-    database=target.database, schema=target.schema, identifier='privacy_suppression_list'
-) if execute else none -%}
+{%- set suppression_source = source('privacy', 'privacy_suppression_list') -%}
+{%- set listed = load_relation(suppression_source) if execute else none -%}
 
 with
 

@@ -1,7 +1,9 @@
 with
 
 final as (
-    {{ tessera.rows_passing_quarantine(ref('base_reference__public_holidays')) }}
+    {{ tessera.rows_passing_quarantine(
+        ref('base_reference__public_holidays')
+    ) }}
 )
 
 select * from final

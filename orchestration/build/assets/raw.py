@@ -30,6 +30,10 @@ def _source_specs(settings: Settings) -> list[AssetSpec]:
             # Not loaded from a raw file (e.g. `retained`, written by retention): an upstream
             # source of the dbt assets, but no output of this step, which would skip dbt.
             continue
+        if (source.get("meta") or {}).get("optional"):
+            # A raw file that exists only once someone writes it (the review decisions): loaded when
+            # present, but no output of this step, or its absence would skip dbt.
+            continue
         specs.append(
             AssetSpec(
                 key=[source["source_name"], source["name"]],

@@ -26,8 +26,9 @@ final as (
         *,
         {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
             as is_junk_anonymous_id,
-        {{ tessera.segment_quarantine_checks([("event_name is null", "missing event name")]) }}
-            as quarantine_reason
+        {{ tessera.segment_quarantine_checks(
+            [("event_name is null", "missing event name")]
+        ) }} as quarantine_reason
     from renamed
 )
 

@@ -1,13 +1,10 @@
 {#-
     Every reviewer decision as written, with a quarantine reason for rows that cannot be applied.
-    The decisions file is optional (there is none until someone decides), so its raw table is looked
-    up rather than declared as a dbt source: a declared source would be a Dagster asset that a
-    missing file leaves unmaterialised, holding up every model downstream of it.
+    The decisions file is optional (there is none until someone decides): the source is declared
+    (_review__sources.yml, for lineage) and read only when its table exists; otherwise no rows.
 -#}
-{%- set decisions = api.Relation.create(
-    database=target.database, schema='raw_review', identifier='identity_review_decisions') -%}
-{%- set exists = (adapter.get_relation(decisions.database, decisions.schema, decisions.identifier) is not none)
-    if execute else false -%}
+{%- set decisions = source('review', 'identity_review_decisions') -%}
+{%- set exists = execute and load_relation(decisions) is not none -%}
 with
 
 source as (
