@@ -157,21 +157,6 @@ PK_TEST_EXEMPT = {
     # message id and a missing key is null, so no column set is a key. Its count is reconciled with
     # the raw tables by tests/test_pipeline.py::test_every_raw_row_is_staged_or_quarantined.
     "quarantined_rows": "one row per quarantined raw row; no key of its own",
-    # TODO(issue #13): the models below are owned by the identity, audience and person-source work;
-    # each gets its key test there, and leaves this list.
-    "audience_membership_history": "TODO: audiences",
-    "customer_id_history": "TODO: identity",
-    "int_identity__clean_occurrences": "TODO: identity",
-    "int_identity__co_occurrences": "TODO: identity",
-    "int_identity__identifier_types": "TODO: identity",
-    "int_identity__node_names": "TODO: identity",
-    "int_identity__person_source_occurrences": "TODO: identity",
-    "int_identity__record_names": "TODO: identity",
-    "int_identity__match_model": "TODO: identity (probabilistic)",
-    "identity_guard_audit": "TODO: identity marts",
-    "identity_links": "TODO: identity marts",
-    "identity_unresolved_records": "TODO: identity marts",
-    "stg_person_sources__external_ids": "TODO: person sources",
 }
 
 
