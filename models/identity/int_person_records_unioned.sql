@@ -7,12 +7,17 @@
     probabilistic person records and the placement check all start here. A person source declared in
     sources/person_sources.yml unions in through stg_person_sources__records; its typed external ids
     (several per record) stay in stg_person_sources__external_ids.
+    `offers_profile_attributes` says whether a record's table is a profile of the person (CRM
+    contacts, shop customers, identify calls, support tickets, every declared person source: set by
+    `'profile': true` below) rather than a by-product that merely carries an identifier (orders,
+    devices, POS transactions, surveys, email and consent events); the customers' golden attributes
+    (int_customer_attributes_ranked) take their candidates from profile records only.
     Lives in models/identity/ (not intermediate/) because identity models read it, and identity may
     read only staging and identity.
 -#}
 {%- set record_sources = [
     {'model': 'stg_crm__contacts', 'source': 'crm', 'table': 'contacts', 'id': 'crm_contact_id',
-     'at': 'updated_at',
+     'at': 'updated_at', 'profile': true,
      'columns': {'first_name': 'first_name', 'last_name': 'last_name', 'first_name_key': 'first_name_key',
                  'last_name_key': 'last_name_key', 'date_of_birth': 'date_of_birth', 'email': 'email',
                  'phone': 'phone', 'street': 'street', 'city': 'city', 'postcode': 'postcode',
@@ -20,7 +25,7 @@
                  'date_of_birth_issue': 'date_of_birth_issue', 'email_issue': 'email_issue',
                  'phone_issue': 'phone_issue'}},
     {'model': 'stg_shop__customers', 'source': 'shop', 'table': 'customers', 'id': 'shop_customer_id',
-     'at': 'updated_at',
+     'at': 'updated_at', 'profile': true,
      'columns': {'first_name': 'first_name', 'last_name': 'last_name', 'first_name_key': 'first_name_key',
                  'last_name_key': 'last_name_key', 'email': 'email', 'phone': 'phone', 'street': 'street',
                  'city': 'city', 'postcode': 'postcode', 'region': 'region', 'country': 'country_code',
@@ -30,7 +35,7 @@
      'at': 'ordered_at',
      'columns': {'email': 'email', 'shop_customer_id': 'shop_customer_id'}},
     {'model': 'stg_events__identifies', 'source': 'events', 'table': 'identifies', 'id': 'message_id',
-     'at': 'occurred_at',
+     'at': 'occurred_at', 'profile': true,
      'columns': {'first_name': 'first_name', 'last_name': 'last_name',
                  'first_name_key': tessera.name_key('first_name'), 'last_name_key': tessera.name_key('last_name'),
                  'email': 'email', 'phone': 'phone', 'shop_customer_id': 'user_id',
@@ -42,7 +47,7 @@
      'at': 'transacted_at',
      'columns': {'loyalty_card': 'loyalty_card_number', 'phone': 'phone', 'phone_issue': 'phone_issue'}},
     {'model': 'stg_support__tickets', 'source': 'support', 'table': 'tickets', 'id': 'ticket_id',
-     'at': 'created_at',
+     'at': 'created_at', 'profile': true,
      'columns': {'full_name': 'requester_name',
                  'first_name_key': tessera.name_key(dbt.split_part('requester_name', "' '", 1)),
                  'email': 'email', 'phone': 'phone', 'email_issue': 'email_issue', 'phone_issue': 'phone_issue'}},
@@ -96,6 +101,8 @@ unioned as (
             ) %}
             cast({{ birth_date }} as date) as date_of_birth,
             cast(null as integer) as source_priority,
+            {{ 'true' if record_source.get('profile') else 'false' }}
+                as offers_profile_attributes,
             cast({{ record_source.at }} as timestamp) as observed_at
         from {{ record_source.model }}
         union all
@@ -127,6 +134,7 @@ unioned as (
         postcode_issue,
         cast(date_of_birth as date) as date_of_birth,
         cast(source_priority as integer) as source_priority,
+        true as offers_profile_attributes,
         cast(observed_at as timestamp) as observed_at
     from stg_person_sources__records
 ),
@@ -158,6 +166,7 @@ final as (
         phone_issue,
         postcode_issue,
         source_priority,
+        offers_profile_attributes,
         coalesce(first_name, last_name, full_name) is not null as has_name,
         {#- Usable with no identifier: a name with a birth date or address. -#}
         coalesce(first_name_key, last_name_key) is not null

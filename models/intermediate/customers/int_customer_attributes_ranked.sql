@@ -1,10 +1,11 @@
 {#-
-    Every candidate value for a customer's name, email, phone and address, from every record that
-    carries one, ranked by each attribute's survivorship rule (the customers model's
-    `config.meta.survivorship`, macros/customers/survivorship_rules.sql): source priority (the
-    default), most recent, most frequent or longest; ties fall back to source priority, then
-    recency, then completeness. `attribute_rank` = 1 is the value `customers` shows, with the
-    record (source, table, id, observed_at) it came from and the rule that chose it.
+    Every candidate value for a customer's name, email, phone and address, from every profile
+    record (int_person_records_unioned where offers_profile_attributes) that carries one, ranked by
+    each attribute's survivorship rule (the customers model's `config.meta.survivorship`,
+    macros/customers/survivorship_rules.sql): source priority (the default), most recent, most
+    frequent or longest; ties fall back to source priority, then recency, then completeness.
+    `attribute_rank` = 1 is the value `customers` shows, with the record (source, table, id,
+    observed_at) it came from and the rule that chose it.
 -#}
 {%- set rules = tessera.survivorship_rules() -%}
 {#- The attributes each rule ranks, as SQL lists ('' for none). -#}
@@ -17,20 +18,8 @@
 {%- set most_recent = ruled_by['most_recent'] | join(', ') or "''" %}
 with
 
-crm_contacts as (
-    select * from {{ ref('stg_crm__contacts') }}
-),
-
-shop_customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
-identifies as (
-    select * from {{ ref('stg_events__identifies') }}
-),
-
-tickets as (
-    select * from {{ ref('stg_support__tickets') }}
+person_records_unioned as (
+    select * from {{ ref('int_person_records_unioned') }}
 ),
 
 record_customers as (
@@ -41,101 +30,13 @@ nodes as (
     select * from {{ ref('int_identity__nodes') }}
 ),
 
-person_source_records as (
-    select * from {{ ref('stg_person_sources__records') }}
-),
-
-{# A person source's rank comes from its declaration (`priority:`), unless the seed ranks it. #}
-seeded_source_priority as (
-    select * from {{ ref('source_priority') }}
-),
-
-source_priority as (
-    select
-        source_name,
-        table_name,
-        priority
-    from seeded_source_priority
-    union all
-    select distinct
-        person_source_records.source_name,
-        person_source_records.table_name,
-        person_source_records.source_priority as priority
-    from person_source_records
-    left join seeded_source_priority
-        on
-            person_source_records.source_name
-            = seeded_source_priority.source_name
-            and person_source_records.table_name
-            = seeded_source_priority.table_name
-    where seeded_source_priority.source_name is null
-),
-
+{#
+    The candidates: records of the tables that offer profile attributes (the union's
+    `offers_profile_attributes`), not the orders, devices, transactions, surveys, email and consent
+    events that merely carry an identifier. A support ticket gives no first or last name (the
+    union keeps its requester's name as full_name only), so it offers an email and a phone only.
+#}
 person_records as (
-    select
-        'crm' as source_name,
-        'contacts' as table_name,
-        crm_contact_id as record_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        street,
-        city,
-        postcode,
-        region,
-        country_code,
-        updated_at as observed_at
-    from crm_contacts
-    union all
-    select
-        'shop' as source_name,
-        'customers' as table_name,
-        shop_customer_id as record_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        street,
-        city,
-        postcode,
-        region,
-        country_code,
-        updated_at as observed_at
-    from shop_customers
-    union all
-    select
-        'events' as source_name,
-        'identifies' as table_name,
-        message_id as record_id,
-        first_name,
-        last_name,
-        email,
-        phone,
-        null as street,
-        null as city,
-        null as postcode,
-        null as region,
-        null as country_code,
-        occurred_at as observed_at
-    from identifies
-    union all
-    select
-        'support' as source_name,
-        'tickets' as table_name,
-        ticket_id as record_id,
-        null as first_name,
-        null as last_name,
-        email,
-        phone,
-        null as street,
-        null as city,
-        null as postcode,
-        null as region,
-        null as country_code,
-        created_at as observed_at
-    from tickets
-    union all
     select
         source_name,
         table_name,
@@ -149,8 +50,45 @@ person_records as (
         postcode,
         region,
         country as country_code,
+        source_priority,
         observed_at
-    from person_source_records
+    from person_records_unioned
+    where offers_profile_attributes
+),
+
+{# A person source's rank comes from its declaration (`priority:`), unless the seed ranks it. #}
+seeded_source_priority as (
+    select * from {{ ref('source_priority') }}
+),
+
+declared_source_priority as (
+    select distinct
+        source_name,
+        table_name,
+        source_priority as priority
+    from person_records
+    where source_priority is not null
+),
+
+source_priority as (
+    select
+        source_name,
+        table_name,
+        priority
+    from seeded_source_priority
+    union all
+    select
+        declared_source_priority.source_name,
+        declared_source_priority.table_name,
+        declared_source_priority.priority
+    from declared_source_priority
+    left join seeded_source_priority
+        on
+            declared_source_priority.source_name
+            = seeded_source_priority.source_name
+            and declared_source_priority.table_name
+            = seeded_source_priority.table_name
+    where seeded_source_priority.source_name is null
 ),
 
 {# A value is a candidate only where the identity graph accepted it (no junk, no shared inbox). #}
