@@ -164,6 +164,51 @@ class RunRow:
         return sql, [*values, *(self.counts.get(name, 0) for name in RUN_COUNTS), self.run_id]
 
 
+# The state upserts after a batch, written once for every store; `mark` is the driver's placeholder
+# for the time sent. They read the temporary tables `_sync_ok` and `_sync_failed` the store fills.
+
+
+def record_sent_sql(table: str, mark: str) -> str:
+    """Records the destination confirmed: synced, with the payload now there."""
+    return f"""
+        insert into {table} as s
+            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+             last_error, last_sent_at)
+        select key, payload_hash, payload, destination_id, 'synced', 0, payload_hash, null, {mark}
+        from _sync_ok
+        on conflict (key) do update set
+            payload_hash = excluded.payload_hash,
+            payload = excluded.payload,
+            destination_id = coalesce(excluded.destination_id, s.destination_id),
+            status = 'synced',
+            attempts = 0,
+            attempted_hash = excluded.attempted_hash,
+            last_error = null,
+            last_sent_at = excluded.last_sent_at
+    """
+
+
+def record_refused_sql(table: str, mark: str) -> str:
+    """Records the destination refused or that failed: attempts count refusals of the same data,
+    and changed data starts afresh."""
+    return f"""
+        insert into {table} as s
+            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+             last_error, last_sent_at)
+        select key, null, null, null, status, 1, attempted_hash, error, {mark} from _sync_failed
+        on conflict (key) do update set
+            status = excluded.status,
+            attempts = case
+                when s.attempted_hash is not distinct from excluded.attempted_hash
+                    then s.attempts + 1
+                else 1
+            end,
+            attempted_hash = excluded.attempted_hash,
+            last_error = excluded.last_error,
+            last_sent_at = excluded.last_sent_at
+    """
+
+
 RUN_COUNTS = (
     "source_rows",
     "adds",
@@ -275,25 +320,7 @@ class StateStore:
                 conn.register(
                     "_sync_ok", _table(sends_ok, ["key", "payload_hash", "payload", "destination_id"])
                 )
-                conn.execute(
-                    f"""
-                    insert into {table} as s
-                        (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
-                         last_error, last_sent_at)
-                    select key, payload_hash, payload, destination_id, 'synced', 0, payload_hash, null, ?
-                    from _sync_ok
-                    on conflict (key) do update set
-                        payload_hash = excluded.payload_hash,
-                        payload = excluded.payload,
-                        destination_id = coalesce(excluded.destination_id, s.destination_id),
-                        status = 'synced',
-                        attempts = 0,
-                        attempted_hash = excluded.attempted_hash,
-                        last_error = null,
-                        last_sent_at = excluded.last_sent_at
-                    """,
-                    [now],
-                )
+                conn.execute(record_sent_sql(table, "?"), [now])
                 conn.unregister("_sync_ok")
             if removed:
                 conn.register("_sync_removed", _table(removed, ["key"]))
@@ -312,26 +339,7 @@ class StateStore:
                     for o in failed
                 ]
                 conn.register("_sync_failed", pa.Table.from_pylist(rows, schema=_failed_schema()))
-                conn.execute(
-                    f"""
-                    insert into {table} as s
-                        (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
-                         last_error, last_sent_at)
-                    select key, null, null, null, status, 1, attempted_hash, error, ? from _sync_failed
-                    on conflict (key) do update set
-                        status = excluded.status,
-                        -- Attempts count refusals of the same data: changed data starts afresh.
-                        attempts = case
-                            when s.attempted_hash is not distinct from excluded.attempted_hash
-                                then s.attempts + 1
-                            else 1
-                        end,
-                        attempted_hash = excluded.attempted_hash,
-                        last_error = excluded.last_error,
-                        last_sent_at = excluded.last_sent_at
-                    """,
-                    [now],
-                )
+                conn.execute(record_refused_sql(table, "?"), [now])
                 conn.unregister("_sync_failed")
             if outcomes:
                 log_rows = [

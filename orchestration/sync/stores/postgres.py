@@ -33,6 +33,8 @@ from orchestration.sync.state import (
     Outcome,
     PendingBatch,
     RunRow,
+    record_refused_sql,
+    record_sent_sql,
     state_table,
     utcnow,
 )
@@ -329,25 +331,7 @@ class PostgresStore:
                         ("key", "payload_hash", "payload", "destination_id"),
                         [(o.key, o.payload_hash, o.payload, o.destination_id) for o in sends_ok],
                     )
-                    cur.execute(
-                        f"""
-                        insert into {table} as s
-                            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
-                             last_error, last_sent_at)
-                        select key, payload_hash, payload, destination_id, 'synced', 0, payload_hash, null, %s
-                        from _sync_ok
-                        on conflict (key) do update set
-                            payload_hash = excluded.payload_hash,
-                            payload = excluded.payload,
-                            destination_id = coalesce(excluded.destination_id, s.destination_id),
-                            status = 'synced',
-                            attempts = 0,
-                            attempted_hash = excluded.attempted_hash,
-                            last_error = null,
-                            last_sent_at = excluded.last_sent_at
-                        """,
-                        (now,),
-                    )
+                    cur.execute(record_sent_sql(table, "%s"), (now,))
                 if removed:
                     self._fill(cur, "_sync_removed", ("key",), [(o.key,) for o in removed])
                     cur.execute(f"delete from {table} where key in (select key from _sync_removed)")
@@ -368,26 +352,7 @@ class PostgresStore:
                             for o in failed
                         ],
                     )
-                    cur.execute(
-                        f"""
-                        insert into {table} as s
-                            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
-                             last_error, last_sent_at)
-                        select key, null, null, null, status, 1, attempted_hash, error, %s from _sync_failed
-                        on conflict (key) do update set
-                            status = excluded.status,
-                            -- Attempts count refusals of the same data: changed data starts afresh.
-                            attempts = case
-                                when s.attempted_hash is not distinct from excluded.attempted_hash
-                                    then s.attempts + 1
-                                else 1
-                            end,
-                            attempted_hash = excluded.attempted_hash,
-                            last_error = excluded.last_error,
-                            last_sent_at = excluded.last_sent_at
-                        """,
-                        (now,),
-                    )
+                    cur.execute(record_refused_sql(table, "%s"), (now,))
                 if outcomes:
                     self._fill(
                         cur,
