@@ -71,6 +71,12 @@ class Settings:
         return self.build_db.parent / f"audit.{self.target}.json"
 
     @property
+    def freshness_path(self) -> Path:
+        """dbt's record of the build's `dbt source freshness` (sources.json); the syncs read it to hold
+        removals after a failed check (orchestration/sync/holds.py)."""
+        return self.build_db.parent / f"freshness.{self.target}.json"
+
+    @property
     def last_audit_path(self) -> Path:
         """The audit of the build that was published last."""
         return self.published_db.parent / f"last_audit.{self.target}.json"

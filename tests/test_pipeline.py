@@ -109,6 +109,40 @@ def test_summary_reports_sources_staged_and_quarantined(published, settings):
     assert sum(t["quarantined"] for t in report["tables"]) == sum(q["rows"] for q in report["quarantine"])
 
 
+def test_the_build_checks_source_freshness_for_the_syncs(published, settings):
+    """Every Dagster build runs `dbt source freshness` after loading, into the file the syncs' removal
+    hold reads (orchestration/sync/holds.py): the loads just stamped every table, so all pass."""
+    from orchestration.sync.project import freshness_results
+
+    assert freshness_results(settings) == settings.freshness_path
+    results = json.loads(settings.freshness_path.read_text())["results"]
+    statuses = {r["unique_id"].removeprefix("source.tessera."): r["status"] for r in results}
+    assert statuses["crm.contacts"] == statuses["events.tracks"] == statuses["shop.orders"] == "pass"
+    assert not [
+        name for name, status in statuses.items() if status == "error" and not name.startswith("review.")
+    ]
+
+
+def test_a_stale_source_is_reported_by_name_and_an_empty_one_is_not(tmp_path, caplog):
+    """A raw table last loaded weeks ago fails dbt's freshness check and is logged by name; an empty table
+    (a source this company does not have) counts as empty, not stale."""
+    from orchestration.build.pipeline import check_source_freshness
+    from orchestration.warehouse.registry import get_warehouse
+    from tests.worlds import crm_contact, world_settings, write_world
+
+    settings = world_settings(tmp_path)
+    write_world(settings.data_dir, {"crm.contacts": [crm_contact("1", "Ann", "Lee", "ann@example.com")]})
+    warehouse = get_warehouse(settings)
+    warehouse.prepare_build()
+    warehouse.load_raw(settings.raw_dir)
+    with duckdb.connect(str(settings.build_db)) as con:
+        con.execute("update raw_crm.contacts set _loaded_at = _loaded_at - interval 30 day")
+    with caplog.at_level("WARNING"):
+        statuses = check_source_freshness(settings)
+    assert statuses.get("error") == 1 and statuses.get("empty", 0) >= 10 and "pass" not in statuses
+    assert "crm.contacts (error)" in caplog.text and "shop.orders" not in caplog.text
+
+
 READER = textwrap.dedent(
     """
     import json, sys, time, duckdb, pathlib

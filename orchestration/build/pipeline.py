@@ -69,16 +69,15 @@ def settings_environment(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_dbt(settings: Settings, args: list[str]) -> dict:
-    """Run one dbt command against `settings`; returns its run_results.json.
+def _dbt(settings: Settings, args: list[str], *, output: bool = True) -> Path:
+    """Run one dbt command against `settings` as a subprocess, quietly (`output=False`: silently, for a
+    command whose results file says everything); returns its target folder.
 
     dbt runs in a subprocess, as under Dagster: in-process, dbt-duckdb keeps the build file open,
     and after publishing renamed it, that handle would point at the published file.
     Its target folder stays beside the build file, so the next run on the same warehouse parses
     only the files that changed (a new folder for every run meant parsing the whole project)."""
     target = settings.build_db.parent / f"dbt-target-{settings.target}"
-    results_path = target / "run_results.json"
-    results_path.unlink(missing_ok=True)
     with settings_environment(settings):
         command = [
             str(Path(sys.executable).parent / "dbt"),
@@ -93,10 +92,49 @@ def run_dbt(settings: Settings, args: list[str]) -> dict:
             str(target),
             "--quiet",
         ]
-        subprocess.run(command, check=False, env=os.environ.copy())
-        if not results_path.exists():
-            raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")
-        return json.loads(results_path.read_text())
+        quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(command, check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
+    return target
+
+
+def run_dbt(settings: Settings, args: list[str]) -> dict:
+    """Run one dbt command against `settings`; returns its run_results.json."""
+    results_path = settings.build_db.parent / f"dbt-target-{settings.target}" / "run_results.json"
+    results_path.unlink(missing_ok=True)
+    _dbt(settings, args)
+    if not results_path.exists():
+        raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")
+    return json.loads(results_path.read_text())
+
+
+def check_source_freshness(settings: Settings) -> dict[str, int]:
+    """`dbt source freshness` over the loaded raw tables, written to `settings.freshness_path`, where the
+    syncs read it (a sync holds its removals after a failed check, orchestration/sync/holds.py).
+
+    A stale source does not stop the build: it is counted and logged by source name, and the syncs
+    decide what it means for deletes. An empty table has no load time (dbt reports 0001-01-01): it is
+    counted as `empty`, not as stale. Returns the number of sources per status."""
+    path = settings.freshness_path
+    path.unlink(missing_ok=True)
+    _dbt(settings, ["source", "freshness", "--output", str(path)], output=False)
+    if not path.exists():
+        raise RuntimeError("dbt source freshness wrote no results (a parse or connection error?)")
+    statuses: dict[str, int] = {}
+    late = []
+    for result in json.loads(path.read_text()).get("results") or []:
+        status = "empty" if is_empty_source(result) else str(result.get("status", "?"))
+        statuses[status] = statuses.get(status, 0) + 1
+        if status not in ("pass", "empty"):
+            late.append(f"{str(result.get('unique_id', '?')).removeprefix('source.')} ({status})")
+    if late:
+        log.warning("source freshness: not fresh: %s", ", ".join(sorted(late)))
+    return statuses
+
+
+def is_empty_source(result: dict[str, Any]) -> bool:
+    """A `dbt source freshness` result for a table with no rows (its max load time is null, which dbt
+    reports as the year 1)."""
+    return str(result.get("max_loaded_at") or "").startswith("0001-01-01")
 
 
 # A dbt build of one selection: a generator that may yield events (Dagster's) and returns run_results entries.

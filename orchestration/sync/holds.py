@@ -10,7 +10,7 @@ The evidence is read, never recomputed:
 - schema drift: `tessera_audit.raw_schema_changes`, written by the raw load
   (orchestration/warehouse/duckdb.py; on Postgres the build schema's `raw_schema_changes`, postgres.py)
   for every raw table whose columns changed, and published with the build;
-- freshness: dbt's own record of `dbt source freshness`, `target/sources.json`;
+- freshness: dbt's own record of the build's `dbt source freshness` (`Settings.freshness_path`);
 - identity: `customer_id_history` (every merge and split, with `changed_at`) against `customers`."""
 
 from __future__ import annotations
@@ -85,10 +85,13 @@ def _failed_freshness(freshness_path: Path | None, since: datetime) -> list[str]
         generated = generated.astimezone(UTC).replace(tzinfo=None)
     if generated <= since:
         return []
+    # An empty table has no load time (dbt reports the year 1): no data arrived, rather than old data;
+    # the build counts it as `empty` (orchestration/build/pipeline.check_source_freshness).
     return sorted(
         str(result.get("unique_id", "?")).removeprefix("source.")
         for result in data.get("results") or []
         if result.get("status") in ("error", "runtime error")
+        and not str(result.get("max_loaded_at") or "").startswith("0001-01-01")
     )
 
 

@@ -84,8 +84,9 @@ def assert_publish_audited(settings: Settings) -> None:
 
 
 def freshness_results(settings: Settings) -> Path:
-    """dbt's record of the last `dbt source freshness` (read to hold removals after a failed check)."""
-    return settings.project_dir / "target" / "sources.json"
+    """dbt's record of the last build's `dbt source freshness` (read to hold removals after a failed
+    check); the Dagster build writes it (orchestration/build/pipeline.check_source_freshness)."""
+    return settings.freshness_path
 
 
 def run_project_sync(

@@ -46,6 +46,34 @@ def later() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
 
 
+def test_an_empty_source_is_not_a_failed_freshness_check(
+    paths: Paths, webhook: WebhookFake, tmp_path: Path
+) -> None:
+    """dbt reports a table with no rows as `error` with load time 0001-01-01: no data arrived (a source a
+    company does not use), which is not stale data, so removals go."""
+    rows = people(40)
+    write_warehouse(paths.warehouse, rows)
+    config = mirror(webhook)
+    run(config, paths)
+    sources = tmp_path / "sources.json"
+    empty = {"status": "error", "max_loaded_at": "0001-01-01T00:00:00+00:00"}
+    sources.write_text(
+        json.dumps(
+            {
+                "metadata": {"generated_at": later().isoformat() + "Z"},
+                "results": [
+                    {"unique_id": "source.tessera.pos.transactions", **empty},
+                    {"unique_id": "source.tessera.crm.contacts", "status": "pass"},
+                ],
+            }
+        )
+    )
+    write_warehouse(paths.warehouse, rows[:34])
+    result = run(config, paths, freshness_path=sources)
+    assert (result.status, result.removes, result.removes_held) == ("success", 6, 0)
+    assert len(webhook.store) == 34
+
+
 # Through the CLI, with the drift recorded by a real raw load --------------------------------------
 
 

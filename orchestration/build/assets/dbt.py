@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
-from orchestration.build.pipeline import phased_build, record_audit
+from orchestration.build.pipeline import check_source_freshness, phased_build, record_audit
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
 from orchestration.warehouse.registry import get_warehouse
@@ -48,6 +48,10 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         except (AudienceConfigError, AudienceSqlRefused) as exc:
             raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
         context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
+        # dbt's freshness check of the raw tables just loaded: a stale source does not stop the build,
+        # but the syncs hold their removals after it (orchestration/sync/holds.py).
+        freshness = check_source_freshness(settings)
+        context.log.info("source freshness: %s", ", ".join(f"{n} {s}" for s, n in sorted(freshness.items())))
 
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
         # there (identity matching, scoring): the same phased build as every other build.
