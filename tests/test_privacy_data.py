@@ -209,6 +209,22 @@ def test_masked_file_shows_no_external_record_id_in_clear(published_con, setting
             assert all(v is None or re.fullmatch(r"[0-9a-f]{32}", v) for v in shown), (table, column)
             checked += 1
         assert checked == 18
+        # Nor inside any other text column (a JSON explanation, a reason quoting an id), in any table.
+        shown_in_clear = {}
+        for table, column in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'masked' and data_type in ('VARCHAR', 'JSON')"
+        ).fetchall():
+            (count,) = con.execute(
+                f'select count(*) from masked."{table}" where regexp_matches(cast("{column}" as varchar), \'cus_[0-9a-f]{{16}}\')'
+            ).fetchone()
+            if count:
+                shown_in_clear[f"{table}.{column}"] = count
+        assert not shown_in_clear, shown_in_clear
+        [(ids,)] = published_con.execute(
+            "select count(*) from main.customers where regexp_matches(customer_id, '^cus_[0-9a-f]{16}$')"
+        ).fetchall()
+        assert ids > 1000, "the published ids have the shape searched for"
     finally:
         con.close()
 
