@@ -256,3 +256,29 @@ def test_a_household_does_not_merge(world, pairs) -> None:
         # Compared (same address and surname), but never a link: the first names and dates of birth differ.
         assert row is not None
         assert not row["names_compatible"] or row["match_probability"] < 0.99, row
+
+
+@pytest.mark.parametrize("min_em_pairs", [None, 0], ids=["small-sessions-skipped", "empty-session-attempted"])
+def test_an_email_column_no_pair_shares_trains_on_the_rest(world, monkeypatch, min_em_pairs) -> None:
+    """Every record has an email, but no two share one (the shared ones were refused as junk or a
+    family inbox): the email column is filled, yet its EM session has no pairs. Splink fails on an
+    empty session, and the failing session has already taken the comparisons it blocks on out of
+    the model, so prediction then failed with `gamma_email` missing. Training goes on with the
+    other sessions and the model keeps every comparison. With the size check off (0), the empty
+    session really runs and fails inside Splink."""
+    import orchestration.identity.matching as matching
+
+    if min_em_pairs is not None:
+        monkeypatch.setattr(matching, "MIN_EM_PAIRS", min_em_pairs)
+    features, _, _ = world
+    ids = features.column("record_id").to_pylist()
+    features = features.set_column(
+        features.schema.get_field_index("email"), "email", pa.array([f"{i}@example.org" for i in ids])
+    ).set_column(features.schema.get_field_index("email_user"), "email_user", pa.array(ids))
+    trained = train(features, u_max_pairs=2e5)
+    assert trained is not None
+    assert [c["output_column_name"] for c in trained.model["comparisons"]] == matching.COMPARISONS
+    assert "email: Exact match on email" in trained.untrained_levels
+    scored = predict(features, trained.model, 0.99).pairs
+    assert scored.num_rows > 100
+    assert "null" not in set(scored.column("email_level").to_pylist())  # every record has an email, scored

@@ -537,6 +537,25 @@ def _count_pairs(keyed: pa.Table, rule_sql: str) -> int:
         con.close()
 
 
+def _em_session(linker: Any, rule: Rule) -> bool:
+    """One EM session; False when Splink fails on it. A session takes the comparisons its rule
+    reads out of the linker's model (and adjusts its prior) before it trains, and Splink 5.0 does
+    not put them back when the session fails: the model would then lack, say, the email comparison,
+    and prediction fail on `gamma_email`. So the model is restored and the other sessions train."""
+    before = linker._settings_obj.core_model_settings.copy()  # a deep copy
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule.sql, fix_probability_two_random_records_match=True
+        )
+    except Exception as error:
+        linker._settings_obj.core_model_settings = before
+        log.warning(
+            "EM session on %s failed and was skipped (the other sessions train): %s", rule.name, error
+        )
+        return False
+    return True
+
+
 def train(
     features: pa.Table, seed: int = SEED, u_max_pairs: float = U_MAX_PAIRS, min_records: int = MIN_RECORDS
 ) -> TrainedModel | None:
@@ -560,8 +579,11 @@ def train(
     try:
         linker = _linker(features, None, con, present)
         mark = time.perf_counter()
+        keyed = with_blocking_keys(features)
         for rules in PRIOR_RULES:
-            usable = applicable(rules, present)
+            # A rule set that pairs no records (an email column where no two records share an
+            # address) would give a prior of 0, and every later step fails on log(0): try the next.
+            usable = [rule for rule in applicable(rules, present) if _count_pairs(keyed, rule.sql) > 0]
             if not usable:
                 continue
             try:
@@ -575,7 +597,6 @@ def train(
         mark = time.perf_counter()
         linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         steps["u_random_sampling"] = time.perf_counter() - mark
-        keyed = with_blocking_keys(features)
         for rule in em_sessions(present):
             mark = time.perf_counter()
             pairs = _count_pairs(keyed, rule.sql)
@@ -589,10 +610,8 @@ def train(
                     MIN_EM_PAIRS,
                 )
                 continue
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule.sql, fix_probability_two_random_records_match=True
-            )
-            steps[f"em {rule.name}"] = time.perf_counter() - mark
+            if _em_session(linker, rule):
+                steps[f"em {rule.name}"] = time.perf_counter() - mark
         model = linker.misc.save_model_to_json()
     finally:
         con.close()
