@@ -1,0 +1,84 @@
+"""Source presets (sources/presets.yml): the YAML is validated before a run, and dbt gets the choice as vars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.source_presets import PRESETS_FILE_ENV, SourcePresetConfigError, dbt_vars, load_presets
+
+
+@pytest.fixture
+def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "presets.yml"
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
+    return path
+
+
+def test_the_shipped_file_keeps_every_source_on_the_demo_preset() -> None:
+    assert load_presets().preset("events") == "demo"
+    assert dbt_vars() == {"source_presets": {"events": {"preset": "demo"}}}
+
+
+def test_no_file_means_the_demo_preset(presets_file: Path) -> None:
+    assert not presets_file.exists()
+    assert dbt_vars() == {"source_presets": {"events": {"preset": "demo"}}}
+
+
+def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: Path) -> None:
+    presets_file.write_text(
+        "sources:\n"
+        "  events:\n"
+        "    preset: rudderstack\n"
+        "    schema: rudder_prod\n"
+        "    table_prefix: web_\n"
+        "    event_names: {Purchase: order_completed}\n"
+        "    event_properties: {revenue: total}\n"
+    )
+    events = dbt_vars()["source_presets"]["events"]
+    assert events == {
+        "preset": "rudderstack",
+        "database": None,
+        "schema": "rudder_prod",
+        "table_prefix": "web_",
+        "event_names": {"Purchase": "order_completed"},
+        "event_properties": {
+            "product_id": "product_id",
+            "product_category": "category",
+            "price": "price",
+            "order_id": "order_id",
+            "revenue": "total",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sources: {events: {preset: segmnt, schema: s}}",
+         "sources.events.preset: unknown preset 'segmnt'; the events presets are demo, segment, rudderstack"),
+        ("sources: {events: {preset: segment}}",
+         "sources.events.schema: the segment preset reads tables in place: say which schema holds them"),
+        ("sources: {events: {preset: demo, schema: raw}}",
+         "sources.events.schema: the demo preset reads the raw_events tables Tessera loads from its files; "
+         "it takes no schema"),
+        ("sources: {shop: {preset: shopify}}", "sources.shop: unknown source system; presets exist for events"),
+        ("sources: {events: {preset: segment, schema: s, tables: x}}", "sources.events.tables: unknown key"),
+        ("sources: {events: {preset: segment, schema: 'a; drop table x'}}",
+         "sources.events.schema: 'a; drop table x' is not a plain identifier"),
+        ("sources: {events: {preset: segment, schema: s, event_names: {Purchase: Order Completed}}}",
+         "sources.events.event_names: 'Purchase' maps to 'Order Completed'; a canonical event name is lower-case"),
+        ("sources: {events: {preset: segment, schema: s, event_properties: {total: total}}}",
+         "sources.events.event_properties: unknown staging column 'total'"),
+        ("sources: [events]", "sources: Input should be a valid dictionary"),
+        ("sources: {events: {preset: segment, schema: s}", "not valid YAML at line 1"),
+    ],
+)  # fmt: skip
+def test_a_wrong_declaration_names_file_key_and_reason(presets_file: Path, text: str, message: str) -> None:
+    presets_file.write_text(text)
+    with pytest.raises(SourcePresetConfigError) as raised:
+        load_presets()
+    assert message in str(raised.value)
+    assert str(raised.value).startswith(str(presets_file)) or str(raised.value).startswith("presets.yml")
+    assert "\n" not in str(raised.value)
