@@ -95,24 +95,23 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 }  # fmt: skip
 
 
-def create(execute: Callable[[str, list[Any]], Any], schema: str = SCHEMA, placeholder: str = "?") -> None:
-    """Create the world's tables in `schema` through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`)."""
+def create(execute: Callable[[str, list[Any]], Any], placeholder: str = "?", prefix: str = "") -> None:
+    """Create the world's tables, named <prefix><table>, through `execute(sql, params)` (DuckDB `?`,
+    psycopg2 `%s`)."""
+    schema = SCHEMA
     execute(f"drop schema if exists {schema} cascade", [])
     execute(f"create schema {schema}", [])
     for table, columns in TABLES.items():
-        execute(f"create table {schema}.{table} ({columns})", [])
+        execute(f"create table {schema}.{prefix}{table} ({columns})", [])
         for row in ROWS[table]:
             names = ", ".join(f'"{name}"' for name in row)
             marks = ", ".join(placeholder for _ in row)
-            execute(f"insert into {schema}.{table} ({names}) values ({marks})", list(row.values()))
+            execute(f"insert into {schema}.{prefix}{table} ({names}) values ({marks})", list(row.values()))
 
 
-#: The presets file that points Tessera at this world.
-PRESETS_YAML = f"""
-sources:
-  events:
-    preset: segment
-    schema: {SCHEMA}
-    event_names:
-      Purchase: order_completed
-"""
+def presets_yaml(preset: str = "segment", prefix: str = "") -> str:
+    """The presets file that points Tessera at this world."""
+    return (
+        f"sources:\n  events:\n    preset: {preset}\n    schema: {SCHEMA}\n    table_prefix: '{prefix}'\n"
+        "    event_names:\n      Purchase: order_completed\n"
+    )

@@ -28,9 +28,9 @@ TRACK_COLUMNS = [
 STAGING = "+path:models/staging/events"
 
 
-def _presets(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _presets(root: Path, monkeypatch: pytest.MonkeyPatch, preset: str = "segment", prefix: str = "") -> None:
     path = root / "presets.yml"
-    path.write_text(segment_world.PRESETS_YAML)
+    path.write_text(segment_world.presets_yaml(preset, prefix))
     monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
 
 
@@ -69,6 +69,12 @@ def test_segment_calls_land_in_the_staging_contract(duckdb_build: Settings) -> N
         # a custom event, named by the preset's event_names
         ("m-purchase", "order_completed", "Purchase"),
         ("m-view", "product_viewed", "Product Viewed"),
+    ]
+
+
+def test_screens_are_staged(duckdb_build: Settings) -> None:
+    assert _query(duckdb_build, "select message_id, screen_name, anonymous_id from stg_events__screens") == [
+        ("m-screen", "Home", "a-ann-phone")
     ]
 
 
@@ -120,8 +126,9 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
     con = psycopg2.connect(**settings.postgres.connect_kwargs())
     con.autocommit = True
     with con.cursor() as cur:
-        segment_world.create(lambda sql, params: cur.execute(sql, params), placeholder="%s")
-    _presets(tmp_path, monkeypatch)
+        # RudderStack's shape is Segment's; here its tables also carry a prefix.
+        segment_world.create(lambda sql, params: cur.execute(sql, params), placeholder="%s", prefix="web_")
+    _presets(tmp_path, monkeypatch, "rudderstack", prefix="web_")
     warehouse = get_warehouse(settings)
     warehouse.prepare_build()
     warehouse.load_raw(settings.raw_dir)
@@ -155,5 +162,7 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
         ]
         cur.execute(f'select count(*) from "{build_schema}".stg_events__pages')
         assert cur.fetchall() == [(1,)]
+        cur.execute(f'select message_id, screen_name, user_id from "{build_schema}".stg_events__screens')
+        assert cur.fetchall() == [("m-screen", "Home", "7")]
         cur.execute(f"drop schema {segment_world.SCHEMA} cascade")
     con.close()
