@@ -82,3 +82,31 @@ def test_a_wrong_declaration_names_file_key_and_reason(presets_file: Path, text:
     assert message in str(raised.value)
     assert str(raised.value).startswith(str(presets_file)) or str(raised.value).startswith("presets.yml")
     assert "\n" not in str(raised.value)
+
+
+def _published(settings, *statements: str) -> None:  # type: ignore[no-untyped-def]
+    import duckdb
+
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    for statement in statements:
+        con.execute(statement)
+    con.close()
+
+
+def test_a_schema_without_the_loaders_tables_is_a_config_error(presets_file: Path, tmp_path: Path) -> None:
+    from orchestration.source_presets.check import check_presets
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    presets_file.write_text("sources: {events: {preset: segment, schema: segment_prd}}")
+    check_presets(settings)  # no published warehouse yet: nothing to look in
+    _published(settings, "create schema segment_prod", "create table segment_prod.tracks (id varchar)")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(settings)
+    assert "sources.events.schema: no tracks, pages, identifies table in schema 'segment_prd'" in str(raised.value)
+    presets_file.write_text("sources: {events: {preset: segment, schema: segment_prod}}")
+    assert check_presets(settings).preset("events") == "segment"
+    _published(settings, "create table segment_prod.pages (message_id varchar)")
+    with pytest.raises(SourcePresetConfigError, match=r"segment_prod.pages has no 'id' column"):
+        check_presets(settings)

@@ -11,7 +11,8 @@ from orchestration.person_sources import PersonSourceConfigError, PersonSourceLo
 from orchestration.person_sources.check import check_sources
 from orchestration.retention.config import RETENTION_FILE, RetentionConfigError, load_policies
 from orchestration.settings import PROJECT_DIR, Settings
-from orchestration.source_presets import SourcePresetConfigError, load_presets
+from orchestration.source_presets import SourcePresetConfigError
+from orchestration.source_presets.check import check_presets
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.errors import SyncConfigError
 from orchestration.sync.project import project_syncs, syncs_file
@@ -36,7 +37,8 @@ def check_project_config(
     retention_path: Path = RETENTION_FILE,
 ) -> list[ConfigProblem]:
     """All the problems in the syncs, retention policies, audiences, traits, source presets and person sources; empty when a run
-    may start. Reads files only (and, for person sources declared on a table, the published catalog)."""
+    may start. Reads files only (and, for person sources declared on a table and source presets read in place,
+    the published catalog)."""
     problems: list[ConfigProblem] = []
     problems += _syncs(settings, syncs_path or syncs_file(), project_dir)
     try:
@@ -52,7 +54,7 @@ def check_project_config(
     except TraitConfigError as exc:
         problems.append(ConfigProblem("traits", str(exc)))
     try:
-        load_presets(project_dir)
+        check_presets(settings, project_dir)
     except SourcePresetConfigError as exc:
         problems.append(ConfigProblem("source presets", str(exc)))
     try:

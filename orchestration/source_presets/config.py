@@ -125,7 +125,8 @@ def presets_path(project_dir: Path = PROJECT_DIR) -> Path:
     return Path(configured) if configured else project_dir / "sources" / "presets.yml"
 
 
-def _shown(path: Path) -> str:
+def shown_path(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when it is inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -189,7 +190,7 @@ def load_presets(project_dir: Path = PROJECT_DIR) -> SourcePresets:
     path = presets_path(project_dir)
     declared: dict[str, SourceDeclaration] = {}
     if path.exists():
-        shown = _shown(path)
+        shown = shown_path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except OSError as exc:

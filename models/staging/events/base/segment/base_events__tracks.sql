@@ -8,6 +8,23 @@
 {{ config(enabled=preset.preset in ['segment', 'rudderstack']) }}
 {%- set tracks_relation = source('segment', 'tracks') -%}
 {%- set available = tessera.relation_columns(tracks_relation) -%}
+{#- A schema with none of the loader's main tables is a wrong declaration, not an empty history. -#}
+{%- if execute and available is none -%}
+    {%- set others = [] -%}
+    {%- for table in ['pages', 'identifies'] -%}
+        {%- set relation = api.Relation.create(
+            database=tracks_relation.database, schema=tracks_relation.schema,
+            identifier=preset.table_prefix ~ table) -%}
+        {%- if tessera.relation_columns(relation) is not none -%}
+            {%- do others.append(table) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if not others -%}
+        {{ exceptions.raise_compiler_error(
+            "events preset " ~ preset.preset ~ ": no " ~ preset.table_prefix ~ "tracks, pages or identifies table in "
+            ~ tracks_relation.schema ~ " (sources/presets.yml; docs/sources.md)") }}
+    {%- endif -%}
+{%- endif %}
 
 with
 
