@@ -95,18 +95,32 @@ ROWS: dict[str, list[dict[str, Any]]] = {
 }  # fmt: skip
 
 
-def create(execute: Callable[[str, list[Any]], Any], placeholder: str = "?", prefix: str = "") -> None:
+def create(
+    execute: Callable[[str, list[Any]], Any],
+    placeholder: str = "?",
+    prefix: str = "",
+    with_time_zone: bool = False,
+) -> None:
     """Create the world's tables, named <prefix><table>, through `execute(sql, params)` (DuckDB `?`,
-    psycopg2 `%s`)."""
+    psycopg2 `%s`). `with_time_zone` types the timestamps `timestamp with time zone`, as the connector
+    does on Postgres; the values are UTC either way."""
     schema = SCHEMA
     execute(f"drop schema if exists {schema} cascade", [])
     execute(f"create schema {schema}", [])
     for table, columns in TABLES.items():
+        if with_time_zone:
+            columns = columns.replace(" timestamp", " timestamp with time zone")
         execute(f"create table {schema}.{prefix}{table} ({columns})", [])
         for row in ROWS[table]:
             names = ", ".join(f'"{name}"' for name in row)
             marks = ", ".join(placeholder for _ in row)
-            execute(f"insert into {schema}.{prefix}{table} ({names}) values ({marks})", list(row.values()))
+            values = [
+                f"{value}+00:00"
+                if with_time_zone and isinstance(value, str) and value.startswith("2025-")
+                else value
+                for value in row.values()
+            ]
+            execute(f"insert into {schema}.{prefix}{table} ({names}) values ({marks})", values)
 
 
 def presets_yaml(preset: str = "segment", prefix: str = "") -> str:

@@ -4,6 +4,7 @@ marts) and on Postgres (staging)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,12 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
     con.autocommit = True
     with con.cursor() as cur:
         # RudderStack's shape is Segment's; here its tables also carry a prefix.
-        segment_world.create(lambda sql, params: cur.execute(sql, params), placeholder="%s", prefix="web_")
+        segment_world.create(
+            lambda sql, params: cur.execute(sql, params), placeholder="%s", prefix="web_", with_time_zone=True
+        )
     _presets(tmp_path, monkeypatch, "rudderstack", prefix="web_")
+    # dbt's session is not on UTC: the loader's `timestamp with time zone` must still stage as UTC.
+    monkeypatch.setenv("PGTZ", "America/New_York")
     warehouse = get_warehouse(settings)
     warehouse.prepare_build()
     warehouse.load_raw(settings.raw_dir)
@@ -160,6 +165,11 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             ("m-identify", "a-ann", "7"),
             ("m-identify-bob", "a-bob", "8"),
         ]
+        cur.execute(
+            f'select occurred_at, received_at from "{build_schema}".stg_events__tracks where message_id = %s',
+            ("m-order",),
+        )
+        assert cur.fetchall() == [(dt.datetime(2025, 3, 2, 10), dt.datetime(2025, 3, 2, 10))]
         cur.execute(f'select count(*) from "{build_schema}".stg_events__pages')
         assert cur.fetchall() == [(1,)]
         cur.execute(f'select message_id, screen_name, user_id from "{build_schema}".stg_events__screens')

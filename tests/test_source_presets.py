@@ -104,7 +104,9 @@ def test_a_schema_without_the_loaders_tables_is_a_config_error(presets_file: Pat
     _published(settings, "create schema segment_prod", "create table segment_prod.tracks (id varchar)")
     with pytest.raises(SourcePresetConfigError) as raised:
         check_presets(settings)
-    assert "sources.events.schema: no tracks, pages, identifies table in schema 'segment_prd'" in str(raised.value)
+    assert "sources.events.schema: no tracks, pages, identifies table in schema 'segment_prd'" in str(
+        raised.value
+    )
     presets_file.write_text("sources: {events: {preset: segment, schema: segment_prod}}")
     assert check_presets(settings).preset("events") == "segment"
     _published(settings, "create table segment_prod.pages (message_id varchar)")

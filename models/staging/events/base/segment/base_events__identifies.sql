@@ -6,7 +6,7 @@
     identity reads this one contract for the login links.
 -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack']) }}
+{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
 {%- set identifies_relation = source('segment', 'identifies') -%}
 {%- set aliases_relation = source('segment', 'aliases') -%}
 {%- set identified = tessera.relation_columns(identifies_relation) -%}

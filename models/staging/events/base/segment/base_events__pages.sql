@@ -1,6 +1,6 @@
 {#- page() calls from a Segment / RudderStack warehouse, into the demo preset's base_events__pages columns. -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack']) }}
+{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
 {%- set pages_relation = source('segment', 'pages') -%}
 {%- set available = tessera.relation_columns(pages_relation) -%}
 

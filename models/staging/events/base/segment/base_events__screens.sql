@@ -1,6 +1,6 @@
 {#- screen() calls (app screen views) from a Segment / RudderStack warehouse. -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack']) }}
+{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
 {%- set screens_relation = source('segment', 'screens') -%}
 {%- set available = tessera.relation_columns(screens_relation) -%}
 

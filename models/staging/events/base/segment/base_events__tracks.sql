@@ -5,7 +5,7 @@
     the loader splits one call across two tables.
 -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack']) }}
+{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
 {%- set tracks_relation = source('segment', 'tracks') -%}
 {%- set available = tessera.relation_columns(tracks_relation) -%}
 {#- A schema with none of the loader's main tables is a wrong declaration, not an empty history. -#}
