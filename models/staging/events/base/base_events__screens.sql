@@ -8,7 +8,9 @@ with
 
 final as (
     select
-        {{ tessera.segment_common_columns([], loaded_at='cast(null as ' ~ dbt.type_timestamp() ~ ')') }},
+        {{ tessera.segment_common_columns(
+            [], loaded_at='cast(null as ' ~ dbt.type_timestamp() ~ ')'
+        ) }},
         cast(null as {{ dbt.type_string() }}) as screen_name,
         cast(null as {{ dbt.type_bigint() }}) as delivery_number,
         cast(null as boolean) as is_junk_anonymous_id,

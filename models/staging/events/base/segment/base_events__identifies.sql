@@ -6,7 +6,10 @@
     identity reads this one contract for the login links.
 -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
+{{ config(
+    enabled=preset.preset in ['segment', 'rudderstack'],
+    pre_hook=tessera.utc_session(),
+) }}
 {%- set identifies_relation = source('segment', 'identifies') -%}
 {%- set aliases_relation = source('segment', 'aliases') -%}
 {%- set identified = tessera.relation_columns(identifies_relation) -%}
@@ -32,7 +35,9 @@ aliases as (
 
 identify_calls as (
     select
-        {{ tessera.segment_common_columns(identified or [], loaded_at=tessera.segment_loaded_at(identified)) }},
+        {{ tessera.segment_common_columns(
+            identified or [], loaded_at=tessera.segment_loaded_at(identified)
+        ) }},
         {{ tessera.column_or_null('first_name', identified or []) }} as first_name,
         {{ tessera.column_or_null('last_name', identified or []) }} as last_name,
         {{ tessera.column_or_null('email', identified or []) }} as email,

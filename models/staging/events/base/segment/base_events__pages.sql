@@ -1,6 +1,9 @@
 {#- page() calls from a Segment / RudderStack warehouse, into the demo preset's base_events__pages columns. -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
+{{ config(
+    enabled=preset.preset in ['segment', 'rudderstack'],
+    pre_hook=tessera.utc_session(),
+) }}
 {%- set pages_relation = source('segment', 'pages') -%}
 {%- set available = tessera.relation_columns(pages_relation) -%}
 
@@ -16,7 +19,9 @@ source as (
 
 renamed as (
     select
-        {{ tessera.segment_common_columns(available or [], loaded_at=tessera.segment_loaded_at(available)) }},
+        {{ tessera.segment_common_columns(
+            available or [], loaded_at=tessera.segment_loaded_at(available)
+        ) }},
         {{ tessera.column_or_null('path', available or []) }} as page_path,
         {{ tessera.column_or_null('url', available or []) }} as page_full_url,
         {{ tessera.column_or_null('title', available or []) }} as page_title,

@@ -1,6 +1,9 @@
 {#- screen() calls (app screen views) from a Segment / RudderStack warehouse. -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
+{{ config(
+    enabled=preset.preset in ['segment', 'rudderstack'],
+    pre_hook=tessera.utc_session(),
+) }}
 {%- set screens_relation = source('segment', 'screens') -%}
 {%- set available = tessera.relation_columns(screens_relation) -%}
 
@@ -16,7 +19,9 @@ source as (
 
 renamed as (
     select
-        {{ tessera.segment_common_columns(available or [], loaded_at=tessera.segment_loaded_at(available)) }},
+        {{ tessera.segment_common_columns(
+            available or [], loaded_at=tessera.segment_loaded_at(available)
+        ) }},
         {{ tessera.column_or_null('name', available or []) }} as screen_name
     from source
 ),

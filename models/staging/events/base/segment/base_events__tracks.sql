@@ -5,7 +5,10 @@
     the loader splits one call across two tables.
 -#}
 {%- set preset = tessera.source_preset('events') -%}
-{{ config(enabled=preset.preset in ['segment', 'rudderstack'], pre_hook=tessera.utc_session()) }}
+{{ config(
+    enabled=preset.preset in ['segment', 'rudderstack'],
+    pre_hook=tessera.utc_session(),
+) }}
 {%- set tracks_relation = source('segment', 'tracks') -%}
 {%- set available = tessera.relation_columns(tracks_relation) -%}
 {#- A schema with none of the loader's main tables is a wrong declaration, not an empty history. -#}
@@ -42,7 +45,9 @@ event_properties as (
 
 renamed as (
     select
-        {{ tessera.segment_common_columns(available or [], loaded_at=tessera.segment_loaded_at(available)) }},
+        {{ tessera.segment_common_columns(
+            available or [], loaded_at=tessera.segment_loaded_at(available)
+        ) }},
         {{ tessera.segment_event_name(preset.event_names, available or []) }} as event_name,
         {{ tessera.column_or_null('event_text', available or []) }} as event_text
     from source
