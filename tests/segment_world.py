@@ -32,7 +32,8 @@ TABLES: dict[str, str] = {
     "pages": _CALL
     + ", context_page_url varchar, name varchar, path varchar, referrer varchar, search varchar, "
     "title varchar, url varchar",
-    "screens": _CALL + ", context_device_type varchar, context_device_id varchar, name varchar",
+    "screens": _CALL
+    + ", context_device_type varchar, context_device_id varchar, context_os_name varchar, name varchar",
     "aliases": _CALL + ", previous_id varchar",
     "users": "id varchar, email varchar, first_name varchar, received_at timestamp, uuid_ts timestamp",
     "groups": _CALL + ", group_id varchar, name varchar",
@@ -88,7 +89,10 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         _call("m-page", 4, "a-ann-phone", None, path="/shoes", url="https://shop.example.com/shoes", title="Shoes")
         | {"uuid_ts": "2025-03-04 12:00:00"},
     ],
-    "screens": [_call("m-screen", 5, "a-ann-phone", "7", name="Home", context_device_type="ios")],
+    "screens": [
+        _call("m-screen", 5, "a-ann-phone", "7", name="Home", context_device_type="ios", context_os_name="iOS")
+        | {"context_library_name": "analytics-swift"}
+    ],
     "aliases": [_call("m-alias", 5, None, "7", previous_id="a-ann-phone")],
     "users": [{"id": "7", "email": "ann.lee@fastmail.com", "first_name": "Ann", "received_at": "2025-03-02 10:00:00"}],
     "groups": [],

@@ -74,9 +74,9 @@ def test_segment_calls_land_in_the_staging_contract(duckdb_build: Settings) -> N
 
 
 def test_screens_are_staged(duckdb_build: Settings) -> None:
-    assert _query(duckdb_build, "select message_id, screen_name, anonymous_id from stg_events__screens") == [
-        ("m-screen", "Home", "a-ann-phone")
-    ]
+    assert _query(
+        duckdb_build, "select message_id, screen_name, anonymous_id, event_channel from stg_events__screens"
+    ) == [("m-screen", "Home", "a-ann-phone", "app")]
 
 
 def test_duplicate_deliveries_are_removed_and_quarantined(duckdb_build: Settings) -> None:

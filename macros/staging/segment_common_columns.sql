@@ -15,6 +15,10 @@
         {{ c('context_library_name', available) }} as library_name,
         case
             when {{ c('context_library_name', available) }} in ('analytics-ios', 'analytics-android') then 'app'
+            {%- if available is not none %}
+            {#- A loader's mobile SDKs (Segment's newer ones, RudderStack's) all send context.os.name. #}
+            when lower({{ c('context_os_name', available) }}) in ('ios', 'android') then 'app'
+            {%- endif %}
             when {{ c('context_device_type', available) }} = 'kiosk' then 'store'
             else 'web'
         end as event_channel,
