@@ -73,9 +73,11 @@ VIEWED = _track("m-view", 1, "a-ann", None, "product_viewed", "Product Viewed")
 ORDERED = _track("m-order", 2, "a-ann", "7", "order_completed", "Order Completed")
 ORDERED_AGAIN = ORDERED | {"received_at": "2025-03-02 10:05:00", "uuid_ts": "2025-03-02 12:00:00"}
 PURCHASED = _track("m-purchase", 3, "a-bob", "8", "purchase", "Purchase")
+# A name with a quote, mapped by event_names; it has no per-event table (none was created yet).
+BASKET = _track("m-basket", 3, "a-bob", "8", "bobs_basket", "Bob's Basket")
 
 ROWS: dict[str, list[dict[str, Any]]] = {
-    "tracks": [VIEWED, ORDERED, ORDERED_AGAIN, PURCHASED],
+    "tracks": [VIEWED, ORDERED, ORDERED_AGAIN, PURCHASED, BASKET],
     "product_viewed": [VIEWED | {"product_id": "P-1", "category": " Shoes", "price": 49.5, "currency": "GBP"}],
     "order_completed": [ORDERED | {"order_id": "1001", "revenue": 99.0, "total": 104.0},
                         ORDERED_AGAIN | {"order_id": "1001", "revenue": 99.0, "total": 104.0}],
@@ -131,5 +133,5 @@ def presets_yaml(preset: str = "segment", prefix: str = "") -> str:
     """The presets file that points Tessera at this world."""
     return (
         f"sources:\n  events:\n    preset: {preset}\n    schema: {SCHEMA}\n    table_prefix: '{prefix}'\n"
-        "    event_names:\n      Purchase: order_completed\n"
+        '    event_names:\n      Purchase: order_completed\n      "Bob\'s Basket": product_added\n'
     )

@@ -66,6 +66,7 @@ def test_segment_calls_land_in_the_staging_contract(duckdb_build: Settings) -> N
         duckdb_build, "select message_id, event_name, event_text from stg_events__tracks order by 1"
     )
     assert tracks == [
+        ("m-basket", "product_added", "Bob's Basket"),
         ("m-order", "order_completed", "Order Completed"),
         # a custom event, named by the preset's event_names
         ("m-purchase", "order_completed", "Purchase"),
@@ -153,6 +154,7 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             "order by 1"
         )
         assert cur.fetchall() == [
+            ("m-basket", "product_added", None, None),
             ("m-order", "order_completed", "1001", None),
             ("m-purchase", "order_completed", "2002", None),
             ("m-view", "product_viewed", None, "shoes"),
