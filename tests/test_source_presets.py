@@ -63,6 +63,8 @@ def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: P
         ("sources: {events: {preset: demo, schema: raw}}",
          "sources.events.schema: the demo preset reads the raw_events tables Tessera loads from its files; "
          "it takes no schema"),
+        ("sources: {events: {preset: segment, schema: raw_segment}}",
+         "sources.events.schema: 'raw_segment': schemas named raw_* are where Tessera loads its raw files"),
         ("sources: {shop: {preset: shopify}}", "sources.shop: unknown source system; presets exist for events"),
         ("sources: {events: {preset: segment, schema: s, tables: x}}", "sources.events.tables: unknown key"),
         ("sources: {events: {preset: segment, schema: 'a; drop table x'}}",

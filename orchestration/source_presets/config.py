@@ -33,6 +33,9 @@ EVENT_PROPERTIES: dict[str, str] = {
     "revenue": "revenue",
 }
 
+#: The schemas the raw-file load writes (raw_<source>); a preset read in place may not use them.
+RESERVED_SCHEMA_PREFIX = "raw_"
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
 _CANONICAL_EVENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -180,6 +183,14 @@ def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -
     elif declaration.schema_name is None:
         raise SourcePresetConfigError(
             f"the {declaration.preset} preset reads tables in place: say which schema holds them",
+            file=file,
+            key=f"{key}.schema",
+        )
+    elif declaration.schema_name.lower().startswith(RESERVED_SCHEMA_PREFIX):
+        # Tessera loads its raw files into raw_<source> and treats every raw_ source as one it loads.
+        raise SourcePresetConfigError(
+            f"{declaration.schema_name!r}: schemas named {RESERVED_SCHEMA_PREFIX}* are where Tessera loads "
+            "its raw files; read the loader's tables from their own schema",
             file=file,
             key=f"{key}.schema",
         )
