@@ -16,14 +16,28 @@ def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+DEMO_VARS = {"source_presets": {"events": {"preset": "demo"}, "shop": {"preset": "demo"}}}
+
+
 def test_the_shipped_file_keeps_every_source_on_the_demo_preset() -> None:
     assert load_presets().preset("events") == "demo"
-    assert dbt_vars() == {"source_presets": {"events": {"preset": "demo"}}}
+    assert load_presets().preset("shop") == "demo"
+    assert dbt_vars() == DEMO_VARS
 
 
 def test_no_file_means_the_demo_preset(presets_file: Path) -> None:
     assert not presets_file.exists()
-    assert dbt_vars() == {"source_presets": {"events": {"preset": "demo"}}}
+    assert dbt_vars() == DEMO_VARS
+
+
+def test_a_fivetran_shop_reaches_dbt_with_its_location(presets_file: Path) -> None:
+    presets_file.write_text(
+        "sources:\n  shop:\n    preset: fivetran\n    database: lake\n    schema: shopify_prod\n    table_prefix: eu_\n"
+    )
+    assert dbt_vars()["source_presets"] == {
+        "events": {"preset": "demo"},
+        "shop": {"preset": "fivetran", "database": "lake", "schema": "shopify_prod", "table_prefix": "eu_"},
+    }
 
 
 def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: Path) -> None:
@@ -65,7 +79,18 @@ def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: P
          "it takes no schema"),
         ("sources: {events: {preset: segment, schema: raw_segment}}",
          "sources.events.schema: 'raw_segment': schemas named raw_* are where Tessera loads its raw files"),
-        ("sources: {shop: {preset: shopify}}", "sources.shop: unknown source system; presets exist for events"),
+        ("sources: {crm: {preset: hubspot}}", "sources.crm: unknown source system; presets exist for events, shop"),
+        ("sources: {shop: {preset: shopify, schema: s}}",
+         "sources.shop.preset: unknown preset 'shopify'; the shop presets are demo, fivetran"),
+        ("sources: {shop: {preset: fivetran}}",
+         "sources.shop.schema: the fivetran preset reads tables in place: say which schema holds them"),
+        ("sources: {shop: {preset: fivetran, schema: raw_shop}}",
+         "sources.shop.schema: 'raw_shop': schemas named raw_* are where Tessera loads its raw files"),
+        ("sources: {shop: {preset: demo, schema: shopify}}",
+         "sources.shop.schema: the demo preset reads the raw_shop tables Tessera loads from its files"),
+        ("sources: {shop: {preset: fivetran, schema: s, event_names: {Purchase: order_completed}}}",
+         "sources.shop.event_names: event_names maps the events source's calls; the shop source takes no "
+         "event_names"),
         ("sources: {events: {preset: segment, schema: s, tables: x}}", "sources.events.tables: unknown key"),
         ("sources: {events: {preset: segment, schema: 'a; drop table x'}}",
          "sources.events.schema: 'a; drop table x' is not a plain identifier"),
@@ -113,4 +138,23 @@ def test_a_schema_without_the_loaders_tables_is_a_config_error(presets_file: Pat
     assert check_presets(settings).preset("events") == "segment"
     _published(settings, "create table segment_prod.pages (message_id varchar)")
     with pytest.raises(SourcePresetConfigError, match=r"segment_prod.pages has no 'id' column"):
+        check_presets(settings)
+
+
+def test_a_schema_without_fivetrans_shopify_tables_is_a_config_error(
+    presets_file: Path, tmp_path: Path
+) -> None:
+    from orchestration.source_presets.check import check_presets
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    _published(settings, "create schema shopify_prod", 'create table shopify_prod."order" (id bigint)')
+    presets_file.write_text("sources: {shop: {preset: fivetran, schema: shopify}}")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(settings)
+    assert "sources.shop.schema: no customer, order table in schema 'shopify'" in str(raised.value)
+    presets_file.write_text("sources: {shop: {preset: fivetran, schema: shopify_prod}}")
+    assert check_presets(settings).preset("shop") == "fivetran"
+    _published(settings, "create table shopify_prod.customer (customer_id bigint)")
+    with pytest.raises(SourcePresetConfigError, match=r"shopify_prod.customer has no 'id' column"):
         check_presets(settings)

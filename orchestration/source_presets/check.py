@@ -19,8 +19,10 @@ from orchestration.warehouse.registry import get_warehouse
 ANY_OF: dict[str, tuple[str, ...]] = {
     "segment": ("tracks", "pages", "identifies"),
     "rudderstack": ("tracks", "pages", "identifies"),
+    # Fivetran's Shopify connector writes customer and order on its first sync, whatever the shop holds.
+    "fivetran": ("customer", "order"),
 }
-#: The column every table of the preset has (the message id).
+#: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"
 
 
@@ -50,7 +52,7 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
         for table, found in present.items():
             if KEY_COLUMN not in [name.lower() for name in found]:
                 raise SourcePresetConfigError(
-                    f"{schema}.{prefix}{table} has no {KEY_COLUMN!r} column (the message id): "
+                    f"{schema}.{prefix}{table} has no {KEY_COLUMN!r} column (the loader's record id): "
                     f"it is not a {declaration.preset} table",
                     file=shown,
                     key=f"sources.{system}.preset",

@@ -19,6 +19,7 @@ PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
 #: writes (docs/raw_schema.md), loaded into raw_<source>; the others read a loader's tables in place.
 PRESETS: dict[str, tuple[str, ...]] = {
     "events": ("demo", "segment", "rudderstack"),
+    "shop": ("demo", "fivetran"),
 }
 DEFAULT_PRESET = "demo"
 
@@ -180,6 +181,13 @@ def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -
                 file=file,
                 key=f"{key}.{placed[0]}",
             )
+    elif system != "events" and (declaration.event_names or declaration.event_properties):
+        option = "event_names" if declaration.event_names else "event_properties"
+        raise SourcePresetConfigError(
+            f"{option} maps the events source's calls; the {system} source takes no {option}",
+            file=file,
+            key=f"{key}.{option}",
+        )
     elif declaration.schema_name is None:
         raise SourcePresetConfigError(
             f"the {declaration.preset} preset reads tables in place: say which schema holds them",

@@ -1,3 +1,6 @@
+{#- The demo preset (docs/raw_schema.md); models/staging/shop/base/fivetran/ holds Fivetran's Shopify one. -#}
+{{ config(enabled=tessera.source_preset('shop').preset == 'demo') }}
+
 with
 
 source as (
