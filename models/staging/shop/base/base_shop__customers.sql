@@ -1,4 +1,5 @@
-{#- The demo preset (docs/raw_schema.md); models/staging/shop/base/fivetran/ holds Fivetran's Shopify one. -#}
+{#- The demo preset (docs/raw_schema.md); base/fivetran/ holds the
+    Fivetran Shopify one. -#}
 {{ config(enabled=tessera.source_preset('shop').preset == 'demo') }}
 
 with
