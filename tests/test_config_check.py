@@ -202,3 +202,13 @@ def test_tessera_run_stops_before_anything_runs(project: Settings, tmp_path: Pat
     assert "Traceback" not in output
     assert any(line.startswith("syncs: ") and "schedule" in line for line in output.splitlines()), output
     assert not project.build_db.exists() and not project.published_db.exists()
+
+
+def test_a_wrong_source_preset_is_one_line(project: Settings, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TESSERA_SOURCE_PRESETS", str(tmp_path / "presets.yml"))
+    (tmp_path / "presets.yml").write_text("sources:\n  events:\n    preset: segment\n")
+    [line] = _lines(check_project_config(project))
+    assert (
+        line.startswith("source presets: ")
+        and "presets.yml: sources.events.schema: the segment preset" in line
+    )

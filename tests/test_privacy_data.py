@@ -107,17 +107,18 @@ def test_masked_schema_hashes_and_redacts_every_tagged_column(published_con, set
 
 
 def test_masked_hashes_are_salted_and_join_across_views(published_con):
-    """The same email hashes the same in every view (analysts can still join and count), but not to
-    its plain md5, and the salt is not written into any view's SQL."""
+    """The same email, and the same customer id, hash the same in every view (analysts can still join and
+    count), but not to their plain md5, and the salt is not written into any view's SQL."""
     row = published_con.execute(
         """
         select c.email, mc.email, mi.identifier_value
         from main.customers as c
-        inner join masked.customers as mc on c.customer_id = mc.customer_id
+        inner join masked.customers as mc
+            on md5(concat((select salt from main.privacy_masking_salt), c.customer_id)) = mc.customer_id
         inner join masked.customer_identifiers as mi
-            on mi.customer_id = c.customer_id and mi.identifier_type = 'email'
+            on mi.customer_id = mc.customer_id and mi.identifier_type = 'email'
         inner join main.customer_identifiers as ci
-            on ci.customer_id = mi.customer_id and ci.identifier_type = 'email'
+            on ci.customer_id = c.customer_id and ci.identifier_type = 'email'
             and ci.identifier_value = c.email
             and md5(concat((select salt from main.privacy_masking_salt), ci.identifier_value)) = mi.identifier_value
         where c.email is not null
@@ -163,8 +164,8 @@ def test_masked_file_holds_only_the_masked_rows(published_con, settings, tmp_pat
 
 
 def test_masked_file_shows_no_external_record_id_in_clear(published_con, settings, tmp_path):
-    """The CRM, shop and consent ids of person records, and the order and event ids, are hashed like other pii
-    columns (issue 12)."""
+    """The CRM, shop and consent ids of person records, the order and event ids, and Tessera's own customer
+    ids (computable from a founding identifier) are hashed like other pii columns (issue 12)."""
     from orchestration.privacy.masking import export_masked_file
 
     path = tmp_path / "tessera_masked.duckdb"
@@ -185,6 +186,14 @@ def test_masked_file_shows_no_external_record_id_in_clear(published_con, setting
             ("order_items", "order_item_id"),
             ("order_items", "order_id"),
             ("events", "event_id"),
+            # Customer ids, by name (customer_id_column), in every view that has one.
+            ("customers", "customer_id"),
+            ("customer_identifiers", "customer_id"),
+            ("identity_links", "customer_id"),
+            ("events", "customer_id"),
+            ("orders", "customer_id"),
+            ("audience_memberships", "customer_id"),
+            ("consent_current", "customer_id"),
         ):
             clear = {
                 v
@@ -199,7 +208,23 @@ def test_masked_file_shows_no_external_record_id_in_clear(published_con, setting
             assert not clear & shown, f"{table}.{column} shows ids in clear"
             assert all(v is None or re.fullmatch(r"[0-9a-f]{32}", v) for v in shown), (table, column)
             checked += 1
-        assert checked == 11
+        assert checked == 18
+        # Nor inside any other text column (a JSON explanation, a reason quoting an id), in any table.
+        shown_in_clear = {}
+        for table, column in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'masked' and data_type in ('VARCHAR', 'JSON')"
+        ).fetchall():
+            (count,) = con.execute(
+                f'select count(*) from masked."{table}" where regexp_matches(cast("{column}" as varchar), \'cus_[0-9a-f]{{16}}\')'
+            ).fetchone()
+            if count:
+                shown_in_clear[f"{table}.{column}"] = count
+        assert not shown_in_clear, shown_in_clear
+        [(ids,)] = published_con.execute(
+            "select count(*) from main.customers where regexp_matches(customer_id, '^cus_[0-9a-f]{16}$')"
+        ).fetchall()
+        assert ids > 1000, "the published ids have the shape searched for"
     finally:
         con.close()
 

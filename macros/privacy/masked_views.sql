@@ -15,6 +15,12 @@
     the columns named in var masked_record_id_columns (record_id_columns below) are hashed too, in every
     masked view, unless their YAML says otherwise (meta pii false). Hashed with the same keyed hash, they
     still join across masked views (orders to order_items to events).
+
+    Tessera's own customer ids are hashed the same way (customer_id_column below: customer_id and every
+    *_customer_id, such as the old and new ids of the id history): a new customer's id is derived from their
+    founding identifier without a key, so whoever knows a person's email could compute it and find them.
+    The keyed hash is the same in every view and every build (the salt is carried forward), so masked tables
+    still join on it.
 -#}
 {% macro create_masked_views() -%}
     {%- if not execute or flags.WHICH not in ('build', 'run') -%}
@@ -64,7 +70,8 @@
     {%- set spec = node.columns.get(column_name) or node.columns.get(column_name | lower) or {} -%}
     {%- set meta = spec.get('meta') or {} -%}
     {%- if not meta and spec.get('config') -%}{%- set meta = spec.config.get('meta') or {} -%}{%- endif -%}
-    {%- if 'pii' not in meta and column_name | lower in tessera.record_id_columns() -%}
+    {%- if 'pii' not in meta and (
+            column_name | lower in tessera.record_id_columns() or tessera.customer_id_column(column_name)) -%}
         {{ return('hash') }}
     {%- endif -%}
     {%- if not meta.get('pii') -%}{{ return(none) }}{%- endif -%}
@@ -87,6 +94,14 @@
         'transaction_id', 'ticket_id', 'survey_response_id', 'email_event_id', 'contact_id',
         'shop_customer_id', 'crm_contact_id', 'loyalty_card_number', 'record_id_l', 'record_id_r',
     ])) }}
+{%- endmacro %}
+
+
+{#- Whether a column holds Tessera's customer id (issue 12): customer_id, and any name ending in _customer_id
+    (previous_customer_id, old_customer_id, new_customer_id; shop_customer_id, a source's id, is hashed anyway). -#}
+{% macro customer_id_column(column_name) -%}
+    {%- set name = column_name | lower -%}
+    {{ return(name == 'customer_id' or name.endswith('_customer_id')) }}
 {%- endmacro %}
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestration.audiences.rules import load_project
 from orchestration.settings import PROJECT_DIR
+from orchestration.source_presets import dbt_vars as source_preset_vars
 
 AUDIENCES_DIR_ENV = "TESSERA_AUDIENCES_DIR"  # another audiences/ folder (tests, a staging copy)
 TRAITS_FILE = Path("models") / "marts" / "traits" / "_traits__models.yml"
@@ -131,8 +132,9 @@ def load_traits(path: Path) -> list[TraitSpec]:
 
 def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The vars dbt needs for the analyst configuration: audiences, priority lists, the global
-    holdout, the rule parameters and the trait registry. Validated first: raises
-    AudienceConfigError or TraitConfigError (also AudienceSqlRefused for a raw `sql:` condition)."""
+    holdout, the rule parameters, the trait registry and the source presets. Validated first: raises
+    AudienceConfigError, TraitConfigError or SourcePresetConfigError (also AudienceSqlRefused for a raw
+    `sql:` condition)."""
     project = load_project(audiences_dir(project_dir))
     return {
         "audiences": [dict(entry) for entry in project.raw_entries],
@@ -140,6 +142,8 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
         "audience_priority_lists": project.priority_lists,
         **project.parameters,
         "traits": [t.model_dump(exclude_none=True) for t in load_traits(traits_file(project_dir))],
+        # Which preset each source's staging reads (sources/presets.yml, docs/sources.md).
+        **source_preset_vars(project_dir),
     }
 
 

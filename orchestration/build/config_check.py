@@ -11,6 +11,8 @@ from orchestration.person_sources import PersonSourceConfigError, PersonSourceLo
 from orchestration.person_sources.check import check_sources
 from orchestration.retention.config import RETENTION_FILE, RetentionConfigError, load_policies
 from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.source_presets import SourcePresetConfigError
+from orchestration.source_presets.check import check_presets
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.errors import SyncConfigError
 from orchestration.sync.project import project_syncs, syncs_file
@@ -34,8 +36,9 @@ def check_project_config(
     syncs_path: Path | None = None,
     retention_path: Path = RETENTION_FILE,
 ) -> list[ConfigProblem]:
-    """All the problems in the syncs, retention policies, audiences, traits and person sources; empty when a run
-    may start. Reads files only (and, for person sources declared on a table, the published catalog)."""
+    """All the problems in the syncs, retention policies, audiences, traits, source presets and person sources; empty when a run
+    may start. Reads files only (and, for person sources declared on a table and source presets read in place,
+    the published catalog)."""
     problems: list[ConfigProblem] = []
     problems += _syncs(settings, syncs_path or syncs_file(), project_dir)
     try:
@@ -50,6 +53,10 @@ def check_project_config(
         load_traits(traits_file(project_dir))
     except TraitConfigError as exc:
         problems.append(ConfigProblem("traits", str(exc)))
+    try:
+        check_presets(settings, project_dir)
+    except SourcePresetConfigError as exc:
+        problems.append(ConfigProblem("source presets", str(exc)))
     try:
         check_sources(settings)
     except (PersonSourceConfigError, PersonSourceLoadError) as exc:

@@ -283,7 +283,8 @@ def run_febrl_benchmark(dataset: str, workdir: Path, seed: int = 7) -> dict[str,
         "links": scores(accepted, true),
         "link_clusters": scores(cluster_pairs(accepted), true),
         # True pairs at p >= 0.99 that the guard refuses: the same first name and address with dates of
-        # birth years apart (a parent and child), or other first names without the same date of birth.
+        # birth a generation apart (a parent and child), or other first names without the same date of
+        # birth (or one but for a typo).
         "true_pairs_refused_by_guard_at_p_0_99": len(guarded & true),
         "false_pairs_refused_by_guard_at_p_0_99": len(guarded - true),
         "customers": {

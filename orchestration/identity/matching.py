@@ -119,12 +119,47 @@ def swapped_names_sql() -> str:
     )
 
 
+# Date of birth. A typo is one edit of its eight digits (a digit changed, dropped or added, or two
+# neighbouring digits swapped: 1954 for 1945) or the day and the month swapped (a date written the
+# other way round); either still confirms a pair. Two people of one name and address whose dates of
+# birth are more than a generation apart are a parent and a child; dates apart by less than that
+# (but by more than a typo) are evidence the model weighs, not a household pattern. A parent is more
+# than GENERATION_YEARS older than their child (all but a vanishing few).
+GENERATION_YEARS = 15
+DOB_TYPO_LABEL = "one typo (a digit, two digits swapped, or day and month swapped)"
+
+
+def dob_typo_sql() -> str:
+    """Splink SQL: the two dates of birth differ by a typo (see GENERATION_YEARS)."""
+    digits = "strftime(\"date_of_birth_{side}\", '%Y%m%d')"
+    return (
+        f"(damerau_levenshtein({digits.format(side='l')}, {digits.format(side='r')}) <= 1"
+        ' or (year("date_of_birth_l") = year("date_of_birth_r")'
+        ' and month("date_of_birth_l") = day("date_of_birth_r")'
+        ' and day("date_of_birth_l") = month("date_of_birth_r")))'
+    )
+
+
+def swapped_with_a_typo_sql() -> str:
+    """Splink SQL for "the names are swapped, one or both with a typo" ("Madelnie Conaghty" and
+    "Conaghty Madeline", "Isla Coates" and "Coates Isra"): each name is the other record's other
+    name but for one edit (a letter changed, dropped, added, or two swapped). Both names must be
+    given on both sides, so a shared surname alone ("Ruman Olga", "Klara Ruman") is not a swap."""
+    return (
+        'damerau_levenshtein("first_name_key_l", "last_name_key_r") <= 1'
+        ' and damerau_levenshtein("last_name_key_l", "first_name_key_r") <= 1'
+    )
+
+
 def _comparisons() -> list[Any]:
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
     def swapped() -> Any:
         return cll.CustomLevel(swapped_names_sql(), label_for_charts="first and last name swapped")
+
+    def swapped_with_a_typo() -> Any:
+        return cll.CustomLevel(swapped_with_a_typo_sql(), label_for_charts="swapped, with a typo")
 
     return [
         cl.CustomComparison(
@@ -136,6 +171,7 @@ def _comparisons() -> list[Any]:
                     label_for_charts="same formal name (nickname)"
                 ),
                 swapped(),
+                swapped_with_a_typo(),
                 cll.JaroWinklerLevel("first_name_key", 0.92),
                 cll.JaroWinklerLevel("first_name_key", 0.80),
                 cll.ElseLevel(),
@@ -147,16 +183,31 @@ def _comparisons() -> list[Any]:
                 cll.NullLevel("last_name_key"),
                 cll.ExactMatchLevel("last_name_key", term_frequency_adjustments=True),
                 swapped(),
+                swapped_with_a_typo(),
                 cll.JaroWinklerLevel("last_name_key", 0.92),
                 cll.JaroWinklerLevel("last_name_key", 0.80),
                 cll.ElseLevel(),
             ],
         ),
-        cl.DateOfBirthComparison(
-            "date_of_birth",
-            input_is_string=False,
-            datetime_thresholds=[1, 1],
-            datetime_metrics=["month", "year"],
+        cl.CustomComparison(
+            output_column_name="date_of_birth",
+            comparison_levels=[
+                cll.NullLevel("date_of_birth"),
+                cll.ExactMatchLevel("date_of_birth").configure(
+                    label_for_charts="Exact match on date of birth"
+                ),
+                cll.CustomLevel(dob_typo_sql(), label_for_charts=DOB_TYPO_LABEL),
+                cll.AbsoluteDateDifferenceLevel(
+                    "date_of_birth", input_is_string=False, threshold=1, metric="month"
+                ),
+                cll.AbsoluteDateDifferenceLevel(
+                    "date_of_birth", input_is_string=False, threshold=1, metric="year"
+                ),
+                cll.AbsoluteDateDifferenceLevel(
+                    "date_of_birth", input_is_string=False, threshold=GENERATION_YEARS, metric="year"
+                ).configure(label_for_charts=f"within a generation (at most {GENERATION_YEARS} years apart)"),
+                cll.ElseLevel(),
+            ],
         ),
         cl.CustomComparison(
             output_column_name="email",
@@ -195,7 +246,9 @@ def _comparisons() -> list[Any]:
             comparison_levels=[
                 cll.NullLevel("postcode"),
                 cll.ExactMatchLevel("postcode", term_frequency_adjustments=True),
-                cll.LevenshteinLevel("postcode", 1),
+                cll.DamerauLevenshteinLevel("postcode", 1).configure(
+                    label_for_charts="one typo in the postcode (a character, or two swapped)"
+                ),
                 cll.ElseLevel(),
             ],
         ),
@@ -537,6 +590,25 @@ def _count_pairs(keyed: pa.Table, rule_sql: str) -> int:
         con.close()
 
 
+def _em_session(linker: Any, rule: Rule) -> bool:
+    """One EM session; False when Splink fails on it. A session takes the comparisons its rule
+    reads out of the linker's model (and adjusts its prior) before it trains, and Splink 5.0 does
+    not put them back when the session fails: the model would then lack, say, the email comparison,
+    and prediction fail on `gamma_email`. So the model is restored and the other sessions train."""
+    before = linker._settings_obj.core_model_settings.copy()  # a deep copy
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule.sql, fix_probability_two_random_records_match=True
+        )
+    except Exception as error:
+        linker._settings_obj.core_model_settings = before
+        log.warning(
+            "EM session on %s failed and was skipped (the other sessions train): %s", rule.name, error
+        )
+        return False
+    return True
+
+
 def train(
     features: pa.Table, seed: int = SEED, u_max_pairs: float = U_MAX_PAIRS, min_records: int = MIN_RECORDS
 ) -> TrainedModel | None:
@@ -560,8 +632,11 @@ def train(
     try:
         linker = _linker(features, None, con, present)
         mark = time.perf_counter()
+        keyed = with_blocking_keys(features)
         for rules in PRIOR_RULES:
-            usable = applicable(rules, present)
+            # A rule set that pairs no records (an email column where no two records share an
+            # address) would give a prior of 0, and every later step fails on log(0): try the next.
+            usable = [rule for rule in applicable(rules, present) if _count_pairs(keyed, rule.sql) > 0]
             if not usable:
                 continue
             try:
@@ -575,7 +650,6 @@ def train(
         mark = time.perf_counter()
         linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
         steps["u_random_sampling"] = time.perf_counter() - mark
-        keyed = with_blocking_keys(features)
         for rule in em_sessions(present):
             mark = time.perf_counter()
             pairs = _count_pairs(keyed, rule.sql)
@@ -589,10 +663,8 @@ def train(
                     MIN_EM_PAIRS,
                 )
                 continue
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule.sql, fix_probability_two_random_records_match=True
-            )
-            steps[f"em {rule.name}"] = time.perf_counter() - mark
+            if _em_session(linker, rule):
+                steps[f"em {rule.name}"] = time.perf_counter() - mark
         model = linker.misc.save_model_to_json()
     finally:
         con.close()
@@ -730,34 +802,46 @@ def predict(features: pa.Table, model: dict[str, Any] | None, threshold: float) 
     return Prediction(pairs, time.perf_counter() - started, scored)
 
 
+# Comparison levels (gamma) the fixed rules below read; -1 is null (a missing value) everywhere.
+FIRST_NAME_CLOSE = 2  # 6 exact, 5 nickname, 4 swapped, 3 swapped with a typo, 2 Jaro-Winkler >= 0.92;
+# 1 Jaro-Winkler >= 0.80, 0 else
+DOB_CONFIRMS = 4  # 5 exact, 4 one typo
+DOB_WITHIN_A_MONTH = 3  # 2 within a year, 1 within a generation (15 years)
+DOB_A_GENERATION_APART = 0  # more than 15 years apart
+PHONE_DIFFERENT = 0  # 2 exact, 1 one digit
+STREET_SIMILAR = 1  # 2 exact, 1 Jaro-Winkler >= 0.9
+POSTCODE_EXACT = 2  # 1 one typo
+
+
 def names_compatible(gammas: dict[str, list[int]]) -> list[bool]:
     """The guard for probabilistic links: a pair is refused (left for review) only on evidence
     *against* it, never for a missing field, whatever its probability:
     - a household: the first names differ (beyond a close typo), and the dates of birth do not
-      confirm the pair (equal, or but for one typo); a missing first name is no disagreement;
-    - dates of birth, both given, more than a year apart (a parent and a child of one name);
+      confirm the pair (equal, or but for a typo); a missing first name is no disagreement;
+    - dates of birth, both given, a generation apart (a parent and a child of one name). Dates apart
+      by a typo (a digit, two digits swapped, day and month swapped) confirm a pair, and dates apart
+      by more than that but less than a generation are weighed by the model, not refused here;
     - phones, both given, that differ (more than one digit).
-    Household members share an address, a phone and a surname; these keep them apart.
-    First-name levels: 5 exact, 4 nickname, 3 swapped, 2 JW ≥ 0.92, 1 JW ≥ 0.80, 0 else, -1 null.
-    Date of birth levels: 4 exact, 3 one typo, 0 more than a year apart, -1 null. Phone levels: 0 is
-    different numbers."""
+    Household members share an address, a phone and a surname; these keep them apart."""
     first = gammas["first_name"]
     dob = gammas["date_of_birth"]
     phone = gammas["phone"]
     return [
-        (f >= 2 or f == -1 or d >= 3) and d != 0 and p != 0 for f, d, p in zip(first, dob, phone, strict=True)
+        (f >= FIRST_NAME_CLOSE or f == -1 or d >= DOB_CONFIRMS)
+        and d != DOB_A_GENERATION_APART
+        and p != PHONE_DIFFERENT
+        for f, d, p in zip(first, dob, phone, strict=True)
     ]
 
 
 def independent_evidence(gammas: dict[str, list[int]]) -> list[bool]:
-    """Whether a pair agrees on something besides the name and the email: the street or postcode,
-    the phone (exactly or but for one digit), or the date of birth (within a month). Email
-    addresses are mostly made from names (anna.nowak@…), so a similar email next to an equal name
-    is not independent evidence, and Fellegi-Sunter would count the name twice; such pairs wait
-    for review instead of linking on their own. Levels: street 2 exact; postcode 2 exact; phone
-    2 exact, 1 one digit; date of birth 4 exact, 3 one typo, 2 within a month."""
+    """Whether a pair agrees on something besides the name and the email: the street (exactly or
+    but for a typo) or the postcode, the phone (exactly or but for one digit), or the date of birth
+    (within a month). Email addresses are mostly made from names (anna.nowak@…), so a similar
+    email next to an equal name is not independent evidence, and Fellegi-Sunter would count the
+    name twice; such pairs wait for review instead of linking on their own."""
     return [
-        street == 2 or postcode == 2 or phone >= 1 or dob >= 2
+        street >= STREET_SIMILAR or postcode == POSTCODE_EXACT or phone >= 1 or dob >= DOB_WITHIN_A_MONTH
         for street, postcode, phone, dob in zip(
             gammas["street"], gammas["postcode"], gammas["phone"], gammas["date_of_birth"], strict=True
         )

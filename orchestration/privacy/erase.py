@@ -38,7 +38,7 @@ from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without, scan_parquet
 from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path, publish_ledger, utcnow
-from orchestration.privacy.masking import masked_file_path
+from orchestration.privacy.masking import masked_file_path, masked_terms
 from orchestration.privacy.person_sources import declared_files, erase_in_files
 from orchestration.privacy.places import project_code_files, tool_artefact, written_files
 from orchestration.privacy.probable import ProbableHit, Traits, capture_traits
@@ -239,7 +239,7 @@ def prove(
 ) -> dict[str, Any]:
     """Scan everything the project keeps for every term: each table of the published warehouse (DuckDB: the
     file; Postgres: every table of every Tessera schema, the sync state's included), the sync state, its
-    published history and the masked file (SQL), and every file the project writes (places.py: the data,
+    published history and the masked file (SQL; there also for each term's keyed pseudonym), and every file the project writes (places.py: the data,
     warehouse and build folders, Dagster's storage, dbt's target and log folders; Parquet through SQL,
     other files byte by byte) and every declared person-source file. A term found fails the proof.
 
@@ -256,12 +256,15 @@ def prove(
         ("sync_history", history_path(settings)),
         ("masked_file", masked_file_path(settings)),
     ]
+    # The masked file shows customer ids, emails and phones only keyed (md5 of the masking salt and the value):
+    # there the person is found by those pseudonyms, which the published file's salt gives.
+    pseudonyms = masked_terms(settings.published_db, terms)
     for label, path in sources:
         if not path.exists():
             continue
         con = open_read_only(path)
         try:
-            for scan in scan_tables(con, terms):
+            for scan in scan_tables(con, [*terms, *pseudonyms] if label == "masked_file" else terms):
                 tables[f"{label}:{scan.table}"] = scan.hits
                 scanned_rows += scan.rows
             probable_hits.extend(probable.scan_tables(con, traits, tables_of(con), label))
@@ -304,6 +307,7 @@ def prove(
         "term_hashes": sorted(salted_hash(salt, t) for t in terms),
         "terms": len(terms),
         "byte_terms": len(byte_terms(terms)),
+        "masked_terms": len(pseudonyms),
         "warehouse": backend.name,
         "tables_scanned": len(tables),
         "rows_scanned": scanned_rows,

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.settings import Settings
+from orchestration.warehouse.connection import open_read_only
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,27 @@ def export_masked_file(published_db: Path, target: Path) -> dict[str, int]:
     os.replace(tmp, target)
     log.info("masked file %s: %d tables", target, len(counts))
     return counts
+
+
+def masked_terms(published_db: Path, terms: list[str]) -> list[str]:
+    """Each term as the masked views show it: the md5 of the warehouse's masking salt and the value, the keyed
+    hash of macros/privacy/masked_views.sql. The masked file holds a person's customer id, emails and phones only
+    in that form, so an erase's proof searches it for these. Empty when nothing is published or it has no salt."""
+    if not terms or not published_db.exists():
+        return []
+    con = open_read_only(published_db)
+    try:
+        salted = con.execute(
+            "select count(*) from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'main' and table_name = 'privacy_masking_salt'"
+        ).fetchone()
+        if not salted or not salted[0]:
+            return []
+        rows = con.execute(
+            "select distinct md5(concat(s.salt, t.term)) from main.privacy_masking_salt as s, "
+            "unnest(cast(? as varchar[])) as t(term)",
+            [terms],
+        ).fetchall()
+    finally:
+        con.close()
+    return sorted(str(value) for (value,) in rows)

@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 from orchestration.build.pipeline import build
 from orchestration.privacy.erase import prove
 from orchestration.privacy.ledger import Ledger, ledger_path, published_ledger_path
+from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.probable import Traits, capture_traits, scan_file
 from orchestration.privacy.scan import normalise_terms, scan_bytes
 from orchestration.warehouse.connection import open_read_only
@@ -146,6 +147,41 @@ def test_the_email_planted_in_dagster_and_dbt_target_fails_the_proof(erased, mon
     assert proof["total_hits"] == 2
     assert hits == {str(path): 1 for path in planted}
     assert proof["probable"]["total"] == 0
+
+
+def test_a_masked_file_holding_the_persons_pseudonyms_fails_the_proof(erased):
+    """The masked file shows a customer id or an email only as its keyed pseudonym (md5 of the masking salt and
+    the value), never in clear: the proof searches it for each term's pseudonym, so a masked file still holding
+    the person (one left stale, say) fails it."""
+    settings, request, traits, customer_id, _ = erased
+    assert request["proof"]["masked_terms"] >= 2, "the clean erase searched for the pseudonyms too"
+    con = open_read_only(settings.published_db)
+    try:
+        pseudonyms = [
+            v
+            for (v,) in con.execute(
+                "select md5(concat(salt, t)) from privacy_masking_salt, unnest(?) as u(t)",
+                [[customer_id, EMAIL]],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    stale = masked_file_path(settings)
+    assert not stale.exists()
+    con = duckdb.connect(str(stale))
+    try:
+        con.execute("create schema masked")
+        con.execute("create table masked.customers (customer_id varchar, email varchar)")
+        con.execute("insert into masked.customers values (?, null), (md5('someone else'), ?)", pseudonyms)
+    finally:
+        con.close()
+    try:
+        proof = prove(settings, normalise_terms([EMAIL, customer_id]), request["salt"], traits=traits)
+    finally:
+        stale.unlink()
+    hits = {table: count for table, count in proof["hits_per_table"].items() if count}
+    assert hits == {"masked_file:masked.customers": 2}
+    assert proof["total_hits"] == 2
 
 
 def test_the_name_planted_in_a_file_is_a_probable_hit_not_a_failure(erased):

@@ -1,27 +1,36 @@
-"""Masked views show no source system's record id in clear (issue 12, item 8), on DuckDB and Postgres.
+"""Masked views show no source system's record id and no customer id in clear (issue 12, item 8), on DuckDB
+and Postgres, and the masked file neither.
 
 A small hand-made world: one planted customer with a shop account, an order with an item, a CRM contact,
-Segment events and a support ticket, each with a distinctive id. After a real build, no column of any masked
-view holds any of those ids (as a value or inside one), while the published models do; and the hashed ids
-still join inside the masked schema (orders to order items)."""
+Segment events and a support ticket, each with a distinctive id, and a second person known only by the email of a
+support ticket. After a real build, no column of any masked view holds any of those ids (as a value or inside
+one), while the published models do; no customer id is shown either, though the email-only person's id can be
+computed from her email; and the hashed ids still join inside the masked schema (orders to order items,
+customers to their identity links)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import duckdb
 import psycopg2
 import pytest
 
 from orchestration.build.pipeline import build
+from orchestration.privacy.masking import export_masked_file
 from orchestration.warehouse.connection import open_read_only
 from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, identify, shop_customer, ticket, track, ts, world_settings, write_world
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
 
-SHOP_ID, ORDER_ID, ITEM_ID, TICKET_ID = 660044, 770011, 880022, 990033
+SHOP_ID, ORDER_ID, ITEM_ID, TICKET_ID, EVE_TICKET_ID = 660044, 770011, 880022, 990033, 990034
+# Known to Tessera by this email alone, so it founds her customer and her id is derived from it.
+EVE_EMAIL = "eve.email@masked.example"
 PLANTED = [
     str(SHOP_ID),
     str(ORDER_ID),
@@ -70,7 +79,10 @@ def _world(data_dir) -> None:  # type: ignore[no-untyped-def]
             "crm.contacts": [crm_contact("crm-plant-553", "Pia", "Plant", email)],
             "events.identifies": [identify("idf-plant-552", "anon-plant-554", str(SHOP_ID), email=email)],
             "events.tracks": [track("evt-plant-551", "anon-plant-554", str(SHOP_ID), "Product Viewed")],
-            "support.tickets": [ticket(TICKET_ID, "Pia Plant", email, None)],
+            "support.tickets": [
+                ticket(TICKET_ID, "Pia Plant", email, None),
+                ticket(EVE_TICKET_ID, "Eve Email", EVE_EMAIL, None),
+            ],
         },
     )
 
@@ -78,9 +90,26 @@ def _world(data_dir) -> None:  # type: ignore[no-untyped-def]
 Query = Callable[[str], list[tuple[Any, ...]]]
 
 
+class World(NamedTuple):
+    query: Query
+    published: str
+    masked: str
+    # DuckDB only: the published file, from which the analysts' masked file is written.
+    published_db: Path | None
+
+
+def masked_customer_id(world: World, customer_id: str) -> str:
+    """What the masked views show for `customer_id`: the keyed hash of every masked column (md5 of the
+    warehouse's masking salt and the value), so a test can look a masked row up by a clear id it knows."""
+    [(masked,)] = world.query(
+        f"select md5(concat(salt, '{customer_id}')) from \"{world.published}\".privacy_masking_salt"
+    )
+    return str(masked)
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[tuple[Query, str, str]]:
-    """(query, published schema, masked schema) of a built world on each warehouse."""
+def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[World]:
+    """The published and masked schemas of a built world on each warehouse."""
     target = request.param
     root = tmp_path_factory.mktemp(f"masked_ids_{target}")
     schema = f"masked_ids_{uuid.uuid4().hex[:8]}"
@@ -99,7 +128,7 @@ def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[tuple[Query, 
                 finally:
                     con.close()
 
-            yield query, "main", "masked"
+            yield World(query, "main", "masked", settings.published_db)
         else:
 
             def query(sql: str) -> list[tuple[Any, ...]]:
@@ -107,7 +136,7 @@ def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[tuple[Query, 
                     cur.execute(sql)
                     return cur.fetchall()
 
-            yield query, schema, f"{schema}_masked"
+            yield World(query, schema, f"{schema}_masked", None)
     finally:
         if target == "postgres":
             with psycopg2.connect(**PG) as con, con.cursor() as cur:
@@ -115,8 +144,8 @@ def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[tuple[Query, 
                     cur.execute(f"drop schema if exists {name} cascade")
 
 
-def _holding(query: Query, schema: str, views: bool) -> dict[str, set[str]]:
-    """Which planted ids each relation of `schema` holds, in any column (cast to text, as a substring)."""
+def _holding(query: Query, schema: str, views: bool, needles: list[str] = PLANTED) -> dict[str, set[str]]:
+    """Which of `needles` each relation of `schema` holds, in any column (cast to text, as a substring)."""
     kind = "VIEW" if views else "BASE TABLE"
     relations = query(
         "select table_name from information_schema.tables "
@@ -135,17 +164,17 @@ def _holding(query: Query, schema: str, views: bool) -> dict[str, set[str]]:
             "count(*) filter (where "
             + " or ".join(f"strpos(cast(\"{c}\" as varchar), '{planted}') > 0" for c in columns)
             + ")"
-            for planted in PLANTED
+            for planted in needles
         )
         (counts,) = query(f'select {checks} from "{schema}"."{relation}"')
-        held = {planted for planted, count in zip(PLANTED, counts, strict=True) if count}
+        held = {planted for planted, count in zip(needles, counts, strict=True) if count}
         if held:
             found[relation] = held
     return found
 
 
 def test_no_masked_view_shows_a_planted_record_id(warehouse):
-    query, published, masked = warehouse
+    query, published, masked, _ = warehouse
     clear = _holding(query, published, views=False)
     # The published models do hold them: the check can see.
     assert {"orders", "order_items", "events", "customer_source_records"} <= set(clear), clear
@@ -159,7 +188,7 @@ def test_no_masked_view_shows_a_planted_record_id(warehouse):
 
 
 def test_hashed_record_ids_still_join_inside_the_masked_schema(warehouse):
-    query, published, masked = warehouse
+    query, published, masked, _ = warehouse
     join = (
         'select count(*) from "{0}".orders as o inner join "{0}".order_items as i on o.order_id = i.order_id'
     )
@@ -168,3 +197,64 @@ def test_hashed_record_ids_still_join_inside_the_masked_schema(warehouse):
     assert clear == 1 and hashed == clear
     [(shown,)] = query(f'select order_id from "{masked}".orders')
     assert len(shown) == 32 and shown != str(ORDER_ID)
+
+
+def test_no_customer_id_is_shown_in_clear_though_one_can_be_computed_from_an_email(warehouse, tmp_path):
+    """A new customer's id is `cus_` + 16 hex digits of the unkeyed md5 of their founding identifier, so whoever
+    knows Eve's email knows her customer id. No masked view, and not the masked file, may show it (or any other
+    customer's id): there it would find her rows."""
+    query, published, masked, published_db = warehouse
+    computed = "cus_" + hashlib.md5(f"email:{EVE_EMAIL}".encode()).hexdigest()[:16]
+    assert query(f"select customer_id from \"{published}\".customers where email = '{EVE_EMAIL}'") == [
+        (computed,)
+    ]
+    customer_ids = sorted(c for (c,) in query(f'select customer_id from "{published}".customers'))
+    assert len(customer_ids) >= 3 and computed in customer_ids
+    # The published models hold them (the check can see), the masked views none, as a value or inside one.
+    clear = _holding(query, published, views=False, needles=customer_ids)
+    assert {"customers", "customer_identifiers", "identity_links", "events", "orders"} <= set(clear), clear
+    assert _holding(query, masked, views=True, needles=customer_ids) == {}
+    if published_db is not None:
+        path = tmp_path / "tessera_masked.duckdb"
+        export_masked_file(published_db, path)
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+
+            def in_file(sql: str) -> list[tuple[Any, ...]]:
+                return con.execute(sql).fetchall()
+
+            [(tables,)] = in_file(
+                "select count(*) from information_schema.tables where table_schema = 'masked'"
+            )
+            assert tables > 10
+            assert _holding(in_file, "masked", views=False, needles=customer_ids) == {}
+        finally:
+            con.close()
+
+
+def test_masked_customer_ids_still_join_inside_the_masked_schema(warehouse):
+    """Every customer id column shows the same keyed pseudonym, so masked customers still join their masked
+    identifiers, identity links and events; a clear id known to a test finds its masked row through the key."""
+    world = warehouse
+    query, published, masked, _ = world
+    joins = {
+        table: (
+            f'select count(*) from "{{0}}".customers as c inner join "{{0}}".{table} as t '
+            "on c.customer_id = t.customer_id"
+        )
+        for table in ("customer_identifiers", "identity_links", "customer_source_records", "events", "orders")
+    }
+    for table, join in joins.items():
+        [(clear,)] = query(join.format(published))
+        [(hashed,)] = query(join.format(masked))
+        assert clear > 0 and hashed == clear, table
+    [(eve,)] = query(f"select customer_id from \"{published}\".customers where email = '{EVE_EMAIL}'")
+    pseudonym = masked_customer_id(world, eve)
+    assert len(pseudonym) == 32 and pseudonym != eve
+    assert query(f"select customer_id from \"{masked}\".customers where customer_id = '{pseudonym}'") == [
+        (pseudonym,)
+    ]
+    [(identifiers,)] = query(
+        f"select count(*) from \"{masked}\".customer_identifiers where customer_id = '{pseudonym}'"
+    )
+    assert identifiers == 1

@@ -45,8 +45,9 @@ final as (
                 not links.names_compatible
                 then
                     'probable, but the guard refuses it: different first names'
-                    || ' without the same date of birth (a household), dates of'
-                    || ' birth over a year apart, or different phones'
+                    || ' without the same date of birth or but for a typo (a'
+                    || ' household), dates of birth a generation apart (a parent'
+                    || ' and a child), or different phones'
             else 'probable, but only the name and email agree'
         end as review_reason,
         coalesce(

@@ -2,9 +2,9 @@
     Every scored pair and every reviewed pair, with its status this build:
     - accepted: match probability >= the accept threshold, the guard finds no evidence against the
       pair (names_compatible: no household pattern of different first names without the same date
-      of birth, no dates of birth over a year apart, no different phones; a missing field is no
-      evidence either way) and something besides name and email agrees (street, postcode, phone or
-      date of birth);
+      of birth or but for a typo, no dates of birth a generation apart, no different phones; a
+      missing field is no evidence either way) and something besides name and email agrees (street,
+      exactly or but for a typo, postcode, phone or date of birth);
     - accepted_by_reviewer / rejected: a reviewer's decision, which wins over any probability;
     - review: between the review and accept thresholds, or above it while the names disagree or
       only the name and email agree;

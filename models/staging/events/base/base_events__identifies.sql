@@ -1,3 +1,6 @@
+{#- The demo preset (docs/raw_schema.md); models/staging/events/base/segment/ holds the Segment one. -#}
+{{ config(enabled=tessera.source_preset('events').preset == 'demo') }}
+
 with
 
 source as (

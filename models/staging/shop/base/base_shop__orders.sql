@@ -1,3 +1,7 @@
+{#- The demo preset (docs/raw_schema.md); base/fivetran/ holds the
+    Fivetran Shopify one. -#}
+{{ config(enabled=tessera.source_preset('shop').preset == 'demo') }}
+
 with
 
 source as (

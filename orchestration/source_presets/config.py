@@ -1,0 +1,252 @@
+"""Source-preset declarations (sources/presets.yml): the YAML format, its validation and the dbt vars it becomes."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestration.settings import PROJECT_DIR
+
+#: Another presets file (tests, a second deployment); by default <repo>/sources/presets.yml.
+PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
+
+#: The presets each source system can be read with. `demo` is the raw contract Tessera's own generator
+#: writes (docs/raw_schema.md), loaded into raw_<source>; the others read a loader's tables in place.
+PRESETS: dict[str, tuple[str, ...]] = {
+    "events": ("demo", "segment", "rudderstack"),
+    "shop": ("demo", "fivetran"),
+}
+DEFAULT_PRESET = "demo"
+
+#: The staging columns of stg_events__tracks that come from a track call's properties, and the property
+#: column (in the per-event table) each is read from unless `event_properties` says otherwise. These are
+#: the property names of Segment's e-commerce spec (Product Viewed, Order Completed, …).
+EVENT_PROPERTIES: dict[str, str] = {
+    "product_id": "product_id",
+    "product_category": "category",
+    "price": "price",
+    "order_id": "order_id",
+    "revenue": "revenue",
+}
+
+#: The schemas the raw-file load writes (raw_<source>); a preset read in place may not use them.
+RESERVED_SCHEMA_PREFIX = "raw_"
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
+_CANONICAL_EVENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class SourcePresetConfigError(ValueError):
+    """A source-preset declaration is wrong: says which file, which key and why, in one line."""
+
+    def __init__(self, reason: str, *, file: str | None = None, key: str | None = None):
+        self.file, self.key, self.reason = file, key, reason
+        where = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class SourceDeclaration(BaseModel):
+    """One source system: the preset its raw tables follow, and where they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    preset: str
+    database: str | None = None
+    schema_name: str | None = Field(default=None, alias="schema")
+    table_prefix: str = ""
+    # events only: the source's event name (event_text or the `event` slug) -> Tessera's canonical name.
+    event_names: dict[str, str] = Field(default_factory=dict)
+    # events only: staging column -> the property column holding it in the per-event tables.
+    event_properties: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("database", "schema_name")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a plain identifier (letters, digits and _)")
+        return value
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError(f"{value!r} may hold only letters, digits and _")
+        return value
+
+    @field_validator("event_names")
+    @classmethod
+    def _event_names(cls, names: dict[str, str]) -> dict[str, str]:
+        for source_name, canonical in names.items():
+            if not str(source_name).strip():
+                raise ValueError("an event name to map is empty")
+            if not _CANONICAL_EVENT.match(str(canonical)):
+                raise ValueError(
+                    f"{source_name!r} maps to {canonical!r}; a canonical event name is lower-case "
+                    "letters, digits and _ (e.g. order_completed)"
+                )
+        return names
+
+    @field_validator("event_properties")
+    @classmethod
+    def _event_properties(cls, mapping: dict[str, str]) -> dict[str, str]:
+        for column, prop in mapping.items():
+            if column not in EVENT_PROPERTIES:
+                raise ValueError(
+                    f"unknown staging column {column!r}; the columns are {', '.join(EVENT_PROPERTIES)}"
+                )
+            if not _IDENTIFIER.match(str(prop)):
+                raise ValueError(f"{column}: {prop!r} is not a column name (letters, digits and _)")
+        return mapping
+
+
+class PresetsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sources: dict[str, SourceDeclaration] = Field(default_factory=dict)
+
+
+class SourcePresets(BaseModel):
+    """Every source system's declaration, defaults filled in: a system not declared uses the demo preset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sources: dict[str, SourceDeclaration]
+    path: Path | None = None
+
+    def preset(self, system: str) -> str:
+        return self.sources[system].preset
+
+
+def presets_path(project_dir: Path = PROJECT_DIR) -> Path:
+    """The presets file: TESSERA_SOURCE_PRESETS, else <project>/sources/presets.yml."""
+    configured = os.environ.get(PRESETS_FILE_ENV)
+    return Path(configured) if configured else project_dir / "sources" / "presets.yml"
+
+
+def shown_path(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _format_error(exc: ValidationError, file: str) -> SourcePresetConfigError:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    reason = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        reason = "unknown key"
+        if loc[:1] == ["sources"] and len(loc) == 3:
+            reason += "; a source takes preset, database, schema, table_prefix, event_names, event_properties"
+    elif error["type"] == "missing":
+        reason = "required key is missing"
+    return SourcePresetConfigError(reason, file=file, key=".".join(loc) or None)
+
+
+def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -> None:
+    key = f"sources.{system}"
+    if system not in PRESETS:
+        raise SourcePresetConfigError(
+            f"unknown source system; presets exist for {', '.join(sorted(PRESETS))}", file=file, key=key
+        )
+    if declaration.preset not in PRESETS[system]:
+        raise SourcePresetConfigError(
+            f"unknown preset {declaration.preset!r}; the {system} presets are {', '.join(PRESETS[system])}",
+            file=file,
+            key=f"{key}.preset",
+        )
+    if declaration.preset == "demo":
+        placed = [
+            name
+            for name, value in (
+                ("database", declaration.database),
+                ("schema", declaration.schema_name),
+                ("table_prefix", declaration.table_prefix),
+                ("event_names", declaration.event_names),
+                ("event_properties", declaration.event_properties),
+            )
+            if value
+        ]
+        if placed:
+            raise SourcePresetConfigError(
+                f"the demo preset reads the raw_{system} tables Tessera loads from its files; "
+                f"it takes no {placed[0]}",
+                file=file,
+                key=f"{key}.{placed[0]}",
+            )
+    elif system != "events" and (declaration.event_names or declaration.event_properties):
+        option = "event_names" if declaration.event_names else "event_properties"
+        raise SourcePresetConfigError(
+            f"{option} maps the events source's calls; the {system} source takes no {option}",
+            file=file,
+            key=f"{key}.{option}",
+        )
+    elif declaration.schema_name is None:
+        raise SourcePresetConfigError(
+            f"the {declaration.preset} preset reads tables in place: say which schema holds them",
+            file=file,
+            key=f"{key}.schema",
+        )
+    elif declaration.schema_name.lower().startswith(RESERVED_SCHEMA_PREFIX):
+        # Tessera loads its raw files into raw_<source> and treats every raw_ source as one it loads.
+        raise SourcePresetConfigError(
+            f"{declaration.schema_name!r}: schemas named {RESERVED_SCHEMA_PREFIX}* are where Tessera loads "
+            "its raw files; read the loader's tables from their own schema",
+            file=file,
+            key=f"{key}.schema",
+        )
+
+
+def load_presets(project_dir: Path = PROJECT_DIR) -> SourcePresets:
+    """The declared presets, validated; raises SourcePresetConfigError. No file means every source is demo."""
+    path = presets_path(project_dir)
+    declared: dict[str, SourceDeclaration] = {}
+    if path.exists():
+        shown = shown_path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise SourcePresetConfigError(f"cannot read the file: {exc.strerror}", file=shown) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise SourcePresetConfigError(
+                f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=shown
+            ) from None
+        if not isinstance(data, dict):
+            raise SourcePresetConfigError("expected a mapping with the key sources", file=shown)
+        try:
+            parsed = PresetsFile.model_validate(data)
+        except ValidationError as exc:
+            raise _format_error(exc, shown) from None
+        for system, declaration in parsed.sources.items():
+            _check_declaration(system, declaration, shown)
+        declared = dict(parsed.sources)
+    sources = {system: declared.get(system, SourceDeclaration(preset=DEFAULT_PRESET)) for system in PRESETS}
+    return SourcePresets(sources=sources, path=path if path.exists() else None)
+
+
+def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+    """The `source_presets` var the staging models read at parse time (macros/staging/source_preset.sql)."""
+    presets = load_presets(project_dir)
+    out: dict[str, Any] = {}
+    for system, declaration in presets.sources.items():
+        entry: dict[str, Any] = {"preset": declaration.preset}
+        if declaration.preset != "demo":
+            entry |= {
+                "database": declaration.database,
+                "schema": declaration.schema_name,
+                "table_prefix": declaration.table_prefix,
+            }
+            if system == "events":
+                entry["event_names"] = dict(declaration.event_names)
+                entry["event_properties"] = EVENT_PROPERTIES | dict(declaration.event_properties)
+        out[system] = entry
+    return {"source_presets": out}

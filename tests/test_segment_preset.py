@@ -1,0 +1,180 @@
+"""The segment preset: a Segment-shaped warehouse (tests/segment_world.py, written from Segment's documentation)
+is read in place and staged into the contract the demo preset feeds, on DuckDB (the whole pipeline, into the
+marts) and on Postgres (staging)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from orchestration.build.pipeline import build, run_dbt
+from orchestration.settings import Settings
+from orchestration.source_presets import PRESETS_FILE_ENV
+from orchestration.warehouse.registry import get_warehouse
+from tests import segment_world
+from tests.conftest import require_postgres
+from tests.worlds import world_settings, write_world
+
+#: The columns of stg_events__tracks, as the demo preset's base model gives them (the staging contract).
+TRACK_COLUMNS = [
+    "message_id", "anonymous_id", "user_id", "device_id", "device_type", "library_name", "event_channel",
+    "ip_address", "user_agent", "page_url", "utm_source", "utm_medium", "utm_campaign", "occurred_at",
+    "sent_at", "received_at", "loaded_at", "event_name", "event_text", "product_id", "product_category",
+    "price", "order_id", "revenue", "delivery_number", "is_junk_anonymous_id",
+]  # fmt: skip
+STAGING = "+path:models/staging/events"
+
+
+def _presets(root: Path, monkeypatch: pytest.MonkeyPatch, preset: str = "segment", prefix: str = "") -> None:
+    path = root / "presets.yml"
+    path.write_text(segment_world.presets_yaml(preset, prefix))
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
+
+
+@pytest.fixture(scope="module")
+def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The whole pipeline on a world whose only events are the Segment tables (the demo files are empty)."""
+    root = tmp_path_factory.mktemp("segment-world")
+    settings = world_settings(root)
+    write_world(settings.data_dir, {})
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    segment_world.create(lambda sql, params: con.execute(sql, params))
+    con.close()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _presets(root, monkeypatch)
+        assert build(settings).published
+    return settings
+
+
+def _query(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    return get_warehouse(settings).query_published(sql)
+
+
+def test_segment_calls_land_in_the_staging_contract(duckdb_build: Settings) -> None:
+    columns = _query(
+        duckdb_build,
+        "select column_name from information_schema.columns where table_name = 'stg_events__tracks' "
+        "order by ordinal_position",
+    )
+    assert [c for (c,) in columns] == TRACK_COLUMNS
+    tracks = _query(
+        duckdb_build, "select message_id, event_name, event_text from stg_events__tracks order by 1"
+    )
+    assert tracks == [
+        ("m-basket", "product_added", "Bob's Basket"),
+        ("m-order", "order_completed", "Order Completed"),
+        # a custom event, named by the preset's event_names
+        ("m-purchase", "order_completed", "Purchase"),
+        ("m-view", "product_viewed", "Product Viewed"),
+    ]
+
+
+def test_screens_are_staged(duckdb_build: Settings) -> None:
+    assert _query(
+        duckdb_build, "select message_id, screen_name, anonymous_id, event_channel from stg_events__screens"
+    ) == [("m-screen", "Home", "a-ann-phone", "app")]
+
+
+def test_duplicate_deliveries_are_removed_and_quarantined(duckdb_build: Settings) -> None:
+    assert _query(duckdb_build, "select count(*) from stg_events__pages where message_id = 'm-page'") == [
+        (1,)
+    ]
+    assert _query(
+        duckdb_build,
+        "select source_name, table_name, record_id, quarantine_reason from quarantined_rows "
+        "where source_name = 'events' order by 2",
+    ) == [
+        ("events", "pages", "m-page", "duplicate delivery"),
+        ("events", "tracks", "m-order", "duplicate delivery"),
+    ]
+
+
+def test_per_event_properties_reach_the_events_mart(duckdb_build: Settings) -> None:
+    events = _query(
+        duckdb_build,
+        "select event_id, product_id, product_category, order_id, cast(revenue as double) from events "
+        "where event_id in ('m-view', 'm-order', 'm-purchase') order by 1",
+    )
+    assert events == [
+        ("m-order", None, None, "1001", 99.0),
+        ("m-purchase", None, None, "2002", 20.0),
+        ("m-view", "P-1", "shoes", None, None),
+    ]
+
+
+def test_an_alias_links_the_previous_id_to_the_user(duckdb_build: Settings) -> None:
+    # Ann's phone (a-ann-phone) viewed a page anonymously; only the alias call says it is user 7.
+    [(page_customer, order_customer)] = _query(
+        duckdb_build,
+        "select max(case when event_id = 'm-page' then customer_id end), "
+        "max(case when event_id = 'm-order' then customer_id end) from events",
+    )
+    assert order_customer is not None and page_customer == order_customer
+    [(bob,)] = _query(duckdb_build, "select customer_id from events where event_id = 'm-purchase'")
+    assert bob not in (None, order_customer)
+
+
+def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_postgres()
+    import psycopg2
+
+    settings = world_settings(tmp_path, "postgres", pg_schema="tessera_segment")
+    write_world(settings.data_dir, {})
+    con = psycopg2.connect(**settings.postgres.connect_kwargs())
+    con.autocommit = True
+    with con.cursor() as cur:
+        # RudderStack's shape is Segment's; here its tables also carry a prefix.
+        segment_world.create(
+            lambda sql, params: cur.execute(sql, params), placeholder="%s", prefix="web_", with_time_zone=True
+        )
+    _presets(tmp_path, monkeypatch, "rudderstack", prefix="web_")
+    # dbt's session is not on UTC: the loader's `timestamp with time zone` must still stage as UTC.
+    monkeypatch.setenv("PGTZ", "America/New_York")
+    warehouse = get_warehouse(settings)
+    warehouse.prepare_build()
+    warehouse.load_raw(settings.raw_dir)
+    results = run_dbt(settings, ["build", "--select", STAGING])["results"]
+    failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass")]
+    assert results and not failed
+    build_schema = settings.postgres.build_schema
+    with con.cursor() as cur:
+        cur.execute(
+            "select column_name from information_schema.columns where table_schema = %s "
+            "and table_name = 'stg_events__tracks' order by ordinal_position",
+            (build_schema,),
+        )
+        assert [c for (c,) in cur.fetchall()] == TRACK_COLUMNS
+        cur.execute(
+            f'select message_id, event_name, order_id, product_category from "{build_schema}".stg_events__tracks '
+            "order by 1"
+        )
+        assert cur.fetchall() == [
+            ("m-basket", "product_added", None, None),
+            ("m-order", "order_completed", "1001", None),
+            ("m-purchase", "order_completed", "2002", None),
+            ("m-view", "product_viewed", None, "shoes"),
+        ]
+        cur.execute(
+            f'select message_id, anonymous_id, user_id from "{build_schema}".stg_events__identifies order by 1'
+        )
+        assert cur.fetchall() == [
+            ("m-alias", "a-ann-phone", "7"),
+            ("m-identify", "a-ann", "7"),
+            ("m-identify-bob", "a-bob", "8"),
+        ]
+        cur.execute(
+            f'select occurred_at, received_at from "{build_schema}".stg_events__tracks where message_id = %s',
+            ("m-order",),
+        )
+        assert cur.fetchall() == [(dt.datetime(2025, 3, 2, 10), dt.datetime(2025, 3, 2, 10))]
+        cur.execute(f'select count(*) from "{build_schema}".stg_events__pages')
+        assert cur.fetchall() == [(1,)]
+        cur.execute(f'select message_id, screen_name, user_id from "{build_schema}".stg_events__screens')
+        assert cur.fetchall() == [("m-screen", "Home", "7")]
+        cur.execute(f"drop schema {segment_world.SCHEMA} cascade")
+    con.close()
