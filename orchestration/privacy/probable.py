@@ -167,28 +167,36 @@ def scan_relation(
     text = _text_columns(columns)
     if traits.empty or not text:
         return []
+    # Each condition is computed once per row, in a subquery, and counted outside: repeating the row's
+    # condition (which spans every column) in each column's count made the query grow with the square of
+    # the columns, and its planning, not the data, the cost of a scan.
+    flags: list[str] = []
     aggregates: list[str] = []
     labels: list[tuple[str, str]] = []
     if traits.names:
         row, per_column = _name_conditions(text, traits)
-        aggregates.append(f"count(*) filter (where {row})")
+        flags.append(f"({row}) as name_hit")
+        aggregates.append("count(*) filter (where name_hit)")
         labels.append(("name", ""))
-        for c in text:
-            aggregates.append(f"count(*) filter (where ({row}) and ({per_column[c]}))")
+        for i, c in enumerate(text):
+            flags.append(f"({per_column[c]}) as name_in_{i}")
+            aggregates.append(f"count(*) filter (where name_hit and name_in_{i})")
             labels.append(("name", c))
     if traits.streets:
-        per_street = {
-            c: " or ".join(
+        for i, c in enumerate(text):
+            condition = " or ".join(
                 f"strpos(lower(cast({_ident(c)} as varchar)), {_quote(s)}) > 0" for s in traits.streets
             )
-            for c in text
-        }
-        aggregates.append(f"count(*) filter (where {' or '.join(f'({p})' for p in per_street.values())})")
+            flags.append(f"({condition}) as street_in_{i}")
+        any_street = " or ".join(f"street_in_{i}" for i in range(len(text)))
+        aggregates.append(f"count(*) filter (where {any_street})")
         labels.append(("street", ""))
-        for c in text:
-            aggregates.append(f"count(*) filter (where {per_street[c]})")
+        for i, c in enumerate(text):
+            aggregates.append(f"count(*) filter (where street_in_{i})")
             labels.append(("street", c))
-    counts = con.execute(f"select {', '.join(aggregates)} from {relation}").fetchone()
+    counts = con.execute(
+        f"select {', '.join(aggregates)} from (select {', '.join(flags)} from {relation}) as flagged"
+    ).fetchone()
     hits: dict[str, ProbableHit] = {}
     for (kind, column), count in zip(labels, counts, strict=True):
         if not count:
