@@ -12,7 +12,7 @@ from orchestration.build.assets.dbt import dbt_build_assets
 from orchestration.build.assets.publish import published_warehouse_asset
 from orchestration.build.assets.raw import raw_sources_asset
 from orchestration.build.jobs import build_everything, run_syncs
-from orchestration.build.project import dbt_project, use_dbt_environment
+from orchestration.build.project import dbt_project, prepare_manifest_if_dev, use_dbt_environment
 from orchestration.build.schedules import nightly_build, syncs_after_build
 from orchestration.privacy.erase import retry_pending_for_sync
 from orchestration.privacy.jobs import privacy_erase, privacy_export
@@ -34,7 +34,7 @@ def definitions_for(settings: Settings) -> dg.Definitions:
     use_dbt_environment(settings)
     project = dbt_project(settings.target)
     # Under `dagster dev` the manifest is parsed on load; elsewhere `tessera` parses it first.
-    project.prepare_if_dev()
+    prepare_manifest_if_dev(settings)
     dbt_assets = dbt_build_assets(settings)
     syncs = sync_assets(settings, before_send=retry_pending_for_sync) if syncs_enabled(settings) else []
     return dg.Definitions(

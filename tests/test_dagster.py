@@ -87,13 +87,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_LOCATION_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries {
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    return json.load(urllib.request.urlopen(request, timeout=30))["data"]
+
+
 def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
-    """Start the Dagster web server the way `make dev` does and ask it for the asset graph."""
+    """Start the Dagster UI the way `tessera dev` does (`dagster dev`, which re-parses the project on
+    every code load) and ask it for the asset graph."""
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    # Its own target folder: the server parses the project itself, and other tests' manifest stays put.
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    log = tmp_path / "dagster-dev.log"
     server = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "dagster-webserver"),
+            str(Path(sys.executable).parent / "dagster"),
+            "dev",
             "-m",
             "orchestration.definitions",
             "-h",
@@ -104,24 +121,29 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
         cwd=PROJECT_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("w"),
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-3000:] if server.stderr else ""
-                assert time.monotonic() < deadline, "dagster-webserver did not start"
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "dagster dev did not start"
                 time.sleep(1)
-        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
-        )
-        nodes = json.load(urllib.request.urlopen(request, timeout=30))["data"]["assetNodes"]
+        # The code location loads after the server answers; a location that failed to load is an error.
+        while True:
+            location = _graphql(port, _LOCATION_QUERY)["workspaceOrError"]["locationEntries"][0]
+            loaded = location["locationOrLoadError"]
+            if loaded is not None:
+                assert loaded["__typename"] == "RepositoryLocation", loaded.get("message", "")[-3000:]
+                break
+            assert time.monotonic() < deadline, "the code location did not load"
+            time.sleep(1)
+        nodes = _graphql(port, "{ assetNodes { assetKey { path } } }")["assetNodes"]
         paths = {tuple(n["assetKey"]["path"]) for n in nodes}
         assert ("stg_crm__contacts",) in paths
         assert ("published_warehouse",) in paths

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dagster_dbt import DagsterDbtProjectPreparer, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.settings import PROJECT_DIR, Settings
@@ -28,8 +29,14 @@ def use_dbt_environment(settings: Settings) -> None:
 
 @functools.cache
 def dbt_project(target: str) -> DbtProject:
-    """The project for `target`, shared by assets, resources and the CLI (one parse per process)."""
-    return DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target=target)
+    """The project for `target`, shared by assets, resources and the CLI (one parse per process). Its
+    target folder is dbt's own DBT_TARGET_PATH where set (as the erase proof also reads it), else target/."""
+    return DbtProject(
+        project_dir=PROJECT_DIR,
+        profiles_dir=PROJECT_DIR,
+        target=target,
+        target_path=os.environ.get("DBT_TARGET_PATH", "target"),
+    )
 
 
 def prepare_manifest(settings: Settings) -> Path:
@@ -39,3 +46,11 @@ def prepare_manifest(settings: Settings) -> Path:
     # The parse needs the analyst configuration (audiences, traits) as vars: it decides the ref()s.
     DagsterDbtProjectPreparer(dbt_vars_args(["parse", "--quiet"])).prepare(project)
     return project.manifest_path
+
+
+def prepare_manifest_if_dev(settings: Settings) -> None:
+    """Under `dagster dev` (`tessera dev`), re-parse on every code load so the UI shows the models as
+    they are now. DbtProject.prepare_if_dev would parse without the analyst vars, which fails: the
+    audiences' ref()s come from them. Elsewhere `tessera` (or the test fixtures) parse first."""
+    if using_dagster_dev():
+        prepare_manifest(settings)
