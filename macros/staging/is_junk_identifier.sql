@@ -60,3 +60,60 @@
     ) -%}
     {{ return(found.columns[0].values()) }}
 {%- endmacro %}
+
+{#-
+    The blocklist's reason for an identifier of a type given as an expression (the first reason in
+    alphabetical order among the patterns it matches), or null. As with is_junk_identifier, DuckDB gets
+    the seed's rules written into the SQL as constants (a pattern held in a column is compiled once
+    per row); the portable form looks them up for every row, in a correlated subquery: pass qualified
+    column names, or the blocklist's own columns shadow them.
+-#}
+{% macro junk_identifier_reason(type_expr, value_expr) -%}
+    {{ return(adapter.dispatch('junk_identifier_reason', 'tessera')(type_expr, value_expr)) }}
+{%- endmacro %}
+
+{% macro default__junk_identifier_reason(type_expr, value_expr) -%}
+    (
+        select min(blocklist.reason)
+        from {{ ref('identifier_blocklist') }} as blocklist
+        where
+            blocklist.identifier_type = {{ type_expr }}
+            and {{ tessera.regex_matches(value_expr, 'blocklist.pattern') }}
+    )
+{%- endmacro %}
+
+{% macro duckdb__junk_identifier_reason(type_expr, value_expr) -%}
+    {%- set rules = tessera.junk_identifier_rules() -%}
+    {%- if rules is none -%}
+        {{ tessera.default__junk_identifier_reason(type_expr, value_expr) }}
+    {%- else -%}
+        case
+            {%- for rule in rules %}
+            when
+                {{ type_expr }} = {{ tessera.sql_string(rule[0]) }}
+                and {{ tessera.regex_matches(value_expr, tessera.sql_string(rule[1])) }}
+                then {{ tessera.sql_string(rule[2]) }}
+            {%- endfor %}
+        end
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Every rule of the blocklist (type, pattern, reason), by type and reason; none where the seed
+    cannot be read (see junk_identifier_patterns). -#}
+{% macro junk_identifier_rules() -%}
+    {%- set blocklist = ref('identifier_blocklist') -%}
+    {%- if not execute or model.resource_type not in ('model', 'test') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if adapter.get_relation(blocklist.database, blocklist.schema, blocklist.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select identifier_type, pattern, reason from " ~ blocklist ~ " order by 1, 3, 2"
+    ) -%}
+    {{ return(found.rows | list) }}
+{%- endmacro %}
+
+{% macro sql_string(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}

@@ -62,6 +62,46 @@ disagreements as (
     where is_junk <> is_junk_looked_up
 ),
 
+{#- junk_identifier_reason, whose type is an expression: the same two forms, and the same verdict. #}
+typed as (
+    select
+        identifier_types.identifier_type,
+        candidates.candidate
+    from candidates
+    cross join (
+        {%- for identifier_type in identifier_types %}
+        select '{{ identifier_type }}' as identifier_type
+        {%- if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as identifier_types
+),
+
+reasons as (
+    select
+        typed.identifier_type,
+        typed.candidate,
+        {#- Qualified: the portable form is a subquery whose own columns would shadow bare names. #}
+        {{ tessera.junk_identifier_reason('typed.identifier_type', 'typed.candidate') }} as reason,
+        {{ tessera.default__junk_identifier_reason('typed.identifier_type', 'typed.candidate') }}
+            as reason_looked_up
+    from typed
+),
+
+reason_disagreements as (
+    select
+        reasons.identifier_type,
+        reasons.candidate,
+        'the two reason forms disagree, or disagree with is_junk_identifier' as problem
+    from reasons
+    inner join compared
+        on
+            reasons.identifier_type = compared.identifier_type
+            and reasons.candidate is not distinct from compared.candidate
+    where
+        reasons.reason is distinct from reasons.reason_looked_up
+        or (reasons.reason is not null) <> compared.is_junk
+),
+
 {#- Agreeing on values that are all junk, or all not, would prove little. #}
 one_sided as (
     select
@@ -81,10 +121,13 @@ not_inlined as (
         cast(null as varchar) as candidate,
         'the patterns were not written into the SQL' as problem
     where {{ 'true' if target.type == 'duckdb' and execute and tessera.junk_identifier_patterns('email') is none else 'false' }}
+        or {{ 'true' if target.type == 'duckdb' and execute and tessera.junk_identifier_rules() is none else 'false' }}
 ),
 
 final as (
     select * from disagreements
+    union all
+    select * from reason_disagreements
     union all
     select * from one_sided
     union all
