@@ -307,3 +307,30 @@ def test_a_dbt_command_without_the_definitions_stops_with_how_to_pass_them(tmp_p
     assert (
         "var audiences is not set" in output and 'dbt build --vars "$(tessera audiences vars)"' in output
     ), output
+
+
+def test_lift_outcomes_default_per_audience_and_are_checked(tmp_path):
+    """Every audience with a holdout is measured on lift_outcomes unless its file says `lift:`; one
+    without a holdout is not measured; a wrong outcome names the file and key."""
+    defaults = [{"name": "ordered_within_14_days", "outcome": "order", "within_days": 14}]
+    own = [{"name": "visited_store_within_7_days", "outcome": "store_visit", "within_days": 7}]
+    audiences = [
+        _rule("a", {"event": "x"}, holdout_percent=10),
+        _rule("b", {"event": "x"}, holdout_percent=20, lift=own),
+        _rule("c", {"event": "x"}),
+    ]
+    plan = load_project(_project(tmp_path, audiences, lift_outcomes=defaults)).lift_plan()
+    assert plan == [
+        {"audience_name": "a", "holdout_percent": 10.0, "outcomes": defaults},
+        {"audience_name": "b", "holdout_percent": 20.0, "outcomes": own},
+    ]
+    wrong = [{"name": "clicks", "outcome": "click", "within_days": 7}]
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(_project(tmp_path, [_rule("a", {"event": "x"}, holdout_percent=10, lift=wrong)]))
+    assert "a.yml" in str(error.value) and "lift" in str(error.value) and "order" in str(error.value)
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(_project(tmp_path, [], lift_outcomes=[{**defaults[0], "within_days": 0}]))
+    assert "_audiences.yml: lift_outcomes" in str(error.value)
+    with pytest.raises(AudienceConfigError) as error:
+        load_project(_project(tmp_path, [], lift_outcomes=defaults * 2))
+    assert "used twice" in str(error.value)

@@ -169,6 +169,38 @@ def dbt_vars_command(output: str) -> None:
         sys.exit(2)
 
 
+@audiences.command("lift")
+def lift_command() -> None:
+    """Treatment against holdout per audience and outcome (audience_lift), with 95% intervals."""
+    from orchestration.audiences.report import format_value, lift
+
+    lifts = lift(Settings.from_env())
+    if not lifts:
+        console.print(
+            "No audience with a holdout and lift outcomes (lift_outcomes in audiences/_audiences.yml)."
+        )
+        return
+    table = Table(title="Lift: treatment against the audience's holdout, members whose window has ended")
+    for column in ("audience", "outcome", "treatment", "control", "uplift", "95% interval", ""):
+        table.add_column(column, justify="left" if column in ("audience", "outcome") else "right")
+    for item in lifts:
+        kind = item.outcome_kind
+        if not item.measured:
+            arms = (f"n={item.treatment_count:,}", f"n={item.control_count:,}")
+            table.add_row(item.audience_name, item.outcome_name, *arms, "–", "–", "not measured yet")
+            continue
+        table.add_row(
+            item.audience_name,
+            item.outcome_name,
+            f"{format_value(kind, item.treatment_mean)} (n={item.treatment_count:,})",
+            f"{format_value(kind, item.control_mean)} (n={item.control_count:,})",
+            format_value(kind, item.uplift),
+            f"[{format_value(kind, item.uplift_ci_low)}, {format_value(kind, item.uplift_ci_high)}]",
+            "significant" if item.is_significant else "",
+        )
+    console.print(table)
+
+
 @audiences.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("audiences.html"), show_default=True)
 def report(out: Path) -> None:

@@ -140,6 +140,7 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
         "audiences": [dict(entry) for entry in project.raw_entries],
         "holdout_global_percent": project.holdout_global_percent,
         "audience_priority_lists": project.priority_lists,
+        "audience_lift": project.lift_plan(),
         **project.parameters,
         "traits": [t.model_dump(exclude_none=True) for t in load_traits(traits_file(project_dir))],
         # Which preset each source's staging reads (sources/presets.yml, docs/sources.md).

@@ -138,6 +138,115 @@ def explain(settings: Settings, audience: str, identifier: str) -> Explanation:
 _PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
+@dataclass
+class Lift:
+    """One audience's lift on one outcome (a row of audience_lift)."""
+
+    audience_name: str
+    outcome_name: str
+    outcome_kind: str
+    within_days: int
+    treatment_count: int
+    control_count: int
+    treatment_mean: float | None
+    control_mean: float | None
+    uplift: float | None
+    relative_uplift: float | None
+    uplift_ci_low: float | None
+    uplift_ci_high: float | None
+    is_significant: bool
+
+    @property
+    def measured(self) -> bool:
+        """Both arms have members whose window has ended (else there is nothing to compare yet)."""
+        return self.treatment_count > 0 and self.control_count > 0
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def lift(settings: Settings) -> list[Lift]:
+    """Every audience's lift per outcome, from the published audience_lift."""
+    rows = get_warehouse(settings).query_published(
+        "select audience_name, outcome_name, outcome_kind, within_days, treatment_count, control_count, "
+        "treatment_mean, control_mean, uplift, relative_uplift, uplift_ci_low, uplift_ci_high, is_significant "
+        "from audience_lift order by audience_name, outcome_name"
+    )
+    return [
+        Lift(
+            audience_name=str(row[0]),
+            outcome_name=str(row[1]),
+            outcome_kind=str(row[2]),
+            within_days=int(row[3]),
+            treatment_count=int(row[4]),
+            control_count=int(row[5]),
+            treatment_mean=_number(row[6]),
+            control_mean=_number(row[7]),
+            uplift=_number(row[8]),
+            relative_uplift=_number(row[9]),
+            uplift_ci_low=_number(row[10]),
+            uplift_ci_high=_number(row[11]),
+            is_significant=bool(row[12]),
+        )
+        for row in rows
+    ]
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """A mean or an uplift as a person reads it: a rate in percent, revenue in money units."""
+    if value is None:
+        return "–"
+    return f"{value:,.2f}" if kind == "revenue" else f"{100 * value:.1f}%"
+
+
+def _lift_chart(lifts: list[Lift], width: int = 760, row: int = 34) -> str:
+    """Each measured uplift with its 95% interval, as an inline SVG forest plot (rates and revenue
+    each on a scale of their own, centred on 0)."""
+    measured = [item for item in lifts if item.measured and item.uplift is not None]
+    if not measured:
+        return "<p>No audience has a treatment and a control group whose window has ended yet.</p>"
+    left, right = 360, 40
+    plot_w = width - left - right
+    spans: dict[bool, float] = {}
+    for item in measured:
+        bounds = (item.uplift, item.uplift_ci_low, item.uplift_ci_high)
+        widest = max(abs(v) for v in bounds if v is not None)
+        key = item.outcome_kind == "revenue"
+        spans[key] = max(spans.get(key, 0.0), widest)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(measured) + 30}" role="img">'
+    ]
+    for i, item in enumerate(measured):
+        span = spans[item.outcome_kind == "revenue"] or 1.0
+        uplift = float(item.uplift or 0.0)
+        low = item.uplift_ci_low if item.uplift_ci_low is not None else uplift
+        high = item.uplift_ci_high if item.uplift_ci_high is not None else uplift
+
+        def x(value: float, span: float = span) -> float:
+            return left + plot_w * (0.5 + value / (2 * span))
+
+        y = 20 + row * i
+        colour = "#555"
+        if item.is_significant:
+            colour = "#1b7f3b" if uplift > 0 else "#b22222"
+        label = html.escape(f"{item.audience_name} · {item.outcome_name}")
+        tip = html.escape(
+            f"uplift {format_value(item.outcome_kind, uplift)} [{format_value(item.outcome_kind, low)}, "
+            f"{format_value(item.outcome_kind, high)}], n={item.treatment_count:,}/{item.control_count:,}"
+        )
+        parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="11">{label}</text>')
+        parts.append(f'<line x1="{x(0):.1f}" y1="{y - 12}" x2="{x(0):.1f}" y2="{y + 12}" stroke="#bbb"/>')
+        parts.append(
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{colour}" stroke-width="2"/>'
+        )
+        parts.append(
+            f'<circle cx="{x(uplift):.1f}" cy="{y}" r="4" fill="{colour}"><title>{tip}</title></circle>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _size_chart(history: list[tuple[str, Any, int]], width: int = 760, height: int = 300) -> str:
     """Members per audience per build, as an inline SVG line chart (no scripts, no network)."""
     if not history:
@@ -238,5 +347,8 @@ def html_report(settings: Settings) -> str:
         f"<th>activatable</th><th>entered</th><th>exited</th></tr>{rows}</table>"
         f"<h2>Size over time</h2>{_size_chart(history)}"
         f"<h2>Overlaps</h2><p>Each cell: the share of the row audience that is also in the column audience.</p>"
-        f"{_heat_map(names, view.overlaps)}</body></html>"
+        f"{_heat_map(names, view.overlaps)}"
+        "<h2>Lift</h2><p>Uplift of treatment over the audience's holdout per outcome, with its 95% interval "
+        "(green or red: the interval excludes 0).</p>"
+        f"{_lift_chart(lift(settings))}</body></html>"
     )

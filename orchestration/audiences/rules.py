@@ -143,6 +143,18 @@ class Condition(BaseModel):
 Condition.model_rebuild()
 
 
+class LiftOutcome(BaseModel):
+    """An outcome the lift of an audience is measured on, per member, in the days after entering:
+    `order` (placed one: a rate), `revenue` (the orders' total: a mean) or `store_visit` (an order in
+    a store: a rate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    outcome: Literal["order", "revenue", "store_visit"]
+    within_days: int = Field(ge=1, le=365)
+
+
 class AudienceSpec(BaseModel):
     """One audience file: a SQL audience (model audience_<name>.sql) or a rule audience."""
 
@@ -152,6 +164,16 @@ class AudienceSpec(BaseModel):
     holdout_percent: float = Field(default=0, ge=0, le=100)
     description: str | None = None
     rule: Condition | None = None
+    # The outcomes its lift is measured on; unset: lift_outcomes in _audiences.yml.
+    lift: list[LiftOutcome] | None = None
+
+    @field_validator("lift")
+    @classmethod
+    def _distinct_outcomes(cls, lift: list[LiftOutcome] | None) -> list[LiftOutcome] | None:
+        names = [outcome.name for outcome in lift or []]
+        if len(set(names)) != len(names):
+            raise ValueError("an outcome name is used twice")
+        return lift
 
     @property
     def model_name(self) -> str:
@@ -165,12 +187,29 @@ class AudienceProject(BaseModel):
 
     audiences: list[AudienceSpec]
     holdout_global_percent: float = Field(default=0, ge=0, le=100)
+    # The outcomes every audience with a holdout is measured on, unless its file says `lift:`.
+    lift_outcomes: list[LiftOutcome] = Field(default_factory=list)
     priority_lists: dict[str, list[str]] = Field(default_factory=dict)
     # Values a rule reads as {var: name}; dbt receives them as vars (so --vars overrides them).
     parameters: dict[str, Any] = Field(default_factory=dict)
     vars: dict[str, Any] = Field(default_factory=dict)
     # The audience files as written (with name), handed to dbt as var audiences.
     raw_entries: list[dict[str, Any]] = Field(default_factory=list)
+
+    def lift_plan(self) -> list[dict[str, Any]]:
+        """Per audience with a holdout, the outcomes its lift is measured on (var audience_lift)."""
+        return [
+            {
+                "audience_name": audience.name,
+                "holdout_percent": audience.holdout_percent,
+                "outcomes": [
+                    o.model_dump()
+                    for o in (audience.lift if audience.lift is not None else self.lift_outcomes)
+                ],
+            }
+            for audience in self.audiences
+            if audience.holdout_percent > 0
+        ]
 
     def find(self, name: str) -> AudienceSpec:
         for audience in self.audiences:
@@ -219,7 +258,7 @@ def find_cycle(audiences: list[AudienceSpec]) -> list[str] | None:
 
 
 SETTINGS_FILE = "_audiences.yml"
-SETTINGS_KEYS = ("holdout_global_percent", "priority_lists", "parameters")
+SETTINGS_KEYS = ("holdout_global_percent", "priority_lists", "parameters", "lift_outcomes")
 
 
 def _read(path: Path) -> Any:
@@ -282,6 +321,13 @@ def load_project(
         raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be a number") from None
     if not 0 <= global_percent <= 100:
         raise AudienceConfigError(f"{settings_path}: holdout_global_percent must be between 0 and 100")
+    try:
+        lift_outcomes = [LiftOutcome.model_validate(o) for o in settings.get("lift_outcomes") or []]
+    except ValidationError as exc:
+        problems = "; ".join(f"{_location(e) or '(entry)'}: {e['msg']}" for e in exc.errors())
+        raise AudienceConfigError(f"{settings_path}: lift_outcomes: {problems}") from None
+    if len({o.name for o in lift_outcomes}) != len(lift_outcomes):
+        raise AudienceConfigError(f"{settings_path}: lift_outcomes: an outcome name is used twice")
     project = _check(
         audiences_dir,
         settings_path,
@@ -292,7 +338,11 @@ def load_project(
         dialect,
     )
     return project.model_copy(
-        update={"holdout_global_percent": settings.get("holdout_global_percent", 0), "raw_entries": entries}
+        update={
+            "holdout_global_percent": settings.get("holdout_global_percent", 0),
+            "raw_entries": entries,
+            "lift_outcomes": lift_outcomes,
+        }
     )
 
 

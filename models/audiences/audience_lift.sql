@@ -1,0 +1,161 @@
+{#-
+    Lift per audience with a holdout and per outcome (var audience_lift: lift_outcomes in
+    audiences/_audiences.yml, or an audience file's own `lift:`). The cohort is every customer who
+    entered the audience, from the first entry on, once their window has ended: `within_days` after
+    entering. Treatment is the members activation may reach, control the audience's holdout; the
+    global holdout is in neither. The outcome per member is 1 or 0 for `order` and `store_visit`,
+    and the orders' total for `revenue`. Uplift is treatment mean minus control mean, with a 95%
+    normal-approximation interval from the two arms' sample variances (Welch's standard error).
+-#}
+{%- set plan = tessera.analyst_var('audience_lift', []) -%}
+
+with
+
+history as (
+    select * from {{ ref('audience_membership_history') }}
+),
+
+orders as (
+    select * from {{ ref('orders') }}
+),
+
+outcomes as (
+    {%- for audience in plan %}{% for outcome in audience.outcomes %}
+    select
+        cast('{{ audience.audience_name }}' as {{ dbt.type_string() }}) as audience_name,
+        cast('{{ outcome.name }}' as {{ dbt.type_string() }}) as outcome_name,
+        cast('{{ outcome.outcome }}' as {{ dbt.type_string() }}) as outcome_kind,
+        {{ outcome.within_days | int }} as within_days,
+        {{ audience.holdout_percent }} as holdout_percent
+    union all
+    {%- endfor %}{% endfor %}
+    select
+        cast(null as {{ dbt.type_string() }}) as audience_name,
+        cast(null as {{ dbt.type_string() }}) as outcome_name,
+        cast(null as {{ dbt.type_string() }}) as outcome_kind,
+        0 as within_days,
+        0 as holdout_percent
+    where 1 = 0
+),
+
+entries as (
+    select
+        audience_name,
+        customer_id,
+        min(changed_at) as entered_at
+    from history
+    where change_kind = 'entered'
+    group by 1, 2
+),
+
+cohort as (
+    select
+        entries.audience_name,
+        entries.customer_id,
+        entries.entered_at,
+        outcomes.outcome_name,
+        outcomes.outcome_kind,
+        outcomes.within_days,
+        {{ dbt.dateadd('day', 'outcomes.within_days', 'entries.entered_at') }} as window_ends_at,
+        {{ tessera.hash_bucket("entries.audience_name || ':' || entries.customer_id") }}
+        < outcomes.holdout_percent as is_holdout,
+        {{ tessera.hash_bucket("'global:' || entries.customer_id") }}
+        < {{ tessera.analyst_var('holdout_global_percent', 0) }} as is_global_holdout
+    from entries
+    inner join outcomes
+        on entries.audience_name = outcomes.audience_name
+),
+
+matured as (
+    select *
+    from cohort
+    where
+        window_ends_at <= {{ dbt.current_timestamp() }}
+        and not is_global_holdout
+),
+
+per_member as (
+    select
+        matured.audience_name,
+        matured.outcome_name,
+        matured.customer_id,
+        matured.is_holdout,
+        case
+            when matured.outcome_kind = 'revenue'
+                then coalesce(sum(orders.total_amount), 0)
+            when matured.outcome_kind = 'store_visit'
+                then max(case when orders.order_channel = 'store' then 1 else 0 end)
+            else max(case when orders.order_id is not null then 1 else 0 end)
+        end as outcome_value
+    from matured
+    left join orders
+        on
+            matured.customer_id = orders.customer_id
+            and orders.ordered_at > matured.entered_at
+            and orders.ordered_at <= matured.window_ends_at
+    group by
+        matured.audience_name,
+        matured.outcome_name,
+        matured.customer_id,
+        matured.is_holdout,
+        matured.outcome_kind
+),
+
+arms as (
+    select
+        audience_name,
+        outcome_name,
+        count(case when not is_holdout then 1 end) as treatment_count,
+        count(case when is_holdout then 1 end) as control_count,
+        avg(case when not is_holdout then cast(outcome_value as double precision) end) as treatment_mean,
+        avg(case when is_holdout then cast(outcome_value as double precision) end) as control_mean,
+        var_samp(case when not is_holdout then cast(outcome_value as double precision) end)
+            as treatment_variance,
+        var_samp(case when is_holdout then cast(outcome_value as double precision) end) as control_variance
+    from per_member
+    group by 1, 2
+),
+
+estimated as (
+    select
+        outcomes.audience_name,
+        outcomes.outcome_name,
+        outcomes.outcome_kind,
+        outcomes.within_days,
+        coalesce(arms.treatment_count, 0) as treatment_count,
+        coalesce(arms.control_count, 0) as control_count,
+        arms.treatment_mean,
+        arms.control_mean,
+        arms.treatment_mean - arms.control_mean as uplift,
+        sqrt(
+            arms.treatment_variance / nullif(arms.treatment_count, 0)
+            + arms.control_variance / nullif(arms.control_count, 0)
+        ) as standard_error
+    from outcomes
+    left join arms
+        on
+            outcomes.audience_name = arms.audience_name
+            and outcomes.outcome_name = arms.outcome_name
+),
+
+final as (
+    select
+        cast(audience_name as varchar) as audience_name,
+        cast(outcome_name as varchar) as outcome_name,
+        cast(outcome_kind as varchar) as outcome_kind,
+        cast(within_days as integer) as within_days,
+        cast(treatment_count as bigint) as treatment_count,
+        cast(control_count as bigint) as control_count,
+        cast(treatment_mean as double precision) as treatment_mean,
+        cast(control_mean as double precision) as control_mean,
+        cast(uplift as double precision) as uplift,
+        cast(uplift / nullif(control_mean, 0) as double precision) as relative_uplift,
+        cast(uplift - 1.96 * standard_error as double precision) as uplift_ci_low,
+        cast(uplift + 1.96 * standard_error as double precision) as uplift_ci_high,
+        coalesce(uplift - 1.96 * standard_error > 0 or uplift + 1.96 * standard_error < 0, false)
+            as is_significant,
+        cast({{ dbt.current_timestamp() }} as timestamp) as measured_at
+    from estimated
+)
+
+select * from final
