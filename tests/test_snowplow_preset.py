@@ -54,6 +54,32 @@ def test_snowplow_reads_atomic_columns_by_default(tmp_path: Path, monkeypatch: p
     }
 
 
+def test_a_schema_without_snowplows_events_table_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked before a build: the declared schema must hold `events` with Snowplow's `event_id`."""
+    from orchestration.source_presets import SourcePresetConfigError
+    from orchestration.source_presets.check import check_presets
+
+    settings = world_settings(tmp_path)
+    _presets(tmp_path, monkeypatch)
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    con.execute(f"create schema {world.SCHEMA}")
+    con.close()
+    with pytest.raises(SourcePresetConfigError, match=f"no events table in schema '{world.SCHEMA}'"):
+        check_presets(settings)
+    con = duckdb.connect(str(settings.published_db))
+    con.execute(f"create table {world.SCHEMA}.events (id varchar, event varchar)")
+    con.close()
+    with pytest.raises(SourcePresetConfigError, match=f"{world.SCHEMA}.events has no 'event_id' column"):
+        check_presets(settings)
+    con = duckdb.connect(str(settings.published_db))
+    con.execute(f"alter table {world.SCHEMA}.events rename column id to event_id")
+    con.close()
+    assert check_presets(settings).preset("events") == "snowplow"
+
+
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The whole pipeline on a world whose only events are Snowplow's (the demo files are empty)."""
