@@ -21,9 +21,13 @@ ANY_OF: dict[str, tuple[str, ...]] = {
     "rudderstack": ("tracks", "pages", "identifies"),
     # Fivetran's Shopify connector writes customer and order on its first sync, whatever the shop holds.
     "fivetran": ("customer", "order"),
+    # Snowplow's loaders write every event into one wide table.
+    "snowplow": ("events",),
 }
 #: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"
+#: Presets whose record id is another column.
+KEY_COLUMNS: dict[str, str] = {"snowplow": "event_id"}
 
 
 def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> SourcePresets:
@@ -49,10 +53,11 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
                 file=shown,
                 key=f"sources.{system}.schema",
             )
+        key = KEY_COLUMNS.get(declaration.preset, KEY_COLUMN)
         for table, found in present.items():
-            if KEY_COLUMN not in [name.lower() for name in found]:
+            if key not in [name.lower() for name in found]:
                 raise SourcePresetConfigError(
-                    f"{schema}.{prefix}{table} has no {KEY_COLUMN!r} column (the loader's record id): "
+                    f"{schema}.{prefix}{table} has no {key!r} column (the loader's record id): "
                     f"it is not a {declaration.preset} table",
                     file=shown,
                     key=f"sources.{system}.preset",

@@ -18,7 +18,7 @@ PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
 #: The presets each source system can be read with. `demo` is the raw contract Tessera's own generator
 #: writes (docs/raw_schema.md), loaded into raw_<source>; the others read a loader's tables in place.
 PRESETS: dict[str, tuple[str, ...]] = {
-    "events": ("demo", "segment", "rudderstack"),
+    "events": ("demo", "segment", "rudderstack", "snowplow"),
     "shop": ("demo", "fivetran"),
 }
 DEFAULT_PRESET = "demo"
@@ -32,6 +32,16 @@ EVENT_PROPERTIES: dict[str, str] = {
     "price": "price",
     "order_id": "order_id",
     "revenue": "revenue",
+}
+
+#: The snowplow preset's defaults for the same columns: the atomic events table's legacy ecommerce columns
+#: (a transaction's tr_*, a transaction item's ti_*); `event_properties` names other atomic columns.
+SNOWPLOW_EVENT_PROPERTIES: dict[str, str] = {
+    "product_id": "ti_sku",
+    "product_category": "ti_category",
+    "price": "ti_price",
+    "order_id": "tr_orderid",
+    "revenue": "tr_total",
 }
 
 #: The schemas the raw-file load writes (raw_<source>); a preset read in place may not use them.
@@ -247,6 +257,7 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
             }
             if system == "events":
                 entry["event_names"] = dict(declaration.event_names)
-                entry["event_properties"] = EVENT_PROPERTIES | dict(declaration.event_properties)
+                defaults = SNOWPLOW_EVENT_PROPERTIES if declaration.preset == "snowplow" else EVENT_PROPERTIES
+                entry["event_properties"] = defaults | dict(declaration.event_properties)
         out[system] = entry
     return {"source_presets": out}

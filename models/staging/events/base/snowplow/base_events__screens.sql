@@ -1,0 +1,50 @@
+{#-
+    Snowplow's mobile screen views (the snowplow preset's screen_view events), into the columns of the
+    other presets' base_events__screens. The screen's name is in the self-describing event's JSON,
+    which staging does not read: screen_name is null (docs/sources.md).
+-#}
+{{ config(
+    enabled=tessera.source_preset('events').preset == 'snowplow',
+) }}
+
+with
+
+snowplow_events as (
+    select * from {{ ref('base_events__snowplow_events') }}
+),
+
+screens as (
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        device_id,
+        device_type,
+        library_name,
+        event_channel,
+        ip_address,
+        user_agent,
+        page_url,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        occurred_at,
+        sent_at,
+        received_at,
+        loaded_at,
+        cast(null as {{ dbt.type_string() }}) as screen_name,
+        delivery_number
+    from snowplow_events
+    where event_kind = 'screen'
+),
+
+final as (
+    select
+        *,
+        {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
+            as is_junk_anonymous_id,
+        {{ tessera.segment_quarantine_checks() }} as quarantine_reason
+    from screens
+)
+
+select * from final

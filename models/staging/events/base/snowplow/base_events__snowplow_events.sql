@@ -1,0 +1,188 @@
+{#-
+    Snowplow's atomic `events` table (the snowplow preset), read once: every event but page pings,
+    renamed into the staging contract's columns, with `event_kind` saying which base model takes it
+    (page, screen or track) and `delivery_number` numbering the deliveries of one event_id across
+    all kinds, first by collector_tstamp. The four base_events__* models of this preset read it.
+    One model rather than four reads of the source (the style's "base models read source() only"),
+    because Snowplow keeps every event type in one table: a duplicate is found over the whole table,
+    which is scanned and windowed once instead of four times.
+-#}
+{%- set preset = tessera.source_preset('events') -%}
+{{ config(
+    enabled=preset.preset == 'snowplow',
+    pre_hook=tessera.utc_session(),
+) }}
+{%- set events_relation = source('snowplow', 'events') -%}
+{%- set available = tessera.relation_columns(events_relation) -%}
+{%- set shown = events_relation.schema ~ '.' ~ events_relation.identifier -%}
+{%- set properties = preset.event_properties -%}
+{%- if execute -%}
+    {%- if available is none -%}
+        {{ exceptions.raise_compiler_error(
+            "events preset snowplow: no " ~ events_relation.identifier ~ " table in "
+            ~ events_relation.schema ~ " (sources/presets.yml; docs/sources.md)") }}
+    {%- endif -%}
+    {%- set required = [
+        'event_id', 'event', 'collector_tstamp', 'domain_userid', 'user_id',
+    ] -%}
+    {%- for column in required -%}
+        {%- if column not in available -%}
+            {{ exceptions.raise_compiler_error(
+                "events preset snowplow: " ~ shown ~ " has no column " ~ column
+                ~ ": it is not Snowplow's atomic events table (docs/sources.md)") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for staging_column, column in properties.items() -%}
+        {%- if column | lower not in available -%}
+            {{ exceptions.raise_compiler_error(
+                "events preset snowplow: event_properties." ~ staging_column ~ " names column "
+                ~ column ~ ", which " ~ shown ~ " does not have (sources/presets.yml)") }}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- set cols = available or [] -%}
+{%- set c = tessera.column_or_null -%}
+{%- set ts = dbt.type_timestamp() -%}
+{%- set text = dbt.type_string() -%}
+{%- set num = dbt.type_numeric() -%}
+{#- A legacy ecommerce transaction is an order; event_names come on top. -#}
+{%- set names = {'transaction': 'order_completed'} -%}
+{%- do names.update(preset.event_names) -%}
+{%- set mapped = [] -%}
+{%- for source_name, canonical in names.items() -%}
+    {%- set escaped = source_name | string | replace("'", "''") -%}
+    {%- do mapped.append(("'" ~ escaped ~ "'", canonical)) -%}
+{%- endfor -%}
+{#- load_tstamp (newer loaders), else etl_tstamp (when enrich processed it). -#}
+{%- set load_columns = [] -%}
+{%- for column in ['load_tstamp', 'etl_tstamp'] if column in cols -%}
+    {%- do load_columns.append(column) -%}
+{%- endfor -%}
+{%- do load_columns.append('collector_tstamp') -%}
+{#- The property columns: event_properties, else the preset's defaults. -#}
+{%- set p = {} -%}
+{%- for column, default, data_type in [
+    ('product_id', 'ti_sku', text), ('product_category', 'ti_category', text),
+    ('price', 'ti_price', num), ('order_id', 'tr_orderid', text),
+    ('revenue', 'tr_total', num),
+] -%}
+    {%- set read = c(properties.get(column, default), cols, data_type) -%}
+    {%- do p.update({column: 'cast(' ~ read ~ ' as ' ~ data_type ~ ')'}) -%}
+{%- endfor -%}
+
+with
+
+source as (
+    select * from {{ events_relation }}
+),
+
+renamed as (
+    select
+        cast(event_id as {{ text }}) as message_id,
+        nullif(trim(domain_userid), '') as anonymous_id,
+        nullif(trim(cast(user_id as {{ text }})), '') as user_id,
+        nullif(trim({{ c('network_userid', cols) }}), '') as device_id,
+        {{ c('platform', cols) }} as device_type,
+        {{ c('v_tracker', cols) }} as library_name,
+        case
+            when lower({{ c('platform', cols) }}) in ('mob', 'app') then 'app'
+            else 'web'
+        end as event_channel,
+        {{ c('user_ipaddress', cols) }} as ip_address,
+        {{ c('useragent', cols) }} as user_agent,
+        {{ c('page_url', cols) }} as page_url,
+        {{ c('mkt_source', cols) }} as utm_source,
+        {{ c('mkt_medium', cols) }} as utm_medium,
+        {{ c('mkt_campaign', cols) }} as utm_campaign,
+        cast(
+            coalesce({{ c('derived_tstamp', cols, ts) }}, collector_tstamp)
+            as timestamp
+        ) as occurred_at,
+        cast({{ c('dvce_sent_tstamp', cols, ts) }} as timestamp) as sent_at,
+        cast(collector_tstamp as timestamp) as received_at,
+        cast(
+            coalesce({{ load_columns | join(', ') }}) as timestamp
+        ) as loaded_at,
+        case
+            when lower(event) = 'page_view' then 'page'
+            when lower(event) = 'page_ping' then 'ping'
+            when {{ c('event_name', cols) }} = 'screen_view' then 'screen'
+            else 'track'
+        end as event_kind,
+        -- The name as sent: a structured event's action, else the
+        -- self-describing event's schema name, else the event type.
+        case
+            when lower(event) = 'struct' then {{ c('se_action', cols) }}
+            else coalesce({{ c('event_name', cols) }}, event)
+        end as event_text,
+        case
+            when lower(event) = 'struct'
+                then
+                    {{ c('se_category', cols) }}
+                    || '/'
+                    || {{ c('se_action', cols) }}
+        end as structured_event_key,
+        {{ c('page_urlpath', cols) }} as page_path,
+        {{ c('page_title', cols) }} as page_title,
+        {{ c('page_referrer', cols) }} as referrer,
+        {{ p.product_id }} as product_id,
+        lower(trim({{ p.product_category }})) as product_category,
+        {{ p.price }} as price,
+        {{ p.order_id }} as order_id,
+        {{ p.revenue }} as revenue
+    from source
+),
+
+named as (
+    select
+        *,
+        case
+            {% for quoted, canonical in mapped -%}
+                when event_text = {{ quoted }} then '{{ canonical }}'
+                when structured_event_key = {{ quoted }} then '{{ canonical }}'
+            {% endfor -%}
+            else replace(replace(lower(trim(event_text)), ' ', '_'), '-', '_')
+        end as event_name
+    from renamed
+    -- Page pings (activity heartbeats on an open page) are not staged.
+    where event_kind <> 'ping'
+),
+
+final as (
+    select
+        message_id,
+        anonymous_id,
+        user_id,
+        device_id,
+        device_type,
+        library_name,
+        event_channel,
+        ip_address,
+        user_agent,
+        page_url,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        occurred_at,
+        sent_at,
+        received_at,
+        loaded_at,
+        event_kind,
+        event_name,
+        event_text,
+        page_path,
+        page_title,
+        referrer,
+        product_id,
+        product_category,
+        price,
+        order_id,
+        revenue,
+        row_number() over (
+            partition by message_id
+            order by received_at, loaded_at, event_kind, event_text
+        ) as delivery_number
+    from named
+)
+
+select * from final

@@ -1,0 +1,198 @@
+"""A tiny Snowplow-shaped warehouse, written by hand in the shape Snowplow's loaders give `atomic.events`
+(one wide table, one row per event, every event type in it; the column names and types of Snowplow's
+atomic schema, a subset of its ~130 columns), not from our generator. Self-describing event and context
+columns are JSON text, as a wide-row loader writes them; staging does not read them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+SCHEMA = "snowplow_atomic"
+
+# The atomic columns this world fills, with their types (event_id is a UUID on Snowplow's Postgres
+# loader, CHAR(36) elsewhere: `uuid_type` says which).
+COLUMNS: dict[str, str] = {
+    "app_id": "varchar",
+    "platform": "varchar",
+    "etl_tstamp": "timestamp",
+    "collector_tstamp": "timestamp",
+    "dvce_created_tstamp": "timestamp",
+    "event": "varchar",
+    "event_id": "{uuid}",
+    "name_tracker": "varchar",
+    "v_tracker": "varchar",
+    "v_collector": "varchar",
+    "v_etl": "varchar",
+    "user_id": "varchar",
+    "user_ipaddress": "varchar",
+    "domain_userid": "varchar",
+    "domain_sessionidx": "integer",
+    "network_userid": "varchar",
+    "geo_country": "char(2)",
+    "geo_city": "varchar",
+    "page_url": "varchar",
+    "page_title": "varchar",
+    "page_referrer": "varchar",
+    "page_urlhost": "varchar",
+    "page_urlpath": "varchar",
+    "mkt_medium": "varchar",
+    "mkt_source": "varchar",
+    "mkt_campaign": "varchar",
+    "se_category": "varchar",
+    "se_action": "varchar",
+    "se_label": "varchar",
+    "se_property": "varchar",
+    "se_value": "double precision",
+    "tr_orderid": "varchar",
+    "tr_total": "double precision",
+    "tr_currency": "char(3)",
+    "ti_orderid": "varchar",
+    "ti_sku": "varchar",
+    "ti_category": "varchar",
+    "ti_price": "double precision",
+    "ti_quantity": "integer",
+    "pp_yoffset_max": "integer",
+    "useragent": "varchar",
+    "dvce_sent_tstamp": "timestamp",
+    "domain_sessionid": "varchar",
+    "derived_tstamp": "timestamp",
+    "event_vendor": "varchar",
+    "event_name": "varchar",
+    "event_format": "varchar",
+    "event_version": "varchar",
+    "event_fingerprint": "varchar",
+    "true_tstamp": "timestamp",
+    "load_tstamp": "timestamp",
+    "unstruct_event_com_snowplowanalytics_mobile_screen_view_1": "varchar",
+    "contexts_com_snowplowanalytics_snowplow_web_page_1": "varchar",
+}
+
+
+def event_id(n: int) -> str:
+    return f"5e0a{n:04d}-7b1c-4e2d-9f3a-0c4d5e6f7a8b"
+
+
+PAGE, PING, BASKET, ORDER, ITEM, CLICK, SCREEN, VIDEO, NO_ACTION = (event_id(n) for n in range(1, 10))
+
+
+def _event(
+    eid: str,
+    day: int,
+    event: str,
+    event_name: str,
+    domain_userid: str | None,
+    user_id: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    at = f"2025-04-{day:02d} 09:00:00"
+    web = extra.get("platform", "web") == "web"
+    return {
+        "app_id": "shop",
+        "platform": "web",
+        "etl_tstamp": f"2025-04-{day:02d} 09:00:05",
+        "collector_tstamp": f"2025-04-{day:02d} 09:00:01",
+        "dvce_created_tstamp": at,
+        "event": event,
+        "event_id": eid,
+        "name_tracker": "sp",
+        "v_tracker": "js-3.23.0" if web else "ios-5.6.0",
+        "v_collector": "ssc-2.10.0-kinesis",
+        "v_etl": "snowplow-enrich-kinesis-3.9.0",
+        "user_id": user_id,
+        "user_ipaddress": "203.0.113.9",
+        "domain_userid": domain_userid,
+        "domain_sessionidx": 1,
+        "network_userid": "0b7f1e52-6a0e-4c55-8c1e-5f3e2d1c0b9a",
+        "geo_country": "GB",
+        "geo_city": "Leeds",
+        "useragent": "Mozilla/5.0",
+        "dvce_sent_tstamp": at,
+        "domain_sessionid": "3c2b1a09-8f7e-4d6c-b5a4-938271605f4e" if web else None,
+        "derived_tstamp": at,
+        "event_vendor": "com.snowplowanalytics.snowplow",
+        "event_name": event_name,
+        "event_format": "jsonschema",
+        "event_version": "1-0-0",
+        "event_fingerprint": f"fp{eid[:8]}",
+        "load_tstamp": f"2025-04-{day:02d} 09:05:00",
+        "contexts_com_snowplowanalytics_snowplow_web_page_1": '[{"id": "7d1c2b3a-0f9e-4d8c-a7b6-c5d4e3f2a1b0"}]'
+        if web
+        else None,
+    } | extra
+
+
+def _page() -> dict[str, Any]:
+    return _event(
+        PAGE, 1, "page_view", "page_view", "d-ann", None,
+        page_url="https://shop.example.com/shoes?utm_source=news", page_title="Shoes",
+        page_referrer="https://news.example.org/", page_urlhost="shop.example.com", page_urlpath="/shoes",
+        mkt_source="news", mkt_medium="email", mkt_campaign="spring",
+    )  # fmt: skip
+
+
+# Ann browses anonymously as the browser cookie d-ann: a page view (delivered twice, the second copy
+# collected a minute later), a page ping, and a structured "add-to-basket" event. She logs in as user
+# 7 and buys (a legacy ecommerce transaction and its item); the transaction was delivered twice and
+# the copy collected first sits second in the table, with its own derived_tstamp. She then clicks a
+# link (a self-describing event). Bob uses the iOS app (no browser cookie, user 8): a screen view. An
+# anonymous "Play Video" event and a structured event without an action complete the world.
+ORDER_SECOND_COPY = _event(
+    ORDER, 2, "transaction", "transaction", "d-ann", "7",
+    tr_orderid="1001", tr_total=99.0, tr_currency="GBP",
+    collector_tstamp="2025-04-02 09:03:00", derived_tstamp="2025-04-02 09:02:59",
+)  # fmt: skip
+ORDER_FIRST_COPY = ORDER_SECOND_COPY | {
+    "collector_tstamp": "2025-04-02 09:00:01",
+    "derived_tstamp": "2025-04-02 09:00:00",
+    "load_tstamp": "2025-04-02 09:30:00",
+}
+ROWS: list[dict[str, Any]] = [
+    _page(),
+    _page() | {"collector_tstamp": "2025-04-01 09:01:01", "load_tstamp": "2025-04-01 09:06:00"},
+    _event(PING, 1, "page_ping", "page_ping", "d-ann", None, page_urlpath="/shoes", pp_yoffset_max=800),
+    _event(
+        BASKET, 1, "struct", "event", "d-ann", None,
+        se_category="basket", se_action="add-to-basket", se_label="P-1", se_value=49.5,
+    ),
+    ORDER_SECOND_COPY,
+    ORDER_FIRST_COPY,
+    _event(
+        ITEM, 2, "transaction_item", "transaction_item", "d-ann", "7",
+        ti_orderid="1001", ti_sku="P-1", ti_category="Shoes", ti_price=49.5, ti_quantity=2,
+    ),
+    _event(CLICK, 3, "unstruct", "link_click", "d-ann", "7", event_version="1-0-1"),
+    _event(
+        SCREEN, 4, "unstruct", "screen_view", None, "8", platform="mob", event_vendor="com.snowplowanalytics.mobile",
+        unstruct_event_com_snowplowanalytics_mobile_screen_view_1=(
+            '{"id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "name": "Home"}'
+        ),
+    ),
+    _event(VIDEO, 5, "struct", "event", "d-bob", None, se_category="media", se_action="Play Video"),
+    _event(NO_ACTION, 5, "struct", "event", "d-bob", None, se_category="media"),
+]  # fmt: skip
+
+
+def create(
+    execute: Callable[[str, list[Any]], Any], placeholder: str = "?", uuid_type: str = "varchar"
+) -> None:
+    """Create the world's `events` table through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`);
+    `uuid_type` is event_id's type (uuid on Snowplow's Postgres loader)."""
+    execute(f"drop schema if exists {SCHEMA} cascade", [])
+    execute(f"create schema {SCHEMA}", [])
+    columns = ", ".join(f"{name} {kind.format(uuid=uuid_type)}" for name, kind in COLUMNS.items())
+    execute(f"create table {SCHEMA}.events ({columns})", [])
+    for row in ROWS:
+        names = ", ".join(row)
+        marks = ", ".join(placeholder for _ in row)
+        execute(f"insert into {SCHEMA}.events ({names}) values ({marks})", list(row.values()))
+
+
+def presets_yaml() -> str:
+    """The presets file that points Tessera at this world: the structured event's action mapped by
+    event_names, its label and value read as the product and price by event_properties."""
+    return (
+        f"sources:\n  events:\n    preset: snowplow\n    schema: {SCHEMA}\n"
+        "    event_names:\n      add-to-basket: product_added\n"
+        "    event_properties:\n      product_id: se_label\n      price: se_value\n"
+    )
