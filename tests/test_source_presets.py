@@ -16,7 +16,9 @@ def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-DEMO_VARS = {"source_presets": {"events": {"preset": "demo"}, "shop": {"preset": "demo"}}}
+DEMO_VARS = {
+    "source_presets": {system: {"preset": "demo"} for system in ("events", "shop", "crm")},
+}
 
 
 def test_the_shipped_file_keeps_every_source_on_the_demo_preset() -> None:
@@ -34,8 +36,7 @@ def test_a_fivetran_shop_reaches_dbt_with_its_location(presets_file: Path) -> No
     presets_file.write_text(
         "sources:\n  shop:\n    preset: fivetran\n    database: lake\n    schema: shopify_prod\n    table_prefix: eu_\n"
     )
-    assert dbt_vars()["source_presets"] == {
-        "events": {"preset": "demo"},
+    assert dbt_vars()["source_presets"] == DEMO_VARS["source_presets"] | {
         "shop": {"preset": "fivetran", "database": "lake", "schema": "shopify_prod", "table_prefix": "eu_"},
     }
 
@@ -79,7 +80,9 @@ def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: P
          "it takes no schema"),
         ("sources: {events: {preset: segment, schema: raw_segment}}",
          "sources.events.schema: 'raw_segment': schemas named raw_* are where Tessera loads its raw files"),
-        ("sources: {crm: {preset: hubspot}}", "sources.crm: unknown source system; presets exist for events, shop"),
+        ("sources: {ads: {preset: google}}", "sources.ads: unknown source system; presets exist for crm, events, shop"),
+        ("sources: {crm: {preset: hubspot, schema: s}}",
+         "sources.crm.preset: unknown preset 'hubspot'; the crm presets are demo, fivetran_hubspot"),
         ("sources: {shop: {preset: shopify, schema: s}}",
          "sources.shop.preset: unknown preset 'shopify'; the shop presets are demo, fivetran"),
         ("sources: {shop: {preset: fivetran}}",

@@ -21,6 +21,8 @@ ANY_OF: dict[str, tuple[str, ...]] = {
     "rudderstack": ("tracks", "pages", "identifies"),
     # Fivetran's Shopify connector writes customer and order on its first sync, whatever the shop holds.
     "fivetran": ("customer", "order"),
+    # Fivetran's HubSpot connector lands contacts in one table.
+    "fivetran_hubspot": ("contact",),
 }
 #: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"

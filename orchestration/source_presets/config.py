@@ -20,6 +20,7 @@ PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
 PRESETS: dict[str, tuple[str, ...]] = {
     "events": ("demo", "segment", "rudderstack"),
     "shop": ("demo", "fivetran"),
+    "crm": ("demo", "fivetran_hubspot"),
 }
 DEFAULT_PRESET = "demo"
 

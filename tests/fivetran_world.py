@@ -1,0 +1,191 @@
+"""A tiny company whose CRM, support desk and email tool reach the warehouse through Fivetran's connectors,
+written by hand from the shapes of Fivetran's documentation and of its dbt source packages' integration-test
+seeds (not from our generator, and copying none of their files): one schema per connector, one table per
+object keyed by the object's `id`, `_fivetran_synced` (when the row was written) on every table and
+`_fivetran_deleted` where the source deletes records. The same people appear in every system, so a test can
+follow them into identity. All the presets are declared at once, so one build per warehouse serves every
+preset's tests (tests/test_fivetran_presets.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from orchestration.build.pipeline import build, run_dbt
+from orchestration.settings import Settings
+from orchestration.source_presets import PRESETS_FILE_ENV
+from orchestration.warehouse.registry import get_warehouse
+from tests.worlds import world_settings, write_world
+
+SYNCED = "2025-04-02 06:00:00"
+
+# -- HubSpot (`crm: fivetran_hubspot`): the contact table, every property a `property_<name>` column. ------
+HUBSPOT_SCHEMA = "hubspot_prod"
+HUBSPOT_TABLES: dict[str, str] = {
+    "contact": (
+        "id bigint, property_email varchar, property_firstname varchar, property_lastname varchar, "
+        "property_phone varchar, property_mobilephone varchar, property_address varchar, property_city varchar, "
+        "property_zip varchar, property_state varchar, property_country varchar, "
+        "property_hs_country_region_code varchar, property_jobtitle varchar, property_company varchar, "
+        "property_date_of_birth varchar, property_lifecyclestage varchar, property_annualrevenue bigint, "
+        "property_createdate timestamp, property_lastmodifieddate timestamp, "
+        "property_hs_calculated_merged_vids varchar, is_deleted boolean, "
+        "_fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+}
+# Ann (101) is a live contact; a second record of her (104) was merged into 101 in HubSpot, which lists it in
+# 101's merged vids (id:epoch-ms) while the connector still holds its row. Dan (102) was deleted in HubSpot:
+# the connector keeps his row, soft-deleted. Cara (103) has only a mobile number and her country as text.
+HUBSPOT_ROWS: dict[str, list[dict[str, Any]]] = {
+    "contact": [
+        {"id": 101, "property_email": " Ann.Lee@Fastmail.com", "property_firstname": "Ann", "property_lastname": "Lee",
+         "property_phone": "07700 900123", "property_mobilephone": None, "property_address": "12 Mill Lane",
+         "property_city": "Leeds", "property_zip": "ls1 4ap", "property_state": "West Yorkshire",
+         "property_country": "United Kingdom", "property_hs_country_region_code": "gb",
+         "property_jobtitle": "Engineer", "property_company": "Acme", "property_date_of_birth": "1990-05-17",
+         "property_lifecyclestage": "customer", "property_annualrevenue": 100000,
+         "property_createdate": "2025-03-01 09:00:00", "property_lastmodifieddate": "2025-03-05 09:00:00",
+         "property_hs_calculated_merged_vids": "104:1741165200000", "is_deleted": False,
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": 102, "property_email": "dan.roe@proton.me", "property_firstname": "Dan", "property_lastname": "Roe",
+         "property_phone": None, "property_mobilephone": None, "property_country": "GB",
+         "property_createdate": "2025-03-01 10:00:00", "property_lastmodifieddate": "2025-03-03 10:00:00",
+         "is_deleted": None, "_fivetran_synced": SYNCED, "_fivetran_deleted": True},
+        {"id": 103, "property_email": "cara.diaz@gmail.com", "property_firstname": "Cara", "property_lastname": "Diaz",
+         "property_phone": " ", "property_mobilephone": "+44 7700 900456", "property_city": "York",
+         "property_country": "United Kingdom", "property_date_of_birth": "not a date",
+         "property_createdate": "2025-03-01 11:00:00", "property_lastmodifieddate": None,
+         "is_deleted": False, "_fivetran_synced": SYNCED, "_fivetran_deleted": None},
+        {"id": 104, "property_email": "ann.lee@fastmail.com", "property_firstname": "Anne", "property_lastname": "Lee",
+         "property_phone": None, "property_country": "GB",
+         "property_createdate": "2025-02-01 09:00:00", "property_lastmodifieddate": "2025-03-05 09:00:00",
+         "is_deleted": False, "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+    ],
+}  # fmt: skip
+
+#: schema -> (table DDLs, rows) of every connector in the world.
+CONNECTORS: dict[str, tuple[dict[str, str], dict[str, list[dict[str, Any]]]]] = {
+    HUBSPOT_SCHEMA: (HUBSPOT_TABLES, HUBSPOT_ROWS),
+}
+#: The presets file declaring every connector of the world.
+PRESETS_YAML = f"sources:\n  crm:\n    preset: fivetran_hubspot\n    schema: {HUBSPOT_SCHEMA}\n"
+
+#: What the staging build selects on Postgres: the systems the world feeds, and what they need.
+STAGING = "+path:models/staging/crm"
+
+
+def create(
+    execute: Callable[[str, list[Any]], Any], placeholder: str = "?", with_time_zone: bool = False
+) -> None:
+    """Create every connector's tables through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`).
+    `with_time_zone` types the timestamps `timestamp with time zone`, as Fivetran does on Postgres; the values
+    are UTC."""
+    for schema, (tables, rows) in CONNECTORS.items():
+        execute(f"drop schema if exists {schema} cascade", [])
+        execute(f"create schema {schema}", [])
+        for table, columns in tables.items():
+            if with_time_zone:
+                columns = columns.replace(" timestamp", " timestamp with time zone")
+            execute(f'create table {schema}."{table}" ({columns})', [])
+            for row in rows[table]:
+                names = ", ".join(f'"{name}"' for name in row)
+                marks = ", ".join(placeholder for _ in row)
+                values = [
+                    f"{value}+00:00"
+                    if with_time_zone
+                    and isinstance(value, str)
+                    and len(value) == 19
+                    and value.startswith("2025-")
+                    else value
+                    for value in row.values()
+                ]
+                execute(f'insert into {schema}."{table}" ({names}) values ({marks})', values)
+
+
+def _declare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = root / "presets.yml"
+    path.write_text(PRESETS_YAML)
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
+
+
+def build_duckdb(root: Path) -> Settings:
+    """The whole pipeline on DuckDB, on a world whose CRM, support desk and email tool are only the
+    connectors' tables (the demo files are empty)."""
+    settings = world_settings(root)
+    write_world(settings.data_dir, {})
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    create(lambda sql, params: con.execute(sql, params))
+    con.close()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _declare(root, monkeypatch)
+        assert build(settings).published
+    return settings
+
+
+def build_postgres(root: Path) -> Settings:
+    """The staging of the same world on Postgres, with a dbt session that is not on UTC (Fivetran's
+    `timestamp with time zone` must still stage as UTC). Drop the connectors' schemas with `drop_postgres`."""
+    import psycopg2
+
+    settings = world_settings(root, "postgres", pg_schema="tessera_fivetran")
+    write_world(settings.data_dir, {})
+    con = psycopg2.connect(**settings.postgres.connect_kwargs())
+    con.autocommit = True
+    with con.cursor() as cur:
+        create(lambda sql, params: cur.execute(sql, params), placeholder="%s", with_time_zone=True)
+    con.close()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _declare(root, monkeypatch)
+        monkeypatch.setenv("PGTZ", "America/New_York")
+        warehouse = get_warehouse(settings)
+        warehouse.prepare_build()
+        warehouse.load_raw(settings.raw_dir)
+        results = run_dbt(settings, ["build", "--select", STAGING])["results"]
+    failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass")]
+    assert results and not failed, failed
+    return settings
+
+
+def drop_postgres(settings: Settings) -> None:
+    import psycopg2
+
+    con = psycopg2.connect(**settings.postgres.connect_kwargs())
+    con.autocommit = True
+    with con.cursor() as cur:
+        for schema in CONNECTORS:
+            cur.execute(f"drop schema if exists {schema} cascade")
+    con.close()
+
+
+def query_postgres(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, where `{build}` is the Postgres build schema."""
+    import psycopg2
+
+    con = psycopg2.connect(**settings.postgres.connect_kwargs())
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql.format(build=f'"{settings.postgres.build_schema}"'))
+            return list(cur.fetchall())
+    finally:
+        con.close()
+
+
+def query_duckdb(settings: Settings, sql: str) -> list[tuple[Any, ...]]:
+    return get_warehouse(settings).query_published(sql)
+
+
+def columns(settings: Settings, table: str) -> list[tuple[str, str]]:
+    """A published DuckDB table's columns and types, in order."""
+    return [
+        (name, kind)
+        for name, kind in query_duckdb(
+            settings,
+            "select column_name, data_type from information_schema.columns "
+            f"where table_name = '{table}' order by ordinal_position",
+        )
+    ]
