@@ -67,15 +67,94 @@ HUBSPOT_ROWS: dict[str, list[dict[str, Any]]] = {
     ],
 }  # fmt: skip
 
+# -- Zendesk Support (`support: fivetran_zendesk`): ticket, user, satisfaction_rating. ------------------------
+ZENDESK_SCHEMA = "zendesk_prod"
+ZENDESK_TABLES: dict[str, str] = {
+    "ticket": (
+        "id bigint, requester_id bigint, submitter_id bigint, assignee_id bigint, organization_id bigint, "
+        "group_id bigint, brand_id bigint, subject varchar, description varchar, status varchar, priority varchar, "
+        "type varchar, via_channel varchar, via_source_from_address varchar, is_public boolean, "
+        "merged_ticket_ids varchar, due_at timestamp, created_at timestamp, updated_at timestamp, url varchar, "
+        "_fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+    "user": (
+        "id bigint, name varchar, email varchar, phone varchar, role varchar, active boolean, verified boolean, "
+        "suspended boolean, locale varchar, time_zone varchar, organization_id bigint, external_id varchar, "
+        "created_at timestamp, updated_at timestamp, last_login_at timestamp, url varchar, "
+        "_fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+    "satisfaction_rating": (
+        "id bigint, ticket_id bigint, requester_id bigint, assignee_id bigint, group_id bigint, score varchar, "
+        "comment varchar, reason varchar, reason_id bigint, created_at timestamp, updated_at timestamp, "
+        "url varchar, _fivetran_synced timestamp"
+    ),
+}
+# Ann (user 9001) raised two tickets, one on hold, and rated the first good (the second's survey is offered,
+# not answered). Dan's user (9002) was deleted in Zendesk, so his ticket and rating go with him. Eve (9004)
+# is only in Zendesk: one solved ticket rated bad, and one Zendesk deleted (status deleted). An agent (9003)
+# answers tickets but raises none.
+ZENDESK_ROWS: dict[str, list[dict[str, Any]]] = {
+    "user": [
+        {"id": 9001, "name": "Ann Lee", "email": "ann.lee@fastmail.com", "phone": "+44 7700 900123",
+         "role": "end-user", "active": True, "created_at": "2025-03-01 12:00:00", "updated_at": "2025-03-01 12:00:00",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": 9002, "name": "Dan Roe", "email": "dan.roe@proton.me", "phone": None, "role": "end-user",
+         "active": False, "created_at": "2025-03-01 12:00:00", "updated_at": "2025-03-09 12:00:00",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": True},
+        {"id": 9003, "name": "Sam Agent", "email": "sam@support.example.com", "phone": None, "role": "agent",
+         "active": True, "created_at": "2024-01-01 12:00:00", "updated_at": "2024-01-01 12:00:00",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": 9004, "name": " Eve  Tran", "email": "Eve.Tran@Outlook.com", "phone": None, "role": "end-user",
+         "active": True, "created_at": "2025-03-02 12:00:00", "updated_at": "2025-03-02 12:00:00",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": None},
+    ],
+    "ticket": [
+        {"id": 5001, "requester_id": 9001, "submitter_id": 9001, "assignee_id": 9003, "subject": "Late parcel",
+         "status": "open", "priority": "normal", "type": "question", "via_channel": "email",
+         "created_at": "2025-03-06 08:00:00", "updated_at": "2025-03-06 09:00:00", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": False},
+        {"id": 5002, "requester_id": 9001, "submitter_id": 9001, "assignee_id": 9003, "subject": "Wrong size",
+         "status": "hold", "priority": None, "type": None, "via_channel": "voice",
+         "created_at": "2025-03-07 08:00:00", "updated_at": "2025-03-07 09:00:00", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": False},
+        {"id": 5003, "requester_id": 9002, "submitter_id": 9002, "assignee_id": 9003, "subject": "Refund",
+         "status": "solved", "priority": "high", "via_channel": "web", "created_at": "2025-03-04 08:00:00",
+         "updated_at": "2025-03-05 08:00:00", "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": 5004, "requester_id": 9004, "submitter_id": 9004, "assignee_id": 9003, "subject": "Broken zip",
+         "status": "solved", "priority": "low", "via_channel": "web", "created_at": "2025-03-02 13:00:00",
+         "updated_at": "2025-03-03 08:00:00", "_fivetran_synced": SYNCED, "_fivetran_deleted": None},
+        {"id": 5005, "requester_id": 9004, "submitter_id": 9004, "subject": "spam", "status": "deleted",
+         "via_channel": "email", "created_at": "2025-03-02 14:00:00", "updated_at": "2025-03-02 15:00:00",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+    ],
+    "satisfaction_rating": [
+        {"id": 7001, "ticket_id": 5001, "requester_id": 9001, "assignee_id": 9003, "score": "good",
+         "comment": "Quick reply", "created_at": "2025-03-06 10:00:00", "updated_at": "2025-03-08 10:00:00",
+         "_fivetran_synced": SYNCED},
+        {"id": 7002, "ticket_id": 5002, "requester_id": 9001, "assignee_id": 9003, "score": "offered",
+         "created_at": "2025-03-07 10:00:00", "updated_at": "2025-03-07 10:00:00", "_fivetran_synced": SYNCED},
+        {"id": 7003, "ticket_id": 5003, "requester_id": 9002, "assignee_id": 9003, "score": "good",
+         "created_at": "2025-03-05 10:00:00", "updated_at": "2025-03-05 11:00:00", "_fivetran_synced": SYNCED},
+        {"id": 7004, "ticket_id": 5004, "requester_id": 9004, "assignee_id": 9003, "score": "bad",
+         "comment": "Still broken", "reason": "The issue took too long to resolve", "reason_id": 1001,
+         "created_at": "2025-03-03 10:00:00", "updated_at": "2025-03-04 10:00:00", "_fivetran_synced": SYNCED},
+    ],
+}  # fmt: skip
+
 #: schema -> (table DDLs, rows) of every connector in the world.
 CONNECTORS: dict[str, tuple[dict[str, str], dict[str, list[dict[str, Any]]]]] = {
     HUBSPOT_SCHEMA: (HUBSPOT_TABLES, HUBSPOT_ROWS),
+    ZENDESK_SCHEMA: (ZENDESK_TABLES, ZENDESK_ROWS),
 }
 #: The presets file declaring every connector of the world.
-PRESETS_YAML = f"sources:\n  crm:\n    preset: fivetran_hubspot\n    schema: {HUBSPOT_SCHEMA}\n"
+PRESETS_YAML = (
+    "sources:\n"
+    f"  crm: {{preset: fivetran_hubspot, schema: {HUBSPOT_SCHEMA}}}\n"
+    f"  support: {{preset: fivetran_zendesk, schema: {ZENDESK_SCHEMA}}}\n"
+)
 
 #: What the staging build selects on Postgres: the systems the world feeds, and what they need.
-STAGING = "+path:models/staging/crm"
+STAGING = "+path:models/staging/crm +path:models/staging/support"
 
 
 def create(
@@ -145,7 +224,7 @@ def build_postgres(root: Path) -> Settings:
         warehouse = get_warehouse(settings)
         warehouse.prepare_build()
         warehouse.load_raw(settings.raw_dir)
-        results = run_dbt(settings, ["build", "--select", STAGING])["results"]
+        results = run_dbt(settings, ["build", "--select", *STAGING.split()])["results"]
     failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass")]
     assert results and not failed, failed
     return settings

@@ -111,3 +111,109 @@ def test_postgres_stages_the_same_contacts(postgres_build: Settings) -> None:
         "select crm_contact_id, quarantine_reason from {build}.base_crm__contacts "
         "where quarantine_reason is not null order by 1",
     ) == [("102", "deleted in source"), ("104", "merged in source")]
+
+
+# -- support: fivetran_zendesk -------------------------------------------------------------------------------
+
+_I = "INTEGER"
+#: The support base models' columns and DuckDB types as the demo preset builds them (the staging contract).
+SUPPORT_CONTRACT = {
+    "base_support__tickets": [
+        ("ticket_id", _S), ("email_raw", _S), ("email", _S), ("phone_raw", _S), ("phone", _S),
+        ("requester_name", _S), ("subject", _S), ("ticket_status", _S), ("priority", _S), ("ticket_channel", _S),
+        ("is_open", _B), ("created_at", _T), ("updated_at", _T), ("loaded_at", _T), ("is_valid_email", _B),
+        ("is_junk_email", _B), ("is_junk_phone", _B), ("email_issue", _S), ("phone_issue", _S),
+        ("quarantine_reason", _S),
+    ],
+    "base_support__survey_responses": [
+        ("survey_response_id", _S), ("ticket_id", _S), ("email_raw", _S), ("email", _S), ("survey_type", _S),
+        ("score", _I), ("comment_text", _S), ("responded_at", _T), ("loaded_at", _T), ("is_junk_email", _B),
+        ("quarantine_reason", _S),
+    ],
+}  # fmt: skip
+
+
+def test_zendesk_tables_land_in_the_demo_staging_contract(duckdb_build: Settings) -> None:
+    for table, contract in SUPPORT_CONTRACT.items():
+        assert fivetran_world.columns(duckdb_build, table) == contract, table
+
+
+def test_zendesk_tickets_and_ratings_are_staged_with_their_requester(duckdb_build: Settings) -> None:
+    assert _query(
+        duckdb_build,
+        "select ticket_id, email, phone, requester_name, subject, ticket_status, priority, ticket_channel, "
+        "is_open, created_at, loaded_at from stg_support__tickets order by 1",
+    ) == [
+        ("5001", "ann.lee@fastmail.com", "+447700900123", "Ann Lee", "Late parcel", "open", "normal", "email",
+         True, dt.datetime(2025, 3, 6, 8), dt.datetime(2025, 4, 2, 6)),
+        # on hold is pending, and still open; a voice ticket is a phone one
+        ("5002", "ann.lee@fastmail.com", "+447700900123", "Ann Lee", "Wrong size", "pending", None, "phone",
+         True, dt.datetime(2025, 3, 7, 8), dt.datetime(2025, 4, 2, 6)),
+        ("5004", "eve.tran@outlook.com", None, "Eve Tran", "Broken zip", "solved", "low", "web", False,
+         dt.datetime(2025, 3, 2, 13), dt.datetime(2025, 4, 2, 6)),
+    ]  # fmt: skip
+    # good is 5 and bad is 1 on the contract's 1-5 CSAT scale, answered when the rating was last updated
+    assert _query(
+        duckdb_build,
+        "select survey_response_id, ticket_id, email, survey_type, score, comment_text, responded_at "
+        "from stg_support__survey_responses order by 1",
+    ) == [
+        ("7001", "5001", "ann.lee@fastmail.com", "csat", 5, "Quick reply", dt.datetime(2025, 3, 8, 10)),
+        ("7004", "5004", "eve.tran@outlook.com", "csat", 1, "Still broken", dt.datetime(2025, 3, 4, 10)),
+    ]
+
+
+def test_deleted_tickets_and_unanswered_ratings_are_counted_not_staged(duckdb_build: Settings) -> None:
+    assert _query(
+        duckdb_build,
+        "select table_name, record_id, quarantine_reason from quarantined_rows where source_name = 'support' "
+        "order by 1, 2",
+    ) == [
+        ("survey_responses", "7002", "survey not answered"),
+        ("survey_responses", "7003", "requester deleted in source"),
+        ("tickets", "5003", "requester deleted in source"),
+        ("tickets", "5005", "deleted in source"),
+    ]
+
+
+def test_zendesk_requesters_reach_the_customers_and_their_traits(duckdb_build: Settings) -> None:
+    # Ann's tickets and rating join her HubSpot contact; Eve, only in Zendesk, is a customer of her own.
+    rows = _query(
+        duckdb_build,
+        "select customers.email, customer_traits.open_support_tickets, customer_traits.latest_csat "
+        "from customers inner join customer_traits on customers.customer_id = customer_traits.customer_id "
+        "where customers.email in ('ann.lee@fastmail.com', 'eve.tran@outlook.com') order by 1",
+    )
+    assert rows == [("ann.lee@fastmail.com", 2, 5), ("eve.tran@outlook.com", 0, 1)]
+    assert _query(
+        duckdb_build,
+        "select count(distinct customer_id), count(*) from customer_source_records "
+        "where (source_name = 'crm' and record_id = '101') "
+        "or (source_name = 'support' and record_id in ('5001', '5002', '7001'))",
+    ) == [(1, 4)]
+    assert _query(
+        duckdb_build,
+        "select count(*) from customer_source_records where source_name = 'support' "
+        "and record_id in ('5003', '5005', '7002', '7003')",
+    ) == [(0,)]
+
+
+def test_postgres_stages_the_same_tickets_and_ratings(postgres_build: Settings) -> None:
+    assert fivetran_world.query_postgres(
+        postgres_build,
+        "select ticket_id, email, ticket_status, is_open, created_at from {build}.stg_support__tickets order by 1",
+    ) == [
+        ("5001", "ann.lee@fastmail.com", "open", True, dt.datetime(2025, 3, 6, 8)),
+        ("5002", "ann.lee@fastmail.com", "pending", True, dt.datetime(2025, 3, 7, 8)),
+        ("5004", "eve.tran@outlook.com", "solved", False, dt.datetime(2025, 3, 2, 13)),
+    ]
+    assert fivetran_world.query_postgres(
+        postgres_build,
+        "select survey_response_id, score, responded_at, quarantine_reason "
+        "from {build}.base_support__survey_responses order by 1",
+    ) == [
+        ("7001", 5, dt.datetime(2025, 3, 8, 10), None),
+        ("7002", None, dt.datetime(2025, 3, 7, 10), "survey not answered"),
+        ("7003", 5, dt.datetime(2025, 3, 5, 11), "requester deleted in source"),
+        ("7004", 1, dt.datetime(2025, 3, 4, 10), None),
+    ]

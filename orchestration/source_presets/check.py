@@ -23,6 +23,8 @@ ANY_OF: dict[str, tuple[str, ...]] = {
     "fivetran": ("customer", "order"),
     # Fivetran's HubSpot connector lands contacts in one table.
     "fivetran_hubspot": ("contact",),
+    # ... and its Zendesk Support one tickets and users, whatever the account holds.
+    "fivetran_zendesk": ("ticket", "user"),
 }
 #: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"

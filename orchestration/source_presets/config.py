@@ -21,6 +21,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "events": ("demo", "segment", "rudderstack"),
     "shop": ("demo", "fivetran"),
     "crm": ("demo", "fivetran_hubspot"),
+    "support": ("demo", "fivetran_zendesk"),
 }
 DEFAULT_PRESET = "demo"
 
