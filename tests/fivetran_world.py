@@ -141,20 +141,119 @@ ZENDESK_ROWS: dict[str, list[dict[str, Any]]] = {
     ],
 }  # fmt: skip
 
+# -- Klaviyo (`esp: fivetran_klaviyo`): event, person, metric, campaign, flow. --------------------------------
+KLAVIYO_SCHEMA = "klaviyo_prod"
+KLAVIYO_TABLES: dict[str, str] = {
+    "event": (
+        "id varchar, person_id varchar, metric_id varchar, campaign_id varchar, flow_id varchar, "
+        'flow_message_id varchar, uuid varchar, datetime timestamp, "timestamp" timestamp, type varchar, '
+        "_variation varchar, property_value varchar, property_url varchar, property_subject varchar, "
+        "property_email_domain varchar, property_bounce_type varchar, property_campaign_name varchar, "
+        "_fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+    "person": (
+        "id varchar, email varchar, phone_number varchar, first_name varchar, last_name varchar, "
+        "address_1 varchar, address_2 varchar, city varchar, zip varchar, region varchar, country varchar, "
+        "organization varchar, title varchar, timezone varchar, created timestamp, updated timestamp, "
+        "last_event_date timestamp, _fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+    "metric": (
+        "id varchar, name varchar, integration_id varchar, integration_name varchar, "
+        "integration_category varchar, created timestamp, updated timestamp, _fivetran_synced timestamp, "
+        "_fivetran_deleted boolean"
+    ),
+    "campaign": (
+        "id varchar, name varchar, subject varchar, status varchar, campaign_type varchar, from_email varchar, "
+        "send_time timestamp, sent_at timestamp, created timestamp, updated timestamp, archived boolean, "
+        "_fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+    "flow": (
+        "id varchar, name varchar, status varchar, trigger_type varchar, created timestamp, updated timestamp, "
+        "archived boolean, _fivetran_synced timestamp, _fivetran_deleted boolean"
+    ),
+}
+_KLAVIYO = {"integration_id": "0rG4eQ", "integration_name": "Klaviyo", "integration_category": "Internal",
+            "_fivetran_synced": SYNCED, "_fivetran_deleted": False}  # fmt: skip
+# Ann's profile got the Spring Sale campaign, opened it and clicked; she also placed an order (a metric that
+# is not email, so not staged); her unsubscribe was deleted in Klaviyo. Fay is only in Klaviyo: the welcome
+# flow reached her once and bounced once, and she unsubscribed in an older sync whose event names its metric
+# only in `type`. Dan's profile was deleted in Klaviyo, and with it the campaign he received.
+KLAVIYO_ROWS: dict[str, list[dict[str, Any]]] = {
+    "person": [
+        {"id": "01HANN", "email": "Ann.Lee@fastmail.com", "first_name": "Ann", "last_name": "Lee",
+         "city": "Leeds", "country": "United Kingdom", "created": "2025-03-01 09:30:00",
+         "updated": "2025-03-10 09:00:00", "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": "01HFAY", "email": "fay.ng@gmail.com", "first_name": "Fay", "last_name": "Ng",
+         "created": "2025-03-09 09:00:00", "updated": "2025-03-09 09:00:00", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": None},
+        {"id": "01HDAN", "email": "dan.roe@proton.me", "first_name": "Dan", "last_name": "Roe",
+         "created": "2025-03-01 10:30:00", "updated": "2025-03-09 10:00:00", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": True},
+    ],
+    "metric": [
+        {"id": "MRECV", "name": "Received Email", **_KLAVIYO},
+        {"id": "MOPEN", "name": "Opened Email", **_KLAVIYO},
+        {"id": "MCLIK", "name": "Clicked Email", **_KLAVIYO},
+        {"id": "MBNCE", "name": "Bounced Email", **_KLAVIYO},
+        {"id": "MUNSB", "name": "Unsubscribed", **_KLAVIYO},
+        {"id": "MORDR", "name": "Placed Order", **_KLAVIYO, "integration_name": "Shopify",
+         "integration_category": "ecommerce"},
+    ],
+    "campaign": [
+        {"id": "CSPRING", "name": "Spring Sale", "subject": "Spring is here", "status": "sent",
+         "campaign_type": "regular", "sent_at": "2025-03-10 09:00:00", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": False},
+    ],
+    "flow": [
+        {"id": "FWELC", "name": "Welcome Series", "status": "live", "trigger_type": "List",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+    ],
+    "event": [
+        {"id": "EV1", "person_id": "01HANN", "metric_id": "MRECV", "campaign_id": "CSPRING",
+         "timestamp": "2025-03-10 09:00:00", "datetime": "2025-03-10 09:00:00", "type": "Received Email",
+         "property_subject": "Spring is here", "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": "EV2", "person_id": "01HANN", "metric_id": "MOPEN", "campaign_id": "CSPRING",
+         "timestamp": "2025-03-10 10:00:00", "datetime": "2025-03-10 10:00:00", "type": "Opened Email",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": "EV3", "person_id": "01HANN", "metric_id": "MCLIK", "campaign_id": "CSPRING",
+         "timestamp": "2025-03-10 10:05:00", "datetime": "2025-03-10 10:05:00", "type": "Clicked Email",
+         "property_url": "https://shop.example.com/spring", "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": "EV4", "person_id": "01HANN", "metric_id": "MORDR", "timestamp": "2025-03-10 11:00:00",
+         "type": "Placed Order", "property_value": "54.00", "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": "EV5", "person_id": "01HANN", "metric_id": "MUNSB", "campaign_id": "CSPRING",
+         "timestamp": "2025-03-11 10:00:00", "type": "Unsubscribed", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": True},
+        {"id": "EV6", "person_id": "01HFAY", "metric_id": "MRECV", "flow_id": "FWELC", "flow_message_id": "FM1",
+         "timestamp": "2025-03-09 09:05:00", "type": "Received Email", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": None},
+        {"id": "EV7", "person_id": "01HFAY", "metric_id": "MBNCE", "flow_id": "FWELC", "flow_message_id": "FM2",
+         "timestamp": "2025-03-10 09:05:00", "type": "Bounced Email", "property_bounce_type": "soft",
+         "_fivetran_synced": SYNCED, "_fivetran_deleted": None},
+        {"id": "EV8", "person_id": "01HFAY", "metric_id": "MOLDUNSUB", "timestamp": None,
+         "datetime": "2025-03-12 09:00:00", "type": "Unsubscribed", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": False},
+        {"id": "EV9", "person_id": "01HDAN", "metric_id": "MRECV", "campaign_id": "CSPRING",
+         "timestamp": "2025-03-10 09:00:00", "type": "Received Email", "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": False},
+    ],
+}  # fmt: skip
+
 #: schema -> (table DDLs, rows) of every connector in the world.
 CONNECTORS: dict[str, tuple[dict[str, str], dict[str, list[dict[str, Any]]]]] = {
     HUBSPOT_SCHEMA: (HUBSPOT_TABLES, HUBSPOT_ROWS),
     ZENDESK_SCHEMA: (ZENDESK_TABLES, ZENDESK_ROWS),
+    KLAVIYO_SCHEMA: (KLAVIYO_TABLES, KLAVIYO_ROWS),
 }
 #: The presets file declaring every connector of the world.
 PRESETS_YAML = (
     "sources:\n"
     f"  crm: {{preset: fivetran_hubspot, schema: {HUBSPOT_SCHEMA}}}\n"
     f"  support: {{preset: fivetran_zendesk, schema: {ZENDESK_SCHEMA}}}\n"
+    f"  esp: {{preset: fivetran_klaviyo, schema: {KLAVIYO_SCHEMA}}}\n"
 )
 
 #: What the staging build selects on Postgres: the systems the world feeds, and what they need.
-STAGING = "+path:models/staging/crm +path:models/staging/support"
+STAGING = "+path:models/staging/crm +path:models/staging/support +path:models/staging/esp"
 
 
 def create(

@@ -217,3 +217,91 @@ def test_postgres_stages_the_same_tickets_and_ratings(postgres_build: Settings) 
         ("7003", 5, dt.datetime(2025, 3, 5, 11), "requester deleted in source"),
         ("7004", 1, dt.datetime(2025, 3, 4, 10), None),
     ]
+
+
+# -- esp: fivetran_klaviyo -----------------------------------------------------------------------------------
+
+#: base_esp__email_events' columns and DuckDB types as the demo preset builds them (the staging contract).
+ESP_CONTRACT = [
+    ("email_event_id", _S), ("email_raw", _S), ("email", _S), ("campaign_id", _S), ("campaign_name", _S),
+    ("email_event_type", _S), ("clicked_url", _S), ("occurred_at", _T), ("loaded_at", _T), ("is_junk_email", _B),
+    ("quarantine_reason", _S),
+]  # fmt: skip
+
+
+def test_klaviyo_events_land_in_the_demo_staging_contract(duckdb_build: Settings) -> None:
+    assert fivetran_world.columns(duckdb_build, "base_esp__email_events") == ESP_CONTRACT
+
+
+def test_klaviyo_email_metrics_are_staged_with_the_profiles_email(duckdb_build: Settings) -> None:
+    assert _query(
+        duckdb_build,
+        "select email_event_id, email, campaign_id, campaign_name, email_event_type, clicked_url, occurred_at, "
+        "loaded_at from stg_esp__email_events order by 1",
+    ) == [
+        ("EV1", "ann.lee@fastmail.com", "CSPRING", "Spring Sale", "send", None, dt.datetime(2025, 3, 10, 9),
+         dt.datetime(2025, 4, 2, 6)),
+        ("EV2", "ann.lee@fastmail.com", "CSPRING", "Spring Sale", "open", None, dt.datetime(2025, 3, 10, 10),
+         dt.datetime(2025, 4, 2, 6)),
+        ("EV3", "ann.lee@fastmail.com", "CSPRING", "Spring Sale", "click", "https://shop.example.com/spring",
+         dt.datetime(2025, 3, 10, 10, 5), dt.datetime(2025, 4, 2, 6)),
+        # a flow's message: the flow is the campaign
+        ("EV6", "fay.ng@gmail.com", "FWELC", "Welcome Series", "send", None, dt.datetime(2025, 3, 9, 9, 5),
+         dt.datetime(2025, 4, 2, 6)),
+        ("EV7", "fay.ng@gmail.com", "FWELC", "Welcome Series", "bounce", None, dt.datetime(2025, 3, 10, 9, 5),
+         dt.datetime(2025, 4, 2, 6)),
+        # an older sync: the metric is not in `metric`, the event's type names it; datetime when no timestamp
+        ("EV8", "fay.ng@gmail.com", None, None, "unsubscribe", None, dt.datetime(2025, 3, 12, 9),
+         dt.datetime(2025, 4, 2, 6)),
+    ]  # fmt: skip
+
+
+def test_deleted_klaviyo_events_and_profiles_are_counted_not_staged(duckdb_build: Settings) -> None:
+    # EV4 (Placed Order) is not email engagement: not an email event at all, so neither staged nor quarantined.
+    assert _query(
+        duckdb_build,
+        "select record_id, quarantine_reason from quarantined_rows where source_name = 'esp' order by 1",
+    ) == [("EV5", "deleted in source"), ("EV9", "person deleted in source")]
+
+
+def test_klaviyo_events_reach_the_customers(duckdb_build: Settings) -> None:
+    [(ann,)] = _query(duckdb_build, "select customer_id from customers where email = 'ann.lee@fastmail.com'")
+    assert _query(
+        duckdb_build,
+        "select event_id, event_name, event_channel, utm_campaign from events where source_name = 'esp' "
+        f"and customer_id = '{ann}' order by occurred_at",
+    ) == [
+        ("EV1", "email_send", "email", "Spring Sale"),
+        ("EV2", "email_open", "email", "Spring Sale"),
+        ("EV3", "email_click", "email", "Spring Sale"),
+    ]
+    # Fay is only in Klaviyo: her email makes her a customer (with no profile attributes: an email event is no
+    # profile), who has her three email events
+    assert _query(
+        duckdb_build,
+        "select count(distinct events.customer_id), count(*) from events inner join customer_identifiers "
+        "on events.customer_id = customer_identifiers.customer_id "
+        "where events.source_name = 'esp' and customer_identifiers.identifier_type = 'email' "
+        "and customer_identifiers.identifier_value = 'fay.ng@gmail.com'",
+    ) == [(1, 3)]
+    assert _query(
+        duckdb_build,
+        "select count(*) from events where source_name = 'esp' and event_id in ('EV4', 'EV5', 'EV9')",
+    ) == [(0,)]
+
+
+def test_postgres_stages_the_same_email_events(postgres_build: Settings) -> None:
+    assert fivetran_world.query_postgres(
+        postgres_build,
+        "select email_event_id, email, email_event_type, occurred_at, quarantine_reason "
+        "from {build}.base_esp__email_events order by 1",
+    ) == [
+        ("EV1", "ann.lee@fastmail.com", "send", dt.datetime(2025, 3, 10, 9), None),
+        ("EV2", "ann.lee@fastmail.com", "open", dt.datetime(2025, 3, 10, 10), None),
+        ("EV3", "ann.lee@fastmail.com", "click", dt.datetime(2025, 3, 10, 10, 5), None),
+        ("EV5", "ann.lee@fastmail.com", "unsubscribe", dt.datetime(2025, 3, 11, 10), "deleted in source"),
+        ("EV6", "fay.ng@gmail.com", "send", dt.datetime(2025, 3, 9, 9, 5), None),
+        ("EV7", "fay.ng@gmail.com", "bounce", dt.datetime(2025, 3, 10, 9, 5), None),
+        ("EV8", "fay.ng@gmail.com", "unsubscribe", dt.datetime(2025, 3, 12, 9), None),
+        ("EV9", "dan.roe@proton.me", "send", dt.datetime(2025, 3, 10, 9), "person deleted in source"),
+    ]

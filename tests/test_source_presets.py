@@ -17,7 +17,7 @@ def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 DEMO_VARS = {
-    "source_presets": {system: {"preset": "demo"} for system in ("events", "shop", "crm", "support")},
+    "source_presets": {system: {"preset": "demo"} for system in ("events", "shop", "crm", "support", "esp")},
 }
 
 
@@ -80,7 +80,7 @@ def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: P
          "it takes no schema"),
         ("sources: {events: {preset: segment, schema: raw_segment}}",
          "sources.events.schema: 'raw_segment': schemas named raw_* are where Tessera loads its raw files"),
-        ("sources: {ads: {preset: google}}", "sources.ads: unknown source system; presets exist for crm, events, shop, support"),
+        ("sources: {ads: {preset: google}}", "sources.ads: unknown source system; presets exist for crm, esp, events, shop, support"),
         ("sources: {crm: {preset: hubspot, schema: s}}",
          "sources.crm.preset: unknown preset 'hubspot'; the crm presets are demo, fivetran_hubspot"),
         ("sources: {shop: {preset: shopify, schema: s}}",

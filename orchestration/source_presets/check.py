@@ -25,6 +25,8 @@ ANY_OF: dict[str, tuple[str, ...]] = {
     "fivetran_hubspot": ("contact",),
     # ... and its Zendesk Support one tickets and users, whatever the account holds.
     "fivetran_zendesk": ("ticket", "user"),
+    # ... and its Klaviyo one events and the profiles they belong to.
+    "fivetran_klaviyo": ("event", "person"),
 }
 #: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"

@@ -22,6 +22,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "shop": ("demo", "fivetran"),
     "crm": ("demo", "fivetran_hubspot"),
     "support": ("demo", "fivetran_zendesk"),
+    "esp": ("demo", "fivetran_klaviyo"),
 }
 DEFAULT_PRESET = "demo"
 
