@@ -161,3 +161,28 @@ def test_a_schema_without_fivetrans_shopify_tables_is_a_config_error(
     _published(settings, "create table shopify_prod.customer (customer_id bigint)")
     with pytest.raises(SourcePresetConfigError, match=r"shopify_prod.customer has no 'id' column"):
         check_presets(settings)
+
+
+@pytest.mark.parametrize(
+    ("system", "preset", "tables"),
+    [
+        ("crm", "fivetran_hubspot", "contact"),
+        ("support", "fivetran_zendesk", "ticket, user"),
+        ("esp", "fivetran_klaviyo", "event, person"),
+    ],
+)
+def test_a_schema_without_a_fivetran_connectors_tables_is_a_config_error(
+    presets_file: Path, tmp_path: Path, system: str, preset: str, tables: str
+) -> None:
+    from orchestration.source_presets.check import check_presets
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    first = tables.split(", ")[0]
+    _published(settings, "create schema app_prod", f'create table app_prod."{first}" (id varchar)')
+    presets_file.write_text(f"sources: {{{system}: {{preset: {preset}, schema: app}}}}")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(settings)
+    assert f"sources.{system}.schema: no {tables} table in schema 'app'" in str(raised.value)
+    presets_file.write_text(f"sources: {{{system}: {{preset: {preset}, schema: app_prod}}}}")
+    assert check_presets(settings).preset(system) == preset
