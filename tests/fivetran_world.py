@@ -284,7 +284,7 @@ def create(
                 execute(f'insert into {schema}."{table}" ({names}) values ({marks})', values)
 
 
-def _declare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def declare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = root / "presets.yml"
     path.write_text(PRESETS_YAML)
     monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
@@ -300,7 +300,7 @@ def build_duckdb(root: Path) -> Settings:
     create(lambda sql, params: con.execute(sql, params))
     con.close()
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _declare(root, monkeypatch)
+        declare(root, monkeypatch)
         assert build(settings).published
     return settings
 
@@ -318,7 +318,7 @@ def build_postgres(root: Path) -> Settings:
         create(lambda sql, params: cur.execute(sql, params), placeholder="%s", with_time_zone=True)
     con.close()
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _declare(root, monkeypatch)
+        declare(root, monkeypatch)
         monkeypatch.setenv("PGTZ", "America/New_York")
         warehouse = get_warehouse(settings)
         warehouse.prepare_build()

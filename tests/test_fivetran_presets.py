@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
+import duckdb
 import pytest
 
+from orchestration.build.pipeline import run_dbt
 from orchestration.settings import Settings
+from orchestration.warehouse.registry import get_warehouse
 from tests import fivetran_world
 from tests.conftest import require_postgres
+from tests.worlds import world_settings, write_world
 
 _S, _B, _T, _D = "VARCHAR", "BOOLEAN", "TIMESTAMP", "DATE"
 #: base_crm__contacts' columns and DuckDB types as the demo preset builds them (the staging contract).
@@ -305,3 +310,29 @@ def test_postgres_stages_the_same_email_events(postgres_build: Settings) -> None
         ("EV8", "fay.ng@gmail.com", "unsubscribe", dt.datetime(2025, 3, 12, 9), None),
         ("EV9", "dan.roe@proton.me", "send", dt.datetime(2025, 3, 10, 9), "person deleted in source"),
     ]
+
+
+# -- drift -----------------------------------------------------------------------------------------------------
+
+
+def test_a_renamed_connector_column_stops_the_model_naming_table_and_column(tmp_path: Path) -> None:
+    """A column the connector always writes, renamed: the base model stops with the table and the column named,
+    rather than failing on a database error or staging nulls (a build then publishes nothing, as for any
+    failed gating model). Running the one model is enough to show it."""
+    settings = world_settings(tmp_path)
+    write_world(settings.data_dir, {})
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    fivetran_world.create(lambda sql, params: con.execute(sql, params))
+    con.execute(f"alter table {fivetran_world.KLAVIYO_SCHEMA}.event rename column person_id to profile_id")
+    con.close()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fivetran_world.declare(tmp_path, monkeypatch)
+        get_warehouse(settings).prepare_build()
+        results = run_dbt(settings, ["run", "--select", "base_esp__email_events"])["results"]
+    [model] = [r for r in results if r["unique_id"] == "model.tessera.base_esp__email_events"]
+    assert model["status"] == "error"
+    assert (
+        f"esp preset fivetran_klaviyo: table {fivetran_world.KLAVIYO_SCHEMA}.event has no column person_id, "
+        "which the connector writes"
+    ) in model["message"]

@@ -12,7 +12,8 @@
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set cols = tessera.fivetran_table(
-    'fivetran_hubspot', 'crm', 'contact', required=true) -%}
+    'fivetran_hubspot', 'crm', 'contact', required=true,
+    columns=['id', '_fivetran_synced']) -%}
 {#- Each property column, or a typed null when the portal has no such
     property (the connector makes a column per property in use). -#}
 {%- set p = {} -%}

@@ -14,15 +14,16 @@
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set event_cols = tessera.fivetran_table(
-    'fivetran_klaviyo', 'esp', 'event', required=true) -%}
+    'fivetran_klaviyo', 'esp', 'event', required=true,
+    columns=['id', 'person_id', '_fivetran_synced']) -%}
 {%- set person_cols = tessera.fivetran_table(
-    'fivetran_klaviyo', 'esp', 'person', required=true) -%}
+    'fivetran_klaviyo', 'esp', 'person', required=true, columns=['id']) -%}
 {%- set metric_cols = tessera.fivetran_table(
-    'fivetran_klaviyo', 'esp', 'metric') -%}
+    'fivetran_klaviyo', 'esp', 'metric', columns=['id']) -%}
 {%- set campaign_cols = tessera.fivetran_table(
-    'fivetran_klaviyo', 'esp', 'campaign') -%}
+    'fivetran_klaviyo', 'esp', 'campaign', columns=['id']) -%}
 {%- set flow_cols = tessera.fivetran_table(
-    'fivetran_klaviyo', 'esp', 'flow') -%}
+    'fivetran_klaviyo', 'esp', 'flow', columns=['id']) -%}
 {%- set text = dbt.type_string() -%}
 {%- set stamp = dbt.type_timestamp() -%}
 {#- Klaviyo's email metrics -> the contract's event types. -#}

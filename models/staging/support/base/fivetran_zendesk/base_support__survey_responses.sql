@@ -13,9 +13,13 @@
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set rating_cols = tessera.fivetran_table(
-    'fivetran_zendesk', 'support', 'satisfaction_rating') -%}
+    'fivetran_zendesk', 'support', 'satisfaction_rating',
+    columns=[
+        'id', 'ticket_id', 'requester_id', 'score', 'created_at', 'updated_at',
+        '_fivetran_synced',
+    ]) -%}
 {%- set user_cols = tessera.fivetran_table(
-    'fivetran_zendesk', 'support', 'user', required=true) -%}
+    'fivetran_zendesk', 'support', 'user', required=true, columns=['id']) -%}
 {%- set text = dbt.type_string() -%}
 
 with

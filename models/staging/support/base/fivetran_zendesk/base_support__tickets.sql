@@ -11,9 +11,13 @@
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set ticket_cols = tessera.fivetran_table(
-    'fivetran_zendesk', 'support', 'ticket', required=true) -%}
+    'fivetran_zendesk', 'support', 'ticket', required=true,
+    columns=[
+        'id', 'requester_id', 'subject', 'status', 'priority', 'created_at',
+        'updated_at', '_fivetran_synced',
+    ]) -%}
 {%- set user_cols = tessera.fivetran_table(
-    'fivetran_zendesk', 'support', 'user', required=true) -%}
+    'fivetran_zendesk', 'support', 'user', required=true, columns=['id']) -%}
 {%- set text = dbt.type_string() -%}
 
 with
