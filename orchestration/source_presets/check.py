@@ -17,16 +17,15 @@ from orchestration.warehouse.registry import get_warehouse
 #: The tables of each preset of which at least one must exist; a loader creates the others only once a
 #: call of their kind arrives.
 ANY_OF: dict[str, tuple[str, ...]] = {
+    # Fivetran's HubSpot connector lands contacts in one table; its Zendesk Support one tickets and users,
+    # and its Klaviyo one events and the profiles they belong to, whatever the account holds.
+    "fivetran_hubspot": ("contact",),
+    "fivetran_zendesk": ("ticket", "user"),
+    "fivetran_klaviyo": ("event", "person"),
     "segment": ("tracks", "pages", "identifies"),
     "rudderstack": ("tracks", "pages", "identifies"),
     # Fivetran's Shopify connector writes customer and order on its first sync, whatever the shop holds.
     "fivetran": ("customer", "order"),
-    # Fivetran's HubSpot connector lands contacts in one table.
-    "fivetran_hubspot": ("contact",),
-    # ... and its Zendesk Support one tickets and users, whatever the account holds.
-    "fivetran_zendesk": ("ticket", "user"),
-    # ... and its Klaviyo one events and the profiles they belong to.
-    "fivetran_klaviyo": ("event", "person"),
 }
 #: The column every table of the preset has (the message id; the Shopify record id).
 KEY_COLUMN = "id"
