@@ -33,13 +33,14 @@ HUBSPOT_TABLES: dict[str, str] = {
         "property_hs_country_region_code varchar, property_jobtitle varchar, property_company varchar, "
         "property_date_of_birth varchar, property_lifecyclestage varchar, property_annualrevenue bigint, "
         "property_createdate timestamp, property_lastmodifieddate timestamp, "
-        "property_hs_calculated_merged_vids varchar, is_deleted boolean, "
+        "property_hs_calculated_merged_vids varchar, property_hs_merged_object_ids varchar, is_deleted boolean, "
         "_fivetran_synced timestamp, _fivetran_deleted boolean"
     ),
 }
 # Ann (101) is a live contact; a second record of her (104) was merged into 101 in HubSpot, which lists it in
 # 101's merged vids (id:epoch-ms) while the connector still holds its row. Dan (102) was deleted in HubSpot:
-# the connector keeps his row, soft-deleted. Cara (103) has only a mobile number and her country as text.
+# the connector keeps his row, soft-deleted. Cara (103) has only a mobile number and her country as text; her
+# older record (105) was merged into hers, listed in the newer hs_merged_object_ids ("id;id").
 HUBSPOT_ROWS: dict[str, list[dict[str, Any]]] = {
     "contact": [
         {"id": 101, "property_email": " Ann.Lee@Fastmail.com", "property_firstname": "Ann", "property_lastname": "Lee",
@@ -59,10 +60,14 @@ HUBSPOT_ROWS: dict[str, list[dict[str, Any]]] = {
          "property_phone": " ", "property_mobilephone": "+44 7700 900456", "property_city": "York",
          "property_country": "United Kingdom", "property_date_of_birth": "not a date",
          "property_createdate": "2025-03-01 11:00:00", "property_lastmodifieddate": None,
-         "is_deleted": False, "_fivetran_synced": SYNCED, "_fivetran_deleted": None},
+         "property_hs_merged_object_ids": "99;105", "is_deleted": False, "_fivetran_synced": SYNCED,
+         "_fivetran_deleted": None},
         {"id": 104, "property_email": "ann.lee@fastmail.com", "property_firstname": "Anne", "property_lastname": "Lee",
          "property_phone": None, "property_country": "GB",
          "property_createdate": "2025-02-01 09:00:00", "property_lastmodifieddate": "2025-03-05 09:00:00",
+         "is_deleted": False, "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
+        {"id": 105, "property_email": "cara.diaz@gmail.com", "property_firstname": "Cara", "property_lastname": "D",
+         "property_createdate": "2025-02-20 11:00:00", "property_lastmodifieddate": "2025-03-01 11:00:00",
          "is_deleted": False, "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
     ],
 }  # fmt: skip

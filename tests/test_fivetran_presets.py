@@ -78,7 +78,7 @@ def test_deleted_and_merged_contacts_are_counted_not_staged(duckdb_build: Settin
     assert _query(
         duckdb_build,
         "select record_id, quarantine_reason from quarantined_rows where source_name = 'crm' order by 1",
-    ) == [("102", "deleted in source"), ("104", "merged in source")]
+    ) == [("102", "deleted in source"), ("104", "merged in source"), ("105", "merged in source")]
     assert _query(duckdb_build, "select count(*) from customers where email = 'dan.roe@proton.me'") == [(0,)]
 
 
@@ -95,7 +95,8 @@ def test_hubspot_contacts_reach_the_customers(duckdb_build: Settings) -> None:
     ) == [(customer_id,)]
     assert _query(
         duckdb_build,
-        "select count(*) from customer_source_records where source_name = 'crm' and record_id in ('102', '104')",
+        "select count(*) from customer_source_records where source_name = 'crm' "
+        "and record_id in ('102', '104', '105')",
     ) == [(0,)]
 
 
@@ -115,7 +116,7 @@ def test_postgres_stages_the_same_contacts(postgres_build: Settings) -> None:
         settings,
         "select crm_contact_id, quarantine_reason from {build}.base_crm__contacts "
         "where quarantine_reason is not null order by 1",
-    ) == [("102", "deleted in source"), ("104", "merged in source")]
+    ) == [("102", "deleted in source"), ("104", "merged in source"), ("105", "merged in source")]
 
 
 # -- support: fivetran_zendesk -------------------------------------------------------------------------------
@@ -315,24 +316,53 @@ def test_postgres_stages_the_same_email_events(postgres_build: Settings) -> None
 # -- drift -----------------------------------------------------------------------------------------------------
 
 
-def test_a_renamed_connector_column_stops_the_model_naming_table_and_column(tmp_path: Path) -> None:
-    """A column the connector always writes, renamed: the base model stops with the table and the column named,
-    rather than failing on a database error or staging nulls (a build then publishes nothing, as for any
-    failed gating model). Running the one model is enough to show it."""
+def test_absent_optional_tables_stage_and_a_renamed_column_stops_its_model(tmp_path: Path) -> None:
+    """The connectors' optional tables absent (an account without CSAT; a Klaviyo sync of events and profiles
+    only): the support and esp staging still builds, without ratings and with metrics named by the events'
+    own type. A column the HubSpot connector always writes, renamed: its base model stops with the table and
+    the column named, rather than failing on a database error or staging nulls (a build then publishes
+    nothing, as for any failed gating model). One staging build shows both."""
     settings = world_settings(tmp_path)
     write_world(settings.data_dir, {})
     settings.published_db.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.published_db))
     fivetran_world.create(lambda sql, params: con.execute(sql, params))
-    con.execute(f"alter table {fivetran_world.KLAVIYO_SCHEMA}.event rename column person_id to profile_id")
+    con.execute(f"drop table {fivetran_world.ZENDESK_SCHEMA}.satisfaction_rating")
+    for table in ("metric", "campaign", "flow"):
+        con.execute(f"drop table {fivetran_world.KLAVIYO_SCHEMA}.{table}")
+    con.execute(
+        f"alter table {fivetran_world.HUBSPOT_SCHEMA}.contact rename column _fivetran_synced to synced_at"
+    )
     con.close()
     with pytest.MonkeyPatch.context() as monkeypatch:
         fivetran_world.declare(tmp_path, monkeypatch)
-        get_warehouse(settings).prepare_build()
-        results = run_dbt(settings, ["run", "--select", "base_esp__email_events"])["results"]
-    [model] = [r for r in results if r["unique_id"] == "model.tessera.base_esp__email_events"]
-    assert model["status"] == "error"
+        warehouse = get_warehouse(settings)
+        warehouse.prepare_build()
+        warehouse.load_raw(settings.raw_dir)
+        results = run_dbt(settings, ["build", "--select", *fivetran_world.STAGING.split()])["results"]
+    status = {r["unique_id"].split(".")[2]: r for r in results if r["unique_id"].startswith("model.")}
+    assert status["base_crm__contacts"]["status"] == "error"
     assert (
-        f"esp preset fivetran_klaviyo: table {fivetran_world.KLAVIYO_SCHEMA}.event has no column person_id, "
-        "which the connector writes"
-    ) in model["message"]
+        f"crm preset fivetran_hubspot: table {fivetran_world.HUBSPOT_SCHEMA}.contact has no column "
+        "_fivetran_synced, which the connector writes"
+    ) in status["base_crm__contacts"]["message"]
+    assert status["stg_crm__contacts"]["status"] == "skipped"
+    for model in ("stg_support__tickets", "stg_support__survey_responses", "stg_esp__email_events"):
+        assert status[model]["status"] == "success", model
+    build = duckdb.connect(str(settings.build_db), read_only=True)
+    try:
+        assert build.execute("select count(*) from stg_support__tickets").fetchall() == [(3,)]
+        assert build.execute("select count(*) from stg_support__survey_responses").fetchall() == [(0,)]
+        assert build.execute(
+            "select email_event_id, email_event_type, campaign_id, campaign_name from stg_esp__email_events "
+            "order by 1"
+        ).fetchall() == [
+            ("EV1", "send", "CSPRING", None),
+            ("EV2", "open", "CSPRING", None),
+            ("EV3", "click", "CSPRING", None),
+            ("EV6", "send", "FWELC", None),
+            ("EV7", "bounce", "FWELC", None),
+            ("EV8", "unsubscribe", None, None),
+        ]
+    finally:
+        build.close()
