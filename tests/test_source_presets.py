@@ -16,7 +16,9 @@ def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-DEMO_VARS = {"source_presets": {"events": {"preset": "demo"}, "shop": {"preset": "demo"}}}
+DEMO_VARS = {
+    "source_presets": {system: {"preset": "demo"} for system in ("events", "shop", "crm", "support", "esp")},
+}
 
 
 def test_the_shipped_file_keeps_every_source_on_the_demo_preset() -> None:
@@ -34,8 +36,7 @@ def test_a_fivetran_shop_reaches_dbt_with_its_location(presets_file: Path) -> No
     presets_file.write_text(
         "sources:\n  shop:\n    preset: fivetran\n    database: lake\n    schema: shopify_prod\n    table_prefix: eu_\n"
     )
-    assert dbt_vars()["source_presets"] == {
-        "events": {"preset": "demo"},
+    assert dbt_vars()["source_presets"] == DEMO_VARS["source_presets"] | {
         "shop": {"preset": "fivetran", "database": "lake", "schema": "shopify_prod", "table_prefix": "eu_"},
     }
 
@@ -79,7 +80,9 @@ def test_a_segment_source_reaches_dbt_with_its_location_and_maps(presets_file: P
          "it takes no schema"),
         ("sources: {events: {preset: segment, schema: raw_segment}}",
          "sources.events.schema: 'raw_segment': schemas named raw_* are where Tessera loads its raw files"),
-        ("sources: {crm: {preset: hubspot}}", "sources.crm: unknown source system; presets exist for events, shop"),
+        ("sources: {ads: {preset: google}}", "sources.ads: unknown source system; presets exist for crm, esp, events, shop, support"),
+        ("sources: {crm: {preset: hubspot, schema: s}}",
+         "sources.crm.preset: unknown preset 'hubspot'; the crm presets are demo, fivetran_hubspot"),
         ("sources: {shop: {preset: shopify, schema: s}}",
          "sources.shop.preset: unknown preset 'shopify'; the shop presets are demo, fivetran"),
         ("sources: {shop: {preset: fivetran}}",
@@ -158,3 +161,28 @@ def test_a_schema_without_fivetrans_shopify_tables_is_a_config_error(
     _published(settings, "create table shopify_prod.customer (customer_id bigint)")
     with pytest.raises(SourcePresetConfigError, match=r"shopify_prod.customer has no 'id' column"):
         check_presets(settings)
+
+
+@pytest.mark.parametrize(
+    ("system", "preset", "tables"),
+    [
+        ("crm", "fivetran_hubspot", "contact"),
+        ("support", "fivetran_zendesk", "ticket, user"),
+        ("esp", "fivetran_klaviyo", "event, person"),
+    ],
+)
+def test_a_schema_without_a_fivetran_connectors_tables_is_a_config_error(
+    presets_file: Path, tmp_path: Path, system: str, preset: str, tables: str
+) -> None:
+    from orchestration.source_presets.check import check_presets
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    first = tables.split(", ")[0]
+    _published(settings, "create schema app_prod", f'create table app_prod."{first}" (id varchar)')
+    presets_file.write_text(f"sources: {{{system}: {{preset: {preset}, schema: app}}}}")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(settings)
+    assert f"sources.{system}.schema: no {tables} table in schema 'app'" in str(raised.value)
+    presets_file.write_text(f"sources: {{{system}: {{preset: {preset}, schema: app_prod}}}}")
+    assert check_presets(settings).preset(system) == preset

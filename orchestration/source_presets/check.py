@@ -17,6 +17,11 @@ from orchestration.warehouse.registry import get_warehouse
 #: The tables of each preset of which at least one must exist; a loader creates the others only once a
 #: call of their kind arrives.
 ANY_OF: dict[str, tuple[str, ...]] = {
+    # Fivetran's HubSpot connector lands contacts in one table; its Zendesk Support one tickets and users,
+    # and its Klaviyo one events and the profiles they belong to, whatever the account holds.
+    "fivetran_hubspot": ("contact",),
+    "fivetran_zendesk": ("ticket", "user"),
+    "fivetran_klaviyo": ("event", "person"),
     "segment": ("tracks", "pages", "identifies"),
     "rudderstack": ("tracks", "pages", "identifies"),
     # Fivetran's Shopify connector writes customer and order on its first sync, whatever the shop holds.

@@ -20,6 +20,9 @@ PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
 PRESETS: dict[str, tuple[str, ...]] = {
     "events": ("demo", "segment", "rudderstack", "snowplow"),
     "shop": ("demo", "fivetran"),
+    "crm": ("demo", "fivetran_hubspot"),
+    "support": ("demo", "fivetran_zendesk"),
+    "esp": ("demo", "fivetran_klaviyo"),
 }
 DEFAULT_PRESET = "demo"
 

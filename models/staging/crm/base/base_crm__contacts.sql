@@ -1,3 +1,7 @@
+{#- The demo preset (docs/raw_schema.md); base/fivetran_hubspot/ holds the
+    Fivetran HubSpot one. -#}
+{{ config(enabled=tessera.source_preset('crm').preset == 'demo') }}
+
 with
 
 source as (

@@ -1,3 +1,7 @@
+{#- The demo preset (docs/raw_schema.md); base/fivetran_klaviyo/ holds the
+    Fivetran Klaviyo one. -#}
+{{ config(enabled=tessera.source_preset('esp').preset == 'demo') }}
+
 with
 
 source as (

@@ -1,3 +1,7 @@
+{#- The demo preset (docs/raw_schema.md); base/fivetran_zendesk/ holds the
+    Fivetran Zendesk one. -#}
+{{ config(enabled=tessera.source_preset('support').preset == 'demo') }}
+
 with
 
 source as (
