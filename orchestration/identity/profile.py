@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import phonenumbers
+import yaml  # type: ignore[import-untyped]
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from orchestration.settings import Settings
+from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.registry import get_warehouse
+
+Query = Callable[[str], list[tuple]]
 
 IDENTIFIER_TYPES = ("email", "phone", "crm_contact_id", "shop_customer_id", "loyalty_card", "anonymous_id")
 ALIASES = {"user_id": "shop_customer_id", "crm": "crm_contact_id", "shop": "shop_customer_id"}
@@ -146,18 +151,111 @@ def render_profile(settings: Settings, identifier: str, console: Console, event_
             ),
         )
     )
+    _activity(query, cid, console, event_limit)
+    _marketing(query, cid, console)
+    return str(customer_id)
+
+
+def _contract_columns(model: str) -> list[str]:
+    """A mart's columns as its enforced contract lists them (models/marts/**/_*.yml)."""
+    for path in sorted((PROJECT_DIR / "models" / "marts").glob("*/_*__models.yml")):
+        for entry in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            if entry.get("name") == model:
+                return [str(column["name"]) for column in entry.get("columns", [])]
+    return []
+
+
+def _activity(query: Query, cid: str, console: Console, event_limit: int) -> None:
+    """What the customer did: events of every channel (web, app, email, store), and orders."""
     console.print(
         _table(
-            f"Recent events (last {event_limit})",
-            ["at", "event", "channel", "anonymous_id"],
+            "Events by channel",
+            ["channel", "source", "events", "kinds", "first", "latest"],
             query(
-                "with ids as (select identifier_type, identifier_value from customer_identifiers "
-                f"where customer_id = {cid}) "
-                "select occurred_at, event_name, event_channel, anonymous_id from stg_events__tracks "
-                "where anonymous_id in (select identifier_value from ids where identifier_type = 'anonymous_id') "
-                "or user_id in (select identifier_value from ids where identifier_type = 'shop_customer_id') "
-                f"order by occurred_at desc limit {int(event_limit)}"
+                "select event_channel, source_name, count(*), count(distinct event_name), min(occurred_at), "
+                f"max(occurred_at) from events where customer_id = {cid} group by 1, 2 order by 1, 2"
             ),
         )
     )
-    return str(customer_id)
+    console.print(
+        _table(
+            f"Recent events (last {event_limit})",
+            ["at", "channel", "event", "source", "product", "revenue"],
+            query(
+                "select occurred_at, event_channel, event_name, source_name, product_id, revenue from events "
+                f"where customer_id = {cid} order by occurred_at desc, event_id limit {int(event_limit)}"
+            ),
+        )
+    )
+    console.print(
+        _table(
+            f"Orders (last {event_limit})",
+            ["at", "order", "source", "channel", "store", "items", "total", "status"],
+            query(
+                "select ordered_at, order_id, source_name, order_channel, store_id, item_count, total_amount, "
+                f"financial_status from orders where customer_id = {cid} "
+                f"order by ordered_at desc, order_id limit {int(event_limit)}"
+            ),
+        )
+    )
+
+
+def _marketing(query: Query, cid: str, console: Console) -> None:
+    """What Tessera knows and decided about the customer: traits, predictions, audiences, consent."""
+    traits = [c for c in _contract_columns("customer_traits") if c != "customer_id"]
+    if traits:
+        found = query(f"select {', '.join(traits)} from customer_traits where customer_id = {cid}")
+        values = found[0] if found else (None,) * len(traits)
+        console.print(
+            _table(
+                "Traits",
+                ["trait", "value"],
+                [(t, v) for t, v in zip(traits, values, strict=True) if v is not None],
+            )
+        )
+    predictions = [c for c in _contract_columns("customer_predictions") if c != "customer_id"]
+    if predictions:
+        found = query(f"select {', '.join(predictions)} from customer_predictions where customer_id = {cid}")
+        if found:
+            pairs = [(p, v) for p, v in zip(predictions, found[0], strict=True) if v is not None]
+            console.print(_table("Predictions", ["prediction", "value"], pairs))
+    met: dict[str, list[str]] = {}
+    unmet: dict[str, list[str]] = {}
+    for audience, condition, value in query(
+        "select audience_name, condition_name, condition_value from audience_explanations "
+        f"where customer_id = {cid} order by audience_name, condition_position"
+    ):
+        (met if value else unmet).setdefault(str(audience), []).append(str(condition))
+    memberships = query(
+        "select audience_name, is_holdout, is_global_holdout from audience_memberships "
+        f"where customer_id = {cid} order by 1"
+    )
+    console.print(
+        _table(
+            "Audiences (and why: the conditions of each audience's rule)",
+            ["audience", "activation", "conditions met", "conditions not met"],
+            [
+                (
+                    name,
+                    "held out (global holdout)"
+                    if is_global
+                    else "held out (audience control)"
+                    if is_holdout
+                    else "reachable",
+                    ", ".join(met.get(name, [])),
+                    ", ".join(unmet.get(name, [])),
+                )
+                for name, is_holdout, is_global in memberships
+            ],
+        )
+    )
+    console.print(
+        _table(
+            "Consent (current decision per purpose)",
+            ["purpose", "status", "granted", "source", "decided at"],
+            query(
+                "select consent_purpose, consent_status, is_granted, consent_source, decided_at "
+                f"from consent_current where customer_id = {cid} order by 1"
+            ),
+        )
+    )

@@ -1,0 +1,57 @@
+"""`tessera profile`: one customer's 360° view shows every kind of activity and what Tessera decided."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from orchestration.identity.profile import render_profile
+from orchestration.warehouse.registry import get_warehouse
+
+
+def test_profile_shows_every_channel_orders_traits_audiences_and_consent(published, settings):
+    query = get_warehouse(settings).query_published
+    # A customer with email and web events, an order, an audience membership and a consent decision.
+    (customer_id, email), *_ = query(
+        "select customers.customer_id, customers.email from customers "
+        "where customers.email is not null "
+        "and exists (select 1 from events where events.customer_id = customers.customer_id "
+        "and events.event_channel = 'email') "
+        "and exists (select 1 from events where events.customer_id = customers.customer_id "
+        "and events.event_channel = 'web') "
+        "and exists (select 1 from orders where orders.customer_id = customers.customer_id) "
+        "and exists (select 1 from audience_memberships as m where m.customer_id = customers.customer_id) "
+        "and exists (select 1 from consent_current as c where c.customer_id = customers.customer_id) "
+        "order by customers.customer_id limit 1"
+    )
+    (order_id,) = query(
+        f"select order_id from orders where customer_id = '{customer_id}' order by ordered_at desc, order_id limit 1"
+    )[0]
+    audiences = [
+        a
+        for (a,) in query(
+            f"select audience_name from audience_memberships where customer_id = '{customer_id}'"
+        )
+    ]
+    purposes = [
+        p
+        for (p,) in query(f"select consent_purpose from consent_current where customer_id = '{customer_id}'")
+    ]
+    (orders_count,) = query(f"select orders_count from customer_traits where customer_id = '{customer_id}'")[
+        0
+    ]
+
+    console = Console(record=True, width=400)
+    assert render_profile(settings, f"email:{email}", console, event_limit=5) == customer_id
+    text = console.export_text()
+
+    for section in ("Events by channel", "Orders", "Traits", "Audiences", "Consent"):
+        assert section in text, section
+    lines = text.splitlines()
+    # The email tool's events, by channel and source (not only the email address in the header).
+    assert any(line.startswith("│ email ") and "│ esp " in line for line in lines)
+    assert order_id in text
+    assert any(line.startswith("│ orders_count ") and f"│ {orders_count} " in line for line in lines)
+    for audience in audiences:
+        assert audience in text
+    for purpose in purposes:
+        assert purpose in text
