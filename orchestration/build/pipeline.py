@@ -346,7 +346,8 @@ def build_models(
     ]
 
     def subprocess_build(selection: list[str], target: str | None = None) -> Generator[Any, None, list[dict]]:
-        results = run_dbt(settings, ["build", *narrow_phase(selection, select or []), *extra], target=target)
+        args = ["build", *narrow_phase(selection, select or []), *extra]
+        results = run_dbt(settings, args, target=target) if target else run_dbt(settings, args)
         return results.get("results", [])
         yield  # a generator that yields no events
 
