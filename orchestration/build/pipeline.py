@@ -86,25 +86,44 @@ def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: st
     Its target folder stays beside the build file, so the next run on the same warehouse parses
     only the files that changed (a new folder for every run meant parsing the whole project).
     `target` names another profiles.yml target (the audience sandbox's), with a folder of its own."""
-    profile_target = target or settings.target
-    target_path = settings.build_db.parent / f"dbt-target-{profile_target}"
+    target_path = settings.build_db.parent / f"dbt-target-{target or settings.target}"
     with settings_environment(settings):
-        command = [
-            str(Path(sys.executable).parent / "dbt"),
-            *dbt_vars_args(args),
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target",
-            profile_target,
-            "--target-path",
-            str(target_path),
-            "--quiet",
-        ]
         quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(command, check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
+        subprocess.run(_dbt_command(settings, args, target), check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
     return target_path
+
+
+def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:
+    profile_target = target or settings.target
+    return [
+        str(Path(sys.executable).parent / "dbt"),
+        *dbt_vars_args(args),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target",
+        profile_target,
+        "--target-path",
+        str(settings.build_db.parent / f"dbt-target-{profile_target}"),
+        "--quiet",
+    ]
+
+
+def selected_manifest(settings: Settings, args: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """`dbt ls` of the selection `args`: the manifest it writes, and the names of the nodes selected."""
+    with settings_environment(settings):
+        listed = subprocess.run(
+            _dbt_command(settings, ["ls", *args, "--output", "name"]),
+            check=False,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+        )
+    path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+    if listed.returncode != 0 or not path.exists():
+        raise RuntimeError(f"dbt ls failed: {(listed.stdout + listed.stderr).strip()[-2000:]}")
+    return json.loads(path.read_text()), {line.strip() for line in listed.stdout.splitlines() if line.strip()}
 
 
 def run_dbt(settings: Settings, args: list[str], *, target: str | None = None) -> dict:
@@ -201,6 +220,7 @@ def sandboxed_build(
     dbt_build: DbtBuild,
     manifest: dict[str, Any],
     sandbox_build: DbtBuild,
+    selected: set[str] | None = None,
 ) -> Generator[Any, None, list[dict]]:
     """The phased build, with analyst audience SQL built apart on Postgres (docs/audiences.md):
 
@@ -212,7 +232,8 @@ def sandboxed_build(
        hands the tables back and revokes the grants;
     3. the tail (the models' data tests, the project's audience models) as the build's user.
 
-    Elsewhere (DuckDB) just the phased build: one invocation, its file access switched off."""
+    Elsewhere (DuckDB) just the phased build: one invocation, its file access switched off. A build
+    narrowed to `selected` (node names) skips the steps 2 and 3 where they would build nothing."""
     if settings.target != "postgres":
         return (yield from phased_build(settings, dbt_build, manifest))
     plan = SandboxPlan.from_manifest(manifest)
@@ -225,15 +246,12 @@ def sandboxed_build(
             "audience sandbox: not building the analyst audiences, %d node(s) before them failed", len(failed)
         )
         return results
-    started = time.monotonic()
-    results.extend((yield from _in_sandbox(settings, plan, sandbox_build)))
-    log.info(
-        "audience sandbox: %d models built as %s in %.1f s",
-        len(plan.models),
-        sandbox_role(),
-        time.monotonic() - started,
-    )
-    results.extend((yield from dbt_build(plan.tail_selection())))
+    if selected is None or plan.sandboxed & selected:
+        started = time.monotonic()
+        results.extend((yield from _in_sandbox(settings, plan, sandbox_build)))
+        log.info("audience sandbox: built as %s in %.1f s", sandbox_role(), time.monotonic() - started)
+    if selected is None or plan.tail & selected:
+        results.extend((yield from dbt_build(plan.tail_selection())))
     return results
 
 
@@ -354,7 +372,16 @@ def build_models(
     def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
         return subprocess_build(selection, SANDBOX_TARGET)
 
-    if settings.target == "postgres":
+    if settings.target == "postgres" and select:
+        listing = [
+            "--select",
+            *select,
+            *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
+            *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+        ]
+        manifest, selected = selected_manifest(settings, listing)
+        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
+    elif settings.target == "postgres":
         phases = sandboxed_build(settings, subprocess_build, parsed_manifest(settings), in_sandbox)
     else:
         phases = phased_build(settings, subprocess_build)

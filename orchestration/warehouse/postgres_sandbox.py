@@ -168,7 +168,8 @@ def open_sandbox(con: Any, grants: SandboxGrants, role: str) -> None:
         for schema in grants.schemas:
             cur.execute(f"grant usage on schema {quote_ident(schema)} to {role_sql}")
         cur.execute(f"grant create on schema {quote_ident(grants.schema)} to {role_sql}")
-        reads = [f"{quote_ident(schema)}.{quote_ident(name)}" for schema, name in grants.reads]
+        # A narrowed build may lack an upstream relation: the model then fails, saying so.
+        reads = [f"{quote_ident(s)}.{quote_ident(n)}" for s, n in grants.reads if _exists(cur, s, n)]
         if reads:
             cur.execute(f"grant select on {', '.join(reads)} to {role_sql}")
         # The tables from the last build (copied into the build schema) are replaced by the role:
