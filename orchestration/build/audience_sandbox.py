@@ -30,6 +30,8 @@ PROJECT_MODELS = frozenset(
 
 
 def is_sandboxed(node: dict[str, Any]) -> bool:
+    """Every audience model lives in models/audiences/. (The macro also counts a model named after an
+    audience anywhere: built outside the sandbox, such a model fails its pre-hook, so the build fails.)"""
     return (
         node.get("resource_type") == "model"
         and str(node.get("original_file_path") or "").startswith(AUDIENCES_FOLDER)

@@ -239,6 +239,7 @@ def sandboxed_build(
     plan = SandboxPlan.from_manifest(manifest)
     if not plan.models:
         return (yield from phased_build(settings, dbt_build, manifest))
+    _ensure_role(settings)  # an unsafe role stops the build before anything runs
     results = yield from phased_build(settings, dbt_build, manifest, hold_back=plan.held_back)
     failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
     if failed:
@@ -251,8 +252,19 @@ def sandboxed_build(
         results.extend((yield from _in_sandbox(settings, plan, sandbox_build)))
         log.info("audience sandbox: built as %s in %.1f s", sandbox_role(), time.monotonic() - started)
     if selected is None or plan.tail & selected:
+        started = time.monotonic()
         results.extend((yield from dbt_build(plan.tail_selection())))
+        log.info("audience sandbox: the tail built in %.1f s", time.monotonic() - started)
     return results
+
+
+def _ensure_role(settings: Settings) -> None:
+    """The sandbox role exists and is safe (SandboxRefused otherwise)."""
+    with contextlib.closing(get_warehouse(settings).connect()) as con:  # type: ignore[attr-defined]
+        with con.cursor() as cur:
+            password = os.environ.get("TESSERA_PG_SANDBOX_PASSWORD") or None
+            ensure_role(cur, sandbox_role(), settings.postgres.user, password)
+        con.commit()
 
 
 def _in_sandbox(
@@ -262,10 +274,8 @@ def _in_sandbox(
     role, pg = sandbox_role(), settings.postgres
     grants = plan.grants(pg.build_schema)
     warehouse = get_warehouse(settings)
+    _ensure_role(settings)
     with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
-        with con.cursor() as cur:
-            ensure_role(cur, role, pg.user, os.environ.get("TESSERA_PG_SANDBOX_PASSWORD") or None)
-        con.commit()
         open_sandbox(con, grants, role)
     results: list[dict] = []
     try:
@@ -382,7 +392,10 @@ def build_models(
         manifest, selected = selected_manifest(settings, listing)
         phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
     elif settings.target == "postgres":
-        phases = sandboxed_build(settings, subprocess_build, parsed_manifest(settings), in_sandbox)
+        started = time.monotonic()
+        manifest = parsed_manifest(settings)
+        log.info("dbt parse for the audience sandbox's plan: %.1f s", time.monotonic() - started)
+        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox)
     else:
         phases = phased_build(settings, subprocess_build)
     while True:
