@@ -612,3 +612,53 @@ def test_postgres_an_unsafe_sandbox_role_stops_the_build_before_anything_runs():
         with con.cursor() as cur:
             cur.execute(f'drop role if exists "{name}"')
         con.close()
+
+
+def test_postgres_what_the_role_leaves_besides_its_tables_fails_the_build(postgres_world, monkeypatch):
+    """The sandbox step with a stand-in for dbt that, as the role, leaves a view and a function in the
+    build schema: both are dropped, the build fails naming them and nothing is published."""
+    import json
+
+    import psycopg2
+
+    from orchestration.build import pipeline
+    from orchestration.build.audience_sandbox import SandboxPlan
+    from orchestration.warehouse.audit import PublishBlocked
+    from orchestration.warehouse.postgres_sandbox import DEFAULT_ROLE
+    from orchestration.warehouse.registry import get_warehouse
+
+    settings = postgres_world
+    schema = settings.postgres.build_schema
+    manifest_path = settings.build_db.parent / "dbt-target-postgres" / "manifest.json"
+    plan = SandboxPlan.from_manifest(json.loads(manifest_path.read_text()))
+
+    def hostile_dbt(selection):  # type: ignore[no-untyped-def]
+        con = psycopg2.connect(**{**settings.postgres.connect_kwargs(), "user": DEFAULT_ROLE})
+        con.autocommit = True
+        with con, con.cursor() as cur:
+            cur.execute(f'create view "{schema}".peek as select * from "{schema}".audience_lapsed_high_value')
+            cur.execute(f"create function \"{schema}\".leak() returns int language sql as 'select 1'")
+        con.close()
+        return [{"unique_id": "model.tessera.audience_lapsed_high_value", "status": "success"}]
+        yield
+
+    steps = pipeline._in_sandbox(settings, plan, hostile_dbt)
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    results = done.value.value
+    messages = sorted(r["message"] for r in results if r["status"] == "error")
+    assert messages == [
+        f"audience sandbox breached: the role {DEFAULT_ROLE} left function {schema}.leak() (dropped)",
+        f"audience sandbox breached: the role {DEFAULT_ROLE} left view {schema}.peek (dropped)",
+    ]
+    with _pg(settings) as con, con.cursor() as cur:
+        cur.execute("select to_regclass(%s), to_regprocedure(%s)", (f"{schema}.peek", f"{schema}.leak()"))
+        assert cur.fetchone() == (None, None)
+        cur.execute(
+            "select tableowner from pg_tables where schemaname = %s and tablename = 'audience_lapsed_high_value'",
+            (schema,),
+        )
+        assert cur.fetchone() == ("postgres",)
+    with pytest.raises(PublishBlocked):
+        pipeline.record_audit(settings, results)
+        get_warehouse(settings).publish()
