@@ -539,9 +539,14 @@ def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
                 cur.execute(f"drop table {schema}.audience_a__dbt_backup")
             cur.execute("create view tsb_one.peek as select * from tsb_one.audience_a")
             cur.execute("create function tsb_one.f() returns int language sql as 'select 1'")
+            cur.execute("grant select on tsb_one.audience_a to public")
             cur.execute("create table tsb_two.audience_b__dbt_tmp (customer_id int)")  # B's, in progress
         breaches = close_sandbox(build, worlds["tsb_one"], DEFAULT_ROLE, "postgres")
-        assert sorted(breaches) == ["function tsb_one.f()", "view tsb_one.peek"]
+        assert sorted(breaches) == [
+            "function tsb_one.f()",
+            "grants on tsb_one.audience_a to public",
+            "view tsb_one.peek",
+        ]
         with build.cursor() as cur:
             cur.execute(
                 "select schemaname, tablename, tableowner from pg_tables where schemaname like 'tsb_%%' order by 1, 2"

@@ -315,6 +315,16 @@ def _drop_breaches(cur: Any, namespace: int, schema: str, models: set[str], role
             if row_security:
                 cur.execute(f"alter table {qualified} no force row level security, disable row level security")
                 breaches.append(f"row level security on {schema}.{name}")
+            # Grants the role made on its table would outlive the hand-back.
+            cur.execute(
+                "select distinct coalesce(quote_ident(r.rolname), 'public') from pg_class c, aclexplode(c.relacl) a "
+                "left join pg_roles r on r.oid = a.grantee where c.oid = %s::regclass and a.grantee <> c.relowner",
+                (qualified,),
+            )
+            grantees = sorted(g for (g,) in cur.fetchall())
+            if grantees:
+                cur.execute(f"revoke all on {qualified} from {', '.join(grantees)}")
+                breaches.append(f"grants on {schema}.{name} to {', '.join(grantees)}")
             continue
         what, drop = _RELKINDS.get(kind, ("relation", "drop table if exists {} cascade"))
         cur.execute(drop.format(qualified))
