@@ -305,31 +305,365 @@ def postgres_world(tmp_path_factory):
     return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
 
 
-def test_postgres_audiences_build_as_a_role_without_file_or_superuser_rights(
+def _sandbox_audiences(settings, conditions: dict[str, str], folder: Path, monkeypatch) -> dict[str, dict]:
+    """Postgres: the build's sandbox step alone (logged in as the role) over the built schema, with
+    the static check switched off; the results by node name (a breach under audience_sandbox)."""
+    from orchestration.audiences import rules
+    from orchestration.audiences.definitions import AUDIENCES_DIR_ENV
+    from orchestration.build.pipeline import build_sandboxed_audiences
+
+    with monkeypatch.context() as patch:
+        patch.setenv(AUDIENCES_DIR_ENV, str(_with_conditions(folder, conditions)))
+        patch.setattr(rules, "check_sandboxed", lambda *args, **kwargs: None)
+        # the unit tests' expectations do not hold for the rewritten rules (dbt would skip the models)
+        results = build_sandboxed_audiences(
+            settings,
+            select=[f"audience_{name}" for name in conditions],
+            args=["--exclude-resource-type", "unit_test"],
+        )
+    return {r["unique_id"].split(".")[-1]: r for r in results if r["unique_id"].startswith("model.")}
+
+
+def _pg(settings):  # type: ignore[no-untyped-def]
+    from orchestration.warehouse.registry import get_warehouse
+
+    con = get_warehouse(settings).connect()  # type: ignore[attr-defined]
+    con.autocommit = True
+    return con
+
+
+# Two rounds over the rule audiences, each (audience, hostile condition, what the refusal names):
+# every one of them builds when the session is the build's superuser.
+PG_HOSTILE = [
+    [
+        (
+            "emailable_big_spenders",
+            "select pg_read_file('/etc/hostname') as customer_id",
+            "function pg_read_file",
+        ),
+        (
+            "browsing_valuable_customers",
+            "select customer_id from pg_ls_dir('.') as customer_id",
+            "function pg_ls_dir",
+        ),
+        (
+            "last_season_matchgoers_near_store",
+            "select set_config('role', 'postgres', true) as customer_id",
+            'permission denied to set role "postgres"',
+        ),
+    ],
+    [
+        (
+            "emailable_big_spenders",
+            "select lo_import('/etc/hostname')::text as customer_id",
+            "function lo_import",
+        ),
+        (
+            "browsing_valuable_customers",
+            "select cast(email as text) as customer_id from raw_shop.customers",
+            "raw_shop",
+        ),
+        (
+            # leaving the role (set_config role none, as `reset role`) lands on the session user: the role
+            "last_season_matchgoers_near_store",
+            "select set_config('role', 'none', true) || pg_read_file('/etc/hostname') as customer_id",
+            "function pg_read_file",
+        ),
+    ],
+]
+ANALYST_MODELS = {
+    f"audience_{name}"
+    for name in (*SANDBOXED, "cart_abandoners_7d", "lapsed_high_value", "likely_churners_open_tickets")
+}
+
+
+def test_postgres_audiences_build_logged_in_as_a_role_without_file_or_superuser_rights(
     postgres_world, tmp_path, monkeypatch
 ):
+    from orchestration.build.pipeline import record_audit
+    from orchestration.warehouse.audit import PublishBlocked
     from orchestration.warehouse.registry import get_warehouse
 
     settings = postgres_world
-    with get_warehouse(settings).connect() as con, con.cursor() as cur:  # type: ignore[attr-defined]
+    with _pg(settings) as con, con.cursor() as cur:
         cur.execute(
             "select tablename, tableowner from pg_tables where schemaname = %s and tablename like 'audience_%%'",
             (settings.postgres.build_schema,),
         )
         owners = dict(cur.fetchall())
-    assert {owners[f"audience_{name}"] for name in SANDBOXED} == {"tessera_analyst_sql"}
-    assert owners["audience_memberships"] == "postgres"  # project models are not analyst SQL
-    hostile = {
-        "emailable_big_spenders": "select pg_read_file('/etc/hostname') as customer_id",
-        "last_season_matchgoers_near_store": "select lo_import('/etc/hostname')::text as customer_id",
-        "browsing_valuable_customers": "select cast(email as text) as customer_id from raw_shop.customers",
-    }
-    with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
-        load_project(_with_conditions(tmp_path / "hostile-check", hostile), dialect="postgres")
-    results = _build_audiences(settings, hostile, tmp_path / "hostile", monkeypatch)
-    for name, denied in zip(SANDBOXED, ("pg_read_file", "lo_import", "raw_shop"), strict=True):
-        result = results[f"audience_{name}"]
-        assert result["status"] == "error", result
-        assert "permission denied" in result["message"] and denied in result["message"], result["message"]
-    results = _build_audiences(settings, dict.fromkeys(SANDBOXED, FINE), tmp_path / "fine", monkeypatch)
+        # handed back after the sandboxed invocation, grants revoked
+        assert {owners[name] for name in ANALYST_MODELS} == {"postgres"}
+        cur.execute(
+            "select count(*) from information_schema.role_table_grants where grantee = 'tessera_analyst_sql' "
+            "and table_schema = %s",
+            (settings.postgres.build_schema,),
+        )
+        assert cur.fetchone()[0] == 0
+        cur.execute(
+            "select has_schema_privilege('tessera_analyst_sql', %s, 'usage')",
+            (settings.postgres.build_schema,),
+        )
+        assert cur.fetchone()[0] is False
+    for round_number, hostile_round in enumerate(PG_HOSTILE):
+        hostile = {name: sql for name, sql, _ in hostile_round}
+        with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
+            load_project(_with_conditions(tmp_path / f"check-{round_number}", hostile), dialect="postgres")
+        results = _sandbox_audiences(settings, hostile, tmp_path / f"hostile-{round_number}", monkeypatch)
+        for name, _, denied in hostile_round:
+            result = results[f"audience_{name}"]
+            assert result["status"] == "error", result
+            assert "permission denied" in result["message"] and denied in result["message"], result["message"]
+        with pytest.raises(PublishBlocked):  # nothing is published
+            record_audit(settings, list(results.values()))
+            get_warehouse(settings).publish()
+    results = _sandbox_audiences(settings, dict.fromkeys(SANDBOXED, FINE), tmp_path / "fine", monkeypatch)
     assert {r["status"] for r in results.values()} == {"success"}, results
+
+
+def test_postgres_the_role_cannot_leave_itself_or_read_files(postgres_world):
+    """What dbt's connection as the role can do, statement by statement: not `set role` to the
+    build's user, `reset role` stays the role, and no file or program function runs."""
+    import psycopg2
+
+    from orchestration.warehouse.postgres_sandbox import DEFAULT_ROLE
+
+    settings = postgres_world
+    con = psycopg2.connect(**{**settings.postgres.connect_kwargs(), "user": DEFAULT_ROLE})
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            for sql, refusal in [
+                ("set role postgres", 'permission denied to set role "postgres"'),
+                ("select set_config('role', 'postgres', false)", 'permission denied to set role "postgres"'),
+                (
+                    "select set_config('session_authorization', 'postgres', false)",
+                    "permission denied to set session",
+                ),
+                (
+                    "reset role; select pg_read_file('/etc/hostname')",
+                    "permission denied for function pg_read_file",
+                ),
+                ("select pg_ls_dir('.')", "permission denied for function pg_ls_dir"),
+                ("select lo_import('/etc/hostname')", "permission denied for function lo_import"),
+                ("copy (select 1) to program 'id'", "must be superuser or have privileges of"),
+                ("create schema sneaky", "permission denied for database"),
+            ]:
+                with pytest.raises(psycopg2.Error) as refused:
+                    cur.execute(sql)
+                assert refusal in str(refused.value), (sql, str(refused.value))
+            cur.execute("reset role; select current_user, session_user")
+            assert cur.fetchone() == (DEFAULT_ROLE, DEFAULT_ROLE)
+    finally:
+        con.close()
+
+
+def test_postgres_a_sandboxed_model_on_the_build_connection_fails_in_its_pre_hook(postgres_world):
+    from orchestration.build.pipeline import run_dbt
+
+    results = [
+        r
+        for r in run_dbt(postgres_world, ["run", "--select", "audience_cart_abandoners_7d"])["results"]
+        if r["unique_id"].startswith("model.")
+    ]
+    assert [r["status"] for r in results] == ["error"], results
+    assert "must build logged in as tessera_analyst_sql" in results[0]["message"], results[0]["message"]
+
+
+def test_the_sandbox_plan_holds_back_the_analyst_models_and_what_follows(postgres_world):
+    import json
+    import re
+
+    from orchestration.build.audience_sandbox import PROJECT_MODELS, SandboxPlan
+
+    manifest_path = postgres_world.build_db.parent / "dbt-target-postgres" / "manifest.json"
+    plan = SandboxPlan.from_manifest(json.loads(manifest_path.read_text()))
+    assert set(plan.models) == ANALYST_MODELS
+    assert "rule_audience_windows_groups_and_references" in plan.sandboxed  # a unit test runs its model's SQL
+    assert {"audience_memberships", "holdouts_are_a_hash_of_audience_and_customer"} <= plan.tail
+    assert {"customer_traits", "events", "orders"} <= set(plan.reads)
+    assert not [name for name in plan.reads if name.startswith("audience_")]
+    # the macro decides what is sandboxed from the same list
+    macro = (PROJECT_DIR / "macros" / "audiences" / "audience_sandbox.sql").read_text()
+    listed = re.search(r"set project_models = \[(.*?)\]", macro, re.S)
+    assert listed and set(re.findall(r"'(\w+)'", listed.group(1))) == PROJECT_MODELS
+
+
+def _schema_with_upstream(cur, schema: str) -> None:  # type: ignore[no-untyped-def]
+    cur.execute(f'drop schema if exists "{schema}" cascade')
+    cur.execute(f'create schema "{schema}"')
+    cur.execute(f'create table "{schema}".orders as select 1 as customer_id')
+    cur.execute(f'create table "{schema}".audience_a as select 0 as customer_id')  # the last build's
+
+
+def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
+    """Two builds (two worlds, one database, one cluster-wide role) interleave: A opens, B opens, the
+    role builds in both, A closes (finding the view and function it left in A, not B's tables), then B
+    closes. A database-wide audit (`drop owned by`) would have dropped B's table at A's close."""
+    import psycopg2
+
+    from orchestration.settings import PostgresSettings
+    from orchestration.warehouse.postgres_sandbox import (
+        DEFAULT_ROLE,
+        SandboxGrants,
+        close_sandbox,
+        ensure_role,
+        open_sandbox,
+    )
+    from tests.conftest import TEST_PG_DATABASE, require_postgres
+
+    require_postgres()
+    pg = PostgresSettings("127.0.0.1", 5432, "postgres", "", TEST_PG_DATABASE, "x", "x")
+    build = psycopg2.connect(**pg.connect_kwargs())
+    role = None
+    worlds = {
+        s: SandboxGrants(schema=s, models=("audience_a",), reads=((s, "orders"),))
+        for s in ("tsb_one", "tsb_two")
+    }
+    try:
+        with build.cursor() as cur:
+            ensure_role(cur, DEFAULT_ROLE, "postgres")
+            for schema in worlds:
+                _schema_with_upstream(cur, schema)
+        build.commit()
+        for grants in worlds.values():
+            open_sandbox(build, grants, DEFAULT_ROLE)
+        role = psycopg2.connect(**{**pg.connect_kwargs(), "user": DEFAULT_ROLE})
+        role.autocommit = True
+        with role.cursor() as cur:
+            for schema in worlds:  # what dbt's table materialization does, as the role
+                cur.execute(
+                    f"create table {schema}.audience_a__dbt_tmp as select customer_id from {schema}.orders"
+                )
+                cur.execute(f"alter table {schema}.audience_a rename to audience_a__dbt_backup")
+                cur.execute(f"alter table {schema}.audience_a__dbt_tmp rename to audience_a")
+                cur.execute(f"drop table {schema}.audience_a__dbt_backup")
+            cur.execute("create view tsb_one.peek as select * from tsb_one.audience_a")
+            cur.execute("create function tsb_one.f() returns int language sql as 'select 1'")
+            cur.execute("grant select on tsb_one.audience_a to public")
+            cur.execute("create table tsb_two.audience_b__dbt_tmp (customer_id int)")  # B's, in progress
+        breaches = close_sandbox(build, worlds["tsb_one"], DEFAULT_ROLE, "postgres")
+        assert sorted(breaches) == [
+            "function tsb_one.f()",
+            "grants on tsb_one.audience_a to public",
+            "view tsb_one.peek",
+        ]
+        with build.cursor() as cur:
+            cur.execute(
+                "select schemaname, tablename, tableowner from pg_tables where schemaname like 'tsb_%%' order by 1, 2"
+            )
+            assert cur.fetchall() == [
+                ("tsb_one", "audience_a", "postgres"),
+                ("tsb_one", "orders", "postgres"),
+                ("tsb_two", "audience_a", DEFAULT_ROLE),  # B's build goes on
+                ("tsb_two", "audience_b__dbt_tmp", DEFAULT_ROLE),
+                ("tsb_two", "orders", "postgres"),
+            ]
+        build.commit()
+        with role.cursor() as cur:  # A's grants are gone, B's are not
+            cur.execute("select count(*) from tsb_two.orders")
+            with pytest.raises(psycopg2.Error, match="permission denied for schema tsb_one"):
+                cur.execute("select count(*) from tsb_one.orders")
+            cur.execute("drop table tsb_two.audience_b__dbt_tmp")
+        assert close_sandbox(build, worlds["tsb_two"], DEFAULT_ROLE, "postgres") == []
+        with build.cursor() as cur:
+            cur.execute(
+                "select tableowner from pg_tables where schemaname = 'tsb_two' and tablename = 'audience_a'"
+            )
+            assert cur.fetchone() == ("postgres",)
+            cur.execute("select has_table_privilege(%s, 'tsb_two.orders', 'select')", (DEFAULT_ROLE,))
+            assert cur.fetchone() == (False,)
+    finally:
+        if role is not None:
+            role.close()
+        build.rollback()
+        with build.cursor() as cur:
+            for schema in worlds:
+                cur.execute(f'drop schema if exists "{schema}" cascade')
+        build.commit()
+        build.close()
+
+
+def test_postgres_an_unsafe_sandbox_role_stops_the_build_before_anything_runs():
+    import uuid
+
+    import psycopg2
+
+    from orchestration.warehouse.postgres_sandbox import SandboxRefused, ensure_role
+    from tests.conftest import TEST_PG_DATABASE, require_postgres
+
+    require_postgres()
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=TEST_PG_DATABASE)
+    con.autocommit = True
+    name = f"tessera_test_sandbox_{uuid.uuid4().hex[:8]}"
+    try:
+        with con.cursor() as cur:
+            with pytest.raises(SandboxRefused, match="is the build's own user"):
+                ensure_role(cur, "postgres", "postgres")
+            ensure_role(cur, name, "postgres")  # created, safe
+            cur.execute("select rolcanlogin, rolsuper from pg_roles where rolname = %s", (name,))
+            assert cur.fetchone() == (True, False)
+            for change, problem in [
+                ("alter role {} createdb", "it has createdb"),
+                (
+                    "alter role {} nocreatedb; grant pg_read_server_files to {}",
+                    "member of the role pg_read_server_files",
+                ),
+                ("revoke pg_read_server_files from {}; alter role {} superuser", "it has superuser"),
+            ]:
+                cur.execute(change.format(f'"{name}"', f'"{name}"'))
+                with pytest.raises(SandboxRefused, match=problem):
+                    ensure_role(cur, name, "postgres")
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f'drop role if exists "{name}"')
+        con.close()
+
+
+def test_postgres_what_the_role_leaves_besides_its_tables_fails_the_build(postgres_world, monkeypatch):
+    """The sandbox step with a stand-in for dbt that, as the role, leaves a view and a function in the
+    build schema: both are dropped, the build fails naming them and nothing is published."""
+    import json
+
+    import psycopg2
+
+    from orchestration.build import pipeline
+    from orchestration.build.audience_sandbox import SandboxPlan
+    from orchestration.warehouse.audit import PublishBlocked
+    from orchestration.warehouse.postgres_sandbox import DEFAULT_ROLE
+    from orchestration.warehouse.registry import get_warehouse
+
+    settings = postgres_world
+    schema = settings.postgres.build_schema
+    manifest_path = settings.build_db.parent / "dbt-target-postgres" / "manifest.json"
+    plan = SandboxPlan.from_manifest(json.loads(manifest_path.read_text()))
+
+    def hostile_dbt(selection):  # type: ignore[no-untyped-def]
+        con = psycopg2.connect(**{**settings.postgres.connect_kwargs(), "user": DEFAULT_ROLE})
+        con.autocommit = True
+        with con, con.cursor() as cur:
+            cur.execute(f'create view "{schema}".peek as select * from "{schema}".audience_lapsed_high_value')
+            cur.execute(f"create function \"{schema}\".leak() returns int language sql as 'select 1'")
+        con.close()
+        return [{"unique_id": "model.tessera.audience_lapsed_high_value", "status": "success"}]
+        yield
+
+    steps = pipeline._in_sandbox(settings, plan, hostile_dbt)
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    results = done.value.value
+    messages = sorted(r["message"] for r in results if r["status"] == "error")
+    assert messages == [
+        f"audience sandbox breached: the role {DEFAULT_ROLE} left function {schema}.leak() (dropped)",
+        f"audience sandbox breached: the role {DEFAULT_ROLE} left view {schema}.peek (dropped)",
+    ]
+    with _pg(settings) as con, con.cursor() as cur:
+        cur.execute("select to_regclass(%s), to_regprocedure(%s)", (f"{schema}.peek", f"{schema}.leak()"))
+        assert cur.fetchone() == (None, None)
+        cur.execute(
+            "select tableowner from pg_tables where schemaname = %s and tablename = 'audience_lapsed_high_value'",
+            (schema,),
+        )
+        assert cur.fetchone() == ("postgres",)
+    with pytest.raises(PublishBlocked):
+        pipeline.record_audit(settings, results)
+        get_warehouse(settings).publish()

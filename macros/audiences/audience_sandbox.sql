@@ -11,19 +11,25 @@
     DuckDB, publishing opens a new process), so exactly the seed files stay in `allowed_paths`. The
     pre-hook locks the database itself if nothing did before (an invocation without the hook).
 
-    Postgres: each sandboxed model builds as the nologin role tessera_analyst_sql (`set local role`,
-    for the model's transaction), which may read only the model's own upstream relations, and has
-    no file or superuser rights (pg_read_file, lo_import, COPY … PROGRAM are refused). Grants name
-    those relations only, never `on all tables in schema` (other threads alter tables meanwhile),
-    and an advisory lock makes sandboxed models take turns: two open transactions granting on one
-    table fail with "tuple concurrently updated". The role owns the tables it builds.
-    Known gap: dbt connects as a superuser, and `set role` is checked against the session user, so
-    SQL calling set_config('role', …) or `reset role` could leave the role; the static check
-    refuses both (functions and statements rules).
+    Postgres: the sandboxed models build in a dbt invocation of their own, logged in as the login
+    role tessera_analyst_sql (profiles.yml target postgres_audience_sandbox; env TESSERA_PG_SANDBOX_USER),
+    which has no superuser, file or role-changing rights: `set role`, `reset role` and
+    set_config('role', …) are checked against the session user, which is that role. The build's own
+    connection sets it up and takes it down (orchestration/warehouse/postgres_sandbox.py: it refuses an
+    unsafe role, grants exactly what the models read, audits what the role left, revokes).
+    The pre-hook only checks that the model really runs logged in as the role: a sandboxed model
+    built on any other connection (a plain `dbt build` as the build's user) fails there.
 -#}
 
 {% macro audience_sandbox_role() -%}
-    {{ return(var('audience_sql_role', 'tessera_analyst_sql')) }}
+    {{ return(env_var('TESSERA_PG_SANDBOX_USER', '') or 'tessera_analyst_sql') }}
+{%- endmacro %}
+
+
+{#- Whether this invocation is the sandbox's own (Postgres): hooks that create objects as the build's
+    user (UDFs, masked views) are skipped there; the role may create nothing but its tables. -#}
+{% macro is_audience_sandbox_target() -%}
+    {{ return(target.name == 'postgres_audience_sandbox') }}
 {%- endmacro %}
 
 
@@ -65,15 +71,9 @@
     {{ return(tessera._duckdb_lock_down(seeds)) }}
 {%- endmacro %}
 
+{#- Nothing: the build's own connection sets the role up before the sandbox's invocation. -#}
 {% macro postgres__audience_sandbox_on_run_start() -%}
-    {%- set role = tessera.audience_sandbox_role() -%}
-    {{ return(
-        "do $$ begin if not exists (select 1 from pg_roles where rolname = '" ~ role | replace("'", "''") ~ "') then "
-        ~ "create role " ~ adapter.quote(role) ~ " nologin; end if; "
-        ~ "exception when duplicate_object then null; end $$; "
-        ~ "create schema if not exists " ~ adapter.quote(target.schema) ~ "; "
-        ~ "grant usage, create on schema " ~ adapter.quote(target.schema) ~ " to " ~ adapter.quote(role)
-    ) }}
+    {{ return('') }}
 {%- endmacro %}
 
 
@@ -84,24 +84,6 @@
     {%- set statements = ['set allowed_paths = [' ~ allowed_paths | join(', ') ~ ']'] if allowed_paths else [] -%}
     {%- do statements.extend(['set enable_external_access = false', 'set lock_configuration = true']) -%}
     {{ return(statements | join('; ')) }}
-{%- endmacro %}
-
-
-{#- The relations a model reads: its parents' (models, seeds, snapshots); an ephemeral parent is
-    compiled in as a CTE, so its own parents count instead. -#}
-{% macro _audience_upstream_relations(unique_id) -%}
-    {%- set found = [] -%}
-    {%- for parent_id in graph.nodes[unique_id].depends_on.nodes -%}
-        {%- set parent = graph.nodes.get(parent_id) -%}
-        {%- if parent is not none and parent.resource_type in ('model', 'seed', 'snapshot') -%}
-            {%- if parent.config.materialized == 'ephemeral' -%}
-                {%- do found.extend(tessera._audience_upstream_relations(parent_id)) -%}
-            {%- else -%}
-                {%- do found.append(api.Relation.create(database=parent.database, schema=parent.schema, identifier=parent.alias) | string) -%}
-            {%- endif -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(found) }}
 {%- endmacro %}
 
 
@@ -120,28 +102,11 @@
 {%- endmacro %}
 
 {% macro postgres__audience_sandbox() -%}
-    {%- set name = tessera.audience_sandbox_role() -%}
-    {%- set role = adapter.quote(name) -%}
-    {%- set statements = [] -%}
-    {%- set relations = [] -%}
-    {%- for relation in tessera._audience_upstream_relations(model.unique_id) -%}
-        {%- if relation not in relations -%}{%- do relations.append(relation) -%}{%- endif -%}
-    {%- endfor -%}
-    {%- if relations -%}
-        {#- Two transactions granting on one table fail with "tuple concurrently updated": the lock
-            makes audience models take turns until each commits. -#}
-        {%- do statements.append("select pg_advisory_xact_lock(hashtext('tessera_audience_sandbox'))") -%}
-        {%- do statements.append('grant select on ' ~ relations | join(', ') ~ ' to ' ~ role) -%}
-    {%- endif -%}
-    {#- The table from the last build (copied into the build schema) is renamed away by the role. -#}
-    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) is not none -%}
-        {%- do statements.append('alter table ' ~ this ~ ' owner to ' ~ role) -%}
-    {%- endif -%}
-    {%- do statements.append('set local role ' ~ role) -%}
-    {#- SET LOCAL outside a transaction block only warns: make sure the role really is in effect. -#}
-    {%- do statements.append(
-        "do $$ begin if current_user <> '" ~ name | replace("'", "''") ~ "' then raise exception "
-        ~ "'audience sandbox: % is not running as " ~ name | replace("'", "''") ~ "', '" ~ this.identifier ~ "'; end if; end $$"
-    ) -%}
-    {{ return(statements | join('; ')) }}
+    {%- set name = tessera.audience_sandbox_role() | replace("'", "''") -%}
+    {{ return(
+        "do $$ begin if session_user <> '" ~ name ~ "' or current_user <> '" ~ name ~ "' "
+        ~ "or (select rolsuper from pg_roles where rolname = session_user) then raise exception "
+        ~ "'audience sandbox: % must build logged in as " ~ name ~ " (the dbt target postgres_audience_sandbox, "
+        ~ "which the build runs it with), not as %', '" ~ this.identifier ~ "', session_user; end if; end $$"
+    ) }}
 {%- endmacro %}

@@ -16,19 +16,27 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
 from orchestration.audiences.rules import load_project
+from orchestration.build.audience_sandbox import SandboxPlan
 from orchestration.build.dagster_events import report_materializations
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked
 from orchestration.warehouse.connection import writer_lock
 from orchestration.warehouse.load import TableLoad
+from orchestration.warehouse.postgres_sandbox import (
+    SANDBOX_TARGET,
+    close_sandbox,
+    ensure_role,
+    open_sandbox,
+    sandbox_role,
+)
 from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
@@ -69,39 +77,60 @@ def settings_environment(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _dbt(settings: Settings, args: list[str], *, output: bool = True) -> Path:
+def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: str | None = None) -> Path:
     """Run one dbt command against `settings` as a subprocess, quietly (`output=False`: silently, for a
     command whose results file says everything); returns its target folder.
 
     dbt runs in a subprocess, as under Dagster: in-process, dbt-duckdb keeps the build file open,
     and after publishing renamed it, that handle would point at the published file.
     Its target folder stays beside the build file, so the next run on the same warehouse parses
-    only the files that changed (a new folder for every run meant parsing the whole project)."""
-    target = settings.build_db.parent / f"dbt-target-{settings.target}"
+    only the files that changed (a new folder for every run meant parsing the whole project).
+    `target` names another profiles.yml target (the audience sandbox's), with a folder of its own."""
+    target_path = settings.build_db.parent / f"dbt-target-{target or settings.target}"
     with settings_environment(settings):
-        command = [
-            str(Path(sys.executable).parent / "dbt"),
-            *dbt_vars_args(args),
-            "--project-dir",
-            str(PROJECT_DIR),
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--target",
-            settings.target,
-            "--target-path",
-            str(target),
-            "--quiet",
-        ]
         quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(command, check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
-    return target
+        subprocess.run(_dbt_command(settings, args, target), check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
+    return target_path
 
 
-def run_dbt(settings: Settings, args: list[str]) -> dict:
-    """Run one dbt command against `settings`; returns its run_results.json."""
-    results_path = settings.build_db.parent / f"dbt-target-{settings.target}" / "run_results.json"
+def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:
+    profile_target = target or settings.target
+    return [
+        str(Path(sys.executable).parent / "dbt"),
+        *dbt_vars_args(args),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target",
+        profile_target,
+        "--target-path",
+        str(settings.build_db.parent / f"dbt-target-{profile_target}"),
+        "--quiet",
+    ]
+
+
+def selected_manifest(settings: Settings, args: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """`dbt ls` of the selection `args`: the manifest it writes, and the names of the nodes selected."""
+    with settings_environment(settings):
+        listed = subprocess.run(
+            _dbt_command(settings, ["ls", *args, "--output", "name"]),
+            check=False,
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+        )
+    path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+    if listed.returncode != 0 or not path.exists():
+        raise RuntimeError(f"dbt ls failed: {(listed.stdout + listed.stderr).strip()[-2000:]}")
+    return json.loads(path.read_text()), {line.strip() for line in listed.stdout.splitlines() if line.strip()}
+
+
+def run_dbt(settings: Settings, args: list[str], *, target: str | None = None) -> dict:
+    """Run one dbt command against `settings` (on another profiles.yml `target`); returns its run_results.json."""
+    results_path = settings.build_db.parent / f"dbt-target-{target or settings.target}" / "run_results.json"
     results_path.unlink(missing_ok=True)
-    _dbt(settings, args)
+    _dbt(settings, args, target=target)
     if not results_path.exists():
         raise RuntimeError(f"dbt {' '.join(args)} produced no run results (a parse or connection error?)")
     return json.loads(results_path.read_text())
@@ -142,7 +171,10 @@ DbtBuild = Callable[[list[str]], Generator[Any, None, list[dict]]]
 
 
 def phased_build(
-    settings: Settings, dbt_build: DbtBuild, manifest: dict[str, Any] | None = None
+    settings: Settings,
+    dbt_build: DbtBuild,
+    manifest: dict[str, Any] | None = None,
+    hold_back: Collection[str] = (),
 ) -> Generator[Any, None, list[dict]]:
     """`dbt build` of the whole project into the build database or schema, in phases; yields whatever
     `dbt_build` yields, and returns the combined run_results entries.
@@ -150,7 +182,8 @@ def phased_build(
     One phase on DuckDB; elsewhere one per Python step that dbt cannot run there (identity matching,
     scoring), which runs between the phases (orchestration/build/outside_dbt.py). A failed step is
     recorded as a failed node, and ends the build there. Under Dagster pass the manifest
-    (outside_dbt.dbt_build_phases says why)."""
+    (outside_dbt.dbt_build_phases says why). Every phase leaves out the nodes named in `hold_back`
+    (what `sandboxed_build` builds after)."""
     results: list[dict] = []
     steps = outside_steps(settings)
     try:
@@ -164,10 +197,132 @@ def phased_build(
                     log.error("%s failed: %s", step.name, error)
                     results.append(step.failed_result(error))
                     break
-            results.extend((yield from dbt_build(selection)))
+            results.extend((yield from dbt_build(exclude_also(selection, hold_back))))
     finally:
         drop_written_tables(settings)
     return results
+
+
+def exclude_also(selection: list[str], names: Collection[str]) -> list[str]:
+    """Selection arguments that leave out `names` too (added to the one --exclude value)."""
+    if not names:
+        return selection
+    held = " ".join(sorted(names))
+    if "--exclude" not in selection:
+        return [*selection, "--exclude", held]
+    start = selection.index("--exclude") + 1
+    end = next((i for i in range(start, len(selection)) if selection[i].startswith("--")), len(selection))
+    return [*selection[:start], " ".join([*selection[start:end], held]), *selection[end:]]
+
+
+def sandboxed_build(
+    settings: Settings,
+    dbt_build: DbtBuild,
+    manifest: dict[str, Any],
+    sandbox_build: DbtBuild,
+    selected: set[str] | None = None,
+) -> Generator[Any, None, list[dict]]:
+    """The phased build, with analyst audience SQL built apart on Postgres (docs/audiences.md):
+
+    1. the usual phases, without the sandboxed audience models and what follows them;
+    2. the sandboxed models (and their unit tests) in a dbt invocation of their own, `sandbox_build`,
+       logged in as the sandbox role (profiles.yml target postgres_audience_sandbox). The build's own
+       connection first makes sure the role is safe and grants it exactly what the models read, and
+       afterwards drops whatever else the role left in the build schema (a failed node naming it),
+       hands the tables back and revokes the grants;
+    3. the tail (the models' data tests, the project's audience models) as the build's user.
+
+    Elsewhere (DuckDB) just the phased build: one invocation, its file access switched off. A build
+    narrowed to `selected` (node names) skips the steps 2 and 3 where they would build nothing."""
+    if settings.target != "postgres":
+        return (yield from phased_build(settings, dbt_build, manifest))
+    plan = SandboxPlan.from_manifest(manifest)
+    if not plan.models:
+        return (yield from phased_build(settings, dbt_build, manifest))
+    _ensure_role(settings)  # an unsafe role stops the build before anything runs
+    results = yield from phased_build(settings, dbt_build, manifest, hold_back=plan.held_back)
+    failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
+    if failed:
+        log.error(
+            "audience sandbox: not building the analyst audiences, %d node(s) before them failed", len(failed)
+        )
+        return results
+    if selected is None or plan.sandboxed & selected:
+        started = time.monotonic()
+        results.extend((yield from _in_sandbox(settings, plan, sandbox_build)))
+        log.info("audience sandbox: built as %s in %.1f s", sandbox_role(), time.monotonic() - started)
+    if selected is None or plan.tail & selected:
+        started = time.monotonic()
+        results.extend((yield from dbt_build(plan.tail_selection())))
+        log.info("audience sandbox: the tail built in %.1f s", time.monotonic() - started)
+    return results
+
+
+def _ensure_role(settings: Settings) -> None:
+    """The sandbox role exists and is safe (SandboxRefused otherwise)."""
+    with contextlib.closing(get_warehouse(settings).connect()) as con:  # type: ignore[attr-defined]
+        with con.cursor() as cur:
+            password = os.environ.get("TESSERA_PG_SANDBOX_PASSWORD") or None
+            ensure_role(cur, sandbox_role(), settings.postgres.user, password)
+        con.commit()
+
+
+def _in_sandbox(
+    settings: Settings, plan: SandboxPlan, sandbox_build: DbtBuild
+) -> Generator[Any, None, list[dict]]:
+    """Open the sandbox, build the sandboxed nodes as its role, close it; a breach is a failed node."""
+    role, pg = sandbox_role(), settings.postgres
+    grants = plan.grants(pg.build_schema)
+    warehouse = get_warehouse(settings)
+    _ensure_role(settings)
+    with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
+        open_sandbox(con, grants, role)
+    results: list[dict] = []
+    try:
+        results = yield from sandbox_build(plan.sandbox_selection())
+    finally:
+        with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
+            breaches = close_sandbox(con, grants, role, pg.user)
+    for breach in breaches:
+        results.append(
+            {
+                "unique_id": "model.tessera.audience_sandbox",
+                "status": "error",
+                "message": f"audience sandbox breached: the role {role} left {breach} (dropped)",
+            }
+        )
+    return results
+
+
+def build_sandboxed_audiences(
+    settings: Settings, select: list[str] | None = None, args: list[str] | None = None
+) -> list[dict]:
+    """Postgres: only the sandbox step of the build (open, the sandboxed models as the role, close),
+    over the build schema as it is; `select` narrows it, `args` go to dbt build. Returns the run_results entries, a breach
+    included. For checking audiences against a built schema (and the sandbox's tests)."""
+    plan = SandboxPlan.from_manifest(parsed_manifest(settings))
+
+    def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
+        build_args = ["build", *narrow_phase(selection, select or []), *(args or [])]
+        results = run_dbt(settings, build_args, target=SANDBOX_TARGET)
+        return results.get("results", [])
+        yield  # a generator that yields no events
+
+    steps = _in_sandbox(settings, plan, in_sandbox)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return list(done.value)
+
+
+def parsed_manifest(settings: Settings) -> dict[str, Any]:
+    """`dbt parse` with the analyst configuration; the manifest it writes."""
+    target = _dbt(settings, ["parse"], output=False)
+    path = target / "manifest.json"
+    if not path.exists():
+        raise RuntimeError("dbt parse wrote no manifest (a parse or connection error?)")
+    return json.loads(path.read_text())
 
 
 def record_audit(settings: Settings, results: list[dict]) -> Audit:
@@ -218,12 +373,31 @@ def build_models(
         *(["--full-refresh"] if full_refresh else []),
     ]
 
-    def subprocess_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
-        results = run_dbt(settings, ["build", *narrow_phase(selection, select or []), *extra])
+    def subprocess_build(selection: list[str], target: str | None = None) -> Generator[Any, None, list[dict]]:
+        args = ["build", *narrow_phase(selection, select or []), *extra]
+        results = run_dbt(settings, args, target=target) if target else run_dbt(settings, args)
         return results.get("results", [])
         yield  # a generator that yields no events
 
-    phases = phased_build(settings, subprocess_build)
+    def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
+        return subprocess_build(selection, SANDBOX_TARGET)
+
+    if settings.target == "postgres" and select:
+        listing = [
+            "--select",
+            *select,
+            *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
+            *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
+        ]
+        manifest, selected = selected_manifest(settings, listing)
+        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
+    elif settings.target == "postgres":
+        started = time.monotonic()
+        manifest = parsed_manifest(settings)
+        log.info("dbt parse for the audience sandbox's plan: %.1f s", time.monotonic() - started)
+        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox)
+    else:
+        phases = phased_build(settings, subprocess_build)
     while True:
         try:
             next(phases)

@@ -10,9 +10,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
-from orchestration.build.pipeline import check_source_freshness, phased_build, record_audit
+from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
+from orchestration.warehouse.postgres_sandbox import SANDBOX_TARGET
 from orchestration.warehouse.registry import get_warehouse
 
 
@@ -54,16 +55,33 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         context.log.info("source freshness: %s", ", ".join(f"{n} {s}" for s, n in sorted(freshness.items())))
 
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
-        # there (identity matching, scoring): the same phased build as every other build.
-        def dagster_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
-            invocation = dbt.cli(dbt_vars_args(["build", *selection]), context=context, raise_on_error=False)
+        # there (identity matching, scoring), and the audience sandbox's: the same build as every other.
+        def dagster_build(
+            selection: list[str], runner: DbtCliResource = dbt
+        ) -> Generator[Any, None, list[dict]]:
+            invocation = runner.cli(
+                dbt_vars_args(["build", *selection]), context=context, raise_on_error=False
+            )
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
             shutil.rmtree(invocation.target_path, ignore_errors=True)
             return results
 
+        # Postgres: analyst audience SQL builds in an invocation of its own, logged in as the sandbox
+        # role (the profiles.yml target postgres_audience_sandbox; orchestration/build/pipeline.py).
+        sandbox = DbtCliResource(
+            project_dir=dbt.project_dir,
+            profiles_dir=dbt.profiles_dir,
+            dbt_executable=dbt.dbt_executable,
+            global_config_flags=dbt.global_config_flags,
+            target=SANDBOX_TARGET,
+        )
+
+        def sandbox_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
+            return dagster_build(selection, sandbox)
+
         manifest = json.loads(project.manifest_path.read_text())
-        results = yield from phased_build(settings, dagster_build, manifest)
+        results = yield from sandboxed_build(settings, dagster_build, manifest, sandbox_build)
         audit = record_audit(settings, results)
         if not audit.passed:
             raise Failure(
