@@ -38,7 +38,7 @@
     command run without the vars does not build analyst SQL outside the sandbox. -#}
 {% macro is_sandboxed_audience(node) -%}
     {%- set project_models = ['audience_memberships', 'audience_membership_history', 'audience_explanations',
-        'audience_overlaps', 'audience_size_history', 'audience_priority_list_members'] -%}
+        'audience_overlaps', 'audience_size_history', 'audience_priority_list_members', 'audience_lift'] -%}
     {%- set names = [] -%}
     {%- for audience in var('audiences', []) -%}{%- do names.append('audience_' ~ audience.name) -%}{%- endfor -%}
     {%- set in_folder = (node.original_file_path or '').startswith('models/audiences/') and node.name not in project_models -%}

@@ -25,6 +25,7 @@ PROJECT_MODELS = frozenset(
         "audience_overlaps",
         "audience_size_history",
         "audience_priority_list_members",
+        "audience_lift",
     }
 )
 
