@@ -43,7 +43,7 @@ def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -
             table.add_column(column)
         for c in project_syncs(settings):
             table.add_row(
-                c.name, c.source.model, c.destination.type, c.mode, str(c.consent_purpose), c.schedule
+                c.name, c.source.describe, c.destination.type, c.mode, str(c.consent_purpose), c.schedule
             )
         console.print(table)
         return
