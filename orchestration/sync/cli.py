@@ -39,7 +39,7 @@ def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -
     settings = Settings.from_env()
     if name is None:
         table = Table(title="Syncs (syncs/syncs.yml)")
-        for column in ("name", "model", "destination", "mode", "consent", "schedule"):
+        for column in ("name", "source", "destination", "mode", "consent", "schedule"):
             table.add_column(column)
         for c in project_syncs(settings):
             table.add_row(
