@@ -126,3 +126,13 @@ def test_audience_syncs_never_send_a_held_out_member(published, settings):
         held_total += len(held)
         sent_total += len(sent)
     assert held_total and sent_total, "the world has no held-out or no sendable audience member"
+
+    # Every record an audience sync sent carries the consent decision that allowed it, and it was valid.
+    from orchestration.consent.audit import audit_project
+
+    audited = 0
+    for config in audience_syncs:
+        audit = audit_project(settings, config.name)
+        assert audit.invalid == [], config.name
+        audited += audit.sends
+    assert audited > 0
