@@ -94,3 +94,45 @@ def test_syncs_run_after_a_successful_build_only(dbt_manifest):
     assert AssetKey(["sync_file__customers"]) in graph.get(AssetKey(["sync_customer_export"])).parent_keys
     build_keys = defs().resolve_job_def("build_everything").asset_layer.executable_asset_keys
     assert AssetKey(["sync_customer_export"]) not in build_keys
+
+
+def test_audience_syncs_never_send_a_held_out_member(published, settings):
+    """The shipped audience syncs (syncs/syncs.yml) on the built world: no control-group or
+    global-holdout member is in any exported file, and each run counts them."""
+    from orchestration.sync.project import project_syncs
+
+    result = _run_syncs()
+    assert result.success
+    warehouse = get_warehouse(settings)
+    audience_syncs = [c for c in project_syncs(settings) if c.source.audience]
+    assert len(audience_syncs) >= 3
+    held_total = sent_total = 0
+    for config in audience_syncs:
+        held = {
+            cid: (holdout, global_holdout)
+            for cid, holdout, global_holdout in warehouse.query_published(
+                "select customer_id, is_holdout, is_global_holdout from sync_audience__members "
+                f"where audience_name = '{config.source.audience}' and (is_holdout or is_global_holdout)"
+            )
+        }
+        sent = set()
+        for path in (settings.data_dir / "exports" / config.name).glob("*.csv"):
+            with open(path) as handle:
+                sent |= {row["_key"] for row in csv.DictReader(handle) if row["_operation"] != "delete"}
+        assert not sent & set(held), f"{config.name} sent held-out members"
+        counts = _materialization(result, f"sync_{config.name}")
+        assert counts["global_holdout_excluded"] == sum(1 for _, g in held.values() if g)
+        assert counts["holdout_excluded"] == sum(1 for h, g in held.values() if h and not g)
+        held_total += len(held)
+        sent_total += len(sent)
+    assert held_total and sent_total, "the world has no held-out or no sendable audience member"
+
+    # Every record an audience sync sent carries the consent decision that allowed it, and it was valid.
+    from orchestration.consent.audit import audit_project
+
+    audited = 0
+    for config in audience_syncs:
+        audit = audit_project(settings, config.name)
+        assert audit.invalid == [], config.name
+        audited += audit.sends
+    assert audited > 0

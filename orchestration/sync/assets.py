@@ -16,7 +16,7 @@ def _sync_asset(
         deps=[AssetKey([config.source.model]), AssetKey(["published_warehouse"])],
         group_name="syncs",
         kinds={config.destination.type},
-        description=config.description or f"Sync {config.source.model} to {config.destination.type}.",
+        description=config.description or f"Sync {config.source.describe} to {config.destination.type}.",
         tags={"tessera/sync": config.name},
     )
     def _run(context: AssetExecutionContext) -> MaterializeResult:

@@ -39,11 +39,11 @@ def sync(name: str | None, dry_run: bool, force: bool, approve_removals: bool) -
     settings = Settings.from_env()
     if name is None:
         table = Table(title="Syncs (syncs/syncs.yml)")
-        for column in ("name", "model", "destination", "mode", "consent", "schedule"):
+        for column in ("name", "source", "destination", "mode", "consent", "schedule"):
             table.add_column(column)
         for c in project_syncs(settings):
             table.add_row(
-                c.name, c.source.model, c.destination.type, c.mode, str(c.consent_purpose), c.schedule
+                c.name, c.source.describe, c.destination.type, c.mode, str(c.consent_purpose), c.schedule
             )
         console.print(table)
         return

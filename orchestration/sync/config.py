@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from orchestration.sync.destinations import DESTINATION_TYPES, DestinationConfig
@@ -34,11 +36,73 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+AUDIENCE_MODEL = "sync_audience__members"
+PRIORITY_LIST_MODEL = "sync_priority_list__members"
+
+
 class SourceConfig(_Strict):
-    """The warehouse model a sync reads: `table` or `schema.table`, and its primary key column."""
+    """What a sync reads: a warehouse model (`table` or `schema.table`) and its primary key column, or
+    the members of one audience (`audience:`) or one priority list (`priority_list:`) declared in
+    audiences/. An audience source reads the activation model sync_audience__members (a priority list,
+    sync_priority_list__members) filtered to that audience, keyed by customer_id. Rows flagged
+    `is_holdout` or `is_global_holdout` are never sent, whatever the source (orchestration/sync/diff.py)."""
 
     model: str = Field(pattern=QUALIFIED)
     primary_key: str = Field(pattern=IDENTIFIER)
+    audience: str | None = Field(default=None, pattern=IDENTIFIER)
+    priority_list: str | None = Field(default=None, pattern=IDENTIFIER)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _audience_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("audience") is not None and data.get("priority_list") is not None:
+            raise ValueError("give audience or priority_list, not both")
+        if data.get("audience") is not None:
+            return {"model": AUDIENCE_MODEL, "primary_key": "customer_id", **data}
+        if data.get("priority_list") is not None:
+            return {"model": PRIORITY_LIST_MODEL, "primary_key": "customer_id", **data}
+        return data
+
+    @field_validator("audience")
+    @classmethod
+    def _declared_audience(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = (info.context or {}).get("audiences")
+        if value is not None and known is not None and value not in known:
+            raise ValueError(
+                f"unknown audience {value!r}: no audiences/{value}.yml (declared: {', '.join(sorted(known))})"
+            )
+        return value
+
+    @field_validator("priority_list")
+    @classmethod
+    def _declared_priority_list(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = (info.context or {}).get("priority_lists")
+        if value is not None and known is not None and value not in known:
+            declared = ", ".join(sorted(known)) or "none"
+            raise ValueError(
+                f"unknown priority list {value!r}: not in priority_lists of audiences/_audiences.yml "
+                f"(declared: {declared})"
+            )
+        return value
+
+    @property
+    def row_filter(self) -> tuple[str, str] | None:
+        """The (column, value) an audience or priority-list source keeps, else None."""
+        if self.audience is not None:
+            return ("audience_name", self.audience)
+        if self.priority_list is not None:
+            return ("priority_list_name", self.priority_list)
+        return None
+
+    @property
+    def describe(self) -> str:
+        if self.audience is not None:
+            return f"audience {self.audience} ({self.model})"
+        if self.priority_list is not None:
+            return f"priority list {self.priority_list} ({self.model})"
+        return self.model
 
     @property
     def schema_and_table(self) -> tuple[str, str]:
@@ -151,14 +215,53 @@ def _reason(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def parse_syncs(data: Any, *, file: str = "<syncs>") -> list[SyncConfig]:
-    """Validate an already-parsed sync document (a mapping with a `syncs:` list)."""
+@dataclass(frozen=True)
+class DeclaredAudiences:
+    """The audiences and priority lists an audience source may name (audiences/ of the project)."""
+
+    audiences: frozenset[str]
+    priority_lists: frozenset[str]
+
+
+def declared_audiences() -> DeclaredAudiences:
+    """Read the project's audiences folder ($TESSERA_AUDIENCES_DIR, else audiences/)."""
+    from orchestration.audiences.definitions import audiences_dir
+    from orchestration.audiences.rules import AudienceConfigError, load_project
+
+    try:
+        project = load_project(audiences_dir())
+    except AudienceConfigError as exc:
+        raise SyncConfigError(f"a sync reads an audience, but the audiences do not load: {exc}") from None
+    return DeclaredAudiences(frozenset(a.name for a in project.audiences), frozenset(project.priority_lists))
+
+
+def _names_audiences(data: Any) -> bool:
+    syncs = data.get("syncs") if isinstance(data, dict) else None
+    return isinstance(syncs, list) and any(
+        isinstance(sync, dict)
+        and isinstance(sync.get("source"), dict)
+        and ("audience" in sync["source"] or "priority_list" in sync["source"])
+        for sync in syncs
+    )
+
+
+def parse_syncs(
+    data: Any, *, file: str = "<syncs>", audiences: DeclaredAudiences | None = None
+) -> list[SyncConfig]:
+    """Validate an already-parsed sync document (a mapping with a `syncs:` list). An audience or
+    priority-list source must name one declared in `audiences` (default: the project's audiences/,
+    read only when some sync names one)."""
     if not isinstance(data, dict) or "syncs" not in data:
         raise SyncConfigError(
             "the file must be a mapping with a top-level `syncs:` list", file=file, key="syncs"
         )
+    if audiences is None and _names_audiences(data):
+        audiences = declared_audiences()
+    context = (
+        {"audiences": audiences.audiences, "priority_lists": audiences.priority_lists} if audiences else None
+    )
     try:
-        parsed = _SyncFile.model_validate(data)
+        parsed = _SyncFile.model_validate(data, context=context)
     except ValidationError as exc:
         # A misspelt key also makes the real key "missing"; the misspelling is the error to show first.
         errors = sorted(exc.errors(include_input=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -178,7 +281,7 @@ def parse_syncs(data: Any, *, file: str = "<syncs>") -> list[SyncConfig]:
     return parsed.syncs
 
 
-def load_syncs(path: str | Path) -> list[SyncConfig]:
+def load_syncs(path: str | Path, *, audiences: DeclaredAudiences | None = None) -> list[SyncConfig]:
     """Read and validate a sync file. A wrong key or type raises `SyncConfigError` with file, key, reason."""
     path = Path(path)
     try:
@@ -193,4 +296,4 @@ def load_syncs(path: str | Path) -> list[SyncConfig]:
         raise SyncConfigError(
             f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(path)
         ) from None
-    return parse_syncs(data, file=str(path))
+    return parse_syncs(data, file=str(path), audiences=audiences)

@@ -44,6 +44,9 @@ class DiffCounts:
     invalid_null_key: int = 0
     invalid_duplicate_key: int = 0
     consent_excluded: int = 0
+    # Rows held out of every send: an audience's control group, and the global holdout.
+    holdout_excluded: int = 0
+    global_holdout_excluded: int = 0
     skipped: int = 0
     destination_rows: int = 0
     removes_suppressed: int = 0
@@ -60,7 +63,26 @@ def _wanted_columns(config: SyncConfig) -> list[str]:
         wanted.append(config.consent_column)
     if config.consent_purpose:
         wanted.append(f"consent_basis_{config.consent_purpose}")
+    wanted.extend(HOLDOUT_COLUMNS)
     return list(dict.fromkeys(wanted))
+
+
+# Whatever the source, a row flagged in one of these columns is never sent (the global holdout first:
+# it is the reason given when both are set). A null flag holds the row out too.
+HOLDOUT_COLUMNS = ("is_global_holdout", "is_holdout")
+HOLDOUT_REASONS = {"is_global_holdout": "global_holdout", "is_holdout": "holdout"}
+
+
+def _held_out(columns: set[str]) -> str:
+    """The SQL of a row's holdout reason (`global_holdout`, `holdout`), null when it may be sent."""
+    present = [column for column in HOLDOUT_COLUMNS if column in columns]
+    if not present:
+        return "cast(null as varchar)"
+    whens = " ".join(
+        f"when coalesce(try_cast({quote(column)} as boolean), true) then {sql_string(HOLDOUT_REASONS[column])}"
+        for column in present
+    )
+    return f"case {whens} end"
 
 
 def compute_diff(
@@ -93,7 +115,16 @@ def compute_diff(
                 f"column(s) {', '.join(missing)} are not in {config.source.model}",
                 key=f"{config.name}.mapping",
             )
-        relation = tables.relation(schema, table_name, [c for c in _wanted_columns(config) if c in columns])
+        row_filter = config.source.row_filter
+        if row_filter is not None and row_filter[0] not in columns:
+            raise SyncConfigError(
+                f"column {row_filter[0]} is not in {config.source.model}, so it cannot read "
+                f"{config.source.describe}",
+                key=f"{config.name}.source",
+            )
+        relation = tables.relation(
+            schema, table_name, [c for c in _wanted_columns(config) if c in columns], row_filter
+        )
         counts = DiffCounts()
         consent_column = config.consent_column
         if consent_column is None:
@@ -128,13 +159,15 @@ def compute_diff(
                 md5(payload) as payload_hash,
                 consented,
                 consent_evidence,
+                held_out,
                 count(*) over (partition by key) as key_count
             from (
                 select
                     cast({quote(config.source.primary_key)} as varchar) as key,
                     cast(to_json(struct_pack({fields})) as varchar) as payload,
                     {consent} as consented,
-                    {evidence} as consent_evidence
+                    {evidence} as consent_evidence,
+                    {_held_out(columns)} as held_out
                 from {relation}
             )
             """
@@ -173,13 +206,13 @@ def compute_diff(
         eligible as (
             select key, payload, payload_hash, consent_evidence
             from _sync_source
-            where key is not null and key_count = 1 and consented
+            where key is not null and key_count = 1 and held_out is null and consented
         ),
 
         excluded as (
             select key
             from _sync_source
-            where key is not null and key_count = 1 and not consented
+            where key is not null and key_count = 1 and held_out is null and not consented
         ),
 
         present as (
@@ -223,14 +256,17 @@ def compute_diff(
             count(*),
             count(*) filter (where key is null),
             count(*) filter (where key is not null and key_count > 1),
-            count(*) filter (where key is not null and key_count = 1 and not consented),
-            count(*) filter (where key is not null and key_count = 1 and consented)
+            count(*) filter (where key is not null and key_count = 1 and held_out is null and not consented),
+            count(*) filter (where key is not null and key_count = 1 and held_out is null and consented),
+            count(*) filter (where key is not null and key_count = 1 and held_out = 'holdout'),
+            count(*) filter (where key is not null and key_count = 1 and held_out = 'global_holdout')
         from _sync_source
         """
     ).fetchone()
     assert row is not None
     counts.source_rows, counts.invalid_null_key, counts.invalid_duplicate_key = row[0], row[1], row[2]
     counts.consent_excluded, counts.eligible = row[3], row[4]
+    counts.holdout_excluded, counts.global_holdout_excluded = row[5], row[6]
     counts.invalid = counts.invalid_null_key + counts.invalid_duplicate_key
     diff_row = conn.execute(
         """
@@ -310,4 +346,10 @@ def samples(conn: duckdb.DuckDBPyConnection, *, limit: int) -> dict[str, list[di
         [limit],
     ).fetchall()
     result["consent_excluded"] = [{"key": key} for (key,) in excluded]
+    held = conn.execute(
+        "select key, held_out from _sync_source "
+        "where key is not null and key_count = 1 and held_out is not null order by key limit ?",
+        [limit],
+    ).fetchall()
+    result["held_out"] = [{"key": key, "reason": reason} for key, reason in held]
     return result

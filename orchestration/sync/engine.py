@@ -86,6 +86,8 @@ DIFF_COUNTS = (
     "unchanged",
     "invalid",
     "consent_excluded",
+    "holdout_excluded",
+    "global_holdout_excluded",
     "skipped",
     "removes_suppressed",
 )
@@ -109,6 +111,8 @@ class DryRunReport:
     skipped: int
     removes_suppressed: int
     destination_rows: int
+    holdout_excluded: int
+    global_holdout_excluded: int
     pending_batches: int
     would_abort: str | None
     samples: dict[str, list[dict[str, Any]]]
@@ -121,6 +125,8 @@ class DryRunReport:
             "unchanged": self.unchanged,
             "invalid": self.invalid,
             "consent_excluded": self.consent_excluded,
+            "holdout_excluded": self.holdout_excluded,
+            "global_holdout_excluded": self.global_holdout_excluded,
             "skipped": self.skipped,
         }
 
@@ -146,6 +152,9 @@ class SyncRunResult:
     unchanged: int = 0
     invalid: int = 0
     consent_excluded: int = 0
+    # Members held out of every send: the audience's control group, and the global holdout.
+    holdout_excluded: int = 0
+    global_holdout_excluded: int = 0
     skipped: int = 0
     removes_suppressed: int = 0
     sent: int = 0
@@ -303,6 +312,8 @@ def preview_sync(
             skipped=counts.skipped,
             removes_suppressed=counts.removes_suppressed,
             destination_rows=counts.destination_rows,
+            holdout_excluded=counts.holdout_excluded,
+            global_holdout_excluded=counts.global_holdout_excluded,
             pending_batches=pending,
             would_abort=_guard(config, counts, force=False),
             samples=samples(conn, limit=sample_size),
@@ -351,6 +362,8 @@ def run_sync(
             unchanged=report.unchanged,
             invalid=report.invalid,
             consent_excluded=report.consent_excluded,
+            holdout_excluded=report.holdout_excluded,
+            global_holdout_excluded=report.global_holdout_excluded,
             skipped=report.skipped,
             removes_suppressed=report.removes_suppressed,
             preview=report,
@@ -486,6 +499,11 @@ class _Runner:
         for name in DIFF_COUNTS:
             setattr(result, name, getattr(counts, name))
         result.rejected = counts.skipped_rejected
+        # Control-group and global-holdout members are never eligible, in any mode; a record sent before
+        # its customer entered the holdout is removed by a mirror or audience sync like any other.
+        newly = store.log_held_out(config.name, result.run_id)
+        if newly:
+            log.info("sync %s: %d members newly held out (record log status held_out)", config.name, newly)
         if counts.invalid:
             store.log_invalid(config.name, result.run_id)
             log.warning(

@@ -56,6 +56,8 @@ SCHEMA = [
     "alter table sync_runs add column if not exists removes_held bigint",
     "alter table sync_runs add column if not exists hold_reason varchar",
     "alter table sync_runs add column if not exists removals_approved boolean",
+    "alter table sync_runs add column if not exists holdout_excluded bigint",
+    "alter table sync_runs add column if not exists global_holdout_excluded bigint",
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -209,6 +211,58 @@ def record_refused_sql(table: str, mark: str) -> str:
     """
 
 
+def newly_held_out_sql(table: str) -> str:
+    """The held-out rows of the current diff (`_sync_source`) whose state does not already record them
+    as held out for the same reason: a member is logged once when it enters the holdout, not every run."""
+    return f"""
+        select s.key, s.held_out
+        from _sync_source as s
+        left join {table} as t
+            on s.key = t.key
+        where s.key is not null and s.key_count = 1 and s.held_out is not null
+            and (t.key is null or t.status <> 'held_out' or t.last_error is distinct from s.held_out)
+        order by s.key
+    """
+
+
+def released_holdouts_sql(table: str) -> str:
+    """State rows that only remember a holdout (nothing at the destination) for keys no longer held out
+    in the current diff (they left the audience, or the holdout): forgotten, so a later entry is logged."""
+    return f"""
+        select t.key
+        from {table} as t
+        where t.status = 'held_out' and t.payload_hash is null
+            and not exists (
+                select 1 from _sync_source as s
+                where s.key = t.key and s.key_count = 1 and s.held_out is not null
+            )
+    """
+
+
+def record_held_out_sql(table: str) -> str:
+    """Held-out keys (temp table `_sync_held`: key, reason) remembered in state. A record already at the
+    destination keeps its payload: a mirror or audience sync removes it, an upsert sync leaves it."""
+    return f"""
+        insert into {table} as s
+            (key, payload_hash, payload, destination_id, status, attempts, attempted_hash,
+             last_error, last_sent_at)
+        select key, null, null, null, 'held_out', 0, null, reason, null from _sync_held
+        on conflict (key) do update set
+            status = 'held_out',
+            last_error = excluded.last_error
+    """
+
+
+def record_removed_sql(table: str) -> list[str]:
+    """Records a destination confirmed removed (temp table `_sync_removed`): gone from state, except that
+    a held-out key keeps its row without a payload, so it is not logged as entering the holdout again."""
+    return [
+        f"update {table} set payload_hash = null, payload = null, destination_id = null "
+        "where status = 'held_out' and key in (select key from _sync_removed)",
+        f"delete from {table} where status <> 'held_out' and key in (select key from _sync_removed)",
+    ]
+
+
 RUN_COUNTS = (
     "source_rows",
     "adds",
@@ -226,6 +280,8 @@ RUN_COUNTS = (
     "requests",
     "rejected",
     "removes_held",
+    "holdout_excluded",
+    "global_holdout_excluded",
 )
 
 
@@ -324,7 +380,8 @@ class StateStore:
                 conn.unregister("_sync_ok")
             if removed:
                 conn.register("_sync_removed", _table(removed, ["key"]))
-                conn.execute(f"delete from {table} where key in (select key from _sync_removed)")
+                for statement in record_removed_sql(table):
+                    conn.execute(statement)
                 conn.unregister("_sync_removed")
             if failed:
                 rows = [
@@ -379,6 +436,46 @@ class StateStore:
             """,
             [sync_name, run_id, utcnow()],
         ).fetchall()
+        return len(rows)
+
+    def log_held_out(self, sync_name: str, run_id: str) -> int:
+        """Log the keys of the current diff newly held out (status `held_out`, the reason in `error`) and
+        remember them in state, in one transaction."""
+        import pyarrow as pa
+
+        table = state_table(sync_name)
+        rows = self.conn.execute(newly_held_out_sql(table)).fetchall()
+        released = self.conn.execute(released_holdouts_sql(table)).fetchall()
+        if not rows and not released:
+            return 0
+        conn = self.conn
+        conn.execute("begin transaction")
+        try:
+            if released:
+                conn.register(
+                    "_sync_released", pa.table({"key": pa.array([k for (k,) in released], pa.string())})
+                )
+                conn.execute(f"delete from {table} where key in (select key from _sync_released)")
+                conn.unregister("_sync_released")
+            if rows:
+                held = pa.table(
+                    {
+                        "key": pa.array([key for key, _ in rows], pa.string()),
+                        "reason": pa.array([reason for _, reason in rows], pa.string()),
+                    }
+                )
+                conn.register("_sync_held", held)
+                conn.execute(
+                    "insert into sync_record_log "
+                    "select ?, ?, key, 'none', 'held_out', reason, null, null, ? from _sync_held",
+                    [sync_name, run_id, utcnow()],
+                )
+                conn.execute(record_held_out_sql(table))
+                conn.unregister("_sync_held")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
         return len(rows)
 
     def checkpoint(self) -> None:

@@ -28,8 +28,11 @@ class SourceTables(Protocol):
     def columns(self, schema: str, table: str) -> list[str] | None:
         """The table's column names; None when the table does not exist."""
 
-    def relation(self, schema: str, table: str, columns: list[str]) -> str:
-        """A relation on the connection holding (at least) `columns` of every row of the table."""
+    def relation(
+        self, schema: str, table: str, columns: list[str], where: tuple[str, str] | None = None
+    ) -> str:
+        """A relation on the connection holding (at least) `columns` of every row of the table, or only
+        of the rows whose column `where[0]` equals `where[1]` (an audience source's one audience)."""
 
 
 class SyncSource(Protocol):
@@ -75,6 +78,11 @@ class SyncStore(Protocol):
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         """Log the invalid keys of the current diff (`_sync_source` on the diff connection)."""
+
+    def log_held_out(self, sync_name: str, run_id: str) -> int:
+        """Log the rows of the current diff held out of every send (status `held_out`, the reason
+        `holdout` or `global_holdout` in `error`) that state does not already record as held out for
+        that reason, and record it in state: a member is logged when it enters the holdout."""
 
     def checkpoint(self) -> None: ...
 

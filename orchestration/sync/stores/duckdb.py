@@ -36,8 +36,16 @@ class _AttachedTables:
             return None
         return [column[0] for column in description]
 
-    def relation(self, schema: str, table: str, columns: list[str]) -> str:
-        return self._relation(schema, table)
+    def relation(
+        self, schema: str, table: str, columns: list[str], where: tuple[str, str] | None = None
+    ) -> str:
+        if where is None:
+            return self._relation(schema, table)
+        column, value = where
+        return (
+            f"(select * from {self._relation(schema, table)} "
+            f"where {quote(column)} = {sql_string(value)}) as _sync_filtered"
+        )
 
 
 class DuckDBSource:

@@ -33,8 +33,12 @@ from orchestration.sync.state import (
     Outcome,
     PendingBatch,
     RunRow,
+    newly_held_out_sql,
+    record_held_out_sql,
     record_refused_sql,
+    record_removed_sql,
     record_sent_sql,
+    released_holdouts_sql,
     state_table,
     utcnow,
 )
@@ -110,7 +114,9 @@ class _PostgresTables:
     def columns(self, schema: str, table: str) -> list[str] | None:
         return list(self._types(schema, table)) or None
 
-    def relation(self, schema: str, table: str, columns: list[str]) -> str:
+    def relation(
+        self, schema: str, table: str, columns: list[str], where: tuple[str, str] | None = None
+    ) -> str:
         declared = self._types(schema, table)
         if not declared:
             raise SyncConfigError(f"{self._schema(schema)}.{table} is not in the published schema")
@@ -123,9 +129,11 @@ class _PostgresTables:
         ]
         types = {name: POSTGRES_TO_DUCKDB_TYPES.get(declared[name], "varchar") for name in wanted}
         target = f"_sync_src_{len(self.copied)}"
+        # Only the rows asked for leave Postgres (an audience source reads one audience's members).
+        condition = f" where {quote(where[0])} = {sql_string(where[1])}" if where is not None else ""
         copy_into_duckdb(
             self.cur,
-            f"select {', '.join(selects)} from {quote(self._schema(schema))}.{quote(table)}",
+            f"select {', '.join(selects)} from {quote(self._schema(schema))}.{quote(table)}{condition}",
             self.duck,
             target,
             types,
@@ -334,7 +342,8 @@ class PostgresStore:
                     cur.execute(record_sent_sql(table, "%s"), (now,))
                 if removed:
                     self._fill(cur, "_sync_removed", ("key",), [(o.key,) for o in removed])
-                    cur.execute(f"delete from {table} where key in (select key from _sync_removed)")
+                    for statement in record_removed_sql(table):
+                        cur.execute(statement)
                 if failed:
                     self._fill(
                         cur,
@@ -402,6 +411,34 @@ class PostgresStore:
                     ],
                 )
         self.conn.commit()
+        return len(rows)
+
+    def log_held_out(self, sync_name: str, run_id: str) -> int:
+        """As the DuckDB store: the newly held-out keys are found on the diff's DuckDB connection (the
+        state copied there), then logged and remembered in Postgres in one transaction."""
+        table = state_table(sync_name)
+        rows = self.duck.execute(newly_held_out_sql(table)).fetchall()
+        released = self.duck.execute(released_holdouts_sql(table)).fetchall()
+        if not rows and not released:
+            return 0
+        now = utcnow()
+        try:
+            with self.conn.cursor() as cur:
+                if released:
+                    self._fill(cur, "_sync_released", ("key",), released)
+                    cur.execute(f"delete from {table} where key in (select key from _sync_released)")
+                if rows:
+                    self._fill(cur, "_sync_held", ("key", "reason"), rows)
+                    cur.execute(
+                        "insert into sync_record_log "
+                        "select %s, %s, key, 'none', 'held_out', reason, null, null, %s from _sync_held",
+                        (sync_name, run_id, now),
+                    )
+                    cur.execute(record_held_out_sql(table))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
         return len(rows)
 
     def checkpoint(self) -> None:
