@@ -35,15 +35,21 @@ def test_export_sync_sends_only_consented_customers_then_nothing(published, sett
     assert first.success
     sent = _materialization(first, "sync_customer_export")
     consented = get_warehouse(settings).query_published(
-        "select customer_id from sync_file__customers where has_consent_email_marketing"
+        "select customer_id from sync_file__customers where has_consent_email_marketing and not is_global_holdout"
     )
     everyone = get_warehouse(settings).query_published("select count(*) from sync_file__customers")[0][0]
+    held_out = get_warehouse(settings).query_published(
+        "select customer_id from sync_file__customers where is_global_holdout"
+    )
     exported = set()
     for path in (settings.data_dir / "exports" / "customer_export").glob("*.csv"):
         with open(path) as handle:
             exported |= {row["customer_id"] for row in csv.DictReader(handle)}
+    # The global holdout is excluded from every activation, the customer export included.
+    assert held_out and not exported & {cid for (cid,) in held_out}
     assert exported == {cid for (cid,) in consented}
-    assert sent["consent_excluded"] == everyone - len(consented)
+    assert sent["global_holdout_excluded"] == len(held_out)
+    assert sent["consent_excluded"] == everyone - len(held_out) - len(consented)
 
     # Every send records the consent decision that justified it.
     from orchestration.sync.project import history_path

@@ -1,5 +1,6 @@
 {#- Known customers with an email, in the shape of a customer export file,
-    with their consents. -#}
+    with their consents and the global holdout flag (the same hash as
+    audience_memberships): the sync engine never sends a flagged row. -#}
 with
 
 customers as (
@@ -46,7 +47,10 @@ final as (
             as has_consent_sms_marketing,
         coalesce(consents.has_consent_ads_personalisation, false)
             as has_consent_ads_personalisation,
-        consents.consent_basis_email_marketing
+        consents.consent_basis_email_marketing,
+        {{ tessera.hash_bucket("'global:' || customers.customer_id") }}
+        < {{ tessera.analyst_var('holdout_global_percent', 0) }}
+            as is_global_holdout
     from customers
     left join consents
         on customers.customer_id = consents.customer_id
