@@ -44,7 +44,7 @@ def test_profile_shows_every_channel_orders_traits_audiences_and_consent(publish
     assert render_profile(settings, f"email:{email}", console, event_limit=5) == customer_id
     text = console.export_text()
 
-    for section in ("Events by channel", "Orders", "Traits", "Audiences", "Consent"):
+    for section in ("Events by channel", "Orders", "Traits", "Audiences", "Consent", "Syncs"):
         assert section in text, section
     lines = text.splitlines()
     # The email tool's events, by channel and source (not only the email address in the header).
@@ -55,3 +55,32 @@ def test_profile_shows_every_channel_orders_traits_audiences_and_consent(publish
         assert audience in text
     for purpose in purposes:
         assert purpose in text
+
+
+def test_sync_history_of_one_customer_is_read_from_the_analysts_copy(tmp_path):
+    """The profile's sync section: one key's record-log rows, newest first, from the read-only copy;
+    nothing (not an error) before any sync ran."""
+    import duckdb
+
+    from orchestration.sync.stores import duckdb_location, record_history
+
+    history = tmp_path / "sync_history.duckdb"
+    location = duckdb_location(tmp_path / "w.duckdb", tmp_path / "state.duckdb", history)
+    assert record_history(location, "cus_1") == []
+    con = duckdb.connect(str(history))
+    con.execute(
+        "create table sync_record_log (sync_name varchar, run_id varchar, key varchar, operation varchar, "
+        "status varchar, error varchar, consent_basis varchar, idempotency_key varchar, logged_at timestamp)"
+    )
+    con.execute(
+        "insert into sync_record_log values "
+        "('cart_abandoners_email', 'r1', 'cus_1', 'upsert', 'succeeded', null, 'granted', 'k1', '2026-01-01 10:00'),"
+        "('cart_abandoners_email', 'r2', 'cus_1', 'none', 'held_out', 'holdout', null, null, '2026-01-02 10:00'),"
+        "('customer_export', 'r1', 'cus_2', 'upsert', 'succeeded', null, 'granted', 'k1', '2026-01-01 10:00')"
+    )
+    con.close()
+    rows = record_history(location, "cus_1")
+    assert [(r[1], r[3], r[4]) for r in rows] == [
+        ("cart_abandoners_email", "held_out", "holdout"),
+        ("cart_abandoners_email", "succeeded", None),
+    ]

@@ -152,7 +152,7 @@ def render_profile(settings: Settings, identifier: str, console: Console, event_
         )
     )
     _activity(query, cid, console, event_limit)
-    _marketing(query, cid, console)
+    _marketing(settings, query, str(customer_id), console)
     return str(customer_id)
 
 
@@ -200,8 +200,9 @@ def _activity(query: Query, cid: str, console: Console, event_limit: int) -> Non
     )
 
 
-def _marketing(query: Query, cid: str, console: Console) -> None:
+def _marketing(settings: Settings, query: Query, customer_id: str, console: Console) -> None:
     """What Tessera knows and decided about the customer: traits, predictions, audiences, consent."""
+    cid = sql_literal(customer_id)
     traits = [c for c in _contract_columns("customer_traits") if c != "customer_id"]
     if traits:
         found = query(f"select {', '.join(traits)} from customer_traits where customer_id = {cid}")
@@ -249,6 +250,7 @@ def _marketing(query: Query, cid: str, console: Console) -> None:
             ],
         )
     )
+    console.print(_sync_history(settings, customer_id))
     console.print(
         _table(
             "Consent (current decision per purpose)",
@@ -259,3 +261,12 @@ def _marketing(query: Query, cid: str, console: Console) -> None:
             ),
         )
     )
+
+
+def _sync_history(settings: Settings, customer_id: str, limit: int = 20) -> Table:
+    """What the customer-keyed syncs sent, removed, held out or refused for this customer."""
+    from orchestration.sync.project import sync_location
+    from orchestration.sync.stores import record_history
+
+    rows = record_history(sync_location(settings), customer_id, limit)
+    return _table(f"Syncs (last {limit} records)", ["at", "sync", "operation", "status", "reason"], rows)

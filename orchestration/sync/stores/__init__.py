@@ -29,6 +29,7 @@ __all__ = [
     "open_source",
     "open_store",
     "publish_history",
+    "record_history",
     "state_exists",
     "state_files",
     "state_schemas",
@@ -104,3 +105,9 @@ def state_exists(location: SyncLocation) -> bool:
 def state_schemas(location: SyncLocation) -> list[str]:
     """Database schemas holding sync state (for scans of everything the project keeps)."""
     return list(_kind(location).module.state_schemas(location))
+
+
+def record_history(location: SyncLocation, key: str, limit: int = 20) -> list[tuple[Any, ...]]:
+    """What the syncs did with one record key (a customer_id for customer syncs), newest first:
+    (logged_at, sync_name, operation, status, error)."""
+    return list(_kind(location).module.record_history(location, key, limit))

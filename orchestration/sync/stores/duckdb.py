@@ -191,3 +191,23 @@ def state_exists(location: SyncLocation) -> bool:
 def state_schemas(location: SyncLocation) -> list[str]:
     """None: the state is a file (scanned as one)."""
     return []
+
+
+def record_history(location: SyncLocation, key: str, limit: int) -> list[tuple]:
+    """The latest sync_record_log rows of one key, newest first, from the analysts' read-only copy
+    (so a running sync is never blocked); none before a sync has run."""
+    if not location.history or not Path(location.history).exists():
+        return []
+    from orchestration.warehouse.connection import open_read_only
+
+    con = open_read_only(Path(location.history))
+    try:
+        return con.execute(
+            "select logged_at, sync_name, operation, status, error from sync_record_log "
+            "where key = ? order by logged_at desc, sync_name limit ?",
+            [key, int(limit)],
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    finally:
+        con.close()

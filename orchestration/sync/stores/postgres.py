@@ -594,3 +594,27 @@ def state_exists(location: SyncLocation) -> bool:
 
 def state_schemas(location: SyncLocation) -> list[str]:
     return [location.state]
+
+
+def record_history(location: SyncLocation, key: str, limit: int) -> list[tuple]:
+    """The latest sync_record_log rows of one key, newest first, from the state schema; none before a
+    sync has run."""
+    if not state_exists(location):
+        return []
+    conn = _connect_state(location)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select 1 from information_schema.tables where table_schema = %s and table_name = 'sync_record_log'",
+                (location.state,),
+            )
+            if cur.fetchone() is None:
+                return []
+            cur.execute(
+                f"select logged_at, sync_name, operation, status, error from {quote(location.state)}.sync_record_log "
+                "where key = %s order by logged_at desc, sync_name limit %s",
+                (key, int(limit)),
+            )
+            return list(cur.fetchall())
+    finally:
+        conn.close()
