@@ -52,7 +52,13 @@ def test_profile_shows_every_channel_orders_traits_audiences_and_consent(publish
     assert order_id in text
     assert any(line.startswith("│ orders_count ") and f"│ {orders_count} " in line for line in lines)
     for audience in audiences:
-        assert audience in text
+        row = next(line for line in lines if line.startswith(f"│ {audience} "))
+        assert "reachable" in row or "held out" in row
+        met = query(
+            "select condition_name from audience_explanations "
+            f"where customer_id = '{customer_id}' and audience_name = '{audience}' and condition_value"
+        )
+        assert all(name in row for (name,) in met), row
     for purpose in purposes:
         assert purpose in text
 

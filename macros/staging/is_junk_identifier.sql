@@ -86,6 +86,8 @@
     {%- set rules = tessera.junk_identifier_rules() -%}
     {%- if rules is none -%}
         {{ tessera.default__junk_identifier_reason(type_expr, value_expr) }}
+    {%- elif rules | length == 0 -%}
+        cast(null as {{ dbt.type_string() }})
     {%- else -%}
         case
             {%- for rule in rules %}

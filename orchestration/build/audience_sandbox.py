@@ -126,7 +126,7 @@ class SandboxPlan:
 
 def _upstream_relations(nodes: dict[str, dict[str, Any]], unique_id: str) -> set[str]:
     """The relations a model reads: its parent models, seeds and snapshots; an ephemeral parent is
-    compiled in as a CTE, so its own parents count instead (as the macro _audience_upstream_relations)."""
+    compiled in as a CTE, so its own parents count instead."""
     found: set[str] = set()
     for parent_id in nodes[unique_id].get("depends_on", {}).get("nodes", []):
         parent = nodes.get(parent_id)

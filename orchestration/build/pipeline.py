@@ -234,7 +234,7 @@ def sandboxed_build(
 
     Elsewhere (DuckDB) just the phased build: one invocation, its file access switched off. A build
     narrowed to `selected` (node names) skips the steps 2 and 3 where they would build nothing."""
-    if settings.target != "postgres":
+    if not get_warehouse(settings).audiences_build_as_a_role:
         return (yield from phased_build(settings, dbt_build, manifest))
     plan = SandboxPlan.from_manifest(manifest)
     if not plan.models:
@@ -382,7 +382,8 @@ def build_models(
     def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
         return subprocess_build(selection, SANDBOX_TARGET)
 
-    if settings.target == "postgres" and select:
+    as_a_role = get_warehouse(settings).audiences_build_as_a_role
+    if as_a_role and select:
         listing = [
             "--select",
             *select,
@@ -391,7 +392,7 @@ def build_models(
         ]
         manifest, selected = selected_manifest(settings, listing)
         phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
-    elif settings.target == "postgres":
+    elif as_a_role:
         started = time.monotonic()
         manifest = parsed_manifest(settings)
         log.info("dbt parse for the audience sandbox's plan: %.1f s", time.monotonic() - started)

@@ -342,7 +342,7 @@ def samples(conn: duckdb.DuckDBPyConnection, *, limit: int) -> dict[str, list[di
     result["invalid"] = [{"key": key, "reason": reason} for key, reason in invalid]
     excluded = conn.execute(
         "select key from _sync_source "
-        "where key is not null and key_count = 1 and not consented order by key limit ?",
+        "where key is not null and key_count = 1 and held_out is null and not consented order by key limit ?",
         [limit],
     ).fetchall()
     result["consent_excluded"] = [{"key": key} for (key,) in excluded]

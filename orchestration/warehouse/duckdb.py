@@ -37,6 +37,7 @@ class DuckDBWarehouse:
 
     python_steps_outside_dbt = False
     runs_syncs = True
+    audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"
 
     def __init__(self, settings: Settings):

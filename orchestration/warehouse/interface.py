@@ -42,6 +42,10 @@ class Warehouse(Protocol):
     python_steps_outside_dbt: bool
     # True where the sync engine can read the published data and keep its state.
     runs_syncs: bool
+    # True where analyst audience SQL builds in a dbt invocation of its own, logged in as a restricted
+    # role (Postgres: orchestration/build/audience_sandbox.py); elsewhere it builds in the one build,
+    # locked down in process (DuckDB: external access off).
+    audiences_build_as_a_role: bool
     # The privacy backend (erasure, access export, suppression) for this warehouse, as "module:Class":
     # privacy resolves it (orchestration/privacy/backend.py), so neither package imports the other's
     # implementations.

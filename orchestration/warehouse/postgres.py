@@ -40,6 +40,7 @@ class PostgresWarehouse:
 
     python_steps_outside_dbt = True
     runs_syncs = True
+    audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
 
     def __init__(self, settings: Settings):

@@ -75,6 +75,7 @@ class SparkLikeWarehouse:
 
     python_steps_outside_dbt = True
     runs_syncs = False
+    audiences_build_as_a_role = False
     privacy_backend = f"{__name__}:SparkLikeErasure"
 
     def __init__(self, settings: Settings):
