@@ -334,3 +334,45 @@ def test_lift_outcomes_default_per_audience_and_are_checked(tmp_path):
     with pytest.raises(AudienceConfigError) as error:
         load_project(_project(tmp_path, [], lift_outcomes=defaults * 2))
     assert "used twice" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("jinja", "refused"),
+    [
+        ('{% do run_query("alter role tessera_analyst_sql superuser") %}', "Jinja statements"),
+        ("{% set x = run_query('select 1') %}", "Jinja statements"),
+        ("{% if true %}1{% endif %}", "Jinja statements"),
+        ("{{ adapter.execute('select pg_read_file(''/etc/passwd'')') }}", "not allowed"),
+        ("{{ run_query('select 1') }}", "not allowed"),
+        ("{{ modules.os.getcwd() }}", "not allowed"),
+        ('{{ tessera.junk_identifier_patterns("x\' or true --") }}', "not allowed"),
+        ("{{ ref(var('model')) }}", "not a literal"),
+        ("{{ ref('events') | replace('events', 'raw_crm.contacts') }}", "not a call"),
+        ("{{ this }}", "not a call"),
+        ("{{ dbt.dateadd(*['day', 1, 'x']) }}", "not a literal"),
+    ],
+)
+def test_analyst_jinja_is_only_sql_text(jinja, refused):
+    """dbt renders an analyst file's Jinja while compiling it, as the build's user: anything that could
+    run SQL or code then (statements, run_query, adapter, modules, other macros) is refused first."""
+    from orchestration.audiences.jinjacheck import check_analyst_jinja
+    from orchestration.audiences.sqlcheck import AudienceSqlRefused
+
+    text = f"select customer_id, true as is_member\nfrom {{{{ ref('customers') }}}}\n-- {jinja}\n"
+    with pytest.raises(AudienceSqlRefused) as error:
+        check_analyst_jinja("hostile", text, where="models/audiences/audience_hostile.sql")
+    message = str(error.value)
+    assert "audience hostile" in message and "audience_hostile.sql, line 3" in message and refused in message
+
+
+def test_the_shipped_analyst_files_pass_the_jinja_check():
+    from orchestration.audiences.jinjacheck import check_analyst_files, check_analyst_jinja
+    from orchestration.audiences.rules import PROJECT_MODELS
+
+    checked = check_analyst_files(PROJECT_DIR / "models" / "audiences", PROJECT_MODELS)
+    assert "audience_cart_abandoners_7d" in checked and "audience_memberships" not in checked
+    allowed = (
+        "select {{ dbt.dateadd('day', -7, 'as_of') }}, {{ var('likely_churner_percentile', 80) }}, "
+        "{{ tessera.hash_bucket('customer_id') }} {# a comment #} from {{ ref('events') }}"
+    )
+    check_analyst_jinja("fine", allowed, where="x.sql")

@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
-from orchestration.audiences.rules import AudienceConfigError, AudienceProject, load_project
+from orchestration.audiences.jinjacheck import check_analyst_files
+from orchestration.audiences.rules import PROJECT_MODELS, AudienceConfigError, AudienceProject, load_project
 from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
 from orchestration.settings import PROJECT_DIR, Settings
 
@@ -127,6 +128,8 @@ def check_audiences(
     """Every check, as run before a build and by `tessera audiences check`.
     Raises AudienceConfigError or AudienceSqlRefused naming the audience."""
     project = check_rules(project_dir, settings.target)
+    # Before dbt renders anything: an analyst file's Jinja runs while it compiles, with the build's rights.
+    check_analyst_files(project_dir / "models" / "audiences", PROJECT_MODELS)
     # The compiled SQL depends only on the project's files and the target: when neither changed
     # since a check passed, it is not compiled again (saves a dbt invocation per build).
     stamp = settings.build_db.parent / "audience-check" / f"passed.{settings.target}.json"

@@ -257,6 +257,21 @@ def find_cycle(audiences: list[AudienceSpec]) -> list[str] | None:
     return None
 
 
+# The project's own models in models/audiences/: not analyst SQL (the same list as the macro
+# is_sandboxed_audience in macros/audiences/audience_sandbox.sql). Everything else there is analyst
+# SQL: it builds in the sandbox, and its Jinja is checked (orchestration/audiences/jinjacheck.py).
+PROJECT_MODELS = frozenset(
+    {
+        "audience_memberships",
+        "audience_membership_history",
+        "audience_explanations",
+        "audience_overlaps",
+        "audience_size_history",
+        "audience_priority_list_members",
+        "audience_lift",
+    }
+)
+
 SETTINGS_FILE = "_audiences.yml"
 SETTINGS_KEYS = ("holdout_global_percent", "priority_lists", "parameters", "lift_outcomes")
 

@@ -12,22 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.audiences.rules import PROJECT_MODELS
 from orchestration.warehouse.postgres_sandbox import SandboxGrants
 
 AUDIENCES_FOLDER = "models/audiences/"
-# The project's own models in models/audiences/: not analyst SQL (the same list as the macro
-# is_sandboxed_audience in macros/audiences/audience_sandbox.sql).
-PROJECT_MODELS = frozenset(
-    {
-        "audience_memberships",
-        "audience_membership_history",
-        "audience_explanations",
-        "audience_overlaps",
-        "audience_size_history",
-        "audience_priority_list_members",
-        "audience_lift",
-    }
-)
 
 
 def is_sandboxed(node: dict[str, Any]) -> bool:
