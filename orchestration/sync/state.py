@@ -239,6 +239,20 @@ def released_holdouts_sql(table: str) -> str:
     """
 
 
+def restored_holdouts_sql(table: str) -> str:
+    """State rows held out while their record stayed at the destination (an upsert, insert or update sync
+    cannot remove it), for keys no longer held out: back to `synced`, so a later entry is logged again."""
+    return f"""
+        select t.key
+        from {table} as t
+        where t.status = 'held_out' and t.payload_hash is not null
+            and not exists (
+                select 1 from _sync_source as s
+                where s.key = t.key and s.key_count = 1 and s.held_out is not null
+            )
+    """
+
+
 def record_held_out_sql(table: str) -> str:
     """Held-out keys (temp table `_sync_held`: key, reason) remembered in state. A record already at the
     destination keeps its payload: a mirror or audience sync removes it, an upsert sync leaves it."""
@@ -446,11 +460,21 @@ class StateStore:
         table = state_table(sync_name)
         rows = self.conn.execute(newly_held_out_sql(table)).fetchall()
         released = self.conn.execute(released_holdouts_sql(table)).fetchall()
-        if not rows and not released:
+        restored = self.conn.execute(restored_holdouts_sql(table)).fetchall()
+        if not rows and not released and not restored:
             return 0
         conn = self.conn
         conn.execute("begin transaction")
         try:
+            if restored:
+                conn.register(
+                    "_sync_restored", pa.table({"key": pa.array([k for (k,) in restored], pa.string())})
+                )
+                conn.execute(
+                    f"update {table} set status = 'synced', last_error = null "
+                    "where key in (select key from _sync_restored)"
+                )
+                conn.unregister("_sync_restored")
             if released:
                 conn.register(
                     "_sync_released", pa.table({"key": pa.array([k for (k,) in released], pa.string())})

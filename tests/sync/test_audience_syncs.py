@@ -316,3 +316,22 @@ def test_the_project_syncs_read_declared_audiences() -> None:
         "last_season_matchgoers_near_store",
         "likely_churners_open_tickets",
     } <= audiences
+
+
+def test_a_member_that_leaves_the_holdout_unchanged_is_logged_again_when_it_reenters(
+    paths: Paths, webhook: WebhookFake
+) -> None:
+    """An upsert sync leaves a held-out record at the destination; when the member leaves the holdout
+    with the same data nothing is sent, and state is `synced` again, so a later entry is logged again."""
+    write_warehouse(paths.warehouse, members(), table=AUDIENCE_MODEL)
+    config = audience_sync(webhook, mode="upsert")
+    run(config, paths)
+    held = members({"c000": (False, True)})
+    released = members({"c000": (False, False)})
+    for rows in (held, released, held):
+        write_warehouse(paths.warehouse, rows, table=AUDIENCE_MODEL)
+        result = run(config, paths)
+        assert result.requests == 0
+    entries = [run_id for run_id, key, reason in held_out_log(paths) if key == "c000"]
+    assert len(entries) == 2, held_out_log(paths)
+    assert webhook.accepted["c000"] == 1

@@ -39,6 +39,7 @@ from orchestration.sync.state import (
     record_removed_sql,
     record_sent_sql,
     released_holdouts_sql,
+    restored_holdouts_sql,
     state_table,
     utcnow,
 )
@@ -419,11 +420,18 @@ class PostgresStore:
         table = state_table(sync_name)
         rows = self.duck.execute(newly_held_out_sql(table)).fetchall()
         released = self.duck.execute(released_holdouts_sql(table)).fetchall()
-        if not rows and not released:
+        restored = self.duck.execute(restored_holdouts_sql(table)).fetchall()
+        if not rows and not released and not restored:
             return 0
         now = utcnow()
         try:
             with self.conn.cursor() as cur:
+                if restored:
+                    self._fill(cur, "_sync_restored", ("key",), restored)
+                    cur.execute(
+                        f"update {table} set status = 'synced', last_error = null "
+                        "where key in (select key from _sync_restored)"
+                    )
                 if released:
                     self._fill(cur, "_sync_released", ("key",), released)
                     cur.execute(f"delete from {table} where key in (select key from _sync_released)")
