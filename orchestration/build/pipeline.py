@@ -316,9 +316,10 @@ def build_sandboxed_audiences(
             return list(done.value)
 
 
-def parsed_manifest(settings: Settings) -> dict[str, Any]:
-    """`dbt parse` with the analyst configuration; the manifest it writes."""
-    target = _dbt(settings, ["parse"], output=False)
+def parsed_manifest(settings: Settings, extra: list[str] | None = None) -> dict[str, Any]:
+    """`dbt parse` with the analyst configuration (and `extra` arguments: the build's --vars); the
+    manifest it writes."""
+    target = _dbt(settings, ["parse", *(extra or [])], output=False)
     path = target / "manifest.json"
     if not path.exists():
         raise RuntimeError("dbt parse wrote no manifest (a parse or connection error?)")
@@ -394,7 +395,8 @@ def build_models(
         phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
     elif as_a_role:
         started = time.monotonic()
-        manifest = parsed_manifest(settings)
+        # The same vars as the build, or the plan could miss an audience the vars add.
+        manifest = parsed_manifest(settings, ["--vars", json.dumps(dbt_vars)] if dbt_vars else [])
         log.info("dbt parse for the audience sandbox's plan: %.1f s", time.monotonic() - started)
         phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox)
     else:
