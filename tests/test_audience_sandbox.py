@@ -495,11 +495,17 @@ def _schema_with_upstream(cur, schema: str) -> None:  # type: ignore[no-untyped-
     cur.execute(f'create table "{schema}".audience_a as select 0 as customer_id')  # the last build's
 
 
-def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
-    """Two builds (two worlds, one database, one cluster-wide role) interleave: A opens, B opens, the
-    role builds in both, A closes (finding the view and function it left in A, not B's tables), then B
-    closes. A database-wide audit (`drop owned by`) would have dropped B's table at A's close."""
+def test_postgres_two_builds_sandbox_one_at_a_time_each_in_its_own_schema(caplog):
+    """Two builds (two worlds, one cluster-wide role): while A's sandbox is open, B's waits for the
+    sandbox lock, so the role never holds B's grants or owns B's tables during A's analyst SQL. A
+    closes (finding the view and function it left, handing its table back), then B proceeds: the role
+    can no longer reach A's schema and A's tables are intact and the build user's."""
+    import contextlib
+    import logging
+    import threading
+
     import psycopg2
+    import psycopg2.errors
 
     from orchestration.settings import PostgresSettings
     from orchestration.warehouse.postgres_sandbox import (
@@ -507,11 +513,14 @@ def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
         SandboxGrants,
         close_sandbox,
         ensure_role,
+        lock_connection,
         open_sandbox,
+        sandbox_lock,
     )
     from tests.conftest import TEST_PG_DATABASE, require_postgres
 
     require_postgres()
+    caplog.set_level(logging.INFO, logger="orchestration.warehouse.postgres_sandbox")
     pg = PostgresSettings("127.0.0.1", 5432, "postgres", "", TEST_PG_DATABASE, "x", "x")
     build = psycopg2.connect(**pg.connect_kwargs())
     role = None
@@ -519,34 +528,66 @@ def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
         s: SandboxGrants(schema=s, models=("audience_a",), reads=((s, "orders"),))
         for s in ("tsb_one", "tsb_two")
     }
+    lock_a, lock_b = lock_connection(pg), lock_connection(pg)
+    held_a, held_b = contextlib.ExitStack(), contextlib.ExitStack()
+    waiting_b = threading.Thread(target=held_b.enter_context, args=(sandbox_lock(lock_b, DEFAULT_ROLE, 60),))
+    waiting_b.daemon = True
     try:
         with build.cursor() as cur:
             ensure_role(cur, DEFAULT_ROLE, "postgres")
             for schema in worlds:
                 _schema_with_upstream(cur, schema)
         build.commit()
-        for grants in worlds.values():
-            open_sandbox(build, grants, DEFAULT_ROLE)
+        held_a.enter_context(sandbox_lock(lock_a, DEFAULT_ROLE))
+        open_sandbox(build, worlds["tsb_one"], DEFAULT_ROLE)
+        # B's open waits: a short timeout gives up, a build without one blocks until A closes
+        with pytest.raises(psycopg2.errors.LockNotAvailable), sandbox_lock(lock_b, DEFAULT_ROLE, timeout=0.3):
+            pytest.fail("B's sandbox lock was taken while A's sandbox was open")
+        assert "waiting for another build's sandbox (role tessera_analyst_sql) to close" in caplog.text
+        waiting_b.start()
+        waiting_b.join(0.5)
+        assert waiting_b.is_alive()
         role = psycopg2.connect(**{**pg.connect_kwargs(), "user": DEFAULT_ROLE})
         role.autocommit = True
-        with role.cursor() as cur:
-            for schema in worlds:  # what dbt's table materialization does, as the role
-                cur.execute(
-                    f"create table {schema}.audience_a__dbt_tmp as select customer_id from {schema}.orders"
-                )
-                cur.execute(f"alter table {schema}.audience_a rename to audience_a__dbt_backup")
-                cur.execute(f"alter table {schema}.audience_a__dbt_tmp rename to audience_a")
-                cur.execute(f"drop table {schema}.audience_a__dbt_backup")
+        with role.cursor() as cur:  # what dbt's table materialization does, as the role, in A
+            cur.execute("create table tsb_one.audience_a__dbt_tmp as select customer_id from tsb_one.orders")
+            cur.execute("alter table tsb_one.audience_a rename to audience_a__dbt_backup")
+            cur.execute("alter table tsb_one.audience_a__dbt_tmp rename to audience_a")
+            cur.execute("drop table tsb_one.audience_a__dbt_backup")
             cur.execute("create view tsb_one.peek as select * from tsb_one.audience_a")
             cur.execute("create function tsb_one.f() returns int language sql as 'select 1'")
             cur.execute("grant select on tsb_one.audience_a to public")
-            cur.execute("create table tsb_two.audience_b__dbt_tmp (customer_id int)")  # B's, in progress
+            # A's analyst SQL cannot reach B's world: B has granted nothing yet
+            with pytest.raises(psycopg2.Error, match="permission denied for schema tsb_two"):
+                cur.execute("select count(*) from tsb_two.orders")
+            with pytest.raises(psycopg2.Error, match="permission denied for schema tsb_two"):
+                cur.execute("truncate tsb_two.audience_a")
         breaches = close_sandbox(build, worlds["tsb_one"], DEFAULT_ROLE, "postgres")
         assert sorted(breaches) == [
             "function tsb_one.f()",
             "grants on tsb_one.audience_a to public",
             "view tsb_one.peek",
         ]
+        assert waiting_b.is_alive()  # until A lets go of the lock
+        held_a.close()
+        waiting_b.join(10)
+        assert not waiting_b.is_alive()
+        with build.cursor() as cur:  # B holds the lock now
+            cur.execute(
+                "select count(*) from pg_locks where locktype = 'advisory' and granted and pid = %s",
+                (lock_b.get_backend_pid(),),
+            )
+            assert cur.fetchone() == (1,)
+        build.commit()
+        open_sandbox(build, worlds["tsb_two"], DEFAULT_ROLE)
+        with role.cursor() as cur:  # B builds; A's world is out of reach
+            cur.execute("create table tsb_two.audience_a__dbt_tmp as select customer_id from tsb_two.orders")
+            cur.execute("alter table tsb_two.audience_a rename to audience_a__dbt_backup")
+            cur.execute("alter table tsb_two.audience_a__dbt_tmp rename to audience_a")
+            cur.execute("drop table tsb_two.audience_a__dbt_backup")
+            for hostile in ("select count(*) from tsb_one.orders", "truncate tsb_one.audience_a"):
+                with pytest.raises(psycopg2.Error, match="permission denied for schema tsb_one"):
+                    cur.execute(hostile)
         with build.cursor() as cur:
             cur.execute(
                 "select schemaname, tablename, tableowner from pg_tables where schemaname like 'tsb_%%' order by 1, 2"
@@ -555,16 +596,13 @@ def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
                 ("tsb_one", "audience_a", "postgres"),
                 ("tsb_one", "orders", "postgres"),
                 ("tsb_two", "audience_a", DEFAULT_ROLE),  # B's build goes on
-                ("tsb_two", "audience_b__dbt_tmp", DEFAULT_ROLE),
                 ("tsb_two", "orders", "postgres"),
             ]
+            cur.execute("select count(*) from tsb_one.audience_a")
+            assert cur.fetchone() == (1,)  # A's rebuilt table, intact
         build.commit()
-        with role.cursor() as cur:  # A's grants are gone, B's are not
-            cur.execute("select count(*) from tsb_two.orders")
-            with pytest.raises(psycopg2.Error, match="permission denied for schema tsb_one"):
-                cur.execute("select count(*) from tsb_one.orders")
-            cur.execute("drop table tsb_two.audience_b__dbt_tmp")
         assert close_sandbox(build, worlds["tsb_two"], DEFAULT_ROLE, "postgres") == []
+        held_b.close()
         with build.cursor() as cur:
             cur.execute(
                 "select tableowner from pg_tables where schemaname = 'tsb_two' and tablename = 'audience_a'"
@@ -572,9 +610,14 @@ def test_postgres_two_builds_sandbox_at_once_each_in_its_own_schema():
             assert cur.fetchone() == ("postgres",)
             cur.execute("select has_table_privilege(%s, 'tsb_two.orders', 'select')", (DEFAULT_ROLE,))
             assert cur.fetchone() == (False,)
+        build.commit()
     finally:
         if role is not None:
             role.close()
+        lock_a.close()  # lets a still waiting B go
+        if waiting_b.ident is not None:
+            waiting_b.join(10)
+        lock_b.close()
         build.rollback()
         with build.cursor() as cur:
             for schema in worlds:

@@ -34,7 +34,9 @@ from orchestration.warehouse.postgres_sandbox import (
     SANDBOX_TARGET,
     close_sandbox,
     ensure_role,
+    lock_connection,
     open_sandbox,
+    sandbox_lock,
     sandbox_role,
 )
 from orchestration.warehouse.registry import get_warehouse
@@ -275,14 +277,17 @@ def _in_sandbox(
     grants = plan.grants(pg.build_schema)
     warehouse = get_warehouse(settings)
     _ensure_role(settings)
-    with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
-        open_sandbox(con, grants, role)
-    results: list[dict] = []
-    try:
-        results = yield from sandbox_build(plan.sandbox_selection())
-    finally:
+    # One build's sandbox at a time (the role is cluster-wide): held from before the grants until
+    # the tables are handed back and the grants revoked.
+    with contextlib.closing(lock_connection(pg)) as lock, sandbox_lock(lock, role):
         with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
-            breaches = close_sandbox(con, grants, role, pg.user)
+            open_sandbox(con, grants, role)
+        results: list[dict] = []
+        try:
+            results = yield from sandbox_build(plan.sandbox_selection())
+        finally:
+            with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
+                breaches = close_sandbox(con, grants, role, pg.user)
     for breach in breaches:
         results.append(
             {

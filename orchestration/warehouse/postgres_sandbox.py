@@ -17,13 +17,17 @@ user, which is the role itself. The build's own connection
 Roles are cluster-wide: builds of other worlds (other schemas, other databases) use the same role
 at the same time. So every statement here names the build's own schemas and relations; nothing is
 database-wide (never `drop owned by` or `reassign owned by`, which would take another build's tables).
+And one build's sandbox at a time (`sandbox_lock`): while two were open the role would hold both
+builds' grants and own both builds' tables, so one build's analyst SQL could read or write the other's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SANDBOX_TARGET = "postgres_audience_sandbox"
 DEFAULT_ROLE = "tessera_analyst_sql"
+# The database the sandbox lock is taken in: advisory locks are per database, the role is not.
+LOCK_DATABASE_ENV = "TESSERA_PG_SANDBOX_LOCK_DB"
+DEFAULT_LOCK_DATABASE = "postgres"
 
 # Server-side file and program functions; none may be executable by the role.
 FILE_FUNCTIONS = (
@@ -78,6 +85,55 @@ class SandboxGrants:
     @property
     def schemas(self) -> list[str]:
         return sorted({self.schema, *(schema for schema, _ in self.reads)})
+
+
+def lock_connection(pg: Any) -> Any:
+    """A dedicated connection (autocommit) for `sandbox_lock`, to the database every build of the
+    cluster takes the lock in (TESSERA_PG_SANDBOX_LOCK_DB, default postgres); where the build's user
+    may not connect there, the build's own database (builds in other databases are then not waited for)."""
+    import psycopg2
+
+    kwargs = pg.connect_kwargs()
+    database = os.environ.get(LOCK_DATABASE_ENV) or DEFAULT_LOCK_DATABASE
+    try:
+        con = psycopg2.connect(**{**kwargs, "dbname": database})
+    except psycopg2.OperationalError:
+        log.warning(
+            "audience sandbox: cannot connect to the database %s for the sandbox lock (set %s); "
+            "waiting only for builds in the build's own database",
+            database,
+            LOCK_DATABASE_ENV,
+        )
+        con = psycopg2.connect(**kwargs)
+    con.autocommit = True
+    return con
+
+
+@contextlib.contextmanager
+def sandbox_lock(con: Any, role: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold the session-level advisory lock on `role` on `con` (a dedicated autocommit connection that
+    lives from before `open_sandbox` until after `close_sandbox`), so that one build's sandbox is open
+    at a time. Waits for another build's sandbox to close (at most `timeout` seconds, then
+    psycopg2.errors.LockNotAvailable); a build that dies drops its connection and so the lock."""
+    key = f"tessera.audience_sandbox:{role}"
+    with con.cursor() as cur:
+        cur.execute("select pg_try_advisory_lock(hashtext(%s))", (key,))
+        if not cur.fetchone()[0]:
+            log.info("audience sandbox: waiting for another build's sandbox (role %s) to close", role)
+            started = time.monotonic()
+            wait = "0" if timeout is None else f"{max(1, int(timeout * 1000))}ms"
+            cur.execute("select set_config('lock_timeout', %s, false)", (wait,))
+            try:
+                cur.execute("select pg_advisory_lock(hashtext(%s))", (key,))
+            finally:
+                cur.execute("reset lock_timeout")
+            log.info("audience sandbox: the other build's sandbox closed after %.1f s", time.monotonic() - started)
+    try:
+        yield
+    finally:
+        if not con.closed:
+            with con.cursor() as cur:
+                cur.execute("select pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def ensure_role(cur: Any, role: str, build_user: str, password: str | None = None) -> None:
