@@ -662,6 +662,40 @@ def test_postgres_an_unsafe_sandbox_role_stops_the_build_before_anything_runs():
         con.close()
 
 
+def test_postgres_the_sandbox_password_reaches_the_server_only_hashed():
+    import uuid
+
+    import psycopg2
+    import psycopg2.extensions
+
+    from orchestration.warehouse.postgres_sandbox import ensure_role
+    from tests.conftest import TEST_PG_DATABASE, require_postgres
+
+    require_postgres()
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=TEST_PG_DATABASE)
+    con.autocommit = True
+    name = f"tessera_test_sandbox_{uuid.uuid4().hex[:8]}"
+    secret = "correct horse battery staple"
+    sent: list[str] = []
+
+    class Recording(psycopg2.extensions.cursor):
+        def execute(self, query, args=None):  # type: ignore[no-untyped-def]
+            sent.append(self.mogrify(query, args).decode())
+            return super().execute(query, args)
+
+    try:
+        with con.cursor(cursor_factory=Recording) as cur:
+            ensure_role(cur, name, "postgres", password=secret)
+            cur.execute("select rolpassword from pg_authid where rolname = %s", (name,))
+            stored = cur.fetchone()[0]
+        assert stored.startswith("SCRAM-SHA-256$")
+        assert sent and not any(secret in statement for statement in sent)
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f'drop role if exists "{name}"')
+        con.close()
+
+
 def test_postgres_what_the_role_leaves_besides_its_tables_fails_the_build(postgres_world, monkeypatch):
     """The sandbox step with a stand-in for dbt that, as the role, leaves a view and a function in the
     build schema: both are dropped, the build fails naming them and nothing is published."""

@@ -146,6 +146,12 @@ def ensure_role(cur: Any, role: str, build_user: str, password: str | None = Non
         )
     cur.execute("select 1 from pg_roles where rolname = %s", (role,))
     if cur.fetchone() is None:
+        if password is not None:
+            # Only a SCRAM verifier goes to the server: an error's context line, or the server's own
+            # log of a failed statement, then never holds the password.
+            from psycopg2.extensions import encrypt_password
+
+            password = encrypt_password(password, role, cur.connection, "scram-sha-256")
         # Another build may create it at the same moment: a duplicate is fine.
         create = cur.mogrify(
             "execute format('create role %%I login nosuperuser nocreatedb nocreaterole noreplication "
