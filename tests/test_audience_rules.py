@@ -350,6 +350,9 @@ def test_lift_outcomes_default_per_audience_and_are_checked(tmp_path):
         ("{{ ref('events') | replace('events', 'raw_crm.contacts') }}", "not a call"),
         ("{{ this }}", "not a call"),
         ("{{ dbt.dateadd(*['day', 1, 'x']) }}", "not a literal"),
+        ("{{ config(post_hook='grant select (email) on {{ this }} to public') }}", "config() with post_hook"),
+        ("{{ config(sql_header='select pg_sleep(1)') }}", "config() with sql_header"),
+        ("{{ config({'pre_hook': 'select 1'}) }}", "config() with a positional argument"),
     ],
 )
 def test_analyst_jinja_is_only_sql_text(jinja, refused):
@@ -374,5 +377,6 @@ def test_the_shipped_analyst_files_pass_the_jinja_check():
     allowed = (
         "select {{ dbt.dateadd('day', -7, 'as_of') }}, {{ var('likely_churner_percentile', 80) }}, "
         "{{ tessera.hash_bucket('customer_id') }} {# a comment #} from {{ ref('events') }}"
+        "{{ config(materialized='table', tags=['analyst']) }}"
     )
     check_analyst_jinja("fine", allowed, where="x.sql")

@@ -20,6 +20,9 @@ from orchestration.audiences.sqlcheck import AudienceSqlRefused
 
 # Names called bare: they resolve relations and settings, and run no SQL.
 PLAIN_CALLS = frozenset({"ref", "var", "config"})
+# What config() may set: not hooks, sql_header or grants, which are SQL run (or rights given) besides
+# the model's own SELECT.
+CONFIG_KEYS = frozenset({"materialized", "tags", "alias", "docs", "meta"})
 # dbt's cross-database macros: each returns SQL text for its arguments.
 DBT_MACROS = frozenset(
     {
@@ -92,6 +95,11 @@ def _expression_problem(node: nodes.Node) -> str | None:
     name = _callee(node)
     if name is None:
         return "a call to something not allowed"
+    if name == "config":
+        keys = sorted({keyword.key for keyword in node.kwargs} - CONFIG_KEYS)
+        if node.args or keys:
+            what = ", ".join(keys) if keys else "a positional argument"
+            return f"config() with {what} (it may set only {', '.join(sorted(CONFIG_KEYS))})"
     arguments = [*node.args, *(keyword.value for keyword in node.kwargs)]
     if node.dyn_args is not None or node.dyn_kwargs is not None or not all(_literal(a) for a in arguments):
         return f"{name}() with an argument that is not a literal"
