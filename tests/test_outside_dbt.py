@@ -159,7 +159,7 @@ def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_pat
     )
     monkeypatch.setattr(pipeline, "drop_written_tables", lambda settings: dropped.append(True))
     monkeypatch.setattr(
-        pipeline, "parsed_manifest", lambda settings: {"nodes": {}}
+        pipeline, "parsed_manifest", lambda settings, extra=None: {"nodes": {}}
     )  # no audiences to sandbox
     results = pipeline.build_models(world_settings(tmp_path, target="postgres"))
     assert invocations == [["build", "--a"]] and dropped == [True]
