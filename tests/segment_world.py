@@ -96,8 +96,18 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         | {"context_library_name": "analytics-swift"}
     ],
     "aliases": [_call("m-alias", 5, None, "7", previous_id="a-ann-phone")],
-    "users": [{"id": "7", "email": "ann.lee@fastmail.com", "first_name": "Ann", "received_at": "2025-03-02 10:00:00"}],
-    "groups": [],
+    # Cy's identify calls are gone from the warehouse (retention); the users table still has her traits.
+    "users": [
+        {"id": "7", "email": "ann.lee@fastmail.com", "first_name": "Ann", "received_at": "2025-03-02 10:00:00"},
+        {"id": "9", "email": "Cy.Diaz@Posteo.de", "first_name": "Cy", "received_at": "2025-03-06 10:00:00"},
+    ],
+    # Ann's company renamed itself between two calls; an unknown device joins another; a call lost its group.
+    "groups": [
+        _call("m-group", 2, "a-ann", "7", group_id="acme", name="Acme Ltd"),
+        _call("m-group-renamed", 6, "a-ann", "7", group_id="acme", name="Acme Limited"),
+        _call("m-group-stranger", 6, "a-nobody", None, group_id="globex", name="Globex"),
+        _call("m-group-blank", 6, "a-bob", "8", group_id="  ", name="Initech"),
+    ],
 }  # fmt: skip
 
 

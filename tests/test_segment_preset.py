@@ -89,6 +89,7 @@ def test_duplicate_deliveries_are_removed_and_quarantined(duckdb_build: Settings
         "select source_name, table_name, record_id, quarantine_reason from quarantined_rows "
         "where source_name = 'events' order by 2",
     ) == [
+        ("events", "groups", "m-group-blank", "missing group_id"),
         ("events", "pages", "m-page", "duplicate delivery"),
         ("events", "tracks", "m-order", "duplicate delivery"),
     ]
@@ -117,6 +118,37 @@ def test_an_alias_links_the_previous_id_to_the_user(duckdb_build: Settings) -> N
     assert order_customer is not None and page_customer == order_customer
     [(bob,)] = _query(duckdb_build, "select customer_id from events where event_id = 'm-purchase'")
     assert bob not in (None, order_customer)
+
+
+def test_the_users_table_places_a_user_whose_identify_calls_are_gone(duckdb_build: Settings) -> None:
+    # User 9 is only in `users` (latest traits): her email and user id are one customer.
+    rows = _query(
+        duckdb_build,
+        "select identifier_type, identifier_value, customer_id from customer_identifiers "
+        "where customer_id in (select customer_id from customer_identifiers "
+        "where identifier_type = 'shop_customer_id' and identifier_value = '9') order by 1",
+    )
+    assert [(kind, value) for kind, value, _ in rows] == [
+        ("email", "cy.diaz@posteo.de"),
+        ("shop_customer_id", "9"),
+    ]
+    # Ann's users row repeats what her identify call said: still one customer.
+    [(ann_customers,)] = _query(
+        duckdb_build,
+        "select count(distinct customer_id) from customer_identifiers "
+        "where identifier_value in ('7', 'ann.lee@fastmail.com', 'a-ann')",
+    )
+    assert ann_customers == 1
+
+
+def test_group_calls_tie_customers_to_accounts(duckdb_build: Settings) -> None:
+    [(ann,)] = _query(duckdb_build, "select customer_id from events where event_id = 'm-order'")
+    groups = _query(
+        duckdb_build,
+        "select customer_id, group_id, group_name, group_call_count from customer_groups order by group_id",
+    )
+    # The latest name wins; an unknown device's call is kept without a customer, not dropped.
+    assert groups == [(ann, "acme", "Acme Limited", 2), (None, "globex", "Globex", 1)]
 
 
 def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -166,6 +198,16 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             ("m-alias", "a-ann-phone", "7"),
             ("m-identify", "a-ann", "7"),
             ("m-identify-bob", "a-bob", "8"),
+            ("users:7", None, "7"),
+            ("users:9", None, "9"),
+        ]
+        cur.execute(
+            f'select message_id, group_id, group_name from "{build_schema}".stg_events__groups order by 1'
+        )
+        assert cur.fetchall() == [
+            ("m-group", "acme", "Acme Ltd"),
+            ("m-group-renamed", "acme", "Acme Limited"),
+            ("m-group-stranger", "globex", "Globex"),
         ]
         cur.execute(
             f'select occurred_at, received_at from "{build_schema}".stg_events__tracks where message_id = %s',

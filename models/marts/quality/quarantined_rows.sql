@@ -8,6 +8,8 @@
     ('events', 'identifies', 'message_id'),
     ('events', 'tracks', 'message_id'),
     ('events', 'pages', 'message_id'),
+    ('events', 'screens', 'message_id'),
+    ('events', 'groups', 'message_id'),
     ('pos', 'stores', 'store_id'),
     ('pos', 'transactions', 'transaction_id'),
     ('support', 'tickets', 'ticket_id'),

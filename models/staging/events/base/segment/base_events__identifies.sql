@@ -2,8 +2,11 @@
     identify() and alias() calls from a Segment / RudderStack warehouse, into the demo preset's
     base_events__identifies columns. An alias says `previous_id` and `user_id` are one person, which is
     what identity reads an identify row's anonymous_id and user_id to mean: so an alias becomes an
-    identify row without traits (anonymous_id = previous_id). Two source tables in one base model, because
-    identity reads this one contract for the login links.
+    identify row without traits (anonymous_id = previous_id). The `users` table holds each user's latest
+    traits, one row per user id (`id`), rewritten by the loader on every identify: a row becomes an
+    identify row with message id `users:<id>`, so a user whose identify calls the warehouse no longer
+    keeps (retention, a pruned history, traits set server-side) still joins her email and phone. Three
+    source tables in one base model, because identity reads this one contract for the login links.
 -#}
 {%- set preset = tessera.source_preset('events') -%}
 {{ config(
@@ -14,6 +17,8 @@
 {%- set aliases_relation = source('segment', 'aliases') -%}
 {%- set identified = tessera.relation_columns(identifies_relation) -%}
 {%- set aliased = tessera.relation_columns(aliases_relation) -%}
+{%- set users_relation = source('segment', 'users') -%}
+{%- set user_columns = tessera.relation_columns(users_relation) -%}
 
 with
 
@@ -30,6 +35,14 @@ aliases as (
         select 1 as no_table where 1 = 0
     {%- else -%}
         select * from {{ aliases_relation }}
+    {%- endif %}
+),
+
+users as (
+    {% if user_columns is none -%}
+        select 1 as no_table where 1 = 0
+    {%- else -%}
+        select * from {{ users_relation }}
     {%- endif %}
 ),
 
@@ -57,10 +70,40 @@ alias_calls as (
     from aliases
 ),
 
+{#- A users row is no call: its time is when the loader received the traits, it has no context. -#}
+user_rows as (
+    {%- set u = tessera.column_or_null %}
+    select
+        {{ dbt.concat(["'users:'", u('id', user_columns or [])]) }} as message_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        nullif(trim({{ u('id', user_columns or []) }}), '') as user_id,
+        cast(null as {{ dbt.type_string() }}) as device_id,
+        cast(null as {{ dbt.type_string() }}) as device_type,
+        cast(null as {{ dbt.type_string() }}) as library_name,
+        'web' as event_channel,
+        cast(null as {{ dbt.type_string() }}) as ip_address,
+        cast(null as {{ dbt.type_string() }}) as user_agent,
+        cast(null as {{ dbt.type_string() }}) as page_url,
+        cast(null as {{ dbt.type_string() }}) as utm_source,
+        cast(null as {{ dbt.type_string() }}) as utm_medium,
+        cast(null as {{ dbt.type_string() }}) as utm_campaign,
+        cast({{ u('received_at', user_columns or [], dbt.type_timestamp()) }} as timestamp) as occurred_at,
+        cast(null as timestamp) as sent_at,
+        cast({{ u('received_at', user_columns or [], dbt.type_timestamp()) }} as timestamp) as received_at,
+        cast({{ tessera.segment_loaded_at(user_columns) }} as timestamp) as loaded_at,
+        {{ u('first_name', user_columns or []) }} as first_name,
+        {{ u('last_name', user_columns or []) }} as last_name,
+        {{ u('email', user_columns or []) }} as email,
+        {{ u('phone', user_columns or []) }} as phone
+    from users
+),
+
 calls as (
     select * from identify_calls
     union all
     select * from alias_calls
+    union all
+    select * from user_rows
 ),
 
 renamed as (

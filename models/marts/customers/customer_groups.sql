@@ -1,0 +1,69 @@
+{#-
+    Which accounts (Segment / RudderStack group() calls: a company, a household, a team) each customer
+    belongs to. A call belongs to the customer of its user_id when logged in, else of its device, as in
+    the events mart. Calls no customer can be tied to are kept, with customer_id null, one row per
+    group, so none is silently left out. The group's name is the latest one a call gave.
+-#}
+with
+
+groups as (
+    select * from {{ ref('stg_events__groups') }}
+),
+
+customer_identifiers as (
+    select * from {{ ref('customer_identifiers') }}
+),
+
+placed as (
+    select
+        groups.group_id,
+        groups.group_name,
+        groups.occurred_at,
+        coalesce(by_user.customer_id, by_device.customer_id) as customer_id
+    from groups
+    left join customer_identifiers as by_user
+        on
+            by_user.identifier_type = 'shop_customer_id'
+            and groups.user_id = by_user.identifier_value
+    left join customer_identifiers as by_device
+        on
+            by_device.identifier_type = 'anonymous_id'
+            and groups.anonymous_id = by_device.identifier_value
+),
+
+ranked as (
+    select
+        customer_id,
+        group_id,
+        group_name,
+        count(*) over (
+            partition by customer_id, group_id
+        ) as group_call_count,
+        min(occurred_at) over (
+            partition by customer_id, group_id
+        ) as first_grouped_at,
+        max(occurred_at) over (
+            partition by customer_id, group_id
+        ) as last_grouped_at,
+        row_number() over (
+            partition by customer_id, group_id
+            order by
+                case when group_name is null then 1 else 0 end,
+                occurred_at desc
+        ) as name_rank
+    from placed
+),
+
+final as (
+    select
+        customer_id,
+        group_id,
+        group_name,
+        group_call_count,
+        first_grouped_at,
+        last_grouped_at
+    from ranked
+    where name_rank = 1
+)
+
+select * from final
