@@ -66,6 +66,7 @@ COLUMNS: dict[str, str] = {
     "load_tstamp": "timestamp",
     "unstruct_event_com_snowplowanalytics_mobile_screen_view_1": "varchar",
     "contexts_com_snowplowanalytics_snowplow_web_page_1": "varchar",
+    "contexts_com_snowplowanalytics_snowplow_client_session_1": "varchar",
 }
 
 
@@ -73,7 +74,16 @@ def event_id(n: int) -> str:
     return f"5e0a{n:04d}-7b1c-4e2d-9f3a-0c4d5e6f7a8b"
 
 
-PAGE, PING, BASKET, ORDER, ITEM, CLICK, SCREEN, VIDEO, NO_ACTION = (event_id(n) for n in range(1, 10))
+PAGE, PING, BASKET, ORDER, ITEM, CLICK, SCREEN, VIDEO, NO_ACTION, GUEST_SCREEN = (
+    event_id(n) for n in range(1, 11)
+)
+
+
+def client_session(user_id: str) -> str:
+    """The mobile trackers' client_session context (an array of one), as a wide-row loader writes it."""
+    return (
+        f'[{{"userId": "{user_id}", "sessionId": "4f1e2d3c-0b9a-4877-9665-5a4b3c2d1e0f", "sessionIndex": 3}}]'
+    )
 
 
 def _event(
@@ -135,7 +145,8 @@ def _page() -> dict[str, Any]:
 # collected a minute later), a page ping, and a structured "add-to-basket" event. She logs in as user
 # 7 and buys (a legacy ecommerce transaction and its item); the transaction was delivered twice and
 # the copy collected first sits second in the table, with its own derived_tstamp. She then clicks a
-# link (a self-describing event). Bob uses the iOS app (no browser cookie, user 8): a screen view. An
+# link (a self-describing event). Bob uses the iOS app (no browser cookie, user 8; the app's device user id
+# is in the client_session context): a screen view. An
 # anonymous "Play Video" event and a structured event without an action complete the world.
 ORDER_SECOND_COPY = _event(
     ORDER, 2, "transaction", "transaction", "d-ann", "7",
@@ -167,6 +178,15 @@ ROWS: list[dict[str, Any]] = [
         unstruct_event_com_snowplowanalytics_mobile_screen_view_1=(
             '{"id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "name": "Home"}'
         ),
+        contexts_com_snowplowanalytics_snowplow_client_session_1=client_session("c-bob-app"),
+    ),
+    # A guest in the app (no login, no browser cookie): the device user id is in the session context;
+    # the screen view's JSON was cut short in transit.
+    _event(
+        GUEST_SCREEN, 6, "unstruct", "screen_view", None, None, platform="mob",
+        event_vendor="com.snowplowanalytics.mobile",
+        unstruct_event_com_snowplowanalytics_mobile_screen_view_1='{"id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5", "name": "Catal',
+        contexts_com_snowplowanalytics_snowplow_client_session_1=client_session("c-guest-app"),
     ),
     _event(VIDEO, 5, "struct", "event", "d-bob", None, se_category="media", se_action="Play Video"),
     _event(NO_ACTION, 5, "struct", "event", "d-bob", None, se_category="media"),

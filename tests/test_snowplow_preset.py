@@ -118,11 +118,16 @@ def test_snowplow_events_land_in_the_staging_contract(duckdb_build: Settings) ->
             "https://news.example.org/", "news",
         )
     ]  # fmt: skip
-    # The app's screen view; its name is in the self-describing event's JSON, which is not read.
+    # The app's screen views: the name from the self-describing event's JSON, the anonymous id from the
+    # client_session context; the guest's cut-short JSON costs the name only, and the row is staged.
     assert _query(
         duckdb_build,
-        "select message_id, screen_name, anonymous_id, user_id, event_channel from stg_events__screens",
-    ) == [(world.SCREEN, None, None, "8", "app")]
+        "select message_id, screen_name, anonymous_id, user_id, event_channel from stg_events__screens "
+        "order by 1",
+    ) == [
+        (world.SCREEN, "Home", "c-bob-app", "8", "app"),
+        (world.GUEST_SCREEN, None, "c-guest-app", None, "app"),
+    ]
 
 
 def test_page_pings_are_not_staged(duckdb_build: Settings) -> None:
@@ -153,9 +158,10 @@ def test_duplicates_are_removed_keeping_the_first_collected(duckdb_build: Settin
 
 def test_a_login_is_an_identify_and_joins_the_cookie_to_the_user(duckdb_build: Settings) -> None:
     # Snowplow has no identify call: the first event carrying both ids is the login.
-    assert _query(duckdb_build, "select message_id, anonymous_id, user_id from stg_events__identifies") == [
-        (f"{world.ORDER}:identify", "d-ann", "7")
-    ]
+    # Bob's app: its device user id (client_session) with his user id is a login too.
+    assert _query(
+        duckdb_build, "select message_id, anonymous_id, user_id from stg_events__identifies order by 1"
+    ) == [(f"{world.ORDER}:identify", "d-ann", "7"), (f"{world.SCREEN}:identify", "c-bob-app", "8")]
     # Seen by her browser cookie only (the page view, the basket), then as user 7: one customer.
     customers = dict(
         _query(
@@ -206,16 +212,25 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             )
             assert cur.fetchall() == [(dt.datetime(2025, 4, 2, 9, 0, 0),)]
             cur.execute(
-                f'select message_id, anonymous_id, user_id from "{build_schema}".stg_events__identifies'
+                f'select message_id, anonymous_id, user_id from "{build_schema}".stg_events__identifies order by 1'
             )
-            assert cur.fetchall() == [(f"{world.ORDER}:identify", "d-ann", "7")]
+            assert cur.fetchall() == [
+                (f"{world.ORDER}:identify", "d-ann", "7"),
+                (f"{world.SCREEN}:identify", "c-bob-app", "8"),
+            ]
             cur.execute(
                 f'select message_id, delivery_number, quarantine_reason from "{build_schema}".base_events__pages '
                 "order by 2"
             )
             assert cur.fetchall() == [(world.PAGE, 1, None), (world.PAGE, 2, "duplicate delivery")]
-            cur.execute(f'select message_id, user_id from "{build_schema}".stg_events__screens')
-            assert cur.fetchall() == [(world.SCREEN, "8")]
+            cur.execute(
+                f'select message_id, screen_name, anonymous_id, user_id from "{build_schema}".stg_events__screens '
+                "order by 1"
+            )
+            assert cur.fetchall() == [
+                (world.SCREEN, "Home", "c-bob-app", "8"),
+                (world.GUEST_SCREEN, None, "c-guest-app", None),
+            ]
             # A table that is not Snowplow's: the build stops, naming the table and the missing column.
             cur.execute(f"alter table {world.SCHEMA}.events rename column domain_userid to duid")
         results = run_dbt(settings, ["build", "--select", "base_events__snowplow_events"])["results"]

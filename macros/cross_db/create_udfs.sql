@@ -22,4 +22,17 @@
         return null;
     end;
     $fn$;
+    create or replace function {{ target.schema }}.tessera_try_jsonb(value text)
+    returns jsonb
+    language plpgsql immutable
+    as $fn$
+    begin
+        if value is null or btrim(value) = '' then
+            return null;
+        end if;
+        return value::jsonb;
+    exception when others then
+        return null;
+    end;
+    $fn$;
 {%- endmacro %}

@@ -1,7 +1,7 @@
 {#-
     Snowplow's mobile screen views (the snowplow preset's screen_view events), into the columns of the
-    other presets' base_events__screens. The screen's name is in the self-describing event's JSON,
-    which staging does not read: screen_name is null (docs/sources.md).
+    other presets' base_events__screens. The screen's name is read from the self-describing event's
+    JSON (base_events__snowplow_events; null when the JSON is malformed, docs/sources.md).
 -#}
 {{ config(
     enabled=tessera.source_preset('events').preset == 'snowplow',
@@ -32,7 +32,7 @@ screens as (
         sent_at,
         received_at,
         loaded_at,
-        cast(null as {{ dbt.type_string() }}) as screen_name,
+        screen_name,
         delivery_number
     from snowplow_events
     where event_kind = 'screen'

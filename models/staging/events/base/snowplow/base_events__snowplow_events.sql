@@ -70,6 +70,22 @@
     {%- do p.update({column: 'cast(' ~ read ~ ' as ' ~ data_type ~ ')'}) -%}
 {%- endfor -%}
 
+{#-
+    Self-describing JSON the wide-row loaders write as columns (JSON text or VARIANT): the screen view's
+    name, and the mobile trackers' device user id (client_session's userId, as Snowplow's mobile package
+    reads it), which is the anonymous id of an app event that has no browser cookie.
+-#}
+{%- set screen_names = [] -%}
+{%- for column in [
+    'unstruct_event_com_snowplowanalytics_mobile_screen_view_1',
+    'unstruct_event_com_snowplowanalytics_snowplow_screen_view_1',
+] if column in cols -%}
+    {%- do screen_names.append(tessera.json_text(column, ['name'])) -%}
+{%- endfor -%}
+{%- set session_context = 'contexts_com_snowplowanalytics_snowplow_client_session_1' -%}
+{%- set device_user_id = tessera.json_text(session_context, [0, 'userId'])
+    if session_context in cols else 'cast(null as ' ~ text ~ ')' -%}
+
 with
 
 source as (
@@ -79,7 +95,10 @@ source as (
 renamed as (
     select
         cast(event_id as {{ text }}) as message_id,
-        nullif(trim(domain_userid), '') as anonymous_id,
+        coalesce(
+            nullif(trim(domain_userid), ''),
+            nullif(trim({{ device_user_id }}), '')
+        ) as anonymous_id,
         nullif(trim(cast(user_id as {{ text }})), '') as user_id,
         nullif(trim({{ c('network_userid', cols) }}), '') as device_id,
         {{ c('platform', cols) }} as device_type,
@@ -125,6 +144,11 @@ renamed as (
         {{ c('page_urlpath', cols) }} as page_path,
         {{ c('page_title', cols) }} as page_title,
         {{ c('page_referrer', cols) }} as referrer,
+        {% if screen_names -%}
+            coalesce({{ screen_names | join(', ') }})
+        {%- else -%}
+            cast(null as {{ text }})
+        {%- endif %} as screen_name,
         {{ p.product_id }} as product_id,
         lower(trim({{ p.product_category }})) as product_category,
         {{ p.price }} as price,
@@ -173,6 +197,7 @@ final as (
         page_path,
         page_title,
         referrer,
+        screen_name,
         product_id,
         product_category,
         price,
