@@ -58,6 +58,22 @@ SCHEMA = [
     "alter table sync_runs add column if not exists removals_approved boolean",
     "alter table sync_runs add column if not exists holdout_excluded bigint",
     "alter table sync_runs add column if not exists global_holdout_excluded bigint",
+    "alter table sync_runs add column if not exists deferred bigint",
+    "alter table sync_runs add column if not exists capped bigint",
+    "alter table sync_runs add column if not exists timezone_unknown bigint",
+    # The adds frequency caps count: one row per record a sync with a channel added and the destination
+    # confirmed (never removals, changes, held-out, deferred or capped records), written in the same
+    # transaction as the record's state. Erasure deletes a person's rows with the rest of their state.
+    """
+    create table if not exists sync_sends (
+        channel varchar not null,
+        key varchar not null,
+        sync_name varchar not null,
+        run_id varchar not null,
+        sent_at timestamp not null
+    )
+    """,
+    "create index if not exists sync_sends_channel_key on sync_sends (channel, key, sent_at)",
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -123,6 +139,21 @@ class Outcome:
     consent_basis: str | None = None
     # Refused for its data (the destination's documented permanent error): not resent until it changes.
     permanent: bool = False
+    # The diff's kind ('add', 'change', 'remove'; None for batches journaled before it was kept) and the
+    # sync's channel: a confirmed add on a channel is a send frequency caps count (table sync_sends).
+    change: str | None = None
+    channel: str | None = None
+    # When the engine sent it (naive UTC, its wall clock, as frequency-cap windows are read); default now.
+    sent_at: datetime | None = None
+
+    @property
+    def counts_as_send(self) -> bool:
+        return (
+            self.ok
+            and self.change == "add"
+            and self.channel is not None
+            and self.operation not in DELETE_OPERATIONS
+        )
 
 
 @dataclass
@@ -296,7 +327,18 @@ RUN_COUNTS = (
     "removes_held",
     "holdout_excluded",
     "global_holdout_excluded",
+    "deferred",
+    "capped",
+    "timezone_unknown",
 )
+
+
+def channel_sends_sql(channel: str, since: datetime) -> str:
+    """Per key, the confirmed adds on `channel` since `since` (naive UTC), across every sync."""
+    return (
+        f"select key, count(*) as sends from sync_sends where channel = '{channel}' "
+        f"and sent_at >= '{since.isoformat(sep=' ')}' group by key"
+    )
 
 
 class StateStore:
@@ -392,6 +434,14 @@ class StateStore:
                 )
                 conn.execute(record_sent_sql(table, "?"), [now])
                 conn.unregister("_sync_ok")
+            counted = [o for o in sends_ok if o.counts_as_send]
+            if counted:
+                conn.register("_sync_counted", _table(counted, ["channel", "key"]))
+                conn.execute(
+                    "insert into sync_sends select channel, key, ?, ?, ? from _sync_counted",
+                    [sync_name, run_id, counted[0].sent_at or now],
+                )
+                conn.unregister("_sync_counted")
             if removed:
                 conn.register("_sync_removed", _table(removed, ["key"]))
                 for statement in record_removed_sql(table):
@@ -436,6 +486,34 @@ class StateStore:
         except BaseException:
             conn.execute("rollback")
             raise
+
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """The temp table `_sync_channel_sends` (key, sends) on the diff connection: confirmed adds on
+        `channel` since `since`, across every sync of this store."""
+        self.conn.execute(
+            "create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since)
+        )
+
+    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
+        """Record-log rows (key, operation, status, reason) for records this run did not send (deferred,
+        capped), in one transaction."""
+        if not rows:
+            return
+        import pyarrow as pa
+
+        names = ("key", "operation", "status", "reason")
+        table = pa.table(
+            {name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(names)}
+        )
+        self.conn.register("_sync_unsent", table)
+        try:
+            self.conn.execute(
+                "insert into sync_record_log "
+                "select ?, ?, key, operation, status, reason, null, null, ? from _sync_unsent",
+                [sync_name, run_id, utcnow()],
+            )
+        finally:
+            self.conn.unregister("_sync_unsent")
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         """Log the invalid keys found by the current diff (rows with a null or duplicated primary key)."""

@@ -84,6 +84,15 @@ class SyncStore(Protocol):
         `holdout` or `global_holdout` in `error`) that state does not already record as held out for
         that reason, and record it in state: a member is logged when it enters the holdout."""
 
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """The temp table `_sync_channel_sends` (key, sends) on the diff connection: the adds on `channel`
+        the destinations confirmed since `since` (naive UTC), across every sync of this store (table
+        sync_sends). Read under the store's lock, so no other run can send in between."""
+
+    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
+        """Record-log rows (key, operation, status, reason) for records this run held back (status
+        `deferred` for quiet hours, `capped` for a frequency cap): not sent, state unchanged."""
+
     def checkpoint(self) -> None: ...
 
     def close(self) -> None: ...

@@ -33,6 +33,7 @@ from orchestration.sync.state import (
     Outcome,
     PendingBatch,
     RunRow,
+    channel_sends_sql,
     newly_held_out_sql,
     record_held_out_sql,
     record_refused_sql,
@@ -341,6 +342,14 @@ class PostgresStore:
                         [(o.key, o.payload_hash, o.payload, o.destination_id) for o in sends_ok],
                     )
                     cur.execute(record_sent_sql(table, "%s"), (now,))
+                counted = [o for o in sends_ok if o.counts_as_send]
+                if counted:
+                    psycopg2.extras.execute_values(
+                        cur,
+                        "insert into sync_sends values %s",
+                        [(o.channel, o.key, sync_name, run_id, o.sent_at or now) for o in counted],
+                        page_size=1000,
+                    )
                 if removed:
                     self._fill(cur, "_sync_removed", ("key",), [(o.key,) for o in removed])
                     for statement in record_removed_sql(table):
@@ -386,6 +395,40 @@ class PostgresStore:
                     )
                 if idempotency_key is not None:
                     cur.execute("delete from sync_journal where idempotency_key = %s", (idempotency_key,))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """As the DuckDB store, copied from Postgres into the diff's DuckDB connection."""
+        try:
+            with self.conn.cursor() as cur:
+                copy_into_duckdb(
+                    cur,
+                    channel_sends_sql(channel, since),
+                    self.duck,
+                    "_sync_channel_sends",
+                    {"key": "varchar", "sends": "bigint"},
+                )
+        finally:
+            self.conn.rollback()
+
+    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        try:
+            with self.conn.cursor() as cur:
+                psycopg2.extras.execute_values(
+                    cur,
+                    "insert into sync_record_log values %s",
+                    [
+                        (sync_name, run_id, key, op, status, reason, None, None, now)
+                        for key, op, status, reason in rows
+                    ],
+                    page_size=1000,
+                )
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
@@ -503,6 +546,9 @@ class PostgresStore:
                     counts[table] = len(rows)
                     touched.append(table)
                     keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
+                cur.execute("delete from sync_sends where key = any(%s)", (keys,))
+                counts["sync_sends"] = cur.rowcount
+                touched.append("sync_sends")
                 condition = _escaped(condition_for(self._columns(cur, "sync_record_log")))
                 cur.execute(f"delete from sync_record_log where key = any(%s) or ({condition})", (keys,))
                 counts["sync_record_log"] = cur.rowcount
