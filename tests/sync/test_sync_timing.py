@@ -114,11 +114,12 @@ def test_removals_ignore_quiet_hours_and_changes_wait(paths: Paths, webhook: Web
     run(config, paths, datetime(2026, 1, 16, 14, 0, tzinfo=UTC))  # afternoon everywhere: all sent
     assert set(webhook.store) == {"c0", "c1", "c2", "c3"}
 
-    rows = [row for row in recipients() if row["customer_id"] != "c0"]  # c0 leaves the audience
+    rows = [row for row in recipients() if row["customer_id"] != "c2"]  # c2 leaves the audience
+    rows[0]["has_consent_email_marketing"] = False  # c0 (Warsaw, 22:30) withdraws consent
     rows[-1]["first_name"] = "Changed"  # c3 changes
     write_warehouse(paths.warehouse, rows)
     night = run(config, paths, EVENING)
-    assert night.removes == 1 and "c0" not in webhook.store, "a removal is never held for quiet hours"
+    assert night.removes == 2 and set(webhook.store) == {"c1", "c3"}, "removals never wait for quiet hours"
     assert (night.changes, night.deferred) == (0, 1)
     assert webhook.store["c3"]["first_name"] == "Name c3", "the change waits for the morning"
     run(config, paths, MORNING)
@@ -172,9 +173,12 @@ def test_caps_count_adds_across_syncs_per_channel(paths: Paths, webhook: Webhook
     )
     welcome, winback, reminder, reminder_sms = syncs
     assert run(welcome, paths, EVENING).adds == 4
-    # A removal is not a send: c3 leaves the welcome audience and is removed.
-    write_warehouse(paths.warehouse, recipients()[:3], table="welcome")
-    assert run(welcome, paths, EVENING).removes == 1
+    # Neither a removal nor a change is a send: c3 leaves the welcome audience, c0's name changes.
+    changed = recipients()[:3]
+    changed[0]["first_name"] = "Changed"
+    write_warehouse(paths.warehouse, changed, table="welcome")
+    again = run(welcome, paths, EVENING)
+    assert (again.removes, again.changes) == (1, 1)
     assert run(winback, paths, EVENING).adds == 4
     third = run(reminder, paths, EVENING)
     assert (third.adds, third.capped, third.sent) == (0, 4, 0)
