@@ -361,3 +361,24 @@ def test_entry_sync_gets_a_short_interval_schedule() -> None:
     entry = {k: v for k, v in sync_dict(hook, "entry", timing={"on": "entry"}).items() if k != "schedule"}
     schedule = sync_schedules(parse_syncs({"syncs": [entry]}))[0]
     assert schedule.cron_schedule == ENTRY_SCHEDULE
+
+
+def test_erasure_removes_a_persons_sends(paths: Paths, webhook: WebhookFake) -> None:
+    from orchestration.sync.stores import duckdb_location, open_store
+
+    write_warehouse(paths.warehouse, recipients())
+    (config,) = parse_syncs(
+        {
+            "frequency_caps": [{"channel": "email", "max": 1, "per": "7d"}],
+            "syncs": [sync_dict(webhook, "welcome", channel="email")],
+        }
+    )
+    run(config, paths, EVENING)
+    store = open_store(duckdb_location(paths.warehouse, paths.state))
+    try:
+        counts = store.forget(["c0"], lambda columns: None, [], lambda sync_name, rows: None)
+    finally:
+        store.close()
+    assert counts["sync_sends"] == 1
+    keys = query(paths.state, "select key from sync_sends order by key")
+    assert keys == [("c1",), ("c2",), ("c3",)]
