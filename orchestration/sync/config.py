@@ -223,6 +223,11 @@ class Timing(_Strict):
     on: Literal["entry", "schedule"] = "schedule"
     quiet_hours: QuietHours | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        return _yaml_on(data)
+
 
 class FrequencyCap(_Strict):
     """At most `max` adds on `channel` per customer (sync key) within the rolling window `per`
@@ -249,11 +254,18 @@ class FrequencyCap(_Strict):
         return f"{self.channel} {self.max} per {self.per}"
 
 
+def _yaml_on(data: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads the key `on:` as the boolean true; in `timing:` it is the key "on"."""
+    if isinstance(data, dict) and True in data and "on" not in data:
+        return {("on" if key is True else key): value for key, value in data.items()}
+    return data
+
+
 def _entry_schedule(data: Any) -> Any:
     """An `on: entry` sync may leave `schedule:` out: it runs every 15 minutes (ENTRY_SCHEDULE)."""
     if not isinstance(data, dict) or "schedule" in data:
         return data
-    timing = data.get("timing")
+    timing = _yaml_on(data.get("timing"))
     if isinstance(timing, dict) and timing.get("on") == "entry":
         return {**data, "schedule": ENTRY_SCHEDULE}
     return data

@@ -382,3 +382,31 @@ def test_erasure_removes_a_persons_sends(paths: Paths, webhook: WebhookFake) -> 
     assert counts["sync_sends"] == 1
     keys = query(paths.state, "select key from sync_sends order by key")
     assert keys == [("c1",), ("c2",), ("c3",)]
+
+
+def test_yaml_on_key_and_the_shipped_demo(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """PyYAML reads `on:` as true; `timing: {on: entry}` still means on: entry. The demo file loads."""
+    from orchestration.settings import PROJECT_DIR
+    from orchestration.sync.config import load_syncs
+
+    path = tmp_path / "syncs.yml"
+    path.write_text(
+        "frequency_caps: [{channel: email, max: 2, per: 7d}]\n"
+        "syncs:\n"
+        "  - name: entry\n"
+        "    source: {model: audience, primary_key: customer_id}\n"
+        "    destination: {type: files, directory: out, format: csv}\n"
+        "    mode: mirror\n"
+        "    mapping: {email: email}\n"
+        "    consent_purpose: email_marketing\n"
+        "    channel: email\n"
+        "    timing:\n"
+        "      on: entry\n"
+        '      quiet_hours: {start: "21:00", end: "08:00", default_timezone: Europe/Warsaw}\n'
+    )
+    (config,) = load_syncs(path)
+    assert config.timing.on == "entry" and config.schedule == ENTRY_SCHEDULE
+    demo = {c.name: c for c in load_syncs(PROJECT_DIR / "syncs" / "syncs.yml")}
+    cart = demo["cart_abandoners_email"]
+    assert cart.timing.on == "entry" and cart.timing.quiet_hours is not None
+    assert [cap.describe() for cap in cart.frequency_caps] == ["email 2 per 7d"]
