@@ -135,10 +135,16 @@ def _defer_quiet_hours(
     rows = conn.execute(
         f"""
         select d.key, d.change, q.reason
-        {candidates.replace("where", "join _sync_quiet as q on s.recipient_timezone is not distinct from q.zone where", 1)}
+        from _sync_diff as d
+        join _sync_source as s
+            on s.key = d.key and s.key_count = 1
+        join _sync_quiet as q
+            on s.recipient_timezone is not distinct from q.zone
+        where d.change in {SEND_KINDS} and not d.skipped
         order by d.key
         """
     ).fetchall()
+    conn.execute("drop table if exists _sync_quiet")
     _take_out(conn, [key for key, _, _ in rows], SEND_KINDS)
     store.log_records(config.name, run_id, [(key, operation, "deferred", reason) for key, _, reason in rows])
     counts.deferred_adds = sum(1 for _, change, _ in rows if change == "add")
