@@ -74,6 +74,18 @@ SCHEMA = [
     )
     """,
     "create index if not exists sync_sends_channel_key on sync_sends (channel, key, sent_at)",
+    # Records a sync holds back now (status `deferred`: quiet hours; `capped`: a frequency cap), one row
+    # per sync and key, replaced by every run that applies timing. A record is written to the record log
+    # when it starts waiting (or its status changes), not on every run that keeps it waiting.
+    """
+    create table if not exists sync_waiting (
+        sync_name varchar not null,
+        key varchar not null,
+        status varchar not null,
+        reason varchar,
+        since timestamp not null
+    )
+    """,
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -494,26 +506,54 @@ class StateStore:
             "create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since)
         )
 
-    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
-        """Record-log rows (key, operation, status, reason) for records this run did not send (deferred,
-        capped), in one transaction."""
-        if not rows:
-            return
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """The records this run holds back (key, operation, status, reason) become the sync's
+        `sync_waiting`; those not already waiting with that status are logged. One transaction."""
         import pyarrow as pa
 
-        names = ("key", "operation", "status", "reason")
+        now = utcnow()
+        waiting = {
+            key: (status, since)
+            for key, status, since in self.conn.execute(
+                "select key, status, since from sync_waiting where sync_name = ?", [sync_name]
+            ).fetchall()
+        }
+        if not rows and not waiting:
+            return 0
+        new = [row for row in rows if waiting.get(row[0], (None,))[0] != row[2]]
+        new_keys = {row[0] for row in new}
         table = pa.table(
-            {name: pa.array([row[i] for row in rows], pa.string()) for i, name in enumerate(names)}
+            {
+                "key": pa.array([row[0] for row in rows], pa.string()),
+                "operation": pa.array([row[1] for row in rows], pa.string()),
+                "status": pa.array([row[2] for row in rows], pa.string()),
+                "reason": pa.array([row[3] for row in rows], pa.string()),
+                "since": pa.array(
+                    [now if row[0] in new_keys else waiting[row[0]][1] for row in rows], pa.timestamp("us")
+                ),
+                "new": pa.array([row[0] in new_keys for row in rows], pa.bool_()),
+            }
         )
-        self.conn.register("_sync_unsent", table)
+        conn = self.conn
+        conn.execute("begin transaction")
         try:
-            self.conn.execute(
-                "insert into sync_record_log "
-                "select ?, ?, key, operation, status, reason, null, null, ? from _sync_unsent",
-                [sync_name, run_id, utcnow()],
+            conn.execute("delete from sync_waiting where sync_name = ?", [sync_name])
+            conn.register("_sync_waiting", table)
+            conn.execute(
+                "insert into sync_waiting select ?, key, status, reason, since from _sync_waiting",
+                [sync_name],
             )
-        finally:
-            self.conn.unregister("_sync_unsent")
+            conn.execute(
+                "insert into sync_record_log "
+                "select ?, ?, key, operation, status, reason, null, null, ? from _sync_waiting where new",
+                [sync_name, run_id, now],
+            )
+            conn.unregister("_sync_waiting")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        return len(new)
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         """Log the invalid keys found by the current diff (rows with a null or duplicated primary key)."""

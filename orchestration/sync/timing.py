@@ -8,8 +8,10 @@ never deferred.
 Frequency caps: an add for a customer who already got `max` adds on the sync's channel within the cap's
 window, across every sync of the store (table sync_sends), is taken out of this run the same way.
 
-Both are written to sync_record_log (status `deferred` or `capped`, the reason in `error`; the reason
-names a zone and a local time, never the record's data) and counted in the run summary. The counts are
+Both are counted in the run summary, and kept in `sync_waiting` (one row per sync and key held back now);
+a record is written to sync_record_log (status `deferred` or `capped`, the reason in `error`, which
+names a zone and a local time, never the record's data) when it starts waiting or its status changes,
+not on every run that keeps it waiting. The counts are
 read under the store's lock (DuckDB's file lock, the Postgres store's advisory lock on the state schema),
 which every run of every sync on the store holds from start to finish: two runs never overlap, so two
 syncs cannot both pass a cap."""
@@ -39,6 +41,8 @@ class TimingCounts:
     deferred_changes: int = 0
     capped: int = 0
     timezone_unknown: int = 0
+    # Records that started waiting in this run (written to the record log).
+    logged: int = 0
 
     @property
     def deferred(self) -> int:
@@ -78,6 +82,9 @@ def quiet_reasons(
     return reasons, unknown
 
 
+Waiting = list[tuple[str, str, str, str]]  # (key, operation, status, reason)
+
+
 def apply_timing(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
@@ -86,36 +93,43 @@ def apply_timing(
     operation: str,
     now: datetime,
 ) -> TimingCounts:
-    """Take deferred (quiet hours) and capped records out of `_sync_diff` on `conn`, log them, count them."""
+    """Take deferred (quiet hours) and capped records out of `_sync_diff` on `conn`, count them, and
+    record them as waiting (logged when they start waiting, not on every run that keeps them waiting)."""
     counts = TimingCounts()
     now = as_utc(now)
     quiet = config.timing.quiet_hours
+    caps = bool(config.frequency_caps) and config.channel_name is not None
+    if quiet is None and not caps:
+        return counts
+    waiting: Waiting = []
     if quiet is not None:
-        _defer_quiet_hours(conn, config, store, run_id, operation, quiet, now, counts)
-    if config.frequency_caps and config.channel_name is not None:
-        _apply_caps(conn, config, store, run_id, operation, now, counts)
+        waiting += _defer_quiet_hours(conn, config, operation, quiet, now, counts)
+    if caps:
+        waiting += _apply_caps(conn, config, store, operation, now, counts)
+    counts.logged = store.log_waiting(config.name, run_id, waiting)
     return counts
 
 
 def _defer_quiet_hours(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
-    store: SyncStore,
-    run_id: str,
     operation: str,
     quiet: QuietHours,
     now: datetime,
     counts: TimingCounts,
-) -> None:
-    candidates = f"""
+) -> Waiting:
+    by_zone = conn.execute(
+        f"""
+        select s.recipient_timezone, count(*)
         from _sync_diff as d
         join _sync_source as s
             on s.key = d.key and s.key_count = 1
         where d.change in {SEND_KINDS} and not d.skipped
-    """
-    by_zone = conn.execute(f"select s.recipient_timezone, count(*) {candidates} group by 1").fetchall()
+        group by 1
+        """
+    ).fetchall()
     if not by_zone:
-        return
+        return []
     reasons, unknown = quiet_reasons(quiet, [zone for zone, _ in by_zone], now)
     counts.timezone_unknown = sum(n for zone, n in by_zone if zone in unknown)
     if counts.timezone_unknown:
@@ -127,7 +141,7 @@ def _defer_quiet_hours(
             quiet.default_timezone,
         )
     if not reasons:
-        return
+        return []
     conn.execute("create or replace temp table _sync_quiet (zone varchar, reason varchar)")
     conn.executemany(
         "insert into _sync_quiet values (?, ?)", [[zone, reason] for zone, reason in reasons.items()]
@@ -146,7 +160,6 @@ def _defer_quiet_hours(
     ).fetchall()
     conn.execute("drop table if exists _sync_quiet")
     _take_out(conn, [key for key, _, _ in rows], SEND_KINDS)
-    store.log_records(config.name, run_id, [(key, operation, "deferred", reason) for key, _, reason in rows])
     counts.deferred_adds = sum(1 for _, change, _ in rows if change == "add")
     counts.deferred_changes = len(rows) - counts.deferred_adds
     log.info(
@@ -156,18 +169,19 @@ def _defer_quiet_hours(
         quiet.start,
         quiet.end,
     )
+    return [(key, operation, "deferred", reason) for key, _, reason in rows]
 
 
 def _apply_caps(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
     store: SyncStore,
-    run_id: str,
     operation: str,
     now: datetime,
     counts: TimingCounts,
-) -> None:
+) -> Waiting:
     """Adds only: a change updates a record already at the destination, and is not a new send."""
+    capped: Waiting = []
     for cap in config.frequency_caps:
         since = (now - cap.window).replace(tzinfo=None)
         store.channel_sends(cap.channel, since)
@@ -186,14 +200,8 @@ def _apply_caps(
         if not rows:
             continue
         _take_out(conn, [key for key, _ in rows], "('add')")
-        store.log_records(
-            config.name,
-            run_id,
-            [
-                (key, operation, "capped", f"frequency cap {cap.describe()} ({sends} sent)")
-                for key, sends in rows
-            ],
-        )
+        reason = f"frequency cap {cap.describe()}"
+        capped += [(key, operation, "capped", f"{reason} ({sends} sent)") for key, sends in rows]
         counts.capped += len(rows)
         log.info(
             "sync %s: %d adds over the frequency cap %s (record log status capped)",
@@ -201,6 +209,7 @@ def _apply_caps(
             len(rows),
             cap.describe(),
         )
+    return capped
 
 
 def _take_out(conn: duckdb.DuckDBPyConnection, keys: list[str], kinds: str) -> None:

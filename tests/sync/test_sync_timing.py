@@ -96,15 +96,27 @@ def test_quiet_hours_defer_and_a_later_run_sends(paths: Paths, webhook: WebhookF
     )
     assert counted == [(3, 1)]
 
-    # Still night: still pending, nothing lost, nothing sent.
+    # Still night: still pending, nothing lost, nothing sent; counted again, but logged once.
     again = run(config, paths, EVENING + timedelta(minutes=15))
     assert (again.adds, again.deferred, again.sent) == (0, 3, 0)
     assert set(webhook.store) == {"c1"}
+    logged = "select count(*) from sync_record_log where sync_name = 'quiet' and status = 'deferred'"
+    assert query(paths.state, logged) == [(3,)]
+    waiting = query(paths.state, "select key, status from sync_waiting order by key")
+    assert waiting == [("c0", "deferred"), ("c2", "deferred"), ("c3", "deferred")]
 
     morning = run(config, paths, MORNING)
     assert (morning.adds, morning.deferred) == (3, 0)
     assert set(webhook.store) == {"c0", "c1", "c2", "c3"}
     assert set(state_rows(paths.state, "quiet")) == {"c0", "c1", "c2", "c3"}
+    assert query(paths.state, "select count(*) from sync_waiting") == [(0,)]
+
+    # A new wait is a new record-log row.
+    changed = recipients()
+    changed[0]["first_name"] = "Changed"
+    write_warehouse(paths.warehouse, changed)
+    assert run(config, paths, EVENING + timedelta(days=1)).deferred == 1
+    assert query(paths.state, logged) == [(4,)]
 
 
 def test_removals_ignore_quiet_hours_and_changes_wait(paths: Paths, webhook: WebhookFake) -> None:
@@ -367,19 +379,24 @@ def test_erasure_removes_a_persons_sends(paths: Paths, webhook: WebhookFake) -> 
     from orchestration.sync.stores import duckdb_location, open_store
 
     write_warehouse(paths.warehouse, recipients())
-    (config,) = parse_syncs(
+    config, capped = parse_syncs(
         {
             "frequency_caps": [{"channel": "email", "max": 1, "per": "7d"}],
-            "syncs": [sync_dict(webhook, "welcome", channel="email")],
+            "syncs": [
+                sync_dict(webhook, "welcome", channel="email"),
+                sync_dict(webhook, "capped", channel="email"),
+            ],
         }
     )
     run(config, paths, EVENING)
+    assert run(capped, paths, EVENING).capped == 4
     store = open_store(duckdb_location(paths.warehouse, paths.state))
     try:
         counts = store.forget(["c0"], lambda columns: None, [], lambda sync_name, rows: None)
     finally:
         store.close()
-    assert counts["sync_sends"] == 1
+    assert counts["sync_sends"] == 1 and counts["sync_waiting"] == 1
+    assert query(paths.state, "select key from sync_waiting order by key") == [("c1",), ("c2",), ("c3",)]
     keys = query(paths.state, "select key from sync_sends order by key")
     assert keys == [("c1",), ("c2",), ("c3",)]
 

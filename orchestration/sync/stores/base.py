@@ -89,9 +89,12 @@ class SyncStore(Protocol):
         the destinations confirmed since `since` (naive UTC), across every sync of this store (table
         sync_sends). Read under the store's lock, so no other run can send in between."""
 
-    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
-        """Record-log rows (key, operation, status, reason) for records this run held back (status
-        `deferred` for quiet hours, `capped` for a frequency cap): not sent, state unchanged."""
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """The records this run holds back, (key, operation, status, reason) with status `deferred`
+        (quiet hours) or `capped` (a frequency cap): not sent, state unchanged. They replace the sync's
+        rows of `sync_waiting`; those that were not already waiting with that status are written to
+        the record log (a record is logged when it starts waiting, not on every run). Returns how many
+        were logged."""
 
     def checkpoint(self) -> None: ...
 

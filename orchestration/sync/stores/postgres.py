@@ -414,18 +414,34 @@ class PostgresStore:
         finally:
             self.conn.rollback()
 
-    def log_records(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> None:
-        if not rows:
-            return
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """As the DuckDB store: `sync_waiting` replaced, and the newly waiting logged, in one transaction."""
         now = utcnow()
         try:
             with self.conn.cursor() as cur:
+                cur.execute("select key, status, since from sync_waiting where sync_name = %s", (sync_name,))
+                waiting = {key: (status, since) for key, status, since in cur.fetchall()}
+                if not rows and not waiting:
+                    self.conn.rollback()
+                    return 0
+                new = [row for row in rows if waiting.get(row[0], (None,))[0] != row[2]]
+                new_keys = {row[0] for row in new}
+                cur.execute("delete from sync_waiting where sync_name = %s", (sync_name,))
+                psycopg2.extras.execute_values(
+                    cur,
+                    "insert into sync_waiting values %s",
+                    [
+                        (sync_name, key, status, reason, now if key in new_keys else waiting[key][1])
+                        for key, op, status, reason in rows
+                    ],
+                    page_size=1000,
+                )
                 psycopg2.extras.execute_values(
                     cur,
                     "insert into sync_record_log values %s",
                     [
                         (sync_name, run_id, key, op, status, reason, None, None, now)
-                        for key, op, status, reason in rows
+                        for key, op, status, reason in new
                     ],
                     page_size=1000,
                 )
@@ -433,6 +449,7 @@ class PostgresStore:
         except BaseException:
             self.conn.rollback()
             raise
+        return len(new)
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         rows = self.duck.execute(
@@ -548,7 +565,9 @@ class PostgresStore:
                     keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
                 cur.execute("delete from sync_sends where key = any(%s)", (keys,))
                 counts["sync_sends"] = cur.rowcount
-                touched.append("sync_sends")
+                cur.execute("delete from sync_waiting where key = any(%s)", (keys,))
+                counts["sync_waiting"] = cur.rowcount
+                touched.extend(["sync_sends", "sync_waiting"])
                 condition = _escaped(condition_for(self._columns(cur, "sync_record_log")))
                 cur.execute(f"delete from sync_record_log where key = any(%s) or ({condition})", (keys,))
                 counts["sync_record_log"] = cur.rowcount
