@@ -164,7 +164,7 @@ def valid_timezone(name: str) -> bool:
     """Whether `name` is an IANA time zone this machine knows (zoneinfo)."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. 'Europe'
         return False
     return True
 

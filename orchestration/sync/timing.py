@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from functools import cache
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,11 +49,13 @@ class TimingCounts:
         return self.deferred_adds + self.deferred_changes
 
 
-@cache
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> tzinfo | None:
+    """The zone of an IANA name from the source, None when zoneinfo does not know it (or it is a folder
+    of zones, e.g. 'Europe', which raises IsADirectoryError)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 

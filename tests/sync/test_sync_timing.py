@@ -144,14 +144,15 @@ def test_quiet_hours_window_and_zones() -> None:
     assert quiet is not None
     assert quiet.contains(time(21, 0)) and quiet.contains(time(3, 0)) and quiet.contains(time(7, 59))
     assert not quiet.contains(time(8, 0)) and not quiet.contains(time(20, 59))
-    reasons, unknown = quiet_reasons(quiet, ["Asia/Tokyo", "Nowhere/City", None], EVENING)
+    reasons, unknown = quiet_reasons(quiet, ["Asia/Tokyo", "Nowhere/City", "Europe", None], EVENING)
     # 21:30 UTC is 06:30 in Tokyo (quiet) and 21:30 in London, the default.
     assert reasons == {
         "Asia/Tokyo": "quiet hours (local 06:30 Asia/Tokyo)",
         "Nowhere/City": "quiet hours (local 21:30 Europe/London)",
+        "Europe": "quiet hours (local 21:30 Europe/London)",  # a folder of zones, not a zone
         None: "quiet hours (local 21:30 Europe/London)",
     }
-    assert unknown == {"Nowhere/City"}
+    assert unknown == {"Nowhere/City", "Europe"}
     # Summer time: 20:30 UTC in July is 21:30 in London (quiet), 22:30 in Warsaw.
     summer, _ = quiet_reasons(quiet, [None], datetime(2026, 7, 1, 20, 30, tzinfo=UTC))
     assert summer == {None: "quiet hours (local 21:30 Europe/London)"}
@@ -296,11 +297,7 @@ def _error(sync_extra: dict[str, Any], **top: Any) -> str:
             "syncs.yml: syncs[0].timing.quiet_hours.start: must be a 24-hour time 'HH:MM'",
         ),
         (
-            {
-                "timing": {
-                    "quiet_hours": {"start": "21:00", "end": "08:00", "default_timezone": "Europe/Nowhere"}
-                }
-            },
+            {"timing": {"quiet_hours": {"start": "21:00", "end": "08:00", "default_timezone": "Europe"}}},
             {},
             "syncs.yml: syncs[0].timing.quiet_hours.default_timezone: is not an IANA time zone",
         ),
