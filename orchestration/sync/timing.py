@@ -101,8 +101,8 @@ def apply_timing(
     now = as_utc(now)
     quiet = config.timing.quiet_hours
     caps = bool(config.frequency_caps) and config.channel_name is not None
-    if quiet is None and not caps:
-        return counts
+    # Without quiet hours or caps (now) nothing waits: the call still clears what an earlier
+    # configuration left waiting.
     waiting: Waiting = []
     if quiet is not None:
         waiting += _defer_quiet_hours(conn, config, operation, quiet, now, counts)

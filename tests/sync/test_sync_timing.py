@@ -424,3 +424,12 @@ def test_yaml_on_key_and_the_shipped_demo(tmp_path) -> None:  # type: ignore[no-
     cart = demo["cart_abandoners_email"]
     assert cart.timing.on == "entry" and cart.timing.quiet_hours is not None
     assert [cap.describe() for cap in cart.frequency_caps] == ["email 2 per 7d"]
+
+
+def test_dropping_quiet_hours_sends_and_clears_what_waited(paths: Paths, webhook: WebhookFake) -> None:
+    write_warehouse(paths.warehouse, recipients())
+    quiet = parse_syncs({"syncs": [sync_dict(webhook, "quiet", timing={"quiet_hours": QUIET})]})[0]
+    assert run(quiet, paths, EVENING).deferred == 3
+    plain = parse_syncs({"syncs": [sync_dict(webhook, "quiet")]})[0]
+    assert run(plain, paths, EVENING).adds == 3
+    assert query(paths.state, "select count(*) from sync_waiting") == [(0,)]
