@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml  # type: ignore[import-untyped]
 from pydantic import (
@@ -14,6 +16,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -139,6 +142,151 @@ def _valid_cron(value: str) -> bool:
     return len(parts) == 5 and all(_CRON_FIELD.match(part) for part in parts)
 
 
+# Send timing and frequency caps (docs/syncs.md#send-timing, #frequency-caps).
+
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_WINDOW = re.compile(r"^([1-9][0-9]*)([mhdw])$")
+_WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# An `on: entry` sync without a `schedule:` runs this often, so members deferred by quiet hours or a
+# frequency cap go out soon after their window opens (it also runs after every published build).
+ENTRY_SCHEDULE = "*/15 * * * *"
+# The channel a destination's sends reach when the type says so; others must declare `channel:` when
+# the file has frequency caps.
+CHANNEL_BY_DESTINATION = {
+    "klaviyo": "email",
+    "mailchimp": "email",
+    "meta_audience": "ads",
+    "google_customer_match": "ads",
+}
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this machine knows (zoneinfo)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. 'Europe'
+        return False
+    return True
+
+
+def parse_clock(value: str) -> time:
+    match = _CLOCK.match(value)
+    if match is None:
+        raise ValueError("must be a 24-hour time 'HH:MM', e.g. '21:00'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+class QuietHours(_Strict):
+    """A send window per recipient: nothing is sent while the recipient's local time is in
+    [start, end) (the window may run past midnight). The recipient's IANA zone is read from
+    `timezone_column` of the source when given; a null or unknown zone uses `default_timezone`."""
+
+    start: str
+    end: str
+    timezone_column: str | None = Field(default=None, pattern=IDENTIFIER)
+    default_timezone: str = "UTC"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not valid_timezone(value):
+            raise ValueError("is not an IANA time zone (e.g. 'Europe/Warsaw', 'America/New_York', 'UTC')")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time, so the window is empty")
+        return self
+
+    def contains(self, local: time) -> bool:
+        """Whether a local wall-clock time falls inside the quiet hours."""
+        start, end = parse_clock(self.start), parse_clock(self.end)
+        local = local.replace(second=0, microsecond=0)
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end  # past midnight, e.g. 21:00-08:00
+
+
+class Timing(_Strict):
+    """When a sync sends. `on: schedule` (the default): after each published build and on the sync's
+    `schedule:`. `on: entry`: also after each build, and on a short interval (its `schedule:`, default
+    every 15 minutes), so new members and deferred ones go out in the next micro-batch.
+    `quiet_hours` defers adds and changes (never removals) while the recipient's local time is in it."""
+
+    on: Literal["entry", "schedule"] = "schedule"
+    quiet_hours: QuietHours | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, data: Any) -> Any:
+        return _yaml_on(data)
+
+
+class FrequencyCap(_Strict):
+    """At most `max` adds on `channel` per customer (sync key) within the rolling window `per`
+    ('30m', '24h', '7d', '2w'), counted across every sync of that channel."""
+
+    channel: str = Field(pattern=IDENTIFIER)
+    max: PositiveInt
+    per: str
+
+    @field_validator("per")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if not _WINDOW.match(value):
+            raise ValueError("must be a window like '30m', '24h', '7d' or '2w'")
+        return value
+
+    @property
+    def window(self) -> timedelta:
+        match = _WINDOW.match(self.per)
+        assert match is not None
+        return timedelta(**{_WINDOW_UNITS[match.group(2)]: int(match.group(1))})
+
+    def describe(self) -> str:
+        return f"{self.channel} {self.max} per {self.per}"
+
+
+def _yaml_on(data: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads the key `on:` as the boolean true; in `timing:` it is the key "on"."""
+    if isinstance(data, dict) and True in data and "on" not in data:
+        return {("on" if key is True else key): value for key, value in data.items()}
+    return data
+
+
+def _entry_schedule(data: Any) -> Any:
+    """An `on: entry` sync may leave `schedule:` out: it runs every 15 minutes (ENTRY_SCHEDULE)."""
+    if not isinstance(data, dict) or "schedule" in data:
+        return data
+    timing = _yaml_on(data.get("timing"))
+    if isinstance(timing, dict) and timing.get("on") == "entry":
+        return {**data, "schedule": ENTRY_SCHEDULE}
+    return data
+
+
+def check_channels(syncs: list[SyncConfig], caps: list[FrequencyCap], *, file: str) -> None:
+    """With frequency caps in the file, every sync says which channel it sends on: its `channel:`, one
+    derived from the destination type, or `channel: null` on purpose for a sync that sends no messages.
+    Each sync then knows the caps of its channel."""
+    for index, sync in enumerate(syncs):
+        if caps and sync.channel_name is None and "channel" not in sync.model_fields_set:
+            raise SyncConfigError(
+                f"the file has frequency_caps, so this sync must declare its channel (email, sms, push, "
+                f"ads, …; `channel: null` for a sync that sends no messages): {sync.destination.type} "
+                "does not imply one",
+                file=file,
+                key=f"syncs[{index}].channel",
+            )
+        sync._caps = tuple(cap for cap in caps if cap.channel == sync.channel_name)
+
+
 class SyncConfig(_Strict):
     """One sync: what to read, where to send it, how, when, and under which consent purpose."""
 
@@ -152,6 +300,28 @@ class SyncConfig(_Strict):
     # Required key: write `consent_purpose: null` to declare on purpose that a sync needs no consent.
     consent_purpose: str | None = Field(pattern=IDENTIFIER)
     limits: SafetyLimits = Field(default_factory=SafetyLimits)
+    timing: Timing = Field(default_factory=Timing)
+    # email, sms, push, ads, …: what frequency caps count; default from the destination type.
+    channel: str | None = Field(default=None, pattern=IDENTIFIER)
+    _caps: tuple[FrequencyCap, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _timing_defaults(cls, data: Any) -> Any:
+        return _entry_schedule(data)
+
+    @property
+    def channel_name(self) -> str | None:
+        """The channel this sync's sends count on: `channel:`, else the destination type's, else None
+        (`channel: null` says on purpose that it sends no messages)."""
+        if self.channel is not None or "channel" in self.model_fields_set:
+            return self.channel
+        return CHANNEL_BY_DESTINATION.get(self.destination.type)
+
+    @property
+    def frequency_caps(self) -> tuple[FrequencyCap, ...]:
+        """The file's frequency caps on this sync's channel (set by `parse_syncs`)."""
+        return self._caps
 
     @field_validator("mode")
     @classmethod
@@ -191,6 +361,7 @@ class SyncConfig(_Strict):
 
 class _SyncFile(_Strict):
     syncs: list[SyncConfig]
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
@@ -278,6 +449,7 @@ def parse_syncs(
                 key=f"syncs[{index}].name",
             )
         seen[sync.name] = index
+    check_channels(parsed.syncs, parsed.frequency_caps, file=file)
     return parsed.syncs
 
 

@@ -64,7 +64,24 @@ def _wanted_columns(config: SyncConfig) -> list[str]:
     if config.consent_purpose:
         wanted.append(f"consent_basis_{config.consent_purpose}")
     wanted.extend(HOLDOUT_COLUMNS)
+    quiet = config.timing.quiet_hours
+    if quiet is not None and quiet.timezone_column:
+        wanted.append(quiet.timezone_column)
     return list(dict.fromkeys(wanted))
+
+
+def _recipient_timezone(config: SyncConfig, columns: set[str]) -> str:
+    """The SQL of a row's IANA time zone for quiet hours (`timing.quiet_hours.timezone_column`), null
+    when the sync reads none (the default zone applies)."""
+    quiet = config.timing.quiet_hours
+    if quiet is None or quiet.timezone_column is None:
+        return "cast(null as varchar)"
+    if quiet.timezone_column not in columns:
+        raise SyncConfigError(
+            f"column {quiet.timezone_column} is not in {config.source.model}",
+            key=f"{config.name}.timing.quiet_hours.timezone_column",
+        )
+    return f"nullif(trim(cast({quote(quiet.timezone_column)} as varchar)), '')"
 
 
 # Whatever the source, a row flagged in one of these columns is never sent (the global holdout first:
@@ -122,6 +139,7 @@ def compute_diff(
                 f"{config.source.describe}",
                 key=f"{config.name}.source",
             )
+        recipient_timezone = _recipient_timezone(config, columns)
         relation = tables.relation(
             schema, table_name, [c for c in _wanted_columns(config) if c in columns], row_filter
         )
@@ -160,6 +178,7 @@ def compute_diff(
                 consented,
                 consent_evidence,
                 held_out,
+                recipient_timezone,
                 count(*) over (partition by key) as key_count
             from (
                 select
@@ -167,7 +186,8 @@ def compute_diff(
                     cast(to_json(struct_pack({fields})) as varchar) as payload,
                     {consent} as consented,
                     {evidence} as consent_evidence,
-                    {_held_out(columns)} as held_out
+                    {_held_out(columns)} as held_out,
+                    {recipient_timezone} as recipient_timezone
                 from {relation}
             )
             """

@@ -14,9 +14,9 @@ import logging
 import os
 import random
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ from orchestration.sync.stores import (
     open_store,
     publish_history,
 )
+from orchestration.sync.timing import apply_timing, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,18 @@ DIFF_COUNTS = (
     "skipped",
     "removes_suppressed",
 )
-RUN_ONLY_COUNTS = ("sent", "succeeded", "failed", "rejected", "removes_held", "recovered", "requests")
+RUN_ONLY_COUNTS = (
+    "sent",
+    "succeeded",
+    "failed",
+    "rejected",
+    "removes_held",
+    "recovered",
+    "requests",
+    "deferred",
+    "capped",
+    "timezone_unknown",
+)
 
 
 @dataclass
@@ -169,6 +181,12 @@ class SyncRunResult:
     removes_held: int = 0
     hold_reason: str | None = None
     removals_approved: bool = False
+    # Adds and changes kept for a later run: inside the recipient's quiet hours (`deferred`), or adds
+    # over a frequency cap of the sync's channel (`capped`); not in `adds`/`changes`. Recipients whose
+    # time zone is unknown (the default zone was used) are counted in `timezone_unknown`.
+    deferred: int = 0
+    capped: int = 0
+    timezone_unknown: int = 0
     error: str | None = None
     preview: DryRunReport | None = None
 
@@ -197,6 +215,7 @@ class _Entry:
     destination_id: str | None
     replace: bool
     consent_basis: str | None
+    change: str | None = None
 
     def to_journal(self) -> dict[str, Any]:
         return {
@@ -208,6 +227,7 @@ class _Entry:
             "d": self.destination_id,
             "r": self.replace,
             "c": self.consent_basis,
+            "x": self.change,
         }
 
     @classmethod
@@ -219,6 +239,7 @@ class _Entry:
             data["d"],
             data["r"],
             data["c"],
+            data.get("x"),
         )
 
 
@@ -333,6 +354,7 @@ def run_sync(
     publish_to: str | Path | None = None,
     approve_removals: bool = False,
     freshness_path: str | Path | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> SyncRunResult:
     """Run one sync: read `config.source.model` from the published warehouse (read-only), diff it against
     this sync's state, send what changed and record the outcome. `warehouse` is a SyncLocation (from
@@ -344,7 +366,8 @@ def run_sync(
     With `publish_to` (a DuckDB state file), a read-only copy of it is published there after the run; a
     SyncLocation's own `history` is published likewise.
     `approve_removals` releases removals an upstream change would hold; `freshness_path` is dbt's
-    `sources.json`, read for failed freshness checks (orchestration/sync/holds.py)."""
+    `sources.json`, read for failed freshness checks (orchestration/sync/holds.py). `now` is the wall
+    clock quiet hours and frequency-cap windows are read against (default: the system's, in UTC)."""
     if dry_run:
         started = utcnow()
         report = preview_sync(config, warehouse, state_path)
@@ -374,6 +397,8 @@ def run_sync(
     runner = _Runner(config, location, force, env or os.environ, clock, rng)
     runner.approve_removals = approve_removals
     runner.freshness_path = Path(freshness_path) if freshness_path is not None else None
+    if now is not None:
+        runner.now = now
     result = runner.run()
     publish_history(location)
     return result
@@ -414,6 +439,7 @@ class _Runner:
         self._blocked: set[str] = set()
         self.approve_removals = False
         self.freshness_path: Path | None = None
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # the run
 
@@ -518,6 +544,16 @@ class _Runner:
             log.error("sync %s aborted: %s", config.name, abort)
             return
         self._hold_removes(conn, counts)
+        # Quiet hours and frequency caps take adds and changes out of this run (never removals); state
+        # keeps them pending, so a later run sends them (orchestration/sync/timing.py).
+        timing = apply_timing(conn, config, store, result.run_id, SEND_OPERATION[mode], self.now())
+        result.deferred, result.capped, result.timezone_unknown = (
+            timing.deferred,
+            timing.capped,
+            timing.timezone_unknown,
+        )
+        result.adds -= timing.deferred_adds + timing.capped
+        result.changes -= timing.deferred_changes
         if mode in REMOVE_OPERATION:
             replace = mode == "audience" and self._destination().replace_on_change
             kinds = ("remove", "change") if replace else ("remove",)
@@ -626,6 +662,8 @@ class _Runner:
                             destination_id,
                             False,
                             consent_basis,
+                            change=change,
+                            channel=self.config.channel_name,
                         )
                     )
                     continue
@@ -645,10 +683,12 @@ class _Runner:
                             replace,
                             consent_basis,
                             permanent=True,  # the data cannot be expressed for this API
+                            change=change,
+                            channel=self.config.channel_name,
                         )
                     )
                     continue
-                entry = _Entry(item, payload_hash, payload, destination_id, replace, consent_basis)
+                entry = _Entry(item, payload_hash, payload, destination_id, replace, consent_basis, change)
                 for entries in batcher.add(entry):
                     self._send(operation, entries)
             if local_failures:
@@ -741,6 +781,9 @@ class _Runner:
             replace=entry.replace,
             consent_basis=entry.consent_basis,
             permanent=permanent,
+            change=entry.change,
+            channel=self.config.channel_name,
+            sent_at=as_utc(self.now()).replace(tzinfo=None),
         )
 
     def _tally(self, outcomes: list[Outcome]) -> None:

@@ -1,7 +1,9 @@
 """Each sync's `schedule:` (syncs/syncs.yml) as a Dagster schedule of a job that runs that sync alone.
 
 Syncs also run after every published build (the sensor `syncs_after_build`); a scheduled run between
-builds finds what changed since (usually nothing: an unchanged re-run sends no request). Runs that use
+builds finds what changed since (usually nothing: an unchanged re-run sends no request). A sync with
+`timing: {on: entry}` and no `schedule:` runs every 15 minutes (config.ENTRY_SCHEDULE), so members
+its quiet hours or a frequency cap deferred go out soon after their window opens. Runs that use
 the sync state queue behind each other (the tag below, limited to 1 in .dagster/dagster.yaml)."""
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ def sync_schedules(configs: list[SyncConfig]) -> list[ScheduleDefinition]:
                 cron_schedule=config.schedule,
                 execution_timezone="UTC",
                 default_status=DefaultScheduleStatus.RUNNING,
-                description=f"syncs/syncs.yml: {config.name} runs at {config.schedule!r} (UTC).",
+                description=(
+                    f"syncs/syncs.yml: {config.name} runs at {config.schedule!r} (UTC)"
+                    + (
+                        ", and after each build for new members (timing on: entry)."
+                        if config.timing.on == "entry"
+                        else "."
+                    )
+                ),
             )
         )
     return schedules

@@ -58,6 +58,34 @@ SCHEMA = [
     "alter table sync_runs add column if not exists removals_approved boolean",
     "alter table sync_runs add column if not exists holdout_excluded bigint",
     "alter table sync_runs add column if not exists global_holdout_excluded bigint",
+    "alter table sync_runs add column if not exists deferred bigint",
+    "alter table sync_runs add column if not exists capped bigint",
+    "alter table sync_runs add column if not exists timezone_unknown bigint",
+    # The adds frequency caps count: one row per record a sync with a channel added and the destination
+    # confirmed (never removals, changes, held-out, deferred or capped records), written in the same
+    # transaction as the record's state. Erasure deletes a person's rows with the rest of their state.
+    """
+    create table if not exists sync_sends (
+        channel varchar not null,
+        key varchar not null,
+        sync_name varchar not null,
+        run_id varchar not null,
+        sent_at timestamp not null
+    )
+    """,
+    "create index if not exists sync_sends_channel_key on sync_sends (channel, key, sent_at)",
+    # Records a sync holds back now (status `deferred`: quiet hours; `capped`: a frequency cap), one row
+    # per sync and key, replaced by every run that applies timing. A record is written to the record log
+    # when it starts waiting (or its status changes), not on every run that keeps it waiting.
+    """
+    create table if not exists sync_waiting (
+        sync_name varchar not null,
+        key varchar not null,
+        status varchar not null,
+        reason varchar,
+        since timestamp not null
+    )
+    """,
     """
     create table if not exists sync_record_log (
         sync_name varchar not null,
@@ -123,6 +151,21 @@ class Outcome:
     consent_basis: str | None = None
     # Refused for its data (the destination's documented permanent error): not resent until it changes.
     permanent: bool = False
+    # The diff's kind ('add', 'change', 'remove'; None for batches journaled before it was kept) and the
+    # sync's channel: a confirmed add on a channel is a send frequency caps count (table sync_sends).
+    change: str | None = None
+    channel: str | None = None
+    # When the engine sent it (naive UTC, its wall clock, as frequency-cap windows are read); default now.
+    sent_at: datetime | None = None
+
+    @property
+    def counts_as_send(self) -> bool:
+        return (
+            self.ok
+            and self.change == "add"
+            and self.channel is not None
+            and self.operation not in DELETE_OPERATIONS
+        )
 
 
 @dataclass
@@ -296,7 +339,18 @@ RUN_COUNTS = (
     "removes_held",
     "holdout_excluded",
     "global_holdout_excluded",
+    "deferred",
+    "capped",
+    "timezone_unknown",
 )
+
+
+def channel_sends_sql(channel: str, since: datetime) -> str:
+    """Per key, the confirmed adds on `channel` since `since` (naive UTC), across every sync."""
+    return (
+        f"select key, count(*) as sends from sync_sends where channel = '{channel}' "
+        f"and sent_at >= '{since.isoformat(sep=' ')}' group by key"
+    )
 
 
 class StateStore:
@@ -392,6 +446,14 @@ class StateStore:
                 )
                 conn.execute(record_sent_sql(table, "?"), [now])
                 conn.unregister("_sync_ok")
+            counted = [o for o in sends_ok if o.counts_as_send]
+            if counted:
+                conn.register("_sync_counted", _table(counted, ["channel", "key"]))
+                conn.execute(
+                    "insert into sync_sends select channel, key, ?, ?, ? from _sync_counted",
+                    [sync_name, run_id, counted[0].sent_at or now],
+                )
+                conn.unregister("_sync_counted")
             if removed:
                 conn.register("_sync_removed", _table(removed, ["key"]))
                 for statement in record_removed_sql(table):
@@ -436,6 +498,62 @@ class StateStore:
         except BaseException:
             conn.execute("rollback")
             raise
+
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """The temp table `_sync_channel_sends` (key, sends) on the diff connection: confirmed adds on
+        `channel` since `since`, across every sync of this store."""
+        self.conn.execute(
+            "create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since)
+        )
+
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """The records this run holds back (key, operation, status, reason) become the sync's
+        `sync_waiting`; those not already waiting with that status are logged. One transaction."""
+        import pyarrow as pa
+
+        now = utcnow()
+        waiting = {
+            key: (status, since)
+            for key, status, since in self.conn.execute(
+                "select key, status, since from sync_waiting where sync_name = ?", [sync_name]
+            ).fetchall()
+        }
+        if not rows and not waiting:
+            return 0
+        new = [row for row in rows if waiting.get(row[0], (None,))[0] != row[2]]
+        new_keys = {row[0] for row in new}
+        table = pa.table(
+            {
+                "key": pa.array([row[0] for row in rows], pa.string()),
+                "operation": pa.array([row[1] for row in rows], pa.string()),
+                "status": pa.array([row[2] for row in rows], pa.string()),
+                "reason": pa.array([row[3] for row in rows], pa.string()),
+                "since": pa.array(
+                    [now if row[0] in new_keys else waiting[row[0]][1] for row in rows], pa.timestamp("us")
+                ),
+                "new": pa.array([row[0] in new_keys for row in rows], pa.bool_()),
+            }
+        )
+        conn = self.conn
+        conn.execute("begin transaction")
+        try:
+            conn.execute("delete from sync_waiting where sync_name = ?", [sync_name])
+            conn.register("_sync_waiting", table)
+            conn.execute(
+                "insert into sync_waiting select ?, key, status, reason, since from _sync_waiting",
+                [sync_name],
+            )
+            conn.execute(
+                "insert into sync_record_log "
+                "select ?, ?, key, operation, status, reason, null, null, ? from _sync_waiting where new",
+                [sync_name, run_id, now],
+            )
+            conn.unregister("_sync_waiting")
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        return len(new)
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         """Log the invalid keys found by the current diff (rows with a null or duplicated primary key)."""

@@ -84,6 +84,18 @@ class SyncStore(Protocol):
         `holdout` or `global_holdout` in `error`) that state does not already record as held out for
         that reason, and record it in state: a member is logged when it enters the holdout."""
 
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """The temp table `_sync_channel_sends` (key, sends) on the diff connection: the adds on `channel`
+        the destinations confirmed since `since` (naive UTC), across every sync of this store (table
+        sync_sends). Read under the store's lock, so no other run can send in between."""
+
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """The records this run holds back, (key, operation, status, reason) with status `deferred`
+        (quiet hours) or `capped` (a frequency cap): not sent, state unchanged. They replace the sync's
+        rows of `sync_waiting`; those that were not already waiting with that status are written to
+        the record log (a record is logged when it starts waiting, not on every run). Returns how many
+        were logged."""
+
     def checkpoint(self) -> None: ...
 
     def close(self) -> None: ...

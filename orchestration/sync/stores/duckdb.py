@@ -106,6 +106,14 @@ class DuckDBStore(StateStore):
             con.execute(f"delete from {table} where {where}", [keys])
             counts[table] = len(rows)
             keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
+        sends = con.execute(
+            "delete from sync_sends where key in (select unnest(?)) returning 1", [keys]
+        ).fetchall()
+        counts["sync_sends"] = len(sends)
+        waiting = con.execute(
+            "delete from sync_waiting where key in (select unnest(?)) returning 1", [keys]
+        ).fetchall()
+        counts["sync_waiting"] = len(waiting)
         condition = condition_for(_columns(con, "sync_record_log")) or "false"
         removed = con.execute(
             f"delete from sync_record_log where key in (select unnest(?)) or ({condition}) returning 1",

@@ -33,6 +33,7 @@ from orchestration.sync.state import (
     Outcome,
     PendingBatch,
     RunRow,
+    channel_sends_sql,
     newly_held_out_sql,
     record_held_out_sql,
     record_refused_sql,
@@ -341,6 +342,14 @@ class PostgresStore:
                         [(o.key, o.payload_hash, o.payload, o.destination_id) for o in sends_ok],
                     )
                     cur.execute(record_sent_sql(table, "%s"), (now,))
+                counted = [o for o in sends_ok if o.counts_as_send]
+                if counted:
+                    psycopg2.extras.execute_values(
+                        cur,
+                        "insert into sync_sends values %s",
+                        [(o.channel, o.key, sync_name, run_id, o.sent_at or now) for o in counted],
+                        page_size=1000,
+                    )
                 if removed:
                     self._fill(cur, "_sync_removed", ("key",), [(o.key,) for o in removed])
                     for statement in record_removed_sql(table):
@@ -390,6 +399,57 @@ class PostgresStore:
         except BaseException:
             self.conn.rollback()
             raise
+
+    def channel_sends(self, channel: str, since: datetime) -> None:
+        """As the DuckDB store, copied from Postgres into the diff's DuckDB connection."""
+        try:
+            with self.conn.cursor() as cur:
+                copy_into_duckdb(
+                    cur,
+                    channel_sends_sql(channel, since),
+                    self.duck,
+                    "_sync_channel_sends",
+                    {"key": "varchar", "sends": "bigint"},
+                )
+        finally:
+            self.conn.rollback()
+
+    def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
+        """As the DuckDB store: `sync_waiting` replaced, and the newly waiting logged, in one transaction."""
+        now = utcnow()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("select key, status, since from sync_waiting where sync_name = %s", (sync_name,))
+                waiting = {key: (status, since) for key, status, since in cur.fetchall()}
+                if not rows and not waiting:
+                    self.conn.rollback()
+                    return 0
+                new = [row for row in rows if waiting.get(row[0], (None,))[0] != row[2]]
+                new_keys = {row[0] for row in new}
+                cur.execute("delete from sync_waiting where sync_name = %s", (sync_name,))
+                psycopg2.extras.execute_values(
+                    cur,
+                    "insert into sync_waiting values %s",
+                    [
+                        (sync_name, key, status, reason, now if key in new_keys else waiting[key][1])
+                        for key, op, status, reason in rows
+                    ],
+                    page_size=1000,
+                )
+                psycopg2.extras.execute_values(
+                    cur,
+                    "insert into sync_record_log values %s",
+                    [
+                        (sync_name, run_id, key, op, status, reason, None, None, now)
+                        for key, op, status, reason in new
+                    ],
+                    page_size=1000,
+                )
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return len(new)
 
     def log_invalid(self, sync_name: str, run_id: str) -> int:
         rows = self.duck.execute(
@@ -503,6 +563,11 @@ class PostgresStore:
                     counts[table] = len(rows)
                     touched.append(table)
                     keys.extend(str(k) for k, _, _ in rows if str(k) not in keys)
+                cur.execute("delete from sync_sends where key = any(%s)", (keys,))
+                counts["sync_sends"] = cur.rowcount
+                cur.execute("delete from sync_waiting where key = any(%s)", (keys,))
+                counts["sync_waiting"] = cur.rowcount
+                touched.extend(["sync_sends", "sync_waiting"])
                 condition = _escaped(condition_for(self._columns(cur, "sync_record_log")))
                 cur.execute(f"delete from sync_record_log where key = any(%s) or ({condition})", (keys,))
                 counts["sync_record_log"] = cur.rowcount
