@@ -224,7 +224,7 @@ E2E_JOURNEY = {
     "name": "cart_recovery",
     "entry_audience": "lapsed_high_value",  # a large audience in a small world
     "steps": [
-        {"kind": "condition", "trait": "orders_count", "op": ">=", "value": 0},
+        {"kind": "condition", "trait": "orders_count", "op": ">=", "value": 3},
         {"kind": "sync", "sync": "cart_recovery_email"},
     ],
 }
@@ -258,7 +258,11 @@ def test_the_journey_state_unit_test_passes(journey_scratch) -> None:
     from orchestration.build.pipeline import run_dbt
 
     results = run_dbt(journey_scratch, ["test", "--select", "journey_members,test_type:unit"])
-    outcomes = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
+    outcomes = {
+        r["unique_id"].split(".")[-1]: r["status"]
+        for r in results["results"]
+        if r["unique_id"].startswith("unit_test")
+    }
     assert outcomes == {"journey_members_steps_exits_and_holdouts": "pass"}, results["results"]
 
 
@@ -276,11 +280,16 @@ def test_a_journeys_sync_step_sends_its_ready_members_only(journey_scratch, tmp_
                 "select status, count(*) from journey_members where journey_name = 'cart_recovery' group by 1"
             ).fetchall()
         )
+        # Ready in the journey state (not read from the sync model), with the entry audience's consent.
         ready = {
             customer_id
             for (customer_id,) in con.execute(
-                "select customer_id from sync_journey__members where journey_name = 'cart_recovery' "
-                "and has_consent_email_marketing"
+                "select journey_members.customer_id from journey_members "
+                "inner join sync_audience__members on journey_members.entry_audience_name = "
+                "sync_audience__members.audience_name "
+                "and journey_members.customer_id = sync_audience__members.customer_id "
+                "where journey_members.journey_name = 'cart_recovery' and journey_members.is_ready "
+                "and sync_audience__members.has_consent_email_marketing"
             ).fetchall()
         }
         held_out = {
@@ -294,7 +303,7 @@ def test_a_journeys_sync_step_sends_its_ready_members_only(journey_scratch, tmp_
         ).fetchall()[0][0]
     finally:
         con.close()
-    assert statuses.get("ready") and sum(statuses.values()) >= audience, statuses
+    assert statuses.get("ready") and statuses.get("exited") and sum(statuses.values()) >= audience, statuses
     assert held_out, "the world has no held-out member of the entry audience"
 
     [config] = [c for c in project_syncs(journey_scratch) if c.name == "cart_recovery_email"]
@@ -313,6 +322,68 @@ def test_a_journeys_sync_step_sends_its_ready_members_only(journey_scratch, tmp_
     [export] = list((tmp_path / "out").rglob("*.csv"))
     with export.open() as handle:
         sent = {row["customer_id"] for row in csv.DictReader(handle)}
-    assert sent == ready
+    assert sent == ready and sent
     assert not sent & held_out
     assert run_sync(config, location).sent == 0
+
+
+def test_the_journey_state_unit_test_passes_on_postgres(tmp_path: Path) -> None:
+    """The same dbt unit test on Postgres: the model's SQL is portable. Unit tests need their inputs'
+    relations only for the column types, so three empty tables stand in for the built upstream."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg2
+
+    from orchestration.audiences.definitions import dbt_vars_args
+    from orchestration.settings import PROJECT_DIR
+    from tests.conftest import TEST_PG_DATABASE, require_postgres
+
+    require_postgres()
+    schema = "journeys_unit_test"
+    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=TEST_PG_DATABASE)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f"drop schema if exists {schema} cascade")
+        cur.execute(f"create schema {schema}")
+        cur.execute(
+            f"create table {schema}.audience_membership_history (audience_name varchar, customer_id varchar, "
+            "change_kind varchar, build_id varchar, changed_at timestamp)"
+        )
+        cur.execute(
+            f"create table {schema}.audience_memberships (audience_name varchar, customer_id varchar, "
+            "is_holdout boolean, is_global_holdout boolean)"
+        )
+        cur.execute(
+            f"create table {schema}.customer_traits (customer_id varchar, orders_count bigint, "
+            "last_order_at timestamp)"
+        )
+    try:
+        env = {
+            **os.environ,
+            "TESSERA_TARGET": "postgres",
+            "TESSERA_PG_DATABASE": TEST_PG_DATABASE,
+            "TESSERA_PG_BUILD_SCHEMA": schema,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        target = tmp_path / "target"
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dbt"),
+                *dbt_vars_args(["test", "--select", "journey_members,test_type:unit"]),
+                *("--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)),
+                *("--target", "postgres", "--target-path", str(target), "--quiet"),
+            ],
+            env=env,
+            check=False,
+        )
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        outcomes = {
+            r["unique_id"].split(".")[-1]: r["status"] for r in results if r["unique_id"].startswith("unit")
+        }
+        assert outcomes == {"journey_members_steps_exits_and_holdouts": "pass"}, results
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f"drop schema if exists {schema} cascade")
+        con.close()

@@ -1,8 +1,6 @@
 """Journeys in Dagster: one asset per journey between its audiences and its sync, and a sensor that
 starts a build when a member's wait has elapsed since the last build (so the sync step can run)."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 from dagster import (

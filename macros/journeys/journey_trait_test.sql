@@ -2,16 +2,6 @@
     `journeys`, validated in Python (orchestration/journeys/config.py); these macros check again what
     they render, so a hand-written --vars cannot put SQL into the model. -#}
 
-{% macro journey_literal(value) -%}
-    {%- if value is boolean -%}
-        {{ 'true' if value else 'false' }}
-    {%- elif value is number -%}
-        {{ value }}
-    {%- else -%}
-        '{{ (value | string) | replace("'", "''") }}'
-    {%- endif -%}
-{%- endmacro %}
-
 {% macro journey_trait_test(condition, traits_alias, entered_at) -%}
     {%- if not modules.re.match('^[a-z][a-z0-9_]{0,62}$', condition.trait | string) -%}
         {{ exceptions.raise_compiler_error("journey trait name is not a plain column name") }}
