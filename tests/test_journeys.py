@@ -387,3 +387,39 @@ def test_the_journey_state_unit_test_passes_on_postgres(tmp_path: Path) -> None:
         with con.cursor() as cur:
             cur.execute(f"drop schema if exists {schema} cascade")
         con.close()
+
+
+def test_the_sensor_starts_a_build_when_a_published_wait_has_elapsed(settings, tmp_path: Path) -> None:
+    import dataclasses
+
+    import duckdb
+    from dagster import RunRequest, build_sensor_context
+
+    from orchestration.build.jobs import build_everything
+    from orchestration.journeys.dagster import due_waits, journeys_wait_sensor
+
+    published = tmp_path / "published.duckdb"
+    scratch = dataclasses.replace(settings, published_db=published)
+    sensor = journeys_wait_sensor(scratch, build_everything)
+    assert isinstance(sensor.evaluate_tick(build_sensor_context()).skip_message, str)  # nothing published
+
+    con = duckdb.connect(str(published))
+    con.execute(
+        "create table journey_members as select * from (values "
+        "('a', 'waiting', timestamp '2026-01-02 00:00:00'), "  # its wait elapsed after the last build
+        "('b', 'waiting', timestamp '2999-01-02 00:00:00'), "  # still waiting
+        "('c', 'ready', timestamp '2026-01-02 00:00:00'), "  # already moved on
+        "('d', 'exited', timestamp '2026-01-03 00:00:00')"
+        ") as t(customer_id, status, wait_elapses_at)"
+    )
+    con.close()
+    count, latest = due_waits(scratch)
+    assert (count, str(latest)) == (1, "2026-01-02 00:00:00")
+    [request] = sensor.evaluate_tick(build_sensor_context()).run_requests
+    assert isinstance(request, RunRequest) and request.run_key == "journey-waits-2026-01-02 00:00:00"
+
+    con = duckdb.connect(str(published))
+    con.execute("update journey_members set wait_elapses_at = timestamp '2999-01-01 00:00:00'")
+    con.close()
+    assert due_waits(scratch)[0] == 0
+    assert not sensor.evaluate_tick(build_sensor_context()).run_requests

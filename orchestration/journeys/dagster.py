@@ -1,8 +1,6 @@
 """Journeys in Dagster: one asset per journey between its audiences and its sync, and a sensor that
 starts a build when a member's wait has elapsed since the last build (so the sync step can run)."""
 
-import datetime as dt
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -70,13 +68,13 @@ def journey_assets(settings: Settings, journeys: list[JourneyConfig]) -> list[As
     return [_journey_asset(settings, journey) for journey in journeys]
 
 
-def due_waits(settings: Settings, now: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """Members still `waiting` in the published state whose waits have all elapsed by `now`: the state
-    was computed before their time came, so a build would move them on. Returns (count, latest due)."""
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S")
+def due_waits(settings: Settings) -> tuple[int, object]:
+    """Members still `waiting` in the published state whose waits have all elapsed by now (the
+    warehouse's clock, the one the model used): the state was computed before their time came, so a
+    build would move them on. Returns (count, the latest such wait_elapses_at)."""
     rows = get_warehouse(settings).query_published(
         f"select count(*), max(wait_elapses_at) from {STATE_MODEL} "
-        f"where status = 'waiting' and wait_elapses_at <= cast('{stamp}' as timestamp)"
+        "where status = 'waiting' and wait_elapses_at <= cast(current_timestamp as timestamp)"
     )
     count, latest = rows[0] if rows else (0, None)
     return int(count or 0), latest
@@ -95,9 +93,8 @@ def journeys_wait_sensor(settings: Settings, build_job: JobDefinition) -> Sensor
         description="Rebuild when a journey member's wait has elapsed, so its sync step runs.",
     )
     def _sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         try:
-            count, latest = due_waits(settings, now)
+            count, latest = due_waits(settings)
         except Exception as exc:  # nothing published yet, or a build without journey_members
             return SkipReason(f"the published journey state cannot be read ({type(exc).__name__})")
         if not count:
