@@ -423,3 +423,20 @@ def test_the_sensor_starts_a_build_when_a_published_wait_has_elapsed(settings, t
     con.close()
     assert due_waits(scratch)[0] == 0
     assert not sensor.evaluate_tick(build_sensor_context()).run_requests
+
+
+def test_journeys_go_with_the_project_sync_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another sync file (a test's, another project's) brings no journeys unless a journeys folder is
+    named too; then that folder's journeys are checked against that file."""
+    from orchestration.journeys.project import project_journeys
+    from orchestration.settings import Settings
+    from orchestration.sync.project import project_syncs
+
+    other = tmp_path / "syncs.yml"
+    other.write_text(yaml.safe_dump(_sync({"model": "sync_file__customers", "primary_key": "customer_id"})))
+    monkeypatch.setenv("TESSERA_SYNCS_FILE", str(other))
+    assert project_journeys(project_syncs(Settings.from_env())) == []
+    monkeypatch.setenv("TESSERA_JOURNEYS_DIR", str(tmp_path))
+    (tmp_path / "cart_recovery.yml").write_text(yaml.safe_dump(GOOD))
+    with pytest.raises(JourneyConfigError, match="steps: sync 'recovery_email' must read this journey"):
+        project_journeys(project_syncs(Settings.from_env()))

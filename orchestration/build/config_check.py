@@ -77,7 +77,7 @@ def _shown(path: Path, base: Path) -> str:
 def _journeys(settings: Settings, syncs_path: Path, project_dir: Path) -> list[ConfigProblem]:
     """journeys/*.yml against the audiences, traits and syncs (their own problems are reported above)."""
     try:
-        project_journeys(project_syncs(settings, syncs_path), project_dir)
+        project_journeys(project_syncs(settings, syncs_path), project_dir, syncs_path)
     except JourneyConfigError as exc:
         return [ConfigProblem("journeys", str(exc))]
     except (SyncConfigError, AudienceConfigError, TraitConfigError):
