@@ -14,6 +14,8 @@ from orchestration.build.assets.raw import raw_sources_asset
 from orchestration.build.jobs import build_everything, run_syncs
 from orchestration.build.project import dbt_project, prepare_manifest_if_dev, use_dbt_environment
 from orchestration.build.schedules import nightly_build, syncs_after_build
+from orchestration.journeys.dagster import journey_assets, journeys_wait_sensor
+from orchestration.journeys.project import project_journeys
 from orchestration.privacy.erase import retry_pending_for_sync
 from orchestration.privacy.jobs import privacy_erase, privacy_export
 from orchestration.retention.dagster import enforce_retention, retention_daily
@@ -37,12 +39,15 @@ def definitions_for(settings: Settings) -> dg.Definitions:
     prepare_manifest_if_dev(settings)
     dbt_assets = dbt_build_assets(settings)
     syncs = sync_assets(settings, before_send=retry_pending_for_sync) if syncs_enabled(settings) else []
+    # Journeys end in a sync step, so they run where syncs do (docs/journeys.md).
+    journeys = journey_assets(settings, project_journeys(project_syncs(settings))) if syncs else []
     return dg.Definitions(
         assets=[
             raw_sources_asset(settings),
             dbt_assets,
             published_warehouse_asset(settings, dbt_assets),
             *syncs,
+            *journeys,
         ],
         jobs=[
             build_everything,
@@ -56,7 +61,10 @@ def definitions_for(settings: Settings) -> dg.Definitions:
             retention_daily,
             *(sync_schedules(project_syncs(settings)) if syncs else []),
         ],
-        sensors=[syncs_after_build] if syncs else [],
+        sensors=[
+            *([syncs_after_build] if syncs else []),
+            *([journeys_wait_sensor(settings, build_everything)] if journeys else []),
+        ],
         resources={"dbt": DbtCliResource(project_dir=project, target=project.target)},
     )
 

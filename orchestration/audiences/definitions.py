@@ -25,6 +25,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestration.audiences.rules import load_project
+from orchestration.journeys.config import JourneyContext, journey_dbt_vars, journeys_dir, load_journeys
 from orchestration.settings import PROJECT_DIR
 from orchestration.source_presets import dbt_vars as source_preset_vars
 
@@ -133,16 +134,26 @@ def load_traits(path: Path) -> list[TraitSpec]:
 def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The vars dbt needs for the analyst configuration: audiences, priority lists, the global
     holdout, the rule parameters, the trait registry and the source presets. Validated first: raises
-    AudienceConfigError, TraitConfigError or SourcePresetConfigError (also AudienceSqlRefused for a raw
+    AudienceConfigError, TraitConfigError, JourneyConfigError or SourcePresetConfigError (also AudienceSqlRefused for a raw
     `sql:` condition)."""
     project = load_project(audiences_dir(project_dir))
+    traits = load_traits(traits_file(project_dir))
+    # Journeys (journeys/*.yml) name audiences and traits; their syncs are checked where syncs load.
+    journeys = load_journeys(
+        journeys_dir(project_dir),
+        JourneyContext(
+            audiences=frozenset(a.name for a in project.audiences),
+            traits={t.name: t.data_type for t in traits},
+        ),
+    )
     return {
         "audiences": [dict(entry) for entry in project.raw_entries],
         "holdout_global_percent": project.holdout_global_percent,
         "audience_priority_lists": project.priority_lists,
         "audience_lift": project.lift_plan(),
         **project.parameters,
-        "traits": [t.model_dump(exclude_none=True) for t in load_traits(traits_file(project_dir))],
+        "traits": [t.model_dump(exclude_none=True) for t in traits],
+        **journey_dbt_vars(journeys),
         # Which preset each source's staging reads (sources/presets.yml, docs/sources.md).
         **source_preset_vars(project_dir),
     }

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_rules
 from orchestration.audiences.definitions import TraitConfigError, load_traits, traits_file
+from orchestration.journeys.config import JourneyConfigError
+from orchestration.journeys.project import project_journeys
 from orchestration.person_sources import PersonSourceConfigError, PersonSourceLoadError
 from orchestration.person_sources.check import check_sources
 from orchestration.retention.config import RETENTION_FILE, RetentionConfigError, load_policies
@@ -41,6 +43,7 @@ def check_project_config(
     the published catalog)."""
     problems: list[ConfigProblem] = []
     problems += _syncs(settings, syncs_path or syncs_file(), project_dir)
+    problems += _journeys(settings, syncs_path or syncs_file(), project_dir)
     try:
         load_policies(retention_path)
     except RetentionConfigError as exc:
@@ -69,6 +72,17 @@ def _shown(path: Path, base: Path) -> str:
         return str(path.relative_to(base))
     except ValueError:
         return str(path)
+
+
+def _journeys(settings: Settings, syncs_path: Path, project_dir: Path) -> list[ConfigProblem]:
+    """journeys/*.yml against the audiences, traits and syncs (their own problems are reported above)."""
+    try:
+        project_journeys(project_syncs(settings, syncs_path), project_dir, syncs_path)
+    except JourneyConfigError as exc:
+        return [ConfigProblem("journeys", str(exc))]
+    except (SyncConfigError, AudienceConfigError, TraitConfigError):
+        return []
+    return []
 
 
 def _syncs(settings: Settings, path: Path, project_dir: Path) -> list[ConfigProblem]:

@@ -13,7 +13,12 @@ def _sync_asset(
 ) -> AssetsDefinition:
     @asset(
         name=f"sync_{config.name}",
-        deps=[AssetKey([config.source.model]), AssetKey(["published_warehouse"])],
+        deps=[
+            AssetKey([config.source.model]),
+            AssetKey(["published_warehouse"]),
+            # A journey's sync step comes after the journey (orchestration/journeys/dagster.py).
+            *([AssetKey([f"journey_{config.source.journey}"])] if config.source.journey else []),
+        ],
         group_name="syncs",
         kinds={config.destination.type},
         description=config.description or f"Sync {config.source.describe} to {config.destination.type}.",

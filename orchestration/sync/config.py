@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestration.journeys.config import declared_journey_names
 from orchestration.sync.destinations import DESTINATION_TYPES, DestinationConfig
 from orchestration.sync.destinations.base import DestinationSettings, Mode
 from orchestration.sync.errors import SyncConfigError
@@ -41,6 +42,23 @@ class _Strict(BaseModel):
 
 AUDIENCE_MODEL = "sync_audience__members"
 PRIORITY_LIST_MODEL = "sync_priority_list__members"
+JOURNEY_MODEL = "sync_journey__members"
+
+
+def _journey_source(data: dict[str, Any]) -> dict[str, Any]:
+    """`source: {journey: J}`: the members of journeys/J.yml ready for its sync step, read from the
+    activation model sync_journey__members (docs/journeys.md)."""
+    if sum(data.get(k) is not None for k in ("audience", "priority_list", "journey")) > 1:
+        raise ValueError("give one of audience, priority_list or journey")
+    return {"model": JOURNEY_MODEL, "primary_key": "customer_id", **data}
+
+
+def _declared_journey(value: str | None, info: ValidationInfo) -> str | None:
+    known = (info.context or {}).get("journeys")
+    if value is not None and known is not None and value not in known:
+        declared = ", ".join(sorted(known)) or "none"
+        raise ValueError(f"unknown journey {value!r}: no journeys/{value}.yml (declared: {declared})")
+    return value
 
 
 class SourceConfig(_Strict):
@@ -54,12 +72,15 @@ class SourceConfig(_Strict):
     primary_key: str = Field(pattern=IDENTIFIER)
     audience: str | None = Field(default=None, pattern=IDENTIFIER)
     priority_list: str | None = Field(default=None, pattern=IDENTIFIER)
+    journey: str | None = Field(default=None, pattern=IDENTIFIER)
 
     @model_validator(mode="before")
     @classmethod
     def _audience_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if data.get("journey") is not None:
+            return _journey_source(data)
         if data.get("audience") is not None and data.get("priority_list") is not None:
             raise ValueError("give audience or priority_list, not both")
         if data.get("audience") is not None:
@@ -90,9 +111,16 @@ class SourceConfig(_Strict):
             )
         return value
 
+    @field_validator("journey")
+    @classmethod
+    def _journey_declared(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _declared_journey(value, info)
+
     @property
     def row_filter(self) -> tuple[str, str] | None:
-        """The (column, value) an audience or priority-list source keeps, else None."""
+        """The (column, value) an audience, priority-list or journey source keeps, else None."""
+        if self.journey is not None:
+            return ("journey_name", self.journey)
         if self.audience is not None:
             return ("audience_name", self.audience)
         if self.priority_list is not None:
@@ -101,6 +129,8 @@ class SourceConfig(_Strict):
 
     @property
     def describe(self) -> str:
+        if self.journey is not None:
+            return f"journey {self.journey} ({self.model})"
         if self.audience is not None:
             return f"audience {self.audience} ({self.model})"
         if self.priority_list is not None:
@@ -416,6 +446,14 @@ def _names_audiences(data: Any) -> bool:
     )
 
 
+def _names_journeys(data: Any) -> bool:
+    syncs = data.get("syncs") if isinstance(data, dict) else None
+    return isinstance(syncs, list) and any(
+        isinstance(sync, dict) and isinstance(sync.get("source"), dict) and "journey" in sync["source"]
+        for sync in syncs
+    )
+
+
 def parse_syncs(
     data: Any, *, file: str = "<syncs>", audiences: DeclaredAudiences | None = None
 ) -> list[SyncConfig]:
@@ -431,6 +469,8 @@ def parse_syncs(
     context = (
         {"audiences": audiences.audiences, "priority_lists": audiences.priority_lists} if audiences else None
     )
+    if _names_journeys(data):
+        context = {**(context or {}), "journeys": declared_journey_names()}
     try:
         parsed = _SyncFile.model_validate(data, context=context)
     except ValidationError as exc:
