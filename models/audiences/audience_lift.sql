@@ -6,8 +6,11 @@
     global holdout is in neither. The outcome per member is 1 or 0 for `order` and `store_visit`,
     and the orders' total for `revenue`. Uplift is treatment mean minus control mean, with a 95%
     normal-approximation interval from the two arms' sample variances (Welch's standard error).
+    Windows are matured as of now, or as of var audience_lift_as_of (a timestamp) when it is set:
+    `tessera bench lift` measures a planted response "N days after the send" without waiting N days.
 -#}
 {%- set plan = tessera.analyst_var('audience_lift', []) -%}
+{%- set as_of = var('audience_lift_as_of', none) -%}
 
 with
 
@@ -70,7 +73,7 @@ matured as (
     select *
     from cohort
     where
-        window_ends_at <= {{ dbt.current_timestamp() }}
+        window_ends_at <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}{{ dbt.current_timestamp() }}{% endif %}
         and not is_global_holdout
 ),
 
