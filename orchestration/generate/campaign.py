@@ -72,10 +72,11 @@ class CampaignTruth:
     # Per audience: members, treatment (sent), control (audience holdout), global holdout, and how
     # many of each arm responded (one planted order).
     arms: dict[str, dict[str, int]] = field(default_factory=dict)
-    # Members with no shop customer id or email to attach an order to: they get no order, in any arm
-    # (counted, not silently dropped).
+    # Members with no identifier an order or a till transaction can carry (shop id, email, loyalty
+    # card, phone): they get no response, in any arm (counted, not silently dropped).
     unreachable: int = 0
-    orders_planted: int = 0
+    orders_planted: int = 0  # shop orders (customers with a shop id or an email)
+    store_visits_planted: int = 0  # till transactions (customers known by loyalty card or phone only)
     first_order_id: int | None = None
     sent_at: str | None = None
 
@@ -113,6 +114,16 @@ def _members(settings: Settings, audiences: list[str]) -> list[dict[str, Any]]:
             select customer_id, min(identifier_value) as email
             from customer_identifiers where identifier_type = 'email'
             group by 1
+        ),
+        cards as (
+            select customer_id, min(identifier_value) as loyalty_card
+            from customer_identifiers where identifier_type = 'loyalty_card'
+            group by 1
+        ),
+        phones as (
+            select customer_id, min(identifier_value) as phone
+            from customer_identifiers where identifier_type = 'phone'
+            group by 1
         )
         select
             memberships.audience_name,
@@ -121,18 +132,32 @@ def _members(settings: Settings, audiences: list[str]) -> list[dict[str, Any]]:
             memberships.is_global_holdout,
             entries.entered_at,
             shop_ids.shop_customer_id,
-            emails.email
+            emails.email,
+            cards.loyalty_card,
+            phones.phone
         from audience_memberships as memberships
         inner join entries
             on memberships.audience_name = entries.audience_name
             and memberships.customer_id = entries.customer_id
         left join shop_ids on memberships.customer_id = shop_ids.customer_id
         left join emails on memberships.customer_id = emails.customer_id
+        left join cards on memberships.customer_id = cards.customer_id
+        left join phones on memberships.customer_id = phones.customer_id
         where memberships.audience_name in ({names})
         order by memberships.customer_id, memberships.audience_name
         """
     )
-    keys = ("audience", "customer_id", "is_holdout", "is_global_holdout", "entered_at", "shop_id", "email")
+    keys = (
+        "audience",
+        "customer_id",
+        "is_holdout",
+        "is_global_holdout",
+        "entered_at",
+        "shop_id",
+        "email",
+        "loyalty_card",
+        "phone",
+    )
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
@@ -219,7 +244,15 @@ def plant_campaign_response(
     for m in members:
         entry = customers.setdefault(
             m["customer_id"],
-            {"shop_id": m["shop_id"], "email": m["email"], "entered_us": 0, "treated": False, "arms": {}},
+            {
+                "shop_id": m["shop_id"],
+                "email": m["email"],
+                "loyalty_card": m["loyalty_card"],
+                "phone": m["phone"],
+                "entered_us": 0,
+                "treated": False,
+                "arms": {},
+            },
         )
         arm = "global_holdout" if m["is_global_holdout"] else "control" if m["is_holdout"] else "treatment"
         entry["arms"][m["audience"]] = arm
@@ -237,12 +270,23 @@ def plant_campaign_response(
     next_order_id = int(max(existing.column("order_id").to_pylist(), default=0) or 0) + 1
     truth.first_order_id = next_order_id
     currency = _usual_currency(existing)
-    rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["shop.orders"].names}
+    store_id = _a_store(settings)
+    shop_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["shop.orders"].names}
+    pos_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["pos.transactions"].names}
     detail: dict[str, list[Any]] = {
         k: []
-        for k in ("customer_id", "audience_name", "arm", "probability", "responded", "order_id", "ordered_at")
+        for k in (
+            "customer_id",
+            "audience_name",
+            "arm",
+            "probability",
+            "responded",
+            "order_id",
+            "source_table",
+            "ordered_at",
+        )
     }
-    order_people: list[tuple[str, str]] = []  # (order_id, customer_id) for truth rows
+    planted_records: list[tuple[str, str, str]] = []  # (table, record id, customer_id) for truth rows
     latest_entry = 0
     for audience in (effect_audience, null_audience):
         truth.arms[audience] = {
@@ -259,31 +303,57 @@ def plant_campaign_response(
     for index, customer_id in enumerate(ids):
         entry = customers[customer_id]
         probability = baseline + (effect if entry["treated"] else 0.0)
-        reachable = entry["shop_id"] is not None or entry["email"] is not None
-        responded = bool(draws[index] < probability) and reachable
-        if not reachable:
+        # An online order names the customer by shop id (else email); a customer known only by a
+        # loyalty card or phone buys in a store (a till transaction), as they already do.
+        online = entry["shop_id"] is not None or entry["email"] is not None
+        in_store = not online and (entry["loyalty_card"] is not None or entry["phone"] is not None)
+        responded = bool(draws[index] < probability) and (online or in_store)
+        if not online and not in_store:
             truth.unreachable += 1
         ordered_us = entry["entered_us"] + 1 + int(offsets[index])
+        loaded_us = entry["entered_us"] + within_days * 86_400 * US + 3_600 * US
         latest_entry = max(latest_entry, entry["entered_us"])
         order_id = None
+        table = None
         if responded:
             order_id = next_order_id
             next_order_id += 1
             amount = float(amounts[index])
-            rows["order_id"].append(order_id)
-            rows["customer_id"].append(int(entry["shop_id"]) if entry["shop_id"] is not None else None)
-            rows["email"].append(None if entry["shop_id"] is not None else entry["email"])
-            rows["channel"].append("online")
-            rows["store_id"].append(None)
-            rows["currency"].append(currency)
-            rows["subtotal_price"].append(amount)
-            rows["total_discounts"].append(0.0)
-            rows["total_price"].append(amount)
-            rows["discount_code"].append(None)
-            rows["financial_status"].append("paid")
-            rows["created_at"].append(ordered_us)
-            rows["_loaded_at"].append(entry["entered_us"] + within_days * 86_400 * US + 3_600 * US)
-            order_people.append((str(order_id), customer_id))
+            if online:
+                table = "orders"
+                shop_rows["order_id"].append(order_id)
+                shop_rows["customer_id"].append(
+                    int(entry["shop_id"]) if entry["shop_id"] is not None else None
+                )
+                shop_rows["email"].append(None if entry["shop_id"] is not None else entry["email"])
+                shop_rows["channel"].append("online")
+                shop_rows["store_id"].append(None)
+                shop_rows["currency"].append(currency)
+                shop_rows["subtotal_price"].append(amount)
+                shop_rows["total_discounts"].append(0.0)
+                shop_rows["total_price"].append(amount)
+                shop_rows["discount_code"].append(None)
+                shop_rows["financial_status"].append("paid")
+                shop_rows["created_at"].append(ordered_us)
+                shop_rows["_loaded_at"].append(loaded_us)
+                planted_records.append(("orders", str(order_id), customer_id))
+            else:
+                table = "transactions"
+                transaction_id = f"{store_id}-R{order_id}"
+                pos_rows["transaction_id"].append(transaction_id)
+                pos_rows["store_id"].append(store_id)
+                pos_rows["loyalty_card_number"].append(entry["loyalty_card"])
+                pos_rows["phone"].append(None if entry["loyalty_card"] is not None else entry["phone"])
+                pos_rows["amount"].append(amount)
+                pos_rows["currency"].append(currency)
+                pos_rows["item_count"].append(1)
+                pos_rows["transacted_at"].append(
+                    (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=ordered_us)).strftime(
+                        "%Y-%m-%d %H:%M:%S"
+                    )
+                )
+                pos_rows["_loaded_at"].append(loaded_us)
+                planted_records.append(("transactions", transaction_id, customer_id))
         for audience, arm in entry["arms"].items():
             counts = truth.arms[audience]
             counts["members"] += 1
@@ -296,26 +366,18 @@ def plant_campaign_response(
             detail["probability"].append(probability)
             detail["responded"].append(responded)
             detail["order_id"].append(order_id)
+            detail["source_table"].append(None if table is None else ("shop." if online else "pos.") + table)
             detail["ordered_at"].append(ordered_us if responded else None)
-    truth.orders_planted = len(rows["order_id"])
+    truth.orders_planted = len(shop_rows["order_id"])
+    truth.store_visits_planted = len(pos_rows["transaction_id"])
     truth.sent_at = (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=latest_entry)).isoformat(sep=" ")
 
-    schema = SCHEMAS["shop.orders"]
-    planted = pa.Table.from_arrays(
-        [
-            pa.array(rows[f.name], pa.int64()).cast(f.type)
-            if pa.types.is_timestamp(f.type)
-            else pa.array(rows[f.name], f.type)
-            for f in schema
-        ],
-        schema=schema,
-    )
-    # The next batch, as a loader appends it: the whole file is re-written with the new rows after
-    # the old ones (written aside, then moved into place).
-    combined = pa.concat_tables([existing.cast(schema), planted])
-    _replace(orders_path, combined)
+    # The next batch, as a loader appends it: each file is re-written with the new rows after the
+    # old ones (written aside, then moved into place).
+    _append_rows(orders_path, "shop.orders", shop_rows)
+    _append_rows(settings.raw_dir / "pos" / "transactions.parquet", "pos.transactions", pos_rows)
     truth_dir = settings.data_dir / "truth"
-    _append_truth(settings, truth_dir / "truth.parquet", order_people)
+    _append_truth(settings, truth_dir / "truth.parquet", planted_records)
     pq.write_table(
         pa.table(
             {
@@ -325,6 +387,7 @@ def plant_campaign_response(
                 "probability": pa.array(detail["probability"], pa.float64()),
                 "responded": pa.array(detail["responded"], pa.bool_()),
                 "order_id": pa.array(detail["order_id"], pa.int64()),
+                "source_table": pa.array(detail["source_table"], pa.string()),
                 "ordered_at": pa.array(detail["ordered_at"], pa.int64()).cast(pa.timestamp("us")),
             }
         ),
@@ -332,8 +395,9 @@ def plant_campaign_response(
     )
     truth.write(truth_dir)
     log.info(
-        "campaign response: %d orders planted for %d customers (%d unreachable)",
+        "campaign response: %d orders and %d store visits planted for %d customers (%d unreachable)",
         truth.orders_planted,
+        truth.store_visits_planted,
         len(ids),
         truth.unreachable,
     )
@@ -348,29 +412,56 @@ def _usual_currency(orders: pa.Table) -> str:
     return str(unique[int(np.argmax(counts))])
 
 
+def _a_store(settings: Settings) -> str:
+    """The store the in-store responses happen in: the first store of the raw store list."""
+    path = settings.raw_dir / "pos" / "stores.parquet"
+    stores = (
+        sorted(v for v in pq.read_table(path).column("store_id").to_pylist() if v) if path.exists() else []
+    )
+    return stores[0] if stores else "ST001"
+
+
+def _append_rows(path: Path, name: str, rows: dict[str, list[Any]]) -> None:
+    schema = SCHEMAS[name]
+    if not any(rows.values()):
+        return
+    planted = pa.Table.from_arrays(
+        [
+            pa.array(rows[f.name], pa.int64()).cast(f.type)
+            if pa.types.is_timestamp(f.type)
+            else pa.array(rows[f.name], f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )
+    tables = [pq.read_table(path).cast(schema)] if path.exists() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace(path, pa.concat_tables([*tables, planted]))
+
+
 def _replace(path: Path, table: pa.Table) -> None:
     aside = path.with_suffix(".parquet.tmp")
     pq.write_table(table, aside, compression="zstd")
     aside.replace(path)
 
 
-def _append_truth(settings: Settings, truth_path: Path, order_people: list[tuple[str, str]]) -> None:
-    """Truth rows (shop, orders, order id, person) for the planted orders whose person is known."""
-    if not truth_path.exists() or not order_people:
+def _append_truth(settings: Settings, truth_path: Path, records: list[tuple[str, str, str]]) -> None:
+    """Truth rows (source, table, record id, person) for the planted records whose person is known."""
+    if not truth_path.exists() or not records:
         return
-    person = _person_of(settings, sorted({c for _, c in order_people}), truth_path)
-    known = [(order_id, person[c]) for order_id, c in order_people if c in person]
-    if len(known) < len(order_people):
+    person = _person_of(settings, sorted({c for _, _, c in records}), truth_path)
+    known = [(table, record_id, person[c]) for table, record_id, c in records if c in person]
+    if len(known) < len(records):
         log.warning(
-            "campaign response: %d planted orders have no known person (no truth row)",
-            len(order_people) - len(known),
+            "campaign response: %d planted records have no known person (no truth row)",
+            len(records) - len(known),
         )
     extra = pa.Table.from_arrays(
         [
-            pa.array(["shop"] * len(known), pa.string()),
-            pa.array(["orders"] * len(known), pa.string()),
-            pa.array([o for o, _ in known], pa.string()),
-            pa.array([p for _, p in known], pa.int64()),
+            pa.array(["shop" if t == "orders" else "pos" for t, _, _ in known], pa.string()),
+            pa.array([t for t, _, _ in known], pa.string()),
+            pa.array([r for _, r, _ in known], pa.string()),
+            pa.array([p for _, _, p in known], pa.int64()),
         ],
         schema=SCHEMAS["truth.truth"],
     )

@@ -51,7 +51,10 @@ def _campaign_response(seed: int) -> None:
         truth = plant_campaign_response(settings, seed=seed)
     except CampaignResponseError as exc:
         raise click.ClickException(str(exc)) from None
-    table = Table(title=f"Campaign response: {truth.orders_planted:,} orders appended to raw shop orders")
+    table = Table(
+        title=f"Campaign response: {truth.orders_planted:,} shop orders and {truth.store_visits_planted:,} "
+        "store visits appended to the raw data"
+    )
     for column in ("audience", "planted lift", "treatment", "control", "global holdout", "responded (t / c)"):
         table.add_column(column, justify="left" if column == "audience" else "right")
     for audience, arms in truth.arms.items():
@@ -67,7 +70,7 @@ def _campaign_response(seed: int) -> None:
     console.print(table)
     console.print(
         f"baseline {100 * truth.baseline:.1f}% ordered within {truth.within_days} days of the send ({truth.sent_at}); "
-        f"{truth.unreachable:,} members had no shop id or email (no order in any arm). "
+        f"{truth.unreachable:,} members had no identifier an order can carry (no response in any arm). "
         f"Truth: {settings.data_dir / 'truth' / 'campaign_response.json'}",
         soft_wrap=True,
     )
