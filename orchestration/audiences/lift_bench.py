@@ -110,6 +110,8 @@ def run_lift_benchmark(
     first = results[0]
     effect_significant = sum(r.effect.is_significant for r in results)
     null_significant = sum(r.null.is_significant for r in results)
+    # The rule before the minimum arm size: the interval alone excludes 0.
+    null_excludes_zero = sum(_excludes_zero(r.null) for r in results)
     covered = sum(r.covered for r in results)
     return {
         "benchmark": "lift",
@@ -144,6 +146,7 @@ def run_lift_benchmark(
             "true_uplift": first.truth.null_effect,
             "significant": f"{null_significant}/{seeds}",
             "false_positive_rate": _share(null_significant, seeds),
+            "interval_excludes_zero": f"{null_excludes_zero}/{seeds}",
             "per_seed": [
                 {
                     "seed": r.seed,
@@ -157,6 +160,11 @@ def run_lift_benchmark(
             ],
         },
     }
+
+
+def _excludes_zero(item: Lift) -> bool:
+    low, high = item.uplift_ci_low, item.uplift_ci_high
+    return low is not None and high is not None and (low > 0 or high < 0)
 
 
 def _round(value: float | None) -> float | None:
