@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from orchestration.audiences.cli import audiences, bench_audiences
+from orchestration.audiences.cli import audiences, bench_audiences, bench_lift
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import (
@@ -347,6 +347,7 @@ for command in (
     bench_predictions,
     bench_sync,
     bench_audiences,
+    bench_lift,
     bench_retention,
 ):
     bench.add_command(command)

@@ -6,8 +6,16 @@
     global holdout is in neither. The outcome per member is 1 or 0 for `order` and `store_visit`,
     and the orders' total for `revenue`. Uplift is treatment mean minus control mean, with a 95%
     normal-approximation interval from the two arms' sample variances (Welch's standard error).
+    Windows are matured as of now, or as of var audience_lift_as_of (a timestamp) when it is set:
+    `tessera bench lift` measures a planted response "N days after the send" without waiting N days.
+    `is_significant` also needs both arms to hold at least var audience_lift_min_arm_size members
+    (20): with two or three control members whose outcomes agree, the sample variance is 0 and the
+    interval shrinks to the treatment's noise alone (the bench's null audience was called significant
+    that way).
 -#}
 {%- set plan = tessera.analyst_var('audience_lift', []) -%}
+{%- set as_of = var('audience_lift_as_of', none) -%}
+{%- set min_arm_size = var('audience_lift_min_arm_size', 20) | int -%}
 
 with
 
@@ -70,7 +78,7 @@ matured as (
     select *
     from cohort
     where
-        window_ends_at <= {{ dbt.current_timestamp() }}
+        window_ends_at <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}{{ dbt.current_timestamp() }}{% endif %}
         and not is_global_holdout
 ),
 
@@ -152,8 +160,12 @@ final as (
         cast(uplift / nullif(control_mean, 0) as double precision) as relative_uplift,
         cast(uplift - 1.96 * standard_error as double precision) as uplift_ci_low,
         cast(uplift + 1.96 * standard_error as double precision) as uplift_ci_high,
-        coalesce(uplift - 1.96 * standard_error > 0 or uplift + 1.96 * standard_error < 0, false)
-            as is_significant,
+        coalesce(
+            treatment_count >= {{ min_arm_size }}
+            and control_count >= {{ min_arm_size }}
+            and (uplift - 1.96 * standard_error > 0 or uplift + 1.96 * standard_error < 0),
+            false
+        ) as is_significant,
         cast({{ dbt.current_timestamp() }} as timestamp) as measured_at
     from estimated
 )

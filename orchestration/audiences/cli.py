@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -226,6 +227,43 @@ def bench_audiences(customers: int, seed: int, workdir: Path | None) -> None:
     try:
         with console.status(f"audience benchmark at {customers:,} customers (two builds) …"):
             figures = run_audience_benchmark(customers, seed, folder)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@click.command("lift")
+@click.option("--customers", default=1_500, show_default=True, help="Customers per world (a small world).")
+@click.option("--seeds", default=20, show_default=True, help="Worlds to build, one per seed.")
+@click.option("--seed", "first_seed", default=1, show_default=True, help="The first seed.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Build the worlds here.")
+def bench_lift(customers: int, seeds: int, first_seed: int, workdir: Path | None) -> None:
+    """Planted lift recovered by audience_lift (estimate, 95% interval, truth) and the null audience's
+    false-positive rate of "significant", over SEEDS small worlds (two builds each)."""
+    import shutil
+    import tempfile
+
+    from orchestration.audiences.lift_bench import SeedResult, run_lift_benchmark
+    from orchestration.audiences.report import format_value
+
+    if seeds < 1:
+        raise click.BadParameter("at least one seed", param_hint="--seeds")
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-lift-"))
+
+    def progress(k: int, result: SeedResult) -> None:
+        effect, null = result.effect, result.null
+        console.print(
+            f"seed {result.seed}: {result.truth.effect_audience} uplift {format_value('order', effect.uplift)} "
+            f"[{format_value('order', effect.uplift_ci_low)}, {format_value('order', effect.uplift_ci_high)}] "
+            f"truth {format_value('order', result.true_uplift)} {'covered' if result.covered else 'NOT covered'}; "
+            f"{result.truth.null_audience} uplift {format_value('order', null.uplift)} "
+            f"{'significant' if null.is_significant else 'not significant'}; load {os.getloadavg()[0]:.2f}",
+            soft_wrap=True,
+        )
+
+    try:
+        figures = run_lift_benchmark(customers, seeds, first_seed, folder, progress=progress)
     finally:
         if workdir is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -418,9 +418,15 @@ def build_models(
 
 
 def build(
-    settings: Settings, *, full_refresh: bool = False, publish: bool = True, reason: str = "build"
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    publish: bool = True,
+    reason: str = "build",
+    dbt_vars: dict[str, Any] | None = None,
 ) -> BuildResult:
-    """One whole build: start from the published state, load raw files, dbt build, audit, publish."""
+    """One whole build: start from the published state, load raw files, dbt build, audit, publish.
+    `dbt_vars` override project vars (a benchmark's simulated clock: audience_lift_as_of)."""
     started = time.monotonic()
     # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
     # the Dagster build also compiles models/audiences/ and checks each model's SQL.
@@ -429,7 +435,7 @@ def build(
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        run_results = build_models(settings, full_refresh=full_refresh, reason=reason)
+        run_results = build_models(settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars)
         audit = record_audit(settings, run_results["results"])
         published = False
         if publish and audit.passed:

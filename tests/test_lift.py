@@ -1,0 +1,138 @@
+"""Lift with known truth: a response planted after the send (orchestration/generate/campaign.py) is
+recovered by audience_lift, a null effect is not called significant, and no control member gets the
+treatment's response. Starts from a copy of the session's published world (no extra first build)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from orchestration.audiences.lift_bench import respond_and_measure
+from orchestration.generate.campaign import (
+    EFFECT_AUDIENCE,
+    NULL_AUDIENCE,
+    CampaignResponseError,
+    CampaignTruth,
+    plant_campaign_response,
+)
+from orchestration.settings import Settings
+from orchestration.warehouse.registry import get_warehouse
+from tests.worlds import world_settings
+
+# Big enough that the planted effect stands well clear of the noise on the session's small world
+# (about 250 members with 10% holdouts), so the assertions below do not flake with the seed.
+BASELINE = 0.10
+EFFECT = 0.40
+PLANT_SEED = 5
+
+
+def copy_published(source: Settings, root: Path) -> Settings:
+    """A private copy of a published DuckDB world (raw data, truth and the published file)."""
+    target = world_settings(root)
+    shutil.copytree(source.data_dir, target.data_dir)
+    target.published_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source.published_db, target.published_db)
+    return target
+
+
+@pytest.fixture(scope="module")
+def sent_world(published, settings, tmp_path_factory) -> Settings:
+    """The session's published world, copied: its build is the send."""
+    return copy_published(settings, tmp_path_factory.mktemp("lift_sent"))
+
+
+@pytest.fixture(scope="module")
+def measured(sent_world, tmp_path_factory):
+    """The planted response on a copy of the sent world, rebuilt as of the end of the window."""
+    world = copy_published(sent_world, tmp_path_factory.mktemp("lift_measured"))
+    return respond_and_measure(world, PLANT_SEED, baseline=BASELINE, effect=EFFECT)
+
+
+def test_planted_effect_is_recovered_and_the_null_is_not_significant(measured) -> None:
+    effect, null, truth = measured.effect, measured.null, measured.truth
+    assert truth.effect_audience == EFFECT_AUDIENCE and truth.null_audience == NULL_AUDIENCE
+    # Both arms measured, from the members the send saw (the global holdout in neither).
+    arms = truth.arms[EFFECT_AUDIENCE]
+    assert effect.treatment_count == arms["treatment"] and effect.control_count == arms["control"]
+    assert effect.control_count >= 20, effect  # audience_lift_min_arm_size: significance is allowed
+    assert effect.uplift_ci_low is not None and effect.uplift_ci_high is not None
+    assert effect.uplift_ci_low <= EFFECT <= effect.uplift_ci_high, effect
+    assert effect.is_significant, effect
+    assert measured.covered
+    # The null audience is small here (2-3 holdout members): below the minimum arm size, whatever
+    # its interval, it is not called significant.
+    assert null.treatment_count > 0 and null.control_count > 0, null
+    assert not null.is_significant, null
+
+
+def _member_flags(world: Settings, audience: str) -> dict[str, bool]:
+    """customer_id -> held out (the audience's holdout or the global one), from the published build."""
+    rows = get_warehouse(world).query_published(
+        "select customer_id, is_holdout or is_global_holdout from audience_memberships "
+        f"where audience_name = '{audience}'"
+    )
+    return {str(customer_id): bool(held_out) for customer_id, held_out in rows}
+
+
+def _planted_customers(world: Settings, truth: CampaignTruth) -> list[str]:
+    """The customer of every planted raw record (shop order or till transaction), resolved from the
+    record's own identifier through the published customer_identifiers, not from the planter's
+    bookkeeping."""
+    first = truth.first_order_id
+    assert first is not None
+    orders = pq.read_table(world.raw_dir / "shop" / "orders.parquet").to_pylist()
+    visits = pq.read_table(world.raw_dir / "pos" / "transactions.parquet").to_pylist()
+    planted_orders = [o for o in orders if o["order_id"] >= first]
+    planted_visits = [
+        v for v in visits if "-R" in v["transaction_id"] and int(v["transaction_id"].split("-R")[1]) >= first
+    ]
+    assert len(planted_orders) == truth.orders_planted
+    assert len(planted_visits) == truth.store_visits_planted
+    owners = {
+        (identifier_type, str(value)): str(customer_id)
+        for customer_id, identifier_type, value in get_warehouse(world).query_published(
+            "select customer_id, identifier_type, identifier_value from customer_identifiers "
+            "where identifier_type in ('shop_customer_id', 'email', 'loyalty_card', 'phone')"
+        )
+    }
+    keys = [
+        ("shop_customer_id", str(o["customer_id"])) if o["customer_id"] is not None else ("email", o["email"])
+        for o in planted_orders
+    ] + [
+        ("loyalty_card", v["loyalty_card_number"]) if v["loyalty_card_number"] else ("phone", v["phone"])
+        for v in planted_visits
+    ]
+    return [owners[key] for key in keys]
+
+
+def test_no_control_member_gets_the_treatment_response(sent_world, tmp_path) -> None:
+    """With no baseline and a certain effect, exactly the effect audience's treatment arm orders: a
+    single holdout (or global-holdout) member with a planted order fails this."""
+    world = copy_published(sent_world, tmp_path)
+    truth = plant_campaign_response(world, seed=PLANT_SEED, baseline=0.0, effect=1.0)
+    flags = _member_flags(world, EFFECT_AUDIENCE)
+    held_out = {c for c, out in flags.items() if out}
+    treated = {c for c, out in flags.items() if not out}
+    assert held_out and treated
+    ordered = _planted_customers(world, truth)
+    assert len(ordered) == len(set(ordered)), "one planted order per customer"
+    reached = set(ordered)
+    assert not reached & held_out, (
+        f"control members got the treatment's response: {sorted(reached & held_out)[:5]}"
+    )
+    assert truth.unreachable == 0
+    assert reached == treated
+    assert truth.arms[EFFECT_AUDIENCE]["control_responded"] == 0
+    # The null audience's members outside the effect audience's treatment get nothing at all.
+    assert reached <= treated
+
+
+def test_plant_refuses_a_probability_above_one(sent_world, tmp_path) -> None:
+    world = copy_published(sent_world, tmp_path)
+    before = (world.raw_dir / "shop" / "orders.parquet").read_bytes()
+    with pytest.raises(CampaignResponseError, match="must be probabilities"):
+        plant_campaign_response(world, seed=1, baseline=0.8, effect=0.5)
+    assert (world.raw_dir / "shop" / "orders.parquet").read_bytes() == before
