@@ -22,9 +22,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-## make run: set up, generate the demo data, run the whole Dagster job on DuckDB, print a summary.
+## make run: set up, generate the demo data, run the whole Dagster job on DuckDB, print a summary (tessera demo).
 run: install
-	$(BIN)/tessera run --customers $(CUSTOMERS) --seed $(SEED)
+	$(BIN)/tessera demo --customers $(CUSTOMERS) --seed $(SEED)
 
 ## make test: lint, type-check and every test (dbt on DuckDB and on Postgres, Dagster, end to end).
 test: install lint

@@ -66,11 +66,23 @@ def _ensure_manifest() -> None:
 
 
 @main.command()
+def run() -> None:
+    """Build the declared sources (sources/presets.yml, person sources, raw files in data/raw/) through the
+    Dagster job build_everything, then print a summary. Generates nothing: `tessera demo` does."""
+    settings = _settings()
+    problem = _missing_demo_data(settings)
+    if problem:
+        console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
+        sys.exit(2)
+    _run_pipeline(settings)
+
+
+@main.command()
 @click.option("--customers", default=10_000, show_default=True, help="Demo size when data must be generated.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--regenerate", is_flag=True, help="Generate the demo data again even if it exists.")
-def run(customers: int, seed: int, regenerate: bool) -> None:
-    """Run the whole pipeline (the Dagster job build_everything) end to end, then print a summary."""
+def demo(customers: int, seed: int, regenerate: bool) -> None:
+    """Generate the demo world into data/ (unless the same one is there), then run as `tessera run` does."""
     settings = _settings()
     marker = settings.data_dir / "generated.json"
     wanted = {"customers": customers, "seed": seed}
@@ -82,7 +94,32 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
         marker.write_text(json.dumps(wanted))
     else:
         console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
+    _run_pipeline(settings)
 
+
+def _missing_demo_data(settings: Settings) -> str | None:
+    """One line when a system reads the demo preset (declared, or by default) but data/raw/ holds no raw
+    file for any of them: the user meant `tessera demo`, or has not declared their sources yet."""
+    from orchestration.source_presets.config import SourcePresetConfigError, load_presets, presets_path
+    from orchestration.warehouse.load import present_raw_files
+
+    try:
+        presets = load_presets()
+    except SourcePresetConfigError:
+        return None  # the configuration check names the problem
+    demo = [system for system, declaration in presets.sources.items() if declaration.preset == "demo"]
+    if not demo or {source for source, _, _ in present_raw_files(settings.raw_dir)} & set(demo):
+        return None
+    declared = _shown_path(str(presets_path()))
+    return (
+        f"Nothing was run: {_shown_path(str(settings.raw_dir))} holds no demo data, and {declared} leaves "
+        f"{', '.join(demo)} on the demo preset: run `tessera demo`, or declare your sources in {declared}."
+    )
+
+
+def _run_pipeline(settings: Settings) -> None:
+    """Check the configuration, run build_everything (then the syncs) and print the outcome; exits non-zero
+    on a failure."""
     if not _config_ok(settings):
         sys.exit(2)
     with console.status("parsing the dbt project …"):
@@ -127,6 +164,15 @@ def run(customers: int, seed: int, regenerate: bool) -> None:
             soft_wrap=True,
         )
         console.print(f"[red]cause:[/red] {escape(_root_cause(settings, failed))}", soft_wrap=True)
+        sys.exit(1)
+    skipped = [str(event.step_key) for event in result.all_events if event.event_type_value == "STEP_SKIPPED"]
+    if skipped:
+        # Dagster counts a run whose steps were skipped (an upstream output not produced) as a success.
+        console.print(
+            f"[red bold]The run skipped step(s) {escape(', '.join(skipped))} after {seconds:.0f} s; nothing was "
+            "published.[/red bold] See the Dagster UI's run log (make dev).",
+            soft_wrap=True,
+        )
         sys.exit(1)
     console.print(f"[green]Run {result.run_id[:8]} succeeded in {seconds:.0f} s.[/green]")
     _print_summary(settings)

@@ -191,7 +191,7 @@ def test_tessera_run_stops_before_anything_runs(project: Settings, tmp_path: Pat
     (tmp_path / "syncs.yml").write_text(yaml.safe_dump({"syncs": [{**GOOD_SYNC, "schedule": "hourly"}]}))
     tessera = Path(sys.executable).with_name("tessera")
     run = subprocess.run(
-        [str(tessera), "run", "--customers", "50", "--seed", "3"],
+        [str(tessera), "demo", "--customers", "50", "--seed", "3"],
         env={**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")},
         capture_output=True,
         text=True,

@@ -56,7 +56,7 @@ def postgres_run(demo_data, settings, session_dir):
     completed = subprocess.run(
         [
             str(Path(sys.executable).parent / "tessera"),
-            "run",
+            "demo",
             "--customers",
             str(TEST_CUSTOMERS),
             "--seed",

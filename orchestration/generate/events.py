@@ -113,14 +113,15 @@ def build_kiosks(rng: np.random.Generator, P: People, stores: list[Store]) -> Ki
     anon = uuid_array(rng, n_k)
     device = uuid_array(rng, n_k, upper=True)
     ip = [f"194.60.{10 + int(s)}.{20 + k}" for k, s in enumerate(store)]
-    per_kiosk = max(60, int(round(P.n * 0.004)))
+    # An empty world has kiosks but nobody to use them.
+    per_kiosk = max(60, int(round(P.n * 0.004))) if P.n else 0
     persons, times, which = [], [], []
     known = ~P.anon_only
     for k, s in enumerate(store):
         cand = np.flatnonzero(known & (P.region == stores[int(s)].region))
         if not len(cand):
             cand = np.flatnonzero(known) if known.any() else np.arange(P.n)
-        p = cand[rng.integers(0, len(cand), per_kiosk)]
+        p = cand[rng.integers(0, len(cand), per_kiosk)] if per_kiosk else cand
         lo = np.maximum(P.t0[p], START)
         t = lo + (rng.random(per_kiosk) * (HORIZON - lo)).astype(np.int64)
         t = t - t % DAY + rng.integers(9 * HOUR, 19 * HOUR, per_kiosk)

@@ -78,7 +78,15 @@ def write_trade_fair(rng: np.random.Generator, P: People, out: Path, sink: Sink 
     With a sink, each usable row's person goes into the planted truth (source trade_fair, table
     visitors_2026): a known visitor's person id, or a new id after the world's for a new person.
     Rows the sheet spoils on purpose get none: no visitor number, a number scanned twice (the second
-    row), the scanner test row and the line with too many fields."""
+    row), the scanner test row and the line with too many fields. An empty world (no persons) had no
+    visitors: the sheet is its header alone."""
+    path = out / FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (out / "person_sources.yml").write_text(DECLARATION.format(file=FILE.as_posix()))
+    if not P.n:
+        with open(path, "w", newline="") as handle:
+            csv.writer(handle).writerow(COLUMNS)
+        return 0
     n_rows = max(200, P.n // 40)
     n_known = int(n_rows * 0.8)
     known = np.sort(rng.choice(P.n, size=min(n_known, P.n), replace=False))
@@ -138,8 +146,6 @@ def write_trade_fair(rng: np.random.Generator, P: People, out: Path, sink: Sink 
         spoiled = set(_SPOILED_LINES)
         usable = [k for k, line in enumerate(lines) if line[0] and k not in spoiled]
         sink.truth("trade_fair", FILE.stem, [lines[k][0] for k in usable], [int(persons[k]) for k in usable])
-    path = out / FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -147,7 +153,6 @@ def write_trade_fair(rng: np.random.Generator, P: People, out: Path, sink: Sink 
         # A line with more fields than the header (a stray comma in an address): kept for quarantine.
         handle.write("TF26-99999,Ola,Nowak,ola.nowak@wp.pl,,01/01/1990,00-950,PL,2026-03-14 11:00,extra\r\n")
         writer.writerow(lines[-1])
-    (out / "person_sources.yml").write_text(DECLARATION.format(file=FILE.as_posix()))
     return len(lines) + 1
 
 

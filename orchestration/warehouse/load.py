@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +24,38 @@ class TableLoad:
     columns_missing: list[str] = field(default_factory=list)
 
 
+#: Where the empty stand-ins for absent raw tables are written, beside raw/ in the data folder.
+ABSENT_DIR = ".absent_raw"
+
+
+def present_raw_files(raw_dir: Path) -> list[tuple[str, str, Path]]:
+    """(source, table, path) for every raw Parquet file there is, in a stable order."""
+    return [(path.parent.name, path.stem, path) for path in sorted(raw_dir.glob("*/*.parquet"))]
+
+
 def raw_files(raw_dir: Path) -> list[tuple[str, str, Path]]:
-    """(source, table, path) for every raw Parquet file, in a stable order."""
-    found = []
-    for path in sorted(raw_dir.glob("*/*.parquet")):
-        found.append((path.parent.name, path.stem, path))
-    return found
+    """(source, table, path) for every raw table, in a stable order: its file, or for a table of the raw
+    contract (docs/raw_schema.md) that has none, an empty file with the contract's columns. A system a
+    company does not have (no POS, no support desk, or none of them when every source is read in place)
+    loads as empty tables, so staging and every model after it build, with no rows."""
+    from orchestration.generate.schema import RAW_TABLES, SCHEMAS
+
+    found = {(source, table): path for source, table, path in present_raw_files(raw_dir)}
+    for name in RAW_TABLES:
+        source, table = name.split(".")
+        if (source, table) not in found:
+            found[(source, table)] = _empty_file(raw_dir.parent / ABSENT_DIR / source / f"{table}.parquet", SCHEMAS[name])
+            log.info("no raw file for %s.%s in %s: loaded as an empty table", source, table, raw_dir)
+    return [(source, table, path) for (source, table), path in sorted(found.items())]
+
+
+def _empty_file(path: Path, schema: pa.Schema) -> Path:
+    """An empty Parquet file with `schema` at `path` (written whole, then renamed: two builds may race)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    pq.write_table(schema.empty_table(), partial)
+    os.replace(partial, path)
+    return path
 
 
 def drift(previous: dict[str, str], incoming: list[str]) -> tuple[list[str], list[str]]:
