@@ -69,9 +69,14 @@ def _ensure_manifest() -> None:
 @click.option("--customers", default=10_000, show_default=True, help="Demo size when data must be generated.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--regenerate", is_flag=True, help="Generate the demo data again even if it exists.")
-def run(customers: int, seed: int, regenerate: bool) -> None:
+@click.option(
+    "--retrain", is_flag=True, help="Train the matching model anew instead of reusing the kept one."
+)
+def run(customers: int, seed: int, regenerate: bool, retrain: bool) -> None:
     """Run the whole pipeline (the Dagster job build_everything) end to end, then print a summary."""
     settings = _settings()
+    if retrain:  # read by int_identity__match_model_kept (docs/identity.md, "When models are retrained")
+        os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
     marker = settings.data_dir / "generated.json"
     wanted = {"customers": customers, "seed": seed}
     if regenerate or not marker.exists() or json.loads(marker.read_text()) != wanted:
