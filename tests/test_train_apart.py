@@ -51,8 +51,8 @@ def _outcome(settings: Any) -> dict[str, Any]:
         "metrics": _rows(
             settings,
             "select model_version, metric_name, metric_value, train_reason, model_decision from model_metrics "
-            "where model_name = 'identity_match' and build_id = (select last_build_id from "
-            "identity_match_model_store order by last_used_at desc limit 1) order by metric_name",
+            "where model_name = 'identity_match' and built_at = (select max(built_at) from model_metrics) "
+            "order by metric_name",
         ),
     }
 
@@ -131,6 +131,10 @@ def postgres_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
     settings = world_settings(
         tmp_path_factory.mktemp("train_apart_pg"), target="postgres", pg_schema="tessera_ta"
     )
+    # A first build starts from nothing kept: no schema left by an earlier run of this test.
+    with get_warehouse(settings).connect() as con, con.cursor() as cur:
+        for schema in ("tessera_ta", "tessera_ta_build", "tessera_ta_masked"):
+            cur.execute(f'drop schema if exists "{schema}" cascade')
     write_world(settings.data_dir, world(P3_SHOP))
     outcomes = {"first": _build(settings)}
     outcomes["again"] = _build(settings)
@@ -143,7 +147,9 @@ def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(postgres_bui
     assert first["used"] == [(1, "first", "trained")]
     assert again["used"] == [(1, "first", "reused")]
     assert again["store"][0][:4] == (1, "first", "reused", 2)
+    assert ("1", "builds_used", 2.0, "first", "reused") in again["metrics"]
     assert refreshed["used"] == [(2, "full refresh", "trained")]
+    assert ("2", "builds_used", 1.0, "full refresh", "trained") in refreshed["metrics"]
     assert [row[0] for row in refreshed["store"]] == [1, 2]
     assert_same_outcome(first["matching"], again["matching"])
     assert_same_outcome(again["matching"], refreshed["matching"])

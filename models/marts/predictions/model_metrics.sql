@@ -24,9 +24,18 @@ scores as (
     select * from {{ ref('int_customer_features_scored') }}
 ),
 
+{# The matching model version this build scored with (its own model table: on Postgres the store
+   and this model are built by different dbt invocations). #}
 identity_models as (
-    select * from {{ ref('identity_match_model_store') }}
-    where last_build_id = '{{ invocation_id }}'
+    select
+        model_version,
+        trained_at,
+        records as training_records,
+        train_reason,
+        model_decision as last_decision,
+        builds_used
+    from {{ ref('int_identity__match_model') }}
+    where model_json is not null
 ),
 
 evaluation as (
