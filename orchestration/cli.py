@@ -65,8 +65,19 @@ def _ensure_manifest() -> None:
     prepare_manifest(_settings())
 
 
+_RETRAIN = click.option(
+    "--retrain", is_flag=True, help="Train the matching model anew instead of reusing the kept one."
+)
+
+
+def _ask_retrain(retrain: bool) -> None:
+    if retrain:  # read by int_identity__match_model_kept (docs/identity.md, "When models are retrained")
+        os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
+
+
 @main.command()
-def run() -> None:
+@_RETRAIN
+def run(retrain: bool) -> None:
     """Build the declared sources (sources/presets.yml, person sources, raw files in data/raw/) through the
     Dagster job build_everything, then print a summary. Generates nothing: `tessera demo` does."""
     settings = _settings()
@@ -74,6 +85,7 @@ def run() -> None:
     if problem:
         console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
         sys.exit(2)
+    _ask_retrain(retrain)
     _run_pipeline(settings)
 
 
@@ -81,9 +93,11 @@ def run() -> None:
 @click.option("--customers", default=10_000, show_default=True, help="Demo size when data must be generated.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--regenerate", is_flag=True, help="Generate the demo data again even if it exists.")
-def demo(customers: int, seed: int, regenerate: bool) -> None:
+@_RETRAIN
+def demo(customers: int, seed: int, regenerate: bool, retrain: bool) -> None:
     """Generate the demo world into data/ (unless the same one is there), then run as `tessera run` does."""
     settings = _settings()
+    _ask_retrain(retrain)
     marker = settings.data_dir / "generated.json"
     wanted = {"customers": customers, "seed": seed}
     if regenerate or not marker.exists() or json.loads(marker.read_text()) != wanted:

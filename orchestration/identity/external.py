@@ -2,8 +2,8 @@
 
 On DuckDB, int_identity__match_model and int_identity__match_pairs are dbt Python models that call
 orchestration/identity/matching.py. Elsewhere the build stops after int_identity__match_features;
-`match_outside_dbt` reads those rows from the build schema into Arrow, runs the same `train`,
-`model_table`, `model_from_table` and `predict` (Splink on an in-process DuckDB, as inside dbt), and
+`match_outside_dbt` reads those rows (and int_identity__match_model_kept) from the build schema into
+Arrow, runs the same `train_or_reuse`, `model_from_table` and `predict` (Splink on an in-process DuckDB, as inside dbt), and
 writes int_identity__match_model__python and int_identity__match_pairs__python. The next dbt
 invocation builds the two models as copies of those tables, and everything downstream.
 
@@ -23,13 +23,20 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from orchestration.identity.matching import FEATURE_COLUMNS, model_from_table, model_table, predict, train
+from orchestration.identity.matching import (
+    FEATURE_COLUMNS,
+    KEPT_COLUMNS,
+    model_from_table,
+    predict,
+    train_or_reuse,
+)
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.registry import get_warehouse
 
 log = logging.getLogger(__name__)
 
 FEATURES_MODEL = "int_identity__match_features"
+KEPT_MODEL = "int_identity__match_model_kept"
 MODEL_MODEL = "int_identity__match_model"
 PAIRS_MODEL = "int_identity__match_pairs"
 
@@ -63,14 +70,17 @@ def matching_vars(project_file: Path | None = None) -> MatchingVars:
 
 
 def match_outside_dbt(settings: Settings) -> dict[str, Any]:
-    """Train and predict on the build schema's match features; write the model and the pairs."""
+    """Train (or reuse the kept model) and predict on the build schema's match features; write the
+    model and the pairs."""
     started = time.monotonic()
     knobs = matching_vars()
     warehouse = get_warehouse(settings)
     features = warehouse.read_build_table(FEATURES_MODEL, FEATURE_COLUMNS)
+    kept = warehouse.read_build_table(KEPT_MODEL, KEPT_COLUMNS)
     read_seconds = time.monotonic() - started
-    trained = train(features, min_records=knobs.min_records)
-    model = model_table(trained)
+    fitted = train_or_reuse(features, kept, min_records=knobs.min_records)
+    trained = fitted.trained
+    model = fitted.table
     # Through the stored table, as int_identity__match_pairs.py reads it: the same JSON round trip.
     prediction = predict(features, model_from_table(model), knobs.review_threshold)
     mark = time.monotonic()
@@ -78,10 +88,14 @@ def match_outside_dbt(settings: Settings) -> dict[str, Any]:
     warehouse.write_build_table(f"{PAIRS_MODEL}__python", prediction.pairs)
     figures = {
         "records": features.num_rows,
-        "trained": trained is not None,
+        "trained": fitted.version is not None and fitted.version.decision == "trained",
+        "model_version": fitted.version.version if fitted.version else None,
+        "model_decision": fitted.version.decision if fitted.version else None,
         "pairs": prediction.pairs.num_rows,
         "read_seconds": round(read_seconds, 3),
-        "training_seconds": round(trained.seconds, 3) if trained else 0.0,
+        "training_seconds": round(trained.seconds, 3)
+        if trained and fitted.version and fitted.version.decision == "trained"
+        else 0.0,
         "prediction_seconds": round(prediction.seconds, 3),
         "write_seconds": round(time.monotonic() - mark, 3),
         "seconds": round(time.monotonic() - started, 3),

@@ -1,4 +1,9 @@
-"""Probabilistic identity matching: a Fellegi-Sunter model (Splink on DuckDB), trained on every build.
+"""Probabilistic identity matching: a Fellegi-Sunter model (Splink on DuckDB), trained apart from the build.
+
+A trained model is kept (identity_match_model_store, versioned) and later builds only score with it
+until it is due for a retrain (`retrain_reason`: none kept yet, a forced retrain or full refresh,
+other comparison columns, a new source, the person records drifted past a share, or the model is too
+old); docs/identity.md, "When models are retrained".
 
 The dbt Python models in models/identity/probabilistic/duckdb/ call `train` and `predict`; the CLI
 (`tessera review explain`) and the `tessera bench` commands use the same functions. The model is
@@ -25,6 +30,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -96,6 +102,15 @@ MODEL_SCHEMA = pa.schema(
         ("records", pa.int64()),
         ("training_seconds", pa.float64()),
         ("model_json", pa.string()),
+        # The kept version this build scores with (identity_match_model_store), on every row.
+        ("model_version", pa.int64()),
+        ("trained_at", pa.timestamp("us")),
+        ("train_reason", pa.string()),
+        ("model_decision", pa.string()),  # "trained" this build, or "reused"
+        ("builds_used", pa.int64()),
+        ("comparison_columns", pa.string()),
+        ("sources", pa.string()),
+        ("untrained_levels", pa.string()),
     ]
 )
 
@@ -526,6 +541,9 @@ class TrainedModel:
     steps: dict[str, float] = field(default_factory=dict)
     # Comparison levels no training session could estimate: "comparison: level" (weight 0, m = u).
     untrained_levels: list[str] = field(default_factory=list)
+    # What it was trained on: the mapped feature columns the data filled, and the sources.
+    comparison_columns: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
 
 
 def _level_name(comparison: dict[str, Any], level: dict[str, Any]) -> str:
@@ -677,15 +695,36 @@ def train(
             features.num_rows,
             "; ".join(untrained),
         )
-    return TrainedModel(model, features.num_rows, time.perf_counter() - started, steps, untrained)
+    return TrainedModel(
+        model,
+        features.num_rows,
+        time.perf_counter() - started,
+        steps,
+        untrained,
+        comparison_columns(features),
+        source_names(features),
+    )
 
 
-def model_table(trained: TrainedModel | None) -> pa.Table:
-    """One row per comparison level with its m, u and match weight; the model JSON rides along.
+def model_table(trained: TrainedModel | None, version: ModelVersion | None = None) -> pa.Table:
+    """One row per comparison level with its m, u and match weight; the model JSON rides along, and
+    every row names the kept version (`version`; a first version trained now when not given).
     No rows when no model was trained."""
     rows: list[dict[str, Any]] = []
     if trained is None:
         return MODEL_SCHEMA.empty_table()
+    if version is None:
+        version = ModelVersion(1, _now(), "first", "trained", 1)
+    kept = {
+        "model_version": version.version,
+        "trained_at": version.trained_at,
+        "train_reason": version.reason,
+        "model_decision": version.decision,
+        "builds_used": version.builds_used,
+        "comparison_columns": ",".join(trained.comparison_columns),
+        "sources": ",".join(trained.sources),
+        "untrained_levels": json.dumps(trained.untrained_levels),
+    }
     model_json = json.dumps(trained.model)
     untrained = set(trained.untrained_levels)
     for comparison in trained.model.get("comparisons", []):
@@ -709,9 +748,202 @@ def model_table(trained: TrainedModel | None) -> pa.Table:
                     "records": trained.records,
                     "training_seconds": round(trained.seconds, 3),
                     "model_json": model_json if position == 0 and not rows else None,
+                    **kept,
                 }
             )
     return pa.Table.from_pylist(rows, schema=MODEL_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kept models: train apart from the build (docs/identity.md, "When models are retrained").
+
+# Feature columns that identify a record rather than describe a person: not comparison columns.
+_ID_COLUMNS = {"unique_id", "source_name", "table_name", "record_id"}
+
+
+def comparison_columns(features: pa.Table) -> tuple[str, ...]:
+    """The mapped feature columns the data fills (`present_columns`), sorted: what the model's
+    blocking rules and EM sessions were chosen from. Another set needs another model."""
+    return tuple(sorted(present_columns(features.select(FEATURE_COLUMNS)) - _ID_COLUMNS))
+
+
+def source_names(features: pa.Table) -> tuple[str, ...]:
+    import pyarrow.compute as pc
+
+    return tuple(
+        sorted(str(v) for v in pc.unique(features.column("source_name")).to_pylist() if v is not None)
+    )
+
+
+def _now() -> datetime:
+    """UTC, without a zone (stored as a timestamp on both warehouses)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When a kept model is due for a retrain (vars identity_retrain, identity_retrain_record_drift,
+    identity_retrain_max_age_days in dbt_project.yml; a full refresh retrains too)."""
+
+    requested: bool = False
+    full_refresh: bool = False
+    record_drift: float = 0.2
+    max_age_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class KeptModel:
+    """The latest version in identity_match_model_store, as the last build left it."""
+
+    version: int
+    trained_at: datetime
+    records: int
+    comparison_columns: tuple[str, ...]
+    sources: tuple[str, ...]
+    builds_used: int
+    seconds: float
+    untrained_levels: list[str]
+    model: dict[str, Any]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """The version a build scores with, and whether this build trained it or reused it."""
+
+    version: int
+    trained_at: datetime
+    reason: str  # why it was trained: first, forced, full refresh, or which drift
+    decision: str  # "trained" (this build) or "reused"
+    builds_used: int
+
+
+# The columns of int_identity__match_model_kept: the policy, then the kept version (null when none).
+KEPT_COLUMNS = [
+    "retrain_requested",
+    "full_refresh",
+    "record_drift",
+    "max_age_days",
+    "model_version",
+    "trained_at",
+    "training_records",
+    "train_reason",
+    "comparison_columns",
+    "sources",
+    "builds_used",
+    "training_seconds",
+    "untrained_levels",
+    "model_json",
+]
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v for v in (value or "").split(",") if v)
+
+
+def kept_from_table(table: pa.Table) -> tuple[KeptModel | None, RetrainPolicy]:
+    """int_identity__match_model_kept's one row: the retrain policy and the kept model, if any."""
+    rows = table.to_pylist()
+    if len(rows) != 1:
+        raise ValueError(f"int_identity__match_model_kept must have exactly one row, not {len(rows)}")
+    row = rows[0]
+    policy = RetrainPolicy(
+        requested=bool(row["retrain_requested"]),
+        full_refresh=bool(row["full_refresh"]),
+        record_drift=float(row["record_drift"]),
+        max_age_days=float(row["max_age_days"]),
+    )
+    if row["model_version"] is None or not row["model_json"]:
+        return None, policy
+    trained_at = row["trained_at"]
+    if isinstance(trained_at, str):
+        trained_at = datetime.fromisoformat(trained_at)
+    kept = KeptModel(
+        version=int(row["model_version"]),
+        trained_at=trained_at.replace(tzinfo=None),
+        records=int(row["training_records"]),
+        comparison_columns=_split(row["comparison_columns"]),
+        sources=_split(row["sources"]),
+        builds_used=int(row["builds_used"] or 0),
+        seconds=float(row["training_seconds"] or 0.0),
+        untrained_levels=list(json.loads(row["untrained_levels"] or "[]")),
+        model=dict(json.loads(row["model_json"])),
+        reason=str(row["train_reason"] or ""),
+    )
+    return kept, policy
+
+
+def retrain_reason(
+    kept: KeptModel | None, features: pa.Table, policy: RetrainPolicy, now: datetime | None = None
+) -> str | None:
+    """Why this build must train a new version, or None when the kept one still fits the data."""
+    if kept is None:
+        return "first"
+    if policy.full_refresh:
+        return "full refresh"
+    if policy.requested:
+        return "forced"
+    columns = comparison_columns(features)
+    if columns != kept.comparison_columns:
+        added = sorted(set(columns) - set(kept.comparison_columns))
+        removed = sorted(set(kept.comparison_columns) - set(columns))
+        return (
+            "drift: columns"
+            + (f" now present {added}" if added else "")
+            + (f" now absent {removed}" if removed else "")
+        )
+    new_sources = sorted(set(source_names(features)) - set(kept.sources))
+    if new_sources:
+        return f"drift: new source {new_sources}"
+    change = abs(features.num_rows - kept.records) / max(kept.records, 1)
+    if change > policy.record_drift:
+        return (
+            f"drift: person records {kept.records} -> {features.num_rows} "
+            f"({change:.0%} > {policy.record_drift:.0%})"
+        )
+    age_days = ((now or _now()) - kept.trained_at).total_seconds() / 86400
+    if age_days > policy.max_age_days:
+        return f"drift: age {age_days:.1f} days > {policy.max_age_days:g}"
+    return None
+
+
+@dataclass
+class Fitted:
+    """What a build scores with: the model (None below min_records) and its kept version."""
+
+    trained: TrainedModel | None
+    version: ModelVersion | None
+
+    @property
+    def table(self) -> pa.Table:
+        return model_table(self.trained, self.version)
+
+
+def train_or_reuse(features: pa.Table, kept_table: pa.Table, min_records: int = MIN_RECORDS) -> Fitted:
+    """Score with the kept model when it still fits (`retrain_reason` is None); else train and keep
+    a new version. Below `min_records` nothing is trained or scored, as `train` says."""
+    kept, policy = kept_from_table(kept_table)
+    if features.num_rows < min_records:
+        return Fitted(train(features, min_records=min_records), None)
+    reason = retrain_reason(kept, features, policy)
+    if reason is None and kept is not None:
+        log.info("identity matching reuses kept model version %d (trained %s)", kept.version, kept.trained_at)
+        reused = TrainedModel(
+            kept.model,
+            kept.records,
+            kept.seconds,
+            {},
+            kept.untrained_levels,
+            kept.comparison_columns,
+            kept.sources,
+        )
+        return Fitted(
+            reused, ModelVersion(kept.version, kept.trained_at, kept.reason, "reused", kept.builds_used + 1)
+        )
+    log.info("identity matching trains a new model version: %s", reason)
+    trained = train(features, min_records=min_records)
+    version = ModelVersion((kept.version if kept else 0) + 1, _now(), str(reason), "trained", 1)
+    return Fitted(trained, version if trained is not None else None)
 
 
 def model_from_table(table: pa.Table) -> dict[str, Any] | None:

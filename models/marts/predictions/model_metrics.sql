@@ -4,6 +4,10 @@
     against what they did afterwards), plus row counts and the training and scoring dates.
     Deciles are of the predicted score, highest first; ties are broken by customer_id.
     Appended on every build (never rebuilt), so a model's quality can be followed over time.
+    The probabilistic identity matching model (model_name identity_match) gets a row per build too:
+    the kept version the build scored with, when and on how many rows it was trained, why (first,
+    forced, full refresh, or which drift), and whether this build trained it or reused it
+    (model_decision; identity_match_model_store, docs/identity.md "When models are retrained").
 -#}
 {{
     config(
@@ -18,6 +22,20 @@ with
 
 scores as (
     select * from {{ ref('int_customer_features_scored') }}
+),
+
+{# The matching model version this build scored with (its own model table: on Postgres the store
+   and this model are built by different dbt invocations). #}
+identity_models as (
+    select
+        model_version,
+        trained_at,
+        records as training_records,
+        train_reason,
+        model_decision as last_decision,
+        builds_used
+    from {{ ref('int_identity__match_model') }}
+    where model_json is not null
 ),
 
 evaluation as (
@@ -211,6 +229,28 @@ metrics as (
     from current_rows
 ),
 
+identity_metrics as (
+    select
+        model_version,
+        'training_rows' as metric_name,
+        cast(training_records as double precision) as metric_value,
+        training_records as row_count,
+        trained_at,
+        train_reason,
+        last_decision
+    from identity_models
+    union all
+    select
+        model_version,
+        'builds_used' as metric_name,
+        cast(builds_used as double precision) as metric_value,
+        training_records as row_count,
+        trained_at,
+        train_reason,
+        last_decision
+    from identity_models
+),
+
 final as (
     select
         '{{ invocation_id }}' as build_id,
@@ -222,9 +262,28 @@ final as (
         cast(metrics.row_count as bigint) as row_count,
         dates.training_cutoff_at,
         dates.scored_at,
-        cast({{ dbt.current_timestamp() }} as timestamp) as built_at
+        cast({{ dbt.current_timestamp() }} as timestamp) as built_at,
+        cast(null as timestamp) as trained_at,
+        cast(null as {{ dbt.type_string() }}) as train_reason,
+        cast(null as {{ dbt.type_string() }}) as model_decision
     from metrics
     cross join dates
+    union all
+    select
+        '{{ invocation_id }}' as build_id,
+        'identity_match' as model_name,
+        cast(model_version as {{ dbt.type_string() }}) as model_version,
+        metric_name,
+        cast(null as integer) as decile,
+        cast(metric_value as double precision) as metric_value,
+        cast(row_count as bigint) as row_count,
+        cast(null as timestamp) as training_cutoff_at,
+        cast(null as timestamp) as scored_at,
+        cast({{ dbt.current_timestamp() }} as timestamp) as built_at,
+        cast(trained_at as timestamp) as trained_at,
+        cast(train_reason as {{ dbt.type_string() }}) as train_reason,
+        cast(last_decision as {{ dbt.type_string() }}) as model_decision
+    from identity_metrics
 )
 
 select * from final

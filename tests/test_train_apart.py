@@ -1,0 +1,224 @@
+"""The matching model is trained apart from the build (docs/identity.md, "When models are retrained"):
+a second build of the same data reuses the kept model (no training ran, as the recorded metadata
+says) and links the same records; a forced retrain, a full refresh, drift in the person records,
+other comparison columns or a new source train a new version, with the reason recorded in
+identity_match_model_store and model_metrics. On DuckDB (dbt Python model) and Postgres (the Python
+step between dbt invocations)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from orchestration.build.pipeline import build
+from orchestration.identity.matching import (
+    FEATURE_COLUMNS,
+    KeptModel,
+    RetrainPolicy,
+    comparison_columns,
+    retrain_reason,
+    source_names,
+)
+from orchestration.warehouse.registry import get_warehouse
+from tests.conftest import require_postgres
+from tests.parity import assert_same_outcome, probabilistic_outcome
+from tests.test_probabilistic import P3_SHOP, world
+from tests.worlds import crm_contact, world_settings, write_world
+
+STORE = (
+    "select model_version, train_reason, last_decision, builds_used, training_records, trained_at "
+    "from identity_match_model_store order by model_version"
+)
+
+
+def _rows(settings: Any, sql: str) -> list[tuple]:
+    return [tuple(row) for row in get_warehouse(settings).query_published(sql)]
+
+
+def _outcome(settings: Any) -> dict[str, Any]:
+    """What matching decided, and the kept versions and this build's model_metrics rows for them."""
+    return {
+        "matching": probabilistic_outcome(settings),
+        "store": _rows(settings, STORE),
+        "used": _rows(
+            settings,
+            "select distinct model_version, train_reason, model_decision from int_identity__match_model",
+        ),
+        "metrics": _rows(
+            settings,
+            "select model_version, metric_name, metric_value, train_reason, model_decision from model_metrics "
+            "where model_name = 'identity_match' and built_at = (select max(built_at) from model_metrics) "
+            "order by metric_name",
+        ),
+    }
+
+
+def _build(settings: Any, *, retrain: bool = False, full_refresh: bool = False) -> dict[str, Any]:
+    if retrain:
+        os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
+    try:
+        result = build(settings, full_refresh=full_refresh)
+    finally:
+        os.environ.pop("TESSERA_IDENTITY_RETRAIN", None)
+    assert result.published, result.audit.failures
+    return _outcome(settings)
+
+
+def _grown_world() -> dict[str, list[dict]]:
+    """The same world with 160 more CRM contacts (about 30% more person records, no new source)."""
+    rows = world(P3_SHOP)
+    extra = [
+        {
+            **crm_contact(f"003GR{i:04d}", f"Grown{i}", f"Person{i}", f"grown{i}@extra.org", day=i % 30),
+            "street": f"{i + 1} Grown Street",
+            "postcode": f"YO{i % 9 + 1} {i % 7 + 1}AB",
+            "city": "York",
+        }
+        for i in range(160)
+    ]
+    return {**rows, "crm.contacts": [*rows["crm.contacts"], *extra]}
+
+
+@pytest.fixture(scope="module")
+def duckdb_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
+    settings = world_settings(tmp_path_factory.mktemp("train_apart"))
+    write_world(settings.data_dir, world(P3_SHOP))
+    outcomes = {"first": _build(settings)}
+    outcomes["again"] = _build(settings)
+    outcomes["forced"] = _build(settings, retrain=True)
+    write_world(settings.data_dir, _grown_world())
+    outcomes["grown"] = _build(settings)
+    return outcomes
+
+
+def test_a_second_build_reuses_the_kept_model(duckdb_builds):
+    first, again = duckdb_builds["first"], duckdb_builds["again"]
+    assert first["used"] == [(1, "first", "trained")]
+    assert again["used"] == [(1, "first", "reused")]
+    # One version, used by two builds, its training metadata untouched by the reuse.
+    (version,) = again["store"]
+    assert version[:5] == (1, "first", "reused", 2, first["store"][0][4])
+    assert version[5] == first["store"][0][5]
+    assert ("1", "builds_used", 2.0, "first", "reused") in again["metrics"]
+    assert ("1", "builds_used", 1.0, "first", "trained") in first["metrics"]
+    assert_same_outcome(first["matching"], again["matching"])
+
+
+def test_a_forced_retrain_trains_a_new_version_that_links_the_same(duckdb_builds):
+    forced = duckdb_builds["forced"]
+    assert forced["used"] == [(2, "forced", "trained")]
+    assert [row[:4] for row in forced["store"]] == [(1, "first", "reused", 2), (2, "forced", "trained", 1)]
+    assert ("2", "training_rows", float(forced["store"][1][4]), "forced", "trained") in forced["metrics"]
+    # Retrained on unchanged data: the same model, pairs, links and customers as the reused one.
+    assert_same_outcome(duckdb_builds["again"]["matching"], forced["matching"])
+
+
+def test_records_drifting_past_the_threshold_retrain_with_the_reason(duckdb_builds):
+    grown = duckdb_builds["grown"]
+    ((version, reason, decision),) = grown["used"]
+    assert (version, decision) == (3, "trained")
+    assert reason.startswith("drift: person records ") and "> 20%" in reason
+    assert grown["store"][-1][4] == duckdb_builds["forced"]["store"][-1][4] + 160
+
+
+@pytest.fixture(scope="module")
+def postgres_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
+    require_postgres()
+    settings = world_settings(
+        tmp_path_factory.mktemp("train_apart_pg"), target="postgres", pg_schema="tessera_ta"
+    )
+    # A first build starts from nothing kept: no schema left by an earlier run of this test.
+    with get_warehouse(settings).connect() as con, con.cursor() as cur:
+        for schema in ("tessera_ta", "tessera_ta_build", "tessera_ta_masked"):
+            cur.execute(f'drop schema if exists "{schema}" cascade')
+    write_world(settings.data_dir, world(P3_SHOP))
+    outcomes = {"first": _build(settings)}
+    outcomes["again"] = _build(settings)
+    outcomes["full_refresh"] = _build(settings, full_refresh=True)
+    return outcomes
+
+
+def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(postgres_builds):
+    first, again, refreshed = (postgres_builds[k] for k in ("first", "again", "full_refresh"))
+    assert first["used"] == [(1, "first", "trained")]
+    assert again["used"] == [(1, "first", "reused")]
+    assert again["store"][0][:4] == (1, "first", "reused", 2)
+    assert ("1", "builds_used", 2.0, "first", "reused") in again["metrics"]
+    assert refreshed["used"] == [(2, "full refresh", "trained")]
+    assert ("2", "builds_used", 1.0, "full refresh", "trained") in refreshed["metrics"]
+    assert [row[0] for row in refreshed["store"]] == [1, 2]
+    assert_same_outcome(first["matching"], again["matching"])
+    assert_same_outcome(again["matching"], refreshed["matching"])
+
+
+# --- the retrain policy, on feature tables (no build) -------------------------------------------
+
+
+def _features(
+    records: int = 10, sources: tuple[str, ...] = ("crm", "shop"), drop: tuple[str, ...] = ()
+) -> pa.Table:
+    rows = [
+        {
+            **dict.fromkeys(FEATURE_COLUMNS),
+            "unique_id": f"r{i}",
+            "source_name": sources[i % len(sources)],
+            "first_name_key": f"f{i}",
+            "last_name_key": f"l{i}",
+            "email": f"e{i}@x.org",
+            "phone": f"+44{i:09d}",
+            "postcode": f"P{i}",
+        }
+        for i in range(records)
+    ]
+    for row in rows:
+        for column in drop:
+            row[column] = None
+    return pa.Table.from_pylist(rows).cast(
+        pa.schema([(c, pa.date32() if c == "date_of_birth" else pa.string()) for c in FEATURE_COLUMNS])
+    )
+
+
+NOW = dt.datetime(2026, 12, 1)
+
+
+def _kept(features: pa.Table, trained_days_ago: float = 1.0) -> KeptModel:
+    return KeptModel(
+        version=3,
+        trained_at=NOW - dt.timedelta(days=trained_days_ago),
+        records=features.num_rows,
+        comparison_columns=comparison_columns(features),
+        sources=source_names(features),
+        builds_used=1,
+        seconds=1.0,
+        untrained_levels=[],
+        model={},
+    )
+
+
+def test_the_retrain_policy_names_its_reason():
+    features = _features()
+    kept = _kept(features)
+    policy = RetrainPolicy(record_drift=0.2, max_age_days=30)
+    assert comparison_columns(features) == ("email", "first_name_key", "last_name_key", "phone", "postcode")
+    assert retrain_reason(kept, features, policy, NOW) is None
+    assert retrain_reason(None, features, policy, NOW) == "first"
+    assert retrain_reason(kept, features, RetrainPolicy(requested=True), NOW) == "forced"
+    assert retrain_reason(kept, features, RetrainPolicy(full_refresh=True), NOW) == "full refresh"
+    assert (
+        retrain_reason(kept, _features(drop=("phone",)), policy, NOW) == "drift: columns now absent ['phone']"
+    )
+    assert retrain_reason(_kept(_features(drop=("phone",))), features, policy, NOW) == (
+        "drift: columns now present ['phone']"
+    )
+    assert retrain_reason(kept, _features(sources=("crm", "shop", "pos")), policy, NOW) == (
+        "drift: new source ['pos']"
+    )
+    # 2 of 10 records more is 20%, not past the threshold; 3 is.
+    assert retrain_reason(kept, _features(12), policy, NOW) is None
+    assert retrain_reason(kept, _features(13), policy, NOW) == "drift: person records 10 -> 13 (30% > 20%)"
+    assert retrain_reason(kept, _features(7), policy, NOW) == "drift: person records 10 -> 7 (30% > 20%)"
+    assert retrain_reason(_kept(features, 31), features, policy, NOW) == "drift: age 31.0 days > 30"
