@@ -31,8 +31,12 @@ latest_changes as (
     select
         audience_name,
         customer_id,
-        max(case when change_kind = 'entered' then changed_at end) as last_entered_at,
-        max(case when change_kind = 'exited' then changed_at end) as last_exited_at
+        max(
+            case when change_kind = 'entered' then changed_at end
+        ) as last_entered_at,
+        max(
+            case when change_kind = 'exited' then changed_at end
+        ) as last_exited_at
     from history
     group by 1, 2
 ),
@@ -202,24 +206,24 @@ all_journeys as (
     union all
     {%- endif %}
     {%- else %}
-    select
-        cast(null as varchar) as journey_name,
-        cast(null as varchar) as customer_id,
-        cast(null as varchar) as entry_audience_name,
-        cast(null as varchar) as current_step,
-        cast(null as varchar) as status,
-        cast(null as varchar) as exit_reason,
-        cast(null as integer) as step_reached,
-        cast(null as boolean) as is_holdout,
-        cast(null as boolean) as is_global_holdout,
-        cast(null as boolean) as is_in_entry_audience,
-        cast(null as boolean) as conditions_held,
-        cast(null as boolean) as is_ready,
-        cast(null as timestamp) as entered_at,
-        cast(null as timestamp) as wait_elapses_at,
-        cast(null as timestamp) as exited_at,
-        cast(null as timestamp) as evaluated_at
-    where 1 = 0
+        select
+            cast(null as varchar) as journey_name,
+            cast(null as varchar) as customer_id,
+            cast(null as varchar) as entry_audience_name,
+            cast(null as varchar) as current_step,
+            cast(null as varchar) as status,
+            cast(null as varchar) as exit_reason,
+            cast(null as integer) as step_reached,
+            cast(null as boolean) as is_holdout,
+            cast(null as boolean) as is_global_holdout,
+            cast(null as boolean) as is_in_entry_audience,
+            cast(null as boolean) as conditions_held,
+            cast(null as boolean) as is_ready,
+            cast(null as timestamp) as entered_at,
+            cast(null as timestamp) as wait_elapses_at,
+            cast(null as timestamp) as exited_at,
+            cast(null as timestamp) as evaluated_at
+        where 1 = 0
     {%- endfor %}
 ),
 

@@ -9,9 +9,14 @@
 -#}
 {{ config(materialized='table') }}
 
-{%- set store = adapter.get_relation(database=this.database, schema=this.schema, identifier='identity_match_model_store') if execute else none %}
-{%- set requested = (var('identity_retrain') | string | lower in ['true', '1', 'yes'])
-    or (env_var('TESSERA_IDENTITY_RETRAIN', '') | lower in ['true', '1', 'yes']) %}
+{%- set store = adapter.get_relation(
+    database=this.database,
+    schema=this.schema,
+    identifier='identity_match_model_store',
+) if execute else none %}
+{%- set yes = ['true', '1', 'yes'] %}
+{%- set requested = (var('identity_retrain') | string | lower in yes)
+    or (env_var('TESSERA_IDENTITY_RETRAIN', '') | lower in yes) %}
 
 with
 
@@ -19,8 +24,12 @@ policy as (
     select
         {{ 'true' if requested else 'false' }} as retrain_requested,
         {{ 'true' if flags.FULL_REFRESH else 'false' }} as full_refresh,
-        cast({{ var('identity_retrain_record_drift') }} as double precision) as record_drift,
-        cast({{ var('identity_retrain_max_age_days') }} as double precision) as max_age_days
+        cast(
+            {{ var('identity_retrain_record_drift') }} as double precision
+        ) as record_drift,
+        cast(
+            {{ var('identity_retrain_max_age_days') }} as double precision
+        ) as max_age_days
 ),
 
 kept as (
@@ -39,18 +48,18 @@ kept as (
     from {{ store }}
     where model_version = (select max(model_version) from {{ store }})
     {%- else %}
-    select
-        cast(null as {{ dbt.type_bigint() }}) as model_version,
-        cast(null as timestamp) as trained_at,
-        cast(null as {{ dbt.type_bigint() }}) as training_records,
-        cast(null as {{ dbt.type_string() }}) as train_reason,
-        cast(null as {{ dbt.type_string() }}) as comparison_columns,
-        cast(null as {{ dbt.type_string() }}) as sources,
-        cast(null as {{ dbt.type_bigint() }}) as builds_used,
-        cast(null as double precision) as training_seconds,
-        cast(null as {{ dbt.type_string() }}) as untrained_levels,
-        cast(null as {{ dbt.type_string() }}) as model_json
-    where 1 = 0
+        select
+            cast(null as {{ dbt.type_bigint() }}) as model_version,
+            cast(null as timestamp) as trained_at,
+            cast(null as {{ dbt.type_bigint() }}) as training_records,
+            cast(null as {{ dbt.type_string() }}) as train_reason,
+            cast(null as {{ dbt.type_string() }}) as comparison_columns,
+            cast(null as {{ dbt.type_string() }}) as sources,
+            cast(null as {{ dbt.type_bigint() }}) as builds_used,
+            cast(null as double precision) as training_seconds,
+            cast(null as {{ dbt.type_string() }}) as untrained_levels,
+            cast(null as {{ dbt.type_string() }}) as model_json
+        where 1 = 0
     {%- endif %}
 ),
 
