@@ -128,6 +128,9 @@ def thrift_conf(state: Path) -> list[str]:
         "spark.cores.max": str(WORKERS),
         # Small data, 2 cores: 200 shuffle partitions would be 200 tiny tasks per exchange.
         "spark.sql.shuffle.partitions": os.environ.get("TESSERA_SPARK_SHUFFLE_PARTITIONS", "4"),
+        # Non-ANSI casts (a bad value casts to null, as TRY_CAST): what dbt-spark asks of every session too,
+        # set here so every client of the server (the loader's, a BI tool's) sees the same semantics.
+        "spark.sql.ansi.enabled": "false",
         "spark.ui.port": str(ports()["thrift_ui"]),
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
