@@ -131,6 +131,9 @@ def thrift_conf(state: Path) -> list[str]:
         # Non-ANSI casts (a bad value casts to null, as TRY_CAST): what dbt-spark asks of every session too,
         # set here so every client of the server (the loader's, a BI tool's) sees the same semantics.
         "spark.sql.ansi.enabled": "false",
+        # String literals as written, as on DuckDB and Postgres: by default Spark unescapes backslashes,
+        # so the pattern '\\s+' reached the regex engine as 's+' (every "s" removed from e-mails).
+        "spark.sql.parser.escapedStringLiterals": "true",
         "spark.ui.port": str(ports()["thrift_ui"]),
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
