@@ -10,7 +10,7 @@ SEED ?= 42
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME := $(CURDIR)/.dagster
 
-.PHONY: install run test lint sql-lint dev clean
+.PHONY: install run test lint sql-lint dev clean spark-install spark-up spark-down
 
 # Re-installs only when the pins or the package metadata change.
 $(STAMP): requirements.lock pyproject.toml
@@ -49,6 +49,23 @@ sql-lint: install
 ## make dev: the Dagster UI on http://127.0.0.1:3000
 dev: install
 	$(BIN)/tessera dev
+
+## make spark-install: the optional Spark target (docs/spark.md): dbt-spark + pyspark, pinned in requirements.lock.
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP) requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock \
+		$$(awk '/^# The `spark` extra/ {on = 1; next} on && /^# [A-Za-z0-9_.-]+==/ {print $$2}' requirements.lock)
+	@touch $(SPARK_STAMP)
+
+spark-install: $(SPARK_STAMP)
+
+## make spark-up / spark-down: a local Spark standalone master, two workers and a Thrift server on 127.0.0.1
+## (state under warehouse/spark/); the `spark` target of profiles.yml builds on it.
+spark-up: spark-install
+	$(BIN)/python tools/spark_cluster.py up
+
+spark-down:
+	$(BIN)/python tools/spark_cluster.py down
 
 clean:
 	rm -rf warehouse target logs .dagster/storage .dagster/history .dagster/logs .dagster/schedules

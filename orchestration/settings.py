@@ -36,7 +36,7 @@ class PostgresSettings:
 class Settings:
     """Every path and connection setting, resolved once.
 
-    TESSERA_TARGET      duckdb (default) or postgres
+    TESSERA_TARGET      duckdb (default), postgres or spark (first slice, docs/spark.md)
     TESSERA_DATA_DIR    generated raw files (default: <repo>/data)
     TESSERA_WAREHOUSE   the published DuckDB file analysts read (default: <repo>/warehouse/tessera.duckdb)
     TESSERA_BUILD_DB    the DuckDB file dbt builds into (default: <repo>/warehouse/build/tessera.duckdb)
@@ -95,8 +95,8 @@ class Settings:
             return p if p.is_absolute() else PROJECT_DIR / p
 
         target = env.get("TESSERA_TARGET", "duckdb")
-        if target not in ("duckdb", "postgres"):
-            raise ValueError(f"TESSERA_TARGET must be 'duckdb' or 'postgres', not {target!r}")
+        if target not in ("duckdb", "postgres", "spark"):
+            raise ValueError(f"TESSERA_TARGET must be 'duckdb', 'postgres' or 'spark', not {target!r}")
         return cls(
             target=target,
             data_dir=path("TESSERA_DATA_DIR", PROJECT_DIR / "data"),

@@ -10,9 +10,9 @@
         (' close ', ' cl '), (' square ', ' sq '), (' court ', ' ct '), ('strasse', 'str'),
         (' ul ', ' '), (' ulica ', ' '), (' aleja ', ' al '), (' allee ', ' al '),
     ] -%}
-    {%- set ns = namespace(sql="' ' || regexp_replace(lower(" ~ tessera.strip_accents(expr) ~ "), '[^a-z0-9]+', ' ', 'g') || ' '") -%}
+    {%- set ns = namespace(sql="' ' || " ~ tessera.regexp_replace_all("lower(" ~ tessera.strip_accents(expr) ~ ")", "'[^a-z0-9]+'", "' '") ~ " || ' '") -%}
     {%- for long, short in abbreviations -%}
         {%- set ns.sql = "replace(" ~ ns.sql ~ ", '" ~ long ~ "', '" ~ short ~ "')" -%}
     {%- endfor -%}
-    nullif(regexp_replace({{ ns.sql }}, '[^a-z0-9]', '', 'g'), '')
+    nullif({{ tessera.regexp_replace_all(ns.sql, "'[^a-z0-9]'", "''") }}, '')
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#- Email as compared everywhere: trimmed, lower-cased, inner whitespace removed; empty → null. -#}
 {% macro normalize_email(expr) -%}
-    nullif(lower(regexp_replace(trim({{ expr }}), '\s+', '', 'g')), '')
+    nullif(lower({{ tessera.regexp_replace_all('trim(' ~ expr ~ ')', "'\s+'", "''") }}), '')
 {%- endmacro %}
 
 {#- An email is valid when it has one @, a non-empty local part and a dotted domain. Expects a normalised value. -#}

@@ -9,8 +9,8 @@
 {% macro normalize_phone(expr, country_expr=none) -%}
     {%- set codes = var('phone_calling_codes') -%}
     {%- set default_code = codes[var('default_phone_country')] -%}
-    {%- set cleaned = "regexp_replace(replace(trim(" ~ expr ~ "), '(0)', ''), '[^0-9+]', '', 'g')" -%}
-    {%- set digits = "regexp_replace(" ~ cleaned ~ ", '[^0-9]', '', 'g')" -%}
+    {%- set cleaned = tessera.regexp_replace_all("replace(trim(" ~ expr ~ "), '(0)', '')", "'[^0-9+]'", "''") -%}
+    {%- set digits = tessera.regexp_replace_all(cleaned, "'[^0-9]'", "''") -%}
     {%- if country_expr is none -%}
         {%- set calling_code = "'" ~ default_code ~ "'" -%}
     {%- else -%}

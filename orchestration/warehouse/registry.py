@@ -6,10 +6,13 @@ from orchestration.settings import Settings
 from orchestration.warehouse.duckdb import DuckDBWarehouse
 from orchestration.warehouse.interface import Warehouse
 from orchestration.warehouse.postgres import PostgresWarehouse
+from orchestration.warehouse.spark import SparkWarehouse
 
-WAREHOUSES: dict[str, type[DuckDBWarehouse] | type[PostgresWarehouse]] = {
+WAREHOUSES: dict[str, type[DuckDBWarehouse] | type[PostgresWarehouse] | type[SparkWarehouse]] = {
     "duckdb": DuckDBWarehouse,
     "postgres": PostgresWarehouse,
+    # First slice of issue #17 (docs/spark.md): loads and builds, does not publish yet.
+    "spark": SparkWarehouse,
 }
 
 

@@ -9,7 +9,7 @@ renamed as (
         transaction_id,
         store_id,
         nullif(
-            upper(regexp_replace(loyalty_card_number, '[^0-9A-Za-z]', '', 'g')),
+            upper({{ tessera.regexp_replace_all('loyalty_card_number', "'[^0-9A-Za-z]'", "''") }}),
             ''
         ) as loyalty_card_number,
         phone as phone_raw,
