@@ -199,6 +199,23 @@ def test_optional_column_absent_from_the_first_load_is_added_null(world: Setting
     assert "company" in _raw_contacts(world)[0]
 
 
+def test_a_file_missing_from_a_delivery_keeps_the_table_an_earlier_build_loaded(world: Settings) -> None:
+    warehouse = get_warehouse(world)
+    _write(world.raw_dir, _contacts())
+    warehouse.prepare_build()
+    warehouse.load_raw(world.raw_dir)
+    _publish_without_dbt(world)
+
+    # The next delivery lacks the CRM's file: its contacts must not become an empty table.
+    (world.raw_dir / "crm" / "contacts.parquet").unlink()
+    warehouse.prepare_build()
+    loads = {(load.source, load.table): load for load in warehouse.load_raw(world.raw_dir)}
+    assert loads[("crm", "contacts")].rows == 3
+    _publish_without_dbt(world)
+    columns, rows = _raw_contacts(world)
+    assert "email" in columns and rows == 3
+
+
 def test_every_demo_file_meets_the_contract(demo_data, settings: Settings) -> None:
     from orchestration.warehouse.load import raw_files
 

@@ -26,7 +26,15 @@ from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.connection import open_file, open_read_only
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, quoted, raw_files
+from orchestration.warehouse.load import (
+    TableLoad,
+    drift,
+    is_stand_in,
+    keep_earlier_load,
+    person_source_loads,
+    quoted,
+    raw_files,
+)
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
 
 log = logging.getLogger(__name__)
@@ -98,6 +106,10 @@ class DuckDBWarehouse:
                 schema = f"raw_{source}"
                 con.execute(f'create schema if not exists "{schema}"')
                 previous = self._columns(con, schema, table)
+                if previous and is_stand_in(path):
+                    kept = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
+                    loads.append(keep_earlier_load(source, table, kept))
+                    continue
                 incoming = pq.read_schema(path).names
                 added, missing = drift(previous, incoming) if previous else ([], [])
                 # The load time is stamped here; a file that carries its own _loaded_at is overridden.

@@ -49,6 +49,27 @@ def raw_files(raw_dir: Path) -> list[tuple[str, str, Path]]:
     return [(source, table, path) for (source, table), path in sorted(found.items())]
 
 
+def is_stand_in(path: Path) -> bool:
+    """True for the empty stand-in raw_files() wrote for a raw table that has no file."""
+    return path.parent.parent.name == ABSENT_DIR
+
+
+def keep_earlier_load(source: str, table: str, rows: int) -> TableLoad:
+    """A raw table that has no file this time but was loaded by an earlier build keeps its rows: a file
+    missing from one delivery must not empty the table (every downstream mart, and a sync's adds, would
+    follow). Only a table never loaded becomes an empty stand-in. Logged once per table, by name."""
+    log.warning(
+        "no raw file for %s.%s: the %d rows an earlier build loaded are kept (drop raw_%s.%s to declare "
+        "the system absent)",
+        source,
+        table,
+        rows,
+        source,
+        table,
+    )
+    return TableLoad(source, table, rows)
+
+
 def _empty_file(path: Path, schema: pa.Schema) -> Path:
     """An empty Parquet file with `schema` at `path` (written whole, then renamed: two builds may race)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,16 @@ from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation
-from orchestration.warehouse.load import TableLoad, drift, person_source_loads, pg_type, quoted, raw_files
+from orchestration.warehouse.load import (
+    TableLoad,
+    drift,
+    is_stand_in,
+    keep_earlier_load,
+    person_source_loads,
+    pg_type,
+    quoted,
+    raw_files,
+)
 from orchestration.warehouse.raw_contract import (
     LOAD_STAMP,
     TableContract,
@@ -136,6 +145,9 @@ class PostgresWarehouse:
                 (schema, table),
             )
             previous = {name: dtype for name, dtype in cur.fetchall() if name != "_loaded_at"}
+            if previous and is_stand_in(path):
+                cur.execute(f'select count(*) from "{schema}"."{table}"')
+                return keep_earlier_load(source, table, cur.fetchone()[0])
             added, missing = drift(previous, [f.name for f in fields]) if previous else ([], [])
             # Optional declared columns the file lacks are kept (null) too, so staging still reads them.
             absent = [
