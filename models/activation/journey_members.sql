@@ -11,7 +11,7 @@
     conditions compare the current customer_traits value (traits keep no history).
 -#}
 {%- set journeys = var('journeys', []) -%}
-{%- set now = 'cast(' ~ dbt.current_timestamp() ~ ' as timestamp)' -%}
+{%- set now = tessera.utc_now() -%}
 
 with
 

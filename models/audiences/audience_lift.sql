@@ -78,7 +78,7 @@ matured as (
     select *
     from cohort
     where
-        window_ends_at <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}{{ dbt.current_timestamp() }}{% endif %}
+        window_ends_at <= {% if as_of %}cast('{{ as_of }}' as timestamp){% else %}{{ tessera.utc_now() }}{% endif %}
         and not is_global_holdout
 ),
 
@@ -166,7 +166,7 @@ final as (
             and (uplift - 1.96 * standard_error > 0 or uplift + 1.96 * standard_error < 0),
             false
         ) as is_significant,
-        cast({{ dbt.current_timestamp() }} as timestamp) as measured_at
+        {{ tessera.utc_now() }} as measured_at
     from estimated
 )
 

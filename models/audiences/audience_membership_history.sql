@@ -65,7 +65,7 @@ final as (
         cast(customer_id as varchar) as customer_id,
         cast(change_kind as varchar) as change_kind,
         cast('{{ invocation_id }}' as varchar) as build_id,
-        cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
+        {{ tessera.utc_now() }} as changed_at
     from entered
     union all
     select
@@ -73,7 +73,7 @@ final as (
         cast(customer_id as varchar) as customer_id,
         cast(change_kind as varchar) as change_kind,
         cast('{{ invocation_id }}' as varchar) as build_id,
-        cast({{ dbt.current_timestamp() }} as timestamp) as changed_at
+        {{ tessera.utc_now() }} as changed_at
     from exited
 )
 

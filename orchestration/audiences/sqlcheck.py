@@ -115,6 +115,7 @@ ALLOWED_FUNCTIONS: frozenset[str] = _words(
     date_trunc datetrunc timestamp_trunc timestamptrunc date_part datepart extract date_diff datediff
     datetime_diff timestamp_diff timestampdiff date_add dateadd date_sub datesub ts_or_ds_add
     timestamp_add timestampadd age now current_date current_timestamp current_time localtimestamp
+    timezone to_utc_timestamp current_timezone
     make_date make_timestamp to_timestamp to_date to_char strftime strptime str_to_time str_to_date
     time_to_str unix_to_time epoch epoch_ms year month day dayofweek day_of_week dayofyear
     day_of_year week weekofyear week_of_year quarter hour minute second last_day date timestamp

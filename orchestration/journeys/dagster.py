@@ -74,7 +74,7 @@ def due_waits(settings: Settings) -> tuple[int, object]:
     build would move them on. Returns (count, the latest such wait_elapses_at)."""
     rows = get_warehouse(settings).query_published(
         f"select count(*), max(wait_elapses_at) from {STATE_MODEL} "
-        "where status = 'waiting' and wait_elapses_at <= cast(current_timestamp as timestamp)"
+        "where status = 'waiting' and wait_elapses_at <= timezone('UTC', current_timestamp)"
     )
     count, latest = rows[0] if rows else (0, None)
     return int(count or 0), latest
