@@ -24,6 +24,11 @@
 {%- endmacro %}
 
 {% macro default__json_text(expr, path) -%}
+    {{ exceptions.raise_compiler_error(
+        "json_text has no implementation for " ~ target.type ~ " (macros/cross_db/json_text.sql)") }}
+{%- endmacro %}
+
+{% macro duckdb__json_text(expr, path) -%}
     case
         when json_valid(cast({{ expr }} as {{ dbt.type_string() }}))
             then json_extract_string(

@@ -15,6 +15,10 @@
 -#}
 {%- set plan = tessera.analyst_var('audience_lift', []) -%}
 {%- set as_of = var('audience_lift_as_of', none) -%}
+{%- if as_of and not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9:.]+)?', as_of | string) -%}
+    {{ exceptions.raise_compiler_error(
+        "audience_lift_as_of must be a timestamp like 2026-01-31 12:00:00, not " ~ (as_of | string)[:40]) }}
+{%- endif -%}
 {%- set min_arm_size = var('audience_lift_min_arm_size', 20) | int -%}
 
 with

@@ -77,10 +77,12 @@ def quiet_reasons(
         zone = _zone(value) if value is not None else None
         if zone is None and value is not None:
             unknown.add(value)
-        name = value if zone is not None else quiet.default_timezone
+        # The recipient's own zone is where she lives: it stays out of the reason (the record log and
+        # sync_waiting keep reasons); the configured default zone is no one's data.
+        name = "the recipient's time zone" if zone is not None else f"default zone {quiet.default_timezone}"
         local = now.astimezone(zone or default)
         if quiet.contains(local.time()):
-            reasons[value] = f"quiet hours (local {local:%H:%M} {name})"
+            reasons[value] = f"quiet hours (local {local:%H:%M}, {name})"
     return reasons, unknown
 
 

@@ -85,11 +85,14 @@ def test_quiet_hours_defer_and_a_later_run_sends(paths: Paths, webhook: WebhookF
     assert (first.adds, first.deferred, first.timezone_unknown) == (1, 3, 1)
     assert set(state_rows(paths.state, "quiet")) == {"c1"}, "a deferred member is never marked sent"
     deferred = record_log(paths, "deferred")
-    assert deferred == {
-        "c0": "quiet hours (local 22:30 Europe/Warsaw)",
-        "c2": "quiet hours (local 21:30 Europe/London)",  # unknown zone: the default, and counted
-        "c3": "quiet hours (local 21:30 Europe/London)",  # no zone: the default
-    }
+    assert (
+        deferred
+        == {
+            "c0": "quiet hours (local 22:30, the recipient's time zone)",
+            "c2": "quiet hours (local 21:30, default zone Europe/London)",  # unknown zone: the default, and counted
+            "c3": "quiet hours (local 21:30, default zone Europe/London)",  # no zone: the default
+        }
+    )
     assert all("example.com" not in reason for reason in deferred.values())
     counted = query(
         paths.state, "select deferred, timezone_unknown from sync_runs where run_id = ?", [first.run_id]
@@ -147,15 +150,15 @@ def test_quiet_hours_window_and_zones() -> None:
     reasons, unknown = quiet_reasons(quiet, ["Asia/Tokyo", "Nowhere/City", "Europe", None], EVENING)
     # 21:30 UTC is 06:30 in Tokyo (quiet) and 21:30 in London, the default.
     assert reasons == {
-        "Asia/Tokyo": "quiet hours (local 06:30 Asia/Tokyo)",
-        "Nowhere/City": "quiet hours (local 21:30 Europe/London)",
-        "Europe": "quiet hours (local 21:30 Europe/London)",  # a folder of zones, not a zone
-        None: "quiet hours (local 21:30 Europe/London)",
+        "Asia/Tokyo": "quiet hours (local 06:30, the recipient's time zone)",
+        "Nowhere/City": "quiet hours (local 21:30, default zone Europe/London)",
+        "Europe": "quiet hours (local 21:30, default zone Europe/London)",  # a folder of zones, not a zone
+        None: "quiet hours (local 21:30, default zone Europe/London)",
     }
     assert unknown == {"Nowhere/City", "Europe"}
     # Summer time: 20:30 UTC in July is 21:30 in London (quiet), 22:30 in Warsaw.
     summer, _ = quiet_reasons(quiet, [None], datetime(2026, 7, 1, 20, 30, tzinfo=UTC))
-    assert summer == {None: "quiet hours (local 21:30 Europe/London)"}
+    assert summer == {None: "quiet hours (local 21:30, default zone Europe/London)"}
 
 
 def test_missing_timezone_column_is_a_config_error(paths: Paths, webhook: WebhookFake) -> None:
