@@ -1,6 +1,8 @@
 """Journeys in Dagster: one asset per journey between its audiences and its sync, and a sensor that
 starts a build when a member's wait has elapsed since the last build (so the sync step can run)."""
 
+import datetime as dt
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -83,7 +85,8 @@ def due_waits(settings: Settings) -> tuple[int, object]:
 def journeys_wait_sensor(settings: Settings, build_job: JobDefinition) -> SensorDefinition:
     """Every 15 minutes: when a published member's wait has elapsed since the last build, start the
     build (one build path), after which the sensor `syncs_after_build` runs the journeys' sync steps.
-    The run key is the latest elapsed wait, so one due wait starts one build."""
+    The run key is the latest elapsed wait and the hour: one due wait starts one build, and a build
+    that failed (so the state did not move) is tried again the next hour, not never."""
 
     @sensor(
         name="journeys_waits_elapsed",
@@ -100,6 +103,7 @@ def journeys_wait_sensor(settings: Settings, build_job: JobDefinition) -> Sensor
         if not count:
             return SkipReason("no journey member's wait has elapsed since the last build")
         context.log.info("journeys: %d member(s) waiting past their wait; starting a build", count)
-        return RunRequest(run_key=f"journey-waits-{latest}", tags={"tessera/reason": "journey-waits"})
+        hour = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H")
+        return RunRequest(run_key=f"journey-waits-{latest}-{hour}", tags={"tessera/reason": "journey-waits"})
 
     return _sensor

@@ -315,6 +315,16 @@ def check_channels(syncs: list[SyncConfig], caps: list[FrequencyCap], *, file: s
                 key=f"syncs[{index}].channel",
             )
         sync._caps = tuple(cap for cap in caps if cap.channel == sync.channel_name)
+        # Caps count a customer's sends across syncs by the sync key: every sync on a capped channel
+        # must be keyed by the customer, or its sends would count apart from the others'.
+        if sync._caps and sync.source.primary_key != "customer_id":
+            raise SyncConfigError(
+                f"channel {sync.channel_name} has a frequency cap, which counts sends per customer_id, so "
+                f"this sync must be keyed by customer_id (its source's primary_key is "
+                f"{sync.source.primary_key}), or send on another channel",
+                file=file,
+                key=f"syncs[{index}].source.primary_key",
+            )
 
 
 class SyncConfig(_Strict):

@@ -329,6 +329,12 @@ def _error(sync_extra: dict[str, Any], **top: Any) -> str:
             {"frequency_caps": [{"channel": "email", "max": 2, "per": "7d"}]},
             "syncs.yml: syncs[0].channel: the file has frequency_caps, so this sync must declare its channel",
         ),
+        (
+            {"channel": "email", "source": {"model": "contacts", "primary_key": "email"}},
+            {"frequency_caps": [{"channel": "email", "max": 2, "per": "7d"}]},
+            "syncs.yml: syncs[0].source.primary_key: channel email has a frequency cap, which counts sends "
+            "per customer_id",
+        ),
     ],
 )
 def test_config_errors_are_one_line(extra: dict[str, Any], top: dict[str, Any], expected: str) -> None:
