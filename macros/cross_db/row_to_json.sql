@@ -10,3 +10,8 @@
 {% macro postgres__row_to_json(alias) -%}
     cast(row_to_json({{ alias }}) as text)
 {%- endmacro %}
+
+{#- Spark's to_json takes a struct, not a table alias. -#}
+{% macro spark__row_to_json(alias) -%}
+    cast(to_json(struct({{ alias }}.*)) as string)
+{%- endmacro %}

@@ -15,3 +15,8 @@
 {% macro postgres__try_cast_timestamp(expr) -%}
     {{ target.schema }}.tessera_try_timestamp({{ expr }})
 {%- endmacro %}
+
+{#- Spark has try_cast; an empty or blank text is null, as on the other warehouses. -#}
+{% macro spark__try_cast_timestamp(expr) -%}
+    try_cast(nullif(trim({{ expr }}), '') as timestamp)
+{%- endmacro %}

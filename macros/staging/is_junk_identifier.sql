@@ -119,3 +119,17 @@
 {% macro sql_string(value) -%}
     '{{ value | replace("'", "''") }}'
 {%- endmacro %}
+
+{#-
+    The blocklist's rules written into the SQL as constants, as on DuckDB: the portable form's
+    correlated subquery (a regular expression held in a column, compared per row) is not a form
+    Spark decorrelates. Falls back to the portable form where the seed cannot be read (parse time,
+    unit tests), where Spark may then refuse it.
+-#}
+{% macro spark__is_junk_identifier(identifier_type, normalized_expr) -%}
+    {{ tessera.duckdb__is_junk_identifier(identifier_type, normalized_expr) }}
+{%- endmacro %}
+
+{% macro spark__junk_identifier_reason(type_expr, value_expr) -%}
+    {{ tessera.duckdb__junk_identifier_reason(type_expr, value_expr) }}
+{%- endmacro %}

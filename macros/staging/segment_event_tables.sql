@@ -37,3 +37,22 @@
     {%- endfor -%}
     {{ return(tables) }}
 {%- endmacro %}
+
+{#- Spark has no information_schema for its session catalog: list the loader's schema through the adapter. -#}
+{% macro spark__segment_event_tables(tracks_relation, table_prefix='') -%}
+    {%- if not execute -%}
+        {{ return({}) }}
+    {%- endif -%}
+    {%- set loader_tables = ['tracks', 'identifies', 'pages', 'screens', 'aliases', 'groups', 'users', 'accounts'] -%}
+    {%- set tables = {} -%}
+    {%- for relation in adapter.list_relations(database=none, schema=tracks_relation.schema) -%}
+        {%- set table = relation.identifier | lower -%}
+        {%- if table.startswith(table_prefix | lower) and table[table_prefix | length:] not in loader_tables -%}
+            {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+            {%- if 'id' in names and 'event' in names and 'event_text' in names -%}
+                {%- do tables.update({table: names | sort}) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(tables) }}
+{%- endmacro %}

@@ -25,7 +25,13 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestration.audiences.rules import load_project
-from orchestration.journeys.config import JourneyContext, journey_dbt_vars, journeys_dir, load_journeys
+from orchestration.journeys.config import (
+    JOURNEYS_DIR_ENV,
+    JourneyContext,
+    journey_dbt_vars,
+    journeys_dir,
+    load_journeys,
+)
 from orchestration.settings import PROJECT_DIR
 from orchestration.source_presets import dbt_vars as source_preset_vars
 
@@ -139,12 +145,19 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     project = load_project(audiences_dir(project_dir))
     traits = load_traits(traits_file(project_dir))
     # Journeys (journeys/*.yml) name audiences and traits; their syncs are checked where syncs load.
-    journeys = load_journeys(
-        journeys_dir(project_dir),
-        JourneyContext(
-            audiences=frozenset(a.name for a in project.audiences),
-            traits={t.name: t.data_type for t in traits},
-        ),
+    # They go with the project's audiences: another audiences folder brings none unless a journeys
+    # folder is named too (the same rule as for another sync file).
+    other_audiences = bool(os.environ.get(AUDIENCES_DIR_ENV)) and not os.environ.get(JOURNEYS_DIR_ENV)
+    journeys = (
+        []
+        if other_audiences
+        else load_journeys(
+            journeys_dir(project_dir),
+            JourneyContext(
+                audiences=frozenset(a.name for a in project.audiences),
+                traits={t.name: t.data_type for t in traits},
+            ),
+        )
     )
     return {
         "audiences": [dict(entry) for entry in project.raw_entries],
