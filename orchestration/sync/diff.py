@@ -64,6 +64,8 @@ def _wanted_columns(config: SyncConfig) -> list[str]:
     if config.consent_purpose:
         wanted.append(f"consent_basis_{config.consent_purpose}")
     wanted.extend(HOLDOUT_COLUMNS)
+    if config.source.journey is not None:
+        wanted.append(JOURNEY_ENTRY_COLUMN)
     quiet = config.timing.quiet_hours
     if quiet is not None and quiet.timezone_column:
         wanted.append(quiet.timezone_column)
@@ -82,6 +84,25 @@ def _recipient_timezone(config: SyncConfig, columns: set[str]) -> str:
             key=f"{config.name}.timing.quiet_hours.timezone_column",
         )
     return f"nullif(trim(cast({quote(quiet.timezone_column)} as varchar)), '')"
+
+
+# A journey's sync step is an event per entry, not a membership (docs/journeys.md, "Sent once per
+# entry"): its source's entered_at marks the entry, and the state's payload_hash of a journey record
+# starts with the entry it was sent for, so a record is sent once per entry and never removed.
+JOURNEY_ENTRY_COLUMN = "entered_at"
+
+
+def _entry_mark(config: SyncConfig, columns: set[str]) -> str:
+    """The SQL of a row's entry mark (`entry:<entered_at>:`), null for a source that is no journey."""
+    if config.source.journey is None:
+        return "cast(null as varchar)"
+    if JOURNEY_ENTRY_COLUMN not in columns:
+        raise SyncConfigError(
+            f"column {JOURNEY_ENTRY_COLUMN} is not in {config.source.model}: a journey source marks each "
+            "entry with it",
+            key=f"{config.name}.source",
+        )
+    return f"'entry:' || coalesce(cast({quote(JOURNEY_ENTRY_COLUMN)} as varchar), '') || ':'"
 
 
 # Whatever the source, a row flagged in one of these columns is never sent (the global holdout first:
@@ -140,6 +161,7 @@ def compute_diff(
                 key=f"{config.name}.source",
             )
         recipient_timezone = _recipient_timezone(config, columns)
+        entry_mark = _entry_mark(config, columns)
         relation = tables.relation(
             schema, table_name, [c for c in _wanted_columns(config) if c in columns], row_filter
         )
@@ -174,7 +196,8 @@ def compute_diff(
             select
                 key,
                 payload,
-                md5(payload) as payload_hash,
+                coalesce(entry_mark, '') || md5(payload) as payload_hash,
+                entry_mark,
                 consented,
                 consent_evidence,
                 held_out,
@@ -187,19 +210,29 @@ def compute_diff(
                     {consent} as consented,
                     {evidence} as consent_evidence,
                     {_held_out(columns)} as held_out,
-                    {recipient_timezone} as recipient_timezone
+                    {recipient_timezone} as recipient_timezone,
+                    {entry_mark} as entry_mark
                 from {relation}
             )
             """
         )
 
     table = state_table(config.name)
+    journey = config.source.journey is not None
+    if journey:
+        # Sent once per entry, in every mode: a record is sent when its entry was not yet confirmed
+        # sent (an add, counted by frequency caps like any new send), and a member who leaves the ready
+        # set is not removed.
+        with_changes, with_removes = True, False
     purpose = config.consent_purpose
     granted = sql_string(f"granted:{purpose}" if purpose else "not_required")
     withdrawn = sql_string(f"withdrawn:{purpose}" if purpose else "not_required")
     change_filter = "present.key is null or present.payload_hash <> eligible.payload_hash"
     if not with_changes:
         change_filter = "present.key is null"
+    if journey:
+        change_filter = "present.key is null or not starts_with(present.payload_hash, eligible.entry_mark)"
+    change_kind = "'add'" if journey else "case when present.key is null then 'add' else 'change' end"
     removes = f"""
         union all
         select
@@ -224,7 +257,7 @@ def compute_diff(
         with
 
         eligible as (
-            select key, payload, payload_hash, consent_evidence
+            select key, payload, payload_hash, entry_mark, consent_evidence
             from _sync_source
             where key is not null and key_count = 1 and held_out is null and consented
         ),
@@ -252,7 +285,7 @@ def compute_diff(
 
         select
             eligible.key,
-            case when present.key is null then 'add' else 'change' end as change,
+            {change_kind} as change,
             eligible.payload,
             eligible.payload_hash,
             present.payload as old_payload,
