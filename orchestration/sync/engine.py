@@ -55,7 +55,7 @@ from orchestration.sync.redact import (
     register_destination_secrets,
     scrub_exception,
 )
-from orchestration.sync.state import Outcome, RunRow, utcnow
+from orchestration.sync.state import Outcome, RunRow, channel_sends_sql, utcnow
 from orchestration.sync.stores import (
     SyncLocation,
     SyncSource,
@@ -66,7 +66,7 @@ from orchestration.sync.stores import (
     open_store,
     publish_history,
 )
-from orchestration.sync.timing import apply_timing, as_utc
+from orchestration.sync.timing import apply_timing, as_utc, plan_timing
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,10 @@ class DryRunReport:
     pending_batches: int
     would_abort: str | None
     samples: dict[str, list[dict[str, Any]]]
+    # Held back now, as a run would (not in adds/changes): inside quiet hours, or over a frequency cap.
+    deferred: int = 0
+    capped: int = 0
+    timezone_unknown: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
@@ -140,6 +144,9 @@ class DryRunReport:
             "holdout_excluded": self.holdout_excluded,
             "global_holdout_excluded": self.global_holdout_excluded,
             "skipped": self.skipped,
+            "deferred": self.deferred,
+            "capped": self.capped,
+            "timezone_unknown": self.timezone_unknown,
         }
 
 
@@ -301,12 +308,15 @@ def preview_sync(
     state_path: str | Path | None = None,
     *,
     sample_size: int = 5,
+    now: datetime | None = None,
 ) -> DryRunReport:
-    """The dry run: counts of adds, changes, removes, invalid and consent-excluded rows, with samples.
+    """The dry run: counts of adds, changes, removes, invalid and consent-excluded rows, with samples,
+    and what quiet hours would defer and frequency caps would hold back at `now` (default: the system
+    clock), counted apart from the adds and changes that would be sent.
 
     `warehouse` is where the sync reads and keeps state (a SyncLocation, from the warehouse), or a
     published DuckDB file with `state_path` its state file. Nothing is sent, no secret is needed and the
-    state is only read."""
+    state (sync_sends and sync_waiting included) is only read."""
     location = duckdb_location(warehouse, state_path)
     with open_preview(location, config.name) as (conn, pending):
         mode = config.mode
@@ -319,13 +329,23 @@ def preview_sync(
         )
         if counts.removes and counts.eligible == 0:
             suppress_removes(conn, counts)
+        timing = plan_timing(
+            conn, config, SEND_OPERATION[mode], now or datetime.now(UTC), _read_channel_sends(conn)
+        )
+        report_samples = samples(conn, limit=sample_size)
+        for status in ("deferred", "capped"):
+            report_samples[status] = [
+                {"key": key, "reason": reason}
+                for key, _, kind, reason in timing.waiting
+                if kind == status
+            ][:sample_size]
         return DryRunReport(
             sync_name=config.name,
             destination=config.destination.type,
             mode=mode,
             source_rows=counts.source_rows,
-            adds=counts.adds,
-            changes=counts.changes,
+            adds=counts.adds - timing.deferred_adds - timing.capped,
+            changes=counts.changes - timing.deferred_changes,
             removes=counts.removes,
             unchanged=counts.unchanged,
             invalid=counts.invalid,
@@ -337,8 +357,21 @@ def preview_sync(
             global_holdout_excluded=counts.global_holdout_excluded,
             pending_batches=pending,
             would_abort=_guard(config, counts, force=False),
-            samples=samples(conn, limit=sample_size),
+            samples=report_samples,
+            deferred=timing.deferred,
+            capped=timing.capped,
+            timezone_unknown=timing.timezone_unknown,
         )
+
+
+def _read_channel_sends(conn: Any) -> Callable[[str, datetime], None]:
+    """For the dry run: the confirmed adds per key on a channel, read from the state the preview
+    connection sees (sync_sends), as `_sync_channel_sends`; a temp table, so nothing is written."""
+
+    def read(channel: str, since: datetime) -> None:
+        conn.execute("create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since))
+
+    return read
 
 
 def run_sync(
@@ -370,7 +403,7 @@ def run_sync(
     clock quiet hours and frequency-cap windows are read against (default: the system's, in UTC)."""
     if dry_run:
         started = utcnow()
-        report = preview_sync(config, warehouse, state_path)
+        report = preview_sync(config, warehouse, state_path, now=now() if now is not None else None)
         result = SyncRunResult(
             run_id=_new_run_id(),
             sync_name=config.name,
@@ -389,6 +422,9 @@ def run_sync(
             global_holdout_excluded=report.global_holdout_excluded,
             skipped=report.skipped,
             removes_suppressed=report.removes_suppressed,
+            deferred=report.deferred,
+            capped=report.capped,
+            timezone_unknown=report.timezone_unknown,
             preview=report,
             error=report.would_abort,
         )

@@ -19,7 +19,8 @@ syncs cannot both pass a cap."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -43,6 +44,8 @@ class TimingCounts:
     timezone_unknown: int = 0
     # Records that started waiting in this run (written to the record log).
     logged: int = 0
+    # What is held back: (key, operation, status, reason), status `deferred` or `capped`.
+    waiting: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def deferred(self) -> int:
@@ -89,6 +92,30 @@ def quiet_reasons(
 Waiting = list[tuple[str, str, str, str]]  # (key, operation, status, reason)
 
 
+# Makes the temp table `_sync_channel_sends` (key, sends) on the diff connection: the confirmed adds on
+# a channel since a time (SyncStore.channel_sends, or a read of the state for the dry run).
+ChannelSends = Callable[[str, datetime], None]
+
+
+def plan_timing(
+    conn: duckdb.DuckDBPyConnection,
+    config: SyncConfig,
+    operation: str,
+    now: datetime,
+    channel_sends: ChannelSends,
+) -> TimingCounts:
+    """Take deferred (quiet hours) and capped records out of `_sync_diff` on `conn` and count them,
+    writing nothing: what a run would hold back, and what the dry run reports."""
+    counts = TimingCounts()
+    now = as_utc(now)
+    quiet = config.timing.quiet_hours
+    if quiet is not None:
+        counts.waiting += _defer_quiet_hours(conn, config, operation, quiet, now, counts)
+    if config.frequency_caps and config.channel_name is not None:
+        counts.waiting += _apply_caps(conn, config, channel_sends, operation, now, counts)
+    return counts
+
+
 def apply_timing(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
@@ -98,19 +125,11 @@ def apply_timing(
     now: datetime,
 ) -> TimingCounts:
     """Take deferred (quiet hours) and capped records out of `_sync_diff` on `conn`, count them, and
-    record them as waiting (logged when they start waiting, not on every run that keeps them waiting)."""
-    counts = TimingCounts()
-    now = as_utc(now)
-    quiet = config.timing.quiet_hours
-    caps = bool(config.frequency_caps) and config.channel_name is not None
-    # Without quiet hours or caps (now) nothing waits: the call still clears what an earlier
-    # configuration left waiting.
-    waiting: Waiting = []
-    if quiet is not None:
-        waiting += _defer_quiet_hours(conn, config, operation, quiet, now, counts)
-    if caps:
-        waiting += _apply_caps(conn, config, store, operation, now, counts)
-    counts.logged = store.log_waiting(config.name, run_id, waiting)
+    record them as waiting (logged when they start waiting, not on every run that keeps them waiting).
+    Without quiet hours or caps (now) nothing waits: the call still clears what an earlier
+    configuration left waiting."""
+    counts = plan_timing(conn, config, operation, now, store.channel_sends)
+    counts.logged = store.log_waiting(config.name, run_id, counts.waiting)
     return counts
 
 
@@ -179,7 +198,7 @@ def _defer_quiet_hours(
 def _apply_caps(
     conn: duckdb.DuckDBPyConnection,
     config: SyncConfig,
-    store: SyncStore,
+    channel_sends: ChannelSends,
     operation: str,
     now: datetime,
     counts: TimingCounts,
@@ -188,7 +207,7 @@ def _apply_caps(
     capped: Waiting = []
     for cap in config.frequency_caps:
         since = (now - cap.window).replace(tzinfo=None)
-        store.channel_sends(cap.channel, since)
+        channel_sends(cap.channel, since)
         rows: list[Any] = conn.execute(
             """
             select d.key, c.sends

@@ -239,6 +239,41 @@ def test_deferred_and_held_out_records_do_not_count_toward_caps(paths: Paths, we
     assert run(first, paths, MORNING).capped == 3
 
 
+def test_the_dry_run_counts_deferred_and_capped_apart_and_writes_nothing(
+    paths: Paths, webhook: WebhookFake
+) -> None:
+    from orchestration.sync.engine import preview_sync
+    from tests.sync.helpers import state_snapshot
+
+    write_warehouse(paths.warehouse, recipients())
+    quiet, capped = parse_syncs(
+        {
+            "frequency_caps": [{"channel": "email", "max": 1, "per": "7d"}],
+            "syncs": [
+                sync_dict(webhook, "quiet", channel="email", timing={"quiet_hours": QUIET}),
+                sync_dict(webhook, "capped", channel="email"),
+            ],
+        }
+    )
+    # Before anything ran: quiet hours would defer three (Warsaw, and two on the default zone).
+    report = preview_sync(quiet, paths.warehouse, paths.state, now=EVENING)
+    assert (report.adds, report.deferred, report.capped, report.timezone_unknown) == (1, 3, 0, 1)
+    assert report.counts()["deferred"] == 3 and [s["key"] for s in report.samples["deferred"]] == ["c0", "c2", "c3"]
+    dry = run_sync(quiet, paths.warehouse, paths.state, dry_run=True, now=lambda: EVENING)
+    assert (dry.status, dry.adds, dry.deferred) == ("dry_run", 1, 3)
+
+    run(quiet, paths, EVENING)
+    run(quiet, paths, MORNING)  # all four sent by the morning: one email each this week
+    before = state_snapshot(paths.state)
+    report = preview_sync(capped, paths.warehouse, paths.state, now=MORNING)
+    assert (report.adds, report.capped, report.deferred) == (0, 4, 0)
+    assert report.samples["capped"][0] == {"key": "c0", "reason": "frequency cap email 1 per 7d (1 sent)"}
+    assert state_snapshot(paths.state) == before, "the dry run wrote state, sync_sends or sync_waiting"
+    assert query(paths.state, "select count(*) from sync_waiting") == [(0,)]
+    # The run agrees with its dry run.
+    assert run(capped, paths, MORNING).capped == 4
+
+
 @pytest.mark.postgres
 def test_two_syncs_at_once_do_not_both_pass_the_cap(
     paths: Paths, webhook: WebhookFake, monkeypatch: pytest.MonkeyPatch

@@ -64,6 +64,15 @@ STATE_TYPES = {
 }
 
 
+SENDS_TYPES = {
+    "channel": "varchar",
+    "key": "varchar",
+    "sync_name": "varchar",
+    "run_id": "varchar",
+    "sent_at": "timestamp",
+}
+
+
 def _q(sql: str) -> str:
     """The engine's `?` placeholders as psycopg2's."""
     return sql.replace("?", "%s")
@@ -616,8 +625,9 @@ def _escaped(condition: str | None) -> str:
 
 @contextlib.contextmanager
 def open_preview(location: SyncLocation, sync_name: str) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
-    """For the dry run: the sync's state copied into DuckDB from a read-only session (nothing is created,
-    not even the state schema), and the number of unconfirmed batches."""
+    """For the dry run: the sync's state and the sends frequency caps count (sync_sends) copied into
+    DuckDB from a read-only session (nothing is created, not even the state schema), and the number of
+    unconfirmed batches."""
     duck = duckdb.connect()
     conn = _connect_state(location)
     try:
@@ -627,6 +637,22 @@ def open_preview(location: SyncLocation, sync_name: str) -> Iterator[tuple[duckd
                 if statement.strip().startswith("create table"):
                     duck.execute(statement)
             _copy_state(cur, location.state, sync_name, duck)
+            # The sends frequency caps count, for the dry run's capped count (pruned to the longest
+            # cap window, so the copy stays small).
+            cur.execute(
+                "select 1 from information_schema.tables where table_schema = %s and table_name = 'sync_sends'",
+                (location.state,),
+            )
+            if cur.fetchone() is not None:
+                copy_into_duckdb(
+                    cur,
+                    f"select channel, key, sync_name, run_id, sent_at from {quote(location.state)}.sync_sends",
+                    duck,
+                    "_sync_sends_copy",
+                    SENDS_TYPES,
+                )
+                duck.execute("insert into sync_sends select * from _sync_sends_copy")
+                duck.execute("drop table _sync_sends_copy")
             cur.execute(
                 "select 1 from information_schema.tables where table_schema = %s and table_name = 'sync_journal'",
                 (location.state,),
