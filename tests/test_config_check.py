@@ -212,3 +212,38 @@ def test_a_wrong_source_preset_is_one_line(project: Settings, tmp_path: Path, mo
         line.startswith("source presets: ")
         and "presets.yml: sources.events.schema: the segment preset" in line
     )
+
+
+def test_a_journey_condition_with_a_bad_timestamp_literal_is_one_line(
+    project: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by `tessera check` before dbt renders the journey (it would fail there, or cast it its way)."""
+    from orchestration.cli import main
+
+    journeys = tmp_path / "journeys"
+    journeys.mkdir()
+    monkeypatch.setenv("TESSERA_JOURNEYS_DIR", str(journeys))
+    journey_sync = {
+        **GOOD_SYNC,
+        "name": "recovery_email",
+        "source": {"journey": "cart_recovery"},
+        "mapping": {"email": "email"},
+    }
+    (tmp_path / "syncs.yml").write_text(yaml.safe_dump({"syncs": [journey_sync]}))
+    journey = {
+        "name": "cart_recovery",
+        "entry": {"audience": "cart_abandoners_7d"},
+        "steps": [
+            {"condition": {"trait": "last_order_at", "op": "<", "value": "2026-01-32"}},
+            {"sync": "recovery_email"},
+        ],
+    }
+    (journeys / "cart_recovery.yml").write_text(yaml.safe_dump(journey))
+    [line] = _lines(check_project_config(project))
+    assert line.startswith("journeys: ") and "cart_recovery.yml: steps[0].condition: " in line, line
+    assert "'2026-01-32' is not a timestamp literal" in line, line
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 2 and "'2026-01-32' is not a timestamp literal" in result.output
+    journey["steps"][0]["condition"]["value"] = "2026-01-31"
+    (journeys / "cart_recovery.yml").write_text(yaml.safe_dump(journey))
+    assert check_project_config(project) == []

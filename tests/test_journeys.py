@@ -22,7 +22,12 @@ from orchestration.sync.errors import SyncConfigError
 
 CONTEXT = JourneyContext(
     audiences=frozenset({"cart_abandoners_7d", "lapsed_high_value"}),
-    traits={"last_order_at": "timestamp", "orders_count": "bigint", "favourite_category": "varchar"},
+    traits={
+        "last_order_at": "timestamp",
+        "orders_count": "bigint",
+        "favourite_category": "varchar",
+        "first_order_date": "date",
+    },
     syncs={"recovery_email": "cart_recovery", "plain_export": None},
 )
 GOOD = {
@@ -53,6 +58,7 @@ def test_a_good_journey_loads_and_becomes_the_dbt_var() -> None:
     assert journey.dbt_var() == {
         "name": "cart_recovery",
         "entry_audience": "cart_abandoners_7d",
+        "include_existing": False,
         "steps": [
             {"kind": "wait", "minutes": 1440},
             {"kind": "condition", "not_in_audience": "lapsed_high_value"},
@@ -62,6 +68,26 @@ def test_a_good_journey_loads_and_becomes_the_dbt_var() -> None:
         ],
     }
     assert [wait_minutes(w) for w in ("30m", "12h", "2d", "1w")] == [30, 720, 2880, 10080]
+
+
+def test_timestamp_literals_and_include_existing_load() -> None:
+    for literal in ("2026-01-31", "2026-01-31 08:00", "2026-01-31T08:00:00", "2026-01-31 08:00:00.25"):
+        parse_journey(
+            _steps({"condition": {"trait": "last_order_at", "op": ">", "value": literal}}),
+            file="journeys/cart_recovery.yml",
+            context=CONTEXT,
+        )
+    parse_journey(
+        _steps({"condition": {"trait": "first_order_date", "op": "<", "value": "2026-02-28"}}),
+        file="journeys/cart_recovery.yml",
+        context=CONTEXT,
+    )
+    existing = parse_journey(
+        _with(entry={"audience": "cart_abandoners_7d", "include_existing": True}),
+        file="journeys/cart_recovery.yml",
+        context=CONTEXT,
+    )
+    assert existing.dbt_var()["include_existing"] is True
 
 
 @pytest.mark.parametrize(
@@ -111,6 +137,24 @@ def test_a_good_journey_loads_and_becomes_the_dbt_var() -> None:
             "op and value belong to a trait",
         ),
         (_with(exit_on="purchase"), "exit_on: unknown key"),
+        (
+            _steps({"condition": {"trait": "last_order_at", "op": ">", "value": "2026-13-45"}}),
+            "steps[0].condition: trait last_order_at is timestamp: '2026-13-45' is not a timestamp literal",
+        ),
+        (
+            _steps({"condition": {"trait": "last_order_at", "op": "<", "value": "yesterday"}}),
+            "steps[0].condition: trait last_order_at is timestamp: 'yesterday' is not a timestamp",
+        ),
+        (
+            _steps({"condition": {"trait": "last_order_at", "op": "<", "value": "2026-01-31 08:00:00+02"}}),
+            "is not a timestamp literal",
+        ),
+        (
+            _steps({"condition": {"trait": "first_order_date", "op": ">=", "value": "2026-01-31 08:00"}}),
+            "trait first_order_date is date: '2026-01-31 08:00' is not a date literal",
+        ),
+        (_with(entry={"audience": "cart_abandoners_7d", "include_existing": "yes"}), "entry.include_existing"),
+        (_with(entry={"audience": "cart_abandoners_7d", "include": True}), "entry.include: unknown key"),
         (_with(name="Cart-Recovery"), "name: String should match pattern"),
     ],
 )
@@ -329,7 +373,7 @@ def test_a_journeys_sync_step_sends_its_ready_members_only(journey_scratch, tmp_
 
 def test_the_journey_state_unit_test_passes_on_postgres(tmp_path: Path) -> None:
     """The same dbt unit test on Postgres: the model's SQL is portable. Unit tests need their inputs'
-    relations only for the column types, so three empty tables stand in for the built upstream."""
+    relations only for the column types, so four empty tables stand in for the built upstream."""
     import os
     import subprocess
     import sys
@@ -358,6 +402,10 @@ def test_the_journey_state_unit_test_passes_on_postgres(tmp_path: Path) -> None:
         cur.execute(
             f"create table {schema}.customer_traits (customer_id varchar, orders_count bigint, "
             "last_order_at timestamp)"
+        )
+        cur.execute(
+            f"create table {schema}.journey_launches (journey_name varchar, launch_build_id varchar, "
+            "launched_at timestamp)"
         )
     try:
         env = {
@@ -442,3 +490,51 @@ def test_journeys_go_with_the_project_sync_file(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "cart_recovery.yml").write_text(yaml.safe_dump(GOOD))
     with pytest.raises(JourneyConfigError, match="steps: sync 'recovery_email' must read this journey"):
         project_journeys(project_syncs(Settings.from_env()))
+
+
+def _build_launches(env: dict[str, str], target: Path, journeys: list[str], *extra: str) -> None:
+    """`dbt run` of journey_launches alone (it reads only the var), with these journeys declared."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.audiences.definitions import dbt_vars_args
+    from orchestration.settings import PROJECT_DIR
+
+    declared = [{**E2E_JOURNEY, "name": name} for name in journeys]
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            *dbt_vars_args(["run", "--select", "journey_launches", *extra, "--vars", json.dumps({"journeys": declared})]),
+            *("--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)),
+            *("--target", env["TESSERA_TARGET"], "--target-path", str(target), "--quiet"),
+        ],
+        env={**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_a_journeys_launch_is_its_first_build_and_survives_later_builds(tmp_path: Path) -> None:
+    """journey_launches keeps each journey's first build (incremental, full_refresh false): a later
+    build, even a full refresh, adds a new journey's launch and never moves an old one. (DuckDB only:
+    on an empty Postgres schema the project's on-run-end hook, the masked views, cannot run.)"""
+    import duckdb
+
+    env = {"TESSERA_TARGET": "duckdb", "TESSERA_BUILD_DB": str(tmp_path / "build.duckdb")}
+
+    def launches() -> dict[str, object]:
+        con = duckdb.connect(str(tmp_path / "build.duckdb"), read_only=True)
+        try:
+            return dict(con.execute("select journey_name, launched_at from journey_launches").fetchall())
+        finally:
+            con.close()
+
+    _build_launches(env, tmp_path / "target", ["cart_recovery"])
+    first = launches()
+    assert list(first) == ["cart_recovery"]
+    _build_launches(env, tmp_path / "target", ["cart_recovery", "winback"], "--full-refresh")
+    second = launches()
+    assert second["cart_recovery"] == first["cart_recovery"] and second["winback"] > first["cart_recovery"]

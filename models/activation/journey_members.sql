@@ -9,6 +9,8 @@
     but are never ready: they stop at the sync step as held_out with the reason.
     Audience conditions are read from the history as of the time their step is reached; trait
     conditions compare the current customer_traits value (traits keep no history).
+    A journey whose entry has include_existing false enters only the members whose latest entry is at
+    or after its launch (journey_launches: its first build); an earlier entry predates the journey.
 -#}
 {%- set journeys = var('journeys', []) -%}
 {%- set now = tessera.utc_now() -%}
@@ -25,6 +27,10 @@ memberships as (
 
 traits as (
     select * from {{ ref('customer_traits') }}
+),
+
+launches as (
+    select * from {{ ref('journey_launches') }}
 ),
 
 latest_changes as (
@@ -60,6 +66,13 @@ journey_{{ j }}_entries as (
         and latest_changes.customer_id = memberships.customer_id
     where latest_changes.audience_name = {{ tessera.journey_literal(journey.entry_audience) }}
         and latest_changes.last_entered_at is not null
+        {%- if not journey.include_existing %}
+        and exists (
+            select 1 from launches
+            where launches.journey_name = {{ tessera.journey_literal(journey.name) }}
+                and latest_changes.last_entered_at >= launches.launched_at
+        )
+        {%- endif %}
 ),
 
 journey_{{ j }}_timed as (

@@ -1,7 +1,10 @@
 {#-
     Every entry into and exit from an audience, per build; never rebuilt from scratch. A customer
     was a member at time T when their latest change at or before T is `entered`.
+    It builds after journey_launches, so the changes of a build that launches a journey are stamped
+    after the launch, and that journey enters them (docs/journeys.md, "Who enters").
 -#}
+-- depends_on: {{ ref('journey_launches') }}
 {{
     config(
         materialized='incremental',

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,7 +91,19 @@ def _known_audience(value: str, info: ValidationInfo) -> str:
 
 
 class Entry(_Strict):
+    """`entry: {audience: A, include_existing: false}`. A journey enters the members who enter A from
+    its launch on (its first build, kept in the journey_launches model); with include_existing true,
+    also those already in A then (Braze's canvases enter only users who enter after launch)."""
+
     audience: str = Field(pattern=NAME)
+    include_existing: bool = False
+
+    @field_validator("include_existing", mode="before")
+    @classmethod
+    def _boolean(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
 
     @field_validator("audience")
     @classmethod
@@ -159,7 +172,33 @@ class Condition(_Strict):
                 raise ValueError(f"trait {self.trait} is boolean: use = or != with true or false")
             if data_type in ("varchar", "timestamp", "date") and not isinstance(self.value, str):
                 raise ValueError(f"trait {self.trait} is {data_type}: compare it with a quoted string")
+            if data_type in ("timestamp", "date"):
+                _check_time_literal(str(self.value), self.trait, data_type)
         return self
+
+
+_TIMESTAMP_LITERAL = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
+
+
+def _check_time_literal(value: str, trait: str, data_type: str) -> None:
+    """A literal compared with a date or timestamp trait must be one, in a form both DuckDB and
+    Postgres cast the same way (ISO 8601, no zone: traits are naive UTC); else dbt would fail at run
+    time, or a warehouse would read it its own way."""
+    example = "'2026-01-31'" if data_type == "date" else "'2026-01-31' or '2026-01-31 08:00:00'"
+    text = value.strip()
+    valid = _TIMESTAMP_LITERAL.match(text) is not None
+    if valid:
+        try:
+            if data_type == "date":
+                valid = len(text) == 10 and date.fromisoformat(text) is not None
+            else:
+                datetime.fromisoformat(text)
+        except ValueError:
+            valid = False
+    if not valid:
+        raise ValueError(
+            f"trait {trait} is {data_type}: {value!r} is not a {data_type} literal (e.g. {example}, UTC)"
+        )
 
 
 class Step(_Strict):
@@ -243,7 +282,12 @@ class JourneyConfig(_Strict):
                 steps.append({"kind": "condition", **step.condition.model_dump(exclude_none=True)})
             else:
                 steps.append({"kind": "sync", "sync": step.sync})
-        return {"name": self.name, "entry_audience": self.entry.audience, "steps": steps}
+        return {
+            "name": self.name,
+            "entry_audience": self.entry.audience,
+            "include_existing": self.entry.include_existing,
+            "steps": steps,
+        }
 
 
 def _key(loc: tuple[int | str, ...]) -> str:
