@@ -140,7 +140,7 @@ def _collect(
         "select * from quarantined_rows where "
         + (match_condition([("raw_record", "VARCHAR")], cluster_terms(cluster, matches, people)) or "false"),
     )
-    data["sync_log"] = _sync_log(settings, ids)
+    data.update(_sync_tables(settings, ids))
     return data
 
 
@@ -148,9 +148,22 @@ def _without_load_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != "_loaded_at"} for row in rows]
 
 
-def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
-    """The person's rows of the sync record log, wherever the warehouse keeps it (DuckDB: the published
-    history file; Postgres: the `_sync` schema), read through the sync store's read-only source."""
+# The sync engine's tables a person's records are in, keyed by the sync key (customer_id for customer,
+# audience and journey syncs): the export section, the table and its order. Erasure deletes the same
+# rows (SyncStore.forget).
+SYNC_SECTIONS = {
+    "sync_log": ("sync_record_log", "logged_at, sync_name"),
+    # The confirmed adds frequency caps count: which sync sent to the person on which channel, and when.
+    "sync_sends": ("sync_sends", "sent_at, sync_name"),
+    # What a sync holds back for the person now (quiet hours, a frequency cap), and why.
+    "sync_waiting": ("sync_waiting", "since, sync_name"),
+}
+
+
+def _sync_tables(settings: Settings, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The person's rows of the sync record log, sync_sends and sync_waiting, wherever the warehouse
+    keeps them (DuckDB: the published history file; Postgres: the `_sync` schema), read through the
+    sync store's read-only source. A table a store does not have yet (no sync ran) is an empty list."""
     import dataclasses
 
     import duckdb
@@ -158,24 +171,27 @@ def _sync_log(settings: Settings, keys: list[str]) -> list[dict[str, Any]]:
     from orchestration.sync.project import sync_location
     from orchestration.sync.stores import open_source
 
+    found: dict[str, list[dict[str, Any]]] = {section: [] for section in SYNC_SECTIONS}
     location = sync_location(settings)
     history = open_source(dataclasses.replace(location, published=location.history or location.state))
     if not keys or not history.exists():
-        return []
+        return found
     con = duckdb.connect()
     try:
         with history.open(con) as tables:
-            columns = tables.columns("main", "sync_record_log")
-            if columns is None:
-                return []
-            relation = tables.relation("main", "sync_record_log", columns)
-            return _rows(
-                con,
-                f"select * from {relation} where key in (select unnest(?)) order by logged_at, sync_name",
-                [keys],
-            )
+            for section, (table, order) in SYNC_SECTIONS.items():
+                columns = tables.columns("main", table)
+                if columns is None:
+                    continue
+                relation = tables.relation("main", table, columns)
+                found[section] = _rows(
+                    con,
+                    f"select * from {relation} where key in (select unnest(?)) order by {order}",
+                    [keys],
+                )
     finally:
         con.close()
+    return found
 
 
 def export(

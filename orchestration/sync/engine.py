@@ -16,7 +16,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,9 @@ SEND_OPERATION = {
 }
 REMOVE_OPERATION = {"mirror": "delete", "audience": "remove"}
 PAGE_SIZE = 20_000
+# sync_sends rows are kept this long past the longest frequency-cap window of their channel (a window
+# is read against each run's own clock; the margin also keeps a cap made longer counting for a while).
+SENDS_KEEP_MARGIN = timedelta(days=7)
 DIFF_COUNTS = (
     "source_rows",
     "adds",
@@ -595,10 +598,25 @@ class _Runner:
             kinds = ("remove", "change") if replace else ("remove",)
             self._phase(REMOVE_OPERATION[mode], kinds)
         self._phase(SEND_OPERATION[mode], ("add", "change"))
+        self._prune_sends()
         if result.removes_held:
             result.status = "held"
         else:
             result.status = "success" if result.failed == 0 else "partial"
+
+    def _prune_sends(self) -> None:
+        """sync_sends is read only by frequency caps: a run that writes to it drops its channel's sends
+        older than the channel's longest cap window plus SENDS_KEEP_MARGIN (just the margin when the
+        channel has no cap), under the store's lock, so the table stays as small as the caps need."""
+        channel = self.config.channel_name
+        if channel is None:
+            return
+        assert self.store is not None
+        longest = max((cap.window for cap in self.config.frequency_caps), default=timedelta(0))
+        before = (as_utc(self.now()) - longest - SENDS_KEEP_MARGIN).replace(tzinfo=None)
+        pruned = self.store.prune_sends(channel, before)
+        if pruned:
+            log.info("sync %s: %d sends on %s older than %s pruned", self.config.name, pruned, channel, before)
 
     def _hold_removes(self, conn: Any, counts: DiffCounts) -> None:
         """Hold this run's removals for a person when they exceed `hold_remove_share` of the records at

@@ -506,6 +506,13 @@ class StateStore:
             "create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since)
         )
 
+    def prune_sends(self, channel: str, before: datetime) -> int:
+        """Delete the sends on `channel` older than `before` (naive UTC): no cap counts them any more."""
+        rows = self.conn.execute(
+            "delete from sync_sends where channel = ? and sent_at < ? returning 1", [channel, before]
+        ).fetchall()
+        return len(rows)
+
     def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
         """The records this run holds back (key, operation, status, reason) become the sync's
         `sync_waiting`; those not already waiting with that status are logged. One transaction."""

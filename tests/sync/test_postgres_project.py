@@ -88,9 +88,9 @@ def test_the_postgres_warehouse_runs_syncs_from_its_published_schema(
     again = run_project_sync(settings, config)
     assert (again.status, again.unchanged, again.sent) == ("success", 6, 0)
     # An access request finds the person's sends in the record log (orchestration/privacy/export.py).
-    from orchestration.privacy.export import _sync_log
+    from orchestration.privacy.export import _sync_tables
 
-    logged = _sync_log(settings, ["c00001", "c00002"])
+    logged = _sync_tables(settings, ["c00001", "c00002"])["sync_log"]
     assert [(row["key"], row["status"]) for row in logged] == [("c00001", "succeeded")]
 
 

@@ -442,6 +442,73 @@ def test_erasure_removes_a_persons_sends(paths: Paths, webhook: WebhookFake) -> 
     assert keys == [("c1",), ("c2",), ("c3",)]
 
 
+def test_sync_sends_are_pruned_past_the_longest_cap_window(paths: Paths, webhook: WebhookFake) -> None:
+    from orchestration.sync.engine import SENDS_KEEP_MARGIN
+
+    write_warehouse(paths.warehouse, recipients())
+    welcome, other, sms = parse_syncs(
+        {
+            "frequency_caps": [
+                {"channel": "email", "max": 1, "per": "24h"},
+                {"channel": "email", "max": 3, "per": "2w"},  # the longest email window
+            ],
+            "syncs": [
+                sync_dict(webhook, "welcome", channel="email"),
+                sync_dict(webhook, "other", channel="email"),
+                sync_dict(webhook, "texts", channel="sms"),
+            ],
+        }
+    )
+    run(welcome, paths, EVENING)
+    run(sms, paths, EVENING)
+    count = "select channel, count(*) from sync_sends group by 1 order by 1"
+    assert query(paths.state, count) == [("email", 4), ("sms", 4)]
+    # Within the longest window plus the margin: kept, and still counted.
+    inside = EVENING + timedelta(weeks=2) + SENDS_KEEP_MARGIN - timedelta(hours=1)
+    run(other, paths, inside)
+    assert query(paths.state, count) == [("email", 8), ("sms", 4)]
+    # Past it: a run on the channel drops them (the sms sends are another channel's, not touched).
+    run(other, paths, EVENING + timedelta(weeks=2) + SENDS_KEEP_MARGIN + timedelta(hours=1))
+    assert query(paths.state, count) == [("email", 4), ("sms", 4)]
+    # An uncapped channel keeps its sends for the margin only.
+    run(sms, paths, EVENING + SENDS_KEEP_MARGIN + timedelta(hours=1))
+    assert query(paths.state, count) == [("email", 4)]
+
+
+def test_the_access_export_holds_a_persons_sends_and_waiting_records(
+    paths: Paths, webhook: WebhookFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tessera privacy export reads sync_sends and sync_waiting by the person's customer ids, as it
+    reads the record log (orchestration/privacy/export.py); erasure deletes the same rows."""
+    import orchestration.sync.project
+    from orchestration.privacy.export import _sync_tables
+    from orchestration.settings import Settings
+    from orchestration.sync.stores import duckdb_location
+
+    write_warehouse(paths.warehouse, recipients())
+    welcome, capped = parse_syncs(
+        {
+            "frequency_caps": [{"channel": "email", "max": 1, "per": "7d"}],
+            "syncs": [sync_dict(webhook, "welcome", channel="email"), sync_dict(webhook, "capped", channel="email")],
+        }
+    )
+    run(welcome, paths, EVENING)
+    run(capped, paths, EVENING)
+    location = duckdb_location(paths.warehouse, paths.state)
+    monkeypatch.setattr(orchestration.sync.project, "sync_location", lambda settings: location)
+    found = _sync_tables(Settings.from_env(), ["c0", "c9"])
+    assert [(r["channel"], r["key"], r["sync_name"]) for r in found["sync_sends"]] == [("email", "c0", "welcome")]
+    assert [(r["sync_name"], r["key"], r["status"], r["reason"]) for r in found["sync_waiting"]] == [
+        ("capped", "c0", "capped", "frequency cap email 1 per 7d (1 sent)")
+    ]
+    assert {(r["sync_name"], r["status"]) for r in found["sync_log"]} == {
+        ("welcome", "succeeded"),
+        ("capped", "capped"),
+    }
+    assert all(r["key"] == "c0" for rows in found.values() for r in rows)
+    assert _sync_tables(Settings.from_env(), []) == {"sync_log": [], "sync_sends": [], "sync_waiting": []}
+
+
 def test_yaml_on_key_and_the_shipped_demo(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """PyYAML reads `on:` as true; `timing: {on: entry}` still means on: entry. The demo file loads."""
     from orchestration.settings import PROJECT_DIR

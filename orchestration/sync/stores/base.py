@@ -89,6 +89,9 @@ class SyncStore(Protocol):
         the destinations confirmed since `since` (naive UTC), across every sync of this store (table
         sync_sends). Read under the store's lock, so no other run can send in between."""
 
+    def prune_sends(self, channel: str, before: datetime) -> int:
+        """Delete the rows of sync_sends on `channel` sent before `before` (naive UTC); how many."""
+
     def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
         """The records this run holds back, (key, operation, status, reason) with status `deferred`
         (quiet hours) or `capped` (a frequency cap): not sent, state unchanged. They replace the sync's

@@ -423,6 +423,13 @@ class PostgresStore:
         finally:
             self.conn.rollback()
 
+    def prune_sends(self, channel: str, before: datetime) -> int:
+        """As the DuckDB store."""
+        rows = self._run(
+            "delete from sync_sends where channel = %s and sent_at < %s returning 1", (channel, before)
+        )
+        return len(rows)
+
     def log_waiting(self, sync_name: str, run_id: str, rows: list[tuple[str, str, str, str]]) -> int:
         """As the DuckDB store: `sync_waiting` replaced, and the newly waiting logged, in one transaction."""
         now = utcnow()
