@@ -153,7 +153,10 @@ def test_timestamp_literals_and_include_existing_load() -> None:
             _steps({"condition": {"trait": "first_order_date", "op": ">=", "value": "2026-01-31 08:00"}}),
             "trait first_order_date is date: '2026-01-31 08:00' is not a date literal",
         ),
-        (_with(entry={"audience": "cart_abandoners_7d", "include_existing": "yes"}), "entry.include_existing"),
+        (
+            _with(entry={"audience": "cart_abandoners_7d", "include_existing": "yes"}),
+            "entry.include_existing",
+        ),
         (_with(entry={"audience": "cart_abandoners_7d", "include": True}), "entry.include: unknown key"),
         (_with(name="Cart-Recovery"), "name: String should match pattern"),
     ],
@@ -505,7 +508,9 @@ def _build_launches(env: dict[str, str], target: Path, journeys: list[str], *ext
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dbt"),
-            *dbt_vars_args(["run", "--select", "journey_launches", *extra, "--vars", json.dumps({"journeys": declared})]),
+            *dbt_vars_args(
+                ["run", "--select", "journey_launches", *extra, "--vars", json.dumps({"journeys": declared})]
+            ),
             *("--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)),
             *("--target", env["TESSERA_TARGET"], "--target-path", str(target), "--quiet"),
         ],

@@ -338,9 +338,7 @@ def preview_sync(
         report_samples = samples(conn, limit=sample_size)
         for status in ("deferred", "capped"):
             report_samples[status] = [
-                {"key": key, "reason": reason}
-                for key, _, kind, reason in timing.waiting
-                if kind == status
+                {"key": key, "reason": reason} for key, _, kind, reason in timing.waiting if kind == status
             ][:sample_size]
         return DryRunReport(
             sync_name=config.name,
@@ -372,7 +370,9 @@ def _read_channel_sends(conn: Any) -> Callable[[str, datetime], None]:
     connection sees (sync_sends), as `_sync_channel_sends`; a temp table, so nothing is written."""
 
     def read(channel: str, since: datetime) -> None:
-        conn.execute("create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since))
+        conn.execute(
+            "create or replace temp table _sync_channel_sends as " + channel_sends_sql(channel, since)
+        )
 
     return read
 
@@ -616,7 +616,9 @@ class _Runner:
         before = (as_utc(self.now()) - longest - SENDS_KEEP_MARGIN).replace(tzinfo=None)
         pruned = self.store.prune_sends(channel, before)
         if pruned:
-            log.info("sync %s: %d sends on %s older than %s pruned", self.config.name, pruned, channel, before)
+            log.info(
+                "sync %s: %d sends on %s older than %s pruned", self.config.name, pruned, channel, before
+            )
 
     def _hold_removes(self, conn: Any, counts: DiffCounts) -> None:
         """Hold this run's removals for a person when they exceed `hold_remove_share` of the records at

@@ -92,7 +92,9 @@ def test_a_journey_step_is_sent_once_per_entry(paths: Paths, webhook: WebhookFak
     back = run(config, paths, ready(("c1", FIRST_ENTRY), ("c2", FIRST_ENTRY)))
     assert (back.adds, back.changes, back.sent, back.unchanged) == (0, 0, 0, 2)
     # Nor when the record's data changes within the entry: the step was sent for this entry.
-    changed = run(config, paths, ready(("c1", FIRST_ENTRY), ("c2", FIRST_ENTRY), email="new.{key}@example.com"))
+    changed = run(
+        config, paths, ready(("c1", FIRST_ENTRY), ("c2", FIRST_ENTRY), email="new.{key}@example.com")
+    )
     assert changed.sent == 0
     assert sent_keys(webhook) == ["c1", "c2"]
 
@@ -105,13 +107,19 @@ def test_a_journey_step_is_sent_once_per_entry(paths: Paths, webhook: WebhookFak
         "select key, operation, status from sync_record_log where sync_name = 'recovery' "
         "and status = 'succeeded' order by logged_at, key",
     )
-    assert logged == [("c1", "upsert", "succeeded"), ("c2", "upsert", "succeeded"), ("c1", "upsert", "succeeded")]
+    assert logged == [
+        ("c1", "upsert", "succeeded"),
+        ("c2", "upsert", "succeeded"),
+        ("c1", "upsert", "succeeded"),
+    ]
 
 
 def test_the_dry_run_of_a_journey_sync_shows_no_removal(paths: Paths, webhook: WebhookFake) -> None:
     config = journey_sync(webhook)
     run(config, paths, ready(("c1", FIRST_ENTRY), ("c2", FIRST_ENTRY)))
-    write_warehouse(paths.warehouse, ready(("c2", FIRST_ENTRY), ("c3", FIRST_ENTRY)), table=MODEL, schema=SCHEMA)
+    write_warehouse(
+        paths.warehouse, ready(("c2", FIRST_ENTRY), ("c3", FIRST_ENTRY)), table=MODEL, schema=SCHEMA
+    )
     preview = preview_sync(config, paths.warehouse, paths.state)
     assert (preview.adds, preview.removes, preview.unchanged) == (1, 0, 1)
 

@@ -258,7 +258,11 @@ def test_the_dry_run_counts_deferred_and_capped_apart_and_writes_nothing(
     # Before anything ran: quiet hours would defer three (Warsaw, and two on the default zone).
     report = preview_sync(quiet, paths.warehouse, paths.state, now=EVENING)
     assert (report.adds, report.deferred, report.capped, report.timezone_unknown) == (1, 3, 0, 1)
-    assert report.counts()["deferred"] == 3 and [s["key"] for s in report.samples["deferred"]] == ["c0", "c2", "c3"]
+    assert report.counts()["deferred"] == 3 and [s["key"] for s in report.samples["deferred"]] == [
+        "c0",
+        "c2",
+        "c3",
+    ]
     dry = run_sync(quiet, paths.warehouse, paths.state, dry_run=True, now=lambda: EVENING)
     assert (dry.status, dry.adds, dry.deferred) == ("dry_run", 1, 3)
 
@@ -489,7 +493,10 @@ def test_the_access_export_holds_a_persons_sends_and_waiting_records(
     welcome, capped = parse_syncs(
         {
             "frequency_caps": [{"channel": "email", "max": 1, "per": "7d"}],
-            "syncs": [sync_dict(webhook, "welcome", channel="email"), sync_dict(webhook, "capped", channel="email")],
+            "syncs": [
+                sync_dict(webhook, "welcome", channel="email"),
+                sync_dict(webhook, "capped", channel="email"),
+            ],
         }
     )
     run(welcome, paths, EVENING)
@@ -497,7 +504,9 @@ def test_the_access_export_holds_a_persons_sends_and_waiting_records(
     location = duckdb_location(paths.warehouse, paths.state)
     monkeypatch.setattr(orchestration.sync.project, "sync_location", lambda settings: location)
     found = _sync_tables(Settings.from_env(), ["c0", "c9"])
-    assert [(r["channel"], r["key"], r["sync_name"]) for r in found["sync_sends"]] == [("email", "c0", "welcome")]
+    assert [(r["channel"], r["key"], r["sync_name"]) for r in found["sync_sends"]] == [
+        ("email", "c0", "welcome")
+    ]
     assert [(r["sync_name"], r["key"], r["status"], r["reason"]) for r in found["sync_waiting"]] == [
         ("capped", "c0", "capped", "frequency cap email 1 per 7d (1 sent)")
     ]
