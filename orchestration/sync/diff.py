@@ -92,17 +92,19 @@ def _recipient_timezone(config: SyncConfig, columns: set[str]) -> str:
 JOURNEY_ENTRY_COLUMN = "entered_at"
 
 
-def _entry_mark(config: SyncConfig, columns: set[str]) -> str:
-    """The SQL of a row's entry mark (`entry:<entered_at>:`), null for a source that is no journey."""
+def _entry(config: SyncConfig, columns: set[str]) -> tuple[str, str]:
+    """The SQL of a row's entry time and entry mark (`entry:<entered_at>:`), nulls for a source that
+    is no journey."""
     if config.source.journey is None:
-        return "cast(null as varchar)"
+        return "cast(null as timestamp)", "cast(null as varchar)"
     if JOURNEY_ENTRY_COLUMN not in columns:
         raise SyncConfigError(
             f"column {JOURNEY_ENTRY_COLUMN} is not in {config.source.model}: a journey source marks each "
             "entry with it",
             key=f"{config.name}.source",
         )
-    return f"'entry:' || coalesce(cast({quote(JOURNEY_ENTRY_COLUMN)} as varchar), '') || ':'"
+    entered_at = f"try_cast({quote(JOURNEY_ENTRY_COLUMN)} as timestamp)"
+    return entered_at, f"'entry:' || coalesce(cast({entered_at} as varchar), '') || ':'"
 
 
 # Whatever the source, a row flagged in one of these columns is never sent (the global holdout first:
@@ -161,7 +163,7 @@ def compute_diff(
                 key=f"{config.name}.source",
             )
         recipient_timezone = _recipient_timezone(config, columns)
-        entry_mark = _entry_mark(config, columns)
+        entered_at, entry_mark = _entry(config, columns)
         relation = tables.relation(
             schema, table_name, [c for c in _wanted_columns(config) if c in columns], row_filter
         )
@@ -198,6 +200,7 @@ def compute_diff(
                 payload,
                 coalesce(entry_mark, '') || md5(payload) as payload_hash,
                 entry_mark,
+                entered_at,
                 consented,
                 consent_evidence,
                 held_out,
@@ -211,7 +214,8 @@ def compute_diff(
                     {evidence} as consent_evidence,
                     {_held_out(columns)} as held_out,
                     {recipient_timezone} as recipient_timezone,
-                    {entry_mark} as entry_mark
+                    {entry_mark} as entry_mark,
+                    {entered_at} as entered_at
                 from {relation}
             )
             """
@@ -231,7 +235,15 @@ def compute_diff(
     if not with_changes:
         change_filter = "present.key is null"
     if journey:
-        change_filter = "present.key is null or not starts_with(present.payload_hash, eligible.entry_mark)"
+        # Sent for this entry: the state's hash starts with its mark. A hash without a mark (state kept
+        # before sends were per entry) counts as sent for the entry when it was sent since the entry.
+        change_filter = """present.key is null or not (
+            starts_with(present.payload_hash, eligible.entry_mark)
+            or (
+                not starts_with(present.payload_hash, 'entry:')
+                and coalesce(present.last_sent_at >= eligible.entered_at, false)
+            )
+        )"""
     change_kind = "'add'" if journey else "case when present.key is null then 'add' else 'change' end"
     removes = f"""
         union all
@@ -257,7 +269,7 @@ def compute_diff(
         with
 
         eligible as (
-            select key, payload, payload_hash, entry_mark, consent_evidence
+            select key, payload, payload_hash, entry_mark, entered_at, consent_evidence
             from _sync_source
             where key is not null and key_count = 1 and held_out is null and consented
         ),
@@ -269,7 +281,7 @@ def compute_diff(
         ),
 
         present as (
-            select key, payload_hash, payload, destination_id
+            select key, payload_hash, payload, destination_id, last_sent_at
             from {table}
             where payload_hash is not null
         ),

@@ -134,3 +134,19 @@ def test_a_journey_re_entry_counts_against_a_frequency_cap(paths: Paths, webhook
     run(config, paths, ready(("c1", FIRST_ENTRY)))
     capped = run(config, paths, ready(("c1", datetime(2026, 1, 14, 9, 0))))
     assert (capped.adds, capped.capped, capped.sent) == (0, 1, 0)
+
+
+def test_state_kept_before_sends_were_per_entry_is_not_sent_again(paths: Paths, webhook: WebhookFake) -> None:
+    """A journey sync's state from before (payload_hash without an entry mark) counts as sent for the
+    entry it was sent in (last_sent_at at or after entered_at): the upgrade resends nothing."""
+    from tests.sync.helpers import execute
+
+    config = journey_sync(webhook)
+    run(config, paths, ready(("c1", FIRST_ENTRY)))
+    execute(paths.state, "update state__recovery set payload_hash = md5(payload)")
+    assert run(config, paths, ready(("c1", FIRST_ENTRY))).sent == 0
+    # An entry after that send (last_sent_at is the engine's wall clock) is a new pass.
+    later = run(config, paths, ready(("c1", datetime(2099, 1, 1))))
+    assert (later.adds, later.succeeded) == (1, 1)
+    [(hash_,)] = query(paths.state, "select payload_hash from state__recovery")
+    assert hash_.startswith("entry:2099-01-01 00:00:00:")
