@@ -19,6 +19,7 @@ from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.files import compact_duckdb
+from orchestration.privacy.loaders import loader_sources, split_reach, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan, delete_matching, scan_bytes, scan_tables, tables_of
 from orchestration.settings import Settings
@@ -71,7 +72,11 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        return self._rebuild_and_publish(_erase_in_build(matches, people, terms, config, hashes), terms)
+        report = self._rebuild_and_publish(_erase_in_build(matches, people, terms, config, hashes), terms)
+        # Loader tables in the warehouse file were edited in the copy like every other table; a source in
+        # another catalog is out of reach.
+        report["loader_notes"] = unreached_notes(split_reach(loader_sources(self.settings), None)[1])
+        return report
 
     def write_suppression_list(self, hashes: list[tuple[str, str]]) -> str:
         def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -109,7 +114,12 @@ class DuckDBErasure:
             con.close()
 
     def proof_notes(self) -> dict[str, str]:
-        return {}
+        unreached = unreached_notes(split_reach(loader_sources(self.settings), None)[1])
+        return (
+            {"not_scanned": " ".join(f"Loader tables: {note}." for note in unreached.values())}
+            if unreached
+            else {}
+        )
 
     def _rebuild_and_publish(
         self, edit: Callable[[duckdb.DuckDBPyConnection], dict[str, Any]], terms: list[str]

@@ -11,6 +11,7 @@ from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
+from orchestration.privacy.loaders import unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
 from orchestration.settings import Settings
@@ -81,7 +82,9 @@ class PostgresErasure:
         extra = pg.person_source_table_schemas(config)
         with writer_lock(settings):
             self.warehouse.prepare_build()
-            deleted, notes = pg.delete_in_warehouse(settings, config, matches, people, terms, hashes)
+            deleted, notes, loader_notes = pg.delete_in_warehouse(
+                settings, config, matches, people, terms, hashes
+            )
             audit = rebuild(settings, " (the raw rows are deleted already: run the erase again)")
             touched = [name for name, count in deleted.items() if count]
             vacuumed = pg.vacuum_full(settings, touched)
@@ -97,6 +100,7 @@ class PostgresErasure:
             "tests_passed": audit.tests_passed,
             "vacuumed": vacuumed,
             "notes": notes,
+            "loader_notes": loader_notes | unreached_notes(pg.reached_loaders(settings)[1]),
         }
 
     def write_suppression_list(self, hashes: list[tuple[str, str]]) -> str:
@@ -122,9 +126,11 @@ class PostgresErasure:
         return pg.scan_probable(self.settings, traits, extra)
 
     def proof_notes(self) -> dict[str, str]:
+        unreached = unreached_notes(pg.reached_loaders(self.settings)[1])
         return {
             "not_scanned": (
                 "Postgres data files: a client cannot read them. Every table deleted from was vacuumed (FULL) "
                 "into new files; the write-ahead log, replicas and backups are outside Tessera's reach."
+                + "".join(f" Loader tables: {note}." for note in unreached.values())
             )
         }

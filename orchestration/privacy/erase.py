@@ -459,6 +459,8 @@ def erase(
                 )
                 for name, note in report.get("notes", {}).items():
                     ledger.step(rid, "person_source_table", "not_supported", note, target=name)
+                for name, note in report.get("loader_notes", {}).items():
+                    ledger.step(rid, "loader_table", "not_supported", note, target=name)
             masked = masked_file_path(settings)
             if backend.publish_refreshes_masked_file and masked.exists():
                 ledger.step(rid, "masked_file", "done", f"{masked} rewritten from the published warehouse")

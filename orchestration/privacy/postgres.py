@@ -22,6 +22,7 @@ from typing import Any
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
+from orchestration.privacy.loaders import LoaderSource, loader_sources, loader_tables, split_reach
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan, columns_of, delete_matching, match_condition, scan_tables
 from orchestration.settings import Settings
@@ -128,6 +129,25 @@ def person_source_table_schemas(config: PersonSourcesConfig) -> list[str]:
     return sorted({str(s.table).partition(".")[0] for s in config.sources if s.table is not None})
 
 
+def reached_loaders(settings: Settings) -> tuple[list[LoaderSource], list[LoaderSource]]:
+    """The declared sources read in place (orchestration/privacy/loaders.py): (in this database, elsewhere)."""
+    return split_reach(loader_sources(settings), settings.postgres.database)
+
+
+def loader_base_tables(session: PgSession, settings: Settings) -> list[tuple[str, str]]:
+    """The base tables of the in-place sources this connection reaches (their schema and prefix)."""
+    reached, _ = reached_loaders(settings)
+    if not reached:
+        return []
+    return loader_tables(base_tables(session, sorted({s.schema for s in reached})), reached)
+
+
+def scanned_tables(session: PgSession, settings: Settings, schemas: list[str]) -> list[tuple[str, str]]:
+    """Every base table of `schemas` and of the in-place sources, once each."""
+    tables = base_tables(session, schemas)
+    return tables + [t for t in loader_base_tables(session, settings) if t not in tables]
+
+
 def scan(
     settings: Settings,
     terms: list[str],
@@ -147,8 +167,7 @@ def scan(
             schemas = [
                 s for s in schemas if s not in (published, f"{published}__previous", f"{published}_masked")
             ]
-        tables = base_tables(session, schemas)
-        return scan_tables(session, terms, tables=tables)
+        return scan_tables(session, terms, tables=scanned_tables(session, settings, schemas))
     finally:
         con.rollback()
         con.close()
@@ -164,7 +183,7 @@ def scan_probable(
     try:
         con.set_session(isolation_level="REPEATABLE READ", readonly=True)
         session = PgSession(con)
-        tables = base_tables(session, tessera_schemas(session, settings, extra_schemas))
+        tables = scanned_tables(session, settings, tessera_schemas(session, settings, extra_schemas))
         return probable.scan_tables(session, traits, tables, "postgres")
     finally:
         con.rollback()
@@ -194,11 +213,12 @@ def delete_in_warehouse(
     people: PersonSourceMatch,
     terms: list[str],
     hashes: list[tuple[str, str]],
-) -> tuple[dict[str, int], dict[str, str]]:
+) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
     """In one transaction: the person's rows out of the live raw tables (by record id, then by term), out of
-    every table of the build schema, retained and the declared person-source tables; the suppression list
-    into the build schema. Returns rows deleted per table, and per declared table a note when Tessera may
-    not delete there (the owner must)."""
+    every table of the build schema, retained, the declared person-source tables and the tables of the
+    sources read in place (orchestration/privacy/loaders.py); the suppression list into the build schema.
+    Returns rows deleted per table, and per declared person-source table and per loader table a note when
+    Tessera may not delete there (the owner must)."""
     from psycopg2 import errors
 
     build = settings.postgres.build_schema
@@ -246,6 +266,13 @@ def delete_in_warehouse(
                 deleted[f"{schema}.{table}"] = deleted.get(f"{schema}.{table}", 0) + removed
             if note:
                 notes[f"{declared.name}.{declared.table_label}"] = note
+        loader_notes: dict[str, str] = {}
+        for schema, table in loader_base_tables(session, settings):
+            removed, note = _delete_in_declared_table(session, schema, table, "", [], terms, errors)
+            if removed:
+                deleted[f"{schema}.{table}"] = deleted.get(f"{schema}.{table}", 0) + removed
+            if note:
+                loader_notes[f"{schema}.{table}"] = note
         write_suppression_table(session, build, hashes)
         con.commit()
     except Exception:
@@ -253,14 +280,15 @@ def delete_in_warehouse(
         raise
     finally:
         con.close()
-    return deleted, notes
+    return deleted, notes, loader_notes
 
 
 def _delete_in_declared_table(
     session: PgSession, schema: str, table: str, record_id: str, ids: list[str], terms: list[str], errors: Any
 ) -> tuple[int, str | None]:
-    """A declared person-source table is the customer's own table, read in place by every load: the person's
-    rows go there too, or they come back with the next load. Without the right to delete, say so."""
+    """A declared person-source table (or a loader's table) is the customer's own table, read in place by
+    every load: the person's rows go there too, or they come back with the next load. Without the right to
+    delete, say so."""
     columns = columns_of(session, schema, table)
     if not columns:
         return 0, f"table {schema}.{table} does not exist"
