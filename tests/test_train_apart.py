@@ -21,6 +21,7 @@ from orchestration.identity.matching import (
     RetrainPolicy,
     comparison_columns,
     retrain_reason,
+    rules_fingerprint,
     source_names,
 )
 from orchestration.warehouse.registry import get_warehouse
@@ -196,6 +197,7 @@ def _kept(features: pa.Table, trained_days_ago: float = 1.0) -> KeptModel:
         seconds=1.0,
         untrained_levels=[],
         model={},
+        fingerprint=rules_fingerprint(),
     )
 
 

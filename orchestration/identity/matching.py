@@ -111,6 +111,7 @@ MODEL_SCHEMA = pa.schema(
         ("comparison_columns", pa.string()),
         ("sources", pa.string()),
         ("untrained_levels", pa.string()),
+        ("rules_fingerprint", pa.string()),
     ]
 )
 
@@ -544,6 +545,8 @@ class TrainedModel:
     # What it was trained on: the mapped feature columns the data filled, and the sources.
     comparison_columns: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # The matching rules it was trained under (rules_fingerprint()).
+    fingerprint: str = ""
 
 
 def _level_name(comparison: dict[str, Any], level: dict[str, Any]) -> str:
@@ -703,6 +706,7 @@ def train(
         untrained,
         comparison_columns(features),
         source_names(features),
+        rules_fingerprint(),
     )
 
 
@@ -724,6 +728,7 @@ def model_table(trained: TrainedModel | None, version: ModelVersion | None = Non
         "comparison_columns": ",".join(trained.comparison_columns),
         "sources": ",".join(trained.sources),
         "untrained_levels": json.dumps(trained.untrained_levels),
+        "rules_fingerprint": trained.fingerprint or None,
     }
     model_json = json.dumps(trained.model)
     untrained = set(trained.untrained_levels)
@@ -759,6 +764,32 @@ def model_table(trained: TrainedModel | None, version: ModelVersion | None = Non
 
 # Feature columns that identify a record rather than describe a person: not comparison columns.
 _ID_COLUMNS = {"unique_id", "source_name", "table_name", "record_id"}
+
+
+def rules_fingerprint() -> str:
+    """A digest of the matching rules a model is trained under: the comparisons and their levels, the
+    blocking, EM and prior rules, the training constants and Splink's version. A kept model trained
+    under other rules (an upgrade of Tessera or Splink that changed them) is retrained, since its m and
+    u belong to levels that may no longer exist or mean the same."""
+    import splink
+
+    creator = settings(None, set(FEATURE_COLUMNS)).create_settings_dict("duckdb")
+    creator.pop("linker_uid", None)  # random per linker
+
+    def rules(items: tuple[Rule, ...] | list[Rule]) -> list[list[Any]]:
+        return [[rule.name, rule.sql, list(rule.needs)] for rule in items]
+
+    rules_of = {
+        "splink": splink.__version__,
+        "settings": creator,
+        "blocking": rules(BLOCKING_RULES),
+        "em": rules(EM_RULES) + rules([FULL_NAME_SESSION]),
+        "prior": [rules(group) for group in PRIOR_RULES],
+        "derived": DERIVED_COLUMNS,
+        "constants": [SEED, U_MAX_PAIRS, MIN_EM_PAIRS, EXACT_RULES_RECALL],
+    }
+    text = json.dumps(rules_of, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def comparison_columns(features: pa.Table) -> tuple[str, ...]:
@@ -805,6 +836,8 @@ class KeptModel:
     untrained_levels: list[str]
     model: dict[str, Any]
     reason: str = ""
+    # None for a version kept before fingerprints were recorded.
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -834,6 +867,7 @@ KEPT_COLUMNS = [
     "training_seconds",
     "untrained_levels",
     "model_json",
+    "rules_fingerprint",
 ]
 
 
@@ -869,20 +903,33 @@ def kept_from_table(table: pa.Table) -> tuple[KeptModel | None, RetrainPolicy]:
         untrained_levels=list(json.loads(row["untrained_levels"] or "[]")),
         model=dict(json.loads(row["model_json"])),
         reason=str(row["train_reason"] or ""),
+        fingerprint=row.get("rules_fingerprint") or None,
     )
     return kept, policy
 
 
 def retrain_reason(
-    kept: KeptModel | None, features: pa.Table, policy: RetrainPolicy, now: datetime | None = None
+    kept: KeptModel | None,
+    features: pa.Table,
+    policy: RetrainPolicy,
+    now: datetime | None = None,
+    fingerprint: str | None = None,
 ) -> str | None:
-    """Why this build must train a new version, or None when the kept one still fits the data."""
+    """Why this build must train a new version, or None when the kept one still fits the data and was
+    trained under the same matching rules (`fingerprint`, by default rules_fingerprint())."""
     if kept is None:
         return "first"
     if policy.full_refresh:
         return "full refresh"
     if policy.requested:
         return "forced"
+    current = rules_fingerprint() if fingerprint is None else fingerprint
+    if kept.fingerprint != current:
+        return (
+            "matching rules changed"
+            if kept.fingerprint
+            else "matching rules changed (the kept version predates rule fingerprints)"
+        )
     columns = comparison_columns(features)
     if columns != kept.comparison_columns:
         added = sorted(set(columns) - set(kept.comparison_columns))
@@ -936,6 +983,7 @@ def train_or_reuse(features: pa.Table, kept_table: pa.Table, min_records: int = 
             kept.untrained_levels,
             kept.comparison_columns,
             kept.sources,
+            kept.fingerprint or "",
         )
         return Fitted(
             reused, ModelVersion(kept.version, kept.trained_at, kept.reason, "reused", kept.builds_used + 1)

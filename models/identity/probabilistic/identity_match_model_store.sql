@@ -4,6 +4,8 @@
     version). A build that trains adds a version; a build that reuses one replaces its row with the
     use counted (builds_used, last_used_at, last_decision = 'reused'). int_identity__match_model_kept
     reads the latest version back on the next build. docs/identity.md, "When models are retrained".
+    A store kept by an earlier release gains new columns (append_new_columns); its old versions have
+    them null (a null rules_fingerprint retrains once).
 -#}
 {{
     config(
@@ -11,7 +13,7 @@
         unique_key='model_version',
         incremental_strategy='delete+insert',
         full_refresh=false,
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -37,7 +39,8 @@ final as (
         cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as last_build_id,
         cast({{ dbt.current_timestamp() }} as timestamp) as last_used_at,
         cast(untrained_levels as {{ dbt.type_string() }}) as untrained_levels,
-        cast(model_json as {{ dbt.type_string() }}) as model_json
+        cast(model_json as {{ dbt.type_string() }}) as model_json,
+        cast(rules_fingerprint as {{ dbt.type_string() }}) as rules_fingerprint
     from used
 )
 

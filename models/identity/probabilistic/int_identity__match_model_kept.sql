@@ -14,6 +14,10 @@
     schema=this.schema,
     identifier='identity_match_model_store',
 ) if execute else none %}
+{#- A store kept by an earlier release has no rules_fingerprint yet: read it as null. #}
+{%- set store_columns = adapter.get_columns_in_relation(store)
+    | map(attribute='name') | map('lower') | list
+    if store is not none else [] %}
 {%- set yes = ['true', '1', 'yes'] %}
 {%- set requested = (var('identity_retrain') | string | lower in yes)
     or (env_var('TESSERA_IDENTITY_RETRAIN', '') | lower in yes) %}
@@ -44,7 +48,12 @@ kept as (
         builds_used,
         training_seconds,
         untrained_levels,
-        model_json
+        model_json,
+        {%- if 'rules_fingerprint' in store_columns %}
+        rules_fingerprint
+        {%- else %}
+        cast(null as {{ dbt.type_string() }}) as rules_fingerprint
+        {%- endif %}
     from {{ store }}
     where model_version = (select max(model_version) from {{ store }})
     {%- else %}
@@ -58,7 +67,8 @@ kept as (
             cast(null as {{ dbt.type_bigint() }}) as builds_used,
             cast(null as double precision) as training_seconds,
             cast(null as {{ dbt.type_string() }}) as untrained_levels,
-            cast(null as {{ dbt.type_string() }}) as model_json
+            cast(null as {{ dbt.type_string() }}) as model_json,
+            cast(null as {{ dbt.type_string() }}) as rules_fingerprint
         where 1 = 0
     {%- endif %}
 ),
@@ -78,7 +88,8 @@ final as (
         kept.builds_used,
         kept.training_seconds,
         kept.untrained_levels,
-        kept.model_json
+        kept.model_json,
+        kept.rules_fingerprint
     from policy
     left join kept on 1 = 1
 )

@@ -37,7 +37,8 @@ final as (
         cast(builds_used as {{ dbt.type_bigint() }}) as builds_used,
         cast(comparison_columns as {{ dbt.type_string() }}) as comparison_columns,
         cast(sources as {{ dbt.type_string() }}) as sources,
-        cast(untrained_levels as {{ dbt.type_string() }}) as untrained_levels
+        cast(untrained_levels as {{ dbt.type_string() }}) as untrained_levels,
+        cast(rules_fingerprint as {{ dbt.type_string() }}) as rules_fingerprint
     from trained
 )
 
