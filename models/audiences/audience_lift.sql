@@ -5,7 +5,12 @@
     entering. Treatment is the members activation may reach, control the audience's holdout; the
     global holdout is in neither. The outcome per member is 1 or 0 for `order` and `store_visit`,
     and the orders' total for `revenue`. Uplift is treatment mean minus control mean, with a 95%
-    normal-approximation interval from the two arms' sample variances (Welch's standard error).
+    interval: for the 0/1 outcomes (`order`, `store_visit`) Newcombe's hybrid score interval, built
+    from each arm's Wilson score interval (Newcombe 1998, method 10), which keeps its coverage on
+    small arms and on rates near 0 or 1; for `revenue` the normal approximation with Welch's standard
+    error. The normal approximation on a 0/1 outcome covered the planted effect in only 14 of 18
+    seeds of `tessera bench lift`, whose effect audience has 4-14 control members: an arm whose
+    members all agree has a sample variance of 0, and the interval shrinks to the other arm's noise.
     Windows are matured as of now, or as of var audience_lift_as_of (a timestamp) when it is set:
     `tessera bench lift` measures a planted response "N days after the send" without waiting N days.
     `is_significant` also needs both arms to hold at least var audience_lift_min_arm_size members
@@ -142,12 +147,47 @@ estimated as (
         sqrt(
             arms.treatment_variance / nullif(arms.treatment_count, 0)
             + arms.control_variance / nullif(arms.control_count, 0)
-        ) as standard_error
+        ) as standard_error,
+        -- Wilson score interval of each arm's rate (0/1 outcomes): centre and half-width, z = 1.96.
+        (arms.treatment_mean + 1.9208 / nullif(arms.treatment_count, 0))
+        / (1 + 3.8416 / nullif(arms.treatment_count, 0)) as treatment_wilson_centre,
+        1.96 * sqrt(
+            arms.treatment_mean * (1 - arms.treatment_mean) / nullif(arms.treatment_count, 0)
+            + 0.9604 / nullif(arms.treatment_count * arms.treatment_count, 0)
+        ) / (1 + 3.8416 / nullif(arms.treatment_count, 0)) as treatment_wilson_half,
+        (arms.control_mean + 1.9208 / nullif(arms.control_count, 0))
+        / (1 + 3.8416 / nullif(arms.control_count, 0)) as control_wilson_centre,
+        1.96 * sqrt(
+            arms.control_mean * (1 - arms.control_mean) / nullif(arms.control_count, 0)
+            + 0.9604 / nullif(arms.control_count * arms.control_count, 0)
+        ) / (1 + 3.8416 / nullif(arms.control_count, 0)) as control_wilson_half
     from outcomes
     left join arms
         on
             outcomes.audience_name = arms.audience_name
             and outcomes.outcome_name = arms.outcome_name
+),
+
+bounds as (
+    select
+        *,
+        case
+            when outcome_kind in ('order', 'store_visit')
+                then uplift - sqrt(
+                    power(treatment_mean - (treatment_wilson_centre - treatment_wilson_half), 2)
+                    + power(control_wilson_centre + control_wilson_half - control_mean, 2)
+                )
+            else uplift - 1.96 * standard_error
+        end as ci_low,
+        case
+            when outcome_kind in ('order', 'store_visit')
+                then uplift + sqrt(
+                    power(treatment_wilson_centre + treatment_wilson_half - treatment_mean, 2)
+                    + power(control_mean - (control_wilson_centre - control_wilson_half), 2)
+                )
+            else uplift + 1.96 * standard_error
+        end as ci_high
+    from estimated
 ),
 
 final as (
@@ -162,16 +202,16 @@ final as (
         cast(control_mean as double precision) as control_mean,
         cast(uplift as double precision) as uplift,
         cast(uplift / nullif(control_mean, 0) as double precision) as relative_uplift,
-        cast(uplift - 1.96 * standard_error as double precision) as uplift_ci_low,
-        cast(uplift + 1.96 * standard_error as double precision) as uplift_ci_high,
+        cast(cast(ci_low as {{ dbt.type_numeric() }}) as double precision) as uplift_ci_low,
+        cast(cast(ci_high as {{ dbt.type_numeric() }}) as double precision) as uplift_ci_high,
         coalesce(
             treatment_count >= {{ min_arm_size }}
             and control_count >= {{ min_arm_size }}
-            and (uplift - 1.96 * standard_error > 0 or uplift + 1.96 * standard_error < 0),
+            and (ci_low > 0 or ci_high < 0),
             false
         ) as is_significant,
         {{ tessera.utc_now() }} as measured_at
-    from estimated
+    from bounds
 )
 
 select * from final
