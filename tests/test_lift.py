@@ -72,7 +72,8 @@ def test_planted_effect_is_recovered_and_the_null_is_not_significant(measured) -
     assert measured.covered
     # The null audience is small here (2-3 holdout members): below the minimum arm size, whatever
     # its interval, it is not called significant. Its false-positive rate is the bench's to measure
-    # (tessera bench lift), on enough seeds; here only the guard is checked.
+    # (tessera bench lift), on a broad, half-held-out variant of it and enough seeds; here only the
+    # guard is checked.
     assert null.treatment_count > 0 and 0 < null.control_count < 20, null
     assert not null.is_significant, null
 
