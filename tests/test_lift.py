@@ -4,13 +4,21 @@ treatment's response. Starts from a copy of the session's published world (no ex
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.audiences.lift_bench import respond_and_measure
+from orchestration.audiences.definitions import AUDIENCES_DIR_ENV, audiences_dir
+from orchestration.audiences.lift_bench import (
+    BENCH_AUDIENCES,
+    bench_environment,
+    respond_and_measure,
+    write_bench_audiences,
+)
+from orchestration.audiences.rules import load_project
 from orchestration.generate.campaign import (
     EFFECT_AUDIENCE,
     NULL_AUDIENCE,
@@ -18,7 +26,7 @@ from orchestration.generate.campaign import (
     CampaignTruth,
     plant_campaign_response,
 )
-from orchestration.settings import Settings
+from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.registry import get_warehouse
 from tests.worlds import world_settings
 
@@ -64,7 +72,8 @@ def test_planted_effect_is_recovered_and_the_null_is_not_significant(measured) -
     assert measured.covered
     # The null audience is small here (2-3 holdout members): below the minimum arm size, whatever
     # its interval, it is not called significant. Its false-positive rate is the bench's to measure
-    # (tessera bench lift), on enough seeds; here only the guard is checked.
+    # (tessera bench lift), on a broad, half-held-out variant of it and enough seeds; here only the
+    # guard is checked.
     assert null.treatment_count > 0 and 0 < null.control_count < 20, null
     assert not null.is_significant, null
 
@@ -137,3 +146,24 @@ def test_plant_refuses_a_probability_above_one(sent_world, tmp_path) -> None:
     with pytest.raises(CampaignResponseError, match="must be probabilities"):
         plant_campaign_response(world, seed=1, baseline=0.8, effect=0.5)
     assert (world.raw_dir / "shop" / "orders.parquet").read_bytes() == before
+
+
+def test_bench_audiences_build_on_the_shipped_models(tmp_path, monkeypatch) -> None:
+    """The bench's audiences folder (no world needed): the project's audiences with only the null
+    audience replaced, by a variant the shipped model and its contract still build (the check every
+    build makes first), broad and half held out; the environment is the caller's again after."""
+    monkeypatch.delenv(AUDIENCES_DIR_ENV, raising=False)
+    monkeypatch.delenv("DBT_EXCLUDE_RESOURCE_TYPES", raising=False)
+    assert sorted(p.name for p in BENCH_AUDIENCES.glob("*.yml")) == [f"{NULL_AUDIENCE}.yml"]
+    shipped = audiences_dir(PROJECT_DIR)
+    folder = write_bench_audiences(tmp_path / "audiences")
+    replaced = {p.name for p in shipped.iterdir() if p.read_bytes() != (folder / p.name).read_bytes()}
+    assert replaced == {f"{NULL_AUDIENCE}.yml"}
+    bench = {a.name: a for a in load_project(folder, PROJECT_DIR / "models" / "audiences").audiences}
+    project = {a.name: a for a in load_project(shipped).audiences}
+    assert bench[NULL_AUDIENCE].holdout_percent == 50 > project[NULL_AUDIENCE].holdout_percent
+    assert bench[EFFECT_AUDIENCE] == project[EFFECT_AUDIENCE]
+    with bench_environment(tmp_path / "env") as env_folder:
+        assert audiences_dir(PROJECT_DIR) == env_folder
+    assert audiences_dir(PROJECT_DIR) == shipped
+    assert "DBT_EXCLUDE_RESOURCE_TYPES" not in os.environ

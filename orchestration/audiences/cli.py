@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -234,13 +236,25 @@ def bench_audiences(customers: int, seed: int, workdir: Path | None) -> None:
 
 
 @click.command("lift")
-@click.option("--customers", default=1_500, show_default=True, help="Customers per world (a small world).")
+@click.option(
+    "--customers",
+    default=500,
+    show_default=True,
+    help="Persons per world (a small world: the null audience has about 90 members per arm at 500).",
+)
 @click.option("--seeds", default=20, show_default=True, help="Worlds to build, one per seed.")
 @click.option("--seed", "first_seed", default=1, show_default=True, help="The first seed.")
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Build the worlds here.")
-def bench_lift(customers: int, seeds: int, first_seed: int, workdir: Path | None) -> None:
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the figures here as JSON, rewritten after every seed (the figures so far).",
+)
+def bench_lift(customers: int, seeds: int, first_seed: int, workdir: Path | None, out: Path | None) -> None:
     """Planted lift recovered by audience_lift (estimate, 95% interval, truth) and the null audience's
-    false-positive rate of "significant", over SEEDS small worlds (two builds each)."""
+    false-positive rate of "significant", over SEEDS small worlds (two builds each), built with the
+    bench's audiences (orchestration/audiences/bench_audiences/: a broad null audience, half held out)."""
     import shutil
     import tempfile
 
@@ -250,20 +264,30 @@ def bench_lift(customers: int, seeds: int, first_seed: int, workdir: Path | None
     if seeds < 1:
         raise click.BadParameter("at least one seed", param_hint="--seeds")
     folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-lift-"))
+    started = time.monotonic()
 
     def progress(k: int, result: SeedResult) -> None:
         effect, null = result.effect, result.null
+
+        def interval(item: Any) -> str:
+            return (
+                f"[{format_value('order', item.uplift_ci_low)}, {format_value('order', item.uplift_ci_high)}]"
+            )
+
         console.print(
-            f"seed {result.seed}: {result.truth.effect_audience} uplift {format_value('order', effect.uplift)} "
-            f"[{format_value('order', effect.uplift_ci_low)}, {format_value('order', effect.uplift_ci_high)}] "
+            f"seed {result.seed} ({k + 1}/{seeds}, {time.monotonic() - started:.0f} s, "
+            f"load {os.getloadavg()[0]:.2f}): "
+            f"{result.truth.effect_audience} {effect.treatment_count}/{effect.control_count} "
+            f"uplift {format_value('order', effect.uplift)} {interval(effect)} "
             f"truth {format_value('order', result.true_uplift)} {'covered' if result.covered else 'NOT covered'}; "
-            f"{result.truth.null_audience} uplift {format_value('order', null.uplift)} "
-            f"{'significant' if null.is_significant else 'not significant'}; load {os.getloadavg()[0]:.2f}",
+            f"{result.truth.null_audience} {null.treatment_count}/{null.control_count} "
+            f"uplift {format_value('order', null.uplift)} {interval(null)} "
+            f"{'significant' if null.is_significant else 'not significant'}",
             soft_wrap=True,
         )
 
     try:
-        figures = run_lift_benchmark(customers, seeds, first_seed, folder, progress=progress)
+        figures = run_lift_benchmark(customers, seeds, first_seed, folder, progress=progress, out=out)
     finally:
         if workdir is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -43,7 +43,9 @@ EFFECT_AUDIENCE = "lapsed_high_value"
 # The null audience: big spenders who consented to email, the next audience with a holdout (10%); its
 # campaign does nothing (true lift 0), so a "significant" lift on it is a false positive. It is small
 # on a small world (27 members at 1,500 persons) and two thirds of it is also lapsed high-value, so it
-# also shows how a small control arm and another campaign's members behave.
+# also shows how a small control arm and another campaign's members behave. `tessera bench lift`
+# builds its worlds with a broad, half-held-out variant of it (orchestration/audiences/bench_audiences/),
+# so the false-positive rate it measures is on arms of about 90 members.
 NULL_AUDIENCE = "emailable_big_spenders"
 OUTCOME_DAYS = 14  # the `order` outcome of lift_outcomes: ordered_within_14_days
 BASELINE = 0.15  # the chance that any member orders in the window, treated or not
