@@ -150,8 +150,14 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/asset-groups", timeout=10).read().decode()
         assert ">Dagster</title>" in page
     finally:
+        # A graceful stop (SIGINT) takes more than 30 s on a loaded 2-core machine; what is tested is
+        # above, so a slow stop ends with SIGKILL rather than a failure.
         os.killpg(server.pid, signal.SIGINT)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings, tmp_path, monkeypatch):
