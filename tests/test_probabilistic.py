@@ -16,7 +16,14 @@ from orchestration.identity.review import ReviewError, explain, record_decision,
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
-from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
+from tests.worlds import (
+    crm_contact,
+    dbt_unit_tests_run_once,
+    shop_customer,
+    ticket,
+    world_settings,
+    write_world,
+)
 
 FIRST = ["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia", "Jack", "Grace",
          "Leo", "Lily", "Oscar", "Freya", "Arthur", "Emily", "Henry", "Ella", "Theo", "Sophie",
@@ -123,7 +130,8 @@ def customer(settings, source: str, table: str, record_id: str) -> str:
 def first_build(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("probabilistic"))
     write_world(settings.data_dir, world(P3_SHOP))
-    result = build(settings)
+    with dbt_unit_tests_run_once():
+        result = build(settings)
     assert result.published, result.audit.failures
     return settings
 
@@ -149,7 +157,8 @@ def second_build(first_build):
     # model: the parity test compares the two warehouses on the same data.
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TESSERA_IDENTITY_RETRAIN", "true")
-        result = build(settings)
+        with dbt_unit_tests_run_once():
+            result = build(settings)
     assert result.published, result.audit.failures
     return settings, ids
 
@@ -260,7 +269,8 @@ def postgres_second_build(second_build, tmp_path_factory):
     (pg.raw_dir / "review").mkdir(parents=True, exist_ok=True)
     decisions = settings.raw_dir / "review" / "identity_review_decisions.parquet"
     (pg.raw_dir / "review" / decisions.name).write_bytes(decisions.read_bytes())
-    assert build(pg).published
+    with dbt_unit_tests_run_once():
+        assert build(pg).published
     return pg
 
 

@@ -27,7 +27,7 @@ from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.test_probabilistic import P3_SHOP, world
-from tests.worlds import crm_contact, world_settings, write_world
+from tests.worlds import crm_contact, dbt_unit_tests_run_once, world_settings, write_world
 
 STORE = (
     "select model_version, train_reason, last_decision, builds_used, training_records, trained_at "
@@ -61,7 +61,8 @@ def _build(settings: Any, *, retrain: bool = False, full_refresh: bool = False) 
     if retrain:
         os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
     try:
-        result = build(settings, full_refresh=full_refresh)
+        with dbt_unit_tests_run_once():
+            result = build(settings, full_refresh=full_refresh)
     finally:
         os.environ.pop("TESSERA_IDENTITY_RETRAIN", None)
     assert result.published, result.audit.failures
