@@ -247,6 +247,27 @@ def test_merge_that_loses_its_evidence_splits_with_its_reason(second_build):
     assert "review threshold" in reasons[0] or "fell to" in reasons[0]
 
 
+def test_a_retrain_asked_for_trains_a_new_version_with_its_reason(second_build):
+    """TESSERA_IDENTITY_RETRAIN (what `tessera run --retrain` sets) reaches the DuckDB build's model:
+    a new version, trained for the reason `forced`, kept beside the first build's untouched one."""
+    settings, _ = second_build
+    assert query(
+        settings, "select distinct model_version, train_reason, model_decision from int_identity__match_model"
+    ) == [(2, "forced", "trained")]
+    store = query(
+        settings,
+        "select model_version, train_reason, last_decision, builds_used, training_records "
+        "from identity_match_model_store order by model_version",
+    )
+    assert [tuple(row[:4]) for row in store] == [(1, "first", "trained", 1), (2, "forced", "trained", 1)]
+    metrics = query(
+        settings,
+        "select model_version, metric_name, metric_value, train_reason, model_decision from model_metrics "
+        "where model_name = 'identity_match' and built_at = (select max(built_at) from model_metrics)",
+    )
+    assert ("2", "training_rows", float(store[1][4]), "forced", "trained") in [tuple(row) for row in metrics]
+
+
 def test_bad_decisions_are_refused_or_quarantined(second_build):
     settings, _ = second_build
     with pytest.raises(ReviewError):
