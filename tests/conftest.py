@@ -19,6 +19,8 @@ os.environ["TESSERA_BUILD_DB"] = str(_SESSION_DIR / "warehouse" / "build" / "tes
 os.environ["DAGSTER_HOME"] = str(_SESSION_DIR / "dagster_home")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
 os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
+# Every dbt resource builds unless a test world says otherwise (tests/worlds.py, dbt_unit_tests_run_once).
+os.environ.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)
 # Person sources a developer declared in sources/person_sources.yml stay out of the tests; the
 # generated demo data declares its own (data/person_sources.yml).
 os.environ["TESSERA_PERSON_SOURCES"] = str(_SESSION_DIR / "person_sources.yml")
@@ -81,11 +83,14 @@ def dbt_manifest():
 
 @pytest.fixture(scope="session")
 def published(demo_data, dbt_manifest, settings):
-    """The whole Dagster job, run once in-process on the demo data; returns the run result."""
+    """The whole Dagster job, run once in-process on the demo data; returns the run result. The main
+    DuckDB world: its build runs the dbt unit tests, which other worlds of the same configuration
+    leave out (tests/worlds.py, dbt_unit_tests_run_once)."""
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
 
+    assert "DBT_EXCLUDE_RESOURCE_TYPES" not in os.environ, "the main world builds every dbt resource"
     result = (
         defs()
         .resolve_job_def("build_everything")

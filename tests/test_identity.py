@@ -7,10 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.build.pipeline import build
+from orchestration.build.pipeline import BuildResult, build
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
-from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
+from tests.worlds import (
+    crm_contact,
+    dbt_unit_tests_run_once,
+    identify,
+    shop_customer,
+    ticket,
+    track,
+    world_settings,
+    write_world,
+)
 
 CHAIN_LENGTH = 60  # tickets alternate email and phone: a path of 2 * 60 hops
 
@@ -72,7 +81,8 @@ def partition(settings) -> set[frozenset[str]]:
 def scenario(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("scenario"))
     write_world(settings.data_dir, scenario_rows())
-    result = build(settings)
+    with dbt_unit_tests_run_once():
+        result = build(settings)
     assert result.published, result.audit.failures
     return settings
 
@@ -144,10 +154,16 @@ def test_postgres_gives_the_same_customers(scenario, tmp_path):
     require_postgres()
     pg = world_settings(tmp_path, target="postgres", pg_schema="tessera_it")
     write_world(pg.data_dir, scenario_rows())
-    assert build(pg).published
+    with dbt_unit_tests_run_once():
+        assert build(pg).published
     assert partition(pg) == partition(scenario)
     ids = "select customer_id from customers order by 1"
     assert get_warehouse(pg).query_published(ids) == get_warehouse(scenario).query_published(ids)
+
+
+def _build(settings, *, full_refresh: bool = False) -> BuildResult:
+    with dbt_unit_tests_run_once():
+        return build(settings, full_refresh=full_refresh)
 
 
 def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
@@ -157,11 +173,11 @@ def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
     login = identify("m1", "mia-phone", "500", email="mia.w@y.org", day=3)
 
     write_world(settings.data_dir, {"shop.customers": [mia_shop]})
-    build(settings)
+    _build(settings)
     older = customer_of(settings, "shop_customer_id", "500")
 
     write_world(settings.data_dir, {"shop.customers": [mia_shop], "crm.contacts": [mia_crm]})
-    build(settings)
+    _build(settings)
     newer = customer_of(settings, "crm_contact_id", "003M")
     assert newer != older and customer_of(settings, "shop_customer_id", "500") == older
 
@@ -169,7 +185,7 @@ def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
         settings.data_dir,
         {"shop.customers": [mia_shop], "crm.contacts": [mia_crm], "events.identifies": [login]},
     )
-    build(settings)
+    _build(settings)
     assert customer_of(settings, "crm_contact_id", "003M") == older, "a merge keeps the older id"
     history = get_warehouse(settings).query_published(
         "select old_customer_id, new_customer_id, change_kind, reason from customer_id_history"
@@ -178,7 +194,7 @@ def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
     assert "same_record:events.identifies" in history[0][3]
 
     write_world(settings.data_dir, {"shop.customers": [mia_shop], "crm.contacts": [mia_crm]})
-    build(settings)
+    _build(settings)
     # The CRM part holds 3 of the customer's 5 identifiers (id, email, phone): it keeps the id.
     assert customer_of(settings, "crm_contact_id", "003M") == older
     split_off = customer_of(settings, "shop_customer_id", "500")
@@ -192,7 +208,7 @@ def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):
         partition(settings),
         get_warehouse(settings).query_published("select customer_id from customers order by 1"),
     )
-    assert build(settings, full_refresh=True).published
+    assert _build(settings, full_refresh=True).published
     after = (
         partition(settings),
         get_warehouse(settings).query_published("select customer_id from customers order by 1"),

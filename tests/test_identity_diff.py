@@ -25,7 +25,7 @@ from orchestration.identity.diff import (
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.test_probabilistic import P1_CRM, P1_SHOP, P2_TICKET, P3_SHOP, PAIR_1, world
-from tests.worlds import world_settings, write_world
+from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
 
 STATE_TABLES = ("customer_id_map", "customer_id_history", "customer_source_records", "customers")
 
@@ -50,16 +50,17 @@ def customer_of(settings, record_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def whatif_world(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("whatif"))
     write_world(settings.data_dir, world(P3_SHOP))
-    result = build(settings)
+    with dbt_unit_tests_run_once():
+        result = build(settings)
     assert result.published, result.audit.failures
     return settings
 
 
-def test_raising_the_accept_threshold_splits_a_probabilistic_customer(published):
-    settings = published
+def test_raising_the_accept_threshold_splits_a_probabilistic_customer(whatif_world):
+    settings = whatif_world
     # P1's CRM contact and shop account share no identifier: one probabilistic link joins them.
     joined = customer_of(settings, P1_CRM["contact_id"])
     assert customer_of(settings, str(P1_SHOP["customer_id"])) == joined
@@ -93,8 +94,8 @@ def test_raising_the_accept_threshold_splits_a_probabilistic_customer(published)
     assert not list(settings.published_db.parent.glob("tessera-scratch-*"))
 
 
-def test_an_unchanged_setting_reports_no_change(published):
-    settings = published
+def test_an_unchanged_setting_reports_no_change(whatif_world):
+    settings = whatif_world
     before_file = digest(settings.published_db)
     report = identity_diff(settings, parse_change(["identity_match_accept_threshold=0.99"], []))
     assert (report.merge_count, report.split_count, report.newly_placed, report.no_longer_placed) == (
@@ -107,12 +108,12 @@ def test_an_unchanged_setting_reports_no_change(published):
     assert digest(settings.published_db) == before_file
 
 
-def test_a_replaced_seed_is_applied_through_the_cli(published, tmp_path, monkeypatch):
+def test_a_replaced_seed_is_applied_through_the_cli(whatif_world, tmp_path, monkeypatch):
     """The blocklist plus one domain: the two support tickets, placed by a gmail address alone, are
     no longer placed; nothing else moves."""
     from orchestration.identity.cli import identity
 
-    settings = published
+    settings = whatif_world
     blocklist = tmp_path / "blocklist.csv"
     seed = (settings.project_dir / "seeds" / "identifier_blocklist.csv").read_text()
     blocklist.write_text(seed.rstrip("\n") + "\nemail,^[^@]+@gmail\\.com$,what-if: a free-mail domain\n")
@@ -137,7 +138,7 @@ def test_a_replaced_seed_is_applied_through_the_cli(published, tmp_path, monkeyp
     assert digest(settings.published_db) == before_file
 
 
-def test_wrong_changes_are_refused_clearly(published, tmp_path):
+def test_wrong_changes_are_refused_clearly(whatif_world, tmp_path):
     with pytest.raises(WhatIfError, match="not an identity var"):
         parse_change(["identity_match_acept_threshold=0.9"], [])
     with pytest.raises(WhatIfError, match="expected a number"):
@@ -147,7 +148,7 @@ def test_wrong_changes_are_refused_clearly(published, tmp_path):
     wrong = tmp_path / "types.csv"
     wrong.write_text("identifier_type,priority\nemail,1\n")
     with pytest.raises(WhatIfError, match="missing"):
-        identity_diff(published, parse_change([], [f"identifier_types={wrong}"]))
+        identity_diff(whatif_world, parse_change([], [f"identifier_types={wrong}"]))
 
 
 def test_merges_splits_and_placement_are_judged_by_partition():
@@ -216,7 +217,8 @@ def test_postgres_what_if_splits_and_leaves_the_published_schema(tmp_path):
     require_postgres()
     settings = world_settings(tmp_path, target="postgres", pg_schema="tessera_whatif")
     write_world(settings.data_dir, world(P3_SHOP))
-    assert build(settings).published
+    with dbt_unit_tests_run_once():
+        assert build(settings).published
     # Which pairs link depends on what Splink learns from these few hundred records, so the test names
     # none: a threshold above every probabilistic link's probability splits customers, and only
     # customers that a probabilistic link joined.

@@ -53,6 +53,9 @@ def postgres_run(demo_data, settings, session_dir):
         # A wide console, so rich never wraps the summary lines the assertions read.
         "COLUMNS": "200",
     }
+    # The main Postgres world runs every dbt unit test, which other Postgres worlds of the same
+    # configuration leave out (tests/worlds.py, dbt_unit_tests_run_once).
+    env.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)
     completed = subprocess.run(
         [
             str(Path(sys.executable).parent / "tessera"),

@@ -16,7 +16,14 @@ from orchestration.identity.review import ReviewError, explain, record_decision,
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
-from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
+from tests.worlds import (
+    crm_contact,
+    dbt_unit_tests_run_once,
+    shop_customer,
+    ticket,
+    world_settings,
+    write_world,
+)
 
 FIRST = ["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia", "Jack", "Grace",
          "Leo", "Lily", "Oscar", "Freya", "Arthur", "Emily", "Henry", "Ella", "Theo", "Sophie",
@@ -123,7 +130,8 @@ def customer(settings, source: str, table: str, record_id: str) -> str:
 def first_build(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("probabilistic"))
     write_world(settings.data_dir, world(P3_SHOP))
-    result = build(settings)
+    with dbt_unit_tests_run_once():
+        result = build(settings)
     assert result.published, result.audit.failures
     return settings
 
@@ -149,7 +157,8 @@ def second_build(first_build):
     # model: the parity test compares the two warehouses on the same data.
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TESSERA_IDENTITY_RETRAIN", "true")
-        result = build(settings)
+        with dbt_unit_tests_run_once():
+            result = build(settings)
     assert result.published, result.audit.failures
     return settings, ids
 
@@ -238,6 +247,27 @@ def test_merge_that_loses_its_evidence_splits_with_its_reason(second_build):
     assert "review threshold" in reasons[0] or "fell to" in reasons[0]
 
 
+def test_a_retrain_asked_for_trains_a_new_version_with_its_reason(second_build):
+    """TESSERA_IDENTITY_RETRAIN (what `tessera run --retrain` sets) reaches the DuckDB build's model:
+    a new version, trained for the reason `forced`, kept beside the first build's untouched one."""
+    settings, _ = second_build
+    assert query(
+        settings, "select distinct model_version, train_reason, model_decision from int_identity__match_model"
+    ) == [(2, "forced", "trained")]
+    store = query(
+        settings,
+        "select model_version, train_reason, last_decision, builds_used, training_records "
+        "from identity_match_model_store order by model_version",
+    )
+    assert [tuple(row[:4]) for row in store] == [(1, "first", "trained", 1), (2, "forced", "trained", 1)]
+    metrics = query(
+        settings,
+        "select model_version, metric_name, metric_value, train_reason, model_decision from model_metrics "
+        "where model_name = 'identity_match' and built_at = (select max(built_at) from model_metrics)",
+    )
+    assert ("2", "training_rows", float(store[1][4]), "forced", "trained") in [tuple(row) for row in metrics]
+
+
 def test_bad_decisions_are_refused_or_quarantined(second_build):
     settings, _ = second_build
     with pytest.raises(ReviewError):
@@ -260,7 +290,8 @@ def postgres_second_build(second_build, tmp_path_factory):
     (pg.raw_dir / "review").mkdir(parents=True, exist_ok=True)
     decisions = settings.raw_dir / "review" / "identity_review_decisions.parquet"
     (pg.raw_dir / "review" / decisions.name).write_bytes(decisions.read_bytes())
-    assert build(pg).published
+    with dbt_unit_tests_run_once():
+        assert build(pg).published
     return pg
 
 

@@ -12,14 +12,17 @@ import pytest
 from click.testing import CliRunner, Result
 
 from orchestration.settings import Settings
+from tests.worlds import SKIP_UNIT_TESTS
 
 SEED = 11
 
 
 def _env(root: Path) -> dict[str, str]:
     """A world of its own under `root`: data, build and published warehouse; no person sources or presets
-    a developer declared in the checkout."""
+    a developer declared in the checkout. The project's default configuration, so its builds leave out
+    the dbt unit tests, which the session's published world runs (tests/worlds.py)."""
     return {
+        **SKIP_UNIT_TESTS,
         "TESSERA_TARGET": "duckdb",
         "TESSERA_DATA_DIR": str(root / "data"),
         "TESSERA_WAREHOUSE": str(root / "warehouse" / "tessera.duckdb"),

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from orchestration.generate import SCHEMAS
 from orchestration.settings import Settings
 from tests.conftest import TEST_PG_DATABASE
 
 LOADED_AT = dt.datetime(2026, 11, 1)
+
+# dbt's own setting (`--exclude-resource-type`): what a build inside `dbt_unit_tests_run_once()` leaves out.
+SKIP_UNIT_TESTS = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+
+
+@contextlib.contextmanager
+def dbt_unit_tests_run_once() -> Iterator[None]:
+    """dbt builds inside leave out the project's dbt unit tests. They read no data (their inputs are
+    given in the YAML), so on a world whose dbt configuration (target, vars, presets, person sources,
+    audiences) is the project's default they would repeat exactly what the main world of that
+    warehouse ran: the session's published DuckDB world (tests/conftest.py, the Dagster job a user
+    runs) and the Postgres demo (tests/test_postgres.py), which keep them. Worlds with another
+    configuration keep them too."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in SKIP_UNIT_TESTS.items():
+            monkeypatch.setenv(name, value)
+        yield
 
 
 def write_world(data_dir: Path, rows: dict[str, list[dict[str, Any]]]) -> None:

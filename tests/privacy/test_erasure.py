@@ -45,7 +45,7 @@ from tests.privacy.fakes import (
     WebhookEraseFake,
 )
 from tests.sync.helpers import WEBHOOK_SECRET, make_config
-from tests.worlds import world_settings
+from tests.worlds import dbt_unit_tests_run_once, world_settings
 
 DSN = f"host=127.0.0.1 port=5432 dbname={TEST_PG_DATABASE} user=postgres connect_timeout=3"
 MODEL = "sync_file__customers"
@@ -498,7 +498,8 @@ def reloaded(world) -> World:
     """The original raw files come back (a source system re-sends the erased person) and are rebuilt."""
     shutil.rmtree(world.settings.raw_dir)
     shutil.copytree(world.raw_backup, world.settings.raw_dir)
-    result = build(world.settings)
+    with dbt_unit_tests_run_once():
+        result = build(world.settings)
     assert result.published
     return world
 

@@ -24,7 +24,17 @@ from orchestration.build.pipeline import build
 from orchestration.privacy.masking import export_masked_file
 from orchestration.warehouse.connection import open_read_only
 from tests.conftest import TEST_PG_DATABASE, require_postgres
-from tests.worlds import crm_contact, identify, shop_customer, ticket, track, ts, world_settings, write_world
+from tests.worlds import (
+    crm_contact,
+    dbt_unit_tests_run_once,
+    identify,
+    shop_customer,
+    ticket,
+    track,
+    ts,
+    world_settings,
+    write_world,
+)
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
 
@@ -118,7 +128,8 @@ def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[World]:
     settings = world_settings(root, target=target, pg_schema=schema)
     _world(settings.data_dir)
     try:
-        assert build(settings).published
+        with dbt_unit_tests_run_once():
+            assert build(settings).published
         if target == "duckdb":
 
             def query(sql: str) -> list[tuple[Any, ...]]:

@@ -22,7 +22,7 @@ from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.privacy.scan import scan_bytes
 from orchestration.settings import Settings
 from orchestration.warehouse.connection import open_read_only
-from tests.worlds import world_settings
+from tests.worlds import SKIP_UNIT_TESTS, world_settings
 
 
 @dataclass
@@ -78,6 +78,8 @@ def erased(published, settings, tmp_path_factory) -> Iterator[Erased]:
         "TESSERA_BUILD_DB": str(private.build_db),
         "TESSERA_DATA_DIR": str(private.data_dir),
         "DAGSTER_HOME": str(dagster_home),
+        # A copy of the published world: the erasure's rebuild leaves out the dbt unit tests it ran.
+        **SKIP_UNIT_TESTS,
     }
     from orchestration.cli import main
     from orchestration.privacy.jobs import privacy_erase
