@@ -148,19 +148,8 @@ estimated as (
             arms.treatment_variance / nullif(arms.treatment_count, 0)
             + arms.control_variance / nullif(arms.control_count, 0)
         ) as standard_error,
-        -- Wilson score interval of each arm's rate (0/1 outcomes): centre and half-width, z = 1.96.
-        (arms.treatment_mean + 1.9208 / nullif(arms.treatment_count, 0))
-        / (1 + 3.8416 / nullif(arms.treatment_count, 0)) as treatment_wilson_centre,
-        1.96 * sqrt(
-            arms.treatment_mean * (1 - arms.treatment_mean) / nullif(arms.treatment_count, 0)
-            + 0.9604 / nullif(arms.treatment_count * arms.treatment_count, 0)
-        ) / (1 + 3.8416 / nullif(arms.treatment_count, 0)) as treatment_wilson_half,
-        (arms.control_mean + 1.9208 / nullif(arms.control_count, 0))
-        / (1 + 3.8416 / nullif(arms.control_count, 0)) as control_wilson_centre,
-        1.96 * sqrt(
-            arms.control_mean * (1 - arms.control_mean) / nullif(arms.control_count, 0)
-            + 0.9604 / nullif(arms.control_count * arms.control_count, 0)
-        ) / (1 + 3.8416 / nullif(arms.control_count, 0)) as control_wilson_half
+        nullif(arms.treatment_count, 0) as n_t,
+        nullif(arms.control_count, 0) as n_c
     from outcomes
     left join arms
         on
@@ -168,26 +157,46 @@ estimated as (
             and outcomes.outcome_name = arms.outcome_name
 ),
 
+wilson as (
+    -- Wilson score interval of each arm's rate (0/1 outcomes), z = 1.96:
+    -- centre (p + z^2/2n) / (1 + z^2/n),
+    -- half-width z sqrt(p(1 - p)/n + z^2/4n^2) / (1 + z^2/n).
+    select
+        *,
+        (treatment_mean + 1.9208 / n_t) / (1 + 3.8416 / n_t) as t_centre,
+        1.96 * sqrt(
+            treatment_mean * (1 - treatment_mean) / n_t
+            + 0.9604 / (n_t * n_t)
+        ) / (1 + 3.8416 / n_t) as t_half,
+        (control_mean + 1.9208 / n_c) / (1 + 3.8416 / n_c) as c_centre,
+        1.96 * sqrt(
+            control_mean * (1 - control_mean) / n_c
+            + 0.9604 / (n_c * n_c)
+        ) / (1 + 3.8416 / n_c) as c_half
+    from estimated
+),
+
 bounds as (
+    -- Newcombe's hybrid score interval of the difference for the rates.
     select
         *,
         case
             when outcome_kind in ('order', 'store_visit')
                 then uplift - sqrt(
-                    power(treatment_mean - (treatment_wilson_centre - treatment_wilson_half), 2)
-                    + power(control_wilson_centre + control_wilson_half - control_mean, 2)
+                    power(treatment_mean - (t_centre - t_half), 2)
+                    + power(c_centre + c_half - control_mean, 2)
                 )
             else uplift - 1.96 * standard_error
         end as ci_low,
         case
             when outcome_kind in ('order', 'store_visit')
                 then uplift + sqrt(
-                    power(treatment_wilson_centre + treatment_wilson_half - treatment_mean, 2)
-                    + power(control_mean - (control_wilson_centre - control_wilson_half), 2)
+                    power(t_centre + t_half - treatment_mean, 2)
+                    + power(control_mean - (c_centre - c_half), 2)
                 )
             else uplift + 1.96 * standard_error
         end as ci_high
-    from estimated
+    from wilson
 ),
 
 final as (
@@ -202,8 +211,13 @@ final as (
         cast(control_mean as double precision) as control_mean,
         cast(uplift as double precision) as uplift,
         cast(uplift / nullif(control_mean, 0) as double precision) as relative_uplift,
-        cast(cast(ci_low as {{ dbt.type_numeric() }}) as double precision) as uplift_ci_low,
-        cast(cast(ci_high as {{ dbt.type_numeric() }}) as double precision) as uplift_ci_high,
+        -- Rounded to 6 decimals.
+        cast(
+            cast(ci_low as {{ dbt.type_numeric() }}) as double precision
+        ) as uplift_ci_low,
+        cast(
+            cast(ci_high as {{ dbt.type_numeric() }}) as double precision
+        ) as uplift_ci_high,
         coalesce(
             treatment_count >= {{ min_arm_size }}
             and control_count >= {{ min_arm_size }}
