@@ -26,7 +26,7 @@ import yaml  # type: ignore[import-untyped]
 
 from orchestration.audiences.definitions import AUDIENCES_DIR_ENV, audiences_dir
 from orchestration.audiences.report import Lift, lift
-from orchestration.build.pipeline import build
+from orchestration.build.pipeline import build, environment
 from orchestration.generate import generate
 from orchestration.generate.campaign import (
     EFFECT_AUDIENCE,
@@ -64,16 +64,8 @@ def bench_environment(workdir: Path) -> Iterator[Path]:
     read. Yields the audiences folder."""
     folder = write_bench_audiences(workdir / "audiences")
     wanted = {AUDIENCES_DIR_ENV: str(folder), SKIPPED_RESOURCE_TYPES[0]: SKIPPED_RESOURCE_TYPES[1]}
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
+    with environment(wanted):
         yield folder
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass

@@ -54,6 +54,21 @@ class BuildResult:
 
 
 @contextlib.contextmanager
+def environment(wanted: dict[str, str]) -> Iterator[None]:
+    """Set these environment variables while open; the earlier values (or their absence) come back after."""
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
 def settings_environment(settings: Settings) -> Iterator[None]:
     """Point profiles.yml at these settings for the duration of a dbt invocation."""
     wanted = {
@@ -67,16 +82,8 @@ def settings_environment(settings: Settings) -> Iterator[None]:
         "TESSERA_PG_BUILD_SCHEMA": settings.postgres.build_schema,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    saved = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
+    with environment(wanted):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: str | None = None) -> Path:
