@@ -66,13 +66,18 @@ def _ensure_manifest() -> None:
 
 
 _RETRAIN = click.option(
-    "--retrain", is_flag=True, help="Train the matching model anew instead of reusing the kept one."
+    "--retrain",
+    is_flag=True,
+    help="Train the matching model and the prediction classifiers anew instead of reusing the kept ones.",
 )
 
 
 def _ask_retrain(retrain: bool) -> None:
-    if retrain:  # read by int_identity__match_model_kept (docs/identity.md, "When models are retrained")
+    # Read by int_identity__match_model_kept and int_prediction_model_kept (docs/identity.md and
+    # docs/predictions.md, "When models are retrained").
+    if retrain:
         os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
+        os.environ["TESSERA_PREDICTIONS_RETRAIN"] = "true"
 
 
 @main.command()

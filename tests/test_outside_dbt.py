@@ -53,12 +53,16 @@ def test_phases_split_the_project_around_the_steps_in_dependency_order(dbt_manif
         where["int_identity__edges"] == where["customers"] == where["int_customer_features_snapshotted"] == 1
     )
     assert where["int_customer_features_scored"] == where["customer_predictions"] == 2
+    assert where["int_prediction_models"] == where["prediction_model_store"] == 2
+    # Read by name from the previous build's store: built before the scoring step reads it.
+    assert where["int_prediction_model_kept"] == 0
     # Without a manifest (the pipeline): dbt's own selectors, in the same order.
     assert dbt_build_phases(pg) == [
         [
             "--exclude",
             "int_identity__match_model+",
             "int_identity__match_pairs+",
+            "int_prediction_models+",
             "int_customer_features_scored+",
         ],
         [
@@ -66,9 +70,10 @@ def test_phases_split_the_project_around_the_steps_in_dependency_order(dbt_manif
             "int_identity__match_model+",
             "int_identity__match_pairs+",
             "--exclude",
+            "int_prediction_models+",
             "int_customer_features_scored+",
         ],
-        ["--select", "int_customer_features_scored+"],
+        ["--select", "int_prediction_models+", "int_customer_features_scored+"],
     ]
     assert dbt_build_phases(world_settings(tmp_path)) == [[]]
 

@@ -334,3 +334,59 @@ def test_published_predictions_and_metrics(published, settings):
     con.close()
     assert members[1] == 0
     assert members[0] == 0 or "likely_churners_open_tickets" in audiences
+
+
+def test_the_next_build_scores_with_the_kept_classifiers(published, settings, session_dir, monkeypatch):
+    """The main world trained version 1 and kept it; a later build of the prediction models on a copy
+    of the published file reuses it (nothing fitted, the same scores, the use counted in the store), and
+    a retrain asked for (TESSERA_PREDICTIONS_RETRAIN, which `tessera run --retrain` sets) fits version 2."""
+    from orchestration.build.pipeline import run_dbt
+
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    trained = con.execute(
+        "select model_version, train_reason, model_decision, builds_used from int_prediction_models"
+    ).fetchall()
+    stored = con.execute("select model_version, last_decision from prediction_model_store").fetchall()
+    scores_sql = (
+        "select customer_id, scored_set, churn_probability, purchase_30d_probability "
+        "from int_customer_features_scored order by 1, 2"
+    )
+    scores = con.execute(scores_sql).fetchall()
+    con.close()
+    assert trained == [(1, "first", "trained", 1)] and stored == [(1, "trained")]
+
+    copy = session_dir / "kept_predictions" / "tessera.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.published_db, copy)
+    rebuilt = dataclasses.replace(settings, build_db=copy)
+    selection = ["run", "-s", "int_prediction_model_kept+", "--exclude", "customer_predictions+"]
+    statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in run_dbt(rebuilt, selection)["results"]}
+    assert set(statuses.values()) == {"success"}, statuses
+    assert {"int_prediction_models", "int_customer_features_scored", "prediction_model_store"} <= set(
+        statuses
+    )
+    con = duckdb.connect(str(copy), read_only=True)
+    reused = con.execute(
+        "select model_version, train_reason, model_decision, builds_used from int_prediction_models"
+    ).fetchall()
+    store = con.execute(
+        "select model_version, last_decision, builds_used from prediction_model_store"
+    ).fetchall()
+    rescored = con.execute(scores_sql).fetchall()
+    con.close()
+    assert reused == [(1, "first", "reused", 2)]
+    assert store == [(1, "reused", 2)]
+    assert rescored == scores
+
+    monkeypatch.setenv("TESSERA_PREDICTIONS_RETRAIN", "true")
+    assert {r["status"] for r in run_dbt(rebuilt, selection)["results"]} == {"success"}
+    con = duckdb.connect(str(copy), read_only=True)
+    forced = con.execute(
+        "select model_version, train_reason, model_decision from int_prediction_models"
+    ).fetchall()
+    versions = con.execute(
+        "select model_version, train_reason from prediction_model_store order by 1"
+    ).fetchall()
+    con.close()
+    assert forced == [(2, "forced", "trained")]
+    assert versions == [(1, "first"), (2, "forced")]

@@ -35,6 +35,15 @@ STORE = (
     "from identity_match_model_store order by model_version"
 )
 
+PREDICTIONS = (
+    "select model_version, train_reason, model_decision, builds_used, training_rows, "
+    "churn_model is not null, purchase_30d_model is not null from int_prediction_models"
+)
+PREDICTION_STORE = (
+    "select model_version, train_reason, last_decision, builds_used, training_rows "
+    "from prediction_model_store order by model_version"
+)
+
 
 def _rows(settings: Any, sql: str) -> list[tuple]:
     return [tuple(row) for row in get_warehouse(settings).query_published(sql)]
@@ -54,6 +63,19 @@ def _outcome(settings: Any) -> dict[str, Any]:
             "select model_version, metric_name, metric_value, train_reason, model_decision from model_metrics "
             "where model_name = 'identity_match' and built_at = (select max(built_at) from model_metrics) "
             "order by metric_name",
+        ),
+        "predictions": _rows(settings, PREDICTIONS),
+        "prediction_store": _rows(settings, PREDICTION_STORE),
+        "prediction_metrics": _rows(
+            settings,
+            "select distinct model_name, model_version, train_reason, model_decision from model_metrics "
+            "where model_name in ('churn', 'purchase_30d') "
+            "and built_at = (select max(built_at) from model_metrics) order by model_name",
+        ),
+        "scores": _rows(
+            settings,
+            "select customer_id, scored_set, churn_probability, purchase_30d_probability, model_version "
+            "from int_customer_features_scored order by customer_id, scored_set",
         ),
     }
 
@@ -144,6 +166,12 @@ def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(postgres_bui
     assert [row[0] for row in refreshed["store"]] == [1, 2]
     assert_same_outcome(first["matching"], again["matching"])
     assert_same_outcome(again["matching"], refreshed["matching"])
+    # The scoring step between invocations writes the classifiers' row too; this world is too small to
+    # fit them (the reuse itself: tests/test_predictions.py and tests/test_prediction_models.py).
+    # Nothing is kept, so every build tries again as the first.
+    for outcome in (first, again, refreshed):
+        assert outcome["predictions"] == [(None, "first", "too few rows", 1, 0, False, False)]
+        assert outcome["prediction_store"] == []
 
 
 # --- the retrain policy, on feature tables (no build) -------------------------------------------

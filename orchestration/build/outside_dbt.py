@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestration.identity.external import MODEL_MODEL, PAIRS_MODEL, match_outside_dbt
-from orchestration.predictions.external import SCORES_MODEL, score_outside_dbt
+from orchestration.predictions.external import MODELS_MODEL, SCORES_MODEL, score_outside_dbt
 from orchestration.settings import Settings
 from orchestration.warehouse.registry import get_warehouse
 
@@ -51,7 +51,7 @@ class OutsideStep:
 # In build order: matching feeds identity, which feeds the features that scoring reads.
 STEPS = (
     OutsideStep("identity matching", (MODEL_MODEL, PAIRS_MODEL), match_outside_dbt),
-    OutsideStep("predictions scoring", (SCORES_MODEL,), score_outside_dbt),
+    OutsideStep("predictions scoring", (MODELS_MODEL, SCORES_MODEL), score_outside_dbt),
 )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from orchestration.predictions import clv
+from orchestration.predictions import clv, kept
 
 log = logging.getLogger(__name__)
 
@@ -200,18 +201,129 @@ def check_features(table: pa.Table) -> None:
         )
 
 
-def score_features(table: pa.Table, timings: dict[str, float] | None = None) -> pa.Table:
-    """Fit on the training snapshot, score both snapshots; see the module docstring. Seconds spent
-    per stage go into `timings` when given (for `tessera bench predictions`).
+def score_features(
+    table: pa.Table, timings: dict[str, float] | None = None, models: pa.Table | None = None
+) -> pa.Table:
+    """Score both snapshots; see the module docstring. With `models` (int_prediction_models' row) the
+    classifiers come from it; without, they are fitted here on the training snapshot (the benchmark and
+    the unit tests). Seconds spent per stage go into `timings` when given (for `tessera bench predictions`).
 
     One OpenMP thread: dbt runs another model beside this one, and on a busy machine OpenMP's
     spinning threads slow both down many times over."""
     started = time.monotonic()
     timings = {} if timings is None else timings
     with threadpool_limits(limits=1):
-        scored = _score_features(table, timings)
+        table = _prepared(table)
+        if models is None:
+            fitted = _fit_classifiers(table, timings)
+            churn_model, purchase_model, label = fitted.churn, fitted.purchase_30d, MODEL_VERSION
+        else:
+            churn_model, purchase_model, label = _kept_classifiers(models)
+        scored = _score_features(table, churn_model, purchase_model, label, timings)
     timings["total_seconds"] = time.monotonic() - started
     return scored
+
+
+@dataclass
+class Fitted:
+    churn: HistGradientBoostingClassifier | None
+    purchase_30d: HistGradientBoostingClassifier | None
+    churn_rows: int
+    purchase_30d_rows: int
+    training_rows: int
+    seconds: float
+
+
+def _fit_classifiers(table: pa.Table, timings: dict[str, float]) -> Fitted:
+    """Both classifiers, fitted on the training snapshot's customers outside the evaluation holdout."""
+    training = table.filter(pc.equal(table["snapshot_name"], "training"))
+    X = _matrix(training)
+    history = _bools(training["has_history"])
+    active = _bools(training["is_active_customer"]) & history
+    fit_rows = ~_bools(training["is_evaluation_holdout"])
+    churned = _bools(training["label_churned"])
+    purchased = _bools(training["label_purchased_30_days"])
+    started = time.monotonic()
+    churn = _fit_classifier("churn", X[active & fit_rows], churned[active & fit_rows])
+    purchase = _fit_classifier("purchase_30d", X[history & fit_rows], purchased[history & fit_rows])
+    seconds = time.monotonic() - started
+    timings["classifiers_train_seconds"] = seconds
+    return Fitted(
+        churn,
+        purchase,
+        int((active & fit_rows).sum()),
+        int((history & fit_rows).sum()),
+        int(history.sum()),
+        seconds,
+    )
+
+
+def definition() -> str:
+    """The fingerprint of the classifiers' definition (orchestration/predictions/kept.py)."""
+    return kept.definition_fingerprint(FEATURES, _classifier().get_params(), MODEL_VERSION)
+
+
+def train_or_reuse(
+    table: pa.Table, kept_table: pa.Table, timings: dict[str, float] | None = None
+) -> pa.Table:
+    """int_prediction_models: the latest kept classifiers when still fit to score this build
+    (kept.retrain_reason is None), else both fitted anew on the training snapshot as a new version.
+    A version is kept only when at least one classifier could be fitted (model_version is null
+    otherwise: too few rows, as `_fit_classifier` logs)."""
+    timings = {} if timings is None else timings
+    with threadpool_limits(limits=1):
+        table = _prepared(table)
+        policy, previous = kept.policy_and_kept(kept_table)
+        training = table.filter(pc.equal(table["snapshot_name"], "training"))
+        training_rows = int(_bools(training["has_history"]).sum())
+        fingerprint = definition()
+        reason = kept.retrain_reason(previous, policy, training_rows, fingerprint)
+        if reason is None and previous is not None:
+            log.info(
+                "predictions reuse kept model version %d (trained %s)", previous.version, previous.trained_at
+            )
+            return kept.models_row(
+                model_version=previous.version,
+                trained_at=previous.trained_at,
+                train_reason=previous.reason,
+                model_decision="reused",
+                builds_used=previous.builds_used + 1,
+                training_rows=previous.training_rows,
+                churn_training_rows=previous.churn_training_rows,
+                purchase_30d_training_rows=previous.purchase_30d_training_rows,
+                training_seconds=previous.seconds,
+                definition_fingerprint=previous.fingerprint,
+                churn_model=previous.churn_model,
+                purchase_30d_model=previous.purchase_30d_model,
+            )
+        log.info("predictions train a new model version: %s", reason)
+        fitted = _fit_classifiers(table, timings)
+        trained = fitted.churn is not None or fitted.purchase_30d is not None
+        return kept.models_row(
+            model_version=((previous.version if previous else 0) + 1) if trained else None,
+            trained_at=kept.now(),
+            train_reason=reason,
+            model_decision="trained" if trained else "too few rows",
+            builds_used=1,
+            training_rows=training_rows,
+            churn_training_rows=fitted.churn_rows,
+            purchase_30d_training_rows=fitted.purchase_30d_rows,
+            training_seconds=fitted.seconds,
+            definition_fingerprint=fingerprint,
+            churn_model=kept.dump_classifier(fitted.churn),
+            purchase_30d_model=kept.dump_classifier(fitted.purchase_30d),
+        )
+
+
+def _kept_classifiers(
+    models: pa.Table,
+) -> tuple[HistGradientBoostingClassifier | None, HistGradientBoostingClassifier | None, str]:
+    rows = models.to_pylist()
+    if len(rows) != 1:
+        raise PredictionInputError(f"int_prediction_models must have exactly one row, not {len(rows)}")
+    row = rows[0]
+    label = str(row["model_version"]) if row["model_version"] is not None else MODEL_VERSION
+    return kept.load_classifier(row["churn_model"]), kept.load_classifier(row["purchase_30d_model"]), label
 
 
 _BOOLEANS = (
@@ -236,39 +348,35 @@ def _normalised(table: pa.Table) -> pa.Table:
     )
 
 
-def _score_features(table: pa.Table, timings: dict[str, float]) -> pa.Table:
+def _prepared(table: pa.Table) -> pa.Table:
     check_features(table)
     table = _normalised(table)
     # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models.
-    table = table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
-    training = table.filter(pc.equal(table["snapshot_name"], "training"))
-    current = table.filter(pc.equal(table["snapshot_name"], "scoring"))
+    return table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
 
-    def matrix(part: pa.Table) -> np.ndarray:
-        return (
-            np.column_stack([_floats(part[name]) for name in FEATURES])
-            if part.num_rows
-            else np.zeros((0, len(FEATURES)))
-        )
 
-    X_train_all = matrix(training)
-    history = _bools(training["has_history"])
-    active = _bools(training["is_active_customer"]) & history
-    fit_rows = ~_bools(training["is_evaluation_holdout"])
-    churned = _bools(training["label_churned"])
-    purchased = _bools(training["label_purchased_30_days"])
-
-    started = time.monotonic()
-    churn_model = _fit_classifier("churn", X_train_all[active & fit_rows], churned[active & fit_rows])
-    purchase_model = _fit_classifier(
-        "purchase_30d", X_train_all[history & fit_rows], purchased[history & fit_rows]
+def _matrix(part: pa.Table) -> np.ndarray:
+    return (
+        np.column_stack([_floats(part[name]) for name in FEATURES])
+        if part.num_rows
+        else np.zeros((0, len(FEATURES)))
     )
 
-    timings["classifiers_train_seconds"] = time.monotonic() - started
+
+def _score_features(
+    table: pa.Table,
+    churn_model: HistGradientBoostingClassifier | None,
+    purchase_model: HistGradientBoostingClassifier | None,
+    version: str,
+    timings: dict[str, float],
+) -> pa.Table:
+    training = table.filter(pc.equal(table["snapshot_name"], "training"))
+    current = table.filter(pc.equal(table["snapshot_name"], "scoring"))
     timings["value_models_seconds"] = timings["classifiers_score_seconds"] = 0.0
 
     parts = []
-    for name, part, X in (("evaluation", training, X_train_all), ("current", current, matrix(current))):
+    for name, part in (("evaluation", training), ("current", current)):
+        X = _matrix(part)
         part_history = _bools(part["has_history"])
         part_active = _bools(part["is_active_customer"]) & part_history
         started = time.monotonic()
@@ -290,7 +398,7 @@ def _score_features(table: pa.Table, timings: dict[str, float]) -> pa.Table:
             "label_churned": part["label_churned"],
             "label_purchased_30_days": part["label_purchased_30_days"],
             "label_revenue_365_days": part["label_revenue_365_days"],
-            "model_version": pa.array([MODEL_VERSION] * part.num_rows, type=pa.string()),
+            "model_version": pa.array([version] * part.num_rows, type=pa.string()),
             "cutoff_at": part["cutoff_at"],
         }
         parts.append(

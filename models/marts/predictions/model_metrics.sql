@@ -4,6 +4,9 @@
     against what they did afterwards), plus row counts and the training and scoring dates.
     Deciles are of the predicted score, highest first; ties are broken by customer_id.
     Appended on every build (never rebuilt), so a model's quality can be followed over time.
+    The classifiers' rows say which kept version scored (model_version), when and why it was trained,
+    and whether this build trained or reused it (int_prediction_models, prediction_model_store). A
+    reused version is measured on this build's holdout, which it never trained on either.
     The probabilistic identity matching model (model_name identity_match) gets a row per build too:
     the kept version the build scored with, when and on how many rows it was trained, why (first,
     forced, full refresh, or which drift), and whether this build trained it or reused it
@@ -22,6 +25,20 @@ with
 
 scores as (
     select * from {{ ref('int_customer_features_scored') }}
+),
+
+{# The classifier version this build scored with (kept or trained by it; one row, with a null
+   version when too few rows trained nothing). #}
+prediction_models as (
+    select
+        model_version,
+        trained_at,
+        train_reason,
+        model_decision,
+        builds_used,
+        churn_training_rows,
+        purchase_30d_training_rows
+    from {{ ref('int_prediction_models') }}
 ),
 
 {# The matching model version this build scored with (its own model table: on Postgres the store
@@ -124,12 +141,24 @@ deciles as (
     group by 1, 2
 ),
 
+{# The rows each classifier was fitted on: the kept version's count when it was kept (it may have
+   been fitted by an earlier build), else this build's evaluation rows outside the holdout. #}
 training_rows as (
     select
-        model_name,
-        count(*) as row_count
+        outcomes.model_name,
+        coalesce(
+            max(
+                case outcomes.model_name
+                    when 'churn' then prediction_models.churn_training_rows
+                    when 'purchase_30d'
+                        then prediction_models.purchase_30d_training_rows
+                end
+            ),
+            count(*)
+        ) as row_count
     from outcomes
-    where is_training_row
+    left join prediction_models on prediction_models.model_version is not null
+    where outcomes.is_training_row
     group by 1
 ),
 
@@ -221,6 +250,24 @@ metrics as (
     from training_rows
     union all
     select
+        'churn' as model_name,
+        'builds_used' as metric_name,
+        null as decile,
+        cast(builds_used as double precision) as metric_value,
+        churn_training_rows as row_count
+    from prediction_models
+    where model_version is not null
+    union all
+    select
+        'purchase_30d' as model_name,
+        'builds_used' as metric_name,
+        null as decile,
+        cast(builds_used as double precision) as metric_value,
+        purchase_30d_training_rows as row_count
+    from prediction_models
+    where model_version is not null
+    union all
+    select
         model_name,
         'scored_rows' as metric_name,
         null as decile,
@@ -263,11 +310,27 @@ final as (
         dates.training_cutoff_at,
         dates.scored_at,
         cast({{ dbt.current_timestamp() }} as timestamp) as built_at,
-        cast(null as timestamp) as trained_at,
-        cast(null as {{ dbt.type_string() }}) as train_reason,
-        cast(null as {{ dbt.type_string() }}) as model_decision
+        cast(
+            case
+                when metrics.model_name <> 'value_12m'
+                    then prediction_models.trained_at
+            end as timestamp
+        ) as trained_at,
+        cast(
+            case
+                when metrics.model_name <> 'value_12m'
+                    then prediction_models.train_reason
+            end as {{ dbt.type_string() }}
+        ) as train_reason,
+        cast(
+            case
+                when metrics.model_name <> 'value_12m'
+                    then prediction_models.model_decision
+            end as {{ dbt.type_string() }}
+        ) as model_decision
     from metrics
     cross join dates
+    left join prediction_models on prediction_models.model_version is not null
     union all
     select
         '{{ invocation_id }}' as build_id,

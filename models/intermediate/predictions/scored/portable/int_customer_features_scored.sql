@@ -4,7 +4,8 @@
     writes its output to <this>__python in the build schema, then builds this model and everything
     downstream (orchestration/build/outside_dbt.py, orchestration/predictions/external.py; docs/predictions.md).
 -#}
-{%- set written = tessera.python_step_table('predictions scoring') -%}
+-- depends_on: {{ ref('int_prediction_models') }}
+{%- set written = tessera.python_step_table('predictions scoring') %}
 
 with
 

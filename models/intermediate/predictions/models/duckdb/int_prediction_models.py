@@ -1,0 +1,14 @@
+"""The churn and purchase-in-30-days classifiers this build scores with, on DuckDB: the latest kept
+version while it still fits the data, else both fitted anew on the training snapshot as a new version
+(one row; orchestration/predictions/kept.py says when, prediction_model_store keeps the versions).
+On Postgres the pipeline's scoring step runs the same function between two dbt invocations.
+"""
+
+from orchestration.predictions.scoring import train_or_reuse
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    features = dbt.ref("int_customer_features_snapshotted").to_arrow_table()
+    kept = dbt.ref("int_prediction_model_kept").to_arrow_table()
+    return train_or_reuse(features, kept)
