@@ -209,6 +209,12 @@ CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
 UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 MOBILE_CONTEXT = "iglu:com.snowplowanalytics.snowplow/mobile_context/jsonschema/1-0-2"
 SHREDDED_SESSIONS = "com_snowplowanalytics_snowplow_client_session_1"
+SHREDDED_SCREENS = "com_snowplowanalytics_mobile_screen_view_1"
+SHREDDED_SCREEN_COLUMNS = (
+    "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
+    "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
+    "id varchar, name varchar, type varchar, previous_name varchar"
+)
 SHREDDED_COLUMNS = (
     "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
     "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
@@ -258,7 +264,7 @@ def _legacy(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # In the legacy world the guest's contexts were cut short in transit too (its user id is lost from
-# them); the shredded client_session table still has it.
+# them); the shredded client_session table still has it, and the shredded screen view its name.
 LEGACY_ROWS: list[dict[str, Any]] = [
     _legacy(row) | ({"contexts": '{"schema": "' + CONTEXTS + '", "data": [{"schema": "iglu:com.snowplowanalytics.snow'}
                    if row["event_id"] == GUEST_SCREEN else {})
@@ -270,6 +276,14 @@ SHREDDED_ROWS: list[dict[str, Any]] = [
         "schema_version": "1-0-1", "root_id": GUEST_SCREEN, "root_tstamp": "2025-04-06 09:00:01", "ref_root": "events",
         "ref_tree": '["events","client_session"]', "ref_parent": "events", "user_id": "c-guest-app",
         "session_id": "4f1e2d3c-0b9a-4877-9665-5a4b3c2d1e0f", "session_index": 1, "storage_mechanism": "SQLITE",
+    },
+]  # fmt: skip
+SHREDDED_SCREEN_ROWS: list[dict[str, Any]] = [
+    {
+        "schema_vendor": "com.snowplowanalytics.mobile", "schema_name": "screen_view", "schema_format": "jsonschema",
+        "schema_version": "1-0-0", "root_id": GUEST_SCREEN, "root_tstamp": "2025-04-06 09:00:01", "ref_root": "events",
+        "ref_tree": '["events","screen_view"]', "ref_parent": "events", "id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5",
+        "name": "Catalogue", "type": "ListView", "previous_name": "Home",
     },
 ]  # fmt: skip
 
@@ -291,7 +305,7 @@ def create(
     """Create the world's `events` table through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`);
     `uuid_type` is event_id's type (uuid on Snowplow's Postgres loader). `legacy` writes the legacy
     shapes instead of the wide-row columns: `contexts` and `unstruct_event`, and the shredded
-    client_session table."""
+    client_session and screen_view tables."""
     execute(f"drop schema if exists {SCHEMA} cascade", [])
     execute(f"create schema {SCHEMA}", [])
     kinds = {name: kind for name, kind in COLUMNS.items() if not (legacy and name in _WIDE)}
@@ -305,6 +319,9 @@ def create(
         execute(f"create table {SCHEMA}.{SHREDDED_SESSIONS} ({SHREDDED_COLUMNS})", [])
         for row in SHREDDED_ROWS:
             _insert(execute, placeholder, SHREDDED_SESSIONS, row)
+        execute(f"create table {SCHEMA}.{SHREDDED_SCREENS} ({SHREDDED_SCREEN_COLUMNS})", [])
+        for row in SHREDDED_SCREEN_ROWS:
+            _insert(execute, placeholder, SHREDDED_SCREENS, row)
 
 
 def presets_yaml() -> str:

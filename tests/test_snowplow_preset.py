@@ -248,8 +248,9 @@ def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The older loaders' single `contexts` / `unstruct_event` JSON columns and the Redshift-style shredded
-    client_session table: the same screen names and device user ids as the wide-row columns give. The
-    guest's contexts are cut short (null, not a failed build); the shredded table still has its id."""
+    client_session and screen_view tables: the same screen names and device user ids as the wide-row
+    columns give. The guest's contexts and screen view JSON are cut short (null, not a failed build); the
+    shredded tables still have its id and its screen's name."""
     if target == "postgres":
         require_postgres()
     import psycopg2
@@ -295,7 +296,7 @@ def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
                 got_tracks = cur.fetchall()
         assert got_screens == [
             (world.SCREEN, "Home", "c-bob-app", "8"),
-            (world.GUEST_SCREEN, None, "c-guest-app", None),
+            (world.GUEST_SCREEN, "Catalogue", "c-guest-app", None),
         ]
         assert got_identifies == [
             (f"{world.ORDER}:identify", "d-ann", "7"),

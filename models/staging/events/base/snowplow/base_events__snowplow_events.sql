@@ -79,8 +79,18 @@
       (JSON text: {"schema": "iglu:…/contexts/jsonschema/1-0-0", "data": [entities]}, the entity found
       by its schema, major version 1);
     - Redshift-style shredded tables, one row per entity, joined on root_id / root_tstamp (the
-      client_session table, when the loader has made it).
+      client_session and mobile screen_view tables, when the loader has made them).
 -#}
+{#- The shredded tables read when present (source table, field): root_id / root_tstamp and the field. -#}
+{%- set shredded = [] -%}
+{%- for table, field in [('client_session', 'user_id'), ('screen_view', 'name')] -%}
+    {%- set relation = source('snowplow', table) -%}
+    {%- set columns = tessera.relation_columns(relation) -%}
+    {%- if columns is not none and 'root_id' in columns and 'root_tstamp' in columns and field in columns -%}
+        {%- do shredded.append({'name': 'shredded_' ~ table, 'relation': relation, 'field': field}) -%}
+    {%- endif -%}
+{%- endfor -%}
+{%- set shredded_names = shredded | map(attribute='name') | list -%}
 {%- set screen_names = [] -%}
 {%- for column in [
     'unstruct_event_com_snowplowanalytics_mobile_screen_view_1',
@@ -101,6 +111,9 @@
     {%- endset -%}
     {%- do screen_names.append(legacy_screen) -%}
 {%- endif -%}
+{%- if 'shredded_screen_view' in shredded_names -%}
+    {%- do screen_names.append('shredded_screen_view.shredded_value') -%}
+{%- endif -%}
 {%- set client_session = 'iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-' -%}
 {%- set device_user_ids = [] -%}
 {%- set session_context = 'contexts_com_snowplowanalytics_snowplow_client_session_1' -%}
@@ -112,13 +125,8 @@
         tessera.json_item_text('contexts', ['data'], 'schema', client_session, ['data', 'userId'])
     ) -%}
 {%- endif -%}
-{%- set sessions_relation = source('snowplow', 'client_session') -%}
-{%- set session_columns = tessera.relation_columns(sessions_relation) -%}
-{%- set shredded_sessions = session_columns is not none
-    and 'root_id' in session_columns and 'root_tstamp' in session_columns
-    and 'user_id' in session_columns -%}
-{%- if shredded_sessions -%}
-    {%- do device_user_ids.append('shredded_sessions.device_user_id') -%}
+{%- if 'shredded_client_session' in shredded_names -%}
+    {%- do device_user_ids.append('shredded_client_session.shredded_value') -%}
 {%- endif -%}
 {%- set device_user_id = 'coalesce(' ~ device_user_ids | join(', ') ~ ')' if device_user_ids
     else 'cast(null as ' ~ text ~ ')' -%}
@@ -128,17 +136,17 @@ with
 source as (
     select * from {{ events_relation }}
 ),
-{% if shredded_sessions %}
-{#- One row per event (a repeated event repeats its entities): the first user id. #}
-shredded_sessions as (
+{#- One row per event and shredded table (a repeated event repeats its entities): the smallest value. #}
+{% for table in shredded %}
+{{ table.name }} as (
     select
         cast(root_id as {{ text }}) as root_id,
         cast(root_tstamp as timestamp) as root_tstamp,
-        min(cast(user_id as {{ text }})) as device_user_id
-    from {{ sessions_relation }}
+        min(cast({{ table.field }} as {{ text }})) as shredded_value
+    from {{ table.relation }}
     group by 1, 2
 ),
-{% endif %}
+{% endfor %}
 
 renamed as (
     select
@@ -203,12 +211,12 @@ renamed as (
         {{ p.order_id }} as order_id,
         {{ p.revenue }} as revenue
     from source
-    {%- if shredded_sessions %}
-    left join shredded_sessions
+    {%- for table in shredded %}
+    left join {{ table.name }}
         on
-            cast(source.event_id as {{ text }}) = shredded_sessions.root_id
-            and cast(source.collector_tstamp as timestamp) = shredded_sessions.root_tstamp
-    {%- endif %}
+            cast(source.event_id as {{ text }}) = {{ table.name }}.root_id
+            and cast(source.collector_tstamp as timestamp) = {{ table.name }}.root_tstamp
+    {%- endfor %}
 ),
 
 named as (
