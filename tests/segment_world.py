@@ -1,6 +1,6 @@
 """A tiny Segment-shaped warehouse, written from Segment's warehouse-schema documentation (not from our
 generator): `tracks` without properties, one table per event holding its properties, `identifies` with
-traits as columns, `pages`, `screens`, `aliases`, `users` and `groups`, as the connector creates them
+traits as columns, `pages`, `screens`, `aliases`, `users`, `groups` and `accounts`, as the connector creates them
 (a column only once a value arrives, so tables differ in their context_ columns)."""
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ TABLES: dict[str, str] = {
     "aliases": _CALL + ", previous_id varchar",
     "users": "id varchar, email varchar, first_name varchar, received_at timestamp, uuid_ts timestamp",
     "groups": _CALL + ", group_id varchar, name varchar",
+    # The latest traits of each group, upserted on every group() call (docs: the `accounts` table).
+    "accounts": "id varchar, name varchar, industry varchar, plan varchar, received_at timestamp, uuid_ts timestamp",
 }
 
 
@@ -108,6 +110,19 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         _call("m-group-stranger", 6, "a-nobody", None, group_id="globex", name="Globex"),
         _call("m-group-blank", 6, "a-bob", "8", group_id="  ", name="Initech"),
     ],
+    # The groups' latest state: Globex renamed itself in a call the warehouse no longer keeps; Umbrella's
+    # calls are all gone. Acme's row was upserted twice (the older copy is stale); one row lost its id.
+    "accounts": [
+        {"id": "acme", "name": "Acme Ltd", "industry": "Retail", "received_at": "2025-03-02 10:00:00",
+         "uuid_ts": "2025-03-02 11:00:00"},
+        {"id": "acme", "name": "Acme Limited", "industry": "Retail", "plan": "enterprise",
+         "received_at": "2025-03-06 10:00:00", "uuid_ts": "2025-03-06 11:00:00"},
+        {"id": "globex", "name": "Globex Corporation", "received_at": "2025-03-07 10:00:00",
+         "uuid_ts": "2025-03-07 11:00:00"},
+        {"id": "umbrella", "name": "Umbrella", "plan": "free", "received_at": "2025-03-01 10:00:00",
+         "uuid_ts": "2025-03-01 11:00:00"},
+        {"id": " ", "name": "Nameless", "received_at": "2025-03-01 10:00:00", "uuid_ts": "2025-03-01 11:00:00"},
+    ],
 }  # fmt: skip
 
 
@@ -116,14 +131,17 @@ def create(
     placeholder: str = "?",
     prefix: str = "",
     with_time_zone: bool = False,
+    without: tuple[str, ...] = (),
 ) -> None:
     """Create the world's tables, named <prefix><table>, through `execute(sql, params)` (DuckDB `?`,
     psycopg2 `%s`). `with_time_zone` types the timestamps `timestamp with time zone`, as the connector
-    does on Postgres; the values are UTC either way."""
+    does on Postgres; the values are UTC either way. `without` names tables the loader has not created."""
     schema = SCHEMA
     execute(f"drop schema if exists {schema} cascade", [])
     execute(f"create schema {schema}", [])
     for table, columns in TABLES.items():
+        if table in without:
+            continue
         if with_time_zone:
             columns = columns.replace(" timestamp", " timestamp with time zone")
         execute(f"create table {schema}.{prefix}{table} ({columns})", [])

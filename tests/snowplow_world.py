@@ -1,10 +1,12 @@
 """A tiny Snowplow-shaped warehouse, written by hand in the shape Snowplow's loaders give `atomic.events`
 (one wide table, one row per event, every event type in it; the column names and types of Snowplow's
 atomic schema, a subset of its ~130 columns), not from our generator. Self-describing event and context
-columns are JSON text, as a wide-row loader writes them; staging does not read them."""
+columns are JSON text, as a wide-row loader writes them; `create(legacy=True)` writes the older shapes
+instead (one `contexts` and one `unstruct_event` column, and a shredded context table)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -193,19 +195,133 @@ ROWS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+# The legacy shapes: older loaders and the Postgres loader write all of an event's contexts into one
+# `contexts` column and its self-describing event into one `unstruct_event` column, each a
+# self-describing JSON wrapping the entities (Snowplow's "contexts" and "unstruct_event" schemas); the
+# RDB loader's shredding for Redshift writes each context into a table of its own, one row per entity,
+# tied to the event by root_id / root_tstamp (its event_id / collector_tstamp).
+_WIDE = {
+    "unstruct_event_com_snowplowanalytics_mobile_screen_view_1": "iglu:com.snowplowanalytics.mobile/screen_view/jsonschema/1-0-0",
+    "contexts_com_snowplowanalytics_snowplow_web_page_1": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
+    "contexts_com_snowplowanalytics_snowplow_client_session_1": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-1",
+}  # fmt: skip
+CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
+UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
+MOBILE_CONTEXT = "iglu:com.snowplowanalytics.snowplow/mobile_context/jsonschema/1-0-2"
+SHREDDED_SESSIONS = "com_snowplowanalytics_snowplow_client_session_1"
+SHREDDED_SCREENS = "com_snowplowanalytics_mobile_screen_view_1"
+SHREDDED_SCREEN_COLUMNS = (
+    "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
+    "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
+    "id varchar, name varchar, type varchar, previous_name varchar"
+)
+SHREDDED_COLUMNS = (
+    "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
+    "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
+    "user_id varchar, session_id varchar, session_index integer, previous_session_id varchar, "
+    "storage_mechanism varchar"
+)
+
+
+def _legacy(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as a legacy loader writes it: the wide-row columns folded into `contexts` / `unstruct_event`."""
+    legacy = {name: value for name, value in row.items() if name not in _WIDE}
+    entities = [
+        {"schema": _WIDE[name], "data": json.loads(row[name])[0]}
+        for name in _WIDE
+        if name.startswith("contexts_") and row.get(name)
+    ]
+    if (
+        row["platform"] == "mob"
+    ):  # the mobile trackers' device context comes first: found by schema, not place
+        entities.insert(
+            0,
+            {
+                "schema": MOBILE_CONTEXT,
+                "data": {
+                    "osType": "ios",
+                    "osVersion": "17.4",
+                    "deviceManufacturer": "Apple",
+                    "deviceModel": "iPhone15,2",
+                },
+            },
+        )
+    if entities:
+        legacy["contexts"] = json.dumps({"schema": CONTEXTS, "data": entities})
+    screen_column = "unstruct_event_com_snowplowanalytics_mobile_screen_view_1"
+    if row.get(screen_column):
+        try:
+            screen = json.dumps(
+                {
+                    "schema": UNSTRUCT,
+                    "data": {"schema": _WIDE[screen_column], "data": json.loads(row[screen_column])},
+                }
+            )
+        except json.JSONDecodeError:  # the guest's cut-short screen view stays cut short
+            screen = f'{{"schema": "{UNSTRUCT}", "data": {{"schema": "{_WIDE[screen_column]}", "data": {row[screen_column]}'
+        legacy["unstruct_event"] = screen
+    return legacy
+
+
+# In the legacy world the guest's contexts were cut short in transit too (its user id is lost from
+# them); the shredded client_session table still has it, and the shredded screen view its name.
+LEGACY_ROWS: list[dict[str, Any]] = [
+    _legacy(row) | ({"contexts": '{"schema": "' + CONTEXTS + '", "data": [{"schema": "iglu:com.snowplowanalytics.snow'}
+                   if row["event_id"] == GUEST_SCREEN else {})
+    for row in ROWS
+]  # fmt: skip
+SHREDDED_ROWS: list[dict[str, Any]] = [
+    {
+        "schema_vendor": "com.snowplowanalytics.snowplow", "schema_name": "client_session", "schema_format": "jsonschema",
+        "schema_version": "1-0-1", "root_id": GUEST_SCREEN, "root_tstamp": "2025-04-06 09:00:01", "ref_root": "events",
+        "ref_tree": '["events","client_session"]', "ref_parent": "events", "user_id": "c-guest-app",
+        "session_id": "4f1e2d3c-0b9a-4877-9665-5a4b3c2d1e0f", "session_index": 1, "storage_mechanism": "SQLITE",
+    },
+]  # fmt: skip
+SHREDDED_SCREEN_ROWS: list[dict[str, Any]] = [
+    {
+        "schema_vendor": "com.snowplowanalytics.mobile", "schema_name": "screen_view", "schema_format": "jsonschema",
+        "schema_version": "1-0-0", "root_id": GUEST_SCREEN, "root_tstamp": "2025-04-06 09:00:01", "ref_root": "events",
+        "ref_tree": '["events","screen_view"]', "ref_parent": "events", "id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5",
+        "name": "Catalogue", "type": "ListView", "previous_name": "Home",
+    },
+]  # fmt: skip
+
+
+def _insert(
+    execute: Callable[[str, list[Any]], Any], placeholder: str, table: str, row: dict[str, Any]
+) -> None:
+    names = ", ".join(row)
+    marks = ", ".join(placeholder for _ in row)
+    execute(f"insert into {SCHEMA}.{table} ({names}) values ({marks})", list(row.values()))
+
+
 def create(
-    execute: Callable[[str, list[Any]], Any], placeholder: str = "?", uuid_type: str = "varchar"
+    execute: Callable[[str, list[Any]], Any],
+    placeholder: str = "?",
+    uuid_type: str = "varchar",
+    legacy: bool = False,
 ) -> None:
     """Create the world's `events` table through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`);
-    `uuid_type` is event_id's type (uuid on Snowplow's Postgres loader)."""
+    `uuid_type` is event_id's type (uuid on Snowplow's Postgres loader). `legacy` writes the legacy
+    shapes instead of the wide-row columns: `contexts` and `unstruct_event`, and the shredded
+    client_session and screen_view tables."""
     execute(f"drop schema if exists {SCHEMA} cascade", [])
     execute(f"create schema {SCHEMA}", [])
-    columns = ", ".join(f"{name} {kind.format(uuid=uuid_type)}" for name, kind in COLUMNS.items())
+    kinds = {name: kind for name, kind in COLUMNS.items() if not (legacy and name in _WIDE)}
+    if legacy:
+        kinds |= {"contexts": "varchar", "unstruct_event": "varchar"}
+    columns = ", ".join(f"{name} {kind.format(uuid=uuid_type)}" for name, kind in kinds.items())
     execute(f"create table {SCHEMA}.events ({columns})", [])
-    for row in ROWS:
-        names = ", ".join(row)
-        marks = ", ".join(placeholder for _ in row)
-        execute(f"insert into {SCHEMA}.events ({names}) values ({marks})", list(row.values()))
+    for row in LEGACY_ROWS if legacy else ROWS:
+        _insert(execute, placeholder, "events", row)
+    if legacy:
+        execute(f"create table {SCHEMA}.{SHREDDED_SESSIONS} ({SHREDDED_COLUMNS})", [])
+        for row in SHREDDED_ROWS:
+            _insert(execute, placeholder, SHREDDED_SESSIONS, row)
+        execute(f"create table {SCHEMA}.{SHREDDED_SCREENS} ({SHREDDED_SCREEN_COLUMNS})", [])
+        for row in SHREDDED_SCREEN_ROWS:
+            _insert(execute, placeholder, SHREDDED_SCREENS, row)
 
 
 def presets_yaml() -> str:

@@ -87,8 +87,11 @@ def test_duplicate_deliveries_are_removed_and_quarantined(duckdb_build: Settings
     assert _query(
         duckdb_build,
         "select source_name, table_name, record_id, quarantine_reason from quarantined_rows "
-        "where source_name = 'events' order by 2",
+        "where source_name = 'events' order by 2, 3",
     ) == [
+        # accounts rows are quarantined with the calls: one lost its id, Acme's older copy is stale
+        ("events", "groups", "accounts: ", "missing group_id"),
+        ("events", "groups", "accounts:acme", "duplicate delivery"),
         ("events", "groups", "m-group-blank", "missing group_id"),
         ("events", "pages", "m-page", "duplicate delivery"),
         ("events", "tracks", "m-order", "duplicate delivery"),
@@ -148,7 +151,29 @@ def test_group_calls_tie_customers_to_accounts(duckdb_build: Settings) -> None:
         "select customer_id, group_id, group_name, group_call_count from customer_groups order by group_id",
     )
     # The latest name wins; an unknown device's call is kept without a customer, not dropped.
-    assert groups == [(ann, "acme", "Acme Limited", 2), (None, "globex", "Globex", 1)]
+    # The accounts table's name is the group's latest (Globex renamed itself in a call that is gone),
+    # and a group only it still knows is kept, without a customer or calls.
+    assert groups == [
+        (ann, "acme", "Acme Limited", 2),
+        (None, "globex", "Globex Corporation", 1),
+        (None, "umbrella", "Umbrella", 0),
+    ]
+
+
+def test_the_accounts_table_is_staged_latest_row_per_group(duckdb_build: Settings) -> None:
+    assert _query(
+        duckdb_build,
+        "select group_id, group_name, group_industry, group_plan, received_at from stg_events__accounts "
+        "order by 1",
+    ) == [
+        ("acme", "Acme Limited", "Retail", "enterprise", dt.datetime(2025, 3, 6, 10)),
+        ("globex", "Globex Corporation", None, None, dt.datetime(2025, 3, 7, 10)),
+        ("umbrella", "Umbrella", None, "free", dt.datetime(2025, 3, 1, 10)),
+    ]
+    # The calls stay calls: no accounts row among them.
+    assert _query(
+        duckdb_build, "select count(*) from stg_events__groups where message_id like 'accounts:%'"
+    ) == [(0,)]
 
 
 def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,6 +234,24 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             ("m-group-renamed", "acme", "Acme Limited"),
             ("m-group-stranger", "globex", "Globex"),
         ]
+        cur.execute(
+            f'select group_id, group_name, group_plan from "{build_schema}".stg_events__accounts order by 1'
+        )
+        assert cur.fetchall() == [
+            ("acme", "Acme Limited", "enterprise"),
+            ("globex", "Globex Corporation", None),
+            ("umbrella", "Umbrella", "free"),
+        ]
+        # A warehouse whose loader has not created `accounts` (no group has traits yet) still builds.
+        cur.execute(f"drop table {segment_world.SCHEMA}.web_accounts")
+    groups = "base_events__groups stg_events__groups stg_events__accounts"
+    results = run_dbt(settings, ["build", "--select", groups])["results"]
+    assert results and all(r["status"] in ("success", "pass") for r in results)
+    with con.cursor() as cur:
+        cur.execute(f'select count(*) from "{build_schema}".stg_events__accounts')
+        assert cur.fetchall() == [(0,)]
+        cur.execute(f'select count(*) from "{build_schema}".stg_events__groups')
+        assert cur.fetchall() == [(3,)]
         cur.execute(
             f'select occurred_at, received_at from "{build_schema}".stg_events__tracks where message_id = %s',
             ("m-order",),

@@ -241,3 +241,70 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
         with con.cursor() as cur:
             cur.execute(f"drop schema {world.SCHEMA} cascade")
         con.close()
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
+    target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The older loaders' single `contexts` / `unstruct_event` JSON columns and the Redshift-style shredded
+    client_session and screen_view tables: the same screen names and device user ids as the wide-row
+    columns give. The guest's contexts and screen view JSON are cut short (null, not a failed build); the
+    shredded tables still have its id and its screen's name."""
+    if target == "postgres":
+        require_postgres()
+    import psycopg2
+
+    settings = world_settings(tmp_path, target, pg_schema="tessera_snowplow_legacy")
+    write_world(settings.data_dir, {})
+    if target == "duckdb":
+        settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+        duck = duckdb.connect(str(settings.published_db))
+        world.create(lambda sql, params: duck.execute(sql, params), legacy=True)
+        duck.close()
+    else:
+        pg = psycopg2.connect(**settings.postgres.connect_kwargs())
+        pg.autocommit = True
+        with pg.cursor() as cur:
+            world.create(
+                lambda sql, params: cur.execute(sql, params), placeholder="%s", uuid_type="uuid", legacy=True
+            )
+    _presets(tmp_path, monkeypatch)
+    warehouse = get_warehouse(settings)
+    warehouse.prepare_build()
+    warehouse.load_raw(settings.raw_dir)
+    try:
+        results = run_dbt(settings, ["build", "--select", STAGING])["results"]
+        failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "warn")]
+        assert results and not failed
+        screens = "select message_id, screen_name, anonymous_id, user_id from {schema}stg_events__screens order by 1"
+        identifies = "select message_id, anonymous_id, user_id from {schema}stg_events__identifies order by 1"
+        if target == "duckdb":
+            build = duckdb.connect(str(settings.build_db), read_only=True)
+            got_screens = build.execute(screens.format(schema="")).fetchall()
+            got_identifies = build.execute(identifies.format(schema="")).fetchall()
+            got_tracks = build.execute(TRACKS_SQL.format(schema="")).fetchall()
+            build.close()
+        else:
+            schema = f'"{settings.postgres.build_schema}".'
+            with pg.cursor() as cur:
+                cur.execute(screens.format(schema=schema))
+                got_screens = cur.fetchall()
+                cur.execute(identifies.format(schema=schema))
+                got_identifies = cur.fetchall()
+                cur.execute(TRACKS_SQL.format(schema=schema))
+                got_tracks = cur.fetchall()
+        assert got_screens == [
+            (world.SCREEN, "Home", "c-bob-app", "8"),
+            (world.GUEST_SCREEN, "Catalogue", "c-guest-app", None),
+        ]
+        assert got_identifies == [
+            (f"{world.ORDER}:identify", "d-ann", "7"),
+            (f"{world.SCREEN}:identify", "c-bob-app", "8"),
+        ]
+        assert got_tracks == TRACKS
+    finally:
+        if target == "postgres":
+            with pg.cursor() as cur:
+                cur.execute(f"drop schema {world.SCHEMA} cascade")
+            pg.close()

@@ -2,12 +2,18 @@
     Which accounts (Segment / RudderStack group() calls: a company, a household, a team) each customer
     belongs to. A call belongs to the customer of its user_id when logged in, else of its device, as in
     the events mart. Calls no customer can be tied to are kept, with customer_id null, one row per
-    group, so none is silently left out. The group's name is the latest one a call gave.
+    group, so none is silently left out. The group's name is the loader's latest state of the group
+    (the `accounts` table), else the latest one a call gave. A group only the `accounts` table still
+    knows (its calls are gone) is kept too, with customer_id null and no calls.
 -#}
 with
 
 groups as (
     select * from {{ ref('stg_events__groups') }}
+),
+
+accounts as (
+    select * from {{ ref('stg_events__accounts') }}
 ),
 
 customer_identifiers as (
@@ -54,16 +60,39 @@ ranked as (
     from placed
 ),
 
-final as (
+memberships as (
     select
-        customer_id,
-        group_id,
-        group_name,
-        group_call_count,
-        first_grouped_at,
-        last_grouped_at
+        ranked.customer_id,
+        ranked.group_id,
+        coalesce(accounts.group_name, ranked.group_name) as group_name,
+        ranked.group_call_count,
+        ranked.first_grouped_at,
+        ranked.last_grouped_at
     from ranked
-    where name_rank = 1
+    left join accounts
+        on ranked.group_id = accounts.group_id
+    where ranked.name_rank = 1
+),
+
+accounts_without_calls as (
+    select
+        cast(null as {{ dbt.type_string() }}) as customer_id,
+        accounts.group_id,
+        accounts.group_name,
+        cast(0 as {{ dbt.type_bigint() }}) as group_call_count,
+        cast(null as timestamp) as first_grouped_at,
+        cast(null as timestamp) as last_grouped_at
+    from accounts
+    where not exists (
+        select 1 from groups
+        where groups.group_id = accounts.group_id
+    )
+),
+
+final as (
+    select * from memberships
+    union all
+    select * from accounts_without_calls
 )
 
 select * from final

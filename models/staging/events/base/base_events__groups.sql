@@ -15,6 +15,9 @@ final as (
         ) }},
         cast(null as {{ dbt.type_string() }}) as group_id,
         cast(null as {{ dbt.type_string() }}) as group_name,
+        cast(null as {{ dbt.type_string() }}) as group_industry,
+        cast(null as {{ dbt.type_string() }}) as group_plan,
+        cast(null as boolean) as is_account_state,
         cast(null as {{ dbt.type_bigint() }}) as delivery_number,
         cast(null as boolean) as is_junk_anonymous_id,
         cast(null as {{ dbt.type_string() }}) as quarantine_reason

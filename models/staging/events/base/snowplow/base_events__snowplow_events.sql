@@ -71,10 +71,26 @@
 {%- endfor -%}
 
 {#-
-    Self-describing JSON the wide-row loaders write as columns (JSON text or VARIANT): the screen view's
-    name, and the mobile trackers' device user id (client_session's userId, as Snowplow's mobile package
-    reads it), which is the anonymous id of an app event that has no browser cookie.
+    Self-describing JSON: the screen view's name, and the mobile trackers' device user id (client_session's
+    userId, as Snowplow's mobile package reads it), which is the anonymous id of an app event that has no
+    browser cookie. Read from whichever shapes the loader wrote, the first non-null:
+    - the wide-row loaders' columns (JSON text or VARIANT), one per schema's major version;
+    - the single `contexts` and `unstruct_event` columns of the older loaders and the Postgres loader
+      (JSON text: {"schema": "iglu:…/contexts/jsonschema/1-0-0", "data": [entities]}, the entity found
+      by its schema, major version 1);
+    - Redshift-style shredded tables, one row per entity, joined on root_id / root_tstamp (the
+      client_session and mobile screen_view tables, when the loader has made them).
 -#}
+{#- The shredded tables read when present (source table, field): root_id / root_tstamp and the field. -#}
+{%- set shredded = [] -%}
+{%- for table, field in [('client_session', 'user_id'), ('screen_view', 'name')] -%}
+    {%- set relation = source('snowplow', table) -%}
+    {%- set columns = tessera.relation_columns(relation) -%}
+    {%- if columns is not none and 'root_id' in columns and 'root_tstamp' in columns and field in columns -%}
+        {%- do shredded.append({'name': 'shredded_' ~ table, 'relation': relation, 'field': field}) -%}
+    {%- endif -%}
+{%- endfor -%}
+{%- set shredded_names = shredded | map(attribute='name') | list -%}
 {%- set screen_names = [] -%}
 {%- for column in [
     'unstruct_event_com_snowplowanalytics_mobile_screen_view_1',
@@ -82,15 +98,55 @@
 ] if column in cols -%}
     {%- do screen_names.append(tessera.json_text(column, ['name'])) -%}
 {%- endfor -%}
+{%- if 'unstruct_event' in cols -%}
+    {%- set legacy_schema = tessera.json_text('unstruct_event', ['data', 'schema']) -%}
+    {%- set legacy_screen -%}
+        case
+            {%- for vendor in ['com.snowplowanalytics.mobile', 'com.snowplowanalytics.snowplow'] %}
+            {%- set schema = 'iglu:' ~ vendor ~ '/screen_view/jsonschema/1-' %}
+            when substr({{ legacy_schema }}, 1, {{ schema | length }}) = '{{ schema }}'
+                then {{ tessera.json_text('unstruct_event', ['data', 'data', 'name']) }}
+            {%- endfor %}
+        end
+    {%- endset -%}
+    {%- do screen_names.append(legacy_screen) -%}
+{%- endif -%}
+{%- if 'shredded_screen_view' in shredded_names -%}
+    {%- do screen_names.append('shredded_screen_view.shredded_value') -%}
+{%- endif -%}
+{%- set client_session = 'iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-' -%}
+{%- set device_user_ids = [] -%}
 {%- set session_context = 'contexts_com_snowplowanalytics_snowplow_client_session_1' -%}
-{%- set device_user_id = tessera.json_text(session_context, [0, 'userId'])
-    if session_context in cols else 'cast(null as ' ~ text ~ ')' -%}
+{%- if session_context in cols -%}
+    {%- do device_user_ids.append(tessera.json_text(session_context, [0, 'userId'])) -%}
+{%- endif -%}
+{%- if 'contexts' in cols -%}
+    {%- do device_user_ids.append(
+        tessera.json_item_text('contexts', ['data'], 'schema', client_session, ['data', 'userId'])
+    ) -%}
+{%- endif -%}
+{%- if 'shredded_client_session' in shredded_names -%}
+    {%- do device_user_ids.append('shredded_client_session.shredded_value') -%}
+{%- endif -%}
+{%- set device_user_id = 'coalesce(' ~ device_user_ids | join(', ') ~ ')' if device_user_ids
+    else 'cast(null as ' ~ text ~ ')' -%}
 
 with
 
 source as (
     select * from {{ events_relation }}
 ),
+{#- One row per event and shredded table (a repeated event repeats its entities): the smallest value. #}
+{% for table in shredded %}
+{{ table.name }} as (
+    select
+        cast(root_id as {{ text }}) as root_id,
+        cast(root_tstamp as timestamp) as root_tstamp,
+        min(cast({{ table.field }} as {{ text }})) as shredded_value
+    from {{ table.relation }}
+    group by 1, 2
+),
+{% endfor %}
 
 renamed as (
     select
@@ -155,6 +211,12 @@ renamed as (
         {{ p.order_id }} as order_id,
         {{ p.revenue }} as revenue
     from source
+    {%- for table in shredded %}
+    left join {{ table.name }}
+        on
+            cast(source.event_id as {{ text }}) = {{ table.name }}.root_id
+            and cast(source.collector_tstamp as timestamp) = {{ table.name }}.root_tstamp
+    {%- endfor %}
 ),
 
 named as (
