@@ -1,7 +1,7 @@
 """A short or all-digit term (shop customer 90417) is compared only with the columns that hold a person's
 identifiers in the tables a source writes (orchestration/privacy/id_columns.py): erasing Ann, shop customer
 90417, leaves Bob's rows whose order id, order name or page name is the text '90417'. The scans count those
-values apart (left on purpose).
+values apart (left on purpose), and the access export lists Ann's loader rows with the same matching.
 
 One tiny hand-made world, written the same way into a DuckDB file and into Postgres schemas: a raw Segment
 table of the demo contract (raw_events.tracks), a Segment loader schema (identifies, a per-event
@@ -22,6 +22,7 @@ from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend_duckdb import _erase_in_build
 from orchestration.privacy.cluster import PersonSourceMatch
+from orchestration.privacy.export import collect
 from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, preset_id_columns, source_id_columns
 from orchestration.privacy.scan import match_condition, scan_tables
 from orchestration.settings import Settings
@@ -182,6 +183,28 @@ def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tupl
     }
 
 
+def _assert_export(data: dict[str, Any], segment: str, shopify: str) -> None:
+    loader = {table: sorted(str(row["id"]) for row in rows) for table, rows in data["loader_records"].items()}
+    assert loader == {
+        f"{segment}.identifies": ["i1"],
+        f"{segment}.order_completed": ["o1"],  # not Bob's o2, whose order id is '90417'
+        f"{shopify}.customer": ["90417"],
+        f"{shopify}.order": ["1"],  # not Bob's order named '90417'
+    }
+    order = data["loader_records"][f"{shopify}.order"][0]
+    assert order == {"id": 1, "customer_id": 90417, "email": "ann.exact@example.org", "name": "#1001"}
+    assert list(data["loader_sources_not_searched"]) == [
+        "crm preset fivetran_hubspot (crm_warehouse.hubspot, prefix '')"
+    ]
+
+
+def test_duckdb_export_lists_the_persons_loader_rows(duck_world: tuple[Settings, Path]) -> None:
+    settings, _ = duck_world
+    data = collect(settings, "shop_customer_id", ANN_ID)
+    assert data["customer_ids"] == ["cust-ann-000001"]
+    _assert_export(data, "segment_prod", "shopify")
+
+
 @pytest.fixture
 def pg_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """The same world on the server, each schema named for this test. The raw schema's name is fixed
@@ -213,6 +236,9 @@ def pg_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
 
 def test_postgres_erase_and_export_by_a_short_id(pg_world) -> None:  # type: ignore[no-untyped-def]
     settings, segment, shopify, raw = pg_world
+    data = collect(settings, "shop_customer_id", ANN_ID)
+    _assert_export(data, segment, shopify)
+
     deleted, notes, loader_notes = pg.delete_in_warehouse(
         settings, NO_CONFIG, {}, PersonSourceMatch(), TERMS, []
     )
