@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from orchestration.build.pipeline import build_models, record_audit
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
+from orchestration.privacy.loaders import LoaderSource
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
 from orchestration.settings import Settings
@@ -67,9 +68,14 @@ class ErasureBackend(Protocol):
 
     def prove_published(
         self, terms: list[str], config: PersonSourcesConfig
-    ) -> tuple[dict[str, int], int, dict[str, int]]:
-        """The proof's scan of the published warehouse: hits per labelled table, rows scanned, and hits per
-        file of the warehouse scanned byte by byte."""
+    ) -> tuple[dict[str, int], int, dict[str, int], dict[str, int]]:
+        """The proof's scan of the published warehouse: hits per labelled table, rows scanned, hits per
+        file of the warehouse scanned byte by byte, and per labelled table the rows where a short or
+        all-digit term equals a column that holds no identifier (TableScan.outside: left on purpose)."""
+
+    def loader_reach(self) -> tuple[list[LoaderSource], list[LoaderSource]]:
+        """The declared sources read in place (loaders.py): (reached by this warehouse's connection, out of
+        reach)."""
 
     def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
         """The subject's rare names and street lines (probable.py) in the tables the proof scans."""

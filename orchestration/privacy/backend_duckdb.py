@@ -19,9 +19,17 @@ from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.files import compact_duckdb
-from orchestration.privacy.loaders import loader_sources, split_reach, unreached_notes
+from orchestration.privacy.id_columns import source_id_columns
+from orchestration.privacy.loaders import LoaderSource, loader_sources, split_reach, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
-from orchestration.privacy.scan import TableScan, delete_matching, scan_bytes, scan_tables, tables_of
+from orchestration.privacy.scan import (
+    IdColumns,
+    TableScan,
+    delete_matching,
+    scan_bytes,
+    scan_tables,
+    tables_of,
+)
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import PublishBlocked
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
@@ -72,11 +80,16 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        report = self._rebuild_and_publish(_erase_in_build(matches, people, terms, config, hashes), terms)
+        edit = _erase_in_build(matches, people, terms, config, hashes, source_id_columns(self.settings))
+        report = self._rebuild_and_publish(edit, terms)
         # Loader tables in the warehouse file were edited in the copy like every other table; a source in
         # another catalog is out of reach.
-        report["loader_notes"] = unreached_notes(split_reach(loader_sources(self.settings), None)[1])
+        report["loader_notes"] = unreached_notes(self.loader_reach()[1])
         return report
+
+    def loader_reach(self) -> tuple[list[LoaderSource], list[LoaderSource]]:
+        """The file reaches the loader schemas inside it: the sources that name no other catalog."""
+        return split_reach(loader_sources(self.settings), None)
 
     def write_suppression_list(self, hashes: list[tuple[str, str]]) -> str:
         def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -89,20 +102,22 @@ class DuckDBErasure:
     def scan_published(self, terms: list[str], config: PersonSourcesConfig) -> list[TableScan]:
         con = open_read_only(self.settings.published_db)
         try:
-            return scan_tables(con, terms)
+            return scan_tables(con, terms, id_columns=source_id_columns(self.settings))
         finally:
             con.close()
 
     def prove_published(
         self, terms: list[str], config: PersonSourcesConfig
-    ) -> tuple[dict[str, int], int, dict[str, int]]:
-        """Every table of the published file (SQL) and the file's bytes."""
+    ) -> tuple[dict[str, int], int, dict[str, int], dict[str, int]]:
+        """Every table of the published file (SQL) and the file's bytes. The byte scan looks for substring
+        terms only (scan.byte_terms), so another person's order id equal to a short term is no byte hit."""
         path = self.settings.published_db
         if not path.exists():
-            return {}, 0, {}
+            return {}, 0, {}, {}
         scans = self.scan_published(terms, config)
         tables = {f"warehouse:{scan.table}": scan.hits for scan in scans}
-        return tables, sum(scan.rows for scan in scans), {str(path): scan_bytes(path, terms)}
+        outside = {f"warehouse:{scan.table}": scan.outside for scan in scans if scan.outside}
+        return tables, sum(scan.rows for scan in scans), {str(path): scan_bytes(path, terms)}, outside
 
     def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
         if traits.empty or not self.settings.published_db.exists():
@@ -114,7 +129,7 @@ class DuckDBErasure:
             con.close()
 
     def proof_notes(self) -> dict[str, str]:
-        unreached = unreached_notes(split_reach(loader_sources(self.settings), None)[1])
+        unreached = unreached_notes(self.loader_reach()[1])
         return (
             {"not_scanned": " ".join(f"Loader tables: {note}." for note in unreached.values())}
             if unreached
@@ -140,7 +155,8 @@ class DuckDBErasure:
             if terms:
                 con = open_read_only(settings.build_db)
                 try:
-                    left = {s.table: s.hits for s in scan_tables(con, terms) if s.hits}
+                    scans = scan_tables(con, terms, id_columns=source_id_columns(settings))
+                    left = {s.table: s.hits for s in scans if s.hits}
                 finally:
                     con.close()
                 byte_hits = scan_bytes(settings.build_db, terms)
@@ -169,7 +185,11 @@ def _erase_in_build(
     terms: list[str],
     config: PersonSourcesConfig,
     hashes: list[tuple[str, str]],
+    id_columns: IdColumns,
 ) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
+    """The edit of the build copy; `id_columns` names the raw and loader tables' identifier columns (the
+    only ones an exact term is compared with, id_columns.py)."""
+
     def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         deleted: dict[str, int] = {}
         for (source, table), match in matches.items():
@@ -206,7 +226,7 @@ def _erase_in_build(
         for schema, table in tables_of(con):
             if table == SUPPRESSION_TABLE:
                 continue
-            removed_count = delete_matching(con, schema, table, terms)
+            removed_count = delete_matching(con, schema, table, terms, id_columns=id_columns(schema, table))
             if removed_count:
                 name = f"{schema}.{table}" if schema != "main" else table
                 deleted[name] = deleted.get(name, 0) + removed_count

@@ -11,7 +11,7 @@ from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
-from orchestration.privacy.loaders import unreached_notes
+from orchestration.privacy.loaders import LoaderSource, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
 from orchestration.settings import Settings
@@ -115,10 +115,16 @@ class PostgresErasure:
 
     def prove_published(
         self, terms: list[str], config: PersonSourcesConfig
-    ) -> tuple[dict[str, int], int, dict[str, int]]:
+    ) -> tuple[dict[str, int], int, dict[str, int], dict[str, int]]:
         """The SQL scan only: a client cannot read Postgres's data files."""
         scans = self.scan_published(terms, config)
-        return {f"postgres:{scan.table}": scan.hits for scan in scans}, sum(s.rows for s in scans), {}
+        tables = {f"postgres:{scan.table}": scan.hits for scan in scans}
+        outside = {f"postgres:{scan.table}": scan.outside for scan in scans if scan.outside}
+        return tables, sum(s.rows for s in scans), {}, outside
+
+    def loader_reach(self) -> tuple[list[LoaderSource], list[LoaderSource]]:
+        """The loader schemas in this database, and those in another."""
+        return pg.reached_loaders(self.settings)
 
     def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
         """Every table of every Tessera schema, as scan_published."""

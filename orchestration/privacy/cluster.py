@@ -28,9 +28,13 @@ class RawTable:
     # (parent table, raw column holding the parent's id): rows of a person's parent rows are theirs too.
     parent: tuple[str, str] | None = None
     typed_subject: bool = False
+    # The raw table's columns that hold a person's identifiers (docs/raw_schema.md): the only ones a short or
+    # all-digit term is compared with (id_columns.py), so that customer 1234 is not order 1234.
+    id_columns: tuple[str, ...] = ()
 
 
 SEGMENT = (("anonymous_id", "anonymous_id"), ("shop_customer_id", "user_id"))
+SEGMENT_ID_COLUMNS = ("anonymous_id", "user_id")
 EMAIL_RAW = (("email", "email", "email_raw"),)
 EMAIL_PHONE_RAW = (("email", "email", "email_raw"), ("phone", "phone", "phone_raw"))
 
@@ -44,6 +48,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (("crm_contact_id", "crm_contact_id"), ("email", "email"), ("phone", "phone")),
         EMAIL_PHONE_RAW,
         ("first_name", "last_name"),
+        id_columns=("contact_id", "email", "phone"),
     ),
     RawTable(
         "shop",
@@ -54,6 +59,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (("shop_customer_id", "shop_customer_id"), ("email", "email"), ("phone", "phone")),
         EMAIL_PHONE_RAW,
         ("first_name", "last_name"),
+        id_columns=("customer_id", "email", "phone"),
     ),
     RawTable(
         "shop",
@@ -63,6 +69,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "order_id",
         (("shop_customer_id", "shop_customer_id"), ("email", "email")),
         EMAIL_RAW,
+        id_columns=("customer_id", "email"),
     ),
     RawTable(
         "shop",
@@ -81,9 +88,14 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (*SEGMENT, ("email", "email"), ("phone", "phone")),
         EMAIL_PHONE_RAW,
         ("first_name", "last_name"),
+        id_columns=(*SEGMENT_ID_COLUMNS, "email", "phone"),
     ),
-    RawTable("events", "tracks", "id", "base_events__tracks", "message_id", SEGMENT),
-    RawTable("events", "pages", "id", "base_events__pages", "message_id", SEGMENT),
+    RawTable(
+        "events", "tracks", "id", "base_events__tracks", "message_id", SEGMENT, id_columns=SEGMENT_ID_COLUMNS
+    ),
+    RawTable(
+        "events", "pages", "id", "base_events__pages", "message_id", SEGMENT, id_columns=SEGMENT_ID_COLUMNS
+    ),
     RawTable(
         "pos",
         "transactions",
@@ -92,6 +104,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "transaction_id",
         (("loyalty_card", "loyalty_card_number"), ("phone", "phone")),
         (("phone", "phone", "phone_raw"),),
+        id_columns=("loyalty_card_number", "phone"),
     ),
     RawTable(
         "support",
@@ -102,6 +115,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (("email", "email"), ("phone", "phone")),
         EMAIL_PHONE_RAW,
         ("requester_name",),
+        id_columns=("requester_email", "requester_phone"),
     ),
     RawTable(
         "support",
@@ -112,6 +126,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         (("email", "email"),),
         EMAIL_RAW,
         parent=("tickets", "ticket_id"),
+        id_columns=("requester_email",),
     ),
     RawTable(
         "esp",
@@ -121,6 +136,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "email_event_id",
         (("email", "email"),),
         EMAIL_RAW,
+        id_columns=("email",),
     ),
     RawTable(
         "consent",
@@ -130,6 +146,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         "consent_event_id",
         raw_values=(("*", "subject_value", "subject_value_raw"),),
         typed_subject=True,
+        id_columns=("subject_value",),
     ),
 )
 

@@ -25,7 +25,9 @@ from orchestration.privacy.erase import (
     review_threshold,
 )
 from orchestration.privacy.files import compact_duckdb
+from orchestration.privacy.id_columns import IdentifierColumns, source_id_columns
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
+from orchestration.privacy.loaders import LoaderSource, loader_tables
 from orchestration.privacy.scan import columns_of, match_condition, tables_of
 from orchestration.privacy.unlinked import extend_cluster, probable_records
 from orchestration.settings import Settings
@@ -72,7 +74,13 @@ def collect(
     backend = erasure_backend(settings)
     with backend.published_session() as session:
         return _collect(
-            settings, session, backend.published_schema, subject_type, subject_value, include_probable
+            settings,
+            session,
+            backend.published_schema,
+            subject_type,
+            subject_value,
+            include_probable,
+            backend.loader_reach(),
         )
 
 
@@ -83,8 +91,10 @@ def _collect(
     subject_type: str,
     subject_value: str,
     include_probable: bool = False,
+    loaders: tuple[list[LoaderSource], list[LoaderSource]] = ([], []),
 ) -> dict[str, Any]:
-    """`con` reads the published warehouse, whose models are in `schema` (the backend's read session)."""
+    """`con` reads the published warehouse, whose models are in `schema` (the backend's read session);
+    `loaders` are the sources read in place it reaches and those it does not (backend.loader_reach)."""
     cluster = find_cluster(con, subject_type, subject_value)
     # Listed, not exported: records that probably are the person's but were not linked (unlinked.py);
     # `tessera privacy export --include-probable` exports their customers too.
@@ -135,13 +145,38 @@ def _collect(
                 )
             )
     data["raw_source_records"] = raw
+    terms = cluster_terms(cluster, matches, people)
+    reached, unreached = loaders
+    data["loader_records"] = _loader_rows(con, reached, terms, source_id_columns(settings))
+    data["loader_sources_not_searched"] = {
+        source.label: "in another database than the warehouse's connection: ask the loader's owner"
+        for source in unreached
+    }
     data["quarantined_rows"] = _rows(
         con,
         "select * from quarantined_rows where "
-        + (match_condition([("raw_record", "VARCHAR")], cluster_terms(cluster, matches, people)) or "false"),
+        + (match_condition([("raw_record", "VARCHAR")], terms) or "false"),
     )
     data.update(_sync_tables(settings, ids))
     return data
+
+
+def _loader_rows(
+    con: Any, sources: list[LoaderSource], terms: list[str], id_columns: IdentifierColumns
+) -> dict[str, list[dict[str, Any]]]:
+    """The person's rows in the tables of the sources read in place, as the loader wrote them: rows holding
+    one of their terms, matched as an erase deletes them (exact terms in identifier columns only)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not sources or not terms:
+        return found
+    for schema, table in loader_tables(tables_of(con), sources):
+        condition = match_condition(columns_of(con, schema, table), terms, id_columns(schema, table))
+        if condition is None:
+            continue
+        rows = _rows(con, f'select * from "{schema}"."{table}" where {condition}')
+        if rows:
+            found[f"{schema}.{table}"] = rows
+    return found
 
 
 def _without_load_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
 
-from orchestration.privacy.scan import match_condition
+from orchestration.privacy.scan import count_matches, match_condition
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +41,28 @@ def compact_duckdb(path: Path) -> None:
     path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
-def parquet_condition(
-    con: duckdb.DuckDBPyConnection, path: Path, terms: list[str], id_column: str | None, ids: list[str]
-) -> str | None:
-    """SQL over read_parquet(path) that is true for the person's rows: their record ids, or any term."""
-    columns = [
+def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
+    return [
         (name, dtype)
         for name, dtype, *_ in con.execute(
             f"describe select * from read_parquet('{_sql_path(path)}')"
         ).fetchall()
     ]
+
+
+def parquet_condition(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    terms: list[str],
+    id_column: str | None,
+    ids: list[str],
+    id_columns: Collection[str] | None = None,
+) -> str | None:
+    """SQL over read_parquet(path) that is true for the person's rows: their record ids, or any term (exact
+    terms in `id_columns` only, when given: a raw landing file's identifier columns, id_columns.py)."""
+    columns = _parquet_columns(con, path)
     parts = []
-    condition = match_condition(columns, terms)
+    condition = match_condition(columns, terms, id_columns)
     if condition:
         parts.append(condition)
     if id_column and ids and id_column in {name for name, _ in columns}:
@@ -61,12 +72,16 @@ def parquet_condition(
 
 
 def rewrite_parquet_without(
-    path: Path, terms: list[str], id_column: str | None = None, ids: list[str] | None = None
+    path: Path,
+    terms: list[str],
+    id_column: str | None = None,
+    ids: list[str] | None = None,
+    id_columns: Collection[str] | None = None,
 ) -> int:
     """Rewrite one Parquet file without the person's rows; returns how many rows were removed."""
     con = duckdb.connect()
     try:
-        condition = parquet_condition(con, path, terms, id_column, ids or [])
+        condition = parquet_condition(con, path, terms, id_column, ids or [], id_columns)
         if condition is None:
             return 0
         source = f"read_parquet('{_sql_path(path)}')"
@@ -85,15 +100,14 @@ def rewrite_parquet_without(
     return int(hits)
 
 
-def scan_parquet(path: Path, terms: list[str]) -> int:
+def scan_parquet(path: Path, terms: list[str], id_columns: Collection[str] | None = None) -> tuple[int, int]:
+    """(rows holding a term, rows where only a non-identifier column equals an exact term) of one file."""
     con = duckdb.connect()
     try:
-        condition = parquet_condition(con, path, terms, None, [])
-        if condition is None:
-            return 0
-        (hits,) = con.execute(
-            f"select count(*) from read_parquet('{_sql_path(path)}') where {condition}"
-        ).fetchone()  # type: ignore[misc]
-        return int(hits)
+        columns = _parquet_columns(con, path)
+        _, hits, outside = count_matches(
+            con, f"read_parquet('{_sql_path(path)}')", columns, terms, id_columns
+        )
+        return hits, outside
     finally:
         con.close()

@@ -22,6 +22,7 @@ from typing import Any
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
+from orchestration.privacy.id_columns import source_id_columns
 from orchestration.privacy.loaders import LoaderSource, loader_sources, loader_tables, split_reach
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan, columns_of, delete_matching, match_condition, scan_tables
@@ -167,7 +168,12 @@ def scan(
             schemas = [
                 s for s in schemas if s not in (published, f"{published}__previous", f"{published}_masked")
             ]
-        return scan_tables(session, terms, tables=scanned_tables(session, settings, schemas))
+        return scan_tables(
+            session,
+            terms,
+            tables=scanned_tables(session, settings, schemas),
+            id_columns=source_id_columns(settings),
+        )
     finally:
         con.rollback()
         con.close()
@@ -222,6 +228,7 @@ def delete_in_warehouse(
     from psycopg2 import errors
 
     build = settings.postgres.build_schema
+    id_columns = source_id_columns(settings)
     deleted: dict[str, int] = {}
     notes: dict[str, str] = {}
     con = connect(settings)
@@ -250,7 +257,7 @@ def delete_in_warehouse(
         for schema, table in base_tables(session, schemas):
             if table == SUPPRESSION_TABLE:
                 continue
-            removed = delete_matching(session, schema, table, terms)
+            removed = delete_matching(session, schema, table, terms, id_columns=id_columns(schema, table))
             if removed:
                 name = f"{schema}.{table}"
                 deleted[name] = deleted.get(name, 0) + removed
@@ -268,7 +275,9 @@ def delete_in_warehouse(
                 notes[f"{declared.name}.{declared.table_label}"] = note
         loader_notes: dict[str, str] = {}
         for schema, table in loader_base_tables(session, settings):
-            removed, note = _delete_in_declared_table(session, schema, table, "", [], terms, errors)
+            removed, note = _delete_in_declared_table(
+                session, schema, table, "", [], terms, errors, id_columns(schema, table)
+            )
             if removed:
                 deleted[f"{schema}.{table}"] = deleted.get(f"{schema}.{table}", 0) + removed
             if note:
@@ -284,15 +293,22 @@ def delete_in_warehouse(
 
 
 def _delete_in_declared_table(
-    session: PgSession, schema: str, table: str, record_id: str, ids: list[str], terms: list[str], errors: Any
+    session: PgSession,
+    schema: str,
+    table: str,
+    record_id: str,
+    ids: list[str],
+    terms: list[str],
+    errors: Any,
+    id_columns: frozenset[str] | None = None,
 ) -> tuple[int, str | None]:
     """A declared person-source table (or a loader's table) is the customer's own table, read in place by
     every load: the person's rows go there too, or they come back with the next load. Without the right to
-    delete, say so."""
+    delete, say so. `id_columns`: a loader table's identifier columns (id_columns.py)."""
     columns = columns_of(session, schema, table)
     if not columns:
         return 0, f"table {schema}.{table} does not exist"
-    parts = [c for c in (match_condition(columns, terms),) if c]
+    parts = [c for c in (match_condition(columns, terms, id_columns),) if c]
     if ids:
         parts.append(f"trim(cast({_ident(record_id)} as varchar)) in ({', '.join(_quote(i) for i in ids)})")
     if not parts:

@@ -4,13 +4,16 @@ Terms are matched case-insensitively. A term of six characters or more that is n
 phones, device ids, loyalty cards, customer ids) is searched as a substring of every text column, which
 also finds it inside JSON (quarantined rows), URLs and free text. Shorter or all-digit terms (a shop's
 numeric customer id) would match unrelated text and numbers, so they must equal a whole value of a text
-column; numeric columns are not compared (see match_condition)."""
+column; numeric columns are not compared (see match_condition). In a table a source writes (a demo raw
+table, a loader's table) only the columns that hold a person's identifiers are compared with them
+(id_columns.py): "1234" in another person's order_id column is not shop customer 1234. The scans count
+such values apart (`TableScan.outside`): left on purpose, not hits."""
 
 from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ import duckdb
 # DuckDB and Postgres spellings; a Postgres array is scanned through its text form.
 TEXT_TYPES = ("VARCHAR", "JSON", "JSONB", "TEXT", "CHARACTER VARYING", "CHARACTER", "ARRAY")
 MIN_SUBSTRING = 6
+
+#: (schema, table) -> the columns (lower case) an exact term is compared with; None: every text column.
+IdColumns = Callable[[str, str], "frozenset[str] | None"]
 
 
 def is_substring_term(term: str) -> bool:
@@ -45,25 +51,76 @@ def is_id_column(name: str) -> bool:
     return lowered in ("id", "key", "identifier_value") or lowered.endswith("_id")
 
 
-def match_condition(columns: list[tuple[str, str]], terms: list[str]) -> str | None:
+def _is_text(data_type: str) -> bool:
+    return data_type.upper().split("(")[0] in TEXT_TYPES
+
+
+def _equals_any(column: str, exact: list[str]) -> str:
+    return f"lower(trim(cast({_ident(column)} as varchar))) in ({', '.join(_quote(t) for t in exact)})"
+
+
+def match_condition(
+    columns: list[tuple[str, str]], terms: list[str], id_columns: Collection[str] | None = None
+) -> str | None:
     """SQL true for a row holding any term, over (column name, data type) pairs; None when nothing can match.
 
-    A short or all-digit term (a shop's numeric customer id) must equal the whole value of a text column.
-    Numeric columns are not compared: there the term would match unrelated rows (order 1234 is not shop
-    customer 1234, and a count or a surrogate key of 1 is nobody's). Rows that carry the person's id in a
-    numeric column are found through identity and deleted by their record id."""
+    A short or all-digit term (a shop's numeric customer id) must equal the whole value of a text column,
+    and with `id_columns` (lower-case names: the table's identifier columns, id_columns.py) of one of those
+    only. Numeric columns are not compared: there the term would match unrelated rows (order 1234 is not
+    shop customer 1234, and a count or a surrogate key of 1 is nobody's). Rows that carry the person's id in
+    a numeric column are found through identity and deleted by their record id."""
     substring = [t for t in terms if is_substring_term(t)]
     exact = [t for t in terms if not is_substring_term(t)]
     parts: list[str] = []
     for name, data_type in columns:
-        column = _ident(name)
-        if data_type.upper().split("(")[0] not in TEXT_TYPES:
+        if not _is_text(data_type):
             continue
-        lowered = f"lower(cast({column} as varchar))"
+        lowered = f"lower(cast({_ident(name)} as varchar))"
         parts.extend(f"strpos({lowered}, {_quote(t)}) > 0" for t in substring)
-        if exact:
-            parts.append(f"lower(trim(cast({column} as varchar))) in ({', '.join(_quote(t) for t in exact)})")
+        if exact and (id_columns is None or name.lower() in id_columns):
+            parts.append(_equals_any(name, exact))
     return " or ".join(parts) if parts else None
+
+
+def outside_condition(
+    columns: list[tuple[str, str]], terms: list[str], id_columns: Collection[str] | None
+) -> str | None:
+    """SQL true for a row where a short or all-digit term equals a text column that is not one of
+    `id_columns`: what match_condition leaves on purpose (None without id_columns, or nothing to compare)."""
+    exact = [t for t in terms if not is_substring_term(t)]
+    if id_columns is None or not exact:
+        return None
+    parts = [
+        _equals_any(name, exact)
+        for name, data_type in columns
+        if _is_text(data_type) and name.lower() not in id_columns
+    ]
+    return " or ".join(parts) if parts else None
+
+
+def count_matches(
+    con: Any,
+    relation: str,
+    columns: list[tuple[str, str]],
+    terms: list[str],
+    id_columns: Collection[str] | None,
+) -> tuple[int, int, int]:
+    """(rows, rows holding a term, rows where only a non-identifier column equals an exact term) of one
+    relation (a table, or a read_parquet)."""
+    condition = match_condition(columns, terms, id_columns)
+    outside = outside_condition(columns, terms, id_columns)
+    counts = ["count(*)"]
+    if condition is not None:
+        counts.append(f"count(*) filter (where {condition})")
+    if outside is not None:
+        held = f" and not coalesce(({condition}), false)" if condition is not None else ""
+        counts.append(f"count(*) filter (where ({outside}){held})")
+    row = con.execute(f"select {', '.join(counts)} from {relation}").fetchone()
+    values = [int(v or 0) for v in row]
+    rows = values.pop(0)
+    hits = values.pop(0) if condition is not None else 0
+    left = values.pop(0) if outside is not None else 0
+    return rows, hits, left
 
 
 @dataclass
@@ -71,6 +128,9 @@ class TableScan:
     table: str
     rows: int
     hits: int
+    # Rows where a short or all-digit term equals a column that holds no identifier (another person's order
+    # id 1234, say): not the person's, left on purpose, counted so that the proof says so.
+    outside: int = 0
 
 
 def tables_of(con: duckdb.DuckDBPyConnection, database: str | None = None) -> list[tuple[str, str]]:
@@ -102,29 +162,35 @@ def scan_tables(
     *,
     database: str | None = None,
     tables: list[tuple[str, str]] | None = None,
+    id_columns: IdColumns | None = None,
 ) -> list[TableScan]:
-    """Rows holding any term, per base table of the database (every schema), or of `tables`.
+    """Rows holding any term, per base table of the database (every schema), or of `tables`; with
+    `id_columns`, a table's exact terms are compared with its identifier columns only (match_condition).
     `con` is a DuckDB connection or anything with the same execute() (orchestration/privacy/postgres.py)."""
     terms = normalise_terms(terms)
     results = []
     prefix = f"{_ident(database)}." if database else ""
     for schema, table in tables_of(con, database) if tables is None else tables:
         relation = f"{prefix}{_ident(schema)}.{_ident(table)}"
-        condition = match_condition(columns_of(con, schema, table, database), terms)
-        if condition is None:
-            (rows,) = con.execute(f"select count(*) from {relation}").fetchone()  # type: ignore[misc]
-            results.append(TableScan(f"{schema}.{table}", rows, 0))
-            continue
-        rows, hits = con.execute(
-            f"select count(*), count(*) filter (where {condition}) from {relation}"
-        ).fetchone()  # type: ignore[misc]
-        results.append(TableScan(f"{schema}.{table}", int(rows), int(hits or 0)))
+        columns = columns_of(con, schema, table, database)
+        rows, hits, outside = count_matches(
+            con, relation, columns, terms, id_columns(schema, table) if id_columns else None
+        )
+        results.append(TableScan(f"{schema}.{table}", rows, hits, outside))
     return results
 
 
-def delete_matching(con: Any, schema: str, table: str, terms: list[str], extra: str | None = None) -> int:
-    """Delete the rows of one table that hold any term (or meet `extra`); returns how many."""
-    condition = match_condition(columns_of(con, schema, table), normalise_terms(terms))
+def delete_matching(
+    con: Any,
+    schema: str,
+    table: str,
+    terms: list[str],
+    extra: str | None = None,
+    id_columns: Collection[str] | None = None,
+) -> int:
+    """Delete the rows of one table that hold any term (or meet `extra`); returns how many. With
+    `id_columns`, exact terms are compared with those columns only (match_condition)."""
+    condition = match_condition(columns_of(con, schema, table), normalise_terms(terms), id_columns)
     conditions = [c for c in (condition, extra) if c]
     if not conditions:
         return 0

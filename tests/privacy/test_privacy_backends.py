@@ -111,8 +111,13 @@ class SparkLikeErasure:
     def scan_published(self, terms: list[str], config: Any) -> list[Any]:
         return []
 
-    def prove_published(self, terms: list[str], config: Any) -> tuple[dict[str, int], int, dict[str, int]]:
-        return {}, 0, {}
+    def prove_published(
+        self, terms: list[str], config: Any
+    ) -> tuple[dict[str, int], int, dict[str, int], dict[str, int]]:
+        return {}, 0, {}, {}
+
+    def loader_reach(self) -> tuple[list[Any], list[Any]]:
+        return [], []
 
     def probe_published(self, traits: Any, config: Any) -> list[Any]:
         return []

@@ -1,0 +1,103 @@
+"""Which columns of a raw or loader table hold a person's identifiers: the only columns an exact term is
+compared with (scan.match_condition).
+
+An exact term is a short or all-digit one, a shop's numeric customer id "1234" say. Compared with every text
+column it also equals another person's order id, order name, ticket id or page path, and an erase would
+delete that other person's row. So in the tables a source writes, an exact term is compared only with the
+columns declared here as holding a person's identifiers (their ids, anonymous and user ids, emails, phones,
+loyalty cards); substring terms (emails, phones, device ids) are still searched in every text column, which
+finds them in free text and JSON.
+
+The declarations:
+- the demo raw contract's tables (raw_<source>.<table>, docs/raw_schema.md): `RawTable.id_columns` in
+  cluster.py, beside how each raw table's person is found;
+- a loader's tables read in place (loaders.py): `PRESET_ID_COLUMNS`, per preset and table (the name without
+  the declared prefix; "*" for any other table of the preset, such as Segment's per-event tables), from each
+  loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/).
+
+Any other table (Tessera's models, the person-source landing tables, sync state) has no declaration: there
+an exact term is compared with every text column, as before. A column named here that a table lacks is
+ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from orchestration.privacy.cluster import RAW_TABLES
+from orchestration.privacy.loaders import LoaderSource, loader_sources
+from orchestration.settings import Settings
+
+SEGMENT = {
+    "*": ("anonymous_id", "user_id"),
+    # identify() traits are columns of identifies.
+    "identifies": ("anonymous_id", "user_id", "email", "phone"),
+    # previous_id is an earlier anonymous or user id of the same person.
+    "aliases": ("anonymous_id", "user_id", "previous_id"),
+    # One row per user id, keyed `id`; traits are columns.
+    "users": ("id", "email", "phone"),
+}
+
+#: preset -> table (without prefix, "*" for any other) -> the columns holding a person's identifiers.
+PRESET_ID_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "segment": SEGMENT,
+    "rudderstack": SEGMENT,
+    # atomic.events: the user id the tracker set, the first-party cookie id and the collector's cookie id.
+    "snowplow": {"*": ("user_id", "domain_userid", "network_userid")},
+    # Shopify: a customer is `customer.id`; every other table names them by customer_id.
+    "fivetran": {
+        "customer": ("id", "email", "phone"),
+        "order": ("customer_id", "email", "phone"),
+        "*": ("customer_id",),
+    },
+    "fivetran_hubspot": {
+        "contact": ("id", "property_email", "property_phone", "property_mobilephone"),
+        "*": ("contact_id",),
+    },
+    # Zendesk: a requester is `user.id` = ticket.requester_id (or submitter_id when they opened it).
+    "fivetran_zendesk": {
+        "user": ("id", "email", "phone"),
+        "*": ("requester_id", "submitter_id", "user_id"),
+    },
+    "fivetran_klaviyo": {"person": ("id", "email", "phone_number"), "*": ("person_id",)},
+}
+
+
+def preset_id_columns(preset: str, table: str) -> frozenset[str]:
+    """The identifier columns of one loader table (`table` without the declared prefix)."""
+    declared = PRESET_ID_COLUMNS.get(preset)
+    if declared is None:
+        raise KeyError(f"no identifier columns are declared for the {preset} preset (id_columns.py)")
+    return frozenset(c.lower() for c in declared.get(table.lower(), declared.get("*", ())))
+
+
+def raw_id_columns(schema: str, table: str) -> frozenset[str] | None:
+    """The identifier columns of one demo raw table (`raw_<source>`), or None when it is not one."""
+    for raw in RAW_TABLES:
+        if schema.lower() == f"raw_{raw.source}" and table.lower() == raw.table:
+            return frozenset(c.lower() for c in raw.id_columns)
+    return None
+
+
+@dataclass(frozen=True)
+class IdentifierColumns:
+    """The identifier columns of every table a source writes: the demo raw tables and the tables of the
+    loaders read in place (`loaders`, reached or not: a table out of reach is never scanned anyway)."""
+
+    loaders: tuple[LoaderSource, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, loaders: Iterable[LoaderSource]) -> IdentifierColumns:
+        return cls(tuple(loaders))
+
+    def __call__(self, schema: str, table: str) -> frozenset[str] | None:
+        for source in self.loaders:
+            if source.holds(schema, table):
+                return preset_id_columns(source.preset, table[len(source.prefix) :])
+        return raw_id_columns(schema, table)
+
+
+def source_id_columns(settings: Settings) -> IdentifierColumns:
+    """The identifier columns of the demo raw tables and of every declared loader's tables."""
+    return IdentifierColumns.of(loader_sources(settings))
