@@ -52,7 +52,9 @@ def time_kept_versus_trained(features: Any, kept: Any, repeats: int = 3) -> dict
     if kept.num_rows == 0:
         return {"skipped": "no kept version (too few rows to fit the classifiers)"}
     retrain = kept.set_column(0, "retrain_requested", pa.array([True]))
-    trained, reused, decisions = [], [], set()
+    trained: list[float] = []
+    reused: list[float] = []
+    decisions: set[str] = set()
     for _ in range(repeats):
         for asked, into in ((retrain, trained), (kept, reused)):
             started = time.monotonic()
