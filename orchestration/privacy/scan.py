@@ -55,6 +55,13 @@ def _is_text(data_type: str) -> bool:
     return data_type.upper().split("(")[0] in TEXT_TYPES
 
 
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UBIGINT", "UINTEGER")
+
+
+def _is_integer(data_type: str) -> bool:
+    return data_type.upper().split("(")[0] in INTEGER_TYPES
+
+
 def _equals_any(column: str, exact: list[str]) -> str:
     return f"lower(trim(cast({_ident(column)} as varchar))) in ({', '.join(_quote(t) for t in exact)})"
 
@@ -66,14 +73,18 @@ def match_condition(
 
     A short or all-digit term (a shop's numeric customer id) must equal the whole value of a text column,
     and with `id_columns` (lower-case names: the table's identifier columns, id_columns.py) of one of those
-    only. Numeric columns are not compared: there the term would match unrelated rows (order 1234 is not
-    shop customer 1234, and a count or a surrogate key of 1 is nobody's). Rows that carry the person's id in
-    a numeric column are found through identity and deleted by their record id."""
+    only. Undeclared numeric columns are not compared: there the term would match unrelated rows (order 1234
+    is not shop customer 1234, and a count or a surrogate key of 1 is nobody's). A declared identifier
+    column of an integer type (Fivetran's Shopify `order.customer_id`) is compared, as text: it holds
+    nothing but people's ids. Other rows that carry the person's id in a numeric column are found through
+    identity and deleted by their record id."""
     substring = [t for t in terms if is_substring_term(t)]
     exact = [t for t in terms if not is_substring_term(t)]
     parts: list[str] = []
     for name, data_type in columns:
         if not _is_text(data_type):
+            if exact and id_columns is not None and name.lower() in id_columns and _is_integer(data_type):
+                parts.append(_equals_any(name, exact))
             continue
         lowered = f"lower(cast({_ident(name)} as varchar))"
         parts.extend(f"strpos({lowered}, {_quote(t)}) > 0" for t in substring)

@@ -73,12 +73,15 @@ def _world(execute: Any, segment: str, shopify: str, published: str, raw: bool =
         "('o2', 'anon-bob-5512', '55', '90417', '/checkout')",
         f"create table {segment}.pages (id varchar, anonymous_id varchar, user_id varchar, name varchar)",
         f"insert into {segment}.pages values ('p1', 'anon-bob-5512', '55', '90417')",
-        # Fivetran writes Shopify's ids as numbers: the person is found there by email.
+        # Fivetran writes Shopify's ids as numbers: the person is found there by email, or by her id in a
+        # column declared as an identifier.
         f"create table {shopify}.customer (id bigint, email varchar, first_name varchar)",
         f"insert into {shopify}.customer values (90417, 'ann.exact@example.org', 'Ann'), (55, 'bob@example.org', 'Bob')",
         f'create table {shopify}."order" (id bigint, customer_id bigint, email varchar, name varchar)',
+        # Ann's second order carries no email: it is found by her id in the declared customer_id column
+        # (bigint); Bob's order whose own id is 90417 is not hers.
         f"""insert into {shopify}."order" values (1, 90417, 'ann.exact@example.org', '#1001'), """
-        "(2, 55, 'bob@example.org', '90417')",
+        "(2, 55, 'bob@example.org', '90417'), (3, 90417, null, '#1003'), (90417, 55, null, '#1004')",
         # The published tables the export reads.
         f"create schema if not exists {published}",
         f"create table {published}.customer_identifiers (customer_id varchar, identifier_type varchar, "
@@ -116,7 +119,7 @@ BOB_ONLY = {
     "order_completed": ["o2"],
     "pages": ["p1"],
     "customer": ["55"],
-    "order": ["2"],
+    "order": ["2", "90417"],
 }
 
 
@@ -167,7 +170,7 @@ def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tupl
             "segment_prod.identifies": 1,
             "segment_prod.order_completed": 1,
             "shopify.customer": 1,
-            "shopify.order": 1,
+            "shopify.order": 2,  # her order without an email too, by her id
         }
         assert _ids(lambda sql: con.execute(sql).fetchall(), "segment_prod", "shopify") == BOB_ONLY
         scans = {s.table: s for s in scan_tables(con, TERMS, id_columns=source_id_columns(settings))}
@@ -189,7 +192,10 @@ def _assert_export(data: dict[str, Any], segment: str, shopify: str) -> None:
         f"{segment}.identifies": ["i1"],
         f"{segment}.order_completed": ["o1"],  # not Bob's o2, whose order id is '90417'
         f"{shopify}.customer": ["90417"],
-        f"{shopify}.order": ["1"],  # not Bob's order named '90417'
+        f"{shopify}.order": [
+            "1",
+            "3",
+        ],  # her order without an email too; not Bob's named '90417' or with id 90417
     }
     order = data["loader_records"][f"{shopify}.order"][0]
     assert order == {"id": 1, "customer_id": 90417, "email": "ann.exact@example.org", "name": "#1001"}
@@ -248,7 +254,7 @@ def test_postgres_erase_and_export_by_a_short_id(pg_world) -> None:  # type: ign
         f"{segment}.identifies": 1,
         f"{segment}.order_completed": 1,
         f"{shopify}.customer": 1,
-        f"{shopify}.order": 1,
+        f"{shopify}.order": 2,
     }
     assert notes == {} and loader_notes == {}
     with psycopg2.connect(**PG) as con, con.cursor() as cur:
