@@ -87,9 +87,9 @@ def run_predictions_benchmark(customers: int, seed: int, workdir: Path) -> dict[
             "where build_id = (select max_by(build_id, built_at) from model_metrics)"
         ).fetchall()
         features = con.sql("select * from int_customer_features_snapshotted").to_arrow_table()
+        kept = con.sql(KEPT_SQL).to_arrow_table()
         dates = con.execute("select max(training_cutoff_at), max(scored_at) from model_metrics").fetchone()
         customer_count = con.execute("select count(*) from customers").fetchone()[0]  # type: ignore[index]
-        kept = con.sql(KEPT_SQL).to_arrow_table()
     finally:
         con.close()
     timings: dict[str, float] = {}
