@@ -4,11 +4,14 @@ Input: the rows of int_customer_features_snapshotted (two snapshots per customer
 the cut-off, with labels observed after it; `scoring`, as of the extract date, without labels).
 Output: int_customer_features_scored, one row per customer and set:
 
-  evaluation  the training snapshot scored by the models fitted on it (the classifiers on the 75% of
-              customers that are not in the evaluation holdout), with the observed labels; the SQL
-              mart model_metrics turns these into AUC, lift and calibration;
+  evaluation  the training snapshot scored by the classifiers (fitted on the 75% of customers that
+              are not in the evaluation holdout, by this build or, when kept, an earlier one), with the
+              observed labels; the SQL mart model_metrics turns these into AUC, lift and calibration;
   current     the scoring snapshot scored by the same classifiers, and by BG/NBD + Gamma-Gamma
               refitted on the purchases up to the extract date (those models need no labels).
+
+The classifiers come from int_prediction_models (`train_or_reuse`: the kept version, or a new one;
+orchestration/predictions/kept.py says when a version is retrained).
 
 Churn is predicted for active customers (any activity in the year before the snapshot); purchase
 and value for customers with any activity. Everyone else gets nulls: there is nothing to score.
