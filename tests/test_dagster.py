@@ -150,14 +150,11 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/asset-groups", timeout=10).read().decode()
         assert ">Dagster</title>" in page
     finally:
-        # A graceful stop (SIGINT) takes more than 30 s on a loaded 2-core machine; what is tested is
-        # above, so a slow stop ends with SIGKILL rather than a failure.
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        # What is tested is above, and the server's state is a temporary DAGSTER_HOME: its whole
+        # process group (webserver, daemon, code server) is killed at once. A graceful stop (SIGINT)
+        # took over 30 s on a loaded 2-core machine, up to two minutes of CI.
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
 
 
 def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings, tmp_path, monkeypatch):
