@@ -15,6 +15,10 @@ The declarations:
   the declared prefix; "*" for any other table of the preset, such as Segment's per-event tables), from each
   loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/).
 
+A loader's child tables whose rows name no person (Shopify's order lines) are the person's through their
+parent row: `PRESET_CHILD_TABLES`, the counterpart of a demo raw table's `RawTable.parent` (cluster.py). The
+deletion, the scans and the access export reach them through the parent (scan.parent_condition).
+
 Any other table (Tessera's models, the person-source landing tables, sync state) has no declaration: there
 an exact term is compared with every text column, as before. A column named here that a table lacks is
 ignored.
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 
 from orchestration.privacy.cluster import RAW_TABLES
 from orchestration.privacy.loaders import LoaderSource, loader_sources
+from orchestration.privacy.scan import ParentLink
 from orchestration.settings import Settings
 
 SEGMENT = {
@@ -63,6 +68,14 @@ PRESET_ID_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "fivetran_klaviyo": {"person": ("id", "email", "phone_number"), "*": ("person_id",)},
 }
 
+#: preset -> child table (without prefix) -> (its parent table, the child's column holding the parent's `id`):
+#: tables the preset reads whose rows name no person, theirs through the parent row (_<preset>__sources.yml).
+PRESET_CHILD_TABLES: dict[str, dict[str, tuple[str, str]]] = {
+    # Fivetran's Shopify schema: an order's line items and the discount codes applied to it carry only
+    # order_id (order_discount_code has no id of its own: order_id and index).
+    "fivetran": {"order_line": ("order", "order_id"), "order_discount_code": ("order", "order_id")},
+}
+
 
 def preset_id_columns(preset: str, table: str) -> frozenset[str]:
     """The identifier columns of one loader table (`table` without the declared prefix)."""
@@ -96,6 +109,16 @@ class IdentifierColumns:
             if source.holds(schema, table):
                 return preset_id_columns(source.preset, table[len(source.prefix) :])
         return raw_id_columns(schema, table)
+
+    def parent(self, schema: str, table: str) -> ParentLink | None:
+        """A loader's child table's parent (PRESET_CHILD_TABLES), in the same schema and with the same
+        prefix; None for any other table (a demo raw table's children are found by record id, cluster.py)."""
+        for source in self.loaders:
+            if source.holds(schema, table):
+                link = PRESET_CHILD_TABLES.get(source.preset, {}).get(table[len(source.prefix) :].lower())
+                if link is not None:
+                    return ParentLink(schema, source.prefix + link[0], link[1])
+        return None
 
 
 def source_id_columns(settings: Settings) -> IdentifierColumns:
