@@ -19,7 +19,7 @@ from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.files import compact_duckdb
-from orchestration.privacy.id_columns import IdentifierColumns, source_id_columns
+from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
 from orchestration.privacy.loaders import LoaderSource, loader_sources, split_reach, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import (
@@ -81,7 +81,14 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        edit = _erase_in_build(matches, people, terms, config, hashes, source_id_columns(self.settings))
+        edit = _erase_in_build(
+            matches,
+            people,
+            terms,
+            config,
+            hashes,
+            identifier_columns(self.settings, (self.published_schema,)),
+        )
         report = self._rebuild_and_publish(edit, terms)
         # Loader tables in the warehouse file were edited in the copy like every other table; a source in
         # another catalog is out of reach.
@@ -103,7 +110,7 @@ class DuckDBErasure:
     def scan_published(self, terms: list[str], config: PersonSourcesConfig) -> list[TableScan]:
         con = open_read_only(self.settings.published_db)
         try:
-            id_columns = source_id_columns(self.settings)
+            id_columns = identifier_columns(self.settings, (self.published_schema,))
             return scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
         finally:
             con.close()
@@ -157,7 +164,7 @@ class DuckDBErasure:
             if terms:
                 con = open_read_only(settings.build_db)
                 try:
-                    id_columns = source_id_columns(settings)
+                    id_columns = identifier_columns(settings, (self.published_schema,))
                     scans = scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
                     left = {s.table: s.hits for s in scans if s.hits}
                 finally:

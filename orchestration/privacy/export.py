@@ -25,7 +25,7 @@ from orchestration.privacy.erase import (
     review_threshold,
 )
 from orchestration.privacy.files import compact_duckdb
-from orchestration.privacy.id_columns import IdentifierColumns, source_id_columns
+from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.loaders import LoaderSource, loader_tables
 from orchestration.privacy.scan import columns_of, match_condition, parent_condition, tables_of
@@ -147,7 +147,7 @@ def _collect(
     data["raw_source_records"] = raw
     terms = cluster_terms(cluster, matches, people)
     reached, unreached = loaders
-    data["loader_records"] = _loader_rows(con, reached, terms, source_id_columns(settings))
+    data["loader_records"] = _loader_rows(con, reached, terms, identifier_columns(settings))
     data["loader_sources_not_searched"] = {
         source.label: "in another database than the warehouse's connection: ask the loader's owner"
         for source in unreached

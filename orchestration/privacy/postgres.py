@@ -22,7 +22,7 @@ from typing import Any
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
-from orchestration.privacy.id_columns import source_id_columns
+from orchestration.privacy.id_columns import identifier_columns
 from orchestration.privacy.loaders import LoaderSource, loader_sources, loader_tables, split_reach
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import (
@@ -125,6 +125,13 @@ def tessera_schemas(session: PgSession, settings: Settings, extra: list[str] | N
     return [name for (name,) in rows]
 
 
+def model_schemas(settings: Settings) -> list[str]:
+    """The schemas Tessera's models are built and published in (their tables' identifier columns are
+    declared in the models' YAML, id_columns.py)."""
+    published = settings.postgres.published_schema
+    return [published, settings.postgres.build_schema, f"{published}__previous"]
+
+
 def base_tables(session: PgSession, schemas: list[str]) -> list[tuple[str, str]]:
     rows = session.execute(
         "select table_schema, table_name from information_schema.tables "
@@ -176,7 +183,7 @@ def scan(
             schemas = [
                 s for s in schemas if s not in (published, f"{published}__previous", f"{published}_masked")
             ]
-        id_columns = source_id_columns(settings)
+        id_columns = identifier_columns(settings, model_schemas(settings))
         return scan_tables(
             session,
             terms,
@@ -238,7 +245,7 @@ def delete_in_warehouse(
     from psycopg2 import errors
 
     build = settings.postgres.build_schema
-    id_columns = source_id_columns(settings)
+    id_columns = identifier_columns(settings, model_schemas(settings))
     deleted: dict[str, int] = {}
     notes: dict[str, str] = {}
     con = connect(settings)

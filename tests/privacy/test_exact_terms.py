@@ -24,7 +24,7 @@ from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend_duckdb import _erase_in_build
 from orchestration.privacy.cluster import PersonSourceMatch
 from orchestration.privacy.export import collect
-from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, preset_id_columns, source_id_columns
+from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, identifier_columns, preset_id_columns
 from orchestration.privacy.scan import match_condition, scan_tables
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS
@@ -178,7 +178,7 @@ def duck_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Setting
 def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tuple[Settings, Path]) -> None:
     settings, path = duck_world
     con = duckdb.connect(str(path))
-    ids = source_id_columns(settings)
+    ids = identifier_columns(settings)
     try:
         # Before: the scan (the check before publishing, the proof) finds her orders' lines through them.
         before = {s.table: s.hits for s in scan_tables(con, TERMS, id_columns=ids, parents=ids.parent)}
