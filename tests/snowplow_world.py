@@ -2,7 +2,8 @@
 (one wide table, one row per event, every event type in it; the column names and types of Snowplow's
 atomic schema, a subset of its ~130 columns), not from our generator. Self-describing event and context
 columns are JSON text, as a wide-row loader writes them; `create(legacy=True)` writes the older shapes
-instead (one `contexts` and one `unstruct_event` column, and a shredded context table)."""
+instead (one `contexts`, one `derived_contexts` and one `unstruct_event` column, and shredded context
+tables)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,8 @@ COLUMNS: dict[str, str] = {
     "unstruct_event_com_snowplowanalytics_mobile_screen_view_1": "varchar",
     "contexts_com_snowplowanalytics_snowplow_web_page_1": "varchar",
     "contexts_com_snowplowanalytics_snowplow_client_session_1": "varchar",
+    # The YAUAA enrichment's context: an enrichment's (derived) context, a column of its own on wide rows.
+    "contexts_nl_basjes_yauaa_context_1": "varchar",
 }
 
 
@@ -85,6 +88,14 @@ def client_session(user_id: str) -> str:
     """The mobile trackers' client_session context (an array of one), as a wide-row loader writes it."""
     return (
         f'[{{"userId": "{user_id}", "sessionId": "4f1e2d3c-0b9a-4877-9665-5a4b3c2d1e0f", "sessionIndex": 3}}]'
+    )
+
+
+def yauaa(device_class: str) -> str:
+    """The YAUAA enrichment's context (an array of one), as a wide-row loader writes it."""
+    return (
+        f'[{{"deviceClass": "{device_class}", "deviceName": "{device_class}", "agentClass": "Browser", '
+        '"agentName": "Chrome", "operatingSystemName": "Windows NT"}]'
     )
 
 
@@ -140,6 +151,7 @@ def _page() -> dict[str, Any]:
         page_url="https://shop.example.com/shoes?utm_source=news", page_title="Shoes",
         page_referrer="https://news.example.org/", page_urlhost="shop.example.com", page_urlpath="/shoes",
         mkt_source="news", mkt_medium="email", mkt_campaign="spring",
+        contexts_nl_basjes_yauaa_context_1=yauaa("Desktop"),
     )  # fmt: skip
 
 
@@ -174,13 +186,18 @@ ROWS: list[dict[str, Any]] = [
         ITEM, 2, "transaction_item", "transaction_item", "d-ann", "7",
         ti_orderid="1001", ti_sku="P-1", ti_category="Shoes", ti_price=49.5, ti_quantity=2,
     ),
-    _event(CLICK, 3, "unstruct", "link_click", "d-ann", "7", event_version="1-0-1"),
+    # YAUAA could not tell the device of this one: its platform stays the device type.
+    _event(
+        CLICK, 3, "unstruct", "link_click", "d-ann", "7", event_version="1-0-1",
+        contexts_nl_basjes_yauaa_context_1=yauaa("Unknown"),
+    ),
     _event(
         SCREEN, 4, "unstruct", "screen_view", None, "8", platform="mob", event_vendor="com.snowplowanalytics.mobile",
         unstruct_event_com_snowplowanalytics_mobile_screen_view_1=(
             '{"id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "name": "Home"}'
         ),
         contexts_com_snowplowanalytics_snowplow_client_session_1=client_session("c-bob-app"),
+        contexts_nl_basjes_yauaa_context_1=yauaa("Phone"),
     ),
     # A guest in the app (no login, no browser cookie): the device user id is in the session context;
     # the screen view's JSON was cut short in transit.
@@ -189,6 +206,7 @@ ROWS: list[dict[str, Any]] = [
         event_vendor="com.snowplowanalytics.mobile",
         unstruct_event_com_snowplowanalytics_mobile_screen_view_1='{"id": "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5", "name": "Catal',
         contexts_com_snowplowanalytics_snowplow_client_session_1=client_session("c-guest-app"),
+        contexts_nl_basjes_yauaa_context_1=yauaa("Tablet"),
     ),
     _event(VIDEO, 5, "struct", "event", "d-bob", None, se_category="media", se_action="Play Video"),
     _event(NO_ACTION, 5, "struct", "event", "d-bob", None, se_category="media"),
@@ -205,6 +223,12 @@ _WIDE = {
     "contexts_com_snowplowanalytics_snowplow_web_page_1": "iglu:com.snowplowanalytics.snowplow/web_page/jsonschema/1-0-0",
     "contexts_com_snowplowanalytics_snowplow_client_session_1": "iglu:com.snowplowanalytics.snowplow/client_session/jsonschema/1-0-1",
 }  # fmt: skip
+# The enrichments' contexts go to `derived_contexts`, in the same self-describing array as `contexts`.
+_DERIVED = {"contexts_nl_basjes_yauaa_context_1": "iglu:nl.basjes/yauaa_context/jsonschema/1-0-4"}
+IAB = {
+    "schema": "iglu:com.iab.snowplow/spiders_and_robots/jsonschema/1-0-0",
+    "data": {"spiderOrRobot": False, "category": "BROWSER", "reason": "PASSED_ALL", "primaryImpact": "NONE"},
+}
 CONTEXTS = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-0"
 UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 MOBILE_CONTEXT = "iglu:com.snowplowanalytics.snowplow/mobile_context/jsonschema/1-0-2"
@@ -215,6 +239,13 @@ SHREDDED_SCREEN_COLUMNS = (
     "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
     "id varchar, name varchar, type varchar, previous_name varchar"
 )
+SHREDDED_YAUAA = "nl_basjes_yauaa_context_1"
+SHREDDED_YAUAA_COLUMNS = (
+    "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
+    "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
+    "device_class varchar, device_name varchar, agent_class varchar, agent_name varchar, "
+    "operating_system_name varchar"
+)
 SHREDDED_COLUMNS = (
     "schema_vendor varchar, schema_name varchar, schema_format varchar, schema_version varchar, "
     "root_id char(36), root_tstamp timestamp, ref_root varchar, ref_tree varchar, ref_parent varchar, "
@@ -224,8 +255,17 @@ SHREDDED_COLUMNS = (
 
 
 def _legacy(row: dict[str, Any]) -> dict[str, Any]:
-    """The row as a legacy loader writes it: the wide-row columns folded into `contexts` / `unstruct_event`."""
-    legacy = {name: value for name, value in row.items() if name not in _WIDE}
+    """The row as a legacy loader writes it: the wide-row columns folded into `contexts` / `unstruct_event`,
+    the enrichments' into `derived_contexts` (the IAB spiders and robots context first: YAUAA's is found by its
+    schema, not its place). The guest's YAUAA context is in a shredded table only."""
+    legacy = {name: value for name, value in row.items() if name not in _WIDE and name not in _DERIVED}
+    derived = [
+        {"schema": _DERIVED[name], "data": json.loads(row[name])[0]}
+        for name in _DERIVED
+        if row.get(name) and row["event_id"] != GUEST_SCREEN
+    ]
+    if derived:
+        legacy["derived_contexts"] = json.dumps({"schema": CONTEXTS, "data": [IAB, *derived]})
     entities = [
         {"schema": _WIDE[name], "data": json.loads(row[name])[0]}
         for name in _WIDE
@@ -278,6 +318,14 @@ SHREDDED_ROWS: list[dict[str, Any]] = [
         "session_id": "4f1e2d3c-0b9a-4877-9665-5a4b3c2d1e0f", "session_index": 1, "storage_mechanism": "SQLITE",
     },
 ]  # fmt: skip
+SHREDDED_YAUAA_ROWS: list[dict[str, Any]] = [
+    {
+        "schema_vendor": "nl.basjes", "schema_name": "yauaa_context", "schema_format": "jsonschema",
+        "schema_version": "1-0-4", "root_id": GUEST_SCREEN, "root_tstamp": "2025-04-06 09:00:01", "ref_root": "events",
+        "ref_tree": '["events","yauaa_context"]', "ref_parent": "events", "device_class": "Tablet",
+        "device_name": "Apple iPad", "agent_class": "Mobile App", "agent_name": "Shop", "operating_system_name": "iPadOS",
+    },
+]  # fmt: skip
 SHREDDED_SCREEN_ROWS: list[dict[str, Any]] = [
     {
         "schema_vendor": "com.snowplowanalytics.mobile", "schema_name": "screen_view", "schema_format": "jsonschema",
@@ -304,13 +352,14 @@ def create(
 ) -> None:
     """Create the world's `events` table through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`);
     `uuid_type` is event_id's type (uuid on Snowplow's Postgres loader). `legacy` writes the legacy
-    shapes instead of the wide-row columns: `contexts` and `unstruct_event`, and the shredded
-    client_session and screen_view tables."""
+    shapes instead of the wide-row columns: `contexts`, `derived_contexts` and `unstruct_event`, and the
+    shredded client_session, screen_view and YAUAA tables."""
     execute(f"drop schema if exists {SCHEMA} cascade", [])
     execute(f"create schema {SCHEMA}", [])
     kinds = {name: kind for name, kind in COLUMNS.items() if not (legacy and name in _WIDE)}
     if legacy:
-        kinds |= {"contexts": "varchar", "unstruct_event": "varchar"}
+        kinds = {name: kind for name, kind in kinds.items() if name not in _DERIVED}
+        kinds |= {"contexts": "varchar", "derived_contexts": "varchar", "unstruct_event": "varchar"}
     columns = ", ".join(f"{name} {kind.format(uuid=uuid_type)}" for name, kind in kinds.items())
     execute(f"create table {SCHEMA}.events ({columns})", [])
     for row in LEGACY_ROWS if legacy else ROWS:
@@ -322,6 +371,9 @@ def create(
         execute(f"create table {SCHEMA}.{SHREDDED_SCREENS} ({SHREDDED_SCREEN_COLUMNS})", [])
         for row in SHREDDED_SCREEN_ROWS:
             _insert(execute, placeholder, SHREDDED_SCREENS, row)
+        execute(f"create table {SCHEMA}.{SHREDDED_YAUAA} ({SHREDDED_YAUAA_COLUMNS})", [])
+        for row in SHREDDED_YAUAA_ROWS:
+            _insert(execute, placeholder, SHREDDED_YAUAA, row)
 
 
 def presets_yaml() -> str:

@@ -33,6 +33,24 @@ TRACKS_SQL = (
     "cast(revenue as double precision) from {schema}stg_events__tracks order by 1"
 )
 
+#: (message_id, device_type) of the staged tracks, pages and screens: the device class of the YAUAA
+#: enrichment's context (a derived context) where it ran and could tell, else the tracker's platform.
+DEVICE_TYPES = [
+    (world.PAGE, "desktop"),
+    (world.BASKET, "web"),
+    (world.ORDER, "web"),
+    (world.ITEM, "web"),
+    (world.CLICK, "web"),  # YAUAA said Unknown
+    (world.SCREEN, "mobile"),  # a Phone
+    (world.VIDEO, "web"),
+    (world.GUEST_SCREEN, "tablet"),
+]
+DEVICE_SQL = (
+    "select message_id, device_type from {schema}stg_events__tracks union all "
+    "select message_id, device_type from {schema}stg_events__pages union all "
+    "select message_id, device_type from {schema}stg_events__screens order by 1"
+)
+
 
 def _presets(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = root / "presets.yml"
@@ -108,6 +126,7 @@ def test_snowplow_events_land_in_the_staging_contract(duckdb_build: Settings) ->
     )
     assert [c for (c,) in columns] == TRACK_COLUMNS
     assert _query(duckdb_build, TRACKS_SQL.format(schema="")) == TRACKS
+    assert _query(duckdb_build, DEVICE_SQL.format(schema="")) == DEVICE_TYPES
     assert _query(
         duckdb_build,
         "select message_id, anonymous_id, user_id, page_path, page_full_url, page_title, referrer, utm_source "
@@ -206,6 +225,8 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
             assert [c for (c,) in cur.fetchall()] == TRACK_COLUMNS
             cur.execute(TRACKS_SQL.format(schema=f'"{build_schema}".'))
             assert cur.fetchall() == TRACKS
+            cur.execute(DEVICE_SQL.format(schema=f'"{build_schema}".'))
+            assert cur.fetchall() == DEVICE_TYPES
             cur.execute(
                 f'select occurred_at from "{build_schema}".stg_events__tracks where message_id = %s',
                 (world.ORDER,),
@@ -247,9 +268,9 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
 def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
     target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The older loaders' single `contexts` / `unstruct_event` JSON columns and the Redshift-style shredded
-    client_session and screen_view tables: the same screen names and device user ids as the wide-row
-    columns give. The guest's contexts and screen view JSON are cut short (null, not a failed build); the
+    """The older loaders' single `contexts` / `derived_contexts` / `unstruct_event` JSON columns and the
+    Redshift-style shredded client_session, screen_view and YAUAA tables: the same screen names, device user
+    ids and device types as the wide-row columns give. The guest's contexts and screen view JSON are cut short (null, not a failed build); the
     shredded tables still have its id and its screen's name."""
     if target == "postgres":
         require_postgres()
@@ -284,6 +305,7 @@ def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
             got_screens = build.execute(screens.format(schema="")).fetchall()
             got_identifies = build.execute(identifies.format(schema="")).fetchall()
             got_tracks = build.execute(TRACKS_SQL.format(schema="")).fetchall()
+            got_devices = build.execute(DEVICE_SQL.format(schema="")).fetchall()
             build.close()
         else:
             schema = f'"{settings.postgres.build_schema}".'
@@ -294,6 +316,8 @@ def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
                 got_identifies = cur.fetchall()
                 cur.execute(TRACKS_SQL.format(schema=schema))
                 got_tracks = cur.fetchall()
+                cur.execute(DEVICE_SQL.format(schema=schema))
+                got_devices = cur.fetchall()
         assert got_screens == [
             (world.SCREEN, "Home", "c-bob-app", "8"),
             (world.GUEST_SCREEN, "Catalogue", "c-guest-app", None),
@@ -303,6 +327,9 @@ def test_legacy_contexts_and_shredded_tables_give_the_same_ids(
             (f"{world.SCREEN}:identify", "c-bob-app", "8"),
         ]
         assert got_tracks == TRACKS
+        # The YAUAA context found by its schema in `derived_contexts` (after the IAB one), and the guest's in
+        # the shredded table.
+        assert got_devices == DEVICE_TYPES
     finally:
         if target == "postgres":
             with pg.cursor() as cur:

@@ -19,13 +19,14 @@ from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
 from orchestration.privacy.files import compact_duckdb
-from orchestration.privacy.id_columns import source_id_columns
+from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
 from orchestration.privacy.loaders import LoaderSource, loader_sources, split_reach, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import (
-    IdColumns,
     TableScan,
+    children_first,
     delete_matching,
+    parent_condition,
     scan_bytes,
     scan_tables,
     tables_of,
@@ -80,7 +81,14 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        edit = _erase_in_build(matches, people, terms, config, hashes, source_id_columns(self.settings))
+        edit = _erase_in_build(
+            matches,
+            people,
+            terms,
+            config,
+            hashes,
+            identifier_columns(self.settings, (self.published_schema,)),
+        )
         report = self._rebuild_and_publish(edit, terms)
         # Loader tables in the warehouse file were edited in the copy like every other table; a source in
         # another catalog is out of reach.
@@ -102,7 +110,8 @@ class DuckDBErasure:
     def scan_published(self, terms: list[str], config: PersonSourcesConfig) -> list[TableScan]:
         con = open_read_only(self.settings.published_db)
         try:
-            return scan_tables(con, terms, id_columns=source_id_columns(self.settings))
+            id_columns = identifier_columns(self.settings, (self.published_schema,))
+            return scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
         finally:
             con.close()
 
@@ -155,7 +164,8 @@ class DuckDBErasure:
             if terms:
                 con = open_read_only(settings.build_db)
                 try:
-                    scans = scan_tables(con, terms, id_columns=source_id_columns(settings))
+                    id_columns = identifier_columns(settings, (self.published_schema,))
+                    scans = scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
                     left = {s.table: s.hits for s in scans if s.hits}
                 finally:
                     con.close()
@@ -185,10 +195,11 @@ def _erase_in_build(
     terms: list[str],
     config: PersonSourcesConfig,
     hashes: list[tuple[str, str]],
-    id_columns: IdColumns,
+    id_columns: IdentifierColumns,
 ) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
     """The edit of the build copy; `id_columns` names the raw and loader tables' identifier columns (the
-    only ones an exact term is compared with, id_columns.py)."""
+    only ones an exact term is compared with, id_columns.py) and a loader's child tables (an order's lines,
+    deleted through their order before the order goes)."""
 
     def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         deleted: dict[str, int] = {}
@@ -223,10 +234,13 @@ def _erase_in_build(
             ).fetchall()
             if removed:
                 deleted[f"{schema}.{table}"] = len(removed)
-        for schema, table in tables_of(con):
+        for schema, table in children_first(tables_of(con), id_columns.parent):
             if table == SUPPRESSION_TABLE:
                 continue
-            removed_count = delete_matching(con, schema, table, terms, id_columns=id_columns(schema, table))
+            through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent)
+            removed_count = delete_matching(
+                con, schema, table, terms, extra=through, id_columns=id_columns(schema, table)
+            )
             if removed_count:
                 name = f"{schema}.{table}" if schema != "main" else table
                 deleted[name] = deleted.get(name, 0) + removed_count

@@ -25,10 +25,10 @@ from orchestration.privacy.erase import (
     review_threshold,
 )
 from orchestration.privacy.files import compact_duckdb
-from orchestration.privacy.id_columns import IdentifierColumns, source_id_columns
+from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.loaders import LoaderSource, loader_tables
-from orchestration.privacy.scan import columns_of, match_condition, tables_of
+from orchestration.privacy.scan import columns_of, match_condition, parent_condition, tables_of
 from orchestration.privacy.unlinked import extend_cluster, probable_records
 from orchestration.settings import Settings
 
@@ -147,7 +147,7 @@ def _collect(
     data["raw_source_records"] = raw
     terms = cluster_terms(cluster, matches, people)
     reached, unreached = loaders
-    data["loader_records"] = _loader_rows(con, reached, terms, source_id_columns(settings))
+    data["loader_records"] = _loader_rows(con, reached, terms, identifier_columns(settings))
     data["loader_sources_not_searched"] = {
         source.label: "in another database than the warehouse's connection: ask the loader's owner"
         for source in unreached
@@ -165,13 +165,16 @@ def _loader_rows(
     con: Any, sources: list[LoaderSource], terms: list[str], id_columns: IdentifierColumns
 ) -> dict[str, list[dict[str, Any]]]:
     """The person's rows in the tables of the sources read in place, as the loader wrote them: rows holding
-    one of their terms, matched as an erase deletes them (exact terms in identifier columns only)."""
+    one of their terms, matched as an erase deletes them (exact terms in identifier columns only), and the
+    rows of a child table whose parent row is theirs (an order's lines)."""
     found: dict[str, list[dict[str, Any]]] = {}
     if not sources or not terms:
         return found
     for schema, table in loader_tables(tables_of(con), sources):
-        condition = match_condition(columns_of(con, schema, table), terms, id_columns(schema, table))
-        if condition is None:
+        own = match_condition(columns_of(con, schema, table), terms, id_columns(schema, table))
+        through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent)
+        condition = " or ".join(f"({c})" for c in (own, through) if c)
+        if not condition:
             continue
         rows = _rows(con, f'select * from "{schema}"."{table}" where {condition}')
         if rows:

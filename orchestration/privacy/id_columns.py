@@ -15,19 +15,38 @@ The declarations:
   the declared prefix; "*" for any other table of the preset, such as Segment's per-event tables), from each
   loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/).
 
-Any other table (Tessera's models, the person-source landing tables, sync state) has no declaration: there
-an exact term is compared with every text column, as before. A column named here that a table lacks is
-ignored.
+A loader's child tables whose rows name no person (Shopify's order lines) are the person's through their
+parent row: `PRESET_CHILD_TABLES`, the counterpart of a demo raw table's `RawTable.parent` (cluster.py). The
+deletion, the scans and the access export reach them through the parent (scan.parent_condition).
+
+- Tessera's own models: `config: meta: tessera: id_columns: [...]` in the models' YAML, read from the dbt
+  manifest (`model_id_columns`), for the tables of the schemas the models are built in.
+
+Any other table (a model declaring no such column, the person-source landing tables, sync state, the
+`retained` aggregates) has no declaration: there an exact term is compared with every text column, as before.
+A column named here that a table lacks is ignored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import json
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from orchestration.privacy.cluster import RAW_TABLES
 from orchestration.privacy.loaders import LoaderSource, loader_sources
+from orchestration.privacy.places import dbt_manifest_path
+from orchestration.privacy.scan import ParentLink
 from orchestration.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The model `meta` key under which a model's YAML declares its identifier columns: `tessera: {id_columns: [...]}`.
+MODEL_META_KEY = "tessera"
 
 SEGMENT = {
     "*": ("anonymous_id", "user_id"),
@@ -63,6 +82,14 @@ PRESET_ID_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "fivetran_klaviyo": {"person": ("id", "email", "phone_number"), "*": ("person_id",)},
 }
 
+#: preset -> child table (without prefix) -> (its parent table, the child's column holding the parent's `id`):
+#: tables the preset reads whose rows name no person, theirs through the parent row (_<preset>__sources.yml).
+PRESET_CHILD_TABLES: dict[str, dict[str, tuple[str, str]]] = {
+    # Fivetran's Shopify schema: an order's line items and the discount codes applied to it carry only
+    # order_id (order_discount_code has no id of its own: order_id and index).
+    "fivetran": {"order_line": ("order", "order_id"), "order_discount_code": ("order", "order_id")},
+}
+
 
 def preset_id_columns(preset: str, table: str) -> frozenset[str]:
     """The identifier columns of one loader table (`table` without the declared prefix)."""
@@ -80,24 +107,90 @@ def raw_id_columns(schema: str, table: str) -> frozenset[str] | None:
     return None
 
 
+def model_id_columns(manifest: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Per table a model (or seed, snapshot) builds, by its name (alias, lower case): the columns its YAML
+    declares as holding a person's identifiers, `config: meta: tessera: id_columns: [...]` (an empty list:
+    none, so an exact term is compared with no column). A model declaring nothing is left out (every text
+    column). A declaration that is not a list of column names is an error naming the model."""
+    declared: dict[str, frozenset[str]] = {}
+    for node in (manifest.get("nodes") or {}).values():
+        if node.get("resource_type") not in ("model", "seed", "snapshot"):
+            continue
+        meta = {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
+        tessera = meta.get(MODEL_META_KEY)
+        if not isinstance(tessera, Mapping) or "id_columns" not in tessera:
+            continue
+        columns = tessera["id_columns"]
+        if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
+            raise ValueError(
+                f"{node.get('original_file_path', node['name'])}: model {node['name']}: "
+                f"meta.{MODEL_META_KEY}.id_columns must be a list of column names, not {columns!r}"
+            )
+        declared[str(node.get("alias") or node["name"]).lower()] = frozenset(c.lower() for c in columns)
+    return declared
+
+
+@functools.lru_cache(maxsize=4)
+def _read_manifest_declarations(path: Path, mtime_ns: int) -> dict[str, frozenset[str]]:
+    return model_id_columns(json.loads(path.read_text()))
+
+
+def manifest_id_columns(path: Path) -> dict[str, frozenset[str]]:
+    """model_id_columns of the manifest at `path` (read once per version of the file); none when dbt has
+    not parsed the project there yet: then every model's text columns are compared, as before."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        log.warning(
+            "no dbt manifest at %s: exact terms are compared with every text column of the models", path
+        )
+        return {}
+    return _read_manifest_declarations(path, mtime)
+
+
 @dataclass(frozen=True)
 class IdentifierColumns:
-    """The identifier columns of every table a source writes: the demo raw tables and the tables of the
-    loaders read in place (`loaders`, reached or not: a table out of reach is never scanned anyway)."""
+    """The identifier columns of every table a source writes (the demo raw tables, the tables of the
+    loaders read in place: `loaders`, reached or not, since a table out of reach is never scanned anyway)
+    and of Tessera's models that declare them (`models`, by table name, for tables of `model_schemas`)."""
 
     loaders: tuple[LoaderSource, ...] = field(default_factory=tuple)
+    models: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    model_schemas: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, loaders: Iterable[LoaderSource]) -> IdentifierColumns:
-        return cls(tuple(loaders))
+    def of(
+        cls,
+        loaders: Iterable[LoaderSource],
+        models: Mapping[str, frozenset[str]] | None = None,
+        model_schemas: Iterable[str] = (),
+    ) -> IdentifierColumns:
+        return cls(tuple(loaders), dict(models or {}), frozenset(s.lower() for s in model_schemas))
 
     def __call__(self, schema: str, table: str) -> frozenset[str] | None:
         for source in self.loaders:
             if source.holds(schema, table):
                 return preset_id_columns(source.preset, table[len(source.prefix) :])
-        return raw_id_columns(schema, table)
+        raw = raw_id_columns(schema, table)
+        if raw is not None or schema.lower() not in self.model_schemas:
+            return raw
+        return self.models.get(table.lower())
+
+    def parent(self, schema: str, table: str) -> ParentLink | None:
+        """A loader's child table's parent (PRESET_CHILD_TABLES), in the same schema and with the same
+        prefix; None for any other table (a demo raw table's children are found by record id, cluster.py)."""
+        for source in self.loaders:
+            if source.holds(schema, table):
+                link = PRESET_CHILD_TABLES.get(source.preset, {}).get(table[len(source.prefix) :].lower())
+                if link is not None:
+                    return ParentLink(schema, source.prefix + link[0], link[1])
+        return None
 
 
-def source_id_columns(settings: Settings) -> IdentifierColumns:
-    """The identifier columns of the demo raw tables and of every declared loader's tables."""
-    return IdentifierColumns.of(loader_sources(settings))
+def identifier_columns(settings: Settings, model_schemas: Iterable[str] = ()) -> IdentifierColumns:
+    """The identifier columns of the demo raw tables, of every declared loader's tables, and of the models
+    that declare theirs (dbt manifest), for the models' tables in `model_schemas` (the schemas the models
+    are built or published in: DuckDB's `main`; Postgres's published and build schemas)."""
+    return IdentifierColumns.of(
+        loader_sources(settings), manifest_id_columns(dbt_manifest_path(settings)), model_schemas
+    )

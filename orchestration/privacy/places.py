@@ -44,6 +44,11 @@ def _dbt_folder(settings: Settings, variable: str, default: str) -> Path:
     return path if path.is_absolute() else settings.project_dir / path
 
 
+def dbt_manifest_path(settings: Settings) -> Path:
+    """The manifest dbt's parse writes (target/manifest.json, or under DBT_TARGET_PATH)."""
+    return _dbt_folder(settings, "DBT_TARGET_PATH", "target") / "manifest.json"
+
+
 def written_folders(settings: Settings) -> list[tuple[str, Path]]:
     """(label, folder) of every folder the project writes, as the proof names them."""
     return [

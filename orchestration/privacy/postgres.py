@@ -22,10 +22,18 @@ from typing import Any
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
-from orchestration.privacy.id_columns import source_id_columns
+from orchestration.privacy.id_columns import identifier_columns
 from orchestration.privacy.loaders import LoaderSource, loader_sources, loader_tables, split_reach
 from orchestration.privacy.probable import ProbableHit, Traits
-from orchestration.privacy.scan import TableScan, columns_of, delete_matching, match_condition, scan_tables
+from orchestration.privacy.scan import (
+    TableScan,
+    children_first,
+    columns_of,
+    delete_matching,
+    match_condition,
+    parent_condition,
+    scan_tables,
+)
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,6 +125,13 @@ def tessera_schemas(session: PgSession, settings: Settings, extra: list[str] | N
     return [name for (name,) in rows]
 
 
+def model_schemas(settings: Settings) -> list[str]:
+    """The schemas Tessera's models are built and published in (their tables' identifier columns are
+    declared in the models' YAML, id_columns.py)."""
+    published = settings.postgres.published_schema
+    return [published, settings.postgres.build_schema, f"{published}__previous"]
+
+
 def base_tables(session: PgSession, schemas: list[str]) -> list[tuple[str, str]]:
     rows = session.execute(
         "select table_schema, table_name from information_schema.tables "
@@ -168,11 +183,13 @@ def scan(
             schemas = [
                 s for s in schemas if s not in (published, f"{published}__previous", f"{published}_masked")
             ]
+        id_columns = identifier_columns(settings, model_schemas(settings))
         return scan_tables(
             session,
             terms,
             tables=scanned_tables(session, settings, schemas),
-            id_columns=source_id_columns(settings),
+            id_columns=id_columns,
+            parents=id_columns.parent,
         )
     finally:
         con.rollback()
@@ -228,7 +245,7 @@ def delete_in_warehouse(
     from psycopg2 import errors
 
     build = settings.postgres.build_schema
-    id_columns = source_id_columns(settings)
+    id_columns = identifier_columns(settings, model_schemas(settings))
     deleted: dict[str, int] = {}
     notes: dict[str, str] = {}
     con = connect(settings)
@@ -274,9 +291,11 @@ def delete_in_warehouse(
             if note:
                 notes[f"{declared.name}.{declared.table_label}"] = note
         loader_notes: dict[str, str] = {}
-        for schema, table in loader_base_tables(session, settings):
+        # A child table (an order's lines) goes first: its rows are found through their parent rows.
+        for schema, table in children_first(loader_base_tables(session, settings), id_columns.parent):
+            through = parent_condition(session, schema, table, terms, id_columns, id_columns.parent)
             removed, note = _delete_in_declared_table(
-                session, schema, table, "", [], terms, errors, id_columns(schema, table)
+                session, schema, table, "", [], terms, errors, id_columns(schema, table), through
             )
             if removed:
                 deleted[f"{schema}.{table}"] = deleted.get(f"{schema}.{table}", 0) + removed
@@ -301,14 +320,16 @@ def _delete_in_declared_table(
     terms: list[str],
     errors: Any,
     id_columns: frozenset[str] | None = None,
+    through_parent: str | None = None,
 ) -> tuple[int, str | None]:
     """A declared person-source table (or a loader's table) is the customer's own table, read in place by
     every load: the person's rows go there too, or they come back with the next load. Without the right to
-    delete, say so. `id_columns`: a loader table's identifier columns (id_columns.py)."""
+    delete, say so. `id_columns`: a loader table's identifier columns (id_columns.py); `through_parent`: a
+    loader's child table's rows whose parent row is the person's (scan.parent_condition)."""
     columns = columns_of(session, schema, table)
     if not columns:
         return 0, f"table {schema}.{table} does not exist"
-    parts = [c for c in (match_condition(columns, terms, id_columns),) if c]
+    parts = [c for c in (match_condition(columns, terms, id_columns), through_parent) if c]
     if ids:
         parts.append(f"trim(cast({_ident(record_id)} as varchar)) in ({', '.join(_quote(i) for i in ids)})")
     if not parts:

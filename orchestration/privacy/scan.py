@@ -5,9 +5,10 @@ phones, device ids, loyalty cards, customer ids) is searched as a substring of e
 also finds it inside JSON (quarantined rows), URLs and free text. Shorter or all-digit terms (a shop's
 numeric customer id) would match unrelated text and numbers, so they must equal a whole value of a text
 column; numeric columns are not compared (see match_condition). In a table a source writes (a demo raw
-table, a loader's table) only the columns that hold a person's identifiers are compared with them
-(id_columns.py): "1234" in another person's order_id column is not shop customer 1234. The scans count
-such values apart (`TableScan.outside`): left on purpose, not hits."""
+table, a loader's table) and in a model that declares them, only the columns that hold a person's
+identifiers are compared with them (id_columns.py): "1234" in another person's order_id column is not shop
+customer 1234. The scans count such values apart (`TableScan.outside`): left on purpose, not hits. A
+loader's child table (an order's lines) is reached through its parent row (parent_condition)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,21 @@ MIN_SUBSTRING = 6
 
 #: (schema, table) -> the columns (lower case) an exact term is compared with; None: every text column.
 IdColumns = Callable[[str, str], "frozenset[str] | None"]
+
+
+@dataclass(frozen=True)
+class ParentLink:
+    """A child table whose rows name no person (a Shopify order's lines): a row is the person's when its
+    parent row is, `column` of the child holding the parent's `key`."""
+
+    schema: str
+    table: str
+    column: str
+    key: str = "id"
+
+
+#: (schema, table) -> the table's parent when its rows are a person's through their parent row; None: not a child.
+Parents = Callable[[str, str], "ParentLink | None"]
 
 
 def is_substring_term(term: str) -> bool:
@@ -109,16 +125,67 @@ def outside_condition(
     return " or ".join(parts) if parts else None
 
 
+def parent_condition(
+    con: Any,
+    schema: str,
+    table: str,
+    terms: list[str],
+    id_columns: IdColumns | None,
+    parents: Parents | None,
+    database: str | None = None,
+) -> str | None:
+    """SQL over a child table (`parents`), true for a row whose parent row holds a term (matched by the
+    parent's own rules, its parent's too); None when the table is no child, or its parent or link column is
+    absent (a loader writes a table only once it has rows)."""
+    link = parents(schema, table) if parents is not None else None
+    if link is None:
+        return None
+    terms = normalise_terms(terms)
+    child = {name.lower() for name, _ in columns_of(con, schema, table, database)}
+    parent_columns = columns_of(con, link.schema, link.table, database)
+    if link.column.lower() not in child or link.key.lower() not in {n.lower() for n, _ in parent_columns}:
+        return None
+    own = match_condition(parent_columns, terms, id_columns(link.schema, link.table) if id_columns else None)
+    through = parent_condition(con, link.schema, link.table, terms, id_columns, parents, database)
+    held = " or ".join(f"({c})" for c in (own, through) if c)
+    if not held:
+        return None
+    prefix = f"{_ident(database)}." if database else ""
+    return (
+        f"cast({_ident(link.column)} as varchar) in (select cast({_ident(link.key)} as varchar) "
+        f"from {prefix}{_ident(link.schema)}.{_ident(link.table)} where {held})"
+    )
+
+
+def children_first(tables: Iterable[tuple[str, str]], parents: Parents | None) -> list[tuple[str, str]]:
+    """`tables` with every child table before its parent: a child's rows are found through the parent's,
+    so a deletion must reach them before the parent's rows are gone."""
+    chosen = list(tables)
+    if parents is None:
+        return chosen
+
+    def depth(schema: str, table: str) -> int:
+        link, seen = parents(schema, table), 0
+        while link is not None and seen < 8:
+            seen += 1
+            link = parents(link.schema, link.table)
+        return seen
+
+    return sorted(chosen, key=lambda t: -depth(*t))
+
+
 def count_matches(
     con: Any,
     relation: str,
     columns: list[tuple[str, str]],
     terms: list[str],
     id_columns: Collection[str] | None,
+    extra: str | None = None,
 ) -> tuple[int, int, int]:
-    """(rows, rows holding a term, rows where only a non-identifier column equals an exact term) of one
-    relation (a table, or a read_parquet)."""
-    condition = match_condition(columns, terms, id_columns)
+    """(rows, rows holding a term or meeting `extra`, rows where only a non-identifier column equals an
+    exact term) of one relation (a table, or a read_parquet)."""
+    own = match_condition(columns, terms, id_columns)
+    condition = " or ".join(f"({c})" for c in (own, extra) if c) or None
     outside = outside_condition(columns, terms, id_columns)
     counts = ["count(*)"]
     if condition is not None:
@@ -174,9 +241,11 @@ def scan_tables(
     database: str | None = None,
     tables: list[tuple[str, str]] | None = None,
     id_columns: IdColumns | None = None,
+    parents: Parents | None = None,
 ) -> list[TableScan]:
     """Rows holding any term, per base table of the database (every schema), or of `tables`; with
-    `id_columns`, a table's exact terms are compared with its identifier columns only (match_condition).
+    `id_columns`, a table's exact terms are compared with its identifier columns only (match_condition);
+    with `parents`, a child table's rows whose parent row holds a term count too (parent_condition).
     `con` is a DuckDB connection or anything with the same execute() (orchestration/privacy/postgres.py)."""
     terms = normalise_terms(terms)
     results = []
@@ -185,7 +254,12 @@ def scan_tables(
         relation = f"{prefix}{_ident(schema)}.{_ident(table)}"
         columns = columns_of(con, schema, table, database)
         rows, hits, outside = count_matches(
-            con, relation, columns, terms, id_columns(schema, table) if id_columns else None
+            con,
+            relation,
+            columns,
+            terms,
+            id_columns(schema, table) if id_columns else None,
+            parent_condition(con, schema, table, terms, id_columns, parents, database),
         )
         results.append(TableScan(f"{schema}.{table}", rows, hits, outside))
     return results

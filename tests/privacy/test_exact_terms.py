@@ -6,7 +6,8 @@ values apart (left on purpose), and the access export lists Ann's loader rows wi
 One tiny hand-made world, written the same way into a DuckDB file and into Postgres schemas: a raw Segment
 table of the demo contract (raw_events.tracks), a Segment loader schema (identifies, a per-event
 order_completed table, pages), a Fivetran Shopify schema (customer, order), and the three published tables
-the export reads; a HubSpot preset in another database, out of reach."""
+the export reads; a HubSpot preset in another database, out of reach. Shopify's order lines and order
+discount codes name no person (only order_id): they go with her orders, found through them."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend_duckdb import _erase_in_build
 from orchestration.privacy.cluster import PersonSourceMatch
 from orchestration.privacy.export import collect
-from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, preset_id_columns, source_id_columns
+from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, identifier_columns, preset_id_columns
 from orchestration.privacy.scan import match_condition, scan_tables
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS
@@ -82,6 +83,13 @@ def _world(execute: Any, segment: str, shopify: str, published: str, raw: bool =
         # (bigint); Bob's order whose own id is 90417 is not hers.
         f"""insert into {shopify}."order" values (1, 90417, 'ann.exact@example.org', '#1001'), """
         "(2, 55, 'bob@example.org', '90417'), (3, 90417, null, '#1003'), (90417, 55, null, '#1004')",
+        # Children of an order (order_id only, Fivetran's documented columns): hers go through her orders; Bob's
+        # order 90417's line is not hers, though its order_id is her customer id.
+        f"create table {shopify}.order_line (id bigint, order_id bigint, title varchar, quantity integer)",
+        f"insert into {shopify}.order_line values (11, 1, 'Mug', 1), (12, 1, 'Tea', 2), (31, 3, 'Pot', 1), "
+        "(21, 2, 'Mug', 1), (41, 90417, 'Cup', 1)",
+        f"create table {shopify}.order_discount_code (order_id bigint, index integer, code varchar)",
+        f"insert into {shopify}.order_discount_code values (1, 1, 'WELCOME10'), (2, 1, 'SPRING')",
         # The published tables the export reads.
         f"create schema if not exists {published}",
         f"create table {published}.customer_identifiers (customer_id varchar, identifier_type varchar, "
@@ -105,9 +113,15 @@ def _ids(execute_fetch: Any, segment: str, shopify: str, raw: bool = True) -> di
         "pages": f"{segment}.pages",
         "customer": f"{shopify}.customer",
         "order": f'{shopify}."order"',
+        "order_line": f"{shopify}.order_line",
+        "order_discount_code": f"{shopify}.order_discount_code",
     }
+    # order_discount_code has no id of its own (order_id and index).
     return {
-        name: sorted(str(r[0]) for r in execute_fetch(f"select id from {relation}"))
+        name: sorted(
+            str(r[0])
+            for r in execute_fetch(f"select {'order_id' if 'discount' in name else 'id'} from {relation}")
+        )
         for name, relation in tables.items()
     }
 
@@ -120,6 +134,8 @@ BOB_ONLY = {
     "pages": ["p1"],
     "customer": ["55"],
     "order": ["2", "90417"],
+    "order_line": ["21", "41"],
+    "order_discount_code": ["2"],
 }
 
 
@@ -162,8 +178,12 @@ def duck_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Setting
 def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tuple[Settings, Path]) -> None:
     settings, path = duck_world
     con = duckdb.connect(str(path))
+    ids = identifier_columns(settings)
     try:
-        edit = _erase_in_build({}, PersonSourceMatch(), TERMS, NO_CONFIG, [], source_id_columns(settings))
+        # Before: the scan (the check before publishing, the proof) finds her orders' lines through them.
+        before = {s.table: s.hits for s in scan_tables(con, TERMS, id_columns=ids, parents=ids.parent)}
+        assert (before["shopify.order_line"], before["shopify.order_discount_code"]) == (3, 1)
+        edit = _erase_in_build({}, PersonSourceMatch(), TERMS, NO_CONFIG, [], ids)
         deleted = edit(con)["deleted_rows"]
         assert {k: v for k, v in deleted.items() if "." in k} == {
             "raw_events.tracks": 1,
@@ -171,9 +191,11 @@ def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tupl
             "segment_prod.order_completed": 1,
             "shopify.customer": 1,
             "shopify.order": 2,  # her order without an email too, by her id
+            "shopify.order_line": 3,  # the lines of her two orders, through them
+            "shopify.order_discount_code": 1,
         }
         assert _ids(lambda sql: con.execute(sql).fetchall(), "segment_prod", "shopify") == BOB_ONLY
-        scans = {s.table: s for s in scan_tables(con, TERMS, id_columns=source_id_columns(settings))}
+        scans = {s.table: s for s in scan_tables(con, TERMS, id_columns=ids, parents=ids.parent)}
     finally:
         con.close()
     # The proof's scan: no hit, and Bob's '90417' values counted apart, as left on purpose.
@@ -187,7 +209,11 @@ def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tupl
 
 
 def _assert_export(data: dict[str, Any], segment: str, shopify: str) -> None:
-    loader = {table: sorted(str(row["id"]) for row in rows) for table, rows in data["loader_records"].items()}
+    loader = {
+        table: sorted(str(row["id"]) for row in rows)
+        for table, rows in data["loader_records"].items()
+        if not table.endswith("order_discount_code")
+    }
     assert loader == {
         f"{segment}.identifies": ["i1"],
         f"{segment}.order_completed": ["o1"],  # not Bob's o2, whose order id is '90417'
@@ -196,7 +222,10 @@ def _assert_export(data: dict[str, Any], segment: str, shopify: str) -> None:
             "1",
             "3",
         ],  # her order without an email too; not Bob's named '90417' or with id 90417
+        f"{shopify}.order_line": ["11", "12", "31"],  # her orders' lines, not Bob's order 90417's
     }
+    codes = data["loader_records"][f"{shopify}.order_discount_code"]
+    assert codes == [{"order_id": 1, "index": 1, "code": "WELCOME10"}]
     order = data["loader_records"][f"{shopify}.order"][0]
     assert order == {"id": 1, "customer_id": 90417, "email": "ann.exact@example.org", "name": "#1001"}
     assert list(data["loader_sources_not_searched"]) == [
@@ -255,6 +284,8 @@ def test_postgres_erase_and_export_by_a_short_id(pg_world) -> None:  # type: ign
         f"{segment}.order_completed": 1,
         f"{shopify}.customer": 1,
         f"{shopify}.order": 2,
+        f"{shopify}.order_line": 3,
+        f"{shopify}.order_discount_code": 1,
     }
     assert notes == {} and loader_notes == {}
     with psycopg2.connect(**PG) as con, con.cursor() as cur:

@@ -83,7 +83,9 @@
 -#}
 {#- The shredded tables read when present (source table, field): root_id / root_tstamp and the field. -#}
 {%- set shredded = [] -%}
-{%- for table, field in [('client_session', 'user_id'), ('screen_view', 'name')] -%}
+{%- for table, field in [
+    ('client_session', 'user_id'), ('screen_view', 'name'), ('yauaa_context', 'device_class'),
+] -%}
     {%- set relation = source('snowplow', table) -%}
     {%- set columns = tessera.relation_columns(relation) -%}
     {%- if columns is not none and 'root_id' in columns and 'root_tstamp' in columns and field in columns -%}
@@ -130,6 +132,28 @@
 {%- endif -%}
 {%- set device_user_id = 'coalesce(' ~ device_user_ids | join(', ') ~ ')' if device_user_ids
     else 'cast(null as ' ~ text ~ ')' -%}
+{#-
+    The device's class (desktop, phone, tablet, …) from the YAUAA enrichment's context, which Snowplow's
+    enrichments add to the event's derived contexts (`derived_contexts` on the legacy loaders, merged into the
+    contexts_* columns on the wide-row ones; shredded like the others): the device_type, where the enrichment
+    runs; else the tracker's `platform` code, as before.
+-#}
+{%- set yauaa = 'iglu:nl.basjes/yauaa_context/jsonschema/1-' -%}
+{%- set device_classes = [] -%}
+{%- set yauaa_context = 'contexts_nl_basjes_yauaa_context_1' -%}
+{%- if yauaa_context in cols -%}
+    {%- do device_classes.append(tessera.json_text(yauaa_context, [0, 'deviceClass'])) -%}
+{%- endif -%}
+{%- if 'derived_contexts' in cols -%}
+    {%- do device_classes.append(
+        tessera.json_item_text('derived_contexts', ['data'], 'schema', yauaa, ['data', 'deviceClass'])
+    ) -%}
+{%- endif -%}
+{%- if 'shredded_yauaa_context' in shredded_names -%}
+    {%- do device_classes.append('shredded_yauaa_context.shredded_value') -%}
+{%- endif -%}
+{%- set device_class = 'lower(trim(coalesce(' ~ device_classes | join(', ') ~ ')))' if device_classes
+    else none -%}
 
 with
 
@@ -157,7 +181,16 @@ renamed as (
         ) as anonymous_id,
         nullif(trim(cast(user_id as {{ text }})), '') as user_id,
         nullif(trim({{ c('network_userid', cols) }}), '') as device_id,
-        {{ c('platform', cols) }} as device_type,
+        {% if device_class -%}
+            case
+                when {{ device_class }} in ('phone', 'mobile') then 'mobile'
+                when {{ device_class }} not in ('unknown', 'anonymized', '')
+                    then replace({{ device_class }}, ' ', '_')
+                else {{ c('platform', cols) }}
+            end
+        {%- else -%}
+            {{ c('platform', cols) }}
+        {%- endif %} as device_type,
         {{ c('v_tracker', cols) }} as library_name,
         case
             when lower({{ c('platform', cols) }}) in ('mob', 'app') then 'app'
