@@ -1,5 +1,6 @@
 """Identity scenarios on tiny hand-made worlds: long chains, kiosks, shared inboxes, duplicates,
-stable ids through a merge and a split, full refresh, and the same answer on DuckDB and Postgres."""
+stable ids through a merge and a split, full refresh, and the same answer on DuckDB and Postgres.
+Every build here is narrowed to the identity layer and what feeds it (tests/worlds.py, IDENTITY_LAYER)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from orchestration.build.pipeline import BuildResult, build
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.worlds import (
+    IDENTITY_LAYER,
     crm_contact,
     dbt_unit_tests_run_once,
     identify,
@@ -81,8 +83,7 @@ def partition(settings) -> set[frozenset[str]]:
 def scenario(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("scenario"))
     write_world(settings.data_dir, scenario_rows())
-    with dbt_unit_tests_run_once():
-        result = build(settings)
+    result = _build(settings)
     assert result.published, result.audit.failures
     return settings
 
@@ -154,8 +155,7 @@ def test_postgres_gives_the_same_customers(scenario, tmp_path):
     require_postgres()
     pg = world_settings(tmp_path, target="postgres", pg_schema="tessera_it")
     write_world(pg.data_dir, scenario_rows())
-    with dbt_unit_tests_run_once():
-        assert build(pg).published
+    assert _build(pg).published
     assert partition(pg) == partition(scenario)
     ids = "select customer_id from customers order by 1"
     assert get_warehouse(pg).query_published(ids) == get_warehouse(scenario).query_published(ids)
@@ -163,7 +163,7 @@ def test_postgres_gives_the_same_customers(scenario, tmp_path):
 
 def _build(settings, *, full_refresh: bool = False) -> BuildResult:
     with dbt_unit_tests_run_once():
-        return build(settings, full_refresh=full_refresh)
+        return build(settings, full_refresh=full_refresh, select=IDENTITY_LAYER)
 
 
 def test_stable_ids_through_merge_split_and_full_refresh(tmp_path: Path):

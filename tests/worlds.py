@@ -19,6 +19,18 @@ from tests.conftest import TEST_PG_DATABASE
 
 LOADED_AT = dt.datetime(2026, 11, 1)
 
+# What an identity scenario reads, and everything upstream of it: a build narrowed to it (build(select=...))
+# runs the same prepare, load, dbt build, audit and publish, with about half the models and tests.
+IDENTITY_LAYER = [
+    "+customers",
+    "+customer_identifiers",
+    "+customer_source_records",
+    "+customer_id_history",
+    "+identity_guard_audit",
+    "+identity_links",
+    "+identity_unresolved_records",
+]
+
 # dbt's own setting (`--exclude-resource-type`): what a build inside `dbt_unit_tests_run_once()` leaves out.
 SKIP_UNIT_TESTS = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
 

@@ -184,6 +184,7 @@ def phased_build(
     dbt_build: DbtBuild,
     manifest: dict[str, Any] | None = None,
     hold_back: Collection[str] = (),
+    selected: Collection[str] | None = None,
 ) -> Generator[Any, None, list[dict]]:
     """`dbt build` of the whole project into the build database or schema, in phases; yields whatever
     `dbt_build` yields, and returns the combined run_results entries.
@@ -192,20 +193,25 @@ def phased_build(
     scoring), which runs between the phases (orchestration/build/outside_dbt.py). A failed step is
     recorded as a failed node, and ends the build there. Under Dagster pass the manifest
     (outside_dbt.dbt_build_phases says why). Every phase leaves out the nodes named in `hold_back`
-    (what `sandboxed_build` builds after)."""
+    (what `sandboxed_build` builds after). A build narrowed to `selected` (node names) skips the steps
+    whose models it does not build."""
     results: list[dict] = []
     steps = outside_steps(settings)
     try:
         for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
             if phase:
                 step = steps[phase - 1]
-                try:
-                    figures = step.run(settings)
-                    log.info("%s outside dbt: %s", step.name, figures)
-                except Exception as error:  # recorded in the audit, which then blocks publishing
-                    log.error("%s failed: %s", step.name, error)
-                    results.append(step.failed_result(error))
-                    break
+                if selected is not None and not set(step.models) & set(selected):
+                    # Its phase still runs: a selected model reading the step's tables then fails loudly.
+                    log.info("%s outside dbt: not run, the build does not select its models", step.name)
+                else:
+                    try:
+                        figures = step.run(settings)
+                        log.info("%s outside dbt: %s", step.name, figures)
+                    except Exception as error:  # recorded in the audit, which then blocks publishing
+                        log.error("%s failed: %s", step.name, error)
+                        results.append(step.failed_result(error))
+                        break
             results.extend((yield from dbt_build(exclude_also(selection, hold_back))))
     finally:
         drop_written_tables(settings)
@@ -249,7 +255,9 @@ def sandboxed_build(
     if not plan.models:
         return (yield from phased_build(settings, dbt_build, manifest))
     _ensure_role(settings)  # an unsafe role stops the build before anything runs
-    results = yield from phased_build(settings, dbt_build, manifest, hold_back=plan.held_back)
+    results = yield from phased_build(
+        settings, dbt_build, manifest, hold_back=plan.held_back, selected=selected
+    )
     failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
     if failed:
         log.error(
@@ -380,10 +388,14 @@ def build_models(
 
     `select` narrows every phase to those nodes, `dbt_vars` overrides project vars, and `report=False`
     keeps a build that is never published (a what-if, orchestration/identity/diff.py) out of Dagster."""
+    # A narrowed build runs the data tests whose every parent it builds (dbt's "cautious" indirect
+    # selection): a test also reading a model outside the selection would meet a table not built.
+    narrowed = ["--indirect-selection", "cautious"] if select else []
     extra = [
         *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
         *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
         *(["--full-refresh"] if full_refresh else []),
+        *narrowed,
     ]
 
     def subprocess_build(selection: list[str], target: str | None = None) -> Generator[Any, None, list[dict]]:
@@ -400,6 +412,7 @@ def build_models(
         listing = [
             "--select",
             *select,
+            *narrowed,
             *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
             *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
         ]
@@ -431,9 +444,12 @@ def build(
     publish: bool = True,
     reason: str = "build",
     dbt_vars: dict[str, Any] | None = None,
+    select: list[str] | None = None,
 ) -> BuildResult:
     """One whole build: start from the published state, load raw files, dbt build, audit, publish.
-    `dbt_vars` override project vars (a benchmark's simulated clock: audience_lift_as_of)."""
+    `dbt_vars` override project vars (a benchmark's simulated clock: audience_lift_as_of). `select`
+    narrows it to those dbt selectors (and the tests of what it builds): the other tables keep the
+    published state, or are absent in a new warehouse (tests of one layer on hand-made worlds)."""
     started = time.monotonic()
     # The static audience checks (rules, references, cycles, raw SQL conditions) take milliseconds;
     # the Dagster build also compiles models/audiences/ and checks each model's SQL.
@@ -442,7 +458,9 @@ def build(
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        run_results = build_models(settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars)
+        run_results = build_models(
+            settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
+        )
         audit = record_audit(settings, run_results["results"])
         published = False
         if publish and audit.passed:
