@@ -25,7 +25,7 @@ from orchestration.identity.diff import (
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.test_probabilistic import P1_CRM, P1_SHOP, P2_TICKET, P3_SHOP, PAIR_1, world
-from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
+from tests.worlds import IDENTITY_LAYER, dbt_unit_tests_run_once, world_settings, write_world
 
 STATE_TABLES = ("customer_id_map", "customer_id_history", "customer_source_records", "customers")
 
@@ -54,7 +54,7 @@ def whatif_world(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("whatif"))
     write_world(settings.data_dir, world(P3_SHOP))
     with dbt_unit_tests_run_once():
-        result = build(settings)
+        result = build(settings, select=IDENTITY_LAYER)
     assert result.published, result.audit.failures
     return settings
 
@@ -218,7 +218,7 @@ def test_postgres_what_if_splits_and_leaves_the_published_schema(tmp_path):
     settings = world_settings(tmp_path, target="postgres", pg_schema="tessera_whatif")
     write_world(settings.data_dir, world(P3_SHOP))
     with dbt_unit_tests_run_once():
-        assert build(settings).published
+        assert build(settings, select=IDENTITY_LAYER).published
     # Which pairs link depends on what Splink learns from these few hundred records, so the test names
     # none: a threshold above every probabilistic link's probability splits customers, and only
     # customers that a probabilistic link joined.
