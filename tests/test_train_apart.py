@@ -28,7 +28,7 @@ from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.test_probabilistic import P3_SHOP, world
-from tests.worlds import crm_contact, dbt_unit_tests_run_once, world_settings, write_world
+from tests.worlds import IDENTITY_LAYER, crm_contact, dbt_unit_tests_run_once, world_settings, write_world
 
 STORE = (
     "select model_version, train_reason, last_decision, builds_used, training_records, trained_at "
@@ -80,9 +80,21 @@ def _outcome(settings: Any) -> dict[str, Any]:
     }
 
 
+# The identity layer and the kept models, with what feeds them (tests/worlds.py, IDENTITY_LAYER).
+KEPT_MODELS_LAYER = [
+    *IDENTITY_LAYER,
+    "+identity_match_model_store",
+    "+int_prediction_models",
+    "+prediction_model_store",
+    "+int_customer_features_scored",
+    "+model_metrics",
+    "+identity_review_queue",
+]
+
+
 def _build(settings: Any, *, full_refresh: bool = False) -> dict[str, Any]:
     with dbt_unit_tests_run_once():
-        result = build(settings, full_refresh=full_refresh)
+        result = build(settings, full_refresh=full_refresh, select=KEPT_MODELS_LAYER)
     assert result.published, result.audit.failures
     return _outcome(settings)
 
