@@ -28,7 +28,7 @@ from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
 from orchestration.privacy.ledger import Ledger, Request, ledger_path, publish_ledger
 from orchestration.privacy.loaders import LoaderSource, loader_tables
-from orchestration.privacy.scan import columns_of, match_condition, parent_condition, tables_of
+from orchestration.privacy.scan import any_of, columns_of, match_condition, parent_condition, tables_of
 from orchestration.privacy.unlinked import extend_cluster, probable_records
 from orchestration.settings import Settings
 
@@ -173,7 +173,7 @@ def _loader_rows(
     for schema, table in loader_tables(tables_of(con), sources):
         own = match_condition(columns_of(con, schema, table), terms, id_columns(schema, table))
         through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent)
-        condition = " or ".join(f"({c})" for c in (own, through) if c)
+        condition = any_of(own, through)
         if not condition:
             continue
         rows = _rows(con, f'select * from "{schema}"."{table}" where {condition}')

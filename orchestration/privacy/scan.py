@@ -44,6 +44,11 @@ class ParentLink:
 Parents = Callable[[str, str], "ParentLink | None"]
 
 
+def any_of(*conditions: str | None) -> str | None:
+    """The SQL conditions given (None ones left out) joined by `or`; None when there are none."""
+    return " or ".join(f"({c})" for c in conditions if c) or None
+
+
 def is_substring_term(term: str) -> bool:
     return len(term) >= MIN_SUBSTRING and not term.isdigit()
 
@@ -147,7 +152,7 @@ def parent_condition(
         return None
     own = match_condition(parent_columns, terms, id_columns(link.schema, link.table) if id_columns else None)
     through = parent_condition(con, link.schema, link.table, terms, id_columns, parents, database)
-    held = " or ".join(f"({c})" for c in (own, through) if c)
+    held = any_of(own, through)
     if not held:
         return None
     prefix = f"{_ident(database)}." if database else ""
@@ -185,7 +190,7 @@ def count_matches(
     """(rows, rows holding a term or meeting `extra`, rows where only a non-identifier column equals an
     exact term) of one relation (a table, or a read_parquet)."""
     own = match_condition(columns, terms, id_columns)
-    condition = " or ".join(f"({c})" for c in (own, extra) if c) or None
+    condition = any_of(own, extra)
     outside = outside_condition(columns, terms, id_columns)
     counts = ["count(*)"]
     if condition is not None:
