@@ -6,13 +6,17 @@ from __future__ import annotations
 import functools
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.build.assets.dbt import dbt_build_assets
 from orchestration.build.assets.publish import published_warehouse_asset
 from orchestration.build.assets.raw import raw_sources_asset
 from orchestration.build.jobs import build_everything, run_syncs
-from orchestration.build.project import dbt_project, prepare_manifest_if_dev, use_dbt_environment
+from orchestration.build.project import (
+    dbt_cli,
+    dbt_project,
+    prepare_manifest_if_dev,
+    use_dbt_environment,
+)
 from orchestration.build.schedules import nightly_build, syncs_after_build
 from orchestration.journeys.dagster import journey_assets, journeys_wait_sensor
 from orchestration.journeys.project import project_journeys
@@ -65,7 +69,7 @@ def definitions_for(settings: Settings) -> dg.Definitions:
             *([syncs_after_build] if syncs else []),
             *([journeys_wait_sensor(settings, build_everything)] if journeys else []),
         ],
-        resources={"dbt": DbtCliResource(project_dir=project, target=project.target)},
+        resources={"dbt": dbt_cli(project)},
     )
 
 

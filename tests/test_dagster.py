@@ -181,3 +181,52 @@ def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings,
         assert instance.get_latest_materialization_event(AssetKey(["orders"])) is None
     monkeypatch.delenv("DAGSTER_HOME")
     assert report_materializations(settings, results, reason="a test") == 0
+
+
+def test_dagster_dbt_learns_the_dbt_version_without_starting_dbt(monkeypatch):
+    """dagster-dbt would start `dbt --version` (a whole dbt start-up) in every run and every parse;
+    TesseraDbtCli states the installed dbt-core's version instead. If dagster-dbt renames the
+    property, the override would silently stop applying: the first assertion catches that."""
+    import functools
+    import importlib.metadata
+
+    from dagster_dbt import DbtCliResource
+    from packaging.version import Version
+
+    from orchestration.build import project
+
+    assert isinstance(vars(DbtCliResource).get("_cli_version"), functools.cached_property)
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"dbt was started: {args}")
+
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", no_subprocess)
+    dbt = os.fspath(Path(sys.executable).parent / "dbt")
+    resource = project.TesseraDbtCli(project_dir=os.fspath(PROJECT_DIR), dbt_executable=dbt)
+    assert resource._cli_version == Version(importlib.metadata.version("dbt-core"))
+    # without the override, dagster-dbt's own resource starts dbt
+    try:
+        DbtCliResource(project_dir=os.fspath(PROJECT_DIR), dbt_executable=dbt)._cli_version  # noqa: B018
+    except AssertionError as exc:
+        assert "--version" in str(exc)
+    else:
+        raise AssertionError("DbtCliResource did not start dbt --version")
+
+
+def test_a_target_folder_without_a_parse_starts_from_the_projects(tmp_path, monkeypatch):
+    """A world's first dbt command (the freshness check in a Dagster run) reuses the parse `tessera
+    run` just wrote; a folder with a parse of its own keeps it."""
+    from orchestration.build import pipeline
+
+    project = tmp_path / "project"
+    (project / "target").mkdir(parents=True)
+    (project / "target" / "partial_parse.msgpack").write_bytes(b"project")
+    monkeypatch.setattr(pipeline, "PROJECT_DIR", project)
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    fresh, parsed = tmp_path / "fresh", tmp_path / "parsed"
+    parsed.mkdir()
+    (parsed / "partial_parse.msgpack").write_bytes(b"its own")
+    pipeline.seed_partial_parse(fresh)
+    pipeline.seed_partial_parse(parsed)
+    assert (fresh / "partial_parse.msgpack").read_bytes() == b"project"
+    assert (parsed / "partial_parse.msgpack").read_bytes() == b"its own"

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,16 +59,14 @@ def compiled_models(
     never meets a lock held by a running build. The build step itself passes private=False: it
     holds the writer lock, and the same profile lets dbt reuse the project's partial parse."""
     # Imported here: pipeline imports the warehouse module, which the CLI should not pay for on --help.
-    from orchestration.build.pipeline import settings_environment
+    from orchestration.build.pipeline import seed_partial_parse, settings_environment
 
     check_dir = settings.build_db.parent / "audience-check"
     check_dir.mkdir(parents=True, exist_ok=True)
     check_settings = replace(settings, build_db=check_dir / "tessera.duckdb") if private else settings
     target = check_dir / ("target" if private else "target-build")
-    partial = project_dir / "target" / "partial_parse.msgpack"
-    if not private and partial.exists() and not (target / partial.name).exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(partial, target / partial.name)
+    if not private:
+        seed_partial_parse(target)
     with (
         settings_environment(check_settings),
         tempfile.TemporaryDirectory(prefix="tessera-dbt-logs-") as logs,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import os
 import sys
 from pathlib import Path
 
-from dagster_dbt import DagsterDbtProjectPreparer, DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from dagster_dbt.dbt_project import using_dagster_dev
+from packaging.version import Version
 
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.settings import PROJECT_DIR, Settings
@@ -25,6 +27,34 @@ def use_dbt_environment(settings: Settings) -> None:
     here = str(Path(sys.executable).parent)
     if here not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+
+
+class TesseraDbtCli(DbtCliResource):
+    """dagster-dbt's dbt resource, told the version of dbt instead of asking `dbt --version`.
+
+    dagster-dbt starts `dbt --version` (a whole dbt start-up, about 2 s) once per resource instance:
+    in every run, and in every parse. The dbt it starts is the dbt-core installed beside this
+    interpreter (pinned in pyproject.toml; use_dbt_environment puts it first on PATH), whose version
+    its package metadata states."""
+
+    @functools.cached_property
+    def _cli_version(self) -> Version:
+        return Version(importlib.metadata.version("dbt-core"))
+
+
+def dbt_cli(project: DbtProject) -> TesseraDbtCli:
+    """The resource for `project`: its folders, profile and target, as DbtCliResource reads them from
+    a DbtProject (mypy sees only the subclass's fields, which take the folder as text)."""
+    return TesseraDbtCli(project_dir=project)  # type: ignore[arg-type]
+
+
+class _Preparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (its lock against a concurrent parse, its seed handling), parsing
+    through TesseraDbtCli."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        dbt_cli(project).cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+        self._invalidate_seeds_in_partial_parse(project)
 
 
 @functools.cache
@@ -44,7 +74,7 @@ def prepare_manifest(settings: Settings) -> Path:
     use_dbt_environment(settings)
     project = dbt_project(settings.target)
     # The parse needs the analyst configuration (audiences, traits) as vars: it decides the ref()s.
-    DagsterDbtProjectPreparer(dbt_vars_args(["parse", "--quiet"])).prepare(project)
+    _Preparer(dbt_vars_args(["parse", "--quiet"])).prepare(project)
     return project.manifest_path
 
 

@@ -11,7 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
-from orchestration.build.project import dbt_project
+from orchestration.build.project import TesseraDbtCli, dbt_project
 from orchestration.settings import Settings
 from orchestration.warehouse.postgres_sandbox import SANDBOX_TARGET
 from orchestration.warehouse.registry import get_warehouse
@@ -69,7 +69,7 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
 
         # Postgres: analyst audience SQL builds in an invocation of its own, logged in as the sandbox
         # role (the profiles.yml target postgres_audience_sandbox; orchestration/build/pipeline.py).
-        sandbox = DbtCliResource(
+        sandbox = TesseraDbtCli(
             project_dir=dbt.project_dir,
             profiles_dir=dbt.profiles_dir,
             dbt_executable=dbt.dbt_executable,
