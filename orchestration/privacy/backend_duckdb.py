@@ -198,8 +198,8 @@ def _erase_in_build(
     id_columns: IdentifierColumns,
 ) -> Callable[[duckdb.DuckDBPyConnection], dict[str, Any]]:
     """The edit of the build copy; `id_columns` names the raw and loader tables' identifier columns (the
-    only ones an exact term is compared with, id_columns.py) and a loader's child tables (an order's lines,
-    deleted through their order before the order goes)."""
+    only ones an exact term is compared with, id_columns.py) and the child tables of a loader and of the demo
+    raw contract (an order's lines, deleted through their order before the order goes)."""
 
     def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         deleted: dict[str, int] = {}

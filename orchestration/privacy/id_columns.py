@@ -16,8 +16,9 @@ The declarations:
   loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/).
 
 A loader's child tables whose rows name no person (Shopify's order lines) are the person's through their
-parent row: `PRESET_CHILD_TABLES`, the counterpart of a demo raw table's `RawTable.parent` (cluster.py). The
-deletion, the scans and the access export reach them through the parent (scan.parent_condition).
+parent row: `PRESET_CHILD_TABLES`; a demo raw table's, `RawTable.parent` (cluster.py: the demo's order items
+through their order, survey responses through their ticket). The deletion and the scans (the check before
+publishing, the proof) reach both through the parent (scan.parent_condition), the access export a loader's.
 
 - Tessera's own models: `config: meta: tessera: id_columns: [...]` in the models' YAML, read from the dbt
   manifest (`model_id_columns`), for the tables of the schemas the models are built in.
@@ -107,6 +108,18 @@ def raw_id_columns(schema: str, table: str) -> frozenset[str] | None:
     return None
 
 
+def raw_parent(schema: str, table: str) -> ParentLink | None:
+    """A demo raw table's parent (`RawTable.parent`, cluster.py), in the same raw schema: the child's column
+    holds the parent's raw id; None when the table is no demo raw table or has no parent."""
+    for raw in RAW_TABLES:
+        if raw.parent is None or schema.lower() != f"raw_{raw.source}" or table.lower() != raw.table:
+            continue
+        parent_table, column = raw.parent
+        parent = next(p for p in RAW_TABLES if p.source == raw.source and p.table == parent_table)
+        return ParentLink(schema, parent_table, column, parent.raw_id)
+    return None
+
+
 def model_id_columns(manifest: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     """Per table a model (or seed, snapshot) builds, by its name (alias, lower case): the columns its YAML
     declares as holding a person's identifiers, `config: meta: tessera: id_columns: [...]` (an empty list:
@@ -178,13 +191,13 @@ class IdentifierColumns:
 
     def parent(self, schema: str, table: str) -> ParentLink | None:
         """A loader's child table's parent (PRESET_CHILD_TABLES), in the same schema and with the same
-        prefix; None for any other table (a demo raw table's children are found by record id, cluster.py)."""
+        prefix; a demo raw table's (raw_parent: raw_shop.order_items's is raw_shop.orders); None for any
+        other table."""
         for source in self.loaders:
             if source.holds(schema, table):
                 link = PRESET_CHILD_TABLES.get(source.preset, {}).get(table[len(source.prefix) :].lower())
-                if link is not None:
-                    return ParentLink(schema, source.prefix + link[0], link[1])
-        return None
+                return ParentLink(schema, source.prefix + link[0], link[1]) if link is not None else None
+        return raw_parent(schema, table)
 
 
 def identifier_columns(settings: Settings, model_schemas: Iterable[str] = ()) -> IdentifierColumns:

@@ -237,9 +237,10 @@ def delete_in_warehouse(
     terms: list[str],
     hashes: list[tuple[str, str]],
 ) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
-    """In one transaction: the person's rows out of the live raw tables (by record id, then by term), out of
-    every table of the build schema, retained, the declared person-source tables and the tables of the
-    sources read in place (orchestration/privacy/loaders.py); the suppression list into the build schema.
+    """In one transaction: the person's rows out of the live raw tables (by record id, then by term, a child
+    table's rows through their parent row first), out of every table of the build schema, retained, the
+    declared person-source tables and the tables of the sources read in place
+    (orchestration/privacy/loaders.py); the suppression list into the build schema.
     Returns rows deleted per table, and per declared person-source table and per loader table a note when
     Tessera may not delete there (the owner must)."""
     from psycopg2 import errors
@@ -271,10 +272,14 @@ def delete_in_warehouse(
             for s in tessera_schemas(session, settings)
             if s in (build, RETAINED_SCHEMA) or s.startswith("raw_")
         ]
-        for schema, table in base_tables(session, schemas):
+        # A demo raw table's child (raw_shop.order_items) goes before its parent, found through it.
+        for schema, table in children_first(base_tables(session, schemas), id_columns.parent):
             if table == SUPPRESSION_TABLE:
                 continue
-            removed = delete_matching(session, schema, table, terms, id_columns=id_columns(schema, table))
+            through = parent_condition(session, schema, table, terms, id_columns, id_columns.parent)
+            removed = delete_matching(
+                session, schema, table, terms, extra=through, id_columns=id_columns(schema, table)
+            )
             if removed:
                 name = f"{schema}.{table}"
                 deleted[name] = deleted.get(name, 0) + removed

@@ -7,8 +7,9 @@ numeric customer id) would match unrelated text and numbers, so they must equal 
 column; numeric columns are not compared (see match_condition). In a table a source writes (a demo raw
 table, a loader's table) and in a model that declares them, only the columns that hold a person's
 identifiers are compared with them (id_columns.py): "1234" in another person's order_id column is not shop
-customer 1234. The scans count such values apart (`TableScan.outside`): left on purpose, not hits. A
-loader's child table (an order's lines) is reached through its parent row (parent_condition)."""
+customer 1234. The scans count such values apart (`TableScan.outside`): left on purpose, not hits. A child
+table (an order's lines, a loader's or the demo's raw_shop.order_items) is reached through its parent row
+(parent_condition)."""
 
 from __future__ import annotations
 

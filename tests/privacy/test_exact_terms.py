@@ -3,11 +3,12 @@ identifiers in the tables a source writes (orchestration/privacy/id_columns.py):
 90417, leaves Bob's rows whose order id, order name or page name is the text '90417'. The scans count those
 values apart (left on purpose), and the access export lists Ann's loader rows with the same matching.
 
-One tiny hand-made world, written the same way into a DuckDB file and into Postgres schemas: a raw Segment
-table of the demo contract (raw_events.tracks), a Segment loader schema (identifies, a per-event
-order_completed table, pages), a Fivetran Shopify schema (customer, order), and the three published tables
-the export reads; a HubSpot preset in another database, out of reach. Shopify's order lines and order
-discount codes name no person (only order_id): they go with her orders, found through them."""
+One tiny hand-made world, written the same way into a DuckDB file and into Postgres schemas: raw tables of
+the demo contract (raw_events.tracks, raw_shop.orders and order_items), a Segment loader schema (identifies,
+a per-event order_completed table, pages), a Fivetran Shopify schema (customer, order), and the three
+published tables the export reads; a HubSpot preset in another database, out of reach. Shopify's order
+lines and order discount codes name no person (only order_id), nor do the demo's order items: they go with
+her orders, found through them."""
 
 from __future__ import annotations
 
@@ -21,11 +22,16 @@ import pytest
 
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
-from orchestration.privacy.backend_duckdb import _erase_in_build
+from orchestration.privacy.backend_duckdb import DuckDBErasure, _erase_in_build
 from orchestration.privacy.cluster import PersonSourceMatch
 from orchestration.privacy.export import collect
-from orchestration.privacy.id_columns import PRESET_ID_COLUMNS, identifier_columns, preset_id_columns
-from orchestration.privacy.scan import match_condition, scan_tables
+from orchestration.privacy.id_columns import (
+    PRESET_ID_COLUMNS,
+    IdentifierColumns,
+    identifier_columns,
+    preset_id_columns,
+)
+from orchestration.privacy.scan import ParentLink, match_condition, scan_tables
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS
 from orchestration.source_presets.config import PRESETS_FILE_ENV
@@ -49,20 +55,38 @@ def _presets(root: Path, monkeypatch: pytest.MonkeyPatch, segment: str, shopify:
     monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
 
 
-RAW = (
-    "create schema raw_events",
-    # The demo raw contract's tracks (docs/raw_schema.md), order_id as the text Segment writes.
-    "create table raw_events.tracks (id varchar, anonymous_id varchar, user_id varchar, event varchar, "
-    "order_id varchar)",
-    "insert into raw_events.tracks values ('t1', 'anon-ann-7781', '90417', 'product_viewed', null), "
-    "('t2', 'anon-bob-5512', '55', 'order_completed', '90417')",
-)
+#: The demo raw contract's tables (docs/raw_schema.md), per raw schema.
+RAW: dict[str, tuple[str, ...]] = {
+    "raw_events": (
+        "create schema raw_events",
+        # order_id as the text Segment writes.
+        "create table raw_events.tracks (id varchar, anonymous_id varchar, user_id varchar, event varchar, "
+        "order_id varchar)",
+        "insert into raw_events.tracks values ('t1', 'anon-ann-7781', '90417', 'product_viewed', null), "
+        "('t2', 'anon-bob-5512', '55', 'order_completed', '90417')",
+    ),
+    "raw_shop": (
+        "create schema raw_shop",
+        # Her orders 1 and 3 (3 without an email: by her id); Bob's order 90417 is not hers.
+        "create table raw_shop.orders (order_id bigint, customer_id bigint, email varchar, channel varchar)",
+        "insert into raw_shop.orders values (1, 90417, 'ann.exact@example.org', 'online'), "
+        "(3, 90417, null, 'online'), (2, 55, 'bob@example.org', 'online'), (90417, 55, null, 'store')",
+        # An order item names no person (RawTable.parent: through its order).
+        "create table raw_shop.order_items (order_item_id bigint, order_id bigint, product_id varchar, "
+        "product_name varchar, quantity integer)",
+        "insert into raw_shop.order_items values (11, 1, 'p-mug', 'Mug', 1), (12, 1, 'p-tea', 'Tea', 2), "
+        "(31, 3, 'p-pot', 'Pot', 1), (21, 2, 'p-mug', 'Mug', 1), (41, 90417, 'p-cup', 'Cup', 1)",
+    ),
+}
 
 
-def _world(execute: Any, segment: str, shopify: str, published: str, raw: bool = True) -> None:
-    """Ann (shop customer 90417) and Bob (55), whose order id / order name / page name is '90417'."""
+def _world(
+    execute: Any, segment: str, shopify: str, published: str, raw: tuple[str, ...] = tuple(RAW)
+) -> None:
+    """Ann (shop customer 90417) and Bob (55), whose order id / order name / page name is '90417'; the demo
+    raw schemas `raw`."""
     for statement in (
-        *(RAW if raw else ()),
+        *(statement for schema in raw for statement in RAW[schema]),
         f"create schema {segment}",
         f"create schema {shopify}",
         f"create table {segment}.identifies (id varchar, anonymous_id varchar, user_id varchar, email varchar)",
@@ -105,9 +129,18 @@ def _world(execute: Any, segment: str, shopify: str, published: str, raw: bool =
         execute(statement)
 
 
-def _ids(execute_fetch: Any, segment: str, shopify: str, raw: bool = True) -> dict[str, list[str]]:
+RAW_IDS = {"raw_events.tracks": "id", "raw_shop.orders": "order_id", "raw_shop.order_items": "order_item_id"}
+
+
+def _ids(
+    execute_fetch: Any, segment: str, shopify: str, raw: tuple[str, ...] = tuple(RAW)
+) -> dict[str, list[str]]:
+    demo = {
+        name: sorted(str(r[0]) for r in execute_fetch(f"select {column} from {name}"))
+        for name, column in RAW_IDS.items()
+        if name.split(".")[0] in raw
+    }
     tables = {
-        **({"raw_events.tracks": "raw_events.tracks"} if raw else {}),
         "identifies": f"{segment}.identifies",
         "order_completed": f"{segment}.order_completed",
         "pages": f"{segment}.pages",
@@ -117,7 +150,7 @@ def _ids(execute_fetch: Any, segment: str, shopify: str, raw: bool = True) -> di
         "order_discount_code": f"{shopify}.order_discount_code",
     }
     # order_discount_code has no id of its own (order_id and index).
-    return {
+    return demo | {
         name: sorted(
             str(r[0])
             for r in execute_fetch(f"select {'order_id' if 'discount' in name else 'id'} from {relation}")
@@ -129,6 +162,8 @@ def _ids(execute_fetch: Any, segment: str, shopify: str, raw: bool = True) -> di
 # What stays after Ann's erase: Bob's rows, also those whose order id, order name or page name is '90417'.
 BOB_ONLY = {
     "raw_events.tracks": ["t2"],
+    "raw_shop.orders": ["2", "90417"],
+    "raw_shop.order_items": ["21", "41"],  # Bob's order 90417's item too
     "identifies": ["i2"],
     "order_completed": ["o2"],
     "pages": ["p1"],
@@ -160,6 +195,13 @@ def test_an_exact_term_matches_only_the_declared_identifier_columns() -> None:
             assert preset == "demo" or preset in PRESET_ID_COLUMNS, (system, preset)
     assert preset_id_columns("segment", "order_completed") == {"anonymous_id", "user_id"}
     assert preset_id_columns("fivetran", "ORDER") == {"customer_id", "email", "phone"}
+    # The demo raw tables' children (RawTable.parent) are reached through their parent's raw id.
+    links = IdentifierColumns.of([])
+    assert links.parent("raw_shop", "order_items") == ParentLink("raw_shop", "orders", "order_id", "order_id")
+    assert links.parent("raw_support", "survey_responses") == ParentLink(
+        "raw_support", "tickets", "ticket_id", "ticket_id"
+    )
+    assert links.parent("raw_shop", "orders") is None and links.parent("main", "order_items") is None
 
 
 @pytest.fixture
@@ -177,16 +219,24 @@ def duck_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Setting
 
 def test_duckdb_erase_by_a_short_id_leaves_another_persons_rows(duck_world: tuple[Settings, Path]) -> None:
     settings, path = duck_world
+    # Before: the proof's scan (the check before publishing scans the same way) finds her orders' lines and
+    # the demo's order items through her orders.
+    before, _, _, _ = DuckDBErasure(settings, warehouse=None).prove_published(TERMS, NO_CONFIG)  # type: ignore[arg-type]
+    assert (
+        before["warehouse:shopify.order_line"],
+        before["warehouse:shopify.order_discount_code"],
+        before["warehouse:raw_shop.orders"],
+        before["warehouse:raw_shop.order_items"],
+    ) == (3, 1, 2, 3)
     con = duckdb.connect(str(path))
     ids = identifier_columns(settings)
     try:
-        # Before: the scan (the check before publishing, the proof) finds her orders' lines through them.
-        before = {s.table: s.hits for s in scan_tables(con, TERMS, id_columns=ids, parents=ids.parent)}
-        assert (before["shopify.order_line"], before["shopify.order_discount_code"]) == (3, 1)
         edit = _erase_in_build({}, PersonSourceMatch(), TERMS, NO_CONFIG, [], ids)
         deleted = edit(con)["deleted_rows"]
         assert {k: v for k, v in deleted.items() if "." in k} == {
             "raw_events.tracks": 1,
+            "raw_shop.orders": 2,  # her order without an email too, by her id
+            "raw_shop.order_items": 3,  # the items of her two orders, through them (before the orders)
             "segment_prod.identifies": 1,
             "segment_prod.order_completed": 1,
             "shopify.customer": 1,
@@ -242,17 +292,20 @@ def test_duckdb_export_lists_the_persons_loader_rows(duck_world: tuple[Settings,
 
 @pytest.fixture
 def pg_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """The same world on the server, each schema named for this test. The raw schema's name is fixed
-    (raw_events) and shared by the database's worlds: the raw table is part of this world only when no
-    other world has that schema (as in a fresh database), and is dropped with it."""
+    """The same world on the server, each schema named for this test. The raw schemas' names are fixed
+    (raw_events, raw_shop) and shared by the database's worlds: a raw schema's tables are part of this world
+    only when no other world has that schema (as in a fresh database), and are dropped with it."""
     require_postgres()
     suffix = uuid.uuid4().hex[:8]
     segment, shopify, published = f"seg_{suffix}", f"shp_{suffix}", f"privacy_exact_{suffix}"
     settings = world_settings(tmp_path, "postgres", pg_schema=published)
     _presets(tmp_path, monkeypatch, segment, shopify)
     with psycopg2.connect(**PG) as con, con.cursor() as cur:
-        cur.execute("select 1 from information_schema.schemata where schema_name = 'raw_events'")
-        raw = cur.fetchone() is None
+        cur.execute(
+            "select schema_name from information_schema.schemata where schema_name = any(%s)", [list(RAW)]
+        )
+        taken = {name for (name,) in cur.fetchall()}
+        raw = tuple(schema for schema in RAW if schema not in taken)
         _world(cur.execute, segment, shopify, published, raw)
         cur.execute(f"create schema {published}_build")
     try:
@@ -264,7 +317,7 @@ def pg_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
                 shopify,
                 published,
                 f"{published}_build",
-                *(("raw_events",) if raw else ()),
+                *raw,
             ):
                 cur.execute(f"drop schema if exists {schema} cascade")
 
@@ -273,13 +326,24 @@ def test_postgres_erase_and_export_by_a_short_id(pg_world) -> None:  # type: ign
     settings, segment, shopify, raw = pg_world
     data = collect(settings, "shop_customer_id", ANN_ID)
     _assert_export(data, segment, shopify)
+    mine = (segment, shopify, *raw)
+    # Before: the proof's scan and the check before publishing (pg.scan) find the demo's order items through
+    # her orders, like Shopify's order lines.
+    before = {s.table: s.hits for s in pg.scan(settings, TERMS) if s.table.startswith(mine) and s.hits}
+    assert {t: h for t, h in before.items() if "order" in t} == {
+        **({"raw_shop.orders": 2, "raw_shop.order_items": 3} if "raw_shop" in raw else {}),
+        f"{shopify}.order": 2,
+        f"{shopify}.order_line": 3,
+        f"{shopify}.order_discount_code": 1,
+        f"{segment}.order_completed": 1,
+    }
 
     deleted, notes, loader_notes = pg.delete_in_warehouse(
         settings, NO_CONFIG, {}, PersonSourceMatch(), TERMS, []
     )
-    mine = (segment, shopify, *(("raw_events",) if raw else ()))
     assert {k: v for k, v in deleted.items() if k.startswith(mine)} == {
-        **({"raw_events.tracks": 1} if raw else {}),
+        **({"raw_events.tracks": 1} if "raw_events" in raw else {}),
+        **({"raw_shop.orders": 2, "raw_shop.order_items": 3} if "raw_shop" in raw else {}),
         f"{segment}.identifies": 1,
         f"{segment}.order_completed": 1,
         f"{shopify}.customer": 1,
@@ -295,12 +359,12 @@ def test_postgres_erase_and_export_by_a_short_id(pg_world) -> None:  # type: ign
             return cur.fetchall()
 
         assert _ids(fetch, segment, shopify, raw) == {
-            k: v for k, v in BOB_ONLY.items() if raw or "." not in k
+            k: v for k, v in BOB_ONLY.items() if "." not in k or k.split(".")[0] in raw
         }
     scans = {s.table: s for s in pg.scan(settings, TERMS) if s.table.startswith(mine)}
     assert {t: s.hits for t, s in scans.items() if s.hits} == {}
     assert {t: s.outside for t, s in scans.items() if s.outside} == {
-        **({"raw_events.tracks": 1} if raw else {}),
+        **({"raw_events.tracks": 1} if "raw_events" in raw else {}),
         f"{segment}.order_completed": 1,
         f"{segment}.pages": 1,
         f"{shopify}.order": 1,

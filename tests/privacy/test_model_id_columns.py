@@ -4,8 +4,9 @@ all-digit term (shop customer 90417) is compared with those columns only, so ano
 '90417' in `orders` neither blocks an erase's publish nor is deleted, while her identifier in
 `customer_identifiers` still is. A model declaring nothing is compared in every text column, as before.
 
-A hand-made manifest (in DBT_TARGET_PATH) and three published tables, on DuckDB and on Postgres; the last
-test checks the project's real declarations against the main test world."""
+A hand-made manifest (in DBT_TARGET_PATH) and three published tables, on DuckDB and on Postgres; then the
+project's real declarations, on a hand-made file with the person-source and identity tables, and against
+the main test world."""
 
 from __future__ import annotations
 
@@ -191,6 +192,72 @@ def test_postgres_a_short_term_in_a_models_non_identifier_column_is_no_hit(pg_wo
         assert cur.fetchall() == [("90417",)]
 
 
+#: Models whose only column that can hold a person's short value is a record id that mixes a person's
+#: shop customer or CRM id with order, ticket and event ids: they declare nothing (every text column).
+RECORD_ID_ONLY = (
+    "int_identity__identifier_edges",
+    "int_identity__edges",
+    "int_identity__probabilistic_edges",
+    "int_identity__record_names",
+    "int_identity__person_records",
+    "int_identity__match_features",
+    "int_identity__match_pairs",
+)
+
+
+def test_person_source_and_identity_models_declare_theirs(
+    dbt_manifest: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project's own declarations, on a hand-made file with the models' tables: Ann's person-source
+    records (by her phone as written, and her loyalty card used as the record id) and her probabilistic link
+    (by its anchor) are hits; Bob's record whose postcode is the ZIP code 90417 and his link from ticket
+    90417 are not (counted apart). Before the declarations, both were hits that blocked an erase's publish."""
+    declared = manifest_id_columns(Path(dbt_manifest))
+    assert declared["base_person_sources__records"] == {
+        "record_id",
+        "email",
+        "email_raw",
+        "phone",
+        "phone_raw",
+    }
+    assert declared["base_person_sources__external_ids"] == {
+        "record_id",
+        "identifier_value",
+        "identifier_value_raw",
+    }
+    assert declared["int_identity__probabilistic_links"] == {"anchor_value_l", "anchor_value_r"}
+    assert not set(RECORD_ID_ONLY) & set(declared)
+
+    (tmp_path / "presets.yml").write_text("sources: {}\n")
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(tmp_path / "presets.yml"))
+    settings = world_settings(tmp_path)
+    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.published_db))
+    try:
+        for statement in (
+            "create table base_person_sources__records (source_name varchar, table_name varchar, "
+            "record_id varchar, full_name varchar, email varchar, phone_raw varchar, phone varchar, "
+            "postcode varchar, raw_record varchar)",
+            "insert into base_person_sources__records values "
+            "('fair', 'visitors', 'v-1', 'Ann Exact', null, '07700900123', '+447700900123', 'LS1 4AB', '{}'), "
+            "('loyalty', 'members', '90417', 'Ann Exact', null, null, null, null, '{}'), "
+            "('fair', 'visitors', 'v-2', 'Bob Kept', 'bob@example.org', null, null, '90417', '{}')",
+            "create table int_identity__probabilistic_links (pair_id varchar, table_name_l varchar, "
+            "record_id_l varchar, anchor_value_l varchar, record_id_r varchar, anchor_value_r varchar)",
+            "insert into int_identity__probabilistic_links values "
+            "('p1', 'customers', '90417', '90417', 'v-1', 'fair:visitors:v-1'), "
+            "('p2', 'tickets', '90417', 'bob@example.org', 'v-2', 'bob@example.org')",
+        ):
+            con.execute(statement)
+    finally:
+        con.close()
+    scans = DuckDBErasure(settings, warehouse=None).scan_published(["90417", "07700900123"], NO_CONFIG)  # type: ignore[arg-type]
+    assert {s.table: (s.hits, s.outside) for s in scans} == {
+        "main.base_person_sources__records": (2, 1),
+        "main.int_identity__probabilistic_links": (1, 1),
+    }
+
+
 def test_the_projects_declared_columns_exist_in_the_built_tables(published, dbt_manifest, settings) -> None:  # type: ignore[no-untyped-def]
     """Every column a model's YAML declares is a column of the table it builds (a renamed column would
     otherwise leave the person's identifier uncompared), and the models the erase must read precisely do
@@ -198,7 +265,8 @@ def test_the_projects_declared_columns_exist_in_the_built_tables(published, dbt_
     declared = manifest_id_columns(Path(dbt_manifest))
     for model in ("customers", "customer_identifiers", "customer_source_records", "identity_links",
                   "customer_id_map", "events", "orders", "audience_memberships", "sync_audience__members",
-                  "base_shop__orders", "quarantined_rows"):  # fmt: skip
+                  "base_shop__orders", "quarantined_rows", "base_person_sources__records",
+                  "base_person_sources__external_ids", "int_identity__probabilistic_links"):  # fmt: skip
         assert model in declared, model
     con = duckdb.connect(str(settings.published_db), read_only=True)
     try:
