@@ -65,3 +65,22 @@ def test_pairs_completeness_counts_what_blocking_compares() -> None:
     )
     rules = [rule.sql for rule in BLOCKING_RULES]
     assert blocking_completeness(features, persons, rules) == (2, 3)
+
+
+def test_pairs_a_generation_apart_bound_what_the_guard_allows() -> None:
+    """Dates of birth more than 15 years of 365.25 days apart (the model's level) are counted; a pair
+    just within that, a missing date, or a pair outside the truth are not."""
+    from orchestration.identity.febrl_bench import generation_apart
+
+    born = {
+        "a": dt.date(1950, 1, 1),
+        "b": dt.date(1990, 6, 1),  # 40 years after a: a generation apart
+        "c": dt.date(1964, 12, 31),  # 5,478 days after a: within 15 * 365.25 days
+        "d": None,
+        "e": dt.date(2001, 1, 1),
+    }
+    features = pa.table({"record_id": list(born), "date_of_birth": list(born.values())})
+    true = {("a", "b"), ("a", "c"), ("a", "d"), ("b", "c")}  # ("a", "e") is apart but not a true pair
+    found = generation_apart(features, true)
+    assert found["true_pairs_a_generation_apart"] == 2  # (a, b) and (b, c): 25.4 years
+    assert found["ceiling_keeping_the_generation_guard"] == {"recall": 0.5, "f1": round(2 * 0.5 / 1.5, 6)}
