@@ -17,6 +17,7 @@ from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.worlds import (
+    IDENTITY_LAYER,
     crm_contact,
     dbt_unit_tests_run_once,
     shop_customer,
@@ -24,6 +25,16 @@ from tests.worlds import (
     world_settings,
     write_world,
 )
+
+# What these tests read: identity, the review queue and weights, the kept model and its metrics, with
+# what feeds them (tests/worlds.py, IDENTITY_LAYER); the audiences, traits and syncs are not built.
+PROBABILISTIC_LAYER = [
+    *IDENTITY_LAYER,
+    "+identity_review_queue",
+    "+identity_match_weights",
+    "+identity_match_model_store",
+    "+model_metrics",
+]
 
 FIRST = ["Oliver", "Amelia", "George", "Isla", "Harry", "Ava", "Noah", "Mia", "Jack", "Grace",
          "Leo", "Lily", "Oscar", "Freya", "Arthur", "Emily", "Henry", "Ella", "Theo", "Sophie",
@@ -131,7 +142,7 @@ def first_build(tmp_path_factory):
     settings = world_settings(tmp_path_factory.mktemp("probabilistic"))
     write_world(settings.data_dir, world(P3_SHOP))
     with dbt_unit_tests_run_once():
-        result = build(settings)
+        result = build(settings, select=PROBABILISTIC_LAYER)
     assert result.published, result.audit.failures
     return settings
 
@@ -158,7 +169,7 @@ def second_build(first_build):
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("TESSERA_IDENTITY_RETRAIN", "true")
         with dbt_unit_tests_run_once():
-            result = build(settings)
+            result = build(settings, select=PROBABILISTIC_LAYER)
     assert result.published, result.audit.failures
     return settings, ids
 
@@ -291,7 +302,7 @@ def postgres_second_build(second_build, tmp_path_factory):
     decisions = settings.raw_dir / "review" / "identity_review_decisions.parquet"
     (pg.raw_dir / "review" / decisions.name).write_bytes(decisions.read_bytes())
     with dbt_unit_tests_run_once():
-        assert build(pg).published
+        assert build(pg, select=PROBABILISTIC_LAYER).published
     return pg
 
 
