@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestration.audiences.cli import audiences, bench_audiences, bench_lift
+from orchestration.build.cli import bench_build
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import (
@@ -404,6 +405,7 @@ for command in (
 ):
     main.add_command(command)
 for command in (
+    bench_build,
     bench_generate,
     bench_sources,
     bench_identity,

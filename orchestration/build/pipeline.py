@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class BuildResult:
     published: bool
     seconds: float
     node_seconds: dict[str, float]
+    # dbt's run_results entries of every phase (timing included): `tessera bench build` reads them.
+    results: list[dict] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -490,4 +492,6 @@ def build(
         for r in run_results.get("results", [])
         if r["unique_id"].startswith("model.")
     }
-    return BuildResult(audit, loads, published, time.monotonic() - started, node_seconds)
+    return BuildResult(
+        audit, loads, published, time.monotonic() - started, node_seconds, run_results.get("results", [])
+    )

@@ -1,0 +1,239 @@
+"""`tessera bench build`: where a build's time and memory go, per layer and per model, for a first build
+and for a rebuild after new data (issue #16's picture of cost), and optionally the same rebuild run
+as the Dagster job a user runs.
+
+Time per node is dbt's own (run_results' execution time). Memory is sampled: a thread reads the
+resident memory of this process and every process it started (the dbt subprocess and its threads'
+work: DuckDB and the Python models run inside it) from /proc every `SAMPLE_SECONDS`, and a node's
+peak is the largest sample taken while it ran. With two threads dbt runs two nodes at a time, so a
+node's peak is that of the whole build at those moments, an upper bound for the node itself; the
+layer that needs the memory is the one whose nodes all show it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestration.settings import Settings
+
+SAMPLE_SECONDS = 0.25
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+SLOWEST = 15
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident pages), for every process /proc shows (Linux)."""
+    found: dict[int, tuple[int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            with open(f"/proc/{entry.name}/statm") as statm:
+                resident = int(statm.read().split()[1])
+        except (OSError, IndexError, ValueError):  # the process ended while we looked
+            continue
+        found[int(entry.name)] = (int(fields[1]), resident)
+    return found
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of `root` and all its descendants."""
+    processes = _processes()
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (parent, _) in processes.items():
+        children[parent].append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in processes:
+            total += processes[pid][1]
+        todo.extend(children.get(pid, ()))
+    return total * PAGE_BYTES
+
+
+@dataclass
+class RssSampler:
+    """Samples `tree_rss_bytes(pid)` in a thread while open: (UTC time, bytes) pairs."""
+
+    pid: int = field(default_factory=os.getpid)
+    interval: float = SAMPLE_SECONDS
+    samples: list[tuple[dt.datetime, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        def sample() -> None:
+            while True:
+                self.samples.append((dt.datetime.now(dt.UTC), tree_rss_bytes(self.pid)))
+                if self._stop.wait(self.interval):
+                    return
+
+        self._thread = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.samples.append((dt.datetime.now(dt.UTC), tree_rss_bytes(self.pid)))
+
+    def peak(self, start: dt.datetime | None = None, end: dt.datetime | None = None) -> int:
+        """The largest sample between `start` and `end` (the whole run without them); a window shorter
+        than the sampling interval gets the sample nearest to it."""
+        if not self.samples:
+            return 0
+        inside = [b for t, b in self.samples if (start is None or t >= start) and (end is None or t <= end)]
+        if inside:
+            return max(inside)
+        middle = start + (end - start) / 2 if start is not None and end is not None else start or end
+        return min(self.samples, key=lambda s: abs((s[0] - middle).total_seconds()))[1]  # type: ignore[operator]
+
+
+def _instant(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def node_window(result: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When a run_results entry started (its first timing step) and finished (its last)."""
+    steps = result.get("timing") or []
+    starts = [s for s in (_instant(t.get("started_at")) for t in steps) if s]
+    ends = [e for e in (_instant(t.get("completed_at")) for t in steps) if e]
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def layer_of(unique_id: str, manifest: dict[str, Any]) -> str:
+    """A node's layer: the models' folder under models/ (staging, identity, marts, …), as the Dagster
+    asset groups are; data and unit tests are `tests`, seeds `seeds`."""
+    kind = unique_id.split(".")[0]
+    if kind in ("test", "unit_test"):
+        return "tests"
+    if kind != "model":
+        return f"{kind}s"
+    fqn = (manifest.get("nodes", {}).get(unique_id) or {}).get("fqn") or []
+    return str(fqn[1]) if len(fqn) > 2 else "models"
+
+
+def _gb(value: float) -> float:
+    return round(value / 1024**3, 3)
+
+
+def cost_picture(
+    results: list[dict[str, Any]], manifest: dict[str, Any], sampler: RssSampler, seconds: float
+) -> dict[str, Any]:
+    """Time and peak memory per layer and for the slowest models of one build."""
+    layers: dict[str, dict[str, Any]] = {}
+    models: list[dict[str, Any]] = []
+    for result in results:
+        uid = str(result["unique_id"])
+        layer = layer_of(uid, manifest)
+        spent = float(result.get("execution_time") or 0.0)
+        peak = sampler.peak(*node_window(result))
+        entry = layers.setdefault(layer, {"nodes": 0, "node_seconds": 0.0, "peak_rss_gb": 0.0})
+        entry["nodes"] += 1
+        entry["node_seconds"] += spent
+        entry["peak_rss_gb"] = max(entry["peak_rss_gb"], _gb(peak))
+        if uid.startswith("model."):
+            models.append({"model": uid.split(".")[-1], "layer": layer, "seconds": round(spent, 2),
+                           "peak_rss_gb": _gb(peak)})  # fmt: skip
+    node_seconds = sum(entry["node_seconds"] for entry in layers.values())
+    for entry in layers.values():
+        entry["share"] = round(entry["node_seconds"] / node_seconds, 3) if node_seconds else 0.0
+        entry["node_seconds"] = round(entry["node_seconds"], 2)
+    return {
+        "wall_seconds": round(seconds, 2),
+        "dbt_node_seconds": round(node_seconds, 2),
+        "peak_rss_gb": _gb(sampler.peak()),
+        "layers": dict(sorted(layers.items(), key=lambda kv: -kv[1]["node_seconds"])),
+        "slowest_models": sorted(models, key=lambda m: -m["seconds"])[:SLOWEST],
+    }
+
+
+def _manifest(settings: Settings) -> dict[str, Any]:
+    path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def measured_build(settings: Settings) -> dict[str, Any]:
+    """One build through the pipeline (`tessera bench`'s path), measured."""
+    from orchestration.build.pipeline import build
+
+    with RssSampler() as sampler:
+        result = build(settings, reason="tessera bench build")
+    return cost_picture(result.results, _manifest(settings), sampler, result.seconds)
+
+
+def measured_dagster_build(settings: Settings) -> dict[str, Any]:
+    """The same build as the Dagster job `tessera run` runs (in process, an ephemeral instance),
+    measured as a whole: Dagster's part is its wall time over the pipeline's."""
+    from dagster import DagsterInstance
+
+    from orchestration.build.pipeline import environment
+    from orchestration.build.project import prepare_manifest
+    from orchestration.definitions import definitions_for
+
+    wanted = {
+        "TESSERA_TARGET": settings.target,
+        "TESSERA_DATA_DIR": str(settings.data_dir),
+        "TESSERA_WAREHOUSE": str(settings.published_db),
+        "TESSERA_BUILD_DB": str(settings.build_db),
+    }
+    with environment(wanted):
+        prepare_manifest(settings)
+        started = time.monotonic()
+        with RssSampler() as sampler:
+            run = (
+                definitions_for(settings)
+                .resolve_job_def("build_everything")
+                .execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+            )
+        seconds = time.monotonic() - started
+    if not run.success:
+        raise RuntimeError("the Dagster build failed: " + "; ".join(
+            str(e.message) for e in run.all_events if e.is_failure)[:2000])  # fmt: skip
+    return {"wall_seconds": round(seconds, 2), "peak_rss_gb": _gb(sampler.peak())}
+
+
+def run_build_benchmark(
+    customers: int, seed: int, workdir: Path, growth: float = 0.01, dagster: bool = False
+) -> dict[str, Any]:
+    """A generated world of `customers`, less `growth` of its person records: a first build; then
+    those records added and a rebuild (what a daily run does today: no layer is incremental yet);
+    with `dagster`, the same rebuild again as the Dagster job."""
+    from orchestration.generate import generate
+    from orchestration.identity.bench import bench_settings, hold_back, restore
+
+    settings = bench_settings(workdir)
+    generate(customers=customers, seed=seed, out=settings.data_dir)
+    full_dir = hold_back(settings.raw_dir, growth, seed)
+    first = measured_build(settings)
+    restore(settings.raw_dir, full_dir)
+    rebuild = measured_build(settings)
+    figures: dict[str, Any] = {
+        "benchmark": "build",
+        "customers": customers,
+        "seed": seed,
+        "growth": growth,
+        "cores": os.cpu_count(),
+        "first_build": first,
+        "rebuild_after_growth": rebuild,
+        "rebuild_over_first": round(rebuild["wall_seconds"] / first["wall_seconds"], 3),
+    }
+    if dagster:
+        through = measured_dagster_build(settings)
+        figures["rebuild_through_dagster"] = through
+        figures["dagster_over_pipeline"] = round(through["wall_seconds"] / rebuild["wall_seconds"], 3)
+    figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return figures
