@@ -184,9 +184,10 @@ def test_a_build_outside_a_dagster_run_is_reported_as_materializations(settings,
 
 
 def test_dagster_dbt_learns_the_dbt_version_without_starting_dbt(monkeypatch):
-    """dagster-dbt would start `dbt --version` (a whole dbt start-up) in every run and every parse;
-    TesseraDbtCli states the installed dbt-core's version instead. If dagster-dbt renames the
-    property, the override would silently stop applying: the first assertion catches that."""
+    """dagster-dbt would start `dbt --version` (a whole dbt start-up) in every run and every parse, and
+    a dbt adapter in this process before every invocation; TesseraDbtCli states the installed
+    dbt-core's version and opens no adapter. If dagster-dbt renames either, the override would
+    silently stop applying: the first assertions catch that."""
     import functools
     import importlib.metadata
 
@@ -196,6 +197,7 @@ def test_dagster_dbt_learns_the_dbt_version_without_starting_dbt(monkeypatch):
     from orchestration.build import project
 
     assert isinstance(vars(DbtCliResource).get("_cli_version"), functools.cached_property)
+    assert callable(vars(DbtCliResource).get("_initialize_dbt_core_adapter"))
 
     def no_subprocess(*args, **kwargs):
         raise AssertionError(f"dbt was started: {args}")
@@ -204,6 +206,7 @@ def test_dagster_dbt_learns_the_dbt_version_without_starting_dbt(monkeypatch):
     dbt = os.fspath(Path(sys.executable).parent / "dbt")
     resource = project.TesseraDbtCli(project_dir=os.fspath(PROJECT_DIR), dbt_executable=dbt)
     assert resource._cli_version == Version(importlib.metadata.version("dbt-core"))
+    assert resource._initialize_dbt_core_adapter(["build"]) is None  # no dbt adapter in this process
     # without the override, dagster-dbt's own resource starts dbt
     try:
         DbtCliResource(project_dir=os.fspath(PROJECT_DIR), dbt_executable=dbt)._cli_version  # noqa: B018

@@ -176,8 +176,11 @@ def measured_build(settings: Settings) -> dict[str, Any]:
 
 
 def measured_dagster_build(settings: Settings) -> dict[str, Any]:
-    """The same build as the Dagster job `tessera run` runs (in process, an ephemeral instance),
-    measured as a whole: Dagster's part is its wall time over the pipeline's."""
+    """The same build as the Dagster job, run as `tessera run` runs it (in process, events stored in a
+    SQLite instance on disk, the console logger quiet, stdout to a file), measured as a whole:
+    Dagster's part is its wall time over the pipeline's."""
+    import contextlib
+
     from dagster import DagsterInstance
 
     from orchestration.build.pipeline import environment
@@ -190,14 +193,22 @@ def measured_dagster_build(settings: Settings) -> dict[str, Any]:
         "TESSERA_WAREHOUSE": str(settings.published_db),
         "TESSERA_BUILD_DB": str(settings.build_db),
     }
-    with environment(wanted):
+    home = settings.build_db.parent / "bench-dagster-home"
+    home.mkdir(parents=True, exist_ok=True)
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with (
+        environment(wanted),
+        DagsterInstance.local_temp(str(home)) as instance,
+        (settings.build_db.parent / "bench-dagster.log").open("w") as log,
+        contextlib.redirect_stdout(log),
+    ):
         prepare_manifest(settings)
         started = time.monotonic()
         with RssSampler() as sampler:
             run = (
                 definitions_for(settings)
                 .resolve_job_def("build_everything")
-                .execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                .execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
             )
         seconds = time.monotonic() - started
     if not run.success:
