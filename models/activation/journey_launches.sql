@@ -15,6 +15,7 @@
     )
 }}
 {%- set journeys = var('journeys', []) %}
+{%- set text = tessera.type_varchar() %}
 
 with
 
@@ -25,7 +26,7 @@ declared as (
     union all
     {%- endif %}
     {%- else %}
-    select cast(null as varchar) as journey_name
+    select cast(null as {{ text }}) as journey_name
     where 1 = 0
     {%- endfor %}
 ),
@@ -38,8 +39,8 @@ launched as (
 
 final as (
     select
-        cast(declared.journey_name as varchar) as journey_name,
-        cast('{{ invocation_id }}' as varchar) as launch_build_id,
+        cast(declared.journey_name as {{ text }}) as journey_name,
+        cast('{{ invocation_id }}' as {{ text }}) as launch_build_id,
         cast({{ tessera.utc_now() }} as timestamp) as launched_at
     from declared
     {%- if is_incremental() %}

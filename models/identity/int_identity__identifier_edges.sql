@@ -88,7 +88,7 @@ final as (
         table_name,
         record_id,
         supporting_records,
-        cast(1.0 as double precision) as confidence,
+        cast(1.0 as {{ tessera.type_double() }}) as confidence,
         observed_at as first_linked_at
     from numbered
     where record_number = 1

@@ -1,4 +1,4 @@
-"""Apache Spark (issue #17, first slice; docs/spark.md): dbt-spark and this module both talk to one Spark
+"""Apache Spark (issue #17; docs/spark.md): dbt-spark and this module both talk to one Spark
 Thrift server (a local standalone cluster from `make spark-up`, or any Spark with a Thrift endpoint).
 
 What works: preparing the build database, loading the raw files and the declared person sources into

@@ -21,6 +21,7 @@
 {%- set yes = ['true', '1', 'yes'] %}
 {%- set requested = (var('identity_retrain') | string | lower in yes)
     or (env_var('TESSERA_IDENTITY_RETRAIN', '') | lower in yes) %}
+{%- set double = tessera.type_double() %}
 
 with
 
@@ -29,10 +30,10 @@ policy as (
         {{ 'true' if requested else 'false' }} as retrain_requested,
         {{ 'true' if flags.FULL_REFRESH else 'false' }} as full_refresh,
         cast(
-            {{ var('identity_retrain_record_drift') }} as double precision
+            {{ var('identity_retrain_record_drift') }} as {{ double }}
         ) as record_drift,
         cast(
-            {{ var('identity_retrain_max_age_days') }} as double precision
+            {{ var('identity_retrain_max_age_days') }} as {{ double }}
         ) as max_age_days
 ),
 
@@ -65,7 +66,7 @@ kept as (
             cast(null as {{ dbt.type_string() }}) as comparison_columns,
             cast(null as {{ dbt.type_string() }}) as sources,
             cast(null as {{ dbt.type_bigint() }}) as builds_used,
-            cast(null as double precision) as training_seconds,
+            cast(null as {{ double }}) as training_seconds,
             cast(null as {{ dbt.type_string() }}) as untrained_levels,
             cast(null as {{ dbt.type_string() }}) as model_json,
             cast(null as {{ dbt.type_string() }}) as rules_fingerprint

@@ -19,6 +19,7 @@
     or (env_var('TESSERA_PREDICTIONS_RETRAIN', '') | lower in yes) %}
 {%- set text = dbt.type_string() %}
 {%- set bigint = dbt.type_bigint() %}
+{%- set double = tessera.type_double() %}
 
 with
 
@@ -27,10 +28,10 @@ policy as (
         {{ 'true' if requested else 'false' }} as retrain_requested,
         {{ 'true' if flags.FULL_REFRESH else 'false' }} as full_refresh,
         cast(
-            {{ var('predictions_retrain_row_drift') }} as double precision
+            {{ var('predictions_retrain_row_drift') }} as {{ double }}
         ) as row_drift,
         cast(
-            {{ var('predictions_retrain_max_age_days') }} as double precision
+            {{ var('predictions_retrain_max_age_days') }} as {{ double }}
         ) as max_age_days
 ),
 
@@ -59,7 +60,7 @@ kept as (
             cast(null as {{ bigint }}) as training_rows,
             cast(null as {{ bigint }}) as churn_training_rows,
             cast(null as {{ bigint }}) as purchase_30d_training_rows,
-            cast(null as double precision) as training_seconds,
+            cast(null as {{ double }}) as training_seconds,
             cast(null as {{ text }}) as definition_fingerprint,
             cast(null as {{ text }}) as churn_model,
             cast(null as {{ text }}) as purchase_30d_model
