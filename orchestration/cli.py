@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -19,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestration.audiences.cli import audiences, bench_audiences, bench_lift
-from orchestration.build.cli import bench_build
+from orchestration.build.cli import bench_build_command
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import (
@@ -389,6 +390,14 @@ def bench() -> None:
     """Benchmarks: they report figures, as JSON on the last line."""
 
 
+def _definitions_for(settings: Settings) -> Any:
+    """The assembled Definitions for `settings`, imported when first asked for (the Dagster stack is
+    slow to import, and `tessera --help` needs none of it)."""
+    from orchestration.definitions import definitions_for
+
+    return definitions_for(settings)
+
+
 # Each package owns its commands; this module only assembles them.
 for command in (
     generate,
@@ -405,7 +414,7 @@ for command in (
 ):
     main.add_command(command)
 for command in (
-    bench_build,
+    bench_build_command(_definitions_for),
     bench_generate,
     bench_sources,
     bench_identity,
