@@ -14,9 +14,12 @@ from orchestration.build.bench import RssSampler, cost_picture, layer_of, node_w
 T0 = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 MANIFEST = {
     "nodes": {
-        "model.tessera.stg_shop__orders": {"fqn": ["tessera", "staging", "shop", "stg_shop__orders"]},
-        "model.tessera.customers": {"fqn": ["tessera", "identity", "customers"]},
-        "model.tessera.top_level": {"fqn": ["tessera", "top_level"]},
+        "model.tessera.stg_shop__orders": {
+            "resource_type": "model",
+            "fqn": ["tessera", "staging", "shop", "stg_shop__orders"],
+        },
+        "model.tessera.customers": {"resource_type": "model", "fqn": ["tessera", "identity", "customers"]},
+        "model.tessera.top_level": {"resource_type": "model", "fqn": ["tessera", "top_level"]},
     }
 }
 

@@ -116,15 +116,17 @@ def node_window(result: dict[str, Any]) -> tuple[dt.datetime | None, dt.datetime
 
 
 def layer_of(unique_id: str, manifest: dict[str, Any]) -> str:
-    """A node's layer: the models' folder under models/ (staging, identity, marts, …), as the Dagster
-    asset groups are; data and unit tests are `tests`, seeds `seeds`."""
+    """A node's layer: a model's or seed's Dagster asset group (TesseraTranslator: the folder under
+    models/, staging, identity, marts, …); data and unit tests are `tests`, hooks `operations`."""
+    from orchestration.build.assets.dbt import TesseraTranslator
+
     kind = unique_id.split(".")[0]
     if kind in ("test", "unit_test"):
         return "tests"
-    if kind != "model":
+    if kind not in ("model", "seed"):
         return f"{kind}s"
-    fqn = (manifest.get("nodes", {}).get(unique_id) or {}).get("fqn") or []
-    return str(fqn[1]) if len(fqn) > 2 else "models"
+    node = manifest.get("nodes", {}).get(unique_id) or {"resource_type": kind, "fqn": []}
+    return str(TesseraTranslator().get_group_name(node))
 
 
 def _gb(value: float) -> float:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,17 @@ class BuildResult:
     loads: list[TableLoad]
     published: bool
     seconds: float
-    node_seconds: dict[str, float]
     # dbt's run_results entries of every phase (timing included): `tessera bench build` reads them.
-    results: list[dict] = field(default_factory=list)
+    results: list[dict]
+
+    @property
+    def node_seconds(self) -> dict[str, float]:
+        """dbt's execution seconds per model, by name."""
+        return {
+            r["unique_id"].split(".")[-1]: float(r.get("execution_time") or 0.0)
+            for r in self.results
+            if r["unique_id"].startswith("model.")
+        }
 
 
 @contextlib.contextmanager
@@ -487,11 +495,4 @@ def build(
                 f"Not publishing: {len(audit.failures)} gating node(s) failed: "
                 + "; ".join(f"{f['node']}: {f['message'][:200]}" for f in audit.failures[:10])
             )
-    node_seconds = {
-        r["unique_id"].split(".")[-1]: float(r.get("execution_time") or 0.0)
-        for r in run_results.get("results", [])
-        if r["unique_id"].startswith("model.")
-    }
-    return BuildResult(
-        audit, loads, published, time.monotonic() - started, node_seconds, run_results.get("results", [])
-    )
+    return BuildResult(audit, loads, published, time.monotonic() - started, run_results.get("results", []))
