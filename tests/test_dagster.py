@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,9 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
     port = _free_port()
     # Its own target folder: the server parses the project itself, and other tests' manifest stays put.
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    # The project's instance settings, which `tessera dev` gets from .dagster/ (its event log storage
+    # class among them: the webserver and the daemon must load it).
+    shutil.copy(PROJECT_DIR / ".dagster" / "dagster.yaml", tmp_path / "dagster.yaml")
     log = tmp_path / "dagster-dev.log"
     server = subprocess.Popen(
         [
@@ -147,6 +151,13 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
         paths = {tuple(n["assetKey"]["path"]) for n in nodes}
         assert ("stg_crm__contacts",) in paths
         assert ("published_warehouse",) in paths
+        # The event log answers through that storage (nothing is materialized in this fresh home).
+        asset = _graphql(
+            port,
+            '{ assetOrError(assetKey: {path: ["customers"]}) '
+            "{ __typename ... on Asset { assetMaterializations(limit: 1) { runId } } } }",
+        )["assetOrError"]
+        assert asset == {"__typename": "Asset", "assetMaterializations": []}, asset
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/asset-groups", timeout=10).read().decode()
         assert ">Dagster</title>" in page
     finally:

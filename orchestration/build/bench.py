@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -190,18 +191,22 @@ def measured_dagster_build(settings: Settings, definitions_for: Callable[[Settin
     from orchestration.build.pipeline import environment
     from orchestration.build.project import prepare_manifest
 
+    home = settings.build_db.parent / "bench-dagster-home"
+    home.mkdir(parents=True, exist_ok=True)
+    # The project's instance settings (.dagster/dagster.yaml: its event log storage among them), as the
+    # CLI's default DAGSTER_HOME gives `tessera run`, in a home of the bench's own.
+    shutil.copy(settings.project_dir / ".dagster" / "dagster.yaml", home / "dagster.yaml")
     wanted = {
         "TESSERA_TARGET": settings.target,
         "TESSERA_DATA_DIR": str(settings.data_dir),
         "TESSERA_WAREHOUSE": str(settings.published_db),
         "TESSERA_BUILD_DB": str(settings.build_db),
+        "DAGSTER_HOME": str(home),
     }
-    home = settings.build_db.parent / "bench-dagster-home"
-    home.mkdir(parents=True, exist_ok=True)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with (
         environment(wanted),
-        DagsterInstance.local_temp(str(home)) as instance,
+        DagsterInstance.get() as instance,
         (settings.build_db.parent / "bench-dagster.log").open("w") as log,
         contextlib.redirect_stdout(log),
     ):
