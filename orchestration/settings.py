@@ -44,6 +44,10 @@ class Settings:
     TESSERA_PERSON_SOURCES  the person-source declarations (default: <repo>/sources/person_sources.yml)
     TESSERA_MASKED_FILE the masked DuckDB file every publish rewrites (default: warehouse/tessera_masked.duckdb,
                         once `tessera masked-file` wrote it)
+    TESSERA_DUCKDB_MEMORY_LIMIT  how much memory each DuckDB database of a build may use before it spills to
+                        disk: the build file's (dbt) and the matching step's own; DuckDB's syntax, e.g. 8GB or 40%
+                        (default: 80%, DuckDB's own default)
+    TESSERA_DUCKDB_TEMP_DIR  where they spill (default: beside the build file, <build file>.tmp)
     """
 
     target: str
@@ -56,6 +60,15 @@ class Settings:
     person_sources_path: Path = PROJECT_DIR / "sources" / "person_sources.yml"
     # The masked file for analysts without PII access (orchestration/privacy/masking.py); None: the default one.
     masked_file: Path | None = None
+    duckdb_memory_limit: str = "80%"
+    duckdb_temp_dir: Path | None = None
+
+    @property
+    def duckdb_spill_dir(self) -> Path:
+        """Where DuckDB spills what does not fit in its memory limit (docs/scale.md)."""
+        if self.duckdb_temp_dir is not None:
+            return self.duckdb_temp_dir
+        return self.build_db.with_name(self.build_db.name + ".tmp")
 
     @property
     def raw_dir(self) -> Path:
@@ -115,4 +128,8 @@ class Settings:
                 "TESSERA_PERSON_SOURCES", PROJECT_DIR / "sources" / "person_sources.yml"
             ),
             masked_file=path("TESSERA_MASKED_FILE", Path()) if env.get("TESSERA_MASKED_FILE") else None,
+            duckdb_memory_limit=env.get("TESSERA_DUCKDB_MEMORY_LIMIT") or "80%",
+            duckdb_temp_dir=path("TESSERA_DUCKDB_TEMP_DIR", Path())
+            if env.get("TESSERA_DUCKDB_TEMP_DIR")
+            else None,
         )

@@ -91,6 +91,8 @@ def settings_environment(settings: Settings) -> Iterator[None]:
         "TESSERA_PG_PASSWORD": settings.postgres.password,
         "TESSERA_PG_DATABASE": settings.postgres.database,
         "TESSERA_PG_BUILD_SCHEMA": settings.postgres.build_schema,
+        "TESSERA_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "TESSERA_DUCKDB_TEMP_DIR": str(settings.duckdb_spill_dir),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     with environment(wanted):

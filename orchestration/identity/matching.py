@@ -36,6 +36,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from orchestration.settings import Settings
+
 log = logging.getLogger(__name__)
 
 # The comparisons, in the order Splink scores them; models/identity/probabilistic/*.sql list the same.
@@ -471,9 +473,17 @@ def settings(model: dict[str, Any] | None = None, present: set[str] | None = Non
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    # Splink's working tables live in a private in-memory database, never in the warehouse file.
+    """Splink's working tables live in a private in-memory database, never in the warehouse file. It has
+    the build's memory limit, and spills into a folder of its own under the build's (two DuckDB databases
+    never share a spill folder)."""
+    settings = Settings.from_env()
     con = duckdb.connect()
     con.execute("set preserve_insertion_order = false")
+    for name, value in [
+        ("memory_limit", settings.duckdb_memory_limit),
+        ("temp_directory", str(settings.duckdb_spill_dir / "matching")),
+    ]:
+        con.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
     return con
 
 
