@@ -27,6 +27,12 @@ from orchestration.audiences.rules import load_project
 from orchestration.build.audience_sandbox import SandboxPlan
 from orchestration.build.dagster_events import report_materializations
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
+from orchestration.build.unit_tests import (
+    code_fingerprint,
+    manifest_unit_tests,
+    unit_tests_when_code_changed,
+    verified_code,
+)
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked
 from orchestration.warehouse.connection import writer_lock
@@ -372,9 +378,10 @@ def parsed_manifest(settings: Settings, extra: list[str] | None = None) -> dict[
     return json.loads(path.read_text())
 
 
-def record_audit(settings: Settings, results: list[dict]) -> Audit:
-    """Judge the build's results and keep the verdict beside the build (the publish step reads it)."""
-    audit = Audit.from_run_results({"results": results})
+def record_audit(settings: Settings, results: list[dict], unit_tests_code: str | None = None) -> Audit:
+    """Judge the build's results and keep the verdict beside the build (the publish step reads it), with
+    the code fingerprint the unit tests passed on, if they did (orchestration/build/unit_tests.py)."""
+    audit = Audit.from_run_results({"results": results}, unit_tests_code)
     audit.write(settings.audit_path)
     log.info(
         "audit: %s (%d tests passed, %d warned, %d failures)",
@@ -484,10 +491,16 @@ def build(
     with writer_lock(settings):
         warehouse.prepare_build()
         loads = warehouse.load_raw(settings.raw_dir)
-        run_results = build_models(
-            settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
+        fingerprint = code_fingerprint(settings, dbt_vars)
+        with unit_tests_when_code_changed(settings, fingerprint) as skipped:
+            run_results = build_models(
+                settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
+            )
+        ran = run_results["results"]
+        unit_tests = manifest_unit_tests(
+            settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
         )
-        audit = record_audit(settings, run_results["results"])
+        audit = record_audit(settings, ran, verified_code(fingerprint, skipped, unit_tests, ran))
         published = False
         if publish and audit.passed:
             warehouse.publish()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from orchestration.settings import Settings
@@ -25,6 +25,8 @@ class Audit:
     tests_warned: int
     models_built: int
     finished_at: float
+    # The code fingerprint the project's dbt unit tests passed on (orchestration/build/unit_tests.py).
+    unit_tests_code: str | None = None
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,10 +36,12 @@ class Audit:
     def read(cls, path: Path) -> Audit | None:
         if not path.exists():
             return None
-        return cls(**json.loads(path.read_text()))
+        # An audit written by an earlier version lacks the newer fields.
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
     @classmethod
-    def from_run_results(cls, run_results: dict) -> Audit:
+    def from_run_results(cls, run_results: dict, unit_tests_code: str | None = None) -> Audit:
         """Judge dbt's run_results.json: a test or model with error/fail status gates publishing;
         tests with severity warn do not."""
         failures: list[dict[str, str]] = []
@@ -66,6 +70,7 @@ class Audit:
             tests_warned=tests_warned,
             models_built=models_built,
             finished_at=time.time(),
+            unit_tests_code=unit_tests_code if not failures else None,
         )
 
 

@@ -12,6 +12,7 @@ from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefuse
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
 from orchestration.build.project import TesseraDbtCli, dbt_project
+from orchestration.build.unit_tests import code_fingerprint, unit_tests_when_code_changed, verified_code
 from orchestration.settings import Settings
 from orchestration.warehouse.postgres_sandbox import SANDBOX_TARGET
 from orchestration.warehouse.registry import get_warehouse
@@ -81,8 +82,14 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
             return dagster_build(selection, sandbox)
 
         manifest = json.loads(project.manifest_path.read_text())
-        results = yield from sandboxed_build(settings, dagster_build, manifest, sandbox_build)
-        audit = record_audit(settings, results)
+        # The dbt unit tests run when the code changed since they last passed (build/unit_tests.py).
+        fingerprint = code_fingerprint(settings)
+        with unit_tests_when_code_changed(settings, fingerprint) as skipped:
+            results = yield from sandboxed_build(settings, dagster_build, manifest, sandbox_build)
+        if skipped:
+            context.log.info("dbt unit tests: left out, the code is unchanged since they passed")
+        unit_tests = list(manifest.get("unit_tests") or {})
+        audit = record_audit(settings, results, verified_code(fingerprint, skipped, unit_tests, results))
         if not audit.passed:
             raise Failure(
                 description=(
