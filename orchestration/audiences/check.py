@@ -9,7 +9,6 @@ sandbox (allow-listed functions, and only the relations of the nodes it refs) is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
+from orchestration.audiences.definitions import audiences_dir, dbt_vars_args, project_fingerprint
 from orchestration.audiences.jinjacheck import check_analyst_files
 from orchestration.audiences.rules import PROJECT_MODELS, AudienceConfigError, AudienceProject, load_project
 from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
@@ -147,26 +146,6 @@ def check_audiences(
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"fingerprint": fingerprint, "models": checked}))
     return AudienceCheck(project, checked)
-
-
-def project_fingerprint(project_dir: Path, target: str) -> str:
-    """A hash of every file dbt reads to compile the project, and the target."""
-    digest = hashlib.sha256(target.encode())
-    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    for folder in (
-        project_dir / "models",
-        project_dir / "macros",
-        project_dir / "seeds",
-        audiences_dir(project_dir),
-    ):
-        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
-    for path in files:
-        if path.exists():
-            digest.update(
-                str(path.relative_to(project_dir) if path.is_relative_to(project_dir) else path).encode()
-            )
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def check_columns(settings: Settings, project: AudienceProject) -> list[str]:

@@ -16,6 +16,7 @@ as `dbt build --vars "$(tessera audiences vars)"`. Nothing is read at import tim
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -186,3 +187,23 @@ def dbt_vars_args(args: list[str], project_dir: Path = PROJECT_DIR) -> list[str]
         rest.append(args[index])
         index += 1
     return [*rest, "--vars", json.dumps(merged, default=str)]
+
+
+def project_fingerprint(project_dir: Path, target: str) -> str:
+    """A hash of every file dbt reads to compile the project, and the target."""
+    digest = hashlib.sha256(target.encode())
+    files = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in (
+        project_dir / "models",
+        project_dir / "macros",
+        project_dir / "seeds",
+        audiences_dir(project_dir),
+    ):
+        files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
+    for path in files:
+        if path.exists():
+            digest.update(
+                str(path.relative_to(project_dir) if path.is_relative_to(project_dir) else path).encode()
+            )
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

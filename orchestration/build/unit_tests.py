@@ -28,34 +28,26 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from orchestration.audiences.definitions import dbt_vars_args
+from orchestration.audiences.definitions import dbt_vars_args, project_fingerprint
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit
 
 log = logging.getLogger(__name__)
 
-#: What a unit test's outcome can depend on, beside the vars and versions.
-CODE_FOLDERS = ("models", "macros", "seeds", "tests/dbt")
-CODE_FILES = ("dbt_project.yml",)
 EXCLUDE_ENV = "DBT_EXCLUDE_RESOURCE_TYPES"
 POLICY_ENV = "TESSERA_UNIT_TESTS"
 
 
 def code_fingerprint(settings: Settings, dbt_vars: Mapping[str, Any] | None = None) -> str:
-    """A digest of everything a dbt unit test's outcome depends on (see the module's docstring)."""
-    digest = hashlib.sha256()
+    """A digest of everything a dbt unit test's outcome depends on (see the module's docstring): the
+    files dbt compiles the project from (the audience check's project_fingerprint), the singular tests, the
+    vars and the versions."""
     project = settings.project_dir
-    paths = [project / name for name in CODE_FILES]
-    for folder in CODE_FOLDERS:
-        paths.extend(
-            sorted(p for p in (project / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-        )
-    for path in paths:
-        if path.exists():
-            digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest = hashlib.sha256(project_fingerprint(project, settings.target).encode())
+    for path in sorted(p for p in (project / "tests" / "dbt").rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
     extra = ["--vars", json.dumps(dict(dbt_vars), default=str)] if dbt_vars else []
     digest.update(json.dumps(dbt_vars_args(extra, project), sort_keys=True).encode())
-    digest.update(settings.target.encode())
     for package in ("dbt-core", f"dbt-{settings.target}"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             digest.update(f"{package}=={metadata.version(package)}".encode())
