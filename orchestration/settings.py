@@ -65,7 +65,7 @@ class Settings:
 
     @property
     def duckdb_spill_dir(self) -> Path:
-        """Where DuckDB spills what does not fit in its memory limit (docs/scale.md)."""
+        """Where DuckDB spills what does not fit in its memory limit (README: Write-audit-publish)."""
         if self.duckdb_temp_dir is not None:
             return self.duckdb_temp_dir
         return self.build_db.with_name(self.build_db.name + ".tmp")
