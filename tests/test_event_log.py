@@ -23,35 +23,34 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 RUN_ID = "6f1e3a52-0d4b-4c55-9d6b-2a9a0f8f3c11"
 
 
-def _materialization(run_id: str, number: int) -> EventLogEntry:
+def _entry(run_id: str, dagster_event: DagsterEvent) -> EventLogEntry:
     return EventLogEntry(
         error_info=None,
         level="debug",
         user_message="",
         run_id=run_id,
         timestamp=time.time(),
-        step_key="dbt_models",
+        step_key=dagster_event.step_key,
         job_name="build_everything",
-        dagster_event=DagsterEvent(
+        dagster_event=dagster_event,
+    )
+
+
+def _materialization(run_id: str, number: int) -> EventLogEntry:
+    materialization = AssetMaterialization(AssetKey(["model_" + str(number % 7)]))
+    return _entry(
+        run_id,
+        DagsterEvent(
             DagsterEventType.ASSET_MATERIALIZATION.value,
             "build_everything",
-            event_specific_data=StepMaterializationData(
-                AssetMaterialization(AssetKey(["model_" + str(number % 7)]))
-            ),
+            step_key="dbt_models",
+            event_specific_data=StepMaterializationData(materialization),
         ),
     )
 
 
 def _run_success(run_id: str) -> EventLogEntry:
-    return EventLogEntry(
-        error_info=None,
-        level="debug",
-        user_message="",
-        run_id=run_id,
-        timestamp=time.time(),
-        job_name="build_everything",
-        dagster_event=DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "build_everything"),
-    )
+    return _entry(run_id, DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "build_everything"))
 
 
 def _events_in_file_alone(path: Path) -> int:
