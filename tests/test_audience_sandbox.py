@@ -261,17 +261,28 @@ def _build_audiences(settings, conditions: dict[str, str], folder: Path, monkeyp
 def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
     from orchestration.build.pipeline import build
     from tests.test_audience_builds import world
-    from tests.worlds import world_settings, write_world
+    from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
 
     settings = world_settings(root, target, pg_schema="tessera_sandbox")
     write_world(settings.data_dir, world(False))
-    assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
+    # The default configuration: the Postgres demo (tests/test_postgres.py) runs the dbt unit tests,
+    # the sandboxed audiences' ones as the role included.
+    with dbt_unit_tests_run_once():
+        assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
     return settings
 
 
 @pytest.fixture(scope="module")
 def duckdb_world(tmp_path_factory):
-    return _built_world(tmp_path_factory.mktemp("sandbox-duckdb"), "duckdb")
+    """world(False) built whole on DuckDB, where every build runs with file access switched off: a copy
+    of tests/test_audience_builds.py's first build (built once per test run), with its published file
+    as the build file the audiences below build into."""
+    from tests.test_audience_builds import first_audience_world
+
+    settings = first_audience_world(tmp_path_factory, tmp_path_factory.mktemp("sandbox-duckdb"))
+    settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.published_db, settings.build_db)
+    return settings
 
 
 def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path, monkeypatch):
