@@ -100,6 +100,19 @@ def published(demo_data, dbt_manifest, settings):
     return result
 
 
+@pytest.fixture(scope="session")
+def p3_postgres_builds(tmp_path_factory):
+    """tests/test_probabilistic.py's world(P3_SHOP) on Postgres, built three times (first, again, full
+    refresh: tests/test_train_apart.py, postgres_builds): its settings and each build's outcome. The
+    tests reading it are in one xdist group (postgres_p3), so one worker builds it, once. Nothing
+    may change what it published: tests/test_train_apart.py reads the outcomes, and
+    tests/test_identity_diff.py's what-if builds in a scratch schema and checks the published one
+    stays as it was."""
+    from tests.test_train_apart import postgres_builds
+
+    return postgres_builds(tmp_path_factory)
+
+
 def require_postgres() -> None:
     """Skip the calling test when no Postgres server answers on 127.0.0.1:5432, except under CI,
     where the Postgres target must be tested: there it fails, saying why."""
@@ -167,7 +180,8 @@ def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (--dist loadgroup) the tests that read the session's published warehouse
     or the project's target/ (the Dagster job, the manifest) run on one worker, which builds that
     world once; the rest of each module runs on one worker too, so its module fixtures are built
-    once. A module whose module fixtures are used on both sides stays whole on the first."""
+    once. A module whose module fixtures are used on both sides stays whole on the first. A test with an
+    xdist_group mark goes to that group."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
         return
     modules: dict[str, list[pytest.Item]] = {}
@@ -179,6 +193,11 @@ def pytest_collection_modifyitems(config, items):
         shared = set().union(*map(_shared_fixtures, dagster)) & set().union(*map(_shared_fixtures, others))
         for item in its:
             group = "dagster" if item in dagster or (dagster and shared) else module.removesuffix(".py")
+            # A test marked @pytest.mark.xdist_group(name) runs with the other tests of that group
+            # (a session fixture they share is then built once, on their worker).
+            marked = item.get_closest_marker("xdist_group")
+            if marked is not None and item not in dagster:
+                group = marked.args[0] if marked.args else marked.kwargs["name"]
             # What loadgroup does for an xdist_group mark: the group goes after an "@" in the
             # test's id. pytest-xdist 3.8 writes it to `_nodeid`, which pytest 9.2 no longer reads.
             item._id = type(item._id).parse(f"{item.nodeid}@{group}")

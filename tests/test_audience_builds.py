@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from orchestration.audiences.check import AudienceSqlRefused, check_audiences
 from orchestration.build.pipeline import build
+from orchestration.settings import Settings
 from orchestration.warehouse.registry import get_warehouse
-from tests.worlds import shop_customer, track, ts, world_settings, write_world
+from tests.worlds import copy_of_built_world, dbt_unit_tests_run_once, shop_customer, track, ts, write_world
 
 PEOPLE = {1: ("Ann", "London"), 2: ("Ben", "Manchester"), 3: ("Cat", "Berlin"), 4: ("Dan", "London")}
 
@@ -91,15 +93,22 @@ def _bucket(text: str) -> int:
     return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) % 100
 
 
+def first_audience_world(tmp_path_factory: pytest.TempPathFactory, into: Path) -> Settings:
+    """A private copy (under `into`) of world(False) after its first build: the whole project, built once
+    per test run for this module and tests/test_audience_sandbox.py (tests/worlds.py, copy_of_built_world)."""
+    return copy_of_built_world(tmp_path_factory, "audiences", world(False), None, into)
+
+
 @pytest.fixture(scope="module")
 def two_builds(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audience-world")
-    settings = world_settings(root)
+    settings = first_audience_world(tmp_path_factory, tmp_path_factory.mktemp("audience-world"))
     query = get_warehouse(settings).query_published
     snapshots = []
     for second in (False, True):
-        write_world(settings.data_dir, world(second))
-        assert build(settings).published
+        if second:
+            write_world(settings.data_dir, world(second))
+            with dbt_unit_tests_run_once():
+                assert build(settings).published
         snapshots.append(
             {
                 "members": set(query("select audience_name, customer_id from audience_memberships")),

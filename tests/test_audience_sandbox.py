@@ -261,17 +261,28 @@ def _build_audiences(settings, conditions: dict[str, str], folder: Path, monkeyp
 def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
     from orchestration.build.pipeline import build
     from tests.test_audience_builds import world
-    from tests.worlds import world_settings, write_world
+    from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
 
     settings = world_settings(root, target, pg_schema="tessera_sandbox")
     write_world(settings.data_dir, world(False))
-    assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
+    # The default configuration: the Postgres demo (tests/test_postgres.py) runs the dbt unit tests,
+    # the sandboxed audiences' ones as the role included.
+    with dbt_unit_tests_run_once():
+        assert build(settings, publish=False).audit.passed  # the shipped audiences build in the sandbox
     return settings
 
 
 @pytest.fixture(scope="module")
 def duckdb_world(tmp_path_factory):
-    return _built_world(tmp_path_factory.mktemp("sandbox-duckdb"), "duckdb")
+    """world(False) built whole on DuckDB, where every build runs with file access switched off: a copy
+    of tests/test_audience_builds.py's first build (built once per test run), with its published file
+    as the build file the audiences below build into."""
+    from tests.test_audience_builds import first_audience_world
+
+    settings = first_audience_world(tmp_path_factory, tmp_path_factory.mktemp("sandbox-duckdb"))
+    settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.published_db, settings.build_db)
+    return settings
 
 
 def test_duckdb_audiences_build_without_file_access(duckdb_world, tmp_path, monkeypatch):
@@ -305,13 +316,22 @@ def postgres_world(tmp_path_factory):
     return _built_world(tmp_path_factory.mktemp("sandbox-postgres"), "postgres")
 
 
-def _sandbox_audiences(settings, conditions: dict[str, str], folder: Path, monkeypatch) -> dict[str, dict]:
+def _sandbox_audiences(
+    settings, conditions: dict[str, str], folder: Path, monkeypatch, *, plan_from_build: bool = False
+) -> dict[str, dict]:
     """Postgres: the build's sandbox step alone (logged in as the role) over the built schema, with
-    the static check switched off; the results by node name (a breach under audience_sandbox)."""
+    the static check switched off; the results by node name (a breach under audience_sandbox).
+    `plan_from_build`: the sandbox plan comes from the world's build (its manifest), not from a parse
+    of the rewritten audiences: a rewritten rule keeps its audience's name, and its raw SQL adds no
+    model to read, so the plan is the same, and a dbt parse (a whole one: the vars changed) is saved."""
+    import json
+
     from orchestration.audiences import rules
     from orchestration.audiences.definitions import AUDIENCES_DIR_ENV
     from orchestration.build.pipeline import build_sandboxed_audiences
 
+    manifest_path = settings.build_db.parent / "dbt-target-postgres" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if plan_from_build else None
     with monkeypatch.context() as patch:
         patch.setenv(AUDIENCES_DIR_ENV, str(_with_conditions(folder, conditions)))
         patch.setattr(rules, "check_sandboxed", lambda *args, **kwargs: None)
@@ -320,6 +340,7 @@ def _sandbox_audiences(settings, conditions: dict[str, str], folder: Path, monke
             settings,
             select=[f"audience_{name}" for name in conditions],
             args=["--exclude-resource-type", "unit_test"],
+            manifest=manifest,
         )
     return {r["unique_id"].split(".")[-1]: r for r in results if r["unique_id"].startswith("model.")}
 
@@ -408,7 +429,9 @@ def test_postgres_audiences_build_logged_in_as_a_role_without_file_or_superuser_
         hostile = {name: sql for name, sql, _ in hostile_round}
         with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
             load_project(_with_conditions(tmp_path / f"check-{round_number}", hostile), dialect="postgres")
-        results = _sandbox_audiences(settings, hostile, tmp_path / f"hostile-{round_number}", monkeypatch)
+        results = _sandbox_audiences(
+            settings, hostile, tmp_path / f"hostile-{round_number}", monkeypatch, plan_from_build=True
+        )
         for name, _, denied in hostile_round:
             result = results[f"audience_{name}"]
             assert result["status"] == "error", result

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from orchestration.build.pipeline import build, narrow_phase
+from orchestration.build.pipeline import narrow_phase
 from orchestration.identity.diff import (
     WhatIf,
     WhatIfError,
@@ -23,9 +23,7 @@ from orchestration.identity.diff import (
     parse_change,
 )
 from orchestration.warehouse.registry import get_warehouse
-from tests.conftest import require_postgres
-from tests.test_probabilistic import P1_CRM, P1_SHOP, P2_TICKET, P3_SHOP, PAIR_1, world
-from tests.worlds import IDENTITY_LAYER, dbt_unit_tests_run_once, world_settings, write_world
+from tests.test_probabilistic import P1_CRM, P1_SHOP, P2_TICKET, PAIR_1, first_p3_world
 
 STATE_TABLES = ("customer_id_map", "customer_id_history", "customer_source_records", "customers")
 
@@ -51,12 +49,8 @@ def customer_of(settings, record_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def whatif_world(tmp_path_factory):
-    settings = world_settings(tmp_path_factory.mktemp("whatif"))
-    write_world(settings.data_dir, world(P3_SHOP))
-    with dbt_unit_tests_run_once():
-        result = build(settings, select=IDENTITY_LAYER)
-    assert result.published, result.audit.failures
-    return settings
+    """world(P3_SHOP) after its first build (a copy of its own: tests/test_probabilistic.py, first_p3_world)."""
+    return first_p3_world(tmp_path_factory, tmp_path_factory.mktemp("whatif"))
 
 
 def test_raising_the_accept_threshold_splits_a_probabilistic_customer(whatif_world):
@@ -213,12 +207,11 @@ def test_a_phase_is_narrowed_to_the_selection():
     ]  # fmt: skip
 
 
-def test_postgres_what_if_splits_and_leaves_the_published_schema(tmp_path):
-    require_postgres()
-    settings = world_settings(tmp_path, target="postgres", pg_schema="tessera_whatif")
-    write_world(settings.data_dir, world(P3_SHOP))
-    with dbt_unit_tests_run_once():
-        assert build(settings, select=IDENTITY_LAYER).published
+@pytest.mark.xdist_group("postgres_p3")
+def test_postgres_what_if_splits_and_leaves_the_published_schema(p3_postgres_builds):
+    # world(P3_SHOP) built on Postgres by tests/test_train_apart.py (tests/conftest.py, p3_postgres_builds):
+    # the what-if leaves the published schema as it is, so it may read that world.
+    settings, _ = p3_postgres_builds
     # Which pairs link depends on what Splink learns from these few hundred records, so the test names
     # none: a threshold above every probabilistic link's probability splits customers, and only
     # customers that a probabilistic link joined.
@@ -234,6 +227,7 @@ def test_postgres_what_if_splits_and_leaves_the_published_schema(tmp_path):
     assert split and split <= linked, report.to_json()
     assert published_state(settings) == before
     schemas = get_warehouse(settings).query_published(
-        "select schema_name from information_schema.schemata where schema_name like 'tessera_whatif_scratch%'"
+        "select schema_name from information_schema.schemata "
+        f"where schema_name like '{settings.postgres.published_schema}_scratch%'"
     )
     assert schemas == []

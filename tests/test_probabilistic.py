@@ -18,6 +18,7 @@ from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
 from tests.worlds import (
     IDENTITY_LAYER,
+    copy_of_built_world,
     crm_contact,
     dbt_unit_tests_run_once,
     shop_customer,
@@ -137,14 +138,25 @@ def customer(settings, source: str, table: str, record_id: str) -> str:
     return str(rows[0][0])
 
 
+# The first build of world(P3_SHOP) is the same here, in tests/test_train_apart.py and in
+# tests/test_identity_diff.py: it is built once per test run (tests/worlds.py, copy_of_built_world),
+# narrowed to what any of them reads, PROBABILISTIC_LAYER and the kept models' layer of test_train_apart.
+P3_FIRST_LAYER = [
+    *PROBABILISTIC_LAYER,
+    "+int_prediction_models",
+    "+prediction_model_store",
+    "+int_customer_features_scored",
+]
+
+
+def first_p3_world(tmp_path_factory: pytest.TempPathFactory, into: Path) -> Any:
+    """A private copy (under `into`) of world(P3_SHOP) after its first build."""
+    return copy_of_built_world(tmp_path_factory, "p3", world(P3_SHOP), P3_FIRST_LAYER, into)
+
+
 @pytest.fixture(scope="module")
 def first_build(tmp_path_factory):
-    settings = world_settings(tmp_path_factory.mktemp("probabilistic"))
-    write_world(settings.data_dir, world(P3_SHOP))
-    with dbt_unit_tests_run_once():
-        result = build(settings, select=PROBABILISTIC_LAYER)
-    assert result.published, result.audit.failures
-    return settings
+    return first_p3_world(tmp_path_factory, tmp_path_factory.mktemp("probabilistic"))
 
 
 @pytest.fixture(scope="module")

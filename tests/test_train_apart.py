@@ -27,7 +27,7 @@ from orchestration.identity.matching import (
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
-from tests.test_probabilistic import P3_SHOP, world
+from tests.test_probabilistic import P3_FIRST_LAYER, P3_SHOP, first_p3_world, world
 from tests.worlds import IDENTITY_LAYER, crm_contact, dbt_unit_tests_run_once, world_settings, write_world
 
 STORE = (
@@ -116,9 +116,10 @@ def _grown_world() -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def duckdb_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
-    settings = world_settings(tmp_path_factory.mktemp("train_apart"))
-    write_world(settings.data_dir, world(P3_SHOP))
-    outcomes = {"first": _build(settings)}
+    # The first build is world(P3_SHOP)'s, made once per test run for three modules (a copy of its own).
+    assert set(KEPT_MODELS_LAYER) <= set(P3_FIRST_LAYER), "the shared first build builds the kept models"
+    settings = first_p3_world(tmp_path_factory, tmp_path_factory.mktemp("train_apart"))
+    outcomes = {"first": _outcome(settings)}
     outcomes["again"] = _build(settings)
     write_world(settings.data_dir, _grown_world())
     outcomes["grown"] = _build(settings)
@@ -150,8 +151,10 @@ def test_records_drifting_past_the_threshold_retrain_with_the_reason(duckdb_buil
     assert ("2", "training_rows", float(grown["store"][-1][4]), reason, "trained") in grown["metrics"]
 
 
-@pytest.fixture(scope="module")
-def postgres_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
+def postgres_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """world(P3_SHOP) on Postgres, built three times (first, again, full refresh): its settings and the
+    outcome of each build. Run once per worker by tests/conftest.py's p3_postgres_builds, which
+    tests/test_identity_diff.py's Postgres what-if reads too."""
     require_postgres()
     settings = world_settings(
         tmp_path_factory.mktemp("train_apart_pg"), target="postgres", pg_schema="tessera_ta"
@@ -164,11 +167,13 @@ def postgres_builds(tmp_path_factory) -> dict[str, dict[str, Any]]:
     outcomes = {"first": _build(settings)}
     outcomes["again"] = _build(settings)
     outcomes["full_refresh"] = _build(settings, full_refresh=True)
-    return outcomes
+    return settings, outcomes
 
 
-def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(postgres_builds):
-    first, again, refreshed = (postgres_builds[k] for k in ("first", "again", "full_refresh"))
+@pytest.mark.xdist_group("postgres_p3")
+def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(p3_postgres_builds):
+    _, builds = p3_postgres_builds
+    first, again, refreshed = (builds[k] for k in ("first", "again", "full_refresh"))
     assert first["used"] == [(1, "first", "trained")]
     assert again["used"] == [(1, "first", "reused")]
     assert again["store"][0][:4] == (1, "first", "reused", 2)

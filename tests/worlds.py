@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchestration.build.pipeline import build
 from orchestration.generate import SCHEMAS
 from orchestration.settings import Settings
 from tests.conftest import TEST_PG_DATABASE
@@ -80,6 +83,41 @@ def world_settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera
             "TESSERA_PG_BUILD_SCHEMA": f"{pg_schema}_build",
         }
     )
+
+
+def run_wide_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test run that every pytest-xdist worker sees: each worker's base temp folder is
+    a subfolder of it. Without xdist, the base temp folder itself."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def copy_of_built_world(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    rows: dict[str, list[dict[str, Any]]],
+    select: list[str] | None,
+    into: Path,
+) -> Settings:
+    """A private DuckDB world under `into`: a copy of the world `name` (the raw tables `rows`, built and
+    published once per test run, narrowed to `select`, without the dbt unit tests), so modules whose
+    first build is the same build it once between them. The first caller builds it, on whichever
+    worker, while the others wait for it (a file lock); each gets a copy of the folder of its own, to
+    build on or change as it likes. Every caller of one `name` passes the same `rows` and `select`."""
+    shared = run_wide_folder(tmp_path_factory) / f"built-world-{name}"
+    with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)  # what a failed build left
+            settings = world_settings(shared / "world")
+            write_world(settings.data_dir, rows)
+            with dbt_unit_tests_run_once():
+                result = build(settings, select=select)
+            assert result.published, result.audit.failures
+            (shared / "built").write_text(name)
+    # Nothing writes to the built world any more: copies need no lock.
+    shutil.copytree(shared / "world", into, dirs_exist_ok=True)
+    return world_settings(into)
 
 
 def ts(day: int, hour: int = 12) -> dt.datetime:

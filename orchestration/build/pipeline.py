@@ -347,12 +347,17 @@ def _in_sandbox(
 
 
 def build_sandboxed_audiences(
-    settings: Settings, select: list[str] | None = None, args: list[str] | None = None
+    settings: Settings,
+    select: list[str] | None = None,
+    args: list[str] | None = None,
+    manifest: dict[str, Any] | None = None,
 ) -> list[dict]:
     """Postgres: only the sandbox step of the build (open, the sandboxed models as the role, close),
     over the build schema as it is; `select` narrows it, `args` go to dbt build. Returns the run_results entries, a breach
-    included. For checking audiences against a built schema (and the sandbox's tests)."""
-    plan = SandboxPlan.from_manifest(parsed_manifest(settings))
+    included. For checking audiences against a built schema (and the sandbox's tests). The plan comes
+    from `manifest` where given (one whose audience models and what they read are the ones to build:
+    it saves a dbt parse), else from a parse of the configuration as it is now."""
+    plan = SandboxPlan.from_manifest(manifest if manifest is not None else parsed_manifest(settings))
 
     def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
         build_args = ["build", *narrow_phase(selection, select or []), *(args or [])]
