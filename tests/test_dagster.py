@@ -107,8 +107,7 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
     port = _free_port()
     # Its own target folder: the server parses the project itself, and other tests' manifest stays put.
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
-    # The project's instance settings, which `tessera dev` gets from .dagster/ (its event log storage
-    # class among them: the webserver and the daemon must load it).
+    # The project's instance settings, which `tessera dev` gets from .dagster/.
     shutil.copy(PROJECT_DIR / ".dagster" / "dagster.yaml", tmp_path / "dagster.yaml")
     log = tmp_path / "dagster-dev.log"
     server = subprocess.Popen(
@@ -151,7 +150,7 @@ def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
         paths = {tuple(n["assetKey"]["path"]) for n in nodes}
         assert ("stg_crm__contacts",) in paths
         assert ("published_warehouse",) in paths
-        # The event log answers through that storage (nothing is materialized in this fresh home).
+        # The event log answers (nothing is materialized in this fresh home).
         asset = _graphql(
             port,
             '{ assetOrError(assetKey: {path: ["customers"]}) '

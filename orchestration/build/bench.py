@@ -193,7 +193,7 @@ def measured_dagster_build(settings: Settings, definitions_for: Callable[[Settin
 
     home = settings.build_db.parent / "bench-dagster-home"
     home.mkdir(parents=True, exist_ok=True)
-    # The project's instance settings (.dagster/dagster.yaml: its event log storage among them), as the
+    # The project's instance settings (.dagster/dagster.yaml), as the
     # CLI's default DAGSTER_HOME gives `tessera run`, in a home of the bench's own.
     shutil.copy(settings.project_dir / ".dagster" / "dagster.yaml", home / "dagster.yaml")
     wanted = {
