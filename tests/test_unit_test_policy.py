@@ -90,6 +90,12 @@ def test_they_are_left_out_only_on_the_code_they_passed_on(
     monkeypatch.setenv("TESSERA_UNIT_TESTS", "always")
     with unit_tests_when_code_changed(settings, code) as skipped:
         assert not skipped
+    monkeypatch.setenv("TESSERA_UNIT_TESTS", "sometimes")
+    with (
+        pytest.raises(ValueError, match="TESSERA_UNIT_TESTS must be 'changed'"),
+        unit_tests_when_code_changed(settings, code),
+    ):
+        pass
     monkeypatch.delenv("TESSERA_UNIT_TESTS")
     # A caller's own exclusion is left as it is, and not taken away afterwards.
     monkeypatch.setenv("DBT_EXCLUDE_RESOURCE_TYPES", "unit_test snapshot")

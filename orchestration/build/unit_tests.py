@@ -59,13 +59,12 @@ def unit_tests_when_code_changed(settings: Settings, fingerprint: str) -> Iterat
     """While open, dbt leaves out the unit tests if the published build's audit says they passed on code
     with this fingerprint; yields whether it does. An exclusion already set (a caller's or the user's
     DBT_EXCLUDE_RESOURCE_TYPES) stays as it is."""
+    policy = os.environ.get(POLICY_ENV, "").strip().lower() or "changed"
+    if policy not in ("changed", "always"):
+        raise ValueError(f"{POLICY_ENV} must be 'changed' (the default) or 'always', not {policy!r}")
     last = Audit.read(settings.last_audit_path)
     verified = last is not None and last.unit_tests_code == fingerprint
-    if (
-        os.environ.get(POLICY_ENV, "").strip().lower() == "always"
-        or not verified
-        or EXCLUDE_ENV in os.environ
-    ):
+    if policy == "always" or not verified or EXCLUDE_ENV in os.environ:
         yield False
         return
     log.info(
