@@ -66,15 +66,17 @@ class _Preparer(DagsterDbtProjectPreparer):
         self._invalidate_seeds_in_partial_parse(project)
 
 
-@functools.cache
 def dbt_project(target: str) -> DbtProject:
-    """The project for `target`, shared by assets, resources and the CLI (one parse per process). Its
-    target folder is dbt's own DBT_TARGET_PATH where set (as the erase proof also reads it), else target/."""
+    """The project for `target`, shared by assets, resources and the CLI (one per target and target
+    folder in a process). Its target folder is dbt's own DBT_TARGET_PATH where set (as the erase proof
+    and the build's partial-parse copy also read it, when they run), else target/."""
+    return _dbt_project(target, os.environ.get("DBT_TARGET_PATH", "target"))
+
+
+@functools.cache
+def _dbt_project(target: str, target_path: str) -> DbtProject:
     return DbtProject(
-        project_dir=PROJECT_DIR,
-        profiles_dir=PROJECT_DIR,
-        target=target,
-        target_path=os.environ.get("DBT_TARGET_PATH", "target"),
+        project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR, target=target, target_path=target_path
     )
 
 
