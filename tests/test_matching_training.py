@@ -17,8 +17,10 @@ from orchestration.identity.matching import (
     DOB_TYPO_LABEL,
     FEATURE_COLUMNS,
     applicable,
+    blocking_completeness,
     em_sessions,
     model_table,
+    national_number,
     predict,
     present_columns,
     soundex,
@@ -202,6 +204,28 @@ def test_soundex_groups_names_that_sound_alike() -> None:
     assert soundex("ashcraft") == "A261"  # h does not separate two equal codes
     assert soundex("tymczak") == "T522"
     assert soundex(None) is None and soundex("") is None
+
+
+def test_a_phone_read_with_another_country_code_still_meets_its_number() -> None:
+    """A support desk with no country column reads the German "0151 0958 5548" with the default
+    country (+44 151...); the CRM has it as +49 151.... Blocking compares the two records on the
+    national number; a different number under the same code is not compared."""
+    assert national_number("+4915109585548") == national_number("+4415109585548") == "15109585548"
+    assert national_number("+12025550123") == "2025550123"  # a one-digit code
+    assert national_number("+3531234567") == "1234567"  # a three-digit code
+    assert national_number("+999123") is None and national_number(None) is None
+    names = {"first_name_key": "jasmina", "last_name_key": "schenk", "first_name_formal": "jasmina"}
+    rows = [
+        {"unique_id": "crm:1", "phone": "+4915109585548", "postcode": "81355", **names},
+        {"unique_id": "support:1", "phone": "+4415109585548", **names},
+        {"unique_id": "crm:2", "phone": "+4915109585549", "postcode": "10115", **names},
+        {"unique_id": "support:2", "phone": "+4415109585540", **names},
+    ]
+    schema = pa.schema([(c, pa.date32() if c == "date_of_birth" else pa.string()) for c in FEATURE_COLUMNS])
+    features = pa.Table.from_pylist([{**dict.fromkeys(FEATURE_COLUMNS), **r} for r in rows], schema=schema)
+    persons = pa.table({"unique_id": [r["unique_id"] for r in rows], "person_id": ["a", "a", "b", "b"]})
+    rules = [rule.sql for rule in applicable(BLOCKING_RULES, present_columns(features))]
+    assert blocking_completeness(features, persons, rules) == (1, 2)
 
 
 def test_rules_follow_the_mapped_columns(world) -> None:

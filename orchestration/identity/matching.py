@@ -301,6 +301,10 @@ def _initial(column: str) -> str:
 BLOCKING_RULES: tuple[Rule, ...] = (
     Rule("email user part", _equal("email_user"), ("email_user",)),
     Rule("phone", _equal("phone"), ("phone",)),
+    # The same number under another country code: a national number ("0151 0958 5548") that a source
+    # without a country column read with the default country, next to the same number written with
+    # its own (+49). Phones are nearly unique, so this compares few pairs.
+    Rule("phone's national number", _equal("phone_national"), ("phone",)),
     Rule("postcode + surname", _equal("postcode", "last_name_key"), ("postcode", "last_name_key")),
     Rule("postcode + first name", _equal("postcode", "first_name_formal"), ("postcode", "first_name_formal")),
     Rule(
@@ -411,7 +415,7 @@ PRIOR_RULES: tuple[tuple[Rule, ...], ...] = (
 )
 
 # Columns derived from the features before Splink sees them (blocking keys only).
-DERIVED_COLUMNS = ["last_name_sound", "birth_year"]
+DERIVED_COLUMNS = ["last_name_sound", "birth_year", "phone_national"]
 
 _SOUNDEX_CODES = {
     **dict.fromkeys("bfpv", "1"),
@@ -439,6 +443,20 @@ def soundex(name: str | None) -> str | None:
         if c not in "hw":  # h and w do not separate two equal codes; vowels do
             previous = digit
     return code.ljust(4, "0")
+
+
+def national_number(phone: str | None) -> str | None:
+    """The national significant number of an E.164 phone: its digits after the country calling code
+    ("+4915109585548" and "+4415109585548" → "15109585548"). Calling codes are prefix-free, so at most
+    one of the first one to three digits is a code (phonenumbers' table of them). None for a number
+    with no known calling code."""
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+    digits = (phone or "").removeprefix("+")
+    for length in (1, 2, 3):
+        if digits[:length].isdigit() and int(digits[:length]) in COUNTRY_CODE_TO_REGION_CODE:
+            return digits[length:] or None
+    return None
 
 
 def present_columns(features: pa.Table) -> set[str]:
@@ -489,7 +507,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 def with_blocking_keys(features: pa.Table) -> pa.Table:
     """The feature columns in unique_id order, plus the derived blocking keys (surname Soundex,
-    birth year). In unique_id order: the same records give the same model and pairs whichever
+    birth year, the phone's national number). In unique_id order: the same records give the same model and pairs whichever
     warehouse read them (a table's scan order is not part of its contents, and Splink's sums follow
     the input order)."""
     import pyarrow.compute as pc
@@ -500,7 +518,15 @@ def with_blocking_keys(features: pa.Table) -> pa.Table:
     sounds = pa.array([soundex(v) for v in distinct.to_pylist()], pa.string())
     last_name_sound = pc.take(sounds, pc.index_in(names, value_set=distinct))
     birth_year = pc.year(ordered.column("date_of_birth"))
-    return ordered.append_column("last_name_sound", last_name_sound).append_column("birth_year", birth_year)
+    phones = ordered.column("phone")
+    distinct_phones = pc.unique(phones)
+    nationals = pa.array([national_number(v) for v in distinct_phones.to_pylist()], pa.string())
+    phone_national = pc.take(nationals, pc.index_in(phones, value_set=distinct_phones))
+    return (
+        ordered.append_column("last_name_sound", last_name_sound)
+        .append_column("birth_year", birth_year)
+        .append_column("phone_national", phone_national)
+    )
 
 
 def model_blocking_rules(model: dict[str, Any] | None) -> list[str]:
