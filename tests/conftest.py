@@ -6,6 +6,7 @@ import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,10 @@ def demo_data(settings):
 
 @pytest.fixture(scope="session")
 def dbt_manifest():
-    """Parse the dbt project once, so that the Dagster definitions can be imported."""
+    """Parse the dbt project once, so that the Dagster definitions can be imported. It parses into the
+    project's target/, so every test asking for it runs on the session's Dagster worker
+    (pytest_collection_modifyitems); a module that builds worlds of its own asks for private_dbt_target
+    instead (private_dbt_manifest where its code reads the manifest)."""
     from orchestration.build.project import dbt_project, prepare_manifest
     from orchestration.settings import Settings
 
@@ -79,6 +83,33 @@ def dbt_manifest():
             prepare_manifest(settings)
             stamp.write_text(run or "")
     return manifest_path
+
+
+@pytest.fixture(scope="module")
+def private_dbt_target(tmp_path_factory) -> Iterator[Path]:
+    """A dbt target folder of the requesting module's own, named by DBT_TARGET_PATH while the module
+    runs: its builds, erasures and `tessera` subprocesses then read and write dbt's files there, not in
+    the project's target/ (build.project.dbt_project, the build's partial-parse seed, dagster-dbt's
+    per-run folders and the erase proof all follow DBT_TARGET_PATH). So the module need not run on the
+    session's Dagster worker, which reads the project's target/ (pytest_collection_modifyitems), and
+    runs on either. DBT_TARGET_PATH is put back after the module: the next module on the same worker
+    reads the project's target/ again. The folder starts empty (see private_dbt_manifest)."""
+    folder = tmp_path_factory.mktemp("dbt-target")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("DBT_TARGET_PATH", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def private_dbt_manifest(private_dbt_target) -> Path:
+    """The project parsed into private_dbt_target, as dbt_manifest parses it into target/: for a module
+    whose code reads the manifest (the erase proof takes the model id columns from it). Its partial
+    parse does not spare a world's build the whole parse: dbt parses again for another warehouse file.
+    What the parse sets besides (use_dbt_environment) is the session's settings, as dbt_manifest's."""
+    from orchestration.build.project import prepare_manifest
+    from orchestration.settings import Settings
+
+    return prepare_manifest(Settings.from_env())
 
 
 @pytest.fixture(scope="session")

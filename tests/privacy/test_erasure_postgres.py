@@ -63,7 +63,9 @@ def _schemas(cur, published: str, legacy: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pg_world(tmp_path_factory, dbt_manifest):
+def pg_world(private_dbt_manifest, tmp_path_factory):
+    """The world, built; the erase proof reads the model id columns from this module's own dbt parse
+    (private_dbt_manifest), so the module runs on any pytest-xdist worker."""
     require_postgres()
     root = tmp_path_factory.mktemp("privacy_pg")
     schema = f"privacy_pg_{uuid.uuid4().hex[:8]}"
