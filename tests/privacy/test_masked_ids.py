@@ -118,8 +118,11 @@ def masked_customer_id(world: World, customer_id: str) -> str:
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def warehouse(request, tmp_path_factory, dbt_manifest) -> Iterator[World]:
-    """The published and masked schemas of a built world on each warehouse."""
+def warehouse(request, private_dbt_target, tmp_path_factory) -> Iterator[World]:
+    """The published and masked schemas of a built world on each warehouse. The builds look for a dbt
+    parse to start from in this module's own target folder (private_dbt_target), not the project's
+    target/, so the module runs on any pytest-xdist worker. The folder stays unparsed: a parse for the
+    session's warehouse file would not spare these builds theirs."""
     target = request.param
     root = tmp_path_factory.mktemp(f"masked_ids_{target}")
     schema = f"masked_ids_{uuid.uuid4().hex[:8]}"
