@@ -3,9 +3,9 @@
 A small hand-made world on DuckDB: the subject (a rare name and a specific street line) in the shop, the CRM
 and a support ticket, beside other customers. The erase runs through the documented `privacy_erase` Dagster
 job with a private DAGSTER_HOME (its run storage, event logs and compute logs are then real), with dbt's log
-folder pointed at the test's own. A clean erase proves 0 hits, probable ones included; then the email planted
-under DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the name planted in a
-file is reported as a probable hit, by place only."""
+and target folders pointed at the test's own. A clean erase proves 0 hits, probable ones included; then the
+email planted under DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the name
+planted in a file is reported as a probable hit, by place only."""
 
 from __future__ import annotations
 
@@ -39,7 +39,10 @@ def _customer(number: int, first: str, last: str, email: str, street: str | None
 
 
 @pytest.fixture(scope="module")
-def erased(tmp_path_factory, dbt_manifest):
+def erased(private_dbt_manifest, tmp_path_factory):
+    """The world, built and erased through Dagster. dbt's files (the parse the proof reads the model id
+    columns from, the rebuild's) are in this module's own target folder (private_dbt_manifest), so the
+    module runs on any pytest-xdist worker and its proof scans no other test's dbt files."""
     root = tmp_path_factory.mktemp("privacy_proof")
     settings = world_settings(root)
     write_world(
