@@ -34,7 +34,9 @@ LOYALTY = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, dbt_manifest):
+def world(private_dbt_manifest, tmp_path_factory):
+    """The world, built, with the scored pair written in. The erase proof reads the model id columns from
+    this module's own dbt parse (private_dbt_manifest), so the module runs on any pytest-xdist worker."""
     root = tmp_path_factory.mktemp("probable")
     settings = replace(world_settings(root), person_sources_path=root / "config" / "person_sources.yml")
     write_world(
