@@ -254,11 +254,16 @@ def test_contract_matches_what_staging_reads(demo_data, settings: Settings) -> N
 
 
 def _cli_world(tmp_path: Path, customers: int = 200, seed: int = 5) -> tuple[dict[str, str], Settings]:
-    """The environment of a `tessera` run in tmp_path, with its demo data generated (and marked as such)."""
+    """The environment of a `tessera` run in tmp_path, with its demo data generated (and marked as such).
+    dbt's parse and run files go to a target folder in tmp_path (DBT_TARGET_PATH), not the project's
+    target/, which the session's Dagster tests read on their one pytest-xdist worker: so these tests
+    run on any worker. Its first parse is a whole one, as it was from the project's: the parse there
+    was for the session's warehouse file, and dbt parses again for another."""
     from orchestration.generate import generate
 
     env = {
         **os.environ,
+        "DBT_TARGET_PATH": str(tmp_path / "dbt_target"),
         "TESSERA_TARGET": "duckdb",
         "TESSERA_DATA_DIR": str(tmp_path / "data"),
         "TESSERA_WAREHOUSE": str(tmp_path / "warehouse" / "tessera.duckdb"),
@@ -295,7 +300,7 @@ def _tessera_run(env: dict[str, str], *options: str) -> tuple[int, list[str], st
     return run.returncode, [line for line in run.stdout.splitlines() if line.strip()], output
 
 
-def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Path, dbt_manifest) -> None:
+def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Path) -> None:
     env, settings = _cli_world(tmp_path)
     contacts = pq.read_table(settings.raw_dir / "crm" / "contacts.parquet")
     pq.write_table(
@@ -316,7 +321,7 @@ def test_tessera_run_names_the_missing_column_and_publishes_nothing(tmp_path: Pa
     assert code == 1 and "Running dbt command" in verbose, verbose
 
 
-def test_failed_build_ends_with_the_first_failing_dbt_node(tmp_path: Path, dbt_manifest) -> None:
+def test_failed_build_ends_with_the_first_failing_dbt_node(tmp_path: Path) -> None:
     """A gating dbt test fails: the last line names that node and dbt's message, not the Dagster step."""
     env, settings = _cli_world(tmp_path)
     stores = settings.raw_dir / "pos" / "stores.parquet"
