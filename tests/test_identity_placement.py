@@ -61,7 +61,10 @@ def _settings(root: Path):
 
 
 @pytest.fixture(scope="module")
-def placed_world(tmp_path_factory, dbt_manifest):
+def placed_world(private_dbt_target, tmp_path_factory):
+    """The world, built. Its builds look for a dbt parse to start from in this module's own target
+    folder (private_dbt_target), not the project's target/, so the module runs on any pytest-xdist
+    worker."""
     root = tmp_path_factory.mktemp("placement")
     settings = _settings(root)
     # Built-in sources too: a survey answer whose only identifier is a placeholder email cannot be
