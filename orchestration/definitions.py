@@ -4,6 +4,7 @@ and schedules, assembled here. Nothing is read at import: Dagster calls `defs()`
 from __future__ import annotations
 
 import functools
+import os
 
 import dagster as dg
 
@@ -35,8 +36,15 @@ def syncs_enabled(settings: Settings) -> bool:
     return get_warehouse(settings).runs_syncs and bool(sync_assets(settings))
 
 
-@functools.cache
 def definitions_for(settings: Settings) -> dg.Definitions:
+    """The definitions for `settings`, one per settings and dbt target folder in a process: the target
+    folder (DBT_TARGET_PATH, else target/) is where the dbt assets read the manifest (build.project.
+    dbt_project), so definitions made while another folder was set must not serve this one."""
+    return _definitions_for(settings, os.environ.get("DBT_TARGET_PATH", "target"))
+
+
+@functools.cache
+def _definitions_for(settings: Settings, target_path: str) -> dg.Definitions:
     use_dbt_environment(settings)
     project = dbt_project(settings.target)
     # Under `dagster dev` the manifest is parsed on load; elsewhere `tessera` parses it first.
