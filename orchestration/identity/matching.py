@@ -506,10 +506,10 @@ def _connection() -> duckdb.DuckDBPyConnection:
 
 
 def with_blocking_keys(features: pa.Table) -> pa.Table:
-    """The feature columns in unique_id order, plus the derived blocking keys (surname Soundex,
-    birth year, the phone's national number). In unique_id order: the same records give the same model and pairs whichever
-    warehouse read them (a table's scan order is not part of its contents, and Splink's sums follow
-    the input order)."""
+    """The feature columns in unique_id order, plus the derived blocking keys (surname Soundex, birth
+    year, the phone's national number). In unique_id order: the same records give the same model and
+    pairs whichever warehouse read them (a table's scan order is not part of its contents, and
+    Splink's sums follow the input order)."""
     import pyarrow.compute as pc
 
     ordered = features.select(FEATURE_COLUMNS).sort_by("unique_id")
