@@ -15,7 +15,6 @@ cluster.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,19 +24,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.spark_marks import SPARK_MARKS
+
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(
-        os.environ.get("TESSERA_TEST_SPARK") != "1",
-        reason="Spark tests run only with TESSERA_TEST_SPARK=1 (they start a local cluster: minutes)",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("pyhive") is None,
-        reason="the spark extra is not installed (make spark-install)",
-    ),
-]
+pytestmark = SPARK_MARKS
 
 CUSTOMERS = 200
 SEED = 7

@@ -8,27 +8,16 @@ TESSERA_TEST_SPARK=1. It starts no cluster: dbt compiles without a connection
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.spark_marks import SPARK_MARKS
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(
-        os.environ.get("TESSERA_TEST_SPARK") != "1",
-        reason="Spark tests run only with TESSERA_TEST_SPARK=1 (they start Spark: minutes)",
-    ),
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="the spark extra is not installed (make spark-install)",
-    ),
-]
+pytestmark = SPARK_MARKS
 
 CLIENT_SESSION = "iglu:com.snowplowanalytics.snowplow/client_session/"
 # Snowplow's contexts column: a self-describing JSON whose data is an array of entities.

@@ -9,41 +9,30 @@
 {%- endmacro %}
 
 {#- A JSONPath for `path`, to go inside a SQL string literal ('{{ tessera.json_path(path) }}'); a key may
-    hold any character but a quote. -#}
+    hold any character but a quote. Array positions are [n] everywhere; keys are written per warehouse. -#}
 {% macro json_path(path) -%}
+    {%- set parts = ['$'] -%}
     {%- for part in path -%}
-        {%- if part is not number and ('"' in part or "'" in part) -%}
+        {%- if part is number -%}
+            {%- do parts.append('[' ~ (part | int) ~ ']') -%}
+        {%- elif '"' in part or "'" in part -%}
             {{ exceptions.raise_compiler_error("json_text: a key may not hold a quote: " ~ part) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(adapter.dispatch('json_path', 'tessera')(path)) }}
-{%- endmacro %}
-
-{#- DuckDB: keys double-quoted ('$[0]."userId"'). -#}
-{% macro default__json_path(path) -%}
-    {%- set parts = ['$'] -%}
-    {%- for part in path -%}
-        {%- if part is number -%}
-            {%- do parts.append('[' ~ (part | int) ~ ']') -%}
         {%- else -%}
-            {%- do parts.append('."' ~ part ~ '"') -%}
+            {%- do parts.append(adapter.dispatch('json_path_key', 'tessera')(part)) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(parts | join('')) }}
 {%- endmacro %}
 
-{#- Spark: get_json_object reads a double-quoted key as no key at all (null for every row), so keys go in
-    brackets, their quotes escaped for the string literal around the path ('$[0][\'userId\']'). -#}
-{% macro spark__json_path(path) -%}
-    {%- set parts = ['$'] -%}
-    {%- for part in path -%}
-        {%- if part is number -%}
-            {%- do parts.append('[' ~ (part | int) ~ ']') -%}
-        {%- else -%}
-            {%- do parts.append("[\\'" ~ part ~ "\\']") -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(parts | join('')) }}
+{#- DuckDB: a key double-quoted ('$[0]."userId"'). -#}
+{% macro default__json_path_key(key) -%}
+    {{ return('."' ~ key ~ '"') }}
+{%- endmacro %}
+
+{#- Spark: get_json_object reads a double-quoted key as no key at all (null for every row), so a key goes
+    in brackets, its quotes escaped for the string literal around the path ('$[0][\'userId\']'). -#}
+{% macro spark__json_path_key(key) -%}
+    {{ return("[\\'" ~ key ~ "\\']") }}
 {%- endmacro %}
 
 {% macro default__json_text(expr, path) -%}
