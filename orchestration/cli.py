@@ -88,6 +88,7 @@ def run(retrain: bool) -> None:
     """Build the declared sources (sources/presets.yml, person sources, raw files in data/raw/) through the
     Dagster job build_everything, then print a summary. Generates nothing: `tessera demo` does."""
     settings = _settings()
+    _use_demo_presets(settings)
     problem = _missing_demo_data(settings)
     if problem:
         console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
@@ -100,22 +101,104 @@ def run(retrain: bool) -> None:
 @click.option("--customers", default=10_000, show_default=True, help="Demo size when data must be generated.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--regenerate", is_flag=True, help="Generate the demo data again even if it exists.")
+@click.option(
+    "--shapes",
+    type=click.Choice(["loaders", "contract"]),
+    default="loaders",
+    show_default=True,
+    help="loaders: events, shop, CRM, support and email as Segment's and Fivetran's connectors write them, "
+    "read in place through their presets (DuckDB only); contract: the raw files of docs/raw_schema.md.",
+)
 @_RETRAIN
-def demo(customers: int, seed: int, regenerate: bool, retrain: bool) -> None:
+def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool) -> None:
     """Generate the demo world into data/ (unless the same one is there), then run as `tessera run` does."""
     settings = _settings()
     _ask_retrain(retrain)
+    from orchestration.warehouse.registry import get_warehouse
+
+    warehouse = get_warehouse(settings)
+    if shapes == "loaders" and not warehouse.writes_demo_loader_tables:
+        console.print(
+            f"demo data: the loaders' shapes are written into DuckDB only; on {settings.target}, the raw contract"
+        )
+        shapes = "contract"
+    if shapes == "loaders" and not _config_ok(settings):
+        sys.exit(2)  # before anything is written into the warehouse
     marker = settings.data_dir / "generated.json"
-    wanted = {"customers": customers, "seed": seed}
-    if regenerate or not marker.exists() or json.loads(marker.read_text()) != wanted:
+    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
+    wanted = {"customers": customers, "seed": seed, "shapes": shapes}
+    if (
+        regenerate
+        or not marker.exists()
+        or json.loads(marker.read_text()) != wanted
+        or (shapes == "loaders" and not _demo_sources_present(settings))
+    ):
         from orchestration.generate import generate as run_generate
 
         with console.status(f"generating demo data: {customers:,} customers (seed {seed}) …"):
             run_generate(customers=customers, seed=seed, out=settings.data_dir)
+            demo_presets.unlink(missing_ok=True)
+            if shapes == "loaders":
+                _write_demo_sources(settings)
         marker.write_text(json.dumps(wanted))
     else:
-        console.print(f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed})")
+        console.print(
+            f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed}, {shapes})"
+        )
+    if shapes == "loaders":
+        from orchestration.source_presets import PRESETS_FILE_ENV
+
+        os.environ[PRESETS_FILE_ENV] = str(demo_presets)
+        console.print(f"sources: the demo's, in the loaders' shapes ({_shown_path(str(demo_presets))})")
     _run_pipeline(settings)
+
+
+#: Where `tessera demo` declares the demo's sources when it writes them in the loaders' shapes.
+DEMO_PRESETS_FILE = "presets.yml"
+
+
+def _write_demo_sources(settings: Settings) -> None:
+    """Write the generated events, shop, CRM, support and email files as the loaders' tables into the
+    published warehouse (read in place from there, like a company's), declare them in data/presets.yml,
+    and remove the files they came from: the tables are now the demo's only copy."""
+    from orchestration.generate.loader_shapes import converted_files, presets_yaml
+    from orchestration.warehouse.registry import get_warehouse
+
+    written = get_warehouse(settings).write_demo_loader_tables(settings.raw_dir)
+    (settings.data_dir / DEMO_PRESETS_FILE).write_text(presets_yaml(list(written)))
+    for path in converted_files(settings.raw_dir, list(written)):
+        path.unlink()
+
+
+def _demo_sources_present(settings: Settings) -> bool:
+    """True when data/presets.yml is there and the published warehouse holds every table it declares."""
+    from orchestration.generate.loader_shapes import declared_tables
+    from orchestration.warehouse.registry import get_warehouse
+
+    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
+    if not demo_presets.exists():
+        return False
+    warehouse = get_warehouse(settings)
+    return all(warehouse.published_columns(schema, table) for schema, table in declared_tables(demo_presets))
+
+
+def _use_demo_presets(settings: Settings) -> None:
+    """`tessera run` and `tessera dev` after `tessera demo`: while the presets file (sources/presets.yml, or
+    TESSERA_SOURCE_PRESETS) declares no source of the user's own, the demo's declarations apply: the demo
+    wrote those systems only as the loaders' tables."""
+    from orchestration.source_presets import PRESETS_FILE_ENV
+    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
+
+    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
+    if not demo_presets.exists():
+        return
+    try:
+        presets = load_presets()
+    except SourcePresetConfigError:
+        return  # the configuration check names the problem
+    if all(declaration.preset == "demo" for declaration in presets.sources.values()):
+        os.environ[PRESETS_FILE_ENV] = str(demo_presets)
+        console.print(f"sources: the demo's, in the loaders' shapes ({_shown_path(str(demo_presets))})")
 
 
 def _missing_demo_data(settings: Settings) -> str | None:
@@ -358,6 +441,7 @@ def _print_summary(settings: Settings) -> None:
 @click.option("--port", default=3000, show_default=True)
 def dev(port: int) -> None:
     """Open the Dagster UI on http://127.0.0.1:PORT (Ctrl-C stops it)."""
+    _use_demo_presets(_settings())
     _ensure_manifest()
     env = {**os.environ, "DAGSTER_HOME": str(DAGSTER_HOME)}
     command = [

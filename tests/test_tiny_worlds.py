@@ -152,3 +152,28 @@ def test_hundred_customer_demo_builds_and_scores_honestly(world_100):
         # A model that trained on nobody scores nobody: no figure is made up for it.
         if not scored.get(model):
             assert with_value == 0, model
+
+
+def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
+    """`tessera demo` goes through the presets a company uses: the events, shop, CRM, support and email
+    systems are Segment's and Fivetran's tables in the warehouse, and no raw file of theirs is loaded."""
+    result, settings = world_100
+    _succeeded(result)
+    assert "in the loaders' shapes" in result.output
+    schemas = {name for (name,) in _query(settings, "select schema_name from information_schema.schemata")}
+    assert {"segment", "shopify", "hubspot", "zendesk", "klaviyo"} <= schemas
+    assert not [path for path in settings.raw_dir.glob("*/*.parquet") if path.parent.name in
+                {"events", "shop", "crm", "support", "esp"}]  # fmt: skip
+    # each system reached the marts through its preset
+    # every track call is staged or quarantined (duplicate deliveries, no message id), none lost
+    quarantined = _count(settings, "quarantined_rows where source_name = 'events' and table_name = 'tracks'")
+    assert _count(settings, "stg_events__tracks") + quarantined == _count(settings, "segment.tracks") > 0
+    assert _count(settings, "stg_shop__orders") > 0
+    assert _count(settings, "stg_crm__contacts") > 0
+    assert _count(settings, "stg_esp__email_events") > 0
+    placed = dict(_query(settings, "select source_name, count(*) from customer_source_records group by 1"))
+    assert all(placed.get(system) for system in ("events", "shop", "crm", "support", "esp")), placed
+    # the run after it keeps the demo's declarations while the user has declared none of their own
+    again, _ = _tessera(settings.data_dir.parent, "run")
+    _succeeded(again)
+    assert "in the loaders' shapes" in again.output

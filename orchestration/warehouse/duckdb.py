@@ -25,7 +25,7 @@ from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation
-from orchestration.warehouse.connection import open_file, open_read_only
+from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -47,6 +47,7 @@ class DuckDBWarehouse:
     runs_syncs = True
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"
+    writes_demo_loader_tables = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -179,6 +180,21 @@ class DuckDBWarehouse:
             "read_only=True).sql('select * from customers limit 5'))\"",
             "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view",
         ]
+
+    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+        """Into the published file, where a company's loader tables would be read in place, under the
+        writer lock: a build that is running finishes first."""
+        from orchestration.generate.loader_shapes import write_loader_shapes
+
+        self.published_db.parent.mkdir(parents=True, exist_ok=True)
+        with writer_lock(self.settings):
+            con = open_file(self.published_db)
+            try:
+                written = write_loader_shapes(raw_dir, con)
+                con.execute("checkpoint warehouse")
+            finally:
+                con.close()
+        return written
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         if not self.published_db.exists():

@@ -50,6 +50,9 @@ class Warehouse(Protocol):
     # privacy resolves it (orchestration/privacy/backend.py), so neither package imports the other's
     # implementations.
     privacy_backend: str
+    # True where `tessera demo` can write the demo's systems as the loaders' tables into the published
+    # warehouse (write_demo_loader_tables); elsewhere the demo keeps the raw contract's files.
+    writes_demo_loader_tables: bool
 
     def prepare_build(self) -> None:
         """Start a build from the published state (carried-forward state continues)."""
@@ -59,6 +62,10 @@ class Warehouse(Protocol):
 
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
         """Load the declared person sources and every raw file into the build."""
+
+    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+        """Write the demo's raw files of raw_dir as the loaders' tables into the published warehouse
+        (orchestration/generate/loader_shapes.py); {system: {"schema.table": rows}} for those written."""
 
     def publish(self) -> None:
         """Make the audited build what readers see; refuse when its audit did not pass."""

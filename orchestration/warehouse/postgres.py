@@ -51,6 +51,7 @@ class PostgresWarehouse:
     runs_syncs = True
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
+    writes_demo_loader_tables = False  # the demo keeps the raw contract's files here
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -285,6 +286,9 @@ class PostgresWarehouse:
 
     def how_to_query(self) -> list[str]:
         return [f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."]
+
+    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         try:

@@ -99,6 +99,7 @@ class SparkWarehouse:
     runs_syncs = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
+    writes_demo_loader_tables = False  # the demo keeps the raw contract's files here
 
     def __init__(self, settings: Settings, spark: SparkSettings | None = None):
         self.settings = settings
@@ -260,6 +261,9 @@ class SparkWarehouse:
             f"Query the database {self.spark.published_schema} through the Spark Thrift server "
             f"{self.spark.host}:{self.spark.port} (beeline, pyhive, dbt-spark, a BI tool's Spark connector)."
         ]
+
+    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         try:
