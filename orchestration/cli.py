@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestration.audiences.cli import audiences, bench_audiences, bench_lift
-from orchestration.build.cli import bench_build_command
+from orchestration.build.cli import bench_build_command, bench_staging
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import (
@@ -404,11 +404,13 @@ def _print_summary(settings: Settings) -> None:
     from orchestration.warehouse.registry import get_warehouse
 
     report = warehouse_summary(settings)
-    sources = Table(title="Sources loaded → staged (quarantined)")
+    sources = Table(title="Sources loaded (or read in place) → staged (quarantined)")
     for column in ("raw table", "loaded", "staged", "quarantined"):
         sources.add_column(column, justify="left" if column == "raw table" else "right")
     for row in report["tables"]:
-        sources.add_row(row["table"], f"{row['loaded']:,}", f"{row['staged']:,}", f"{row['quarantined']:,}")
+        preset = row.get("preset", "demo")
+        name = row["table"] if preset == "demo" else f"{row['table']} ({preset}, in place)"
+        sources.add_row(name, f"{row['loaded']:,}", f"{row['staged']:,}", f"{row['quarantined']:,}")
     console.print(sources)
     reasons = Table(title="Quarantine reasons")
     for column in ("raw table", "reason", "rows"):
@@ -499,6 +501,7 @@ for command in (
     main.add_command(command)
 for command in (
     bench_build_command(_definitions_for),
+    bench_staging,
     bench_generate,
     bench_sources,
     bench_identity,

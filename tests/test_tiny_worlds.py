@@ -177,3 +177,10 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     again, _ = _tessera(settings.data_dir.parent, "run")
     _succeeded(again)
     assert "in the loaders' shapes" in again.output
+    # the summary counts what the preset read in place, not the empty stand-in raw table
+    read = _count(settings, "base_events__tracks")
+    assert read == _count(settings, "segment.tracks")
+    assert any(
+        "events.tracks (segment, in place)" in line and f"{read:,}" in line
+        for line in again.output.splitlines()
+    ), again.output

@@ -1,4 +1,4 @@
-"""`tessera bench build`: the build's own benchmark."""
+"""`tessera bench build` and `tessera bench staging`: the build's own benchmarks."""
 
 from __future__ import annotations
 
@@ -52,3 +52,31 @@ def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Com
         console.print(json.dumps(figures), soft_wrap=True)
 
     return bench_build
+
+
+@click.command("staging")
+@click.option("--customers", default=100_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--repeat", default=3, show_default=True, help="Runs of each path; the figures are medians.")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep the files here [default: temporary].",
+)
+def bench_staging(customers: int, seed: int, repeat: int, workdir: Path | None) -> None:
+    """The events' staging of one generated world through the raw contract (load, then stage) and through
+    the segment preset (Segment's tables read in place), alternating in one run."""
+    import shutil
+    import tempfile
+
+    from orchestration.build.staging_bench import run_staging_benchmark
+
+    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-staging-"))
+    try:
+        with console.status(f"staging benchmark at {customers:,} customers …"):
+            figures = run_staging_benchmark(customers, seed, folder, repeat)
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    console.print(json.dumps(figures), soft_wrap=True)

@@ -31,6 +31,17 @@ def _person_source_tables(warehouse: Any, quarantined: dict[str, int]) -> list[d
     ]
 
 
+def _presets_read_in_place() -> dict[str, str]:
+    """{system: preset} for each system whose tables a preset reads in place (not the demo's raw files)."""
+    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
+
+    try:
+        presets = load_presets()
+    except SourcePresetConfigError:
+        return {}
+    return {system: d.preset for system, d in presets.sources.items() if d.preset != "demo"}
+
+
 def warehouse_summary(settings: Settings) -> dict[str, Any]:
     """Rows loaded, staged and quarantined per raw table, quarantine reasons, and the last audit."""
     warehouse = get_warehouse(settings)
@@ -46,13 +57,17 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
     for source, table, _reason, rows in quarantine:
         quarantined[f"{source}.{table}"] = quarantined.get(f"{source}.{table}", 0) + rows
     tables = []
+    in_place = _presets_read_in_place()
     for schema, table in raw_tables:
         source = schema.removeprefix("raw_")
         if source == "person_sources":
             if table == "records":
                 tables += _person_source_tables(warehouse, quarantined)
             continue
-        loaded = warehouse.query_published(f'select count(*) from "{schema}"."{table}"')[0][0]
+        # A system read in place has only an empty stand-in raw table: its rows are those its preset's
+        # base model read from the loader's tables.
+        counted = f"base_{source}__{table}" if source in in_place else f'"{schema}"."{table}"'
+        loaded = warehouse.query_published(f"select count(*) from {counted}")[0][0]
         staged = warehouse.query_published(f"select count(*) from stg_{source}__{table}")[0][0]
         tables.append(
             {
@@ -60,6 +75,7 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
                 "loaded": loaded,
                 "staged": staged,
                 "quarantined": quarantined.get(f"{source}.{table}", 0),
+                "preset": in_place.get(source, "demo"),
             }
         )
     identity = warehouse.query_published(
