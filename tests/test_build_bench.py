@@ -81,3 +81,27 @@ def test_layers_and_windows() -> None:
     start, end = node_window(_result("model.tessera.customers", 10, 14, 4.0))
     assert (end - start).total_seconds() == 14 - 10  # type: ignore[operator]
     assert node_window({"unique_id": "model.tessera.x", "timing": []}) == (None, None)
+
+
+def test_the_staging_bench_points_each_path_at_its_presets_and_restores_the_environment(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from orchestration.build.staging_bench import _presets_file
+    from orchestration.source_presets import PRESETS_FILE_ENV
+    from orchestration.source_presets.config import load_presets
+
+    monkeypatch.setenv(PRESETS_FILE_ENV, "before.yml")
+    presets = tmp_path / "presets.yml"
+    presets.write_text("sources:\n  events:\n    preset: segment\n    schema: segment\n")
+    with _presets_file(presets):
+        assert load_presets().preset("events") == "segment"
+    with _presets_file(None):
+        # the contract path: a file that declares nothing, whatever the developer's checkout declares
+        assert load_presets().preset("events") == "demo"
+    assert os.environ[PRESETS_FILE_ENV] == "before.yml"
+    monkeypatch.delenv(PRESETS_FILE_ENV)
+    with _presets_file(None):
+        pass
+    assert PRESETS_FILE_ENV not in os.environ
