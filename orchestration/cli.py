@@ -88,7 +88,7 @@ def run(retrain: bool) -> None:
     """Build the declared sources (sources/presets.yml, person sources, raw files in data/raw/) through the
     Dagster job build_everything, then print a summary. Generates nothing: `tessera demo` does."""
     settings = _settings()
-    _use_demo_presets(settings)
+    _say_which_sources(settings)
     problem = _missing_demo_data(settings)
     if problem:
         console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
@@ -122,10 +122,9 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
             f"demo data: the loaders' shapes are written into DuckDB only; on {settings.target}, the raw contract"
         )
         shapes = "contract"
-    if shapes == "loaders" and not _config_ok(settings):
-        sys.exit(2)  # before anything is written into the warehouse
+    if not _config_ok(settings):
+        sys.exit(2)  # before anything is generated or written into the warehouse
     marker = settings.data_dir / "generated.json"
-    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
     wanted = {"customers": customers, "seed": seed, "shapes": shapes}
     if (
         regenerate
@@ -137,75 +136,77 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
 
         with console.status(f"generating demo data: {customers:,} customers (seed {seed}) …"):
             run_generate(customers=customers, seed=seed, out=settings.data_dir)
-            demo_presets.unlink(missing_ok=True)
+            for path in settings.data_dir.glob("presets.*.yml"):
+                path.unlink()  # any target's: its loader tables hold the world generated before
             if shapes == "loaders":
                 _write_demo_sources(settings)
+            else:
+                warehouse.drop_demo_loader_tables()
         marker.write_text(json.dumps(wanted))
     else:
         console.print(
             f"demo data: reusing {settings.data_dir} ({customers:,} customers, seed {seed}, {shapes})"
         )
-    if shapes == "loaders":
-        from orchestration.source_presets import PRESETS_FILE_ENV
-
-        os.environ[PRESETS_FILE_ENV] = str(demo_presets)
-        console.print(f"sources: the demo's, in the loaders' shapes ({_shown_path(str(demo_presets))})")
+        if shapes == "loaders":
+            warehouse.restamp_demo_loader_tables()
+    _say_which_sources(settings)
     _run_pipeline(settings)
-
-
-#: Where `tessera demo` declares the demo's sources when it writes them in the loaders' shapes.
-DEMO_PRESETS_FILE = "presets.yml"
 
 
 def _write_demo_sources(settings: Settings) -> None:
     """Write the generated events, shop, CRM, support and email files as the loaders' tables into the
-    published warehouse (read in place from there, like a company's), declare them in data/presets.yml,
-    and remove the files they came from: the tables are now the demo's only copy."""
+    published warehouse (read in place from there, like a company's), declare them for this target
+    (data/presets.<target>.yml), and remove the files they came from: the tables are now the demo's only
+    copy."""
     from orchestration.generate.loader_shapes import converted_files, presets_yaml
+    from orchestration.source_presets.config import demo_presets_file
     from orchestration.warehouse.registry import get_warehouse
 
     written = get_warehouse(settings).write_demo_loader_tables(settings.raw_dir)
-    (settings.data_dir / DEMO_PRESETS_FILE).write_text(presets_yaml(list(written)))
+    demo_presets_file(settings.data_dir, settings.target).write_text(presets_yaml(list(written)))
     for path in converted_files(settings.raw_dir, list(written)):
         path.unlink()
 
 
 def _demo_sources_present(settings: Settings) -> bool:
-    """True when data/presets.yml is there and the published warehouse holds every table it declares."""
+    """True when the demo declared its loader tables for this target and the published warehouse holds
+    every one it declared."""
     from orchestration.generate.loader_shapes import declared_tables
+    from orchestration.source_presets.config import demo_presets_file
     from orchestration.warehouse.registry import get_warehouse
 
-    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
+    demo_presets = demo_presets_file(settings.data_dir, settings.target)
     if not demo_presets.exists():
         return False
     warehouse = get_warehouse(settings)
     return all(warehouse.published_columns(schema, table) for schema, table in declared_tables(demo_presets))
 
 
-def _use_demo_presets(settings: Settings) -> None:
-    """`tessera run` and `tessera dev` after `tessera demo`: while the presets file (sources/presets.yml, or
-    TESSERA_SOURCE_PRESETS) declares no source of the user's own, the demo's declarations apply: the demo
-    wrote those systems only as the loaders' tables."""
-    from orchestration.source_presets import PRESETS_FILE_ENV
-    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
+def _say_which_sources(settings: Settings) -> None:
+    """One line when the demo's declarations are the ones in use (source_presets.config.presets_path)."""
+    from orchestration.source_presets.config import demo_presets_file, presets_path
 
-    demo_presets = settings.data_dir / DEMO_PRESETS_FILE
-    if not demo_presets.exists():
-        return
-    try:
-        presets = load_presets()
-    except SourcePresetConfigError:
-        return  # the configuration check names the problem
-    if all(declaration.preset == "demo" for declaration in presets.sources.values()):
-        os.environ[PRESETS_FILE_ENV] = str(demo_presets)
-        console.print(f"sources: the demo's, in the loaders' shapes ({_shown_path(str(demo_presets))})")
+    if presets_path() == demo_presets_file(settings.data_dir, settings.target):
+        console.print(f"sources: the demo's, in the loaders' shapes ({_shown_path(str(presets_path()))})")
 
 
 def _missing_demo_data(settings: Settings) -> str | None:
     """One line when a system reads the demo preset (declared, or by default) but data/raw/ holds no raw
     file for any of them: the user meant `tessera demo`, or has not declared their sources yet."""
-    from orchestration.source_presets.config import SourcePresetConfigError, load_presets, presets_path
+    from orchestration.source_presets.config import (
+        SourcePresetConfigError,
+        demo_presets_file,
+        load_presets,
+        presets_path,
+    )
     from orchestration.warehouse.load import present_raw_files
+
+    demo_presets = demo_presets_file(settings.data_dir, settings.target)
+    if presets_path() == demo_presets and not _demo_sources_present(settings):
+        return (
+            f"Nothing was run: {_shown_path(str(demo_presets))} declares the demo's loader tables, and the "
+            "warehouse does not hold them: run `tessera demo`, or declare your sources."
+        )
 
     try:
         presets = load_presets()
@@ -443,7 +444,7 @@ def _print_summary(settings: Settings) -> None:
 @click.option("--port", default=3000, show_default=True)
 def dev(port: int) -> None:
     """Open the Dagster UI on http://127.0.0.1:PORT (Ctrl-C stops it)."""
-    _use_demo_presets(_settings())
+    _say_which_sources(_settings())
     _ensure_manifest()
     env = {**os.environ, "DAGSTER_HOME": str(DAGSTER_HOME)}
     command = [

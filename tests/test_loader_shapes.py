@@ -1,4 +1,5 @@
-"""The demo world in the loaders' shapes (orchestration/generate/loader_shapes.py): the generator's files
+"""The demo world in the loaders' shapes (orchestration/generate/loader_shapes.py, written by
+orchestration/warehouse/demo_loader_tables.py on DuckDB): the generator's files
 rewritten as Segment's and Fivetran's connectors write them, checked against the loaders' documented
 shapes (tests/segment_world.py, tests/shopify_world.py, tests/fivetran_world.py) and against the files
 they came from. The whole pipeline on them runs in tests/test_tiny_worlds.py (`tessera demo`)."""
@@ -12,15 +13,14 @@ import duckdb
 import pytest
 
 from orchestration.generate import generate
-from orchestration.generate.loader_shapes import (
-    LOADER_SHAPES,
-    converted_files,
-    declared_tables,
-    presets_yaml,
+from orchestration.generate.loader_shapes import LOADER_SHAPES, converted_files, declared_tables, presets_yaml
+from orchestration.source_presets import PRESETS_FILE_ENV
+from orchestration.source_presets.config import demo_presets_file, load_presets, presets_path
+from orchestration.warehouse.demo_loader_tables import (
+    drop_loader_shapes,
+    restamp_loader_shapes,
     write_loader_shapes,
 )
-from orchestration.source_presets import PRESETS_FILE_ENV
-from orchestration.source_presets.config import load_presets
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +54,18 @@ def test_every_system_is_written_with_every_row(world) -> None:  # type: ignore[
     def rows(path: str, where: str = "true") -> int:
         return _one(con, f"select count(*) from read_parquet('{raw / path}') where {where}")  # type: ignore[return-value]
 
-    assert written["events"]["segment.tracks"] == rows("events/tracks.parquet") > 0
-    assert written["events"]["segment.pages"] == rows("events/pages.parquet") > 0
-    assert written["events"]["segment.identifies"] == rows("events/identifies.parquet") > 0
-    assert written["shop"]["shopify.customer"] == rows("shop/customers.parquet") > 0
-    assert written["shop"]["shopify.order"] == rows("shop/orders.parquet") > 0
-    assert written["shop"]["shopify.order_line"] == rows("shop/order_items.parquet") > 0
-    assert written["crm"]["hubspot.contact"] == rows("crm/contacts.parquet") > 0
-    assert written["support"]["zendesk.ticket"] == rows("support/tickets.parquet") > 0
-    assert written["support"]["zendesk.satisfaction_rating"] == rows(
+    assert written["events"]["demo_segment.tracks"] == rows("events/tracks.parquet") > 0
+    assert written["events"]["demo_segment.pages"] == rows("events/pages.parquet") > 0
+    assert written["events"]["demo_segment.identifies"] == rows("events/identifies.parquet") > 0
+    assert written["shop"]["demo_shopify.customer"] == rows("shop/customers.parquet") > 0
+    assert written["shop"]["demo_shopify.order"] == rows("shop/orders.parquet") > 0
+    assert written["shop"]["demo_shopify.order_line"] == rows("shop/order_items.parquet") > 0
+    assert written["crm"]["demo_hubspot.contact"] == rows("crm/contacts.parquet") > 0
+    assert written["support"]["demo_zendesk.ticket"] == rows("support/tickets.parquet") > 0
+    assert written["support"]["demo_zendesk.satisfaction_rating"] == rows(
         "support/survey_responses.parquet", "survey_type = 'csat'"
     )
-    assert written["esp"]["klaviyo.event"] == rows("esp/email_events.parquet") > 0
+    assert written["esp"]["demo_klaviyo.event"] == rows("esp/email_events.parquet") > 0
     # every track call is in exactly one per-event table, but those with no event name
     per_event = sum(
         count
@@ -77,22 +77,22 @@ def test_every_system_is_written_with_every_row(world) -> None:  # type: ignore[
 
 def test_track_properties_live_in_the_per_event_tables(world) -> None:  # type: ignore[no-untyped-def]
     _, con, _ = world
-    tracks = _columns(con, "segment", "tracks")
+    tracks = _columns(con, "demo_segment", "tracks")
     assert {"id", "event", "event_text", "uuid_ts", "original_timestamp", "received_at"} <= set(tracks)
     assert not {"product_id", "price", "order_id", "revenue", "_loaded_at"} & set(tracks)
     # a column only once a value arrives: the order event has the order's, the product events the product's
-    assert {"order_id", "revenue"} <= set(_columns(con, "segment", "order_completed"))
-    assert "price" not in _columns(con, "segment", "order_completed")
-    assert {"product_id", "category", "price"} <= set(_columns(con, "segment", "product_viewed"))
-    assert "order_id" not in _columns(con, "segment", "product_viewed")
+    assert {"order_id", "revenue"} <= set(_columns(con, "demo_segment", "order_completed"))
+    assert "price" not in _columns(con, "demo_segment", "order_completed")
+    assert {"product_id", "category", "price"} <= set(_columns(con, "demo_segment", "product_viewed"))
+    assert "order_id" not in _columns(con, "demo_segment", "product_viewed")
     # a duplicated delivery is in both tables, as the loader writes it
     assert (
         _one(
             con,
-            "select count(*) from (select id from segment.tracks group by id having count(*) > 1) as repeated "
-            "where id not in (select id from segment.product_viewed union all select id from "
-            "segment.product_added union all select id from segment.order_completed union all select id from "
-            "segment.checkout_started union all select id from segment.product_list_viewed)",
+            "select count(*) from (select id from demo_segment.tracks group by id having count(*) > 1) as repeated "
+            "where id not in (select id from demo_segment.product_viewed union all select id from "
+            "demo_segment.product_added union all select id from demo_segment.order_completed union all select id from "
+            "demo_segment.checkout_started union all select id from demo_segment.product_list_viewed)",
         )
         == 0
     )
@@ -105,8 +105,8 @@ def test_record_ids_and_values_are_the_generators(world) -> None:  # type: ignor
         _one(
             con,
             f"select count(*) from read_parquet('{raw / 'crm/contacts.parquet'}') as contact "
-            "anti join hubspot.contact on contact.contact_id = hubspot.contact.id "
-            "and contact.email is not distinct from hubspot.contact.property_email",
+            "anti join demo_hubspot.contact on contact.contact_id = demo_hubspot.contact.id "
+            "and contact.email is not distinct from demo_hubspot.contact.property_email",
         )
         == 0
     )
@@ -114,8 +114,8 @@ def test_record_ids_and_values_are_the_generators(world) -> None:  # type: ignor
         _one(
             con,
             f"select count(*) from read_parquet('{raw / 'support/tickets.parquet'}') as ticket "
-            "anti join (select zendesk.ticket.id, zendesk.user.email from zendesk.ticket "
-            "left join zendesk.user on zendesk.ticket.requester_id = zendesk.user.id) as landed "
+            "anti join (select demo_zendesk.ticket.id, demo_zendesk.user.email from demo_zendesk.ticket "
+            "left join demo_zendesk.user on demo_zendesk.ticket.requester_id = demo_zendesk.user.id) as landed "
             "on ticket.ticket_id = landed.id and ticket.requester_email is not distinct from landed.email",
         )
         == 0
@@ -123,13 +123,13 @@ def test_record_ids_and_values_are_the_generators(world) -> None:  # type: ignor
     assert (
         _one(
             con,
-            "select count(*) from shopify.order where (source_name = 'pos') <> (location_id is not null)",
+            "select count(*) from demo_shopify.order where (source_name = 'pos') <> (location_id is not null)",
         )
         == 0
     )
     # Klaviyo names each email event by its metric
-    assert {name for (name,) in con.execute("select distinct metric.name from klaviyo.event join "
-                                              "klaviyo.metric on event.metric_id = metric.id").fetchall()} <= {
+    assert {name for (name,) in con.execute("select distinct metric.name from demo_klaviyo.event join "
+                                              "demo_klaviyo.metric on event.metric_id = metric.id").fetchall()} <= {
         "Received Email", "Opened Email", "Clicked Email", "Bounced Email", "Unsubscribed"
     }  # fmt: skip
 
@@ -138,7 +138,7 @@ def test_csat_is_good_or_bad_as_zendesk_rates_it(world) -> None:  # type: ignore
     raw, con, _ = world
     pairs = con.execute(
         f"select survey.score, rating.score from read_parquet('{raw / 'support/survey_responses.parquet'}') "
-        "as survey join zendesk.satisfaction_rating as rating on survey.response_id = rating.id"
+        "as survey join demo_zendesk.satisfaction_rating as rating on survey.response_id = rating.id"
     ).fetchall()
     assert pairs
     for score, rating in pairs:
@@ -149,10 +149,10 @@ def test_load_times_end_when_the_tables_were_written(world) -> None:  # type: ig
     _, con, _ = world
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for column, table in [
-        ("uuid_ts", "segment.tracks"),
-        ("_fivetran_synced", "shopify.order"),
-        ("_fivetran_synced", "hubspot.contact"),
-        ("_fivetran_synced", "klaviyo.event"),
+        ("uuid_ts", "demo_segment.tracks"),
+        ("_fivetran_synced", "demo_shopify.order"),
+        ("_fivetran_synced", "demo_hubspot.contact"),
+        ("_fivetran_synced", "demo_klaviyo.event"),
     ]:
         latest = _one(con, f"select max({column}) from {table}")
         assert abs((latest - now).total_seconds()) < 3600 * 24, (table, latest)  # type: ignore[operator]
@@ -182,3 +182,87 @@ def test_a_system_without_its_files_is_not_written(tmp_path: Path, world) -> Non
     con = duckdb.connect()
     assert list(write_loader_shapes(partial, con)) == ["crm"]
     assert "sources: {}" in presets_yaml([])
+
+
+def test_the_demos_declarations_apply_while_the_user_declares_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command reads the presets through presets_path: after `tessera demo`, an erase, a retention
+    run or the summary sees the demo's loader tables, until the user declares a source of their own."""
+    monkeypatch.setenv("TESSERA_TARGET", "duckdb")
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path / "data"))
+    user = tmp_path / "presets.yml"
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(user))
+    assert presets_path() == user  # no demo declared
+    demo = demo_presets_file(tmp_path / "data", "duckdb")
+    demo.parent.mkdir()
+    demo.write_text(presets_yaml(list(LOADER_SHAPES)))
+    assert presets_path() == demo  # the user's file does not exist
+    user.write_text("sources:\n  shop:\n    preset: demo\n")
+    assert presets_path() == demo  # declares nothing of the user's own
+    assert load_presets().preset("events") == "segment"
+    user.write_text("sources:\n  events:\n    preset: snowplow\n    schema: atomic\n")
+    assert presets_path() == user
+    user.write_text("sources: [unclosed\n")
+    assert presets_path() == user  # a broken file is the one to report on
+    # another target's warehouse holds no demo loader tables
+    user.unlink()
+    monkeypatch.setenv("TESSERA_TARGET", "postgres")
+    assert presets_path() == user
+
+
+def test_load_times_move_to_now_and_switching_shape_leaves_no_copy(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    raw, _, _ = world
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    # a raw contract table from a demo in the other shape: dropped once the loader's tables hold the data
+    con.execute("create schema raw_crm")
+    con.execute("create table raw_crm.contacts as select 1 as contact_id")
+    con.execute("create schema raw_pos")
+    con.execute("create table raw_pos.transactions as select 1 as transaction_id")
+    write_loader_shapes(raw, con)
+    tables = {
+        f"{s}.{t}"
+        for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    }
+    assert "raw_crm.contacts" not in tables and "raw_pos.transactions" in tables
+    con.execute("update demo_hubspot.contact set _fivetran_synced = _fivetran_synced - interval 10 day")
+    restamp_loader_shapes(con)
+    latest, earliest = con.execute(
+        "select max(_fivetran_synced), min(_fivetran_synced) from demo_hubspot.contact"
+    ).fetchall()[0]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert abs((latest - now).total_seconds()) < 3600 * 24 and latest >= earliest
+    drop_loader_shapes(con)
+    schemas = {s for (s,) in con.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert not schemas & {schema for _, schema in LOADER_SHAPES.values()}
+
+
+def test_retention_says_it_cannot_reach_a_system_read_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retention policy on events while a preset reads them in place: the loader's rows are not Tessera's
+    to fold, so the run says so and logs it, instead of a silent zero on the empty stand-in table."""
+    from orchestration.retention.config import Policy
+    from orchestration.retention.engine import DuckDBRunner, enforce
+
+    presets = tmp_path / "presets.yml"
+    presets.write_text("sources:\n  events:\n    preset: segment\n    schema: demo_segment\n")
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(presets))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create schema raw_events")
+    con.execute(
+        "create table raw_events.pages as select 'a1' as anonymous_id, timestamp '2020-01-01' as received_at"
+    )
+    policy = Policy.model_validate(
+        {"source": "events", "table": "pages", "clock": "received_at", "keep_days": 10,
+         "aggregate": {"group_by": ["anonymous_id"], "measures": {"page_views": {"kind": "count"}}}}
+    )  # fmt: skip
+    [result] = enforce(DuckDBRunner(con), [policy], as_of=dt.datetime(2026, 3, 1))
+    assert result.rows_removed == 0 and "read in place by the segment preset" in result.note
+    assert "demo_segment" in result.note
+    logged = con.execute("select source_name, table_name, note from retained.retention_runs").fetchall()
+    assert logged == [("events", "pages", result.note)]
+    # on the demo preset the same policy folds and removes the old row
+    presets.write_text("sources: {}\n")
+    [result] = enforce(DuckDBRunner(con), [policy], as_of=dt.datetime(2026, 3, 1))
+    assert result.rows_removed == 1

@@ -161,13 +161,13 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     _succeeded(result)
     assert "in the loaders' shapes" in result.output
     schemas = {name for (name,) in _query(settings, "select schema_name from information_schema.schemata")}
-    assert {"segment", "shopify", "hubspot", "zendesk", "klaviyo"} <= schemas
+    assert {"demo_segment", "demo_shopify", "demo_hubspot", "demo_zendesk", "demo_klaviyo"} <= schemas
     assert not [path for path in settings.raw_dir.glob("*/*.parquet") if path.parent.name in
                 {"events", "shop", "crm", "support", "esp"}]  # fmt: skip
     # each system reached the marts through its preset
     # every track call is staged or quarantined (duplicate deliveries, no message id), none lost
     quarantined = _count(settings, "quarantined_rows where source_name = 'events' and table_name = 'tracks'")
-    assert _count(settings, "stg_events__tracks") + quarantined == _count(settings, "segment.tracks") > 0
+    assert _count(settings, "stg_events__tracks") + quarantined == _count(settings, "demo_segment.tracks") > 0
     assert _count(settings, "stg_shop__orders") > 0
     assert _count(settings, "stg_crm__contacts") > 0
     assert _count(settings, "stg_esp__email_events") > 0
@@ -179,8 +179,25 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     assert "in the loaders' shapes" in again.output
     # the summary counts what the preset read in place, not the empty stand-in raw table
     read = _count(settings, "base_events__tracks")
-    assert read == _count(settings, "segment.tracks")
+    assert read == _count(settings, "demo_segment.tracks")
     assert any(
         "events.tracks (segment, in place)" in line and f"{read:,}" in line
         for line in again.output.splitlines()
     ), again.output
+
+
+def test_an_erase_after_the_demo_reaches_the_loaders_tables(world_100):
+    """`tessera privacy erase` reads the same presets as the demo's run (the demo's declarations, while the
+    user declares none): it deletes the person from the loader's tables the demo wrote, and proves it."""
+    _result, settings = world_100
+    [(email,)] = _query(
+        settings,
+        "select lower(trim(property_email)) from demo_hubspot.contact where property_email like '%@%' "
+        "and lower(trim(property_email)) in (select lower(trim(email)) from demo_klaviyo.person) "
+        "order by id limit 1",
+    )
+    erased, _ = _tessera(settings.data_dir.parent, "privacy", "erase", f"email:{email}")
+    assert erased.exit_code == 0, erased.output
+    assert '"status": "completed"' in erased.output and '"hits": 0' in erased.output, erased.output
+    for table, column in [("demo_hubspot.contact", "property_email"), ("demo_klaviyo.person", "email")]:
+        assert _count(settings, f"{table} where lower(trim({column})) = '{email}'") == 0, table

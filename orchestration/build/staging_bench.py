@@ -91,7 +91,7 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     segment = _settings(workdir / "segment")
     segment.raw_dir.mkdir(parents=True)
     began = time.perf_counter()
-    written = get_warehouse(segment).write_demo_loader_tables(generated / "raw")
+    written = get_warehouse(segment).write_demo_loader_tables(generated / "raw", ["events"])
     write_seconds = time.perf_counter() - began
     presets = workdir / "segment" / "presets.yml"
     presets.write_text(presets_yaml(["events"]))

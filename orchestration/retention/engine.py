@@ -251,6 +251,13 @@ def apply_policy(
         run_id, policy.source, policy.table, "dry_run" if dry_run else trigger, policy.keep_days,
         cutoff, 0, 0, 0, 0, dry_run, "", now,
     )  # fmt: skip
+    in_place = _read_in_place(policy)
+    if in_place:
+        # The rows are the loader's, in its tables: staging reads them there, and the raw table here
+        # is an empty stand-in. Said and logged, never a silent zero.
+        result.note = in_place
+        log.warning("retention %s.%s: %s", policy.source, policy.table, in_place)
+        return _log(runner, result, dry_run)
     if not _table_exists(runner, policy.raw_schema, policy.table):
         result.note = "raw table not loaded"
         return _log(runner, result, dry_run)
@@ -310,6 +317,26 @@ def apply_policy(
         policy.source, policy.table, result.rows_removed, cutoff, result.aggregate_rows_written,
     )  # fmt: skip
     return result
+
+
+def _read_in_place(policy: Policy) -> str | None:
+    """Why a policy cannot reach its rows when a preset reads its system in place (docs/sources.md), else
+    None. Retention applies to the tables Tessera loads; a loader's own tables keep the loader's retention."""
+    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
+
+    if policy.schema_name:
+        return None
+    try:
+        presets = load_presets()
+    except SourcePresetConfigError:
+        return None
+    declaration = presets.sources.get(policy.source)
+    if declaration is None or declaration.preset == "demo":
+        return None
+    return (
+        f"not enforced: {policy.source} is read in place by the {declaration.preset} preset "
+        f"(schema {declaration.schema_name}); set the retention of the loader's own tables"
+    )
 
 
 def _insert_run(runner: Runner, r: TableRetention) -> None:

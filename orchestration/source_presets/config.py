@@ -10,7 +10,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestration.settings import PROJECT_DIR
+from orchestration.settings import PROJECT_DIR, Settings
 
 #: Another presets file (tests, a second deployment); by default <repo>/sources/presets.yml.
 PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
@@ -137,9 +137,40 @@ class SourcePresets(BaseModel):
 
 
 def presets_path(project_dir: Path = PROJECT_DIR) -> Path:
-    """The presets file: TESSERA_SOURCE_PRESETS, else <project>/sources/presets.yml."""
+    """The presets file: TESSERA_SOURCE_PRESETS, else <project>/sources/presets.yml; but while that file
+    declares no source of the user's own (none, or every one on demo) and `tessera demo` wrote the demo's
+    sources as the loaders' tables into this target's warehouse, the demo's declarations
+    (demo_presets_file): the demo has those systems only as loader tables. Every command that builds,
+    erases, retains or reports reads the presets through here, so they all see the same sources."""
     configured = os.environ.get(PRESETS_FILE_ENV)
-    return Path(configured) if configured else project_dir / "sources" / "presets.yml"
+    path = Path(configured) if configured else project_dir / "sources" / "presets.yml"
+    settings = Settings.from_env()
+    demo = demo_presets_file(settings.data_dir, settings.target)
+    if demo.exists() and not _declares_sources(path):
+        return demo
+    return path
+
+
+def demo_presets_file(data_dir: Path, target: str) -> Path:
+    """Where `tessera demo` declares the demo's loader tables for the warehouse of `target` (the data
+    folder is shared between targets: only a warehouse the demo wrote them into has such a file)."""
+    return data_dir / f"presets.{target}.yml"
+
+
+def _declares_sources(path: Path) -> bool:
+    """True when the file declares a source on a preset other than demo, or cannot be read (then it is
+    the file to report on)."""
+    if not path.exists():
+        return False
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        sources = data.get("sources") or {}
+        return any(
+            (declaration or {}).get("preset", DEFAULT_PRESET) != DEFAULT_PRESET
+            for declaration in sources.values()
+        )
+    except (OSError, yaml.YAMLError, AttributeError):
+        return True
 
 
 def shown_path(path: Path) -> str:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -181,20 +182,37 @@ class DuckDBWarehouse:
             "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view",
         ]
 
-    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
-        """Into the published file, where a company's loader tables would be read in place, under the
-        writer lock: a build that is running finishes first."""
-        from orchestration.generate.loader_shapes import write_loader_shapes
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """Into the published file, where a company's loader tables would be read in place, under the writer
+        lock (a `tessera run` waits for it; a Dagster run holds the lock only while it loads and publishes)."""
+        from orchestration.warehouse.demo_loader_tables import write_loader_shapes
 
+        return self._on_published(lambda con: write_loader_shapes(raw_dir, con, systems))
+
+    def drop_demo_loader_tables(self) -> None:
+        from orchestration.warehouse.demo_loader_tables import drop_loader_shapes
+
+        if self.published_db.exists():
+            self._on_published(drop_loader_shapes)
+
+    def restamp_demo_loader_tables(self) -> None:
+        from orchestration.warehouse.demo_loader_tables import restamp_loader_shapes
+
+        self._on_published(restamp_loader_shapes)
+
+    def _on_published(self, change: Any) -> Any:
+        """`change(connection)` on the published file, under the writer lock, checkpointed."""
         self.published_db.parent.mkdir(parents=True, exist_ok=True)
         with writer_lock(self.settings):
             con = open_file(self.published_db)
             try:
-                written = write_loader_shapes(raw_dir, con)
+                result = change(con)
                 con.execute("checkpoint warehouse")
             finally:
                 con.close()
-        return written
+        return result
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         if not self.published_db.exists():

@@ -63,9 +63,18 @@ class Warehouse(Protocol):
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
         """Load the declared person sources and every raw file into the build."""
 
-    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
         """Write the demo's raw files of raw_dir as the loaders' tables into the published warehouse
-        (orchestration/generate/loader_shapes.py); {system: {"schema.table": rows}} for those written."""
+        (orchestration/generate/loader_shapes.py says which); {system: {"schema.table": rows}} for those
+        written."""
+
+    def drop_demo_loader_tables(self) -> None:
+        """Drop the demo's loader tables, if any (a demo in the raw contract's shape)."""
+
+    def restamp_demo_loader_tables(self) -> None:
+        """Move the demo's loader tables' load times to end now, as a loader's next sync would."""
 
     def publish(self) -> None:
         """Make the audited build what readers see; refuse when its audit did not pass."""

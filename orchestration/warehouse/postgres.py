@@ -287,7 +287,15 @@ class PostgresWarehouse:
     def how_to_query(self) -> list[str]:
         return [f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."]
 
-    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
+
+    def drop_demo_loader_tables(self) -> None:
+        """Nothing to drop: the demo writes no loader tables here."""
+
+    def restamp_demo_loader_tables(self) -> None:
         raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:

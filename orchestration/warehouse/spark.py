@@ -262,7 +262,15 @@ class SparkWarehouse:
             f"{self.spark.host}:{self.spark.port} (beeline, pyhive, dbt-spark, a BI tool's Spark connector)."
         ]
 
-    def write_demo_loader_tables(self, raw_dir: Path) -> dict[str, dict[str, int]]:
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
+
+    def drop_demo_loader_tables(self) -> None:
+        """Nothing to drop: the demo writes no loader tables here."""
+
+    def restamp_demo_loader_tables(self) -> None:
         raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
