@@ -266,3 +266,20 @@ def test_retention_says_it_cannot_reach_a_system_read_in_place(
     presets.write_text("sources: {}\n")
     [result] = enforce(DuckDBRunner(con), [policy], as_of=dt.datetime(2026, 3, 1))
     assert result.rows_removed == 1
+
+
+def test_a_system_read_in_place_has_no_raw_file_by_design_and_is_not_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from orchestration.warehouse.load import keep_earlier_load
+
+    presets = tmp_path / "presets.yml"
+    presets.write_text("sources:\n  events:\n    preset: segment\n    schema: demo_segment\n")
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(presets))
+    with caplog.at_level("WARNING"):
+        keep_earlier_load("events", "tracks", 0)
+        keep_earlier_load("pos", "transactions", 12)
+    assert [r.getMessage() for r in caplog.records] == [
+        "no raw file for pos.transactions: the 12 rows an earlier build loaded are kept (drop "
+        "raw_pos.transactions to declare the system absent)"
+    ]
