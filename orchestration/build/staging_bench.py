@@ -37,18 +37,6 @@ def _presets_file(path: Path | None) -> Iterator[None]:
             os.environ[PRESETS_FILE_ENV] = before
 
 
-def _settings(workdir: Path) -> Settings:
-    return Settings.from_env(
-        {
-            **os.environ,
-            "TESSERA_TARGET": "duckdb",
-            "TESSERA_DATA_DIR": str(workdir / "data"),
-            "TESSERA_WAREHOUSE": str(workdir / "warehouse" / "tessera.duckdb"),
-            "TESSERA_BUILD_DB": str(workdir / "warehouse" / "build" / "tessera.duckdb"),
-        }
-    )
-
-
 def _staging_run(settings: Settings) -> dict[str, float]:
     """One dbt run of the events' staging (after the seeds it reads, untimed): its wall time, and the
     models' own time from run_results."""
@@ -77,6 +65,7 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     """Generate one world; stage its events `repeat` times through each path, alternating; medians."""
     from orchestration.generate import generate
     from orchestration.generate.loader_shapes import presets_yaml
+    from orchestration.identity.bench import bench_settings
     from orchestration.warehouse.registry import get_warehouse
 
     generated = workdir / "generated"
@@ -85,10 +74,10 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     generate_seconds = time.perf_counter() - began
 
     # The contract: only the events' files, loaded into raw_events by every build.
-    contract = _settings(workdir / "contract")
+    contract = bench_settings(workdir / "contract")
     shutil.copytree(generated / "raw" / "events", contract.raw_dir / "events")
     # The segment preset: the same calls as Segment's tables in the warehouse, read in place.
-    segment = _settings(workdir / "segment")
+    segment = bench_settings(workdir / "segment")
     segment.raw_dir.mkdir(parents=True)
     began = time.perf_counter()
     written = get_warehouse(segment).write_demo_loader_tables(generated / "raw", ["events"])

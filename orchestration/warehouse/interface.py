@@ -105,3 +105,20 @@ class Warehouse(Protocol):
     def scratch(self) -> AbstractContextManager[Settings]:
         """Settings for a throwaway build that starts from the published state and that no reader
         sees (a what-if): it builds like any build, is never published, and is removed on exit."""
+
+
+class WithoutDemoLoaderTables:
+    """For a warehouse the demo writes no loader tables into: `tessera demo` keeps the raw contract there."""
+
+    writes_demo_loader_tables = False
+
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
+
+    def drop_demo_loader_tables(self) -> None:
+        """Nothing to drop: the demo writes no loader tables here."""
+
+    def restamp_demo_loader_tables(self) -> None:
+        raise NotImplementedError("the demo's loader tables are written into DuckDB only")

@@ -20,7 +20,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
-from orchestration.warehouse.interface import SyncLocation
+from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -43,7 +43,7 @@ from orchestration.warehouse.types import POSTGRES_TO_DUCKDB_TYPES
 log = logging.getLogger(__name__)
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(WithoutDemoLoaderTables):
     """The shared server: raw_* schemas are loaded in place; models build into the build schema,
     which replaces the published schema by renames inside one transaction."""
 
@@ -51,7 +51,6 @@ class PostgresWarehouse:
     runs_syncs = True
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
-    writes_demo_loader_tables = False  # the demo keeps the raw contract's files here
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -286,17 +285,6 @@ class PostgresWarehouse:
 
     def how_to_query(self) -> list[str]:
         return [f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."]
-
-    def write_demo_loader_tables(
-        self, raw_dir: Path, systems: list[str] | None = None
-    ) -> dict[str, dict[str, int]]:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
-
-    def drop_demo_loader_tables(self) -> None:
-        """Nothing to drop: the demo writes no loader tables here."""
-
-    def restamp_demo_loader_tables(self) -> None:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         try:

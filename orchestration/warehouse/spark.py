@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
 from orchestration.retention.engine import Runner
 from orchestration.settings import PROJECT_DIR, Settings
-from orchestration.warehouse.interface import SyncLocation
+from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
 
@@ -91,7 +91,7 @@ def spark_type(arrow_type: pa.DataType) -> str:
     return "string"
 
 
-class SparkWarehouse:
+class SparkWarehouse(WithoutDemoLoaderTables):
     """Spark through its Thrift server: raw_* databases loaded from the Parquet files; dbt builds into the
     build database. Publishing is not implemented yet (see the module docstring)."""
 
@@ -99,7 +99,6 @@ class SparkWarehouse:
     runs_syncs = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
-    writes_demo_loader_tables = False  # the demo keeps the raw contract's files here
 
     def __init__(self, settings: Settings, spark: SparkSettings | None = None):
         self.settings = settings
@@ -261,17 +260,6 @@ class SparkWarehouse:
             f"Query the database {self.spark.published_schema} through the Spark Thrift server "
             f"{self.spark.host}:{self.spark.port} (beeline, pyhive, dbt-spark, a BI tool's Spark connector)."
         ]
-
-    def write_demo_loader_tables(
-        self, raw_dir: Path, systems: list[str] | None = None
-    ) -> dict[str, dict[str, int]]:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
-
-    def drop_demo_loader_tables(self) -> None:
-        """Nothing to drop: the demo writes no loader tables here."""
-
-    def restamp_demo_loader_tables(self) -> None:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         try:
