@@ -41,8 +41,10 @@ def postgres_run(demo_data, settings, session_dir):
         )
         for (schema,) in cur.fetchall():
             cur.execute(f'drop schema "{schema}" cascade')
+    # The session's generated files are this world's: `tessera demo` reuses them (on Postgres the demo
+    # keeps the raw contract's shape).
     (settings.data_dir / "generated.json").write_text(
-        json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED})
+        json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED, "shapes": "contract"})
     )
     env = {
         **os.environ,
