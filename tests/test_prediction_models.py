@@ -82,6 +82,39 @@ def test_a_retrain_asked_for_or_a_full_refresh_makes_a_new_version(features, fir
     assert (refreshed["model_version"], refreshed["train_reason"]) == (2, "full refresh")
 
 
+def test_a_build_that_reuses_the_kept_version_reads_no_features(features, first):
+    """The DuckDB model passes a reader and the count of training rows: a reuse never calls the reader,
+    a retrain calls it once and trains on what it returns, as with the table itself."""
+    calls = []
+
+    def reader() -> pa.Table:
+        calls.append(1)
+        return features
+
+    counted = first.to_pylist()[0]["training_rows"]
+    reused = train_or_reuse(reader, _kept_table(first), training_rows=counted).to_pylist()[0]
+    assert (reused["model_decision"], reused["builds_used"], calls) == ("reused", 2, [])
+    forced = train_or_reuse(reader, _kept_table(first, retrain_requested=True), training_rows=counted)
+    assert calls == [1]
+    from_table = train_or_reuse(features, _kept_table(first, retrain_requested=True))
+    columns = [
+        "model_version",
+        "train_reason",
+        "training_rows",
+        "churn_training_rows",
+        "purchase_30d_training_rows",
+    ]
+    assert forced.select(columns).to_pylist() == from_table.select(columns).to_pylist()
+    scored = ["customer_id", "churn_probability", "purchase_30d_probability"]
+    assert (
+        score_features(features, models=forced)
+        .select(scored)
+        .equals(score_features(features, models=from_table).select(scored))
+    )
+    with pytest.raises(ValueError, match="training_rows"):
+        train_or_reuse(reader, _kept_table(first))
+
+
 def test_too_few_rows_keep_no_version():
     tiny = _feature_table(n=60, seed=4)
     (row,) = train_or_reuse(tiny, _kept_table()).to_pylist()

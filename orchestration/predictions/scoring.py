@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -267,18 +267,27 @@ def definition() -> str:
 
 
 def train_or_reuse(
-    table: pa.Table, kept_table: pa.Table, timings: dict[str, float] | None = None
+    table: pa.Table | Callable[[], pa.Table],
+    kept_table: pa.Table,
+    timings: dict[str, float] | None = None,
+    training_rows: int | None = None,
 ) -> pa.Table:
     """int_prediction_models: the latest kept classifiers when still fit to score this build
     (kept.retrain_reason is None), else both fitted anew on the training snapshot as a new version.
     A version is kept only when at least one classifier could be fitted (model_version is null
-    otherwise: too few rows, as `_fit_classifier` logs)."""
+    otherwise: too few rows, as `_fit_classifier` logs).
+
+    `table` may be a function that reads the feature snapshots, with `training_rows` (the training
+    snapshot's rows with history, counted where the data is): then the snapshots are read only when a
+    new version is trained, and a build that reuses the kept one pulls no features into Python."""
     timings = {} if timings is None else timings
     with threadpool_limits(limits=1):
-        table = _prepared(table)
         policy, previous = kept.policy_and_kept(kept_table)
-        training = table.filter(pc.equal(table["snapshot_name"], "training"))
-        training_rows = int(_bools(training["has_history"]).sum())
+        if isinstance(table, pa.Table):
+            table = _prepared(table)
+            training_rows = _training_rows(table)
+        elif training_rows is None:
+            raise ValueError("a features reader needs training_rows")
         fingerprint = definition()
         reason = kept.retrain_reason(previous, policy, training_rows, fingerprint)
         if reason is None and previous is not None:
@@ -300,6 +309,9 @@ def train_or_reuse(
                 purchase_30d_model=previous.purchase_30d_model,
             )
         log.info("predictions train a new model version: %s", reason)
+        if not isinstance(table, pa.Table):
+            table = _prepared(table())
+            training_rows = _training_rows(table)
         fitted = _fit_classifiers(table, timings)
         trained = fitted.churn is not None or fitted.purchase_30d is not None
         return kept.models_row(
@@ -349,6 +361,12 @@ def _normalised(table: pa.Table) -> pa.Table:
         "cutoff_at",
         pc.cast(table["cutoff_at"], pa.timestamp("us")),
     )
+
+
+def _training_rows(table: pa.Table) -> int:
+    """The training snapshot's rows with history: what the retrain policy compares."""
+    training = table.filter(pc.equal(table["snapshot_name"], "training"))
+    return int(_bools(training["has_history"]).sum())
 
 
 def _prepared(table: pa.Table) -> pa.Table:

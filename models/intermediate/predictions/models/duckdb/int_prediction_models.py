@@ -1,7 +1,8 @@
 """The churn and purchase-in-30-days classifiers this build scores with, on DuckDB: the latest kept
 version while it still fits the data, else both fitted anew on the training snapshot as a new version
 (one row; orchestration/predictions/kept.py says when, prediction_model_store keeps the versions).
-On Postgres the pipeline's scoring step runs the same function between two dbt invocations.
+On Postgres the pipeline's scoring step runs the same function between two dbt invocations (it reads the
+features to score them anyway).
 """
 
 from orchestration.predictions.scoring import train_or_reuse
@@ -9,6 +10,12 @@ from orchestration.predictions.scoring import train_or_reuse
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    features = dbt.ref("int_customer_features_snapshotted").to_arrow_table()
+    features = dbt.ref("int_customer_features_snapshotted")
     kept = dbt.ref("int_prediction_model_kept").to_arrow_table()
-    return train_or_reuse(features, kept)
+    # Counted in DuckDB: a build that reuses the kept version reads no feature row into Python.
+    training_rows = (
+        features.filter("snapshot_name = 'training' and coalesce(cast(has_history as boolean), false)")
+        .aggregate("count(*)")
+        .fetchall()[0][0]
+    )
+    return train_or_reuse(features.to_arrow_table, kept, training_rows=int(training_rows))
