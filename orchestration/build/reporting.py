@@ -31,19 +31,10 @@ def _person_source_tables(warehouse: Any, quarantined: dict[str, int]) -> list[d
     ]
 
 
-def _presets_read_in_place() -> dict[str, str]:
-    """{system: preset} for each system whose tables a preset reads in place (not the demo's raw files)."""
-    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
-
-    try:
-        presets = load_presets()
-    except SourcePresetConfigError:
-        return {}
-    return {system: d.preset for system, d in presets.sources.items() if d.preset != "demo"}
-
-
 def warehouse_summary(settings: Settings) -> dict[str, Any]:
     """Rows loaded, staged and quarantined per raw table, quarantine reasons, and the last audit."""
+    from orchestration.source_presets.config import read_in_place
+
     warehouse = get_warehouse(settings)
     raw_schema_filter = "table_schema like 'raw\\_%' escape '\\'"
     raw_tables = warehouse.query_published(
@@ -57,7 +48,7 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
     for source, table, _reason, rows in quarantine:
         quarantined[f"{source}.{table}"] = quarantined.get(f"{source}.{table}", 0) + rows
     tables = []
-    in_place = _presets_read_in_place()
+    in_place = {system: d.preset for system, d in read_in_place().items()}
     for schema, table in raw_tables:
         source = schema.removeprefix("raw_")
         if source == "person_sources":

@@ -322,16 +322,12 @@ def apply_policy(
 def _read_in_place(policy: Policy) -> str | None:
     """Why a policy cannot reach its rows when a preset reads its system in place (docs/sources.md), else
     None. Retention applies to the tables Tessera loads; a loader's own tables keep the loader's retention."""
-    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
+    from orchestration.source_presets.config import read_in_place
 
     if policy.schema_name:
         return None
-    try:
-        presets = load_presets()
-    except SourcePresetConfigError:
-        return None
-    declaration = presets.sources.get(policy.source)
-    if declaration is None or declaration.preset == "demo":
+    declaration = read_in_place().get(policy.source)
+    if declaration is None:
         return None
     return (
         f"not enforced: {policy.source} is read in place by the {declaration.preset} preset "

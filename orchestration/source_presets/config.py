@@ -277,6 +277,17 @@ def load_presets(project_dir: Path = PROJECT_DIR) -> SourcePresets:
     return SourcePresets(sources=sources, path=path if path.exists() else None)
 
 
+def read_in_place(project_dir: Path = PROJECT_DIR) -> dict[str, SourceDeclaration]:
+    """{system: declaration} for each system a preset other than demo reads in place: its rows are the
+    loader's, in the loader's tables, and its raw_<system> tables are empty stand-ins. A presets file
+    that does not validate reads as none here: the build stops on it with the reason (load_presets)."""
+    try:
+        presets = load_presets(project_dir)
+    except SourcePresetConfigError:
+        return {}
+    return {system: d for system, d in presets.sources.items() if d.preset != DEFAULT_PRESET}
+
+
 def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """The `source_presets` var the staging models read at parse time (macros/staging/source_preset.sql)."""
     presets = load_presets(project_dir)

@@ -59,7 +59,9 @@ def keep_earlier_load(source: str, table: str, rows: int) -> TableLoad:
     missing from one delivery must not empty the table (every downstream mart, and a sync's adds, would
     follow). Only a table never loaded becomes an empty stand-in. Logged once per table, by name; not
     for a system a preset reads in place, which has no raw file by design."""
-    if source in systems_read_in_place():
+    from orchestration.source_presets.config import read_in_place
+
+    if source in read_in_place():
         log.debug("no raw file for %s.%s: the system is read in place by its preset", source, table)
     else:
         log.warning(
@@ -72,17 +74,6 @@ def keep_earlier_load(source: str, table: str, rows: int) -> TableLoad:
             table,
         )
     return TableLoad(source, table, rows)
-
-
-def systems_read_in_place() -> set[str]:
-    """The source systems a preset other than demo reads in place (sources/presets.yml, docs/sources.md)."""
-    from orchestration.source_presets.config import SourcePresetConfigError, load_presets
-
-    try:
-        presets = load_presets()
-    except SourcePresetConfigError:
-        return set()
-    return {system for system, declaration in presets.sources.items() if declaration.preset != "demo"}
 
 
 def _empty_file(path: Path, schema: pa.Schema) -> Path:
