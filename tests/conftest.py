@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -36,6 +38,9 @@ shutil.copyfile(
 _PG_DATABASE = os.environ.get("TESSERA_TEST_PG_DATABASE", "test")
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 TEST_PG_DATABASE = f"{_PG_DATABASE}_{_WORKER}" if _WORKER else _PG_DATABASE
+
+# Seconds each xdist group took in a measured run of the whole suite (pytest_collection_modifyitems).
+GROUP_SECONDS = Path(__file__).parent / "group_seconds.json"
 
 TEST_CUSTOMERS = 1500
 TEST_SEED = 11
@@ -212,10 +217,12 @@ def pytest_collection_modifyitems(config, items):
     or the project's target/ (the Dagster job, the manifest) run on one worker, which builds that
     world once; the rest of each module runs on one worker too, so its module fixtures are built
     once. A module whose module fixtures are used on both sides stays whole on the first. A test with an
-    xdist_group mark goes to that group."""
+    xdist_group mark goes to that group. The groups are then ordered by how long each took in a measured
+    run (tests/group_seconds.json; tools/test_group_seconds.py refreshes it)."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist's workers only
         return
     modules: dict[str, list[pytest.Item]] = {}
+    groups: dict[str, str] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
     for module, its in modules.items():
@@ -232,3 +239,10 @@ def pytest_collection_modifyitems(config, items):
             # What loadgroup does for an xdist_group mark: the group goes after an "@" in the
             # test's id. pytest-xdist 3.8 writes it to `_nodeid`, which pytest 9.2 no longer reads.
             item._id = type(item._id).parse(f"{item.nodeid}@{group}")
+            groups[item.nodeid] = group
+    # Longest groups first (with --no-loadscope-reorder, xdist hands the groups out in this order, each to
+    # the next worker that runs short): the last groups to start are short, so neither worker waits long
+    # for the other at the end. A group not in the file (new, or never measured) counts as longest.
+    seconds = json.loads(GROUP_SECONDS.read_text())
+    order = {group: i for i, group in enumerate(dict.fromkeys(groups.values()))}
+    items.sort(key=lambda item: (-seconds.get(groups[item.nodeid], math.inf), order[groups[item.nodeid]]))
