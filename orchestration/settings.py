@@ -95,6 +95,16 @@ class Settings:
         return self.published_db.parent / f"last_audit.{self.target}.json"
 
     @property
+    def landed_path(self) -> Path:
+        """What the running build found landed before it read its sources (orchestration/build/landing.py)."""
+        return self.build_db.parent / f"landed.{self.target}.json"
+
+    @property
+    def last_landed_path(self) -> Path:
+        """What the build that was published last found landed: the sensor build_when_data_lands compares."""
+        return self.published_db.parent / f"last_landed.{self.target}.json"
+
+    @property
     def lock_path(self) -> Path:
         return self.published_db.parent / ".writer.lock"
 

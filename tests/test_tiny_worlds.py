@@ -186,6 +186,40 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     ), again.output
 
 
+def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_path):
+    """The demo's build recorded what it read, and publishing kept it: the landing sensor finds nothing
+    new. A track call that Segment's loader then writes (a newer uuid_ts) asks for one build."""
+    from dagster import RunRequest, SkipReason, build_sensor_context
+
+    from orchestration.build.landing import landed_since_publish
+    from orchestration.build.schedules import build_when_data_lands
+
+    _result, settings = world_100
+    root = tmp_path / "copy"
+    shutil.copytree(settings.data_dir.parent, root)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in {
+            **_env(root),
+            "DBT_TARGET_PATH": _env(settings.data_dir.parent)["DBT_TARGET_PATH"],
+        }.items():
+            monkeypatch.setenv(name, value)
+        copy = Settings.from_env()
+        read = copy.last_landed_path.read_text()
+        assert '"table:segment.tracks"' in read and '"file:pos/transactions"' in read
+        assert landed_since_publish(copy)[0] == []
+        assert isinstance(build_when_data_lands(build_sensor_context()), SkipReason)
+        con = duckdb.connect(str(copy.published_db))
+        con.execute(
+            "insert into demo_segment.tracks select * replace (id || '-late' as id, uuid_ts + interval 1 minute "
+            "as uuid_ts) from demo_segment.tracks order by uuid_ts desc limit 1"
+        )
+        con.close()
+        changed, fingerprint = landed_since_publish(copy)
+        assert changed == ["table:segment.tracks"]
+        request = build_when_data_lands(build_sensor_context())
+        assert isinstance(request, RunRequest) and request.run_key == f"landed-{fingerprint}"
+
+
 def test_an_erase_after_the_demo_reaches_the_loaders_tables(world_100):
     """`tessera privacy erase` reads the same presets as the demo's run (the demo's declarations, while the
     user declares none): it deletes the person from the loader's tables the demo wrote, and proves it."""

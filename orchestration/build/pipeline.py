@@ -26,6 +26,7 @@ from orchestration.audiences.definitions import audiences_dir, dbt_vars_args
 from orchestration.audiences.rules import load_project
 from orchestration.build.audience_sandbox import SandboxPlan
 from orchestration.build.dagster_events import report_materializations
+from orchestration.build.landing import record_landed
 from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
 from orchestration.build.unit_tests import (
     code_fingerprint,
@@ -495,6 +496,7 @@ def build(
     warehouse = get_warehouse(settings)
     with writer_lock(settings):
         warehouse.prepare_build()
+        record_landed(settings)
         loads = warehouse.load_raw(settings.raw_dir)
         fingerprint = code_fingerprint(settings, dbt_vars)
         with unit_tests_when_code_changed(settings, fingerprint) as skipped:

@@ -75,5 +75,8 @@ class Audit:
 
 
 def keep_audit(settings: Settings) -> None:
-    """The published build's audit stays beside the published data, for `tessera summary`."""
+    """The published build's audit stays beside the published data, for `tessera summary`; so does its
+    record of what had landed when it read its sources (orchestration/build/landing.py), if it made one."""
     os.replace(settings.audit_path, settings.last_audit_path)
+    if settings.landed_path.exists():
+        os.replace(settings.landed_path, settings.last_landed_path)

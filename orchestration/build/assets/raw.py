@@ -11,6 +11,7 @@ from dagster import (
     multi_asset,
 )
 
+from orchestration.build.landing import record_landed
 from orchestration.build.project import dbt_project
 from orchestration.settings import Settings
 from orchestration.warehouse.connection import writer_lock
@@ -53,6 +54,7 @@ def raw_sources_asset(settings: Settings) -> AssetsDefinition:
         warehouse = get_warehouse(settings)
         with writer_lock(settings):
             warehouse.prepare_build()
+            record_landed(settings)
             try:
                 loads = warehouse.load_raw(settings.raw_dir)
             except RawContractError as exc:

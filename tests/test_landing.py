@@ -1,0 +1,163 @@
+"""What has landed since the published build read its sources, and the sensor that builds when it changes
+(orchestration/build/landing.py, build/schedules.py): file drops, person source files and loader tables
+read in place, on a hand-made folder with a hand-made dbt manifest (no dbt, no build)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from dagster import RunRequest, SkipReason, build_sensor_context
+
+from orchestration.build.landing import landed_since_publish, record_landed, what_landed
+from orchestration.build.schedules import build_when_data_lands
+from orchestration.settings import Settings
+from orchestration.warehouse.audit import keep_audit
+
+
+def _manifest(target: Path) -> None:
+    """Two sources a preset reads in place (Segment's tracks and identifies, declared with their load-time
+    column) and one of the raw contract, which the file drops cover."""
+
+    def source(name: str, table: str, path: str, loaded_at: str | None) -> dict:
+        return {
+            "source_name": name,
+            "name": table,
+            "schema": name if name != "events" else "raw_events",
+            "identifier": table,
+            "database": "tessera",
+            "relation_name": f'"tessera"."{name}"."{table}"',
+            "original_file_path": path,
+            "loaded_at_field": loaded_at,
+        }
+
+    segment = "models/staging/events/base/segment/_segment__sources.yml"
+    target.mkdir(parents=True)
+    (target / "manifest.json").write_text(
+        json.dumps(
+            {
+                "nodes": {"model.tessera.events": {"resource_type": "model", "database": "tessera"}},
+                "sources": {
+                    "source.tessera.segment.tracks": source("segment", "tracks", segment, "uuid_ts"),
+                    "source.tessera.segment.identifies": source("segment", "identifies", segment, "uuid_ts"),
+                    "source.tessera.events.tracks": source(
+                        "events", "tracks", "models/staging/events/_events__sources.yml", "_loaded_at"
+                    ),
+                },
+            }
+        )
+    )
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch) -> Settings:
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("TESSERA_TARGET", "duckdb")
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TESSERA_WAREHOUSE", str(tmp_path / "warehouse" / "tessera.duckdb"))
+    monkeypatch.setenv("TESSERA_BUILD_DB", str(tmp_path / "warehouse" / "build" / "tessera.duckdb"))
+    monkeypatch.setenv("TESSERA_PERSON_SOURCES", str(tmp_path / "person_sources.yml"))
+    _manifest(tmp_path / "target")
+    settings = Settings.from_env()
+    settings.published_db.parent.mkdir(parents=True)
+    con = duckdb.connect(str(settings.published_db))
+    # Segment's loader has written tracks; identifies does not exist yet (a loader creates a table when
+    # its first call arrives).
+    con.execute("create schema segment")
+    con.execute("create table segment.tracks (id varchar, uuid_ts timestamp)")
+    con.execute("insert into segment.tracks values ('m1', '2026-12-01 10:00:00')")
+    con.close()
+    _drop(settings, "pos", "transactions", ["t1"])
+    return settings
+
+
+def _drop(settings: Settings, system: str, table: str, ids: list[str]) -> None:
+    path = settings.raw_dir / system / f"{table}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": ids}), path)
+
+
+def _publish(settings: Settings) -> None:
+    """What a build does around its load, and publishing after it (a stand-in for the audit)."""
+    record_landed(settings)
+    settings.audit_path.write_text("{}")
+    keep_audit(settings)
+
+
+def test_nothing_published_yet_everything_landed_is_new(world):
+    changed, _ = landed_since_publish(world)
+    # The absent identifies table and the raw contract's own source are not loader tables landing.
+    assert changed == ["file:pos/transactions", "table:segment.tracks"]
+    assert what_landed(world)["table:segment.tracks"].startswith("2026-12-01 10:00:00")
+
+
+def test_a_published_build_has_read_what_is_there(world):
+    _publish(world)
+    assert landed_since_publish(world)[0] == []
+    assert isinstance(build_when_data_lands(build_sensor_context()), SkipReason)
+
+
+def test_new_loader_rows_a_new_table_and_a_new_file_each_ask_for_one_build(world):
+    _publish(world)
+    con = duckdb.connect(str(world.published_db))
+    con.execute("insert into segment.tracks values ('m2', '2026-12-01 10:05:00')")
+    con.execute("create table segment.identifies (id varchar, uuid_ts timestamp)")
+    con.execute("insert into segment.identifies values ('i1', '2026-12-01 10:06:00')")
+    con.close()
+    changed, fingerprint = landed_since_publish(world)
+    assert changed == ["table:segment.identifies", "table:segment.tracks"]
+    request = build_when_data_lands(build_sensor_context())
+    assert isinstance(request, RunRequest)
+    # One run per state: asked again before anything changes, the same key (Dagster runs it once).
+    assert request.run_key == f"landed-{fingerprint}"
+    assert build_when_data_lands(build_sensor_context()).run_key == request.run_key
+
+    _publish(world)
+    # A replaced delivery: same name, new content.
+    _drop(world, "pos", "transactions", ["t1", "t2"])
+    changed, second = landed_since_publish(world)
+    assert changed == ["file:pos/transactions"] and second != fingerprint
+
+
+def test_rows_deleted_from_a_loader_table_are_no_delivery(world):
+    """An erasure or retention deleting the newest rows lowers the newest load time: nothing to build."""
+    con = duckdb.connect(str(world.published_db))
+    con.execute("insert into segment.tracks values ('m2', '2026-12-01 10:05:00')")
+    con.close()
+    _publish(world)
+    con = duckdb.connect(str(world.published_db))
+    con.execute("delete from segment.tracks where id = 'm2'")
+    con.close()
+    assert landed_since_publish(world)[0] == []
+
+
+def test_a_build_that_was_not_published_leaves_the_published_record(world):
+    _publish(world)
+    _drop(world, "pos", "transactions", ["t1", "t2"])
+    # The next build records what it read, and fails its audit: nothing is published.
+    record_landed(world)
+    assert landed_since_publish(world)[0] == ["file:pos/transactions"]
+    assert os.path.exists(world.landed_path)
+
+
+def test_a_person_source_file_counts(world):
+    people = world.data_dir / "people.csv"
+    people.parent.mkdir(parents=True, exist_ok=True)
+    people.write_text("id,email\n1,ann@example.com\n")
+    world.person_sources_path.write_text(
+        "person_sources:\n"
+        "  - name: fair\n"
+        f"    file: {people}\n"
+        "    record_id: id\n"
+        "    fields:\n"
+        "      email: email\n"
+    )
+    _publish(world)
+    assert landed_since_publish(world)[0] == []
+    people.write_text("id,email\n1,ann@example.com\n2,bo@example.com\n")
+    assert landed_since_publish(world)[0] == ["file:person_sources/fair.people"]
