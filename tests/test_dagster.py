@@ -1,4 +1,4 @@
-"""The Dagster definitions: asset graph, checks, schedule, one writer at a time, and the web UI."""
+"""The Dagster definitions: asset graph, checks, schedule and landing sensor, one writer at a time, and the web UI."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ def test_nightly_schedule_runs_everything(dbt_manifest):
     schedule = defs().resolve_schedule_def("nightly_build")
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.job_name == "build_everything"
+    # and new data starts it between nights (tests/test_landing.py)
+    landing = defs().resolve_sensor_def("build_when_data_lands")
+    assert landing.job_name == "build_everything" and landing.default_status.value == "RUNNING"
 
 
 def test_warehouse_writers_run_one_at_a_time(dbt_manifest):

@@ -161,3 +161,29 @@ def test_a_person_source_file_counts(world):
     assert landed_since_publish(world)[0] == []
     people.write_text("id,email\n1,ann@example.com\n2,bo@example.com\n")
     assert landed_since_publish(world)[0] == ["file:person_sources/fair.people"]
+
+
+def test_the_landing_benchmark_delivers_one_more_plausible_track_call(tmp_path):
+    """tessera bench landing's delivery (orchestration/build/bench.py): every earlier call, and one more of
+    a known user, with its own id, at a time staging accepts (not one of the planted out-of-range ones)."""
+    import datetime as dt
+
+    from orchestration.build.bench import land_track_call
+    from orchestration.generate import SCHEMAS
+
+    path = tmp_path / "raw" / "events" / "tracks.parquet"
+    path.parent.mkdir(parents=True)
+    rows = [
+        {"id": f"m{i}", "user_id": None if i == 9 else f"u{i}", "timestamp": dt.datetime(2026, 11, 1 + i)}
+        for i in range(10)
+    ] + [{"id": "planted", "user_id": "u0", "timestamp": dt.datetime(2099, 1, 1)}]
+    schema = SCHEMAS["events.tracks"]
+    pq.write_table(
+        pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema), path
+    )
+    land_track_call(tmp_path / "raw", "new-one")
+    after = pq.read_table(path).to_pylist()
+    assert [r["id"] for r in after[:-1]] == [r["id"] for r in rows]
+    new = after[-1]
+    assert new["id"] == "new-one" and new["user_id"] == "u8" and new["timestamp"] == dt.datetime(2026, 11, 9)
+    assert new["_loaded_at"] > dt.datetime(2026, 12, 1)

@@ -1,9 +1,12 @@
-"""`tessera bench build` and `tessera bench staging`: the build's own benchmarks."""
+"""`tessera bench build`, `tessera bench staging` and `tessera bench landing`: the build's own benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,17 @@ from rich.console import Console
 from orchestration.settings import Settings
 
 console = Console()
+
+
+@contextlib.contextmanager
+def bench_folder(workdir: Path | None, prefix: str) -> Iterator[Path]:
+    """`workdir`, kept; or a temporary folder, removed after the benchmark."""
+    folder = workdir or Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Command:
@@ -35,23 +49,46 @@ def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Com
     def bench_build(customers: int, seed: int, growth: float, dagster: bool, workdir: Path | None) -> None:
         """Time and peak memory per layer and for the slowest models: a first build, and a rebuild after
         GROWTH more person records (optionally through Dagster too)."""
-        import shutil
-        import tempfile
-
         from orchestration.build.bench import run_build_benchmark
 
-        folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-build-"))
-        try:
-            with console.status(f"build benchmark at {customers:,} customers …"):
-                figures = run_build_benchmark(
-                    customers, seed, folder, growth, dagster=definitions_for if dagster else None
-                )
-        finally:
-            if workdir is None:
-                shutil.rmtree(folder, ignore_errors=True)
+        with (
+            bench_folder(workdir, "tessera-bench-build-") as folder,
+            console.status(f"build benchmark at {customers:,} customers …"),
+        ):
+            figures = run_build_benchmark(
+                customers, seed, folder, growth, dagster=definitions_for if dagster else None
+            )
         console.print(json.dumps(figures), soft_wrap=True)
 
     return bench_build
+
+
+def bench_landing_command(definitions_for: Callable[[Settings], Any]) -> click.Command:
+    """`tessera bench landing`: the Dagster job of `definitions_for(settings)` is the build the landing
+    sensor asks for."""
+
+    @click.command("landing")
+    @click.option("--customers", default=100_000, show_default=True)
+    @click.option("--seed", default=7, show_default=True)
+    @click.option(
+        "--workdir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Keep the files here [default: temporary].",
+    )
+    def bench_landing(customers: int, seed: int, workdir: Path | None) -> None:
+        """From a file landing to its event in the published `events`: a world built and published, then
+        a new delivery of the track calls, the landing check, and the Dagster build it asks for."""
+        from orchestration.build.bench import run_landing_benchmark
+
+        with (
+            bench_folder(workdir, "tessera-bench-landing-") as folder,
+            console.status(f"landing benchmark at {customers:,} customers …"),
+        ):
+            figures = run_landing_benchmark(customers, seed, folder, definitions_for)
+        console.print(json.dumps(figures), soft_wrap=True)
+
+    return bench_landing
 
 
 @click.command("staging")
@@ -67,16 +104,11 @@ def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Com
 def bench_staging(customers: int, seed: int, repeat: int, workdir: Path | None) -> None:
     """The events' staging of one generated world through the raw contract (load, then stage) and through
     the segment preset (Segment's tables read in place), alternating in one run."""
-    import shutil
-    import tempfile
-
     from orchestration.build.staging_bench import run_staging_benchmark
 
-    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-staging-"))
-    try:
-        with console.status(f"staging benchmark at {customers:,} customers …"):
-            figures = run_staging_benchmark(customers, seed, folder, repeat)
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    with (
+        bench_folder(workdir, "tessera-bench-staging-") as folder,
+        console.status(f"staging benchmark at {customers:,} customers …"),
+    ):
+        figures = run_staging_benchmark(customers, seed, folder, repeat)
     console.print(json.dumps(figures), soft_wrap=True)

@@ -26,6 +26,9 @@ from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How often the sensor checks: it stats the raw files and reads one newest load time per loader table.
+LANDING_CHECK_SECONDS = 30
+
 
 def _file_state(path: Path) -> str:
     stat = path.stat()

@@ -17,12 +17,8 @@ from dagster import (
 )
 
 from orchestration.build.jobs import build_everything, run_syncs
-from orchestration.build.landing import landed_since_publish
+from orchestration.build.landing import LANDING_CHECK_SECONDS, landed_since_publish
 from orchestration.settings import Settings
-
-# How often the landing check runs (docs/operations.md): it stats the raw files and reads one newest
-# load time per loader table, milliseconds on any size.
-LANDING_CHECK_SECONDS = 30
 
 nightly_build = ScheduleDefinition(
     name="nightly_build",
