@@ -18,7 +18,7 @@ from orchestration.build.project import (
     prepare_manifest_if_dev,
     use_dbt_environment,
 )
-from orchestration.build.schedules import build_when_data_lands, nightly_build, syncs_after_build
+from orchestration.build.schedules import build_when_data_lands_sensor, nightly_build, syncs_after_build
 from orchestration.journeys.dagster import journey_assets, journeys_wait_sensor
 from orchestration.journeys.project import project_journeys
 from orchestration.privacy.erase import retry_pending_for_sync
@@ -74,7 +74,7 @@ def _definitions_for(settings: Settings, target_path: str) -> dg.Definitions:
             *(sync_schedules(project_syncs(settings)) if syncs else []),
         ],
         sensors=[
-            build_when_data_lands,
+            *([build_when_data_lands_sensor(settings)] if get_warehouse(settings).publishes else []),
             *([syncs_after_build] if syncs else []),
             *([journeys_wait_sensor(settings, build_everything)] if journeys else []),
         ],

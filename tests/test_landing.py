@@ -5,17 +5,23 @@ read in place, on a hand-made folder with a hand-made dbt manifest (no dbt, no b
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import RunRequest, SkipReason, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+)
 
 from orchestration.build.landing import landed_since_publish, record_landed, what_landed
-from orchestration.build.schedules import build_when_data_lands
+from orchestration.build.schedules import build_when_data_lands_sensor
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import keep_audit
 
@@ -82,6 +88,12 @@ def _drop(settings: Settings, system: str, table: str, ids: list[str]) -> None:
     pq.write_table(pa.table({"id": ids}), path)
 
 
+def _check(settings: Settings, instance: DagsterInstance | None = None) -> RunRequest | SkipReason:
+    """One evaluation of the sensor, as the daemon makes it."""
+    context = build_sensor_context(instance=instance or DagsterInstance.ephemeral())
+    return build_when_data_lands_sensor(settings)(context)
+
+
 def _publish(settings: Settings) -> None:
     """What a build does around its load, and publishing after it (a stand-in for the audit)."""
     record_landed(settings)
@@ -93,13 +105,20 @@ def test_nothing_published_yet_everything_landed_is_new(world):
     changed, _ = landed_since_publish(world)
     # The absent identifies table and the raw contract's own source are not loader tables landing.
     assert changed == ["file:pos/transactions", "table:segment.tracks"]
-    assert what_landed(world)["table:segment.tracks"].startswith("2026-12-01 10:00:00")
+    # the newest load time, as seconds since 1970: 2026-12-01 10:00:00 UTC
+    assert what_landed(world)["table:segment.tracks"] == 1796119200.0
+
+
+def test_no_published_warehouse_yet(world):
+    world.published_db.unlink()
+    assert landed_since_publish(world)[0] == ["file:pos/transactions"]
+    assert isinstance(_check(world), RunRequest)
 
 
 def test_a_published_build_has_read_what_is_there(world):
     _publish(world)
     assert landed_since_publish(world)[0] == []
-    assert isinstance(build_when_data_lands(build_sensor_context()), SkipReason)
+    assert isinstance(_check(world), SkipReason)
 
 
 def test_new_loader_rows_a_new_table_and_a_new_file_each_ask_for_one_build(world):
@@ -111,11 +130,11 @@ def test_new_loader_rows_a_new_table_and_a_new_file_each_ask_for_one_build(world
     con.close()
     changed, fingerprint = landed_since_publish(world)
     assert changed == ["table:segment.identifies", "table:segment.tracks"]
-    request = build_when_data_lands(build_sensor_context())
+    request = _check(world)
     assert isinstance(request, RunRequest)
     # One run per state: asked again before anything changes, the same key (Dagster runs it once).
     assert request.run_key == f"landed-{fingerprint}"
-    assert build_when_data_lands(build_sensor_context()).run_key == request.run_key
+    assert _check(world).run_key == request.run_key
 
     _publish(world)
     # A replaced delivery: same name, new content.
@@ -137,12 +156,35 @@ def test_rows_deleted_from_a_loader_table_are_no_delivery(world):
 
 
 def test_a_build_that_was_not_published_leaves_the_published_record(world):
+    """A build records what it read and fails its audit; an erasure (or retention) then publishes from a
+    new build that loaded nothing: the published record is still the earlier build's."""
+    from orchestration.warehouse.registry import get_warehouse
+
     _publish(world)
     _drop(world, "pos", "transactions", ["t1", "t2"])
-    # The next build records what it read, and fails its audit: nothing is published.
-    record_landed(world)
+    record_landed(world)  # the failed build: nothing is published
+    assert world.landed_path.exists()
+    get_warehouse(world).prepare_build()  # the erasure's build, which loads no raw file
+    world.audit_path.write_text("{}")
+    keep_audit(world)
     assert landed_since_publish(world)[0] == ["file:pos/transactions"]
-    assert os.path.exists(world.landed_path)
+
+
+def test_no_build_is_asked_for_while_one_is_queued_or_running(world):
+    """Deliveries while a build waits or runs start no second build: it reads them when it loads."""
+    instance = DagsterInstance.ephemeral()
+    running = instance.add_run(
+        DagsterRun(job_name="build_everything", run_id="a" * 36, status=DagsterRunStatus.STARTED)
+    )
+    skipped = _check(world, instance)
+    assert isinstance(skipped, SkipReason) and "started" in (skipped.skip_message or "")
+    # it failed; another job's run is going on: the deliveries ask for a build
+    instance.delete_run(running.run_id)
+    instance.add_run(
+        DagsterRun(job_name="build_everything", run_id="b" * 36, status=DagsterRunStatus.FAILURE)
+    )
+    instance.add_run(DagsterRun(job_name="run_syncs", run_id="c" * 36, status=DagsterRunStatus.STARTED))
+    assert isinstance(_check(world, instance), RunRequest)
 
 
 def test_a_person_source_file_counts(world):

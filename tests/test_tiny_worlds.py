@@ -189,10 +189,10 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
 def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_path):
     """The demo's build recorded what it read, and publishing kept it: the landing sensor finds nothing
     new. A track call that Segment's loader then writes (a newer uuid_ts) asks for one build."""
-    from dagster import RunRequest, SkipReason, build_sensor_context
+    from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
     from orchestration.build.landing import landed_since_publish
-    from orchestration.build.schedules import build_when_data_lands
+    from orchestration.build.schedules import build_when_data_lands_sensor
 
     _result, settings = world_100
     root = tmp_path / "copy"
@@ -207,7 +207,8 @@ def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_pat
         read = copy.last_landed_path.read_text()
         assert '"table:segment.tracks"' in read and '"file:pos/transactions"' in read
         assert landed_since_publish(copy)[0] == []
-        assert isinstance(build_when_data_lands(build_sensor_context()), SkipReason)
+        sensor = build_when_data_lands_sensor(copy)
+        assert isinstance(sensor(build_sensor_context(instance=DagsterInstance.ephemeral())), SkipReason)
         con = duckdb.connect(str(copy.published_db))
         con.execute(
             "insert into demo_segment.tracks select * replace (id || '-late' as id, uuid_ts + interval 1 minute "
@@ -216,7 +217,7 @@ def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_pat
         con.close()
         changed, fingerprint = landed_since_publish(copy)
         assert changed == ["table:segment.tracks"]
-        request = build_when_data_lands(build_sensor_context())
+        request = sensor(build_sensor_context(instance=DagsterInstance.ephemeral()))
         assert isinstance(request, RunRequest) and request.run_key == f"landed-{fingerprint}"
 
 

@@ -5,7 +5,8 @@ groups, longest first (tests/conftest.py, tests/group_seconds.json).
     .venv/bin/python tools/test_group_seconds.py target/junit.xml > tests/group_seconds.json
 
 A test's time in the report includes the fixtures it set up, so a group's figure counts the worlds
-it builds. Groups under a second are left out: a group missing from the file is scheduled first.
+it builds. Every group is listed, 0 for one under half a second: a group missing from the file (a
+new module) is scheduled first.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ import xml.etree.ElementTree as ET
 
 def group_seconds(junit_xml: str) -> dict[str, int]:
     """{group: whole seconds}, longest first. conftest.py writes the group into each test's id after an "@"
-    (inside the brackets of a parametrized test's id)."""
+    (the report may show it inside a parametrized test's brackets)."""
     seconds: collections.Counter[str] = collections.Counter()
     for case in ET.parse(junit_xml).iter("testcase"):
         name = case.get("name", "")
         if "@" in name:
             seconds[name.rsplit("@", 1)[1].rstrip("]")] += float(case.get("time") or 0)
-    return {group: round(s) for group, s in seconds.most_common() if round(s) >= 1}
+    return {group: round(s) for group, s in seconds.most_common()}
 
 
 def main() -> None:

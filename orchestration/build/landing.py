@@ -1,16 +1,19 @@
 """What has landed: the state of every source a build reads, so that new data can start a build.
 
 A build records what it is about to read (record_landed, just before it loads), and publishing keeps that
-record beside the published warehouse (Settings.last_landed_path, warehouse.audit.keep_audit). The sensor `build_when_data_lands`
-(build/schedules.py) compares what is there now with what the published build read, and asks for a build
-when they differ: new data reaches the published tables, and the syncs after them, without waiting for
-the nightly build.
+record beside the published warehouse (Settings.last_landed_path, warehouse.audit.keep_audit). The sensor
+`build_when_data_lands` (build/schedules.py) compares what is there now with what the published build
+read, and asks for a build when they differ: new data reaches the published tables, and the syncs after
+them, without waiting for the nightly build.
 
 What counts as landed:
-- a raw file drop (data/raw/<system>/<table>.parquet) or a person source's file: its size and time;
-- a loader's table that a preset reads in place: the newest value of its load-time column, as its
-  dbt source declares it (`loaded_at_field`: Segment's `uuid_ts`, Fivetran's `_fivetran_synced`,
-  Snowplow's `collector_tstamp`). A table the loader has not created yet counts as not landed.
+- a raw file drop (data/raw/<system>/<table>.parquet) or a person source's file: its size and
+  modification time (to the nanosecond; a folder copied with its times, say to another disk, is no
+  delivery);
+- a loader's table that a preset reads in place: the newest value of its load-time column, as its dbt
+  source declares it (`loaded_at_field`: Segment's `uuid_ts`, Fivetran's `_fivetran_synced`; Snowplow's
+  `collector_tstamp` is when the event was collected, so a late batch of old events is not seen). A table
+  the loader has not created yet counts as not landed.
 
 The record is taken before the build reads, so data that lands while a build loads is seen again by the
 next check: a delivery may start one build too many, never one too few."""
@@ -21,6 +24,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from orchestration.settings import Settings
 
@@ -35,21 +39,24 @@ def _file_state(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _landed_files(settings: Settings) -> dict[str, str]:
+def _landed_files(settings: Settings) -> dict[str, Any]:
     from orchestration.person_sources.config import PersonSourceConfigError, load_config
     from orchestration.warehouse.load import present_raw_files
 
-    files = {
-        f"file:{source}/{table}": _file_state(path)
-        for source, table, path in present_raw_files(settings.raw_dir)
-    }
+    files: dict[str, Any] = {}
+    for source, table, path in present_raw_files(settings.raw_dir):
+        try:
+            files[f"file:{source}/{table}"] = _file_state(path)
+        except FileNotFoundError:  # removed since the listing: not there
+            continue
     try:
         person_sources = load_config(settings).sources
     except PersonSourceConfigError:  # the build stops on it, with the reason; nothing to compare here
         person_sources = []
-    for source in person_sources:
-        if source.file is not None and Path(source.file).exists():
-            files[f"file:person_sources/{source.name}.{source.table_label}"] = _file_state(Path(source.file))
+    for person_source in person_sources:
+        if person_source.file is not None and Path(person_source.file).exists():
+            name = f"file:person_sources/{person_source.name}.{person_source.table_label}"
+            files[name] = _file_state(Path(person_source.file))
     return files
 
 
@@ -81,8 +88,10 @@ def _loader_tables(settings: Settings) -> list[tuple[str, str, str]]:
     return sorted(tables)
 
 
-def what_landed(settings: Settings) -> dict[str, str]:
-    """{what: its state} for every file and loader table the build reads (see the module's docstring)."""
+def what_landed(settings: Settings) -> dict[str, Any]:
+    """{what: its state} for every file and loader table the build reads (see the module's docstring). A
+    loader table's state is its newest load time in seconds since 1970 (UTC for a column with a time
+    zone), so neither side's time zone or date style changes it."""
     from orchestration.warehouse.registry import get_warehouse
 
     landed = _landed_files(settings)
@@ -90,37 +99,53 @@ def what_landed(settings: Settings) -> dict[str, str]:
     if tables:
         warehouse = get_warehouse(settings)
         for name, relation, column in tables:
+            sql = f'select cast(extract(epoch from max("{column}")) as double precision) from {relation}'
             try:
-                newest = warehouse.query_published(
-                    f'select cast(max("{column}") as varchar) from {relation}'
-                )[0][0]
-            except Exception as exc:  # an absent table (or no published warehouse yet): nothing landed there
-                log.debug("landing check: %s not readable (%s)", name, type(exc).__name__)
+                newest = warehouse.query_published(sql)[0][0]
+            except Exception as exc:  # noqa: BLE001 (any driver's error): said, and the table is left out
+                if "does not exist" in str(exc).lower():  # not created by the loader yet (or not published)
+                    log.debug("landing check: %s does not exist yet", name)
+                else:
+                    log.warning("landing check: %s not readable (%s); its deliveries start no build", name,
+                                type(exc).__name__)  # fmt: skip
                 continue
             if newest is not None:
-                landed[name] = newest
+                landed[name] = float(newest)
     return landed
 
 
 def record_landed(settings: Settings) -> None:
-    """Write what has landed, just before a build reads it; publishing keeps it (warehouse.audit.keep_audit)."""
+    """Write what has landed, just before a build reads it; publishing keeps it (warehouse.audit.keep_audit).
+    Only where builds publish; and never at the build's expense: a record that cannot be made is left out
+    (the next check then finds everything new, and asks for one build more)."""
+    from orchestration.warehouse.registry import get_warehouse
+
+    settings.landed_path.unlink(missing_ok=True)
+    if not get_warehouse(settings).publishes:
+        return
+    try:
+        landed = what_landed(settings)
+    except (OSError, ValueError) as exc:
+        log.warning("no record of what had landed before this build (%s)", type(exc).__name__)
+        return
     settings.landed_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.landed_path.write_text(json.dumps(what_landed(settings), indent=1, sort_keys=True))
+    settings.landed_path.write_text(json.dumps(landed, indent=1, sort_keys=True))
 
 
-def _is_new(name: str, state: str, read: str | None) -> bool:
+def _is_new(name: str, state: Any, read: Any) -> bool:
     """A file that changed in any way; a loader table whose newest load time is later than the one read
-    (rows deleted by an erasure or retention lower it, and are no delivery)."""
+    (rows deleted by an erasure lower it, and are no delivery)."""
     if read is None:
         return True
-    return state > read if name.startswith("table:") else state != read
+    if name.startswith("table:"):
+        return not isinstance(read, int | float) or float(state) > float(read)
+    return bool(state != read)
 
 
 def landed_since_publish(settings: Settings) -> tuple[list[str], str]:
     """What is new or changed since the published build read its sources, and a fingerprint of what is
-    there now (the same state gives the same fingerprint: one build per state). Nothing published yet:
-    everything that has landed is new. Load times are compared as the warehouse writes them as text
-    (ISO 8601, which sorts as time does)."""
+    there now (the same state gives the same fingerprint). Nothing published yet: everything that has
+    landed is new."""
     now = what_landed(settings)
     path = settings.last_landed_path
     read = json.loads(path.read_text()) if path.exists() else {}

@@ -46,6 +46,7 @@ class DuckDBWarehouse:
 
     python_steps_outside_dbt = False
     runs_syncs = True
+    publishes = True
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"
     writes_demo_loader_tables = True
@@ -69,6 +70,7 @@ class DuckDBWarehouse:
             self.build_db,
             self.build_db.with_name(self.build_db.name + ".wal"),
             self.settings.audit_path,
+            self.settings.landed_path,
         ):
             stale.unlink(missing_ok=True)
         if self.published_db.exists():

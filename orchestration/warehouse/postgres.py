@@ -49,6 +49,7 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
 
     python_steps_outside_dbt = True
     runs_syncs = True
+    publishes = True
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
 
@@ -62,6 +63,7 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
     def prepare_build(self) -> None:
         """A fresh build schema holding copies of the published tables, so carried-forward state continues."""
         self.settings.audit_path.unlink(missing_ok=True)
+        self.settings.landed_path.unlink(missing_ok=True)
         build, published = self.pg.build_schema, self.pg.published_schema
         with self.connect() as con, con.cursor() as cur:
             cur.execute(f'drop schema if exists "{build}" cascade')

@@ -97,6 +97,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
 
     python_steps_outside_dbt = True
     runs_syncs = False
+    publishes = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
 
@@ -152,6 +153,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         """A fresh build database holding copies of the published tables, so carried-forward state
         continues (nothing is published on Spark yet, so today it starts empty)."""
         self.settings.audit_path.unlink(missing_ok=True)
+        self.settings.landed_path.unlink(missing_ok=True)
         build, published = _checked(self.spark.build_schema), _checked(self.spark.published_schema)
         with self.cursor() as cur:
             cur.execute(f"drop database if exists {ident(build)} cascade")
