@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from orchestration.build.bench import RssSampler, cost_picture, layer_of, node_window
 
 T0 = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
@@ -105,3 +107,15 @@ def test_the_staging_bench_points_each_path_at_its_presets_and_restores_the_envi
     with _presets_file(None):
         pass
     assert PRESETS_FILE_ENV not in os.environ
+
+
+def test_a_benchmark_keeps_the_folder_it_is_given_and_removes_its_own(tmp_path):
+    from orchestration.benchmarks import bench_folder
+
+    with bench_folder(tmp_path, "x") as folder:
+        (folder / "kept").write_text("")
+    assert (tmp_path / "kept").exists()
+    with pytest.raises(RuntimeError), bench_folder(None, "x") as own:
+        (own / "file").write_text("")
+        raise RuntimeError("the benchmark failed")
+    assert own.name.startswith("tessera-bench-x-") and not own.exists()

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.benchmarks import bench_folder, workdir_option
 from orchestration.settings import Settings
 
 console = Console()
@@ -217,21 +218,16 @@ def report(out: Path) -> None:
 @click.command("audiences")
 @click.option("--customers", default=100_000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
-@click.option("--workdir", type=click.Path(path_type=Path), default=None, help="Keep the files here.")
+@workdir_option
 def bench_audiences(customers: int, seed: int, workdir: Path | None) -> None:
     """Build time of the audience models at N customers (per model, from dbt's run_results)."""
-    import shutil
-    import tempfile
-
     from orchestration.audiences.bench import run_audience_benchmark
 
-    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-audiences-"))
-    try:
-        with console.status(f"audience benchmark at {customers:,} customers (two builds) …"):
-            figures = run_audience_benchmark(customers, seed, folder)
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    with (
+        bench_folder(workdir, "audiences") as folder,
+        console.status(f"audience benchmark at {customers:,} customers (two builds) …"),
+    ):
+        figures = run_audience_benchmark(customers, seed, folder)
     console.print(json.dumps(figures), soft_wrap=True)
 
 

