@@ -229,3 +229,16 @@ def test_the_landing_benchmark_delivers_one_more_plausible_track_call(tmp_path):
     new = after[-1]
     assert new["id"] == "new-one" and new["user_id"] == "u8" and new["timestamp"] == dt.datetime(2026, 11, 9)
     assert new["_loaded_at"] > dt.datetime(2026, 12, 1)
+
+
+def test_a_first_build_keeps_its_record(world):
+    """The first build of a warehouse (nothing published) records what it read and loads into a new
+    build file: the load must not take the build for unprepared and discard the record."""
+    from orchestration.warehouse.registry import get_warehouse
+
+    world.published_db.unlink()
+    warehouse = get_warehouse(world)
+    warehouse.prepare_build()
+    record_landed(world)
+    warehouse.ensure_build()  # what load_raw does first
+    assert world.landed_path.exists()

@@ -76,6 +76,11 @@ class DuckDBWarehouse:
         if self.published_db.exists():
             shutil.copyfile(self.published_db, self.build_db)
             log.info("build database starts from the published copy %s", self.published_db)
+        else:
+            # A first build starts from an empty file, as a Postgres build starts from an empty schema: the
+            # build is prepared, and what it has recorded so far (what had landed) is not discarded again
+            # by ensure_build.
+            duckdb.connect(str(self.build_db)).close()
 
     def ensure_build(self) -> None:
         if not self.build_db.exists():
