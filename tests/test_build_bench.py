@@ -110,7 +110,7 @@ def test_the_staging_bench_points_each_path_at_its_presets_and_restores_the_envi
 
 
 def test_a_benchmark_keeps_the_folder_it_is_given_and_removes_its_own(tmp_path):
-    from orchestration.benchmarks import bench_folder
+    from orchestration.build.bench_options import bench_folder
 
     with bench_folder(tmp_path, "x") as folder:
         (folder / "kept").write_text("")

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.benchmarks import bench_folder, workdir_option
+from orchestration.build.bench_options import bench_folder, workdir_option
 from orchestration.settings import Settings
 
 console = Console()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from orchestration.benchmarks import bench_folder, workdir_option
+from orchestration.build.bench_options import bench_folder, workdir_option
 from orchestration.settings import Settings
 
 console = Console()

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from orchestration.benchmarks import bench_folder, workdir_option
+from orchestration.build.bench_options import bench_folder, workdir_option
 
 console = Console()
 
