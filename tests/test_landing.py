@@ -40,6 +40,7 @@ def _manifest(target: Path) -> None:
             "relation_name": f'"tessera"."{name}"."{table}"',
             "original_file_path": path,
             "loaded_at_field": loaded_at,
+            "freshness": {"warn_after": {"count": 6, "period": "hour"}},
         }
 
     segment = "models/staging/events/base/segment/_segment__sources.yml"
@@ -51,6 +52,12 @@ def _manifest(target: Path) -> None:
                 "sources": {
                     "source.tessera.segment.tracks": source("segment", "tracks", segment, "uuid_ts"),
                     "source.tessera.segment.identifies": source("segment", "identifies", segment, "uuid_ts"),
+                    # A list that changes with the account's set-up (freshness: null), written without
+                    # a load-time column at all: not a landing, and no warning.
+                    "source.tessera.segment.accounts": {
+                        **source("segment", "accounts", segment, "uuid_ts"),
+                        "freshness": None,
+                    },
                     "source.tessera.events.tracks": source(
                         "events", "tracks", "models/staging/events/_events__sources.yml", "_loaded_at"
                     ),
@@ -77,6 +84,7 @@ def world(tmp_path, monkeypatch) -> Settings:
     con.execute("create schema segment")
     con.execute("create table segment.tracks (id varchar, uuid_ts timestamp)")
     con.execute("insert into segment.tracks values ('m1', '2026-12-01 10:00:00')")
+    con.execute("create table segment.accounts (id varchar)")
     con.close()
     _drop(settings, "pos", "transactions", ["t1"])
     return settings
@@ -101,8 +109,9 @@ def _publish(settings: Settings) -> None:
     keep_audit(settings)
 
 
-def test_nothing_published_yet_everything_landed_is_new(world):
+def test_nothing_published_yet_everything_landed_is_new(world, caplog):
     changed, _ = landed_since_publish(world)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
     # The absent identifies table and the raw contract's own source are not loader tables landing.
     assert changed == ["file:pos/transactions", "table:segment.tracks"]
     # the newest load time, as seconds since 1970: 2026-12-01 10:00:00 UTC
