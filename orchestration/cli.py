@@ -240,12 +240,14 @@ def _run_pipeline(settings: Settings) -> None:
             "running the Dagster job build_everything (load → dbt build → publish) …"
         ),
         _output_to(run_log),
+        # Closed after the run: the event log keeps its SQLite connections open while the instance lives.
+        DagsterInstance.get() as instance,
     ):
         result = (
             defs()
             .resolve_job_def("build_everything")
             .execute_in_process(
-                instance=DagsterInstance.get(),
+                instance=instance,
                 raise_on_error=False,
                 # The terminal gets the summary; every event is in the Dagster UI's run log.
                 run_config=_quiet_run_config(),
@@ -286,12 +288,12 @@ def _run_pipeline(settings: Settings) -> None:
     if not syncs_enabled(settings):
         console.print("syncs: not run (none declared in syncs/syncs.yml, or this warehouse runs no syncs)")
         return
-    with console.status("running the syncs (Dagster job run_syncs) …"):
+    with console.status("running the syncs (Dagster job run_syncs) …"), DagsterInstance.get() as instance:
         syncs = (
             defs()
             .resolve_job_def("run_syncs")
             .execute_in_process(
-                instance=DagsterInstance.get(),
+                instance=instance,
                 raise_on_error=False,
                 run_config=_quiet_run_config(),
             )
