@@ -151,3 +151,15 @@ def test_a_write_to_a_run_file_deleted_meanwhile_does_not_fail(tmp_path):
         storage.dispose()
     with sqlite3.connect(tmp_path / "index.db") as index:
         assert index.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_bench_events_runs_the_same_job_on_both_storages(tmp_path):
+    from orchestration.build.events_bench import run_events_benchmark
+
+    figures = run_events_benchmark(tmp_path, assets=3, checks=2, repeat=1)
+    # The same events reach both storages: the job's steps, materializations and check results.
+    assert figures["events_per_run"]["dagster"] == figures["events_per_run"]["pooled"] > 3 * (1 + 2)
+    assert set(figures["median_seconds"]) == {"dagster", "pooled"}
+    assert figures["dagster_over_pooled"] > 0
+    assert (tmp_path / "pooled-0" / "history" / "runs" / "index.db").exists()
+    assert (tmp_path / "dagster-0" / "history" / "runs" / "index.db").exists()

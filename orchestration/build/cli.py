@@ -1,4 +1,4 @@
-"""`tessera bench build`, `tessera bench staging` and `tessera bench landing`: the build's own benchmarks."""
+"""`tessera bench build`, `staging`, `landing` and `events`: the build's own benchmarks."""
 
 from __future__ import annotations
 
@@ -83,4 +83,19 @@ def bench_staging(customers: int, seed: int, repeat: int, workdir: Path | None) 
         console.status(f"staging benchmark at {customers:,} customers …"),
     ):
         figures = run_staging_benchmark(customers, seed, folder, repeat)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@click.command("events")
+@click.option("--assets", default=100, show_default=True, help="Assets in the job, a chain.")
+@click.option("--checks", default=3, show_default=True, help="Asset checks per asset (dbt tests).")
+@click.option("--repeat", default=3, show_default=True, help="Runs on each storage; the figures are medians.")
+@workdir_option
+def bench_events(assets: int, checks: int, repeat: int, workdir: Path | None) -> None:
+    """Dagster's event log: a job shaped like the build (assets with asset checks, no dbt) on Dagster's
+    SQLite storage and on the pooled one, alternating in one run."""
+    from orchestration.build.events_bench import run_events_benchmark
+
+    with bench_folder(workdir, "events") as folder, console.status("event log benchmark …"):
+        figures = run_events_benchmark(folder, assets, checks, repeat)
     console.print(json.dumps(figures), soft_wrap=True)
