@@ -127,11 +127,12 @@ def published(demo_data, dbt_manifest, settings):
     from orchestration.definitions import defs
 
     assert "DBT_EXCLUDE_RESOURCE_TYPES" not in os.environ, "the main world builds every dbt resource"
-    result = (
-        defs()
-        .resolve_job_def("build_everything")
-        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
-    )
+    with DagsterInstance.get() as instance:
+        result = (
+            defs()
+            .resolve_job_def("build_everything")
+            .execute_in_process(instance=instance, raise_on_error=False)
+        )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 

@@ -57,6 +57,8 @@ def test_the_project_instance_uses_the_pooled_storage_and_dagster_reads_what_it_
         assert type(instance.event_log_storage) is PooledSqliteEventLogStorage
         result = materialize([one, two], instance=instance)
         assert result.success
+        # The run's end closed its files: an instance left open between runs holds none of the log.
+        assert instance.event_log_storage._engines == {}
         run_id = result.run_id
         written = [entry.dagster_event_type for entry in instance.all_logs(run_id)]
     # Dagster's own class reads the same files: the run's events and the asset index.
@@ -163,3 +165,48 @@ def test_bench_events_runs_the_same_job_on_both_storages(tmp_path):
     assert figures["dagster_over_pooled"] > 0
     assert (tmp_path / "pooled-0" / "history" / "runs" / "index.db").exists()
     assert (tmp_path / "dagster-0" / "history" / "runs" / "index.db").exists()
+
+
+def test_the_privacy_scan_of_dagster_files_leaves_open_connections_working(tmp_path):
+    """The erasure proof scans every file under DAGSTER_HOME. Opening and closing a database file as a plain
+    file would drop this process's SQLite locks on it, so another process's clean exit would take itself for
+    the last user and delete the write-ahead log under the open connections (disk I/O errors, lost events).
+    The scan reads SQLite files through SQLite."""
+    import subprocess
+    import sys
+
+    from orchestration.privacy.scan import scan_bytes
+
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    try:
+        storage.store_event(_entry("run_a", "alice@example.com wrote"))
+        for path in sorted(tmp_path.iterdir()):
+            scan_bytes(path, ["alice@example.com"])
+        assert (
+            scan_bytes(tmp_path / "run_a.db", ["alice@example.com"])
+            + scan_bytes(tmp_path / "run_a.db-wal", ["alice@example.com"])
+            >= 1
+        )
+        # Another process (a CLI run, the daemon) writes the same run database and exits cleanly.
+        other = (
+            "import sqlite3, sys; con = sqlite3.connect(sys.argv[1]); "
+            "con.execute('pragma journal_mode=wal'); con.execute('select count(*) from event_logs').fetchall(); "
+            "con.close()"
+        )
+        subprocess.run([sys.executable, "-c", other, str(tmp_path / "run_a.db")], check=True)
+        storage.store_event(_entry("run_a", "after"))
+        assert [e.user_message for e in storage.get_logs_for_run("run_a")][-1] == "after"
+        assert (tmp_path / "run_a.db-wal").exists(), (
+            "the write-ahead log was deleted under an open connection"
+        )
+    finally:
+        storage.dispose()
+    # What the open storage committed is in the file for any new reader.
+    fresh = PooledSqliteEventLogStorage(str(tmp_path))
+    try:
+        assert [e.user_message for e in fresh.get_logs_for_run("run_a")] == [
+            "alice@example.com wrote",
+            "after",
+        ]
+    finally:
+        fresh.dispose()

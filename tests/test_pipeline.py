@@ -167,11 +167,12 @@ def _run_job():
 
     from orchestration.definitions import defs
 
-    return (
-        defs()
-        .resolve_job_def("build_everything")
-        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
-    )
+    with DagsterInstance.get() as instance:
+        return (
+            defs()
+            .resolve_job_def("build_everything")
+            .execute_in_process(instance=instance, raise_on_error=False)
+        )
 
 
 def test_reader_holds_published_file_across_a_rebuild(published, settings, tmp_path):

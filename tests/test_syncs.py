@@ -15,11 +15,8 @@ def _run_syncs():
 
     from orchestration.definitions import defs
 
-    return (
-        defs()
-        .resolve_job_def("run_syncs")
-        .execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
-    )
+    with DagsterInstance.get() as instance:
+        return defs().resolve_job_def("run_syncs").execute_in_process(instance=instance, raise_on_error=False)
 
 
 def _materialization(result, key: str) -> dict:

@@ -9,11 +9,17 @@ job that competes with dbt for the two cores (issue #16).
 `PooledSqliteEventLogStorage` keeps Dagster's files, layout and schema, and changes only how it connects:
 - one engine per database, with one connection kept open; the index and the most recent
   `OPEN_RUN_DATABASES` run databases stay open, older run databases are closed;
+- a run's end (its success, failure or cancellation event) closes its database, and the index with
+  it when no other run is open: an instance left open between runs holds no file of the log;
 - WAL with `synchronous=NORMAL`: a commit survives a killed process, and a power cut can lose only the
   last events of the log (never the warehouse, the sync state or the run storage, which are elsewhere);
 - Dagster's UI follows a live run by watching the run's database file, which SQLite changes only at a
   checkpoint once the WAL holds the writes. Every committed write to a run database therefore touches the
   file's modification time, which the watcher sees as a change.
+
+Open connections hold POSIX locks on the database files, and closing any descriptor of such a file in
+the same process drops them: code that reads these files must go through SQLite (the erasure proof's
+scan does: orchestration/privacy/scan.py, `file_bytes`).
 
 There is no library for this: Dagster ships only its own SQLite, Postgres and MySQL storages, and the
 Postgres one would make the embedded default need a server. `.dagster/dagster.yaml` selects the class.
@@ -30,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import Field
+from dagster import DagsterEventType, EventLogEntry, Field
 from dagster._config import StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
@@ -43,6 +49,9 @@ from sqlalchemy.engine import Connection, Engine
 OPEN_RUN_DATABASES = 8
 
 _INDEX_SHARD = "index"
+
+#: A run's last events.
+_RUN_ENDED = {DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED}
 
 
 def _write_ahead(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -107,6 +116,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     # A watcher (the UI following a live run) sees the run's file change.
                     with contextlib.suppress(FileNotFoundError):
                         os.utime(self.path_for_shard(shard))
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        if event.is_dagster_event and event.dagster_event_type in _RUN_ENDED:
+            # The run's last event: its database and, with no other run open, the index are closed, so an
+            # instance left open between runs holds no file (and no lock) of the log.
+            with self._db_lock:
+                engine = self._engines.pop(event.run_id, None)
+                if engine is not None:
+                    engine.dispose()
+                if list(self._engines) == [_INDEX_SHARD]:
+                    self._engines.pop(_INDEX_SHARD).dispose()
 
     def has_table(self, table_name: str) -> bool:
         """Asked before every asset-check event: answered on the open index connection, and remembered

@@ -18,14 +18,13 @@ capture them again, and its proof says so).
 
 from __future__ import annotations
 
-import mmap
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.privacy.scan import TEXT_TYPES, columns_of
+from orchestration.privacy.scan import TEXT_TYPES, columns_of, file_bytes
 
 MIN_NAME_CHARS = 8
 MAX_NAME_SHARERS = 2
@@ -247,7 +246,7 @@ def scan_file(path: Path, traits: Traits) -> list[ProbableHit]:
         if traits.streets
         else None
     )
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with file_bytes(path) as data:
         for kind, pattern in (("name", names), ("street", streets)):
             if pattern is None:
                 continue

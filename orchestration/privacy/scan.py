@@ -13,9 +13,11 @@ table (an order's lines, a loader's or the demo's raw_shop.order_items) is reach
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import re
-from collections.abc import Callable, Collection, Iterable
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -303,5 +305,48 @@ def scan_bytes(path: Path, terms: Iterable[str]) -> int:
     if not wanted or not path.exists() or path.stat().st_size == 0:
         return 0
     pattern = re.compile(b"|".join(re.escape(t.encode()) for t in wanted), re.IGNORECASE)
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with file_bytes(path) as data:
         return sum(1 for _ in pattern.finditer(data))  # type: ignore[call-overload]
+
+
+#: Names SQLite databases go by (Dagster's storage: index.db, <run id>.db, schedules.db, runs.db).
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+@contextlib.contextmanager
+def file_bytes(path: Path) -> Iterator[Any]:
+    """A file's bytes, for a byte-level scan.
+
+    A SQLite database is read through SQLite (the whole database image, free pages included), never
+    opened as a plain file: POSIX locks belong to the process, so closing any descriptor of a database
+    file drops the locks every open SQLite connection of this process holds on it (Dagster's event log
+    keeps its connections open: orchestration/build/dagster_storage.py). Another process then takes
+    itself for the last user, checkpoints and deletes the write-ahead log under those connections
+    (disk I/O errors, lost events). SQLite's own close defers that while its locks are held. A
+    `-shm` file (a lock and page index, no row data) is not read; a `-wal` file holds no locks and is
+    read as a file."""
+    if path.name.endswith("-shm"):
+        yield b""
+        return
+    if path.suffix in SQLITE_SUFFIXES:
+        image = _sqlite_image(path)
+        if image is not None:
+            yield image
+            return
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        yield data
+
+
+def _sqlite_image(path: Path) -> bytes | None:
+    """The database image of a SQLite file, read-only; None when the file is not a SQLite database."""
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.serialize()
+    except sqlite3.DatabaseError as exc:
+        # Only a file that is not SQLite's is read as a plain file; a locked or damaged database is an
+        # error, not a reason to open it the unsafe way.
+        if "not a database" in str(exc):
+            return None
+        raise
+    finally:
+        con.close()
