@@ -57,6 +57,8 @@ def run_events_benchmark(
     medians, the ratio of the medians, and the events stored per run."""
     from dagster import DagsterInstance
 
+    from orchestration.build.pipeline import environment
+
     job = _job(assets, checks)
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     seconds: dict[str, list[float]] = {name: [] for name in STORAGES}
@@ -68,19 +70,12 @@ def run_events_benchmark(
             home = workdir / f"{name}-{attempt}"
             home.mkdir(parents=True)
             (home / "dagster.yaml").write_text(_instance_yaml(name, home))
-            previous = os.environ.get("DAGSTER_HOME")
-            os.environ["DAGSTER_HOME"] = str(home)  # the pooled storage keeps its files under it
-            try:
-                with DagsterInstance.from_config(str(home)) as instance:
-                    started = time.monotonic()
-                    result = job.execute_in_process(instance=instance, run_config=quiet)
-                    seconds[name].append(time.monotonic() - started)
-                    events[name] = len(instance.all_logs(result.run_id))
-            finally:
-                if previous is None:
-                    os.environ.pop("DAGSTER_HOME", None)
-                else:
-                    os.environ["DAGSTER_HOME"] = previous
+            # The pooled storage keeps its files under DAGSTER_HOME.
+            with environment({"DAGSTER_HOME": str(home)}), DagsterInstance.from_config(str(home)) as instance:
+                started = time.monotonic()
+                result = job.execute_in_process(instance=instance, run_config=quiet)
+                seconds[name].append(time.monotonic() - started)
+                events[name] = len(instance.all_logs(result.run_id))
             if not result.success:
                 raise RuntimeError(f"the benchmark job failed on the {name} storage")
     medians = {name: round(statistics.median(values), 3) for name, values in seconds.items()}
