@@ -25,8 +25,8 @@ from orchestration.privacy.masking import refresh_masked_file
 from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
-from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
+from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -212,7 +212,9 @@ class DuckDBWarehouse:
         try:
             self._on_published(restamp_loader_shapes)
         except duckdb.IOException as exc:
-            log.warning("the demo's loader tables keep their load times: the warehouse file is in use (%s)", exc)
+            log.warning(
+                "the demo's loader tables keep their load times: the warehouse file is in use (%s)", exc
+            )
 
     def _on_published(self, change: Any) -> Any:
         """`change(connection)` on the published file, under the writer lock, checkpointed."""
@@ -283,7 +285,9 @@ class DuckDBWarehouse:
             con = open_file(self.build_db)
         else:
             if not self.published_db.exists():
-                raise FileNotFoundError(f"nothing is published yet at {self.published_db}: run the build first")
+                raise FileNotFoundError(
+                    f"nothing is published yet at {self.published_db}: run the build first"
+                )
             con = open_read_only(self.published_db)
         try:
             yield DuckDBRunner(con)

@@ -44,7 +44,9 @@ def raw_files(raw_dir: Path) -> list[tuple[str, str, Path]]:
     for name in RAW_TABLES:
         source, table = name.split(".")
         if (source, table) not in found:
-            found[(source, table)] = _empty_file(raw_dir.parent / ABSENT_DIR / source / f"{table}.parquet", SCHEMAS[name])
+            found[(source, table)] = _empty_file(
+                raw_dir.parent / ABSENT_DIR / source / f"{table}.parquet", SCHEMAS[name]
+            )
             log.info("no raw file for %s.%s in %s: loaded as an empty table", source, table, raw_dir)
     return [(source, table, path) for (source, table), path in sorted(found.items())]
 

@@ -114,7 +114,11 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
         carried into the next build as every published table is), so that syncs can hold removals that
         follow it (orchestration/sync/holds.py). Nothing is written for a load without drift."""
         changed = [
-            (load, [c for c in load.columns_added if c != "_loaded_at"], [c for c in load.columns_missing if c != "_loaded_at"])
+            (
+                load,
+                [c for c in load.columns_added if c != "_loaded_at"],
+                [c for c in load.columns_missing if c != "_loaded_at"],
+            )
             for load in loads
         ]
         changed = [(load, added, missing) for load, added, missing in changed if added or missing]
@@ -129,7 +133,10 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
             )
             cur.executemany(
                 f"insert into {target} values (%s, %s, %s, %s, now() at time zone 'utc')",
-                [(load.source, load.table, ", ".join(added), ", ".join(missing)) for load, added, missing in changed],
+                [
+                    (load.source, load.table, ", ".join(added), ", ".join(missing))
+                    for load, added, missing in changed
+                ],
             )
 
     def _load_table(  # type: ignore[no-untyped-def]
@@ -163,7 +170,10 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
             # views built on it stay valid, and readers see the old rows until the commit. A column
             # the file lacks stays, null; a new column is added.
             if not previous:
-                ddl = ", ".join([f"{quoted(f.name)} {pg_type(f.type)}" for f in fields] + [f"{quoted(c)} text" for c in absent])
+                ddl = ", ".join(
+                    [f"{quoted(f.name)} {pg_type(f.type)}" for f in fields]
+                    + [f"{quoted(c)} text" for c in absent]
+                )
                 cur.execute(f"create table {target} ({ddl}, _loaded_at timestamp)")
             else:
                 for column in absent:
@@ -232,7 +242,9 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
             missing = [name for name in wanted if name not in declared]
             if missing:
                 raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
-            unknown = {name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES}
+            unknown = {
+                name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES
+            }
             if unknown:
                 raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
             names = ", ".join(f'"{name}"' for name in wanted)
@@ -244,7 +256,9 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
                         f'copy (select {names} from "{schema}"."{table}") to stdout with (format csv, null \'\\N\')',
                         handle,
                     )
-                types = ", ".join(f"'{name}': '{POSTGRES_TO_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
+                types = ", ".join(
+                    f"'{name}': '{POSTGRES_TO_DUCKDB_TYPES[declared[name]]}'" for name in wanted
+                )
                 reader = duckdb.connect()
                 try:
                     # A quoted \N or "" is a value, never null: only the unquoted marker is.
@@ -286,7 +300,9 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
         return f"postgres://{self.pg.user}@{self.pg.host}:{self.pg.port}/{self.pg.database} schema {self.pg.published_schema}"
 
     def how_to_query(self) -> list[str]:
-        return [f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."]
+        return [
+            f"Query the schema {self.pg.published_schema} with any Postgres client (psql, dbt, a BI tool)."
+        ]
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         try:
@@ -334,7 +350,9 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
         name = f"{published}_scratch_{uuid.uuid4().hex[:8]}"
         scratch = dataclasses.replace(
             self.settings,
-            postgres=dataclasses.replace(self.pg, build_schema=name, published_schema=f"{name}_never_published"),
+            postgres=dataclasses.replace(
+                self.pg, build_schema=name, published_schema=f"{name}_never_published"
+            ),
         )
         try:
             with self.connect() as con, con.cursor() as cur:
@@ -345,7 +363,9 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
                 )
                 tables = [table for (table,) in cur.fetchall()]
                 if not tables:
-                    raise FileNotFoundError(f"nothing is published yet in the schema {published}: run the build first")
+                    raise FileNotFoundError(
+                        f"nothing is published yet in the schema {published}: run the build first"
+                    )
                 cur.execute(f'create schema "{name}"')
                 for table in tables:
                     cur.execute(f'create table "{name}"."{table}" as table "{published}"."{table}"')
@@ -366,4 +386,3 @@ def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-un
     if cur.fetchone():
         cur.execute(f'alter schema "{published}" rename to "{published}__previous"')
     cur.execute(f'alter schema "{build}" rename to "{published}"')
-

@@ -127,7 +127,9 @@ def sandbox_lock(con: Any, role: str, timeout: float | None = None) -> Iterator[
                 cur.execute("select pg_advisory_lock(hashtext(%s))", (key,))
             finally:
                 cur.execute("reset lock_timeout")
-            log.info("audience sandbox: the other build's sandbox closed after %.1f s", time.monotonic() - started)
+            log.info(
+                "audience sandbox: the other build's sandbox closed after %.1f s", time.monotonic() - started
+            )
     try:
         yield
     finally:
@@ -190,7 +192,9 @@ def role_problems(cur: Any, role: str, *, login: bool = True) -> list[str]:
         return ["it does not exist"]
     problems = [
         f"it has {name}"
-        for name, value in zip(("superuser", "createrole", "createdb", "replication", "bypassrls"), row[:5], strict=True)
+        for name, value in zip(
+            ("superuser", "createrole", "createdb", "replication", "bypassrls"), row[:5], strict=True
+        )
         if value
     ]
     if login and not row[5]:
@@ -375,7 +379,9 @@ def _drop_breaches(cur: Any, namespace: int, schema: str, models: set[str], role
         qualified = f"{quote_ident(schema)}.{quote_ident(name)}"
         if kind == "r" and name in models:
             if row_security:
-                cur.execute(f"alter table {qualified} no force row level security, disable row level security")
+                cur.execute(
+                    f"alter table {qualified} no force row level security, disable row level security"
+                )
                 breaches.append(f"row level security on {schema}.{name}")
             # Grants the role made on its table would outlive the hand-back.
             cur.execute(
