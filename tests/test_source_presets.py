@@ -18,6 +18,7 @@ def presets_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 DEMO_VARS = {
     "source_presets": {system: {"preset": "demo"} for system in ("events", "shop", "crm", "support", "esp")},
+    "source_databases": {},
 }
 
 
@@ -186,3 +187,95 @@ def test_a_schema_without_a_fivetran_connectors_tables_is_a_config_error(
     assert f"sources.{system}.schema: no {tables} table in schema 'app'" in str(raised.value)
     presets_file.write_text(f"sources: {{{system}: {{preset: {preset}, schema: app_prod}}}}")
     assert check_presets(settings).preset(system) == preset
+
+
+def _loader_file(path: Path, *statements: str) -> Path:
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    for statement in statements:
+        con.execute(statement)
+    con.close()
+    return path
+
+
+def test_a_loaders_database_file_reaches_dbt_by_name_with_its_path(
+    presets_file: Path, tmp_path: Path
+) -> None:
+    _loader_file(tmp_path / "loader" / "segment.duckdb", "create schema segment_prod")
+    presets_file.write_text(
+        "databases: {seg: loader/segment.duckdb}\n"
+        "sources: {events: {preset: segment, database: seg, schema: segment_prod}}\n"
+    )
+    out = dbt_vars()
+    assert out["source_databases"] == {"seg": str((tmp_path / "loader" / "segment.duckdb").resolve())}
+    assert out["source_presets"]["events"]["database"] == "seg"
+    assert load_presets().databases == {"seg": (tmp_path / "loader" / "segment.duckdb").resolve()}
+
+
+@pytest.mark.parametrize(
+    ("databases", "message"),
+    [
+        ("{seg: missing.duckdb}", "databases.seg: no database file at"),
+        ("{main: loader.duckdb}", "databases.main: 'main' is a name the warehouse itself uses"),
+        ("{warehouse: loader.duckdb}", "databases.warehouse: 'warehouse' is a name the warehouse itself uses"),
+        ("{tessera: loader.duckdb}", "databases.tessera: 'tessera' is a name the warehouse itself uses"),
+        ("{'se g': loader.duckdb}", "databases.se g: 'se g' is not a plain identifier"),
+        ("{seg: ''}", "databases.seg: expected the path of a database file"),
+        ("{seg: \"it's.duckdb\"}", "databases.seg: a database file's path may not hold a quote"),
+        ("{seg: [a, b]}", "databases.seg: Input should be a valid string"),
+        ("[loader.duckdb]", "databases: Input should be a valid dictionary"),
+    ],
+)  # fmt: skip
+def test_a_wrong_database_file_names_file_key_and_reason(
+    presets_file: Path, tmp_path: Path, databases: str, message: str
+) -> None:
+    _loader_file(tmp_path / "loader.duckdb", "select 1")
+    presets_file.write_text(f"databases: {databases}\n")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        load_presets()
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_check_looks_for_the_loaders_tables_inside_its_database_file(
+    presets_file: Path, tmp_path: Path
+) -> None:
+    from orchestration.source_presets.check import check_presets
+    from tests.worlds import world_settings
+
+    settings = world_settings(tmp_path)
+    loader = _loader_file(
+        tmp_path / "loader.duckdb",
+        "create schema segment_prod",
+        "create table segment_prod.pages (id varchar)",
+    )
+    presets_file.write_text(
+        "databases: {seg: loader.duckdb}\nsources: {events: {preset: segment, database: seg, schema: segment_prd}}\n"
+    )
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(settings)  # no published warehouse is needed: the file is there to look in
+    assert "sources.events.schema: no tracks, pages, identifies table in schema 'segment_prd' of the database " \
+        "file" in str(raised.value)  # fmt: skip
+    presets_file.write_text(
+        "databases: {seg: loader.duckdb}\nsources: {events: {preset: segment, database: seg, schema: segment_prod}}\n"
+    )
+    assert check_presets(settings).preset("events") == "segment"
+    loader.write_bytes(b"not a database")
+    with pytest.raises(SourcePresetConfigError, match=r"databases.seg: cannot read the database file"):
+        check_presets(settings)
+
+
+def test_a_warehouse_that_attaches_no_files_refuses_database_files(
+    presets_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.settings import Settings
+    from orchestration.source_presets.check import check_presets
+
+    _loader_file(tmp_path / "loader.duckdb", "select 1")
+    presets_file.write_text("databases: {seg: loader.duckdb}\n")
+    monkeypatch.setenv("TESSERA_TARGET", "postgres")
+    with pytest.raises(SourcePresetConfigError) as raised:
+        check_presets(Settings.from_env())
+    assert "databases: the postgres warehouse reads its own databases only" in str(raised.value)

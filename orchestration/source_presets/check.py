@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.source_presets.config import (
     SourcePresetConfigError,
@@ -12,6 +14,7 @@ from orchestration.source_presets.config import (
     load_presets,
     shown_path,
 )
+from orchestration.warehouse.connection import file_columns
 from orchestration.warehouse.registry import get_warehouse
 
 #: The tables of each preset of which at least one must exist; a loader creates the others only once a
@@ -37,23 +40,41 @@ KEY_COLUMNS: dict[str, str] = {"snowplow": "event_id"}
 
 def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> SourcePresets:
     """The validated presets; for each read in place, its schema must hold the loader's tables in the
-    published warehouse. Skipped when there is no warehouse yet, or the tables are in another database.
-    Raises SourcePresetConfigError."""
+    published warehouse, or in the loader's own database file when its `database:` names one. Skipped when
+    there is no warehouse yet, or the tables are in another database of the server. Raises
+    SourcePresetConfigError."""
     presets = load_presets(project_dir)
     shown = shown_path(presets.path) if presets.path else None
     warehouse = get_warehouse(settings)
+    if presets.databases and not warehouse.attaches_database_files:
+        raise SourcePresetConfigError(
+            f"the {settings.target} warehouse reads its own databases only: declare no database files here, "
+            "and name the loader's database or catalog in a source's `database:`",
+            file=shown,
+            key="databases",
+        )
+    files = {name.lower(): path for name, path in presets.databases.items()}
     for system, declaration in presets.sources.items():
         tables = ANY_OF.get(declaration.preset)
-        if not tables or declaration.database or declaration.schema_name is None:
+        if not tables or declaration.schema_name is None:
             continue
         schema, prefix = declaration.schema_name, declaration.table_prefix
-        columns = {table: warehouse.published_columns(schema, prefix + table) for table in tables}
+        file = files.get(declaration.database.lower()) if declaration.database else None
+        if declaration.database and file is None:
+            continue  # another database of the server: not one this check can open
+        columns = {
+            table: _file_columns(file, schema, prefix + table, shown, f"databases.{declaration.database}")
+            if file
+            else warehouse.published_columns(schema, prefix + table)
+            for table in tables
+        }
         if any(found is None for found in columns.values()):
             continue  # no published warehouse to look in
         present = {table: found for table, found in columns.items() if found}
         if not present:
+            where = f"the database file {shown_path(file)}" if file else "the warehouse"
             raise SourcePresetConfigError(
-                f"no {', '.join(prefix + t for t in tables)} table in schema {schema!r} of the warehouse: "
+                f"no {', '.join(prefix + t for t in tables)} table in schema {schema!r} of {where}: "
                 f"is this where {declaration.preset} writes?",
                 file=shown,
                 key=f"sources.{system}.schema",
@@ -68,3 +89,16 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
                     key=f"sources.{system}.preset",
                 )
     return presets
+
+
+def _file_columns(path: Path, schema: str, table: str, shown: str | None, key: str) -> list[str]:
+    try:
+        return file_columns(path, schema, table)
+    except duckdb.Error as exc:
+        # Another process writing the file holds its lock; or the file is not a DuckDB database.
+        raise SourcePresetConfigError(
+            f"cannot read the database file {shown_path(path)} ({type(exc).__name__}): is its loader "
+            "writing it now, and is it a DuckDB file?",
+            file=shown,
+            key=key,
+        ) from None

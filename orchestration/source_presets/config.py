@@ -50,6 +50,10 @@ SNOWPLOW_EVENT_PROPERTIES: dict[str, str] = {
 #: The schemas the raw-file load writes (raw_<source>); a preset read in place may not use them.
 RESERVED_SCHEMA_PREFIX = "raw_"
 
+#: Names a declared database file may not take: DuckDB's own catalogs, and the alias Tessera's own
+#: connections give the published file (orchestration/warehouse/connection.py).
+RESERVED_DATABASES = frozenset({"main", "memory", "system", "temp", "warehouse"})
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
 _CANONICAL_EVENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -122,6 +126,9 @@ class PresetsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sources: dict[str, SourceDeclaration] = Field(default_factory=dict)
+    # A loader's own database file, by the name a declaration's `database:` gives it: the path, relative
+    # to the presets file. dbt attaches each (read-only) at the start of every build.
+    databases: dict[str, str] = Field(default_factory=dict)
 
 
 class SourcePresets(BaseModel):
@@ -131,6 +138,8 @@ class SourcePresets(BaseModel):
 
     sources: dict[str, SourceDeclaration]
     path: Path | None = None
+    # {name: absolute path} of each database file declared under `databases:`.
+    databases: dict[str, Path] = Field(default_factory=dict)
 
     def preset(self, system: str) -> str:
         return self.sources[system].preset
@@ -189,6 +198,8 @@ def _format_error(exc: ValidationError, file: str) -> SourcePresetConfigError:
         reason = "unknown key"
         if loc[:1] == ["sources"] and len(loc) == 3:
             reason += "; a source takes preset, database, schema, table_prefix, event_names, event_properties"
+        elif len(loc) == 1:
+            reason += "; the file takes sources and databases"
     elif error["type"] == "missing":
         reason = "required key is missing"
     return SourcePresetConfigError(reason, file=file, key=".".join(loc) or None)
@@ -248,10 +259,44 @@ def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -
         )
 
 
+def _check_databases(databases: dict[str, str], path: Path, shown: str) -> dict[str, Path]:
+    """{name: resolved path} of the declared database files; each name must be free to attach under and
+    each file must exist (a loader that has not run yet has no file: say so, rather than build nothing).
+    Whether the warehouse attaches files at all is the warehouse's to say (check.py, and the dbt hook)."""
+    build_name = Settings.from_env().build_db.stem.lower()
+    resolved: dict[str, Path] = {}
+    for name, location in databases.items():
+        key = f"databases.{name}"
+        if not _IDENTIFIER.match(name):
+            raise SourcePresetConfigError(
+                f"{name!r} is not a plain identifier (letters, digits and _)", file=shown, key=key
+            )
+        if name.lower() in RESERVED_DATABASES or name.lower() == build_name:
+            raise SourcePresetConfigError(
+                f"{name!r} is a name the warehouse itself uses; give the file another name",
+                file=shown,
+                key=key,
+            )
+        if not location.strip():
+            raise SourcePresetConfigError("expected the path of a database file", file=shown, key=key)
+        if "'" in location:
+            raise SourcePresetConfigError(
+                "a database file's path may not hold a quote (')", file=shown, key=key
+            )
+        file = (path.parent / location).resolve()
+        if not file.is_file():
+            raise SourcePresetConfigError(
+                f"no database file at {shown_path(file)}: has the loader written it yet?", file=shown, key=key
+            )
+        resolved[name] = file
+    return resolved
+
+
 def load_presets(project_dir: Path = PROJECT_DIR) -> SourcePresets:
     """The declared presets, validated; raises SourcePresetConfigError. No file means every source is demo."""
     path = presets_path(project_dir)
     declared: dict[str, SourceDeclaration] = {}
+    databases: dict[str, Path] = {}
     if path.exists():
         shown = shown_path(path)
         try:
@@ -273,8 +318,18 @@ def load_presets(project_dir: Path = PROJECT_DIR) -> SourcePresets:
         for system, declaration in parsed.sources.items():
             _check_declaration(system, declaration, shown)
         declared = dict(parsed.sources)
+        databases = _check_databases(parsed.databases, path, shown)
     sources = {system: declared.get(system, SourceDeclaration(preset=DEFAULT_PRESET)) for system in PRESETS}
-    return SourcePresets(sources=sources, path=path if path.exists() else None)
+    return SourcePresets(sources=sources, path=path if path.exists() else None, databases=databases)
+
+
+def source_databases(project_dir: Path = PROJECT_DIR) -> dict[str, Path]:
+    """{name: path} of the loaders' own database files the presets declare; none when the presets file
+    does not validate (the build stops on it with the reason, load_presets)."""
+    try:
+        return load_presets(project_dir).databases
+    except SourcePresetConfigError:
+        return {}
 
 
 def read_in_place(project_dir: Path = PROJECT_DIR) -> dict[str, SourceDeclaration]:
@@ -305,4 +360,5 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
                 defaults = SNOWPLOW_EVENT_PROPERTIES if declaration.preset == "snowplow" else EVENT_PROPERTIES
                 entry["event_properties"] = defaults | dict(declaration.event_properties)
         out[system] = entry
-    return {"source_presets": out}
+    databases = {name: str(file) for name, file in presets.databases.items()}
+    return {"source_presets": out, "source_databases": databases}

@@ -29,6 +29,22 @@ def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return open_file(path, read_only=True)
 
 
+def file_columns(path: Path, schema: str, table: str) -> list[str]:
+    """A table's column names in the DuckDB file at `path`, read-only ([] when there is no such table):
+    a loader's own file, checked before a build attaches it."""
+    con = open_read_only(path)
+    try:
+        return [
+            name
+            for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_catalog = 'warehouse' "
+                "and table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+
 
 @contextlib.contextmanager
 def writer_lock(settings: Settings) -> Iterator[None]:

@@ -46,6 +46,7 @@ class DuckDBWarehouse:
 
     python_steps_outside_dbt = False
     runs_syncs = True
+    attaches_database_files = True
     publishes = True
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"

@@ -53,6 +53,9 @@ class Warehouse(Protocol):
     # True where `tessera demo` can write the demo's systems as the loaders' tables into the published
     # warehouse (write_demo_loader_tables); elsewhere the demo keeps the raw contract's files.
     writes_demo_loader_tables: bool
+    # True where a loader's own database file can be attached to the build and read in place
+    # (sources/presets.yml `databases:`; DuckDB). Elsewhere a database is the server's own.
+    attaches_database_files: bool
     # True where a build that passed its audit is published (write-audit-publish): then a build records
     # what had landed, and the sensor build_when_data_lands runs (orchestration/build/landing.py).
     publishes: bool

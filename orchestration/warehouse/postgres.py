@@ -49,6 +49,7 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
 
     python_steps_outside_dbt = True
     runs_syncs = True
+    attaches_database_files = False
     publishes = True
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"

@@ -97,6 +97,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
 
     python_steps_outside_dbt = True
     runs_syncs = False
+    attaches_database_files = False
     publishes = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
