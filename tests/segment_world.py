@@ -157,9 +157,13 @@ def create(
             execute(f"insert into {schema}.{prefix}{table} ({names}) values ({marks})", values)
 
 
-def presets_yaml(preset: str = "segment", prefix: str = "") -> str:
-    """The presets file that points Tessera at this world."""
+def presets_yaml(preset: str = "segment", prefix: str = "", database_file: str | None = None) -> str:
+    """The presets file that points Tessera at this world; `database_file` (a path relative to the presets
+    file) when the world is a loader's own DuckDB file, declared as the database `segment`."""
+    declared = f"databases:\n  segment: {database_file}\n" if database_file else ""
+    database = "    database: segment\n" if database_file else ""
     return (
-        f"sources:\n  events:\n    preset: {preset}\n    schema: {SCHEMA}\n    table_prefix: '{prefix}'\n"
+        f"{declared}sources:\n  events:\n    preset: {preset}\n{database}    schema: {SCHEMA}\n"
+        f"    table_prefix: '{prefix}'\n"
         '    event_names:\n      Purchase: order_completed\n      "Bob\'s Basket": product_added\n'
     )

@@ -1,17 +1,18 @@
 """The segment preset: a Segment-shaped warehouse (tests/segment_world.py, written from Segment's documentation)
 is read in place and staged into the contract the demo preset feeds, on DuckDB (the whole pipeline, into the
-marts) and on Postgres (staging)."""
+marts, from the loader's own DuckDB file) and on Postgres (staging)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from orchestration.build.pipeline import build, run_dbt
+from orchestration.build.pipeline import build, check_source_freshness, run_dbt
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
 from orchestration.warehouse.registry import get_warehouse
@@ -29,24 +30,35 @@ TRACK_COLUMNS = [
 STAGING = "+path:models/staging/events"
 
 
-def _presets(root: Path, monkeypatch: pytest.MonkeyPatch, preset: str = "segment", prefix: str = "") -> None:
+#: The world's loader file, relative to the presets file: as dlt's duckdb destination would leave it.
+LOADER_FILE = "loader/segment.duckdb"
+
+
+def _presets(
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    preset: str = "segment",
+    prefix: str = "",
+    database_file: str | None = None,
+) -> None:
     path = root / "presets.yml"
-    path.write_text(segment_world.presets_yaml(preset, prefix))
+    path.write_text(segment_world.presets_yaml(preset, prefix, database_file))
     monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
 
 
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The whole pipeline on a world whose only events are the Segment tables (the demo files are empty)."""
+    """The whole pipeline on a world whose only events are the Segment tables (the demo files are empty),
+    in the loader's own DuckDB file beside the warehouse (sources/presets.yml `databases:`)."""
     root = tmp_path_factory.mktemp("segment-world")
     settings = world_settings(root)
     write_world(settings.data_dir, {})
-    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.published_db))
+    (root / LOADER_FILE).parent.mkdir(parents=True)
+    con = duckdb.connect(str(root / LOADER_FILE))
     segment_world.create(lambda sql, params: con.execute(sql, params))
     con.close()
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _presets(root, monkeypatch)
+        _presets(root, monkeypatch, database_file=LOADER_FILE)
         assert build(settings).published
     return settings
 
@@ -263,3 +275,50 @@ def test_postgres_stages_the_same_world(tmp_path: Path, monkeypatch: pytest.Monk
         assert cur.fetchall() == [("m-screen", "Home", "7")]
         cur.execute(f"drop schema {segment_world.SCHEMA} cascade")
     con.close()
+
+
+def test_a_loader_file_is_read_in_place_and_its_writes_start_the_next_build(duckdb_build: Settings) -> None:
+    """Nothing of the loader's file is copied into the published warehouse but what staging made of it;
+    the landing check sees a write to the file without opening it, and the next build reads the write."""
+    from orchestration.build.landing import landed_since_publish, what_landed
+
+    root = duckdb_build.published_db.parent.parent
+    assert _query(
+        duckdb_build,
+        f"select count(*) from information_schema.tables where table_schema = '{segment_world.SCHEMA}'",
+    ) == [(0,)]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _presets(root, monkeypatch, database_file=LOADER_FILE)
+        landed = what_landed(duckdb_build)
+        # The file stands for its tables: none of them is read one by one.
+        assert "database:segment" in landed and not [name for name in landed if name.startswith("table:")]
+        assert landed_since_publish(duckdb_build)[0] == []
+        # The loader's next sync: one more track call (a separate process, as a loader is).
+        con = duckdb.connect(str(root / LOADER_FILE))
+        con.execute(
+            f"insert into {segment_world.SCHEMA}.tracks (id, anonymous_id, user_id, event, event_text, "
+            "\"timestamp\", received_at, sent_at, original_timestamp, uuid_ts) select 'm-late', 'a-ann', '7', "
+            "'order_completed', 'Order Completed', ts, ts, ts, ts, ts from (select timestamp '2025-03-20 10:00' ts)"
+        )
+        con.close()
+        assert landed_since_publish(duckdb_build)[0] == ["database:segment"]
+        # The next build reads the write in place.
+        warehouse = get_warehouse(duckdb_build)
+        warehouse.prepare_build()
+        warehouse.load_raw(duckdb_build.raw_dir)
+        results = run_dbt(duckdb_build, ["build", "--select", "base_events__tracks stg_events__tracks"])[
+            "results"
+        ]
+        assert results and all(r["status"] in ("success", "pass") for r in results)
+        # dbt's source freshness reads the file too (the hook attaches it for every invocation).
+        check_source_freshness(duckdb_build)
+    freshness = json.loads(duckdb_build.freshness_path.read_text())["results"]
+    [tracks] = [r for r in freshness if r["unique_id"] == "source.tessera.segment.tracks"]
+    assert tracks["max_loaded_at"].startswith("2025-03-20T10:00:00")
+    build_file = duckdb.connect(str(duckdb_build.build_db), read_only=True)
+    try:
+        assert build_file.execute(
+            "select event_name from stg_events__tracks where message_id = 'm-late'"
+        ).fetchall() == [("order_completed",)]
+    finally:
+        build_file.close()

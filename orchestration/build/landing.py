@@ -13,7 +13,10 @@ What counts as landed:
 - a loader's table that a preset reads in place: the newest value of its load-time column, as its dbt
   source declares it (`loaded_at_field`: Segment's `uuid_ts`, Fivetran's `_fivetran_synced`; Snowplow's
   `collector_tstamp` is when the event was collected, so a late batch of old events is not seen). A table
-  the loader has not created yet counts as not landed.
+  the loader has not created yet counts as not landed;
+- a loader's own database file (sources/presets.yml `databases:`): its size and modification time, and its
+  write-ahead log's. The check never opens the file: a loader writing it holds its lock, and the check
+  must neither wait for that nor hold up the loader's next write.
 
 The record is taken before the build reads, so data that lands while a build loads is seen again by the
 next check: a delivery may start one build too many, never one too few."""
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.settings import Settings
+from orchestration.source_presets.config import source_databases
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,22 @@ def _landed_files(settings: Settings) -> dict[str, Any]:
     return files
 
 
+def _landed_databases() -> dict[str, Any]:
+    """{database:<name>: state} for each loader's own database file the presets declare: the file's
+    and its write-ahead log's (a DuckDB writer's commit may reach only the log until a checkpoint)."""
+    landed: dict[str, Any] = {}
+    for name, path in source_databases().items():
+        states = []
+        for file in (path, path.with_name(path.name + ".wal")):
+            try:
+                states.append(_file_state(file))
+            except FileNotFoundError:
+                states.append("-")
+        if states[0] != "-":
+            landed[f"database:{name}"] = "|".join(states)
+    return landed
+
+
 def _loader_tables(settings: Settings) -> list[tuple[str, str, str]]:
     """(name, relation, load-time column) for each loader table a preset reads in place: the enabled dbt
     sources of the presets' base models (models/staging/<system>/base/<preset>/) with a load-time column
@@ -74,9 +94,12 @@ def _loader_tables(settings: Settings) -> list[tuple[str, str, str]]:
     databases = {
         node.get("database") for node in manifest["nodes"].values() if node["resource_type"] == "model"
     }
+    files = {name.lower() for name in source_databases()}
     tables = []
     for source in manifest["sources"].values():
         if "/base/" not in source["original_file_path"] or not source.get("loaded_at_field"):
+            continue
+        if str(source.get("database") or "").lower() in files:
             continue
         if not source.get("freshness"):  # declared `freshness: null`: its load time tells of no new data
             continue
@@ -98,7 +121,7 @@ def what_landed(settings: Settings) -> dict[str, Any]:
     zone), so neither side's time zone or date style changes it."""
     from orchestration.warehouse.registry import get_warehouse
 
-    landed = _landed_files(settings)
+    landed = _landed_files(settings) | _landed_databases()
     tables = _loader_tables(settings)
     if tables:
         warehouse = get_warehouse(settings)
