@@ -123,6 +123,24 @@ def test_run_databases_kept_open_are_bounded(tmp_path):
         storage.dispose()
 
 
+def test_a_run_database_in_use_is_not_closed_to_open_others(tmp_path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    try:
+        storage.store_event(_entry("run_busy", "first"))
+        with storage._connect("run_busy") as busy:
+            # Within the connection (the lock is this thread's): more runs than are kept open.
+            for n in range(OPEN_RUN_DATABASES + 3):
+                storage.store_event(_entry(f"run_{n}", "x"))
+            assert "run_busy" in storage._engines
+            assert busy.exec_driver_sql("select count(*) from event_logs").scalar() == 1
+        storage.store_event(_entry("run_next", "x"))
+        assert "run_busy" not in storage._engines  # evicted once it was returned
+        assert len([name for name in storage._engines if name != "index"]) == OPEN_RUN_DATABASES
+        assert [entry.user_message for entry in storage.get_logs_for_run("run_busy")] == ["first"]
+    finally:
+        storage.dispose()
+
+
 def test_wipe_empties_the_log_and_does_not_hang(tmp_path):
     """Dagster's wipe asks has_table while it holds the index connection: with a plain lock that waits
     for itself for ever."""

@@ -96,8 +96,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         event.listen(engine, "connect", _write_ahead)
         self._engines[shard] = engine
         runs = [name for name in self._engines if name != _INDEX_SHARD]
-        for name in runs[: max(0, len(runs) - OPEN_RUN_DATABASES)]:
-            self._engines.pop(name).dispose()
+        excess = len(runs) - OPEN_RUN_DATABASES
+        for name in runs:
+            if excess <= 0:
+                break
+            # Oldest first; never one whose connection is checked out (a connection of this thread, under
+            # the re-entrant lock): disposing of its engine would leave that connection open until
+            # garbage collection. The next database to open evicts it instead.
+            if name != shard and self._engines[name].pool.checkedout() == 0:  # type: ignore[attr-defined]
+                self._engines.pop(name).dispose()
+                excess -= 1
         return engine
 
     @contextmanager
