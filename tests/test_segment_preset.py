@@ -310,8 +310,11 @@ def test_a_loader_file_is_read_in_place_and_its_writes_start_the_next_build(duck
             "results"
         ]
         assert results and all(r["status"] in ("success", "pass") for r in results)
-        # dbt's source freshness reads the file too (the hook attaches it for every invocation).
+        # dbt's source freshness reads the file too (the hook attaches it for every invocation that runs
+        # hooks), and a compile, which runs none, finds the per-event tables in it.
         check_source_freshness(duckdb_build)
+        compiled = run_dbt(duckdb_build, ["compile", "--select", "base_events__tracks"])["results"]
+        assert "order_completed" in compiled[0]["compiled_code"]
     freshness = json.loads(duckdb_build.freshness_path.read_text())["results"]
     [tracks] = [r for r in freshness if r["unique_id"] == "source.tessera.segment.tracks"]
     assert tracks["max_loaded_at"].startswith("2025-03-20T10:00:00")

@@ -12,6 +12,7 @@
     {%- if not execute -%}
         {{ return({}) }}
     {%- endif -%}
+    {%- do tessera.attach_source_databases() -%}
     {%- set loader_tables = ['tracks', 'identifies', 'pages', 'screens', 'aliases', 'groups', 'users', 'accounts'] -%}
     {%- set query -%}
         select lower(table_name) as table_name, lower(column_name) as column_name

@@ -3,6 +3,8 @@
     `source_databases` var, {name: path}), read-only and under its declared name, so the presets' base
     models read the loader's tables in place: `database: <name>` in a source declaration. The first
     on-run-start hook: it must run before the audience sandbox turns external access off for the run.
+    The macros that look into a loader's tables while a model compiles (relation_columns,
+    segment_event_tables) call it too, for commands that run no hooks; attaching again does nothing.
 -#}
 {% macro attach_source_databases() -%}
     {{ return(adapter.dispatch('attach_source_databases', 'tessera')()) }}

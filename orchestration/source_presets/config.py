@@ -52,7 +52,9 @@ RESERVED_SCHEMA_PREFIX = "raw_"
 
 #: Names a declared database file may not take: DuckDB's own catalogs, and the alias Tessera's own
 #: connections give the published file (orchestration/warehouse/connection.py).
-RESERVED_DATABASES = frozenset({"main", "memory", "system", "temp", "warehouse"})
+RESERVED_DATABASES = frozenset(
+    {"main", "memory", "system", "temp", "warehouse", "information_schema", "pg_catalog"}
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]*$")
@@ -277,12 +279,13 @@ def _check_databases(databases: dict[str, str], path: Path, shown: str) -> dict[
                 file=shown,
                 key=key,
             )
+        if name.lower() in (other.lower() for other in resolved):
+            # DuckDB's catalog names ignore case: the second would silently read the first file.
+            raise SourcePresetConfigError(
+                f"{name!r} differs from another declared name only in case", file=shown, key=key
+            )
         if not location.strip():
             raise SourcePresetConfigError("expected the path of a database file", file=shown, key=key)
-        if "'" in location:
-            raise SourcePresetConfigError(
-                "a database file's path may not hold a quote (')", file=shown, key=key
-            )
         file = (path.parent / location).resolve()
         if not file.is_file():
             raise SourcePresetConfigError(

@@ -20,7 +20,8 @@ def open_file(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnecti
     writes meant for a new build would land in the published file. Attaching the file into a fresh
     in-memory database always opens the file that is at `path` now."""
     con = duckdb.connect()
-    con.execute(f"attach '{path}' as warehouse{' (read_only)' if read_only else ''}")
+    quoted = str(path).replace("'", "''")
+    con.execute(f"attach '{quoted}' as warehouse{' (read_only)' if read_only else ''}")
     con.execute("use warehouse")
     return con
 
