@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import duckdb
 import pytest
 
 from orchestration.build.pipeline import build, check_source_freshness, run_dbt
+from orchestration.privacy.cluster import SourceBusy
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
 from orchestration.warehouse.registry import get_warehouse
@@ -325,3 +328,46 @@ def test_a_loader_file_is_read_in_place_and_its_writes_start_the_next_build(duck
         ).fetchall() == [("order_completed",)]
     finally:
         build_file.close()
+
+
+def test_an_erase_reaches_the_loaders_own_file(duckdb_build: Settings) -> None:
+    """The last test of the module (it changes the world): Ann's rows leave the loader's file, whose bytes
+    are rewritten, and the proof scans the file beside the warehouse."""
+    from orchestration.privacy.erase import erase
+
+    root = duckdb_build.published_db.parent.parent
+    loader = root / LOADER_FILE
+    assert b"a-ann-phone" in loader.read_bytes()
+    bob = _query(duckdb_build, "select count(*) from events where event_id = 'm-purchase'")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _presets(root, monkeypatch, database_file=LOADER_FILE)
+        # Another process writing the file (a loader's sync): the erase stops with that reason, publishes nothing.
+        writer = subprocess.Popen(
+            [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(loader)!r}); print('open', "
+             "flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
+            with pytest.raises(SourceBusy, match="held by another process"):
+                erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
+        finally:
+            writer.communicate("")
+        result = erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
+    steps = {step["step"]: step for step in result.steps}
+    assert "loader_table" not in steps  # nothing out of reach
+    assert result.proof is not None and result.proof["total_hits"] == 0, result.proof
+    assert result.proof["hits_per_table"]["segment:segment_prod.tracks"] == 0
+    assert result.proof["hits_per_file"][str(loader)] == 0
+    con = duckdb.connect(str(loader), read_only=True)
+    try:
+        ann_calls = con.execute(
+            f"select count(*) from {segment_world.SCHEMA}.tracks where user_id = '7' or anonymous_id = 'a-ann'"
+        ).fetchall()
+        others = con.execute(f"select count(*) from {segment_world.SCHEMA}.purchase").fetchall()
+    finally:
+        con.close()
+    assert ann_calls == [(0,)] and others == [(1,)]  # Bob's purchase stays
+    for term in (b"a-ann-phone", b"ann.lee@fastmail.com", b"Ann.Lee@Fastmail.com"):
+        assert term not in loader.read_bytes()
+    assert _query(duckdb_build, "select count(*) from events where event_id = 'm-purchase'") == bob

@@ -4,12 +4,18 @@ DuckDB write-audit-publish: the build file starts as a copy of the published fil
 rename. So an erase edits the build copy (the person's rows out of every raw, carried-forward and model
 table, the suppression list in), rebuilds and tests it with dbt, rewrites the file so no deleted row
 survives in free blocks, scans every table and the file's bytes, and publishes only on zero hits.
+
+A loader's own DuckDB file (sources/presets.yml `databases:`), which builds attach read-only, is edited in
+place under the writer lock before the rebuild reads it: the person's rows out of the loader's tables, and
+the file rewritten like the build file, while it is still held, so that no loader write is lost. A loader
+holding the file (writing it) fails the erase with that reason; the next run finishes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -17,10 +23,22 @@ import duckdb
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
-from orchestration.privacy.cluster import NoWarehouse, PersonSourceMatch, RawMatch, person_rows_condition
-from orchestration.privacy.files import compact_duckdb
+from orchestration.privacy.cluster import (
+    NoWarehouse,
+    PersonSourceMatch,
+    RawMatch,
+    SourceBusy,
+    person_rows_condition,
+)
+from orchestration.privacy.files import compact_duckdb, rewrite_duckdb_in_place
 from orchestration.privacy.id_columns import IdentifierColumns, identifier_columns
-from orchestration.privacy.loaders import LoaderSource, loader_sources, split_reach, unreached_notes
+from orchestration.privacy.loaders import (
+    LoaderSource,
+    loader_files,
+    loader_sources,
+    split_reach,
+    unreached_notes,
+)
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import (
     TableScan,
@@ -81,23 +99,44 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        edit = _erase_in_build(
-            matches,
-            people,
-            terms,
-            config,
-            hashes,
-            identifier_columns(self.settings, (self.published_schema,)),
-        )
-        report = self._rebuild_and_publish(edit, terms)
-        # Loader tables in the warehouse file were edited in the copy like every other table; a source in
-        # another catalog is out of reach.
-        report["loader_notes"] = unreached_notes(self.loader_reach()[1])
+        id_columns = identifier_columns(self.settings, (self.published_schema,))
+        edit = _erase_in_build(matches, people, terms, config, hashes, id_columns)
+        files = self._loader_files()
+
+        def edit_all(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+            # The loaders' own files first: a busy one stops the erase before the build copy changes.
+            in_files: dict[str, int] = {}
+            for name, (path, sources) in files.items():
+                in_files |= _erase_in_loader_file(name, path, sources, terms, id_columns)
+            report = edit(con)
+            report["deleted_rows"] |= in_files
+            return report
+
+        report = self._rebuild_and_publish(edit_all, terms)
+        # Loader tables in the warehouse file were edited in the copy like every other table, and those in a
+        # loader's own file in that file; a source in another catalog is out of reach.
+        report["loader_notes"] = unreached_notes(self._out_of_erase_reach())
         return report
 
     def loader_reach(self) -> tuple[list[LoaderSource], list[LoaderSource]]:
-        """The file reaches the loader schemas inside it: the sources that name no other catalog."""
+        """The published file reaches the loader schemas inside it: the sources that name no other catalog
+        (the access export reads these; a loader's own file is not attached to the published one)."""
         return split_reach(loader_sources(self.settings), None)
+
+    def _out_of_erase_reach(self) -> list[LoaderSource]:
+        """The sources the erase and its proof reach neither in the warehouse file nor in a loader's file."""
+        files = loader_files(self.settings)
+        return [s for s in self.loader_reach()[1] if not (s.database and s.database.lower() in files)]
+
+    def _loader_files(self) -> dict[str, tuple[Path, list[LoaderSource]]]:
+        """{declared name: (file, the sources read from it)} for each loader file a source reads."""
+        files = loader_files(self.settings)
+        out: dict[str, tuple[Path, list[LoaderSource]]] = {}
+        for source in loader_sources(self.settings):
+            if source.database and source.database.lower() in files:
+                name = source.database.lower()
+                out.setdefault(name, (files[name], []))[1].append(source)
+        return out
 
     def write_suppression_list(self, hashes: list[tuple[str, str]]) -> str:
         def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -126,7 +165,25 @@ class DuckDBErasure:
         scans = self.scan_published(terms, config)
         tables = {f"warehouse:{scan.table}": scan.hits for scan in scans}
         outside = {f"warehouse:{scan.table}": scan.outside for scan in scans if scan.outside}
-        return tables, sum(scan.rows for scan in scans), {str(path): scan_bytes(path, terms)}, outside
+        rows = sum(scan.rows for scan in scans)
+        file_bytes = {str(path): scan_bytes(path, terms)}
+        # The loaders' own files the erase edits: their tables by SQL, the files' bytes.
+        id_columns = identifier_columns(self.settings, (self.published_schema,))
+        for name, (file, sources) in self._loader_files().items():
+            con = _open_loader_file(name, file, read_only=True)
+            try:
+                held = [(s, t) for s, t in tables_of(con) if any(source.holds(s, t) for source in sources)]
+                for scan in scan_tables(
+                    con, terms, tables=held, id_columns=id_columns, parents=id_columns.parent
+                ):
+                    tables[f"{name}:{scan.table}"] = scan.hits
+                    rows += scan.rows
+                    if scan.outside:
+                        outside[f"{name}:{scan.table}"] = scan.outside
+            finally:
+                con.close()
+            file_bytes[str(file)] = scan_bytes(file, terms)
+        return tables, rows, file_bytes, outside
 
     def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
         if traits.empty or not self.settings.published_db.exists():
@@ -138,7 +195,7 @@ class DuckDBErasure:
             con.close()
 
     def proof_notes(self) -> dict[str, str]:
-        unreached = unreached_notes(self.loader_reach()[1])
+        unreached = unreached_notes(self._out_of_erase_reach())
         return (
             {"not_scanned": " ".join(f"Loader tables: {note}." for note in unreached.values())}
             if unreached
@@ -248,3 +305,39 @@ def _erase_in_build(
         return {"deleted_rows": deleted}
 
     return edit
+
+
+def _open_loader_file(name: str, path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    try:
+        return open_file(path, read_only=read_only)
+    except (
+        duckdb.IOException,
+        duckdb.ResourceInUseException,
+    ):  # another process; or a connection of this one
+        raise SourceBusy(
+            f"the loader's database file {name} ({path}) is held by another process (its loader writing it?): "
+            "run the erase again once it is free"
+        ) from None
+
+
+def _erase_in_loader_file(
+    name: str, path: Path, sources: list[LoaderSource], terms: list[str], id_columns: IdentifierColumns
+) -> dict[str, int]:
+    """The person's rows out of the loader tables of `sources` in a loader's own file, children first, and
+    the file rewritten without free blocks while this process still holds it; {name:schema.table: rows}."""
+    con = _open_loader_file(name, path)
+    deleted: dict[str, int] = {}
+    try:
+        held = [(s, t) for s, t in tables_of(con) if any(source.holds(s, t) for source in sources)]
+        for schema, table in children_first(held, id_columns.parent):
+            through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent)
+            removed = delete_matching(
+                con, schema, table, terms, extra=through, id_columns=id_columns(schema, table)
+            )
+            if removed:
+                deleted[f"{name}:{schema}.{table}"] = removed
+        if deleted:
+            rewrite_duckdb_in_place(con, path)
+    finally:
+        con.close()
+    return deleted

@@ -155,6 +155,10 @@ class NoWarehouse(RuntimeError):
     """There is no published warehouse to look the person up in (no build has published yet)."""
 
 
+class SourceBusy(RuntimeError):
+    """A file the erase must edit is held by another process (a loader writing its own database file)."""
+
+
 @dataclass
 class Cluster:
     """One person as the warehouse knows them. `identifiers` are (type, normalised value) pairs."""

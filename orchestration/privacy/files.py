@@ -41,6 +41,23 @@ def compact_duckdb(path: Path) -> None:
     path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
+def rewrite_duckdb_in_place(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """compact_duckdb for a file someone else writes (a loader's own database file): `con` holds it
+    open (read-write, attached as `warehouse`, orchestration/warehouse/connection.py) for the whole rewrite,
+    so no other process can write to it meanwhile and have its write lost in the rename."""
+    tmp = path.with_name(f".{path.name}.compact")
+    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con.execute("checkpoint warehouse")
+    con.execute(f"attach '{_sql_path(tmp)}' as fresh_db")
+    try:
+        con.execute("copy from database warehouse to fresh_db")
+        con.execute("checkpoint fresh_db")
+    finally:
+        con.execute("detach fresh_db")
+    os.replace(tmp, path)
+
+
 def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
     return [
         (name, dtype)

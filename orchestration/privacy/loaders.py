@@ -7,13 +7,16 @@ Tessera's share of such a schema is the tables with the declared prefix (all of 
 tables there belong to someone else and are neither edited nor scanned.
 
 A preset in another database (`database:` in the declaration) is out of reach of the erase's connection: the
-erase says so (step `loader_table`, `not_supported`) and the proof lists it under `not_scanned`.
+erase says so (step `loader_table`, `not_supported`) and the proof lists it under `not_scanned`. On DuckDB, a
+database that names a loader's own file (sources/presets.yml `databases:`) is reached by opening that file
+(backend_duckdb.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestration.settings import Settings
 from orchestration.source_presets import load_presets
@@ -48,6 +51,12 @@ def loader_sources(settings: Settings) -> list[LoaderSource]:
         for system, d in sorted(presets.sources.items())
         if d.preset != "demo" and d.schema_name is not None
     ]
+
+
+def loader_files(settings: Settings) -> dict[str, Path]:
+    """{name, lower-cased: path} of the loaders' own database files the presets declare."""
+    databases = load_presets(settings.project_dir).databases
+    return {name.lower(): path for name, path in databases.items()}
 
 
 def split_reach(
