@@ -99,15 +99,14 @@ class DuckDBErasure:
         config: PersonSourcesConfig,
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
-        id_columns = identifier_columns(self.settings, (self.published_schema,))
-        edit = _erase_in_build(matches, people, terms, config, hashes, id_columns)
+        edit = _erase_in_build(matches, people, terms, config, hashes, self._id_columns())
         files = self._loader_files()
 
         def edit_all(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             # The loaders' own files first: a busy one stops the erase before the build copy changes.
             in_files: dict[str, int] = {}
             for name, (path, sources) in files.items():
-                in_files |= _erase_in_loader_file(name, path, sources, terms, id_columns)
+                in_files |= _erase_in_loader_file(name, path, sources, terms, self._id_columns(sources))
             report = edit(con)
             report["deleted_rows"] |= in_files
             return report
@@ -122,6 +121,14 @@ class DuckDBErasure:
         """The published file reaches the loader schemas inside it: the sources that name no other catalog
         (the access export reads these; a loader's own file is not attached to the published one)."""
         return split_reach(loader_sources(self.settings), None)
+
+    def _id_columns(self, sources: list[LoaderSource] | None = None) -> IdentifierColumns:
+        """The identifier columns of the warehouse file's tables (its own loader schemas, the models), or of
+        the tables of `sources` in a loader's own file: a loader file's schema may share a name with the
+        warehouse's or another file's, and its tables take their own preset's columns only."""
+        if sources is not None:
+            return IdentifierColumns.of(sources)
+        return identifier_columns(self.settings, (self.published_schema,), self.loader_reach()[0])
 
     def _out_of_erase_reach(self) -> list[LoaderSource]:
         """The sources the erase and its proof reach neither in the warehouse file nor in a loader's file."""
@@ -147,12 +154,35 @@ class DuckDBErasure:
         return "rebuilt and published with the new suppression list"
 
     def scan_published(self, terms: list[str], config: PersonSourcesConfig) -> list[TableScan]:
+        """The published file's tables, and the loaders' own files the erase edits (their tables as
+        `<name>:schema.table`, and `<name>:file bytes` for values left in a file's free blocks)."""
+        scans = self._scan_published_file(terms)
+        for name, (file, sources) in self._loader_files().items():
+            in_file = self._scan_loader_file(name, file, sources, terms)
+            scans += in_file
+            if not sum(scan.hits for scan in in_file) and (left := scan_bytes(file, terms)):
+                scans.append(TableScan(f"{name}:file bytes", 0, left))
+        return scans
+
+    def _scan_published_file(self, terms: list[str]) -> list[TableScan]:
         con = open_read_only(self.settings.published_db)
         try:
-            id_columns = identifier_columns(self.settings, (self.published_schema,))
+            id_columns = self._id_columns()
             return scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
         finally:
             con.close()
+
+    def _scan_loader_file(
+        self, name: str, file: Path, sources: list[LoaderSource], terms: list[str]
+    ) -> list[TableScan]:
+        con = _open_loader_file(name, file, read_only=True)
+        try:
+            id_columns = self._id_columns(sources)
+            held = [(s, t) for s, t in tables_of(con) if any(source.holds(s, t) for source in sources)]
+            scans = scan_tables(con, terms, tables=held, id_columns=id_columns, parents=id_columns.parent)
+        finally:
+            con.close()
+        return [TableScan(f"{name}:{scan.table}", scan.rows, scan.hits, scan.outside) for scan in scans]
 
     def prove_published(
         self, terms: list[str], config: PersonSourcesConfig
@@ -162,28 +192,18 @@ class DuckDBErasure:
         path = self.settings.published_db
         if not path.exists():
             return {}, 0, {}, {}
-        scans = self.scan_published(terms, config)
-        tables = {f"warehouse:{scan.table}": scan.hits for scan in scans}
-        outside = {f"warehouse:{scan.table}": scan.outside for scan in scans if scan.outside}
-        rows = sum(scan.rows for scan in scans)
+        scans = [
+            TableScan(f"warehouse:{scan.table}", scan.rows, scan.hits, scan.outside)
+            for scan in self._scan_published_file(terms)
+        ]
         file_bytes = {str(path): scan_bytes(path, terms)}
         # The loaders' own files the erase edits: their tables by SQL, the files' bytes.
-        id_columns = identifier_columns(self.settings, (self.published_schema,))
         for name, (file, sources) in self._loader_files().items():
-            con = _open_loader_file(name, file, read_only=True)
-            try:
-                held = [(s, t) for s, t in tables_of(con) if any(source.holds(s, t) for source in sources)]
-                for scan in scan_tables(
-                    con, terms, tables=held, id_columns=id_columns, parents=id_columns.parent
-                ):
-                    tables[f"{name}:{scan.table}"] = scan.hits
-                    rows += scan.rows
-                    if scan.outside:
-                        outside[f"{name}:{scan.table}"] = scan.outside
-            finally:
-                con.close()
+            scans += self._scan_loader_file(name, file, sources, terms)
             file_bytes[str(file)] = scan_bytes(file, terms)
-        return tables, rows, file_bytes, outside
+        tables = {scan.table: scan.hits for scan in scans}
+        outside = {scan.table: scan.outside for scan in scans if scan.outside}
+        return tables, sum(scan.rows for scan in scans), file_bytes, outside
 
     def probe_published(self, traits: Traits, config: PersonSourcesConfig) -> list[ProbableHit]:
         if traits.empty or not self.settings.published_db.exists():
@@ -221,7 +241,7 @@ class DuckDBErasure:
             if terms:
                 con = open_read_only(settings.build_db)
                 try:
-                    id_columns = identifier_columns(settings, (self.published_schema,))
+                    id_columns = self._id_columns()
                     scans = scan_tables(con, terms, id_columns=id_columns, parents=id_columns.parent)
                     left = {s.table: s.hits for s in scans if s.hits}
                 finally:
@@ -310,10 +330,9 @@ def _erase_in_build(
 def _open_loader_file(name: str, path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
         return open_file(path, read_only=read_only)
-    except (
-        duckdb.IOException,
-        duckdb.ResourceInUseException,
-    ):  # another process; or a connection of this one
+    except (duckdb.IOException, duckdb.ResourceInUseException) as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" not in str(exc).lower():
+            raise  # not another process's lock: permissions, a damaged file, …
         raise SourceBusy(
             f"the loader's database file {name} ({path}) is held by another process (its loader writing it?): "
             "run the erase again once it is free"
@@ -324,7 +343,11 @@ def _erase_in_loader_file(
     name: str, path: Path, sources: list[LoaderSource], terms: list[str], id_columns: IdentifierColumns
 ) -> dict[str, int]:
     """The person's rows out of the loader tables of `sources` in a loader's own file, children first, and
-    the file rewritten without free blocks while this process still holds it; {name:schema.table: rows}."""
+    the file rewritten without free blocks while this process still holds it; {name:schema.table: rows}.
+    Also rewritten when nothing is left to delete but the file's bytes still hold a term (an erase killed
+    between its delete and the rewrite). The bytes are read before DuckDB opens the file: closing another
+    descriptor of a file drops this process's locks on it."""
+    residue = scan_bytes(path, terms) > 0
     con = _open_loader_file(name, path)
     deleted: dict[str, int] = {}
     try:
@@ -336,7 +359,7 @@ def _erase_in_loader_file(
             )
             if removed:
                 deleted[f"{name}:{schema}.{table}"] = removed
-        if deleted:
+        if deleted or residue:
             rewrite_duckdb_in_place(con, path)
     finally:
         con.close()

@@ -149,7 +149,8 @@ def _collect(
     reached, unreached = loaders
     data["loader_records"] = _loader_rows(con, reached, terms, identifier_columns(settings))
     data["loader_sources_not_searched"] = {
-        source.label: "in another database than the warehouse's connection: ask the loader's owner"
+        source.label: "in another database than the warehouse's connection (another catalog, or a loader's "
+        "own database file): not read by the access export"
         for source in unreached
     }
     data["quarantined_rows"] = _rows(

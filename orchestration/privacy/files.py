@@ -44,18 +44,35 @@ def compact_duckdb(path: Path) -> None:
 def rewrite_duckdb_in_place(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """compact_duckdb for a file someone else writes (a loader's own database file): `con` holds it
     open (read-write, attached as `warehouse`, orchestration/warehouse/connection.py) for the whole rewrite,
-    so no other process can write to it meanwhile and have its write lost in the rename."""
+    so no other process can write to it meanwhile and have its write lost in the rename. The fresh file
+    keeps the old one's storage version (a loader on an older DuckDB must still open it), its permission
+    bits and, where this process may set them, its owner and group."""
     tmp = path.with_name(f".{path.name}.compact")
     for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
         stale.unlink(missing_ok=True)
+    (tags,) = con.execute(  # type: ignore[misc]
+        "select tags from duckdb_databases() where database_name = 'warehouse'"
+    ).fetchone()
+    version = str((tags or {}).get("storage_version") or "").rstrip("+")
+    option = f" (storage_version '{version}')" if version.startswith("v") else ""
     con.execute("checkpoint warehouse")
-    con.execute(f"attach '{_sql_path(tmp)}' as fresh_db")
     try:
-        con.execute("copy from database warehouse to fresh_db")
-        con.execute("checkpoint fresh_db")
+        con.execute(f"attach '{_sql_path(tmp)}' as fresh_db{option}")
+        try:
+            con.execute("copy from database warehouse to fresh_db")
+            con.execute("checkpoint fresh_db")
+        finally:
+            con.execute("detach fresh_db")
+        stat = path.stat()
+        os.chmod(tmp, stat.st_mode & 0o7777)
+        try:
+            os.chown(tmp, stat.st_uid, stat.st_gid)
+        except PermissionError:
+            log.warning("the rewritten %s keeps this process's owner: it may not change it", path.name)
+        os.replace(tmp, path)
     finally:
-        con.execute("detach fresh_db")
-    os.replace(tmp, path)
+        for left in (tmp, tmp.with_name(tmp.name + ".wal")):
+            left.unlink(missing_ok=True)
 
 
 def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:

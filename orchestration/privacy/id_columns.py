@@ -200,10 +200,15 @@ class IdentifierColumns:
         return raw_parent(schema, table)
 
 
-def identifier_columns(settings: Settings, model_schemas: Iterable[str] = ()) -> IdentifierColumns:
-    """The identifier columns of the demo raw tables, of every declared loader's tables, and of the models
-    that declare theirs (dbt manifest), for the models' tables in `model_schemas` (the schemas the models
-    are built or published in: DuckDB's `main`; Postgres's published and build schemas)."""
+def identifier_columns(
+    settings: Settings, model_schemas: Iterable[str] = (), loaders: Iterable[LoaderSource] | None = None
+) -> IdentifierColumns:
+    """The identifier columns of the demo raw tables, of every declared loader's tables (or of `loaders`:
+    those in the database being read), and of the models that declare theirs (dbt manifest), for the
+    models' tables in `model_schemas` (the schemas the models are built or published in: DuckDB's `main`;
+    Postgres's published and build schemas)."""
     return IdentifierColumns.of(
-        loader_sources(settings), manifest_id_columns(dbt_manifest_path(settings)), model_schemas
+        loader_sources(settings) if loaders is None else loaders,
+        manifest_id_columns(dbt_manifest_path(settings)),
+        model_schemas,
     )

@@ -136,3 +136,58 @@ def test_a_loader_table_tessera_may_not_delete_in_gets_a_note(loader_schema) -> 
     assert removed == 0
     assert note is not None and note.startswith(f"1 row(s) of the person in {schema}.web_tracks")
     assert "zoe" not in note  # no personal data in the note
+
+
+def test_an_erase_rewrites_a_loaders_own_file_as_the_loader_left_it(tmp_path: Path) -> None:
+    """A loader's own DuckDB file (sources/presets.yml `databases:`): the person's rows out, the file
+    rewritten in its own storage version and with its permissions; and rewritten again when an erase was
+    killed between its delete and the rewrite (rows gone, their bytes still in free blocks)."""
+    import os
+
+    import duckdb
+
+    from orchestration.privacy.backend_duckdb import _erase_in_loader_file
+    from orchestration.privacy.id_columns import IdentifierColumns
+
+    path = tmp_path / "loader.duckdb"
+    source = LoaderSource("events", "segment", "seg", "seg", "")
+    terms = ["zed.erasable@example.org"]
+
+    def loader_file(version: str = "") -> None:
+        path.unlink(missing_ok=True)
+        con = duckdb.connect()
+        con.execute(f"attach '{path}' as a" + (f" (storage_version '{version}')" if version else ""))
+        con.execute("create schema a.seg")
+        con.execute(
+            "create table a.seg.identifies as select 'm-' || i as id, 'u' || i as user_id, "
+            "case when i = 1234 then 'zed.erasable@example.org' else 'person' || i || '@example.com' end "
+            "as email from range(3000) r(i)"
+        )
+        con.execute("detach a")
+        con.close()
+        os.chmod(path, 0o660)
+
+    def erase_once() -> dict[str, int]:
+        return _erase_in_loader_file("seg", path, [source], terms, IdentifierColumns.of([source]))
+
+    # An older loader's file (DuckDB 1.2's storage, which compresses these strings out of plain sight).
+    loader_file("v1.2.0")
+    assert erase_once() == {"seg:seg.identifies": 1}
+    assert path.stat().st_mode & 0o777 == 0o660
+    con = duckdb.connect()
+    con.execute(f"attach '{path}' as a (read_only)")
+    version = "select tags['storage_version'] from duckdb_databases() where database_name = 'a'"
+    assert con.execute(version).fetchall() == [("v1.2.0+",)]
+    assert con.execute("select count(*) from a.seg.identifies").fetchall() == [(2999,)]
+    con.close()
+    # Killed between the delete and the rewrite: the row is gone, its bytes are not (this storage version
+    # keeps the strings in plain bytes).
+    loader_file()
+    assert b"zed.erasable" in path.read_bytes()
+    con = duckdb.connect(str(path))
+    con.execute("delete from seg.identifies where email = 'zed.erasable@example.org'")
+    con.execute("checkpoint")
+    con.close()
+    assert b"zed.erasable" in path.read_bytes()
+    assert erase_once() == {}
+    assert b"zed.erasable" not in path.read_bytes()
