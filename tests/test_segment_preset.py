@@ -16,6 +16,7 @@ import pytest
 
 from orchestration.build.pipeline import build, check_source_freshness, run_dbt
 from orchestration.privacy.cluster import SourceBusy
+from orchestration.privacy.export import collect
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
 from orchestration.warehouse.registry import get_warehouse
@@ -341,6 +342,12 @@ def test_an_erase_reaches_the_loaders_own_file(duckdb_build: Settings) -> None:
     bob = _query(duckdb_build, "select count(*) from events where event_id = 'm-purchase'")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _presets(root, monkeypatch, database_file=LOADER_FILE)
+        # The access export reads the file too, before the erase.
+        access = collect(duckdb_build, "email", "ann.lee@fastmail.com")
+        assert {"segment:segment_prod.identifies", "segment:segment_prod.tracks"} <= set(
+            access["loader_records"]
+        )
+        assert access["loader_sources_not_searched"] == {}
         # Another process writing the file (a loader's sync): the erase stops with that reason, publishes nothing.
         writer = subprocess.Popen(
             [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(loader)!r}); print('open', "

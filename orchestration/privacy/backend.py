@@ -47,6 +47,11 @@ class ErasureBackend(Protocol):
         """A read session on the published data (DuckDB-style execute() with `?` parameters); raises
         NoWarehouse when nothing is published."""
 
+    def loader_file_sessions(self) -> AbstractContextManager[list[tuple[str, Any, list[LoaderSource]]]]:
+        """Read sessions on the loaders' own database files this warehouse reads besides its connection
+        (DuckDB: sources/presets.yml `databases:`), as (declared name, session, the sources read there);
+        none elsewhere."""
+
     def erase(
         self,
         matches: dict[tuple[str, str], RawMatch],

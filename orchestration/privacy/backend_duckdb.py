@@ -122,6 +122,18 @@ class DuckDBErasure:
         (the access export reads these; a loader's own file is not attached to the published one)."""
         return split_reach(loader_sources(self.settings), None)
 
+    @contextlib.contextmanager
+    def loader_file_sessions(self) -> Iterator[list[tuple[str, Any, list[LoaderSource]]]]:
+        """Each loader's own database file, open read-only (its tables as `schema.table`)."""
+        sessions: list[tuple[str, Any, list[LoaderSource]]] = []
+        try:
+            for name, (file, sources) in self._loader_files().items():
+                sessions.append((name, _open_loader_file(name, file, read_only=True), sources))
+            yield sessions
+        finally:
+            for _, con, _ in sessions:
+                con.close()
+
     def _id_columns(self, sources: list[LoaderSource] | None = None) -> IdentifierColumns:
         """The identifier columns of the warehouse file's tables (its own loader schemas, the models), or of
         the tables of `sources` in a loader's own file: a loader file's schema may share a name with the
@@ -335,7 +347,7 @@ def _open_loader_file(name: str, path: Path, *, read_only: bool = False) -> duck
             raise  # not another process's lock: permissions, a damaged file, …
         raise SourceBusy(
             f"the loader's database file {name} ({path}) is held by another process (its loader writing it?): "
-            "run the erase again once it is free"
+            "run the request again once it is free"
         ) from None
 
 

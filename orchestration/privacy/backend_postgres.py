@@ -65,6 +65,10 @@ class PostgresErasure:
         with pg.published_session(self.settings) as session:
             yield session
 
+    def loader_file_sessions(self) -> contextlib.nullcontext[list[tuple[str, Any, list[LoaderSource]]]]:
+        """None: a Postgres database is the server's own; a loader's tables are reached through it."""
+        return contextlib.nullcontext([])
+
     def erase(
         self,
         matches: dict[tuple[str, str], RawMatch],

@@ -54,12 +54,12 @@ def privacy() -> None:
 )
 def export(identifier: str, out: Path | None, include_probable: bool) -> None:
     """Write everything held about IDENTIFIER's (TYPE:VALUE) whole identity cluster to one JSON file."""
-    from orchestration.privacy.cluster import NoWarehouse
+    from orchestration.privacy.cluster import NoWarehouse, SourceBusy
     from orchestration.privacy.export import export as run_export
 
     try:
         result, path = run_export(Settings.from_env(), identifier, out, include_probable=include_probable)
-    except (ValueError, NoWarehouse) as exc:
+    except (ValueError, NoWarehouse, SourceBusy) as exc:
         _fail(str(exc))
         return
     if not result.customers:

@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def collect(
 ) -> dict[str, Any]:
     """Raises NoWarehouse when nothing is published."""
     backend = erasure_backend(settings)
-    with backend.published_session() as session:
+    with backend.published_session() as session, backend.loader_file_sessions() as files:
         return _collect(
             settings,
             session,
@@ -81,6 +82,7 @@ def collect(
             subject_value,
             include_probable,
             backend.loader_reach(),
+            files,
         )
 
 
@@ -92,9 +94,11 @@ def _collect(
     subject_value: str,
     include_probable: bool = False,
     loaders: tuple[list[LoaderSource], list[LoaderSource]] = ([], []),
+    loader_files: Sequence[tuple[str, Any, list[LoaderSource]]] = (),
 ) -> dict[str, Any]:
     """`con` reads the published warehouse, whose models are in `schema` (the backend's read session);
-    `loaders` are the sources read in place it reaches and those it does not (backend.loader_reach)."""
+    `loaders` are the sources read in place it reaches and those it does not (backend.loader_reach), and
+    `loader_files` the loaders' own database files read besides it (backend.loader_file_sessions)."""
     cluster = find_cluster(con, subject_type, subject_value)
     # Listed, not exported: records that probably are the person's but were not linked (unlinked.py);
     # `tessera privacy export --include-probable` exports their customers too.
@@ -148,9 +152,13 @@ def _collect(
     terms = cluster_terms(cluster, matches, people)
     reached, unreached = loaders
     data["loader_records"] = _loader_rows(con, reached, terms, identifier_columns(settings))
+    for name, file_con, in_file in loader_files:
+        rows = _loader_rows(file_con, in_file, terms, IdentifierColumns.of(in_file))
+        data["loader_records"] |= {f"{name}:{table}": found for table, found in rows.items()}
+    read_in_files = {source for _, _, in_file in loader_files for source in in_file}
+    unreached = [source for source in unreached if source not in read_in_files]
     data["loader_sources_not_searched"] = {
-        source.label: "in another database than the warehouse's connection (another catalog, or a loader's "
-        "own database file): not read by the access export"
+        source.label: "in another database than the warehouse's connection: ask the loader's owner"
         for source in unreached
     }
     data["quarantined_rows"] = _rows(
