@@ -101,6 +101,9 @@ class SparkLikeErasure:
         self.check_published()
         yield None
 
+    def loader_file_sessions(self) -> contextlib.AbstractContextManager[list[Any]]:
+        return contextlib.nullcontext([])
+
     def erase(self, *args: Any) -> dict[str, Any]:
         raise AssertionError("not reached: nothing is published")
 
