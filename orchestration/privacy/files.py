@@ -18,26 +18,40 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def compact_duckdb(path: Path) -> None:
-    """Rewrite a DuckDB file into a fresh one (`COPY FROM DATABASE`) and rename it into place.
+def _copy_into_fresh_file(con: duckdb.DuckDBPyConnection, alias: str, path: Path, option: str = "") -> Path:
+    """Copy the database attached to `con` as `alias` into a fresh file beside `path` (`COPY FROM
+    DATABASE`, attached with `option`); returns the fresh file, which the caller renames into place.
 
     DELETE marks rows deleted and CHECKPOINT reuses their blocks later, but until then the old values
-    stay in the file's free blocks. A fresh file holds only live rows. The file must not be open
-    elsewhere (the caller holds the writer lock or the sync state's lock)."""
-    tmp = path.with_name(f".{path.name}.compact")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
+    stay in the file's free blocks. A fresh file holds only live rows. A failed copy leaves nothing."""
+    fresh = path.with_name(f".{path.name}.compact")
+    for stale in (fresh, fresh.with_name(fresh.name + ".wal")):
         stale.unlink(missing_ok=True)
+    try:
+        con.execute(f"attach '{_sql_path(fresh)}' as fresh_db{option}")
+        try:
+            con.execute(f"copy from database {alias} to fresh_db")
+            con.execute("checkpoint fresh_db")
+        finally:
+            con.execute("detach fresh_db")
+    except BaseException:
+        for left in (fresh, fresh.with_name(fresh.name + ".wal")):
+            left.unlink(missing_ok=True)
+        raise
+    return fresh
+
+
+def compact_duckdb(path: Path) -> None:
+    """Rewrite a DuckDB file into a fresh one and rename it into place (_copy_into_fresh_file says why).
+    The file must not be open elsewhere (the caller holds the writer lock or the sync state's lock)."""
     con = duckdb.connect()
     try:
         con.execute(f"attach '{_sql_path(path)}' as source_db (read_only)")
-        con.execute(f"attach '{_sql_path(tmp)}' as fresh_db")
-        con.execute("copy from database source_db to fresh_db")
-        con.execute("checkpoint fresh_db")
-        con.execute("detach fresh_db")
+        fresh = _copy_into_fresh_file(con, "source_db", path)
         con.execute("detach source_db")
     finally:
         con.close()
-    os.replace(tmp, path)
+    os.replace(fresh, path)
     path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
@@ -47,32 +61,23 @@ def rewrite_duckdb_in_place(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     so no other process can write to it meanwhile and have its write lost in the rename. The fresh file
     keeps the old one's storage version (a loader on an older DuckDB must still open it), its permission
     bits and, where this process may set them, its owner and group."""
-    tmp = path.with_name(f".{path.name}.compact")
-    for stale in (tmp, tmp.with_name(tmp.name + ".wal")):
-        stale.unlink(missing_ok=True)
     (tags,) = con.execute(  # type: ignore[misc]
         "select tags from duckdb_databases() where database_name = 'warehouse'"
     ).fetchone()
     version = str((tags or {}).get("storage_version") or "").rstrip("+")
     option = f" (storage_version '{version}')" if version.startswith("v") else ""
     con.execute("checkpoint warehouse")
+    fresh = _copy_into_fresh_file(con, "warehouse", path, option)
     try:
-        con.execute(f"attach '{_sql_path(tmp)}' as fresh_db{option}")
-        try:
-            con.execute("copy from database warehouse to fresh_db")
-            con.execute("checkpoint fresh_db")
-        finally:
-            con.execute("detach fresh_db")
         stat = path.stat()
-        os.chmod(tmp, stat.st_mode & 0o7777)
+        os.chmod(fresh, stat.st_mode & 0o7777)
         try:
-            os.chown(tmp, stat.st_uid, stat.st_gid)
+            os.chown(fresh, stat.st_uid, stat.st_gid)
         except PermissionError:
             log.warning("the rewritten %s keeps this process's owner: it may not change it", path.name)
-        os.replace(tmp, path)
+        os.replace(fresh, path)
     finally:
-        for left in (tmp, tmp.with_name(tmp.name + ".wal")):
-            left.unlink(missing_ok=True)
+        fresh.unlink(missing_ok=True)
 
 
 def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[tuple[str, str]]:
