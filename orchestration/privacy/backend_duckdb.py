@@ -100,7 +100,7 @@ class DuckDBErasure:
         hashes: list[tuple[str, str]],
     ) -> dict[str, Any]:
         edit = _erase_in_build(matches, people, terms, config, hashes, self._id_columns())
-        files = self._loader_files()
+        files = loader_files(self.settings)
 
         def edit_all(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             # The loaders' own files first: a busy one stops the erase before the build copy changes.
@@ -127,7 +127,7 @@ class DuckDBErasure:
         """Each loader's own database file, open read-only (its tables as `schema.table`)."""
         sessions: list[tuple[str, Any, list[LoaderSource]]] = []
         try:
-            for name, (file, sources) in self._loader_files().items():
+            for name, (file, sources) in loader_files(self.settings).items():
                 sessions.append((name, _open_loader_file(name, file, read_only=True), sources))
             yield sessions
         finally:
@@ -144,18 +144,8 @@ class DuckDBErasure:
 
     def _out_of_erase_reach(self) -> list[LoaderSource]:
         """The sources the erase and its proof reach neither in the warehouse file nor in a loader's file."""
-        files = loader_files(self.settings)
-        return [s for s in self.loader_reach()[1] if not (s.database and s.database.lower() in files)]
-
-    def _loader_files(self) -> dict[str, tuple[Path, list[LoaderSource]]]:
-        """{declared name: (file, the sources read from it)} for each loader file a source reads."""
-        files = loader_files(self.settings)
-        out: dict[str, tuple[Path, list[LoaderSource]]] = {}
-        for source in loader_sources(self.settings):
-            if source.database and source.database.lower() in files:
-                name = source.database.lower()
-                out.setdefault(name, (files[name], []))[1].append(source)
-        return out
+        in_files = {source for _, sources in loader_files(self.settings).values() for source in sources}
+        return [s for s in self.loader_reach()[1] if s not in in_files]
 
     def write_suppression_list(self, hashes: list[tuple[str, str]]) -> str:
         def edit(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -169,7 +159,7 @@ class DuckDBErasure:
         """The published file's tables, and the loaders' own files the erase edits (their tables as
         `<name>:schema.table`, and `<name>:file bytes` for values left in a file's free blocks)."""
         scans = self._scan_published_file(terms)
-        for name, (file, sources) in self._loader_files().items():
+        for name, (file, sources) in loader_files(self.settings).items():
             in_file = self._scan_loader_file(name, file, sources, terms)
             scans += in_file
             if not sum(scan.hits for scan in in_file) and (left := scan_bytes(file, terms)):
@@ -210,7 +200,7 @@ class DuckDBErasure:
         ]
         file_bytes = {str(path): scan_bytes(path, terms)}
         # The loaders' own files the erase edits: their tables by SQL, the files' bytes.
-        for name, (file, sources) in self._loader_files().items():
+        for name, (file, sources) in loader_files(self.settings).items():
             scans += self._scan_loader_file(name, file, sources, terms)
             file_bytes[str(file)] = scan_bytes(file, terms)
         tables = {scan.table: scan.hits for scan in scans}

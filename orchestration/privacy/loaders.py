@@ -53,10 +53,16 @@ def loader_sources(settings: Settings) -> list[LoaderSource]:
     ]
 
 
-def loader_files(settings: Settings) -> dict[str, Path]:
-    """{name, lower-cased: path} of the loaders' own database files the presets declare."""
-    databases = load_presets(settings.project_dir).databases
-    return {name.lower(): path for name, path in databases.items()}
+def loader_files(settings: Settings) -> dict[str, tuple[Path, list[LoaderSource]]]:
+    """{declared name, lower-cased: (file, the sources read from it)} for each loader's own database file
+    that a source reads."""
+    presets = load_presets(settings.project_dir)
+    out: dict[str, tuple[Path, list[LoaderSource]]] = {}
+    for source in loader_sources(settings):
+        file = presets.database_file(source.database)
+        if file is not None:
+            out.setdefault(source.database.lower(), (file, []))[1].append(source)  # type: ignore[union-attr]
+    return out
 
 
 def split_reach(

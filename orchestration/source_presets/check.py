@@ -53,13 +53,12 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
             file=shown,
             key="databases",
         )
-    files = {name.lower(): path for name, path in presets.databases.items()}
     for system, declaration in presets.sources.items():
         tables = ANY_OF.get(declaration.preset)
         if not tables or declaration.schema_name is None:
             continue
         schema, prefix = declaration.schema_name, declaration.table_prefix
-        file = files.get(declaration.database.lower()) if declaration.database else None
+        file = presets.database_file(declaration.database)
         if declaration.database and file is None:
             continue  # another database of the server: not one this check can open
         columns = {

@@ -146,6 +146,15 @@ class SourcePresets(BaseModel):
     def preset(self, system: str) -> str:
         return self.sources[system].preset
 
+    def database_file(self, name: str | None) -> Path | None:
+        """The declared file a source's `database:` names (DuckDB's catalog names ignore case), or None
+        for no name, or a database of the warehouse itself."""
+        if not name:
+            return None
+        return next(
+            (file for declared, file in self.databases.items() if declared.lower() == name.lower()), None
+        )
+
 
 def presets_path(project_dir: Path = PROJECT_DIR) -> Path:
     """The presets file: TESSERA_SOURCE_PRESETS, else <project>/sources/presets.yml; but while that file
