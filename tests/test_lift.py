@@ -38,11 +38,13 @@ PLANT_SEED = 5
 
 
 def copy_published(source: Settings, root: Path) -> Settings:
-    """A private copy of a published DuckDB world (raw data, truth and the published file)."""
+    """A private copy of a published DuckDB world (raw data, truth, the published file and its audit,
+    which tells the next build whether the dbt unit tests passed on this code)."""
     target = world_settings(root)
     shutil.copytree(source.data_dir, target.data_dir)
     target.published_db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source.published_db, target.published_db)
+    shutil.copyfile(source.last_audit_path, target.last_audit_path)
     return target
 
 

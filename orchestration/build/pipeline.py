@@ -476,6 +476,28 @@ def build_models(
     return {"results": results}
 
 
+def build_and_audit(
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    reason: str = "build",
+    dbt_vars: dict[str, Any] | None = None,
+    select: list[str] | None = None,
+) -> tuple[Audit, list[dict]]:
+    """`build_models` into the prepared build, then its audit: the step every rebuild outside Dagster
+    shares (a build, retention, an erase). The dbt unit tests run only when the code changed since
+    they last passed (orchestration/build/unit_tests.py). Returns the audit and the run results."""
+    fingerprint = code_fingerprint(settings, dbt_vars)
+    with unit_tests_when_code_changed(settings, fingerprint) as skipped:
+        ran = build_models(
+            settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
+        )["results"]
+    unit_tests = manifest_unit_tests(
+        settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+    )
+    return record_audit(settings, ran, verified_code(fingerprint, skipped, unit_tests, ran)), ran
+
+
 def build(
     settings: Settings,
     *,
@@ -498,16 +520,9 @@ def build(
         warehouse.prepare_build()
         record_landed(settings)
         loads = warehouse.load_raw(settings.raw_dir)
-        fingerprint = code_fingerprint(settings, dbt_vars)
-        with unit_tests_when_code_changed(settings, fingerprint) as skipped:
-            run_results = build_models(
-                settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
-            )
-        ran = run_results["results"]
-        unit_tests = manifest_unit_tests(
-            settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+        audit, ran = build_and_audit(
+            settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
         )
-        audit = record_audit(settings, ran, verified_code(fingerprint, skipped, unit_tests, ran))
         published = False
         if publish and audit.passed:
             warehouse.publish()
@@ -517,4 +532,4 @@ def build(
                 f"Not publishing: {len(audit.failures)} gating node(s) failed: "
                 + "; ".join(f"{f['node']}: {f['message'][:200]}" for f in audit.failures[:10])
             )
-    return BuildResult(audit, loads, published, time.monotonic() - started, run_results.get("results", []))
+    return BuildResult(audit, loads, published, time.monotonic() - started, ran)

@@ -13,7 +13,7 @@ import importlib
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from orchestration.build.pipeline import build_models, record_audit
+from orchestration.build.pipeline import build_and_audit
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
 from orchestration.privacy.loaders import LoaderSource
@@ -108,7 +108,7 @@ def erasure_backend(settings: Settings, warehouse: Warehouse | None = None) -> E
 
 def rebuild(settings: Settings, note: str) -> Audit:
     """dbt's phased build of the edited build; raises PublishBlocked if its audit fails."""
-    audit = record_audit(settings, build_models(settings, reason="a privacy request")["results"])
+    audit, _ = build_and_audit(settings, reason="a privacy request")
     if not audit.passed:
         raise PublishBlocked(
             f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "

@@ -7,7 +7,7 @@ import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from orchestration.build.pipeline import build_models, record_audit
+from orchestration.build.pipeline import build_and_audit
 from orchestration.retention.config import load_policies
 from orchestration.retention.engine import Runner, TableRetention, enforce
 from orchestration.settings import Settings
@@ -65,7 +65,7 @@ def run_retention(
         warehouse.prepare_build()
         with _runner(settings, build=True) as runner:
             report.tables = enforce(runner, policies, as_of=as_of, trigger="schedule")
-        audit = record_audit(settings, build_models(settings, reason="retention")["results"])
+        audit, _ = build_and_audit(settings, reason="retention")
         if not audit.passed:
             raise PublishBlocked(
                 "Retention applied in the build, but the build failed its audit, so nothing was published: "

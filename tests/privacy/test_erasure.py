@@ -413,6 +413,22 @@ def test_erase_records_every_step_and_retries_the_failed_destination(world):
         assert ledger.pending() == []
 
 
+def test_the_erase_rebuild_leaves_out_unit_tests_on_unchanged_code_and_keeps_the_record(world):
+    """The erase's rebuild follows the build's unit-test rule (orchestration/build/unit_tests.py): the
+    published audit it started from records that they passed on this code, so it leaves them out,
+    and its own audit records the code again, so the next build leaves them out too."""
+    from orchestration.build.unit_tests import code_fingerprint
+    from orchestration.warehouse.audit import Audit
+
+    results = json.loads(
+        (world.settings.build_db.parent / "dbt-target-duckdb" / "run_results.json").read_text()
+    )["results"]
+    assert results and not [r for r in results if r["unique_id"].startswith("unit_test.")]
+    audit = Audit.read(world.settings.last_audit_path)
+    assert audit is not None and audit.passed
+    assert audit.unit_tests_code == code_fingerprint(world.settings)
+
+
 def test_proof_has_zero_hits_and_verifies_with_the_salted_hash(world):
     proof = world.after_retry["proof"]
     assert proof["total_hits"] == 0

@@ -107,6 +107,7 @@ def test_a_killed_erase_is_finished_by_running_it_again(published, settings, tmp
     shutil.copytree(settings.data_dir, private.data_dir)
     private.published_db.parent.mkdir(parents=True)
     shutil.copyfile(settings.published_db, private.published_db)
+    shutil.copyfile(settings.last_audit_path, private.last_audit_path)
     email, terms = _pick(private)
     assert _raw_hits(private.raw_dir, terms) > 0
     # The analysts' masked file exists: every publish, the erase's included, rewrites it. It shows the person's
