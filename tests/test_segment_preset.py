@@ -15,10 +15,12 @@ import duckdb
 import pytest
 
 from orchestration.build.pipeline import build, check_source_freshness, run_dbt
-from orchestration.privacy.cluster import SourceBusy
+from orchestration.privacy.cluster import EraseIncomplete, SourceBusy
 from orchestration.privacy.export import collect
+from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
+from orchestration.warehouse.audit import PublishBlocked
 from orchestration.warehouse.registry import get_warehouse
 from tests import segment_world
 from tests.conftest import require_postgres
@@ -360,7 +362,29 @@ def test_an_erase_reaches_the_loaders_own_file(duckdb_build: Settings) -> None:
                 erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
         finally:
             writer.communicate("")
+        # The rebuild fails after the loader's file was edited in place: those rows stay deleted, and the
+        # ledger counts them, here and in the run that finishes the request.
+        with pytest.MonkeyPatch.context() as failing:
+            import orchestration.privacy.backend_duckdb as backend_duckdb
+
+            def rebuild_fails(settings: Settings, note: str) -> None:
+                raise PublishBlocked("the rebuild failed its audit (planted by the test)")
+
+            failing.setattr(backend_duckdb, "rebuild", rebuild_fails)
+            with pytest.raises(EraseIncomplete, match="stay deleted") as incomplete:
+                erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
+        in_file = incomplete.value.deleted_rows
+        assert in_file and all(place.startswith("segment:segment_prod.") for place in in_file), in_file
+        with Ledger(ledger_path(duckdb_build)) as ledger:
+            (failed_id,) = [r["request_id"] for r in ledger.requests() if r["status"] == "failed"]
+            failed = ledger.request(failed_id) or {}
+            assert failed["result"]["deleted_rows"] == in_file
+            assert "loader_files" in {step["step"] for step in ledger.steps(failed["request_id"])}
         result = erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
+    assert result.request_id == failed["request_id"]  # the failed request, finished
+    with Ledger(ledger_path(duckdb_build)) as ledger:
+        finished = (ledger.request(result.request_id) or {})["result"]["deleted_rows"]
+    assert {place: finished.get(place) for place in in_file} == in_file, finished
     steps = {step["step"]: step for step in result.steps}
     assert "loader_table" not in steps  # nothing out of reach
     assert result.proof is not None and result.proof["total_hits"] == 0, result.proof

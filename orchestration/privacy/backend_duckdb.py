@@ -24,6 +24,7 @@ from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import probable
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
 from orchestration.privacy.cluster import (
+    EraseIncomplete,
     NoWarehouse,
     PersonSourceMatch,
     RawMatch,
@@ -102,16 +103,27 @@ class DuckDBErasure:
         edit = _erase_in_build(matches, people, terms, config, hashes, self._id_columns())
         files = loader_files(self.settings)
 
+        # Rows deleted in the loaders' own files: edited in place, they stay deleted if the rebuild fails.
+        in_files: dict[str, int] = {}
+
         def edit_all(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             # The loaders' own files first: a busy one stops the erase before the build copy changes.
-            in_files: dict[str, int] = {}
             for name, (path, sources) in files.items():
-                in_files |= _erase_in_loader_file(name, path, sources, terms, self._id_columns(sources))
+                in_files.update(_erase_in_loader_file(name, path, sources, terms, self._id_columns(sources)))
             report = edit(con)
             report["deleted_rows"] |= in_files
             return report
 
-        report = self._rebuild_and_publish(edit_all, terms)
+        try:
+            report = self._rebuild_and_publish(edit_all, terms)
+        except Exception as exc:
+            if not in_files:
+                raise
+            raise EraseIncomplete(
+                f"{exc} ({sum(in_files.values())} rows were deleted from the loaders' own files already, and "
+                "stay deleted: run the erase again to finish it)",
+                in_files,
+            ) from exc
         # Loader tables in the warehouse file were edited in the copy like every other table, and those in a
         # loader's own file in that file; a source in another catalog is out of reach.
         report["loader_notes"] = unreached_notes(self._out_of_erase_reach())

@@ -97,7 +97,7 @@ def _print_probable(records: list[dict[str, Any]], verb: str) -> None:
 )
 def erase(identifier: str, include_probable: bool) -> None:
     """Erase IDENTIFIER's (TYPE:VALUE) whole identity cluster everywhere, with proof, and suppress it."""
-    from orchestration.privacy.cluster import NoWarehouse, SourceBusy
+    from orchestration.privacy.cluster import EraseIncomplete, NoWarehouse, SourceBusy
     from orchestration.privacy.erase import PrivacyError
     from orchestration.privacy.erase import erase as run_erase
 
@@ -106,7 +106,7 @@ def erase(identifier: str, include_probable: bool) -> None:
             f"erasing {identifier.split(':', 1)[0]}:… (rebuild, publish, destinations, proof)"
         ):
             result = run_erase(Settings.from_env(), identifier, include_probable=include_probable)
-    except (ValueError, PrivacyError, NoWarehouse, SourceBusy) as exc:
+    except (ValueError, PrivacyError, NoWarehouse, SourceBusy, EraseIncomplete) as exc:
         _fail(str(exc))
         return
     _print_steps(result.steps)

@@ -159,6 +159,16 @@ class SourceBusy(RuntimeError):
     """A file the erase must edit is held by another process (a loader writing its own database file)."""
 
 
+class EraseIncomplete(RuntimeError):
+    """The warehouse step failed after deleting rows that no rebuild puts back (a loader's own file is edited
+    in place, not in the build copy): `deleted_rows` counts them ({place: rows}), so the ledger keeps them
+    and the run that finishes the request adds them to its own."""
+
+    def __init__(self, message: str, deleted_rows: dict[str, int]) -> None:
+        super().__init__(message)
+        self.deleted_rows = deleted_rows
+
+
 @dataclass
 class Cluster:
     """One person as the warehouse knows them. `identifiers` are (type, normalised value) pairs."""

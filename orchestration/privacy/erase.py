@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from orchestration.privacy.backend import ErasureBackend, erasure_backend
 from orchestration.privacy.cluster import (
     RAW_TABLES,
     Cluster,
+    EraseIncomplete,
     NoWarehouse,
     PersonSourceMatch,
     RawMatch,
@@ -412,8 +414,10 @@ def erase(
         rid = request["request_id"]
         if resumed:
             ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
+        # Rows an earlier attempt deleted where no rebuild puts them back (EraseIncomplete), before it failed.
+        carried = dict(((ledger.request(rid) or {}).get("result") or {}).get("deleted_rows") or {})
         ledger.set_status(rid, "in_progress")
-        deleted: dict[str, int] = {}
+        deleted: dict[str, int] = dict(carried)
         try:
             located = locate(
                 settings, subject_type, subject_value, backend, include_probable=include_probable
@@ -463,7 +467,7 @@ def erase(
                 deleted = dict(earlier.get("deleted_rows", {}))
             else:
                 report = backend.erase(located.matches, located.people, terms, config, all_hashes)
-                deleted = report["deleted_rows"]
+                deleted = dict(Counter(carried) + Counter(report["deleted_rows"]))
                 vacuumed = (
                     f", {len(report['vacuumed'])} tables vacuumed (FULL)" if "vacuumed" in report else ""
                 )
@@ -538,6 +542,15 @@ def erase(
                 ),
             )
         except Exception as exc:
+            if isinstance(exc, EraseIncomplete):
+                deleted = dict(Counter(carried) + Counter(exc.deleted_rows))
+                ledger.step(
+                    rid,
+                    "loader_files",
+                    "done",
+                    f"{sum(exc.deleted_rows.values())} rows deleted in {len(exc.deleted_rows)} loader tables "
+                    "before the warehouse step failed",
+                )
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
             ledger.set_status(rid, "failed", result={"error": str(exc), "deleted_rows": deleted})
             raise
