@@ -19,6 +19,7 @@ import shutil
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from orchestration.person_sources.config import PersonSourcesConfig, load_config
@@ -299,9 +300,12 @@ def prove(
     from_code: dict[str, int] = {}
     places: dict[str, str] = {}
     landing = {path: (source, table) for source, table, path in present_raw_files(settings.raw_dir)}
+    # The files the backend scanned (the published file, the loaders' own files), by their real paths: a
+    # data folder reached through a symbolic link shows them under another name, and they count once.
+    by_backend = {Path(name).resolve() for name in files}
     for label, path in [*written_files(settings), *(("person_source", p) for p in declared)]:
         name = str(path)
-        if name in places:
+        if name in places or (name not in files and path.resolve() in by_backend):
             continue
         places[name] = label
         if path.suffix == ".parquet":

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from orchestration.person_sources.config import PersonSourcesConfig
+from orchestration.person_sources.config import PersonSourcesConfig, load_config
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend_postgres import PostgresErasure
 from orchestration.privacy.cluster import PersonSourceMatch
@@ -191,3 +191,49 @@ def test_an_erase_rewrites_a_loaders_own_file_as_the_loader_left_it(tmp_path: Pa
     assert b"zed.erasable" in path.read_bytes()
     assert erase_once() == {}
     assert b"zed.erasable" not in path.read_bytes()
+
+
+class _FileOnlyBackend:
+    """The part of a backend prove() reads: the published side is one loader file, named by its real path."""
+
+    name = "file-only"
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def prove_published(self, terms: list[str], config: object) -> tuple[dict, int, dict, dict]:
+        from orchestration.privacy.scan import scan_bytes
+
+        return {}, 0, {str(self.file): scan_bytes(self.file, terms)}, {}
+
+    def probe_published(self, traits: object, config: object) -> list:
+        return []
+
+    def proof_notes(self) -> dict[str, str]:
+        return {}
+
+
+def test_a_loader_file_reached_through_a_linked_data_folder_is_scanned_once(tmp_path: Path) -> None:
+    """A data folder that is a symbolic link shows the loader's file under a second name: the proof counts
+    the file once, under the name the backend scanned it by."""
+    import duckdb
+
+    from orchestration.privacy.erase import prove
+
+    real = tmp_path / "disk" / "data"
+    (real / "loader").mkdir(parents=True)
+    file = real / "loader" / "segment.duckdb"
+    duckdb.connect(str(file)).close()
+    (tmp_path / "world").mkdir()
+    settings = world_settings(tmp_path / "world")
+    settings.data_dir.symlink_to(real, target_is_directory=True)
+    proof = prove(
+        settings,
+        ["zed.erasable@example.org"],
+        "salt",
+        load_config(settings),
+        _FileOnlyBackend(file),  # type: ignore[arg-type]
+    )
+    same = [name for name in proof["hits_per_file"] if Path(name).resolve() == file.resolve()]
+    assert same == [str(file)], same
+    assert proof["total_hits"] == 0
