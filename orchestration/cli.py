@@ -107,7 +107,7 @@ def run(retrain: bool) -> None:
     default="loaders",
     show_default=True,
     help="loaders: events, shop, CRM, support and email as Segment's and Fivetran's connectors write them, "
-    "read in place through their presets (DuckDB only); contract: the raw files of docs/raw_schema.md.",
+    "read in place through their presets (DuckDB and Postgres); contract: the raw files of docs/raw_schema.md.",
 )
 @_RETRAIN
 def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool) -> None:
@@ -119,7 +119,7 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
     warehouse = get_warehouse(settings)
     if shapes == "loaders" and not warehouse.writes_demo_loader_tables:
         console.print(
-            f"demo data: the loaders' shapes are written into DuckDB only; on {settings.target}, the raw contract"
+            f"demo data: the loaders' shapes are not written into {settings.target}; the raw contract instead"
         )
         shapes = "contract"
     if not _config_ok(settings):

@@ -41,8 +41,8 @@ def postgres_run(demo_data, settings, session_dir):
         )
         for (schema,) in cur.fetchall():
             cur.execute(f'drop schema "{schema}" cascade')
-    # The session's generated files are this world's: `tessera demo` reuses them (on Postgres the demo
-    # keeps the raw contract's shape).
+    # The session's generated files are this world's: `tessera demo --shapes contract` reuses them, as the
+    # DuckDB world loads them (the loaders' shapes on Postgres: tests/test_postgres_demo.py).
     (settings.data_dir / "generated.json").write_text(
         json.dumps({"customers": TEST_CUSTOMERS, "seed": TEST_SEED, "shapes": "contract"})
     )
@@ -66,6 +66,8 @@ def postgres_run(demo_data, settings, session_dir):
             str(TEST_CUSTOMERS),
             "--seed",
             str(TEST_SEED),
+            "--shapes",
+            "contract",
         ],
         env=env,
         capture_output=True,

@@ -2,7 +2,8 @@
 rewritten as the tables Segment's, and Fivetran's Shopify, HubSpot, Zendesk Support and Klaviyo
 connectors create, in which schemas, and the presets file that declares them, so `tessera demo` goes
 through the same presets a company's warehouse does (docs/sources.md). The tables are written by the
-warehouse (`write_demo_loader_tables`; on DuckDB, orchestration/warehouse/demo_loader_tables.py).
+warehouse (`write_demo_loader_tables`): orchestration/warehouse/demo_loader_tables.py writes them with
+DuckDB, into the DuckDB file or, on Postgres, copied from there into the server's schemas of the same names.
 
 The rows, their ids and their values are the generator's, so the planted truth (truth.parquet, keyed by
 source record id) still scores identity. What a loader's shape cannot say is dropped, and documented in
@@ -29,6 +30,9 @@ LOADER_SHAPES: dict[str, tuple[str, str]] = {
 #: A table each system's tables always include (a run checks it is there before reusing the demo).
 MAIN_TABLES = {"events": "tracks", "shop": "order", "crm": "contact", "support": "ticket", "esp": "event"}
 
+#: The load-time columns of the loaders' tables: Segment's `uuid_ts` and Fivetran's `_fivetran_synced`.
+LOAD_TIME_COLUMNS = ("uuid_ts", "_fivetran_synced")
+
 #: The raw files each system is written from (data/raw/<system>/<table>.parquet).
 SOURCE_FILES: dict[str, tuple[str, ...]] = {
     "events": ("identifies", "tracks", "pages"),
@@ -37,6 +41,17 @@ SOURCE_FILES: dict[str, tuple[str, ...]] = {
     "support": ("tickets", "survey_responses"),
     "esp": ("email_events",),
 }
+
+
+def loader_schemas() -> list[str]:
+    """Every schema the demo's loader tables are written to."""
+    return [schema for _, schema in LOADER_SHAPES.values()]
+
+
+def raw_contract_tables(system: str) -> list[tuple[str, str]]:
+    """(schema, table) of the raw contract's copy of `system` (a demo in the other shape), which writing
+    the system's loader tables drops: the loader's tables are then its only copy."""
+    return [(f"raw_{system}", table) for table in SOURCE_FILES[system]]
 
 
 def presets_yaml(systems: list[str]) -> str:

@@ -1,7 +1,8 @@
-"""The demo's loader tables on DuckDB: the generator's raw files for events, the shop, the CRM, the support
+"""The demo's loader tables, written with DuckDB: the generator's raw files for events, the shop, the CRM, the support
 desk and the email tool written as Segment's warehouse schema and as Fivetran's Shopify, HubSpot, Zendesk
 Support and Klaviyo connectors land them (which systems, schemas and presets: orchestration/generate/
-loader_shapes.py). Row for row and id for id the generator's, so the planted truth still scores identity;
+loader_shapes.py). The DuckDB warehouse writes them into its file; the Postgres warehouse runs the same
+writer on an in-memory DuckDB and copies each table it made to the server. Row for row and id for id the generator's, so the planted truth still scores identity;
 what a shape cannot say is left out, as docs/sources.md ("The demo in the loaders' shapes") lists.
 
 Hand-written SQL rather than a loader library: dlt writes its own shape (with `_dlt_id` columns), and the
@@ -15,7 +16,13 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.generate.loader_shapes import LOADER_SHAPES, SOURCE_FILES
+from orchestration.generate.loader_shapes import (
+    LOAD_TIME_COLUMNS,
+    LOADER_SHAPES,
+    SOURCE_FILES,
+    loader_schemas,
+    raw_contract_tables,
+)
 
 #: The track() properties the generator writes; each per-event table gets those its event carries.
 _TRACK_PROPERTIES = ("product_id", "category", "price", "order_id", "revenue")
@@ -48,8 +55,8 @@ def write_loader_shapes(
         views = {table: _stamped_view(con, system, table, path) for table, path in files.items()}
         con.execute(f"drop schema if exists {schema} cascade")
         con.execute(f"create schema {schema}")
-        for table in SOURCE_FILES[system]:
-            con.execute(f'drop table if exists "raw_{system}"."{table}"')
+        for raw_schema, table in raw_contract_tables(system):
+            con.execute(f'drop table if exists "{raw_schema}"."{table}"')
         for table, sql in _WRITERS[system](con, schema, views):
             con.execute(f"create table {schema}.{table} as {sql}")
             counts.setdefault(system, {})[f"{schema}.{table}"] = con.execute(
@@ -60,7 +67,7 @@ def write_loader_shapes(
 
 def drop_loader_shapes(con: duckdb.DuckDBPyConnection) -> None:
     """Drop every demo loader schema (a demo in the raw contract's shape holds none)."""
-    for _, schema in LOADER_SHAPES.values():
+    for schema in loader_schemas():
         con.execute(f"drop schema if exists {schema} cascade")
 
 
@@ -69,8 +76,9 @@ def restamp_loader_shapes(con: duckdb.DuckDBPyConnection) -> None:
     them (the raw contract's files are stamped on every load the same way): a reused demo is not late."""
     rows = con.execute(
         "select table_schema, table_name, column_name from information_schema.columns "
-        "where table_catalog = current_database() and column_name in ('uuid_ts', '_fivetran_synced') "
-        f"and table_schema in ({', '.join(repr(schema) for _, schema in LOADER_SHAPES.values())})"
+        "where table_catalog = current_database() "
+        f"and column_name in ({', '.join(repr(column) for column in LOAD_TIME_COLUMNS)}) "
+        f"and table_schema in ({', '.join(repr(schema) for schema in loader_schemas())})"
     ).fetchall()
     for schema, table, column in rows:
         con.execute(

@@ -121,10 +121,10 @@ class WithoutDemoLoaderTables:
     def write_demo_loader_tables(
         self, raw_dir: Path, systems: list[str] | None = None
     ) -> dict[str, dict[str, int]]:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
+        raise NotImplementedError("the demo's loader tables are not written into this warehouse")
 
     def drop_demo_loader_tables(self) -> None:
         """Nothing to drop: the demo writes no loader tables here."""
 
     def restamp_demo_loader_tables(self) -> None:
-        raise NotImplementedError("the demo's loader tables are written into DuckDB only")
+        raise NotImplementedError("the demo's loader tables are not written into this warehouse")

@@ -20,7 +20,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
-from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
+from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -43,7 +43,7 @@ from orchestration.warehouse.types import POSTGRES_TO_DUCKDB_TYPES
 log = logging.getLogger(__name__)
 
 
-class PostgresWarehouse(WithoutDemoLoaderTables):
+class PostgresWarehouse:
     """The shared server: raw_* schemas are loaded in place; models build into the build schema,
     which replaces the published schema by renames inside one transaction."""
 
@@ -53,6 +53,7 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
     publishes = True
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
+    writes_demo_loader_tables = True
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -184,18 +185,69 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
                     cur.execute(f"alter table {target} add column {quoted(f.name)} {pg_type(f.type)}")
             cur.execute(f"truncate {target}")
             names = ", ".join(quoted(f.name) for f in fields)
-            # DuckDB writes the CSV (fast, typed values in ISO form); COPY streams it in.
-            with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-                duckdb.sql(
-                    f"copy (select {names} from read_parquet('{path}')) to '{tmp.name}' "
-                    "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
-                )
-                with open(tmp.name) as handle:
-                    cur.copy_expert(
-                        f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle
-                    )
+            reader = duckdb.connect()
+            try:
+                _copy_in(cur, reader, f"select {names} from read_parquet('{path}')", target, names)
+            finally:
+                reader.close()
             cur.execute(f"update {target} set _loaded_at = now() at time zone 'utc'")
         return TableLoad(source, table, n_rows, added, missing)
+
+    def write_demo_loader_tables(
+        self, raw_dir: Path, systems: list[str] | None = None
+    ) -> dict[str, dict[str, int]]:
+        """The tables the DuckDB warehouse would write (write_loader_shapes, run on an in-memory DuckDB over
+        the raw files), each copied into the server's schema of the same name, where a company's loader
+        tables would be read in place; the raw contract's tables of each system written are dropped. One
+        transaction: readers see the old tables or the new, never half. Postgres binds a view to its
+        tables, so the published staging views over a replaced table go with it; the run that follows the
+        demo builds and publishes them again."""
+        from orchestration.generate.loader_shapes import LOADER_SHAPES, raw_contract_tables
+        from orchestration.warehouse.demo_loader_tables import write_loader_shapes
+
+        shapes = duckdb.connect()
+        try:
+            # The load times are UTC, as the raw contract's loads stamp them here (now() at time zone 'utc').
+            shapes.execute("set TimeZone = 'UTC'")
+            written = write_loader_shapes(raw_dir, shapes, systems)
+            with self.connect() as con, con.cursor() as cur:
+                for system, tables in written.items():
+                    schema = LOADER_SHAPES[system][1]
+                    cur.execute(f'drop schema if exists "{schema}" cascade')
+                    cur.execute(f'create schema "{schema}"')
+                    for raw_schema, table in raw_contract_tables(system):
+                        cur.execute(f'drop table if exists "{raw_schema}"."{table}" cascade')
+                    for name in tables:
+                        table = name.split(".", 1)[1]
+                        _create_and_copy_in(cur, shapes, f'"{schema}"."{table}"', f'"{schema}"."{table}"')
+        finally:
+            shapes.close()
+        return written
+
+    def drop_demo_loader_tables(self) -> None:
+        from orchestration.generate.loader_shapes import loader_schemas
+
+        with self.connect() as con, con.cursor() as cur:
+            for schema in loader_schemas():
+                cur.execute(f'drop schema if exists "{schema}" cascade')
+
+    def restamp_demo_loader_tables(self) -> None:
+        """Each load-time column moves by one interval, so its latest time is now (UTC) and the rows keep
+        their order (restamp_loader_shapes, in Postgres's SQL)."""
+        from orchestration.generate.loader_shapes import LOAD_TIME_COLUMNS, loader_schemas
+
+        with self.connect() as con, con.cursor() as cur:
+            cur.execute(
+                "select table_schema, table_name, column_name from information_schema.columns "
+                "where column_name = any(%s) and table_schema = any(%s)",
+                (list(LOAD_TIME_COLUMNS), loader_schemas()),
+            )
+            for schema, table, column in cur.fetchall():
+                target, stamp = f'"{schema}"."{table}"', quoted(column)
+                cur.execute(
+                    f"update {target} set {stamp} = {stamp} + "
+                    f"((now() at time zone 'utc') - (select max({stamp}) from {target}))"
+                )
 
     def publish(self) -> None:
         audit = Audit.read(self.settings.audit_path)
@@ -272,26 +324,16 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
                     reader.close()
 
     def write_build_table(self, table: str, rows: pa.Table) -> None:
-        """Replace <build schema>.<table> with `rows`, in one transaction. DuckDB writes the CSV
-        (values in ISO form, doubles to full precision); COPY streams it in."""
+        """Replace <build schema>.<table> with `rows`, in one transaction (_create_and_copy_in)."""
         target = f'"{self.pg.build_schema}"."{table}"'
-        ddl = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in rows.schema)
-        names = ", ".join(f'"{f.name}"' for f in rows.schema)
-        with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-            writer = duckdb.connect()
-            try:
-                writer.register("written_rows", rows)
-                writer.execute(
-                    f"copy (select {names} from written_rows) to '{tmp.name}' "
-                    "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
-                )
-            finally:
-                writer.close()
-            with self.connect() as con, con.cursor() as cur, open(tmp.name, encoding="utf-8") as handle:
-                cur.execute("set client_encoding to 'UTF8'")
+        writer = duckdb.connect()
+        try:
+            writer.register("written_rows", rows)
+            with self.connect() as con, con.cursor() as cur:
                 cur.execute(f"drop table if exists {target}")
-                cur.execute(f"create table {target} ({ddl})")
-                cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
+                _create_and_copy_in(cur, writer, "written_rows", target, rows.schema)
+        finally:
+            writer.close()
 
     def drop_build_table(self, table: str) -> None:
         with self.connect() as con, con.cursor() as cur:
@@ -375,6 +417,32 @@ class PostgresWarehouse(WithoutDemoLoaderTables):
             with self.connect() as con, con.cursor() as cur:
                 cur.execute(f'drop schema if exists "{name}" cascade')
                 cur.execute(f'drop schema if exists "{name}_masked" cascade')
+
+
+def _create_and_copy_in(  # type: ignore[no-untyped-def]
+    cur, source: duckdb.DuckDBPyConnection, relation: str, target: str, fields: pa.Schema | None = None
+) -> None:
+    """Within the caller's transaction: create `target` with the columns `fields` (default: those of
+    DuckDB's `relation`), typed for Postgres (pg_type), and copy the rows of `relation` in."""
+    if fields is None:
+        fields = source.sql(f"select * from {relation} limit 0").to_arrow_table().schema
+    ddl = ", ".join(f"{quoted(f.name)} {pg_type(f.type)}" for f in fields)
+    names = ", ".join(quoted(f.name) for f in fields)
+    cur.execute(f"create table {target} ({ddl})")
+    _copy_in(cur, source, f"select {names} from {relation}", target, names)
+
+
+def _copy_in(cur, source: duckdb.DuckDBPyConnection, select: str, target: str, names: str) -> None:  # type: ignore[no-untyped-def]
+    """Append the rows of DuckDB's `select` to the columns `names` of `target`: DuckDB writes them as CSV
+    (fast, typed values in ISO form, doubles to full precision); COPY streams it in."""
+    cur.execute("set client_encoding to 'UTF8'")
+    with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+        source.execute(
+            f"copy ({select}) to '{tmp.name}' "
+            "(header false, nullstr '\\N', timestampformat '%Y-%m-%d %H:%M:%S.%f')"
+        )
+        with open(tmp.name, encoding="utf-8") as handle:
+            cur.copy_expert(f"copy {target} ({names}) from stdin with (format csv, null '\\N')", handle)
 
 
 def _swap_schema(cur, build: str, published: str) -> None:  # type: ignore[no-untyped-def]
