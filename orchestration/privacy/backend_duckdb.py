@@ -109,7 +109,7 @@ class DuckDBErasure:
         def edit_all(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             # The loaders' own files first: a busy one stops the erase before the build copy changes.
             for name, (path, sources) in files.items():
-                in_files.update(_erase_in_loader_file(name, path, sources, terms, self._id_columns(sources)))
+                _erase_in_loader_file(name, path, sources, terms, self._id_columns(sources), into=in_files)
             report = edit(con)
             report["deleted_rows"] |= in_files
             return report
@@ -354,13 +354,19 @@ def _open_loader_file(name: str, path: Path, *, read_only: bool = False) -> duck
 
 
 def _erase_in_loader_file(
-    name: str, path: Path, sources: list[LoaderSource], terms: list[str], id_columns: IdentifierColumns
+    name: str,
+    path: Path,
+    sources: list[LoaderSource],
+    terms: list[str],
+    id_columns: IdentifierColumns,
+    into: dict[str, int] | None = None,
 ) -> dict[str, int]:
     """The person's rows out of the loader tables of `sources` in a loader's own file, children first, and
     the file rewritten without free blocks while this process still holds it; {name:schema.table: rows}.
     Also rewritten when nothing is left to delete but the file's bytes still hold a term (an erase killed
     between its delete and the rewrite). The bytes are read before DuckDB opens the file: closing another
-    descriptor of a file drops this process's locks on it."""
+    descriptor of a file drops this process's locks on it. Each delete is counted in `into` as soon as it
+    is made (it stays made if a later one, or the rewrite, fails)."""
     residue = scan_bytes(path, terms) > 0
     con = _open_loader_file(name, path)
     deleted: dict[str, int] = {}
@@ -373,6 +379,8 @@ def _erase_in_loader_file(
             )
             if removed:
                 deleted[f"{name}:{schema}.{table}"] = removed
+                if into is not None:
+                    into[f"{name}:{schema}.{table}"] = removed
         if deleted or residue:
             rewrite_duckdb_in_place(con, path)
     finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +60,10 @@ from orchestration.warehouse.connection import open_read_only
 from orchestration.warehouse.load import present_raw_files, raw_files
 
 log = logging.getLogger(__name__)
+
+
+# The failed request's result key for the rows deleted in the loaders' own files before it failed.
+LOADER_FILES_DELETED = "loader_files_deleted"
 
 
 class PrivacyError(RuntimeError):
@@ -243,6 +246,11 @@ def _erase_sync_state(
     return counts
 
 
+def _summed(first: Mapping[str, int], second: Mapping[str, int]) -> dict[str, int]:
+    """Row counts per place, added; a place counted 0 stays listed."""
+    return {place: first.get(place, 0) + second.get(place, 0) for place in {**first, **second}}
+
+
 def prove(
     settings: Settings,
     terms: list[str],
@@ -418,8 +426,9 @@ def erase(
         rid = request["request_id"]
         if resumed:
             ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
-        # Rows an earlier attempt deleted where no rebuild puts them back (EraseIncomplete), before it failed.
-        carried = dict(((ledger.request(rid) or {}).get("result") or {}).get("deleted_rows") or {})
+        # Rows an earlier attempt deleted where no rebuild puts them back (EraseIncomplete), before it failed:
+        # kept apart from the other counts, which a new warehouse step replaces.
+        carried = dict(((ledger.request(rid) or {}).get("result") or {}).get(LOADER_FILES_DELETED) or {})
         ledger.set_status(rid, "in_progress")
         deleted: dict[str, int] = dict(carried)
         try:
@@ -471,7 +480,7 @@ def erase(
                 deleted = dict(earlier.get("deleted_rows", {}))
             else:
                 report = backend.erase(located.matches, located.people, terms, config, all_hashes)
-                deleted = dict(Counter(carried) + Counter(report["deleted_rows"]))
+                deleted = _summed(carried, report["deleted_rows"])
                 vacuumed = (
                     f", {len(report['vacuumed'])} tables vacuumed (FULL)" if "vacuumed" in report else ""
                 )
@@ -547,7 +556,8 @@ def erase(
             )
         except Exception as exc:
             if isinstance(exc, EraseIncomplete):
-                deleted = dict(Counter(carried) + Counter(exc.deleted_rows))
+                carried = _summed(carried, exc.deleted_rows)
+                deleted = _summed(deleted, exc.deleted_rows)
                 ledger.step(
                     rid,
                     "loader_files",
@@ -556,7 +566,11 @@ def erase(
                     "before the warehouse step failed",
                 )
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
-            ledger.set_status(rid, "failed", result={"error": str(exc), "deleted_rows": deleted})
+            ledger.set_status(
+                rid,
+                "failed",
+                result={"error": str(exc), "deleted_rows": deleted, LOADER_FILES_DELETED: carried},
+            )
             raise
         if _step_status(ledger, rid, "error") == "failed":
             ledger.step(
