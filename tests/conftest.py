@@ -46,6 +46,19 @@ TEST_CUSTOMERS = 1500
 TEST_SEED = 11
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_parse_seeds(tmp_path_factory) -> Iterator[None]:
+    """Every world of this test run starts dbt from a partial parse of its configuration made by an earlier
+    world (orchestration/build/pipeline.py, PARSE_SEEDS_ENV), on whichever pytest-xdist worker: a new
+    world's first dbt command then parses only what changed, not the whole project."""
+    from orchestration.build.pipeline import PARSE_SEEDS_ENV
+    from tests.worlds import run_wide_folder
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv(PARSE_SEEDS_ENV, str(run_wide_folder(tmp_path_factory) / "dbt-parse-seeds"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     return _SESSION_DIR

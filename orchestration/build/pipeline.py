@@ -10,6 +10,7 @@ with dbt as a plain subprocess and then report what they built to Dagster as mat
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -116,23 +117,74 @@ def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: st
     only the files that changed (a new folder for every run meant parsing the whole project).
     `target` names another profiles.yml target (the audience sandbox's), with a folder of its own."""
     target_path = settings.build_db.parent / f"dbt-target-{target or settings.target}"
-    seed_partial_parse(target_path)
+    command = _dbt_command(settings, args, target)
+    seed = _parse_seed(settings, command)
+    seed_partial_parse(target_path, seed)
     with settings_environment(settings):
         quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(_dbt_command(settings, args, target), check=False, env=os.environ.copy(), **quiet)  # type: ignore[call-overload]
+        subprocess.run(command, check=False, **_dbt_process(settings), **quiet)  # type: ignore[call-overload]
+    keep_parse_seed(target_path, seed)
     return target_path
 
 
-def seed_partial_parse(target_path: Path) -> None:
-    """Give a target folder that has never been parsed the project's own partial parse (the one
-    `tessera run` and Dagster's loader just wrote), so its first dbt command parses only what changed
-    instead of the whole project (about 5 s). dbt checks the copy itself (vars, profile, environment)
-    and parses in full when it does not fit, so a stale copy costs nothing. A folder with a parse of
-    its own keeps it: it fits its world better."""
+def _dbt_process(settings: Settings) -> dict[str, Any]:
+    """Where and with what environment a dbt subprocess of the build starts: in the build folder, with
+    the warehouse's profile paths relative to it (Warehouse.dbt_profile_environment)."""
+    settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **get_warehouse(settings).dbt_profile_environment()}
+    return {"cwd": settings.build_db.parent, "env": env}
+
+
+# A folder of partial parses to start a new warehouse folder from, one per configuration (the tests
+# share one across a run, tests/conftest.py); unset, a new folder starts from the project's target/.
+PARSE_SEEDS_ENV = "TESSERA_DBT_PARSE_SEEDS"
+
+
+def _parse_seed(settings: Settings, command: list[str]) -> Path | None:
+    """The seed file for this dbt command's configuration (target, vars, the profile's settings), in
+    the folder PARSE_SEEDS_ENV names; None when it names none."""
+    folder = os.environ.get(PARSE_SEEDS_ENV)
+    if not folder:
+        return None
+    vars_at = command.index("--vars") + 1 if "--vars" in command else None
+    profile = command[command.index("--target") + 1]
+    pg = settings.postgres
+    key = json.dumps(
+        [
+            profile,
+            command[vars_at] if vars_at else "",
+            get_warehouse(settings).dbt_profile_environment(),
+            [pg.host, pg.port, pg.database, pg.build_schema],
+        ],
+        sort_keys=True,
+    )
+    return Path(folder) / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.msgpack"
+
+
+def seed_partial_parse(target_path: Path, seed: Path | None = None) -> None:
+    """Give a target folder that has never been parsed a partial parse to start from: the seed of its
+    configuration (PARSE_SEEDS_ENV) if there is one, else the project's own (the one `tessera run` and
+    Dagster's loader just wrote), so its first dbt command parses only what changed instead of the
+    whole project (about 5 s). dbt checks the copy itself (vars, profile, environment) and parses in
+    full when it does not fit, so a stale copy costs nothing. A folder with a parse of its own keeps
+    it: it fits its world better."""
     partial = PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target") / "partial_parse.msgpack"
-    if partial.exists() and not (target_path / partial.name).exists():
+    if seed is not None and seed.exists():
+        partial = seed
+    if partial.exists() and not (target_path / "partial_parse.msgpack").exists():
         target_path.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(partial, target_path / partial.name)
+        shutil.copyfile(partial, target_path / "partial_parse.msgpack")
+
+
+def keep_parse_seed(target_path: Path, seed: Path | None) -> None:
+    """The first parse of a configuration becomes its seed (written aside, then renamed into place)."""
+    parsed = target_path / "partial_parse.msgpack"
+    if seed is None or seed.exists() or not parsed.exists():
+        return
+    seed.parent.mkdir(parents=True, exist_ok=True)
+    aside = seed.with_name(f".{seed.name}.{os.getpid()}")
+    shutil.copyfile(parsed, aside)
+    os.replace(aside, seed)
 
 
 def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:
@@ -158,9 +210,9 @@ def selected_manifest(settings: Settings, args: list[str]) -> tuple[dict[str, An
         listed = subprocess.run(
             _dbt_command(settings, ["ls", *args, "--output", "name"]),
             check=False,
-            env=os.environ.copy(),
             capture_output=True,
             text=True,
+            **_dbt_process(settings),
         )
     path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
     if listed.returncode != 0 or not path.exists():

@@ -59,6 +59,15 @@ class DuckDBWarehouse:
     def build_db(self) -> Path:
         return self.settings.build_db
 
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """The build file, and its spill folder when beside it, by name: every world's profile is then
+        the same (its memory limit aside). Python models still read the absolute paths (Settings)."""
+        folder, spill = self.build_db.parent, self.settings.duckdb_spill_dir
+        return {
+            "TESSERA_DBT_DUCKDB_PATH": self.build_db.name,
+            "TESSERA_DBT_DUCKDB_TEMP_DIR": spill.name if spill.parent == folder else str(spill),
+        }
+
     @property
     def published_db(self) -> Path:
         return self.settings.published_db

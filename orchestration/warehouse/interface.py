@@ -63,6 +63,11 @@ class Warehouse(Protocol):
     def prepare_build(self) -> None:
         """Start a build from the published state (carried-forward state continues)."""
 
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """Environment variables that profiles.yml reads when the build starts dbt in the build folder
+        (orchestration/build/pipeline.py): paths there are given relative to it, because dbt keys its
+        partial parse on the profile's connection settings, and so one warehouse's parse fits another's."""
+
     def ensure_build(self) -> None:
         """Prepare a build unless one is under way."""
 

@@ -59,6 +59,10 @@ class PostgresWarehouse:
         self.settings = settings
         self.pg = settings.postgres
 
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """Nothing: the profile names no local file."""
+        return {}
+
     def connect(self):  # type: ignore[no-untyped-def]
         return psycopg2.connect(**self.pg.connect_kwargs())
 

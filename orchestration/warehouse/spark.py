@@ -106,6 +106,10 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         self.settings = settings
         self.spark = spark or SparkSettings.from_env()
 
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """Nothing: the profile names no local file."""
+        return {}
+
     # -- connections -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
