@@ -230,3 +230,25 @@ def test_failing_gate_blocks_publish(published, settings):
     assert "stg_pos__stores" in messages
     assert settings.published_db.stat().st_ino == inode_before
     assert not any(e.step_key == "published_warehouse" and e.is_step_success for e in result.all_events)
+
+
+def test_a_new_warehouse_folder_starts_from_the_first_parse_of_its_configuration(tmp_path, monkeypatch):
+    """Two DuckDB warehouse folders of one configuration: the first dbt command of the second reuses the
+    first's parse (dbt starts in the build folder, the profile names the file relative to it), and the
+    seed is the first parse of that configuration."""
+    from orchestration.build.pipeline import PARSE_SEEDS_ENV, _dbt
+    from tests.worlds import world_settings
+
+    seeds, logs = tmp_path / "seeds", tmp_path / "logs"
+    monkeypatch.setenv(PARSE_SEEDS_ENV, str(seeds))
+    monkeypatch.setenv("DBT_LOG_PATH", str(logs))
+    first, second = world_settings(tmp_path / "first"), world_settings(tmp_path / "second")
+    _dbt(first, ["parse"], output=False)
+    assert [p.suffix for p in seeds.iterdir()] == [".msgpack"]
+    (logs / "dbt.log").unlink()
+    target = _dbt(second, ["parse"], output=False)
+    log = (logs / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log, log[-3000:]
+    assert "Partial parsing enabled" in log
+    assert (target / "manifest.json").exists()
+    assert not (second.build_db.parent / "logs").exists()  # dbt's log stays where it is told

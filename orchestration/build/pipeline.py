@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
@@ -120,11 +121,22 @@ def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: st
     command = _dbt_command(settings, args, target)
     seed = _parse_seed(settings, command)
     seed_partial_parse(target_path, seed)
+    before = _parse_stamp(target_path)
     with settings_environment(settings):
         quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(command, check=False, **_dbt_process(settings), **quiet)  # type: ignore[call-overload]
-    keep_parse_seed(target_path, seed)
+        done = subprocess.run(command, check=False, **_dbt_process(settings), **quiet)  # type: ignore[call-overload]
+    if done.returncode == 0 and _parse_stamp(target_path) != before:
+        keep_parse_seed(target_path, seed)
     return target_path
+
+
+def _parse_stamp(target_path: Path) -> tuple[int, int] | None:
+    """When, and how large, the target folder's partial parse was written (None: there is none)."""
+    try:
+        stat = (target_path / "partial_parse.msgpack").stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _dbt_process(settings: Settings) -> dict[str, Any]:
@@ -132,6 +144,9 @@ def _dbt_process(settings: Settings) -> dict[str, Any]:
     the warehouse's profile paths relative to it (Warehouse.dbt_profile_environment)."""
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **get_warehouse(settings).dbt_profile_environment()}
+    # dbt reads a relative log folder against where it starts; the privacy scans read it against the project.
+    if env.get("DBT_LOG_PATH") and not Path(env["DBT_LOG_PATH"]).is_absolute():
+        env["DBT_LOG_PATH"] = str(PROJECT_DIR / env["DBT_LOG_PATH"])
     return {"cwd": settings.build_db.parent, "env": env}
 
 
@@ -151,6 +166,8 @@ def _parse_seed(settings: Settings, command: list[str]) -> Path | None:
     pg = settings.postgres
     key = json.dumps(
         [
+            str(PROJECT_DIR),
+            settings.duckdb_memory_limit,
             profile,
             command[vars_at] if vars_at else "",
             get_warehouse(settings).dbt_profile_environment(),
@@ -163,11 +180,12 @@ def _parse_seed(settings: Settings, command: list[str]) -> Path | None:
 
 def seed_partial_parse(target_path: Path, seed: Path | None = None) -> None:
     """Give a target folder that has never been parsed a partial parse to start from: the seed of its
-    configuration (PARSE_SEEDS_ENV) if there is one, else the project's own (the one `tessera run` and
-    Dagster's loader just wrote), so its first dbt command parses only what changed instead of the
-    whole project (about 5 s). dbt checks the copy itself (vars, profile, environment) and parses in
-    full when it does not fit, so a stale copy costs nothing. A folder with a parse of its own keeps
-    it: it fits its world better."""
+    configuration (PARSE_SEEDS_ENV) if there is one, else the project's own (the one Dagster's loader
+    wrote), so its first dbt command parses only what changed instead of the whole project (about 5 s).
+    dbt checks the copy itself (vars, profile, environment) and parses in full when it does not fit, so
+    a stale copy costs nothing; the project's own fits where the profile names no local file (Postgres,
+    Spark), and DuckDB's build, which names its file relative to the build folder, fits a seed. A folder
+    with a parse of its own keeps it: it fits its world better."""
     partial = PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target") / "partial_parse.msgpack"
     if seed is not None and seed.exists():
         partial = seed
@@ -177,14 +195,20 @@ def seed_partial_parse(target_path: Path, seed: Path | None = None) -> None:
 
 
 def keep_parse_seed(target_path: Path, seed: Path | None) -> None:
-    """The first parse of a configuration becomes its seed (written aside, then renamed into place)."""
+    """The first parse of a configuration becomes its seed (written aside, then renamed into place). Best
+    effort: a seed not written costs a later world a whole parse, nothing more."""
     parsed = target_path / "partial_parse.msgpack"
     if seed is None or seed.exists() or not parsed.exists():
         return
-    seed.parent.mkdir(parents=True, exist_ok=True)
-    aside = seed.with_name(f".{seed.name}.{os.getpid()}")
-    shutil.copyfile(parsed, aside)
-    os.replace(aside, seed)
+    with contextlib.suppress(OSError):
+        seed.parent.mkdir(parents=True, exist_ok=True)
+        handle, aside = tempfile.mkstemp(dir=seed.parent, prefix=f".{seed.name}.")
+        os.close(handle)
+        try:
+            shutil.copyfile(parsed, aside)
+            os.replace(aside, seed)
+        finally:
+            Path(aside).unlink(missing_ok=True)
 
 
 def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:
