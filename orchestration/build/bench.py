@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.settings import Settings
+from orchestration.warehouse.files import written_aside
 
 SAMPLE_SECONDS = 0.25
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -279,9 +280,8 @@ def land_track_call(raw_dir: Path, event_id: str) -> None:
     late = latest.set_column(latest.schema.get_field_index("id"), "id", pa.array([event_id]))
     loaded = late.schema.get_field_index("_loaded_at")
     late = late.set_column(loaded, "_loaded_at", pa.array([now], late.schema.field(loaded).type))
-    partial = path.with_name(path.name + ".partial")
-    pq.write_table(pa.concat_tables([tracks, late]), partial)
-    os.replace(partial, path)
+    with written_aside(path) as aside:
+        pq.write_table(pa.concat_tables([tracks, late]), aside)
 
 
 def run_landing_benchmark(

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from orchestration.build.unit_tests import (
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked
 from orchestration.warehouse.connection import writer_lock
+from orchestration.warehouse.files import written_aside
 from orchestration.warehouse.load import TableLoad
 from orchestration.warehouse.postgres_sandbox import (
     SANDBOX_TARGET,
@@ -200,15 +200,8 @@ def keep_parse_seed(target_path: Path, seed: Path | None) -> None:
     parsed = target_path / "partial_parse.msgpack"
     if seed is None or seed.exists() or not parsed.exists():
         return
-    with contextlib.suppress(OSError):
-        seed.parent.mkdir(parents=True, exist_ok=True)
-        handle, aside = tempfile.mkstemp(dir=seed.parent, prefix=f".{seed.name}.")
-        os.close(handle)
-        try:
-            shutil.copyfile(parsed, aside)
-            os.replace(aside, seed)
-        finally:
-            Path(aside).unlink(missing_ok=True)
+    with contextlib.suppress(OSError), written_aside(seed) as aside:
+        shutil.copyfile(parsed, aside)
 
 
 def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:

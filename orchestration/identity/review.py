@@ -13,9 +13,7 @@ import datetime as dt
 import fcntl
 import getpass
 import json
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import pyarrow.parquet as pq
 
 from orchestration.identity.matching import waterfall_html
 from orchestration.settings import Settings
+from orchestration.warehouse.files import written_aside
 from orchestration.warehouse.registry import get_warehouse
 
 DECISIONS_SCHEMA = pa.schema(
@@ -143,13 +142,8 @@ def record_decision(
         existing = read_decisions(settings)
         added = pa.Table.from_pylist([made.__dict__], schema=DECISIONS_SCHEMA)
         combined = pa.concat_tables([existing, added])
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".parquet.tmp")
-        os.close(handle)
-        try:
-            pq.write_table(combined, temporary)
-            os.replace(temporary, path)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        with written_aside(path) as aside:
+            pq.write_table(combined, aside)
     return made
 
 

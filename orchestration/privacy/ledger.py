@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ import duckdb
 
 from orchestration.privacy.hashing import new_salt, salted_hash
 from orchestration.settings import Settings
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -391,16 +391,14 @@ def publish_ledger(settings: Settings) -> Path:
     """Copy the ledger's public tables into a fresh file and rename it over the analysts' copy."""
     source = ledger_path(settings)
     target = published_ledger_path(settings)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach '{source}' as ledger (read_only)")
-        con.execute(f"attach '{tmp}' as copy")
-        for table in PUBLISHED_TABLES:
-            con.execute(f"create table copy.{table} as select * from ledger.{table}")
-        con.execute("detach copy")
-    finally:
-        con.close()
-    os.replace(tmp, target)
+    with written_aside(target) as tmp:
+        con = duckdb.connect()
+        try:
+            con.execute(f"attach '{source}' as ledger (read_only)")
+            con.execute(f"attach '{tmp}' as copy")
+            for table in PUBLISHED_TABLES:
+                con.execute(f"create table copy.{table} as select * from ledger.{table}")
+            con.execute("detach copy")
+        finally:
+            con.close()
     return target

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import duckdb
 
 from orchestration.settings import Settings
 from orchestration.warehouse.connection import open_read_only
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -54,37 +54,31 @@ def export_masked_file(published_db: Path, target: Path) -> dict[str, int]:
     Returns rows per table."""
     if not published_db.exists():
         raise MaskedFileError(f"nothing is published yet at {published_db}: run the build first")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(tmp))
-    try:
-        con.execute(f"attach '{published_db}' as published (read_only)")
-        views = [
-            name
-            for (name,) in con.execute(
-                "select view_name from duckdb_views() "
-                "where database_name = 'published' and schema_name = 'masked' order by 1"
-            ).fetchall()
-        ]
-        if not views:
-            raise MaskedFileError(f"{published_db} has no masked views (built before masking existed?)")
-        # Qualified by catalog: a file named masked.duckdb would make a bare `masked` ambiguous.
-        here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
-        con.execute(f'create schema "{here}".masked')
-        for view in views:
-            table = f'"{here}".masked."{view}"'
-            con.execute(f'create table {table} as select * from published.masked."{view}"')
-            counts[view] = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
-        con.execute("detach published")
-        con.execute("checkpoint")
-    except BaseException:
-        con.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    con.close()
-    os.replace(tmp, target)
+    with written_aside(target) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            con.execute(f"attach '{published_db}' as published (read_only)")
+            views = [
+                name
+                for (name,) in con.execute(
+                    "select view_name from duckdb_views() "
+                    "where database_name = 'published' and schema_name = 'masked' order by 1"
+                ).fetchall()
+            ]
+            if not views:
+                raise MaskedFileError(f"{published_db} has no masked views (built before masking existed?)")
+            # Qualified by catalog: a file named masked.duckdb would make a bare `masked` ambiguous.
+            here = con.execute("select current_database()").fetchone()[0]  # type: ignore[index]
+            con.execute(f'create schema "{here}".masked')
+            for view in views:
+                table = f'"{here}".masked."{view}"'
+                con.execute(f'create table {table} as select * from published.masked."{view}"')
+                counts[view] = int(con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
+            con.execute("detach published")
+            con.execute("checkpoint")
+        finally:
+            con.close()
     log.info("masked file %s: %d tables", target, len(counts))
     return counts
 

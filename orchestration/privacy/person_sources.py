@@ -16,6 +16,7 @@ from orchestration.person_sources.config import PersonSource, PersonSourcesConfi
 from orchestration.privacy.cluster import PersonSourceMatch
 from orchestration.privacy.files import rewrite_parquet_without
 from orchestration.privacy.scan import is_id_column, is_substring_term, normalise_terms
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,11 @@ def rewrite_csv_without(path: Path, source: PersonSource, ids: set[str], terms: 
             kept.append(raw)
     if not removed:
         return 0
-    tmp = path.with_name(f".{path.name}.rewrite")
-    tmp.write_bytes(
-        (b"\xef\xbb\xbf" if bom else b"") + "".join(kept).encode("utf-8", errors="surrogateescape")
-    )
-    os.chmod(tmp, path.stat().st_mode & 0o777)
-    os.replace(tmp, path)
+    with written_aside(path) as tmp:
+        tmp.write_bytes(
+            (b"\xef\xbb\xbf" if bom else b"") + "".join(kept).encode("utf-8", errors="surrogateescape")
+        )
+        os.chmod(tmp, path.stat().st_mode & 0o777)
     log.info("removed %d rows from %s", removed, path)
     return removed
 

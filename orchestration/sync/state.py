@@ -6,7 +6,6 @@ published warehouse. `publish_state` gives analysts a read-only copy of it in th
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import duckdb
 
 from orchestration.sync.destinations.base import DELETE_OPERATIONS
 from orchestration.sync.redact import redact
+from orchestration.warehouse.files import written_aside
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -674,15 +674,8 @@ def publish_state(state_path: str | Path, published_path: str | Path) -> Path:
         conn.execute("checkpoint")
     finally:
         conn.close()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with written_aside(target, durable=True) as aside:
+        shutil.copyfile(source, aside)
     log.info("published sync state to %s", target)
     return target
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +81,8 @@ def keep_earlier_load(source: str, table: str, rows: int) -> TableLoad:
 
 def _empty_file(path: Path, schema: pa.Schema) -> Path:
     """An empty Parquet file with `schema` at `path` (written whole, then renamed: two builds may race)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    pq.write_table(schema.empty_table(), partial)
-    os.replace(partial, path)
+    with written_aside(path) as aside:
+        pq.write_table(schema.empty_table(), aside)
     return path
 
 
