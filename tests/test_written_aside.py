@@ -52,3 +52,21 @@ def test_the_new_file_keeps_the_permissions_of_the_call_that_wrote_it(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644, "not tempfile's private 0600: analysts read it"
+
+
+def test_what_a_killed_writer_left_aside_goes_with_the_next_write(tmp_path):
+    import subprocess
+
+    path = tmp_path / "ledger.duckdb"
+    finished = subprocess.Popen(["true"])  # a process that has ended
+    finished.wait()
+    abandoned = tmp_path / f".ledger.duckdb.{finished.pid}.0badc0de.partial"
+    abandoned.write_text("rows an erase has since removed")
+    (tmp_path / f"{abandoned.name}.wal").write_text("its log")
+    running = tmp_path / f".ledger.duckdb.{os.getpid()}.0ddba11.partial"
+    running.write_text("a write of this process, still under way")
+    other = tmp_path / f".ledger.duckdb.old.{finished.pid}.0badc0de.partial"
+    other.write_text("another file's")
+    with written_aside(path) as aside:
+        aside.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ledger.duckdb", running.name, other.name])

@@ -36,6 +36,7 @@ from orchestration.generate.campaign import (
 )
 from orchestration.identity.bench import bench_settings
 from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.warehouse.files import written_aside
 
 # The lift_outcomes entry the planted response is measured on (audiences/_audiences.yml).
 OUTCOME_NAME = "ordered_within_14_days"
@@ -158,9 +159,8 @@ def run_lift_benchmark(
                 progress(k, result)
             if out is not None:
                 figures = summarize(results, customers, seeds, started, effect_definition, null_definition)
-                aside = out.with_name(out.name + ".tmp")
-                aside.write_text(json.dumps(figures, indent=2) + "\n")
-                aside.replace(out)
+                with written_aside(out) as aside:
+                    aside.write_text(json.dumps(figures, indent=2) + "\n")
     return summarize(results, customers, seeds, started, effect_definition, null_definition)
 
 

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.settings import Settings
+from orchestration.warehouse.files import written_aside
 
 from .schema import SCHEMAS
 
@@ -442,9 +443,8 @@ def _append_rows(path: Path, name: str, rows: dict[str, list[Any]]) -> None:
 
 
 def _replace(path: Path, table: pa.Table) -> None:
-    aside = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, aside, compression="zstd")
-    aside.replace(path)
+    with written_aside(path) as aside:
+        pq.write_table(table, aside, compression="zstd")
 
 
 def _append_truth(settings: Settings, truth_path: Path, records: list[tuple[str, str, str]]) -> None:

@@ -32,6 +32,7 @@ from orchestration.privacy.loaders import LoaderSource, loader_tables
 from orchestration.privacy.scan import any_of, columns_of, match_condition, parent_condition, tables_of
 from orchestration.privacy.unlinked import extend_cluster, probable_records
 from orchestration.settings import Settings
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +280,8 @@ def export(
                 "warehouse": str(settings.published_db),
                 **data,
             }
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(json.dumps(document, default=_json_default, indent=2, ensure_ascii=False))
-            tmp.replace(target)
+            with written_aside(target) as tmp:
+                tmp.write_text(json.dumps(document, default=_json_default, indent=2, ensure_ascii=False))
             counts = {k: len(v) for k, v in data.items() if isinstance(v, list | dict)}
             ledger.step(
                 rid, "export", "done", f"{target} ({', '.join(f'{k} {v}' for k, v in counts.items())})"

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.privacy.scan import count_matches, match_condition
+from orchestration.warehouse.files import written_aside
 
 log = logging.getLogger(__name__)
 
@@ -127,14 +128,13 @@ def rewrite_parquet_without(
         (hits,) = con.execute(f"select count(*) from {source} where {condition}").fetchone()  # type: ignore[misc]
         if not hits:
             return 0
-        tmp = path.with_name(f".{path.name}.rewrite")
-        con.execute(
-            f"copy (select * from {source} where not coalesce(({condition}), false)) "
-            f"to '{_sql_path(tmp)}' (format parquet)"
-        )
+        with written_aside(path) as tmp:
+            con.execute(
+                f"copy (select * from {source} where not coalesce(({condition}), false)) "
+                f"to '{_sql_path(tmp)}' (format parquet)"
+            )
     finally:
         con.close()
-    os.replace(tmp, path)
     log.info("removed %d rows from %s", hits, path)
     return int(hits)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -22,6 +20,7 @@ from orchestration.sync.destinations.base import (
     RecordResult,
 )
 from orchestration.sync.errors import DestinationFatalError, RetryableError
+from orchestration.warehouse.files import written_aside
 
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 
@@ -85,21 +84,8 @@ class Files(Destination):
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             data = self._encode(rows)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            with written_aside(target, durable=True) as aside:
+                aside.write_bytes(data)
         except PermissionError as exc:
             raise DestinationFatalError(f"cannot write {target}: {exc}") from None
         except OSError as exc:
@@ -123,16 +109,8 @@ class Files(Destination):
                 if not kept:
                     path.unlink()
                     continue
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-                try:
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(self._encode_rows(kept))
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                with written_aside(path, durable=True) as aside:
+                    aside.write_bytes(self._encode_rows(kept))
         except PermissionError as exc:
             raise DestinationFatalError(f"cannot rewrite files in {self.directory}: {exc}") from None
         except OSError as exc:
