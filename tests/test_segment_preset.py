@@ -379,8 +379,8 @@ def test_an_erase_reaches_the_loaders_own_file(duckdb_build: Settings) -> None:
             (failed_id,) = [r["request_id"] for r in ledger.requests() if r["status"] == "failed"]
             failed = ledger.request(failed_id) or {}
             assert failed["result"]["deleted_rows"] == in_file
-            assert failed["result"]["loader_files_deleted"] == in_file  # what the next run carries
-            assert "loader_files" in {step["step"] for step in ledger.steps(failed["request_id"])}
+            assert failed["result"]["deleted_in_place"] == in_file  # what the next run carries
+            assert "deleted_in_place" in {step["step"] for step in ledger.steps(failed["request_id"])}
         result = erase(duckdb_build, "email:ann.lee@fastmail.com", syncs=[])
     assert result.request_id == failed["request_id"]  # the failed request, finished
     with Ledger(ledger_path(duckdb_build)) as ledger:

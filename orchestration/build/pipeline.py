@@ -117,17 +117,27 @@ def _dbt(settings: Settings, args: list[str], *, output: bool = True, target: st
     Its target folder stays beside the build file, so the next run on the same warehouse parses
     only the files that changed (a new folder for every run meant parsing the whole project).
     `target` names another profiles.yml target (the audience sandbox's), with a folder of its own."""
+    quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    return _dbt_started(settings, args, target, **quiet)[0]
+
+
+def _dbt_started(
+    settings: Settings, args: list[str], target: str | None = None, **streams: Any
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """One dbt subprocess (`streams`: subprocess.run's stdout, stderr or capture_output), started from the
+    partial parse of its configuration where the target folder has none yet, and keeping its parse as
+    that configuration's seed when it wrote the first one (PARSE_SEEDS_ENV). Its target folder and
+    outcome."""
     target_path = settings.build_db.parent / f"dbt-target-{target or settings.target}"
     command = _dbt_command(settings, args, target)
     seed = _parse_seed(settings, command)
     seed_partial_parse(target_path, seed)
     before = _parse_stamp(target_path)
     with settings_environment(settings):
-        quiet = {} if output else {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        done = subprocess.run(command, check=False, **_dbt_process(settings), **quiet)  # type: ignore[call-overload]
+        done = subprocess.run(command, check=False, **_dbt_process(settings), **streams)
     if done.returncode == 0 and _parse_stamp(target_path) != before:
         keep_parse_seed(target_path, seed)
-    return target_path
+    return target_path, done
 
 
 def _parse_stamp(target_path: Path) -> tuple[int, int] | None:
@@ -223,15 +233,10 @@ def _dbt_command(settings: Settings, args: list[str], target: str | None = None)
 
 def selected_manifest(settings: Settings, args: list[str]) -> tuple[dict[str, Any], set[str]]:
     """`dbt ls` of the selection `args`: the manifest it writes, and the names of the nodes selected."""
-    with settings_environment(settings):
-        listed = subprocess.run(
-            _dbt_command(settings, ["ls", *args, "--output", "name"]),
-            check=False,
-            capture_output=True,
-            text=True,
-            **_dbt_process(settings),
-        )
-    path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
+    target_path, listed = _dbt_started(
+        settings, ["ls", *args, "--output", "name"], capture_output=True, text=True
+    )
+    path = target_path / "manifest.json"
     if listed.returncode != 0 or not path.exists():
         raise RuntimeError(f"dbt ls failed: {(listed.stdout + listed.stderr).strip()[-2000:]}")
     return json.loads(path.read_text()), {line.strip() for line in listed.stdout.splitlines() if line.strip()}

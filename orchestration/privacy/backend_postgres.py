@@ -10,7 +10,7 @@ from typing import Any
 from orchestration.person_sources.config import PersonSourcesConfig
 from orchestration.privacy import postgres as pg
 from orchestration.privacy.backend import SUPPRESSION_TABLE, rebuild
-from orchestration.privacy.cluster import PersonSourceMatch, RawMatch
+from orchestration.privacy.cluster import EraseIncomplete, PersonSourceMatch, RawMatch
 from orchestration.privacy.loaders import LoaderSource, unreached_notes
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import TableScan
@@ -89,16 +89,21 @@ class PostgresErasure:
             deleted, notes, loader_notes = pg.delete_in_warehouse(
                 settings, config, matches, people, terms, hashes
             )
-            audit = rebuild(settings, " (the raw rows are deleted already: run the erase again)")
-            touched = [name for name, count in deleted.items() if count]
-            vacuumed = pg.vacuum_full(settings, touched)
-            if terms:
-                left = {
-                    s.table: s.hits for s in pg.scan(settings, terms, extra, before_publish=True) if s.hits
-                }
-                if left:
-                    raise PublishBlocked(f"the rebuilt warehouse still holds the person: {left}")
-            self.warehouse.publish()
+            try:
+                audit = rebuild(settings, "")
+                touched = [name for name, count in deleted.items() if count]
+                vacuumed = pg.vacuum_full(settings, touched)
+                if terms:
+                    left = {
+                        s.table: s.hits
+                        for s in pg.scan(settings, terms, extra, before_publish=True)
+                        if s.hits
+                    }
+                    if left:
+                        raise PublishBlocked(f"the rebuilt warehouse still holds the person: {left}")
+                self.warehouse.publish()
+            except Exception as exc:
+                raise _incomplete(settings, exc, deleted) from exc
         return {
             "deleted_rows": deleted,
             "tests_passed": audit.tests_passed,
@@ -144,3 +149,26 @@ class PostgresErasure:
                 + "".join(f" Loader tables: {note}." for note in unreached.values())
             )
         }
+
+
+def _incomplete(settings: Settings, failure: Exception, deleted: dict[str, int]) -> Exception:
+    """What a failure after the erase's transaction committed leaves: the rows it deleted outside the build
+    schema (the live raw tables, the declared source tables, the loaders' tables) stay deleted, as no
+    rebuild puts them back, so the failure becomes EraseIncomplete counting them, and the ledger keeps
+    them for the run that finishes the request. They are vacuumed (FULL) now: the run that finishes the
+    request deletes nothing more there, so it would not vacuum them. The failure itself when nothing was
+    deleted outside the build schema."""
+    build = f"{settings.postgres.build_schema}."
+    in_place = {name: count for name, count in deleted.items() if count and not name.startswith(build)}
+    if not in_place:
+        return failure
+    try:
+        pg.vacuum_full(settings, list(in_place))
+        vacuumed = "vacuumed (FULL)"
+    except Exception as vacuum_failure:  # reported with the failure that matters, which it must not hide
+        vacuumed = f"not vacuumed ({type(vacuum_failure).__name__}: run VACUUM FULL on them)"
+    return EraseIncomplete(
+        f"{failure} ({sum(in_place.values())} rows were deleted from {len(in_place)} live tables already, "
+        f"{vacuumed}, and stay deleted: run the erase again to finish it)",
+        in_place,
+    )

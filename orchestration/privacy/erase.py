@@ -62,8 +62,9 @@ from orchestration.warehouse.load import present_raw_files, raw_files
 log = logging.getLogger(__name__)
 
 
-# The failed request's result key for the rows deleted in the loaders' own files before it failed.
-LOADER_FILES_DELETED = "loader_files_deleted"
+# The failed request's result key for the rows its warehouse step deleted where no rebuild puts them back
+# (a loader's own DuckDB file; Postgres's live raw, source and loader tables) before it failed (EraseIncomplete).
+DELETED_IN_PLACE = "deleted_in_place"
 
 
 class PrivacyError(RuntimeError):
@@ -428,7 +429,7 @@ def erase(
             ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
         # Rows an earlier attempt deleted where no rebuild puts them back (EraseIncomplete), before it failed:
         # kept apart from the other counts, which a new warehouse step replaces.
-        carried = dict(((ledger.request(rid) or {}).get("result") or {}).get(LOADER_FILES_DELETED) or {})
+        carried = dict(((ledger.request(rid) or {}).get("result") or {}).get(DELETED_IN_PLACE) or {})
         ledger.set_status(rid, "in_progress")
         deleted: dict[str, int] = dict(carried)
         try:
@@ -560,16 +561,16 @@ def erase(
                 deleted = _summed(deleted, exc.deleted_rows)
                 ledger.step(
                     rid,
-                    "loader_files",
+                    DELETED_IN_PLACE,
                     "done",
-                    f"{sum(exc.deleted_rows.values())} rows deleted in {len(exc.deleted_rows)} loader tables "
-                    "before the warehouse step failed",
+                    f"{sum(exc.deleted_rows.values())} rows deleted in {len(exc.deleted_rows)} tables where no "
+                    "rebuild puts them back, before the warehouse step failed",
                 )
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
             ledger.set_status(
                 rid,
                 "failed",
-                result={"error": str(exc), "deleted_rows": deleted, LOADER_FILES_DELETED: carried},
+                result={"error": str(exc), "deleted_rows": deleted, DELETED_IN_PLACE: carried},
             )
             raise
         if _step_status(ledger, rid, "error") == "failed":

@@ -15,11 +15,14 @@ import psycopg2
 import pytest
 
 from orchestration.build.pipeline import build
+from orchestration.privacy import backend_postgres
+from orchestration.privacy.cluster import EraseIncomplete
 from orchestration.privacy.erase import erase, set_suppression
 from orchestration.privacy.export import export
 from orchestration.privacy.hashing import suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.privacy.proof import verify
+from orchestration.warehouse.audit import PublishBlocked
 from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, identify, shop_customer, ticket, track, world_settings, write_world
 
@@ -154,9 +157,35 @@ def test_postgres_export_erase_and_cluster_suppression(pg_world, tmp_path):
         before
     )
 
+    # The rebuild fails after the erase's transaction committed: the rows it deleted from the live raw and
+    # source tables stay deleted (no rebuild puts them back), and are vacuumed; the erase fails saying so, and
+    # the ledger counts them, here and (once) in the run that finishes the request.
+    def rebuild_fails(settings, note: str) -> None:
+        raise PublishBlocked("the rebuild failed its audit (planted by the test)")
+
+    with pytest.MonkeyPatch.context() as failing:
+        failing.setattr(backend_postgres, "rebuild", rebuild_fails)
+        with pytest.raises(EraseIncomplete, match="stay deleted") as incomplete:
+            erase(settings, "phone:+447700900123", syncs=[])
+    in_place = incomplete.value.deleted_rows
+    assert in_place["raw_shop.customers"] == 1 and in_place["raw_person_sources.records"] == 2, in_place
+    assert not [place for place in in_place if place.startswith(f"{schema}_build.")], in_place
+    with psycopg2.connect(**PG) as con, con.cursor() as cur:
+        cur.execute("select pg_relation_filenode('raw_shop.customers')")
+        assert cur.fetchone()[0] != filenode_before, "the rows deleted before the failure were not vacuumed"
+        cur.execute(f"select count(*) from {schema}.customers where email = 'ann@mail.net'")
+        assert cur.fetchone()[0] == 1, "nothing was published"
+    with Ledger(ledger_path(settings)) as ledger:
+        (failed_id,) = [r["request_id"] for r in ledger.requests() if r["status"] == "failed"]
+        failed = ledger.request(failed_id) or {}
+    assert failed["result"]["deleted_in_place"] == failed["result"]["deleted_rows"] == in_place
+
     erased = erase(settings, "phone:+447700900123", syncs=[])
+    assert erased.request_id == failed_id  # the failed request, finished
     steps = {(s["step"], s["target"]): s for s in erased.steps}
     assert erased.status == "completed", erased.steps
+    finished = _request(settings, failed_id)["result"]["deleted_rows"]
+    assert {place: finished.get(place) for place in in_place} == in_place, finished
     for step in (
         "locate",
         "suppress",
