@@ -154,23 +154,27 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
 
 
 def _write_demo_sources(settings: Settings) -> None:
-    """Write the generated events, shop, CRM, support and email files as the loaders' tables into the
-    published warehouse (read in place from there, like a company's), declare them for this target
+    """Write the generated events, shop, CRM, support and email files as the loaders' tables (into a loader
+    database file on DuckDB, schemas of the server's database on Postgres; read in place from there, like a
+    company's), declare them for this target
     (data/presets.<target>.yml), and remove the files they came from: the tables are now the demo's only
     copy."""
-    from orchestration.generate.loader_shapes import converted_files, presets_yaml
+    from orchestration.generate.loader_shapes import converted_files, write_presets_file
     from orchestration.source_presets.config import demo_presets_file
     from orchestration.warehouse.registry import get_warehouse
 
-    written = get_warehouse(settings).write_demo_loader_tables(settings.raw_dir)
-    demo_presets_file(settings.data_dir, settings.target).write_text(presets_yaml(list(written)))
+    warehouse = get_warehouse(settings)
+    written = warehouse.write_demo_loader_tables(settings.raw_dir)
+    write_presets_file(
+        demo_presets_file(settings.data_dir, settings.target), list(written), warehouse.demo_loader_database()
+    )
     for path in converted_files(settings.raw_dir, list(written)):
         path.unlink()
 
 
 def _demo_sources_present(settings: Settings) -> bool:
-    """True when the demo declared its loader tables for this target and the published warehouse holds
-    every one it declared."""
+    """True when the demo declared its loader tables for this target and they are where it wrote them (the
+    warehouse's demo_loader_database, or the warehouse itself)."""
     from orchestration.generate.loader_shapes import declared_tables
     from orchestration.source_presets.config import demo_presets_file
     from orchestration.warehouse.registry import get_warehouse
@@ -178,8 +182,7 @@ def _demo_sources_present(settings: Settings) -> bool:
     demo_presets = demo_presets_file(settings.data_dir, settings.target)
     if not demo_presets.exists():
         return False
-    warehouse = get_warehouse(settings)
-    return all(warehouse.published_columns(schema, table) for schema, table in declared_tables(demo_presets))
+    return get_warehouse(settings).demo_loader_tables_present(declared_tables(demo_presets))
 
 
 def _say_which_sources(settings: Settings) -> None:
@@ -204,8 +207,8 @@ def _missing_demo_data(settings: Settings) -> str | None:
     demo_presets = demo_presets_file(settings.data_dir, settings.target)
     if presets_path() == demo_presets and not _demo_sources_present(settings):
         return (
-            f"Nothing was run: {_shown_path(str(demo_presets))} declares the demo's loader tables, and the "
-            "warehouse does not hold them: run `tessera demo`, or declare your sources."
+            f"Nothing was run: {_shown_path(str(demo_presets))} declares the demo's loader tables, and they are "
+            "not where the demo wrote them: run `tessera demo`, or declare your sources."
         )
 
     try:

@@ -283,3 +283,75 @@ def test_a_system_read_in_place_has_no_raw_file_by_design_and_is_not_warned_abou
         "no raw file for pos.transactions: the 12 rows an earlier build loaded are kept (drop "
         "raw_pos.transactions to declare the system absent)"
     ]
+
+
+def test_duckdb_writes_the_demos_loader_tables_into_a_loader_file_of_their_own(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """On DuckDB the demo's loader tables go into a loader database file beside the data, declared under
+    `databases:`, not into the published file: no build copies them, and the published file keeps only
+    what builds make of them. Rewriting it leaves no earlier demo's rows behind; dropping it removes it."""
+    from orchestration.generate.loader_shapes import write_presets_file
+    from orchestration.warehouse.duckdb import DuckDBWarehouse
+    from tests.worlds import world_settings
+
+    raw, _, _ = world
+    settings = world_settings(tmp_path)
+    warehouse = DuckDBWarehouse(settings)
+    # a published file from a demo in the other shape, and from a version that wrote the loader schemas there
+    settings.published_db.parent.mkdir(parents=True)
+    con = duckdb.connect(str(settings.published_db))
+    for sql in (
+        "create schema raw_crm",
+        "create table raw_crm.contacts as select 1 as contact_id",
+        "create schema raw_pos",
+        "create table raw_pos.transactions as select 1 as transaction_id",
+        "create schema demo_hubspot",
+        "create table demo_hubspot.contact as select 'ann@old.example' as property_email",
+    ):
+        con.execute(sql)
+    con.close()
+
+    name, path = warehouse.demo_loader_database()
+    written = warehouse.write_demo_loader_tables(raw)
+    assert set(written) == set(LOADER_SHAPES) and path.exists()
+    assert path.parent == settings.data_dir / "loaders"
+    with duckdb.connect(str(settings.published_db), read_only=True) as published:
+        tables = {f"{s}.{t}" for s, t in published.execute("select table_schema, table_name from information_schema.tables").fetchall()}  # fmt: skip
+    assert tables == {"raw_pos.transactions"}  # the CRM's copy and the old loader schema are gone
+    assert warehouse.demo_loader_tables_present(declared_tables_of(written))
+    assert not warehouse.demo_loader_tables_present([("demo_segment", "no_such_table")])
+
+    presets_file = settings.data_dir / "presets.duckdb.yml"
+    write_presets_file(presets_file, list(written), (name, path))
+    monkeypatch.setenv(PRESETS_FILE_ENV, str(presets_file))
+    presets = load_presets()
+    assert presets.database_file(name) == path
+    assert {presets.sources[system].database for system in written} == {name}
+
+    # restamped in its file; rewritten whole (the old file's rows are not in the new one's bytes)
+    with duckdb.connect(str(path)) as loader:
+        loader.execute(
+            "update demo_hubspot.contact set _fivetran_synced = _fivetran_synced - interval 10 day"
+        )
+    warehouse.restamp_demo_loader_tables()
+    with duckdb.connect(str(path), read_only=True) as loader:
+        latest = _one(loader, "select max(_fivetran_synced) from demo_hubspot.contact")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert abs((latest - now).total_seconds()) < 3600 * 24  # type: ignore[operator]
+    with duckdb.connect(str(path)) as loader:
+        loader.execute(
+            "insert into demo_hubspot.contact (id, property_email) values (-1, 'gone@old.example')"
+        )
+    warehouse.write_demo_loader_tables(raw)
+    assert b"gone@old.example" not in path.read_bytes()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+    warehouse.drop_demo_loader_tables()
+    assert not path.exists() and not warehouse.demo_loader_tables_present(declared_tables_of(written))
+    warehouse.restamp_demo_loader_tables()  # nothing to restamp, and no empty file made
+    assert not path.exists()
+
+
+def declared_tables_of(written: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
+    return [tuple(name.split(".", 1)) for tables in written.values() for name in tables]  # type: ignore[misc]

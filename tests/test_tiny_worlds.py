@@ -58,6 +58,19 @@ def _count(settings: Settings, table: str) -> int:
     return _query(settings, f"select count(*) from {table}")[0][0]
 
 
+def _loader_file(settings: Settings) -> Path:
+    """Where `tessera demo` wrote the loaders' tables on DuckDB (DuckDBWarehouse.demo_loader_database)."""
+    return settings.data_dir / "loaders" / "demo_loaders.duckdb"
+
+
+def _loader_count(settings: Settings, table: str) -> int:
+    con = duckdb.connect(str(_loader_file(settings)), read_only=True)
+    try:
+        return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def _succeeded(result: Result) -> None:
     assert result.exit_code == 0, (result.output, result.exception)
     assert "succeeded" in result.output
@@ -156,18 +169,34 @@ def test_hundred_customer_demo_builds_and_scores_honestly(world_100):
 
 def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     """`tessera demo` goes through the presets a company uses: the events, shop, CRM, support and email
-    systems are Segment's and Fivetran's tables in the warehouse, and no raw file of theirs is loaded."""
+    systems are Segment's and Fivetran's tables in a loader's own database file, read in place, and no raw
+    file of theirs is loaded; the published file holds what the build made of them, not the tables."""
     result, settings = world_100
     _succeeded(result)
     assert "in the loaders' shapes" in result.output
+    loader = _loader_file(settings)
+    con = duckdb.connect(str(loader), read_only=True)
+    try:
+        in_file = {
+            name for (name,) in con.execute("select schema_name from information_schema.schemata").fetchall()
+        }
+    finally:
+        con.close()
+    loader_schemas = {"demo_segment", "demo_shopify", "demo_hubspot", "demo_zendesk", "demo_klaviyo"}
+    assert loader_schemas <= in_file
     schemas = {name for (name,) in _query(settings, "select schema_name from information_schema.schemata")}
-    assert {"demo_segment", "demo_shopify", "demo_hubspot", "demo_zendesk", "demo_klaviyo"} <= schemas
+    assert not schemas & loader_schemas, "the build copies the published file: the loaders' tables stay out"
+    assert "databases:" in (settings.data_dir / "presets.duckdb.yml").read_text()
     assert not [path for path in settings.raw_dir.glob("*/*.parquet") if path.parent.name in
                 {"events", "shop", "crm", "support", "esp"}]  # fmt: skip
     # each system reached the marts through its preset
     # every track call is staged or quarantined (duplicate deliveries, no message id), none lost
     quarantined = _count(settings, "quarantined_rows where source_name = 'events' and table_name = 'tracks'")
-    assert _count(settings, "stg_events__tracks") + quarantined == _count(settings, "demo_segment.tracks") > 0
+    assert (
+        _count(settings, "stg_events__tracks") + quarantined
+        == _loader_count(settings, "demo_segment.tracks")
+        > 0
+    )
     assert _count(settings, "stg_shop__orders") > 0
     assert _count(settings, "stg_crm__contacts") > 0
     assert _count(settings, "stg_esp__email_events") > 0
@@ -179,7 +208,7 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     assert "in the loaders' shapes" in again.output
     # the summary counts what the preset read in place, not the empty stand-in raw table
     read = _count(settings, "base_events__tracks")
-    assert read == _count(settings, "demo_segment.tracks")
+    assert read == _loader_count(settings, "demo_segment.tracks")
     assert any(
         "events.tracks (segment, in place)" in line and f"{read:,}" in line
         for line in again.output.splitlines()
@@ -205,18 +234,18 @@ def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_pat
             monkeypatch.setenv(name, value)
         copy = Settings.from_env()
         read = copy.last_landed_path.read_text()
-        assert '"table:segment.tracks"' in read and '"file:pos/transactions"' in read
+        assert '"database:demo_loaders"' in read and '"file:pos/transactions"' in read
         assert landed_since_publish(copy)[0] == []
         sensor = build_when_data_lands_sensor(copy)
         assert isinstance(sensor(build_sensor_context(instance=DagsterInstance.ephemeral())), SkipReason)
-        con = duckdb.connect(str(copy.published_db))
+        con = duckdb.connect(str(_loader_file(copy)))
         con.execute(
             "insert into demo_segment.tracks select * replace (id || '-late' as id, uuid_ts + interval 1 minute "
             "as uuid_ts) from demo_segment.tracks order by uuid_ts desc limit 1"
         )
         con.close()
         changed, fingerprint = landed_since_publish(copy)
-        assert changed == ["table:segment.tracks"]
+        assert changed == ["database:demo_loaders"]
         request = sensor(build_sensor_context(instance=DagsterInstance.ephemeral()))
         assert isinstance(request, RunRequest) and request.run_key == f"landed-{fingerprint}"
 
@@ -225,14 +254,17 @@ def test_an_erase_after_the_demo_reaches_the_loaders_tables(world_100):
     """`tessera privacy erase` reads the same presets as the demo's run (the demo's declarations, while the
     user declares none): it deletes the person from the loader's tables the demo wrote, and proves it."""
     _result, settings = world_100
-    [(email,)] = _query(
-        settings,
-        "select lower(trim(property_email)) from demo_hubspot.contact where property_email like '%@%' "
-        "and lower(trim(property_email)) in (select lower(trim(email)) from demo_klaviyo.person) "
-        "order by id limit 1",
-    )
+    con = duckdb.connect(str(_loader_file(settings)), read_only=True)
+    try:
+        [(email,)] = con.execute(
+            "select lower(trim(property_email)) from demo_hubspot.contact where property_email like '%@%' "
+            "and lower(trim(property_email)) in (select lower(trim(email)) from demo_klaviyo.person) "
+            "order by id limit 1"
+        ).fetchall()
+    finally:
+        con.close()
     erased, _ = _tessera(settings.data_dir.parent, "privacy", "erase", f"email:{email}")
     assert erased.exit_code == 0, erased.output
     assert '"status": "completed"' in erased.output and '"hits": 0' in erased.output, erased.output
     for table, column in [("demo_hubspot.contact", "property_email"), ("demo_klaviyo.person", "email")]:
-        assert _count(settings, f"{table} where lower(trim({column})) = '{email}'") == 0, table
+        assert _loader_count(settings, f"{table} where lower(trim({column})) = '{email}'") == 0, table

@@ -64,7 +64,7 @@ def _staged_rows(settings: Settings) -> dict[str, int]:
 def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int = 3) -> dict[str, Any]:
     """Generate one world; stage its events `repeat` times through each path, alternating; medians."""
     from orchestration.generate import generate
-    from orchestration.generate.loader_shapes import presets_yaml
+    from orchestration.generate.loader_shapes import write_presets_file
     from orchestration.identity.bench import bench_settings
     from orchestration.warehouse.registry import get_warehouse
 
@@ -76,14 +76,15 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     # The contract: only the events' files, loaded into raw_events by every build.
     contract = bench_settings(workdir / "contract")
     shutil.copytree(generated / "raw" / "events", contract.raw_dir / "events")
-    # The segment preset: the same calls as Segment's tables in the warehouse, read in place.
+    # The segment preset: the same calls as Segment's tables where the demo writes them, read in place.
     segment = bench_settings(workdir / "segment")
     segment.raw_dir.mkdir(parents=True)
     began = time.perf_counter()
-    written = get_warehouse(segment).write_demo_loader_tables(generated / "raw", ["events"])
+    segment_warehouse = get_warehouse(segment)
+    written = segment_warehouse.write_demo_loader_tables(generated / "raw", ["events"])
     write_seconds = time.perf_counter() - began
     presets = workdir / "segment" / "presets.yml"
-    presets.write_text(presets_yaml(["events"]))
+    write_presets_file(presets, ["events"], segment_warehouse.demo_loader_database())
 
     runs: dict[str, list[dict[str, float]]] = {"contract": [], "segment": []}
     for _ in range(repeat):

@@ -13,6 +13,8 @@ is good, 1-2 bad and 3 offered but not answered; Zendesk has no NPS, so NPS answ
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
@@ -54,19 +56,34 @@ def raw_contract_tables(system: str) -> list[tuple[str, str]]:
     return [(f"raw_{system}", table) for table in SOURCE_FILES[system]]
 
 
-def presets_yaml(systems: list[str]) -> str:
-    """The presets file that points Tessera at the tables write_loader_shapes created for `systems`."""
+def presets_yaml(systems: list[str], database: tuple[str, str] | None = None) -> str:
+    """The presets file that points Tessera at the tables write_loader_shapes created for `systems`: in the
+    warehouse, or in the loader's own database file `database` (its name, and its path relative to the
+    presets file: `databases:`)."""
     lines = [
-        "# The demo's sources, in the shapes real loaders write (written by `tessera demo`; docs/sources.md).",
-        "sources:" if systems else "sources: {}",
+        "# The demo's sources, in the shapes real loaders write (written by `tessera demo`; docs/sources.md)."
     ]
+    if database and systems:
+        name, path = database
+        lines += ["databases:", f"  {name}: {json.dumps(path)}"]
+    lines.append("sources:" if systems else "sources: {}")
     for system in systems:
         preset, schema = LOADER_SHAPES[system]
-        lines += [f"  {system}:", f"    preset: {preset}", f"    schema: {schema}"]
+        lines += [f"  {system}:", f"    preset: {preset}"]
+        if database:
+            lines.append(f"    database: {database[0]}")
+        lines.append(f"    schema: {schema}")
         if system == "events":
             # The e-commerce spec names a product's category `category`.
             lines += ["    event_properties:", "      product_category: category"]
     return "\n".join(lines) + "\n"
+
+
+def write_presets_file(path: Path, systems: list[str], database: tuple[str, Path] | None) -> None:
+    """presets_yaml for `systems` written to `path`, naming the loader database file `database` (the
+    warehouse's demo_loader_database: its name and path) by its path relative to `path`."""
+    declared = (database[0], os.path.relpath(database[1], path.parent)) if database else None
+    path.write_text(presets_yaml(systems, declared))
 
 
 def converted_files(raw_dir: Path, systems: list[str]) -> list[Path]:

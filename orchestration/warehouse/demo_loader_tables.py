@@ -41,10 +41,10 @@ def write_loader_shapes(
     raw_dir: Path, con: duckdb.DuckDBPyConnection, systems: list[str] | None = None
 ) -> dict[str, dict[str, int]]:
     """Replace the demo's loader schemas in `con` with the raw files of `raw_dir` in the loaders' shapes
-    (`systems`, default all), and drop the raw contract's tables of each system written (raw_<system>,
-    from a demo in the other shape): the loader's tables are now its only copy. Returns
-    {system: {"schema.table": rows}} for the systems written; a system missing any of its raw files is
-    not written (and stays on the demo preset)."""
+    (`systems`, default all), and drop the raw contract's tables of each system written there (raw_<system>,
+    from a demo in the other shape; drop_raw_contract_copies where the loader's tables are written
+    elsewhere): the loader's tables are now its only copy. Returns {system: {"schema.table": rows}} for the
+    systems written; a system missing any of its raw files is not written (and stays on the demo preset)."""
     counts: dict[str, dict[str, int]] = {}
     for system, (_, schema) in LOADER_SHAPES.items():
         if systems is not None and system not in systems:
@@ -55,14 +55,21 @@ def write_loader_shapes(
         views = {table: _stamped_view(con, system, table, path) for table, path in files.items()}
         con.execute(f"drop schema if exists {schema} cascade")
         con.execute(f"create schema {schema}")
-        for raw_schema, table in raw_contract_tables(system):
-            con.execute(f'drop table if exists "{raw_schema}"."{table}"')
+        drop_raw_contract_copies(con, [system])
         for table, sql in _WRITERS[system](con, schema, views):
             con.execute(f"create table {schema}.{table} as {sql}")
             counts.setdefault(system, {})[f"{schema}.{table}"] = con.execute(
                 f"select count(*) from {schema}.{table}"
             ).fetchall()[0][0]
     return counts
+
+
+def drop_raw_contract_copies(con: duckdb.DuckDBPyConnection, systems: list[str]) -> None:
+    """Drop the raw contract's tables of `systems` (raw_<system>, loaded from the raw files of a demo in the
+    raw contract's shape): the systems' loader tables replace them."""
+    for system in systems:
+        for raw_schema, table in raw_contract_tables(system):
+            con.execute(f'drop table if exists "{raw_schema}"."{table}"')
 
 
 def drop_loader_shapes(con: duckdb.DuckDBPyConnection) -> None:

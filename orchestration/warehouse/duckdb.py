@@ -26,6 +26,7 @@ from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
+from orchestration.warehouse.files import written_aside
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import (
     TableLoad,
@@ -39,6 +40,9 @@ from orchestration.warehouse.load import (
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
 
 log = logging.getLogger(__name__)
+
+#: The name `tessera demo` declares its loader file by (sources/presets.yml `databases:`).
+DEMO_LOADER_DATABASE = "demo_loaders"
 
 
 class DuckDBWarehouse:
@@ -199,32 +203,92 @@ class DuckDBWarehouse:
             "  .venv/bin/tessera profile email:<an email from customers>   # one customer's 360° view",
         ]
 
+    def demo_loader_database(self) -> tuple[str, Path]:
+        """A DuckDB file of the loaders' own beside the data (sources/presets.yml `databases:`), as dlt's
+        duckdb destination or a handed-over export would leave one: builds attach it read-only and read
+        the loaders' tables in place, so no build copies them (the build starts as a copy of the published
+        file) and the published file holds only what the build made of them."""
+        return DEMO_LOADER_DATABASE, self.settings.data_dir / "loaders" / f"{DEMO_LOADER_DATABASE}.duckdb"
+
     def write_demo_loader_tables(
         self, raw_dir: Path, systems: list[str] | None = None
     ) -> dict[str, dict[str, int]]:
-        """Into the published file, where a company's loader tables would be read in place, under the writer
-        lock (a `tessera run` waits for it; a Dagster run holds the lock only while it loads and publishes)."""
-        from orchestration.warehouse.demo_loader_tables import write_loader_shapes
+        """Into a new loader file (demo_loader_database) holding the systems written, renamed over the old one
+        (no free block keeps an earlier demo's rows), under the writer lock (a `tessera run` waits for it; a
+        Dagster run holds it only while it loads and publishes). The published file then loses its raw
+        contract copies of those systems, and the loader schemas an earlier version wrote into it."""
+        from orchestration.warehouse.demo_loader_tables import (
+            drop_loader_shapes,
+            drop_raw_contract_copies,
+            write_loader_shapes,
+        )
 
-        return self._on_published(lambda con: write_loader_shapes(raw_dir, con, systems))
+        _, path = self.demo_loader_database()
+        with writer_lock(self.settings), written_aside(path) as aside:
+            con = open_file(aside)
+            try:
+                written = write_loader_shapes(raw_dir, con, systems)
+                con.execute("checkpoint warehouse")
+            finally:
+                con.close()
+        if self.published_db.exists():
+
+            def only_what_was_built(con: duckdb.DuckDBPyConnection) -> None:
+                drop_raw_contract_copies(con, list(written))
+                drop_loader_shapes(con)
+
+            self._on_published(only_what_was_built)
+        return written
 
     def drop_demo_loader_tables(self) -> None:
+        """The loader file, and any loader schema an earlier version wrote into the published file."""
         from orchestration.warehouse.demo_loader_tables import drop_loader_shapes
 
+        _, path = self.demo_loader_database()
+        with writer_lock(self.settings):
+            for file in (path, path.with_name(f"{path.name}.wal")):
+                file.unlink(missing_ok=True)
         if self.published_db.exists():
             self._on_published(drop_loader_shapes)
 
     def restamp_demo_loader_tables(self) -> None:
-        """Best effort: another process holding the file (a query, the UI) leaves the times as they were,
-        and the run goes on; source freshness then says how old they are."""
+        """Best effort: another process holding the loader file (a query, a build reading it) leaves the
+        times as they were, and the run goes on; source freshness then says how old they are."""
         from orchestration.warehouse.demo_loader_tables import restamp_loader_shapes
 
+        _, path = self.demo_loader_database()
+        if not path.exists():
+            return
         try:
-            self._on_published(restamp_loader_shapes)
+            with writer_lock(self.settings):
+                con = open_file(path)
+                try:
+                    restamp_loader_shapes(con)
+                    con.execute("checkpoint warehouse")
+                finally:
+                    con.close()
         except duckdb.IOException as exc:
-            log.warning(
-                "the demo's loader tables keep their load times: the warehouse file is in use (%s)", exc
+            log.warning("the demo's loader tables keep their load times: their file is in use (%s)", exc)
+
+    def demo_loader_tables_present(self, tables: list[tuple[str, str]]) -> bool:
+        """Whether the loader file holds every (schema, table) of `tables`, each with columns."""
+        _, path = self.demo_loader_database()
+        if not path.exists():
+            return False
+        try:
+            con = open_read_only(path)
+        except duckdb.IOException:  # held by a writer: it is there
+            return True
+        try:
+            found = set(
+                con.execute(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_catalog = current_database()"
+                ).fetchall()
             )
+        finally:
+            con.close()
+        return all(table in found for table in tables)
 
     def _on_published(self, change: Any) -> Any:
         """`change(connection)` on the published file, under the writer lock, checkpointed."""

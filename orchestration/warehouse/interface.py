@@ -74,12 +74,19 @@ class Warehouse(Protocol):
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
         """Load the declared person sources and every raw file into the build."""
 
+    def demo_loader_database(self) -> tuple[str, Path] | None:
+        """The loader database file the demo writes its loader tables into (its name under sources/presets.yml
+        `databases:`, and its path), or None where they go into the warehouse itself."""
+
     def write_demo_loader_tables(
         self, raw_dir: Path, systems: list[str] | None = None
     ) -> dict[str, dict[str, int]]:
-        """Write the demo's raw files of raw_dir as the loaders' tables into the published warehouse
-        (orchestration/generate/loader_shapes.py says which); {system: {"schema.table": rows}} for those
-        written."""
+        """Write the demo's raw files of raw_dir as the loaders' tables, where builds read them in place
+        (demo_loader_database; orchestration/generate/loader_shapes.py says which); {system:
+        {"schema.table": rows}} for those written."""
+
+    def demo_loader_tables_present(self, tables: list[tuple[str, str]]) -> bool:
+        """Whether every (schema, table) of `tables` that the demo wrote is where it wrote them."""
 
     def drop_demo_loader_tables(self) -> None:
         """Drop the demo's loader tables, if any (a demo in the raw contract's shape)."""
@@ -123,10 +130,16 @@ class WithoutDemoLoaderTables:
 
     writes_demo_loader_tables = False
 
+    def demo_loader_database(self) -> None:
+        return None
+
     def write_demo_loader_tables(
         self, raw_dir: Path, systems: list[str] | None = None
     ) -> dict[str, dict[str, int]]:
         raise NotImplementedError("the demo's loader tables are not written into this warehouse")
+
+    def demo_loader_tables_present(self, tables: list[tuple[str, str]]) -> bool:
+        return False
 
     def drop_demo_loader_tables(self) -> None:
         """Nothing to drop: the demo writes no loader tables here."""

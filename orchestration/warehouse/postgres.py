@@ -228,6 +228,13 @@ class PostgresWarehouse:
             shapes.close()
         return written
 
+    def demo_loader_database(self) -> None:
+        """None: the demo's loader tables go into schemas of the server's database (write_demo_loader_tables)."""
+        return None
+
+    def demo_loader_tables_present(self, tables: list[tuple[str, str]]) -> bool:
+        return all(self.published_columns(schema, table) for schema, table in tables)
+
     def drop_demo_loader_tables(self) -> None:
         from orchestration.generate.loader_shapes import loader_schemas
 
