@@ -89,6 +89,7 @@ class PostgresErasure:
             deleted, notes, loader_notes = pg.delete_in_warehouse(
                 settings, config, matches, people, terms, hashes
             )
+            vacuumed: list[str] = []
             try:
                 audit = rebuild(settings, "")
                 touched = [name for name, count in deleted.items() if count]
@@ -103,7 +104,7 @@ class PostgresErasure:
                         raise PublishBlocked(f"the rebuilt warehouse still holds the person: {left}")
                 self.warehouse.publish()
             except Exception as exc:
-                raise _incomplete(settings, exc, deleted) from exc
+                raise _incomplete(settings, exc, deleted, vacuumed) from exc
         return {
             "deleted_rows": deleted,
             "tests_passed": audit.tests_passed,
@@ -151,24 +152,29 @@ class PostgresErasure:
         }
 
 
-def _incomplete(settings: Settings, failure: Exception, deleted: dict[str, int]) -> Exception:
+def _incomplete(
+    settings: Settings, failure: Exception, deleted: dict[str, int], vacuumed: list[str]
+) -> Exception:
     """What a failure after the erase's transaction committed leaves: the rows it deleted outside the build
-    schema (the live raw tables, the declared source tables, the loaders' tables) stay deleted, as no
-    rebuild puts them back, so the failure becomes EraseIncomplete counting them, and the ledger keeps
-    them for the run that finishes the request. They are vacuumed (FULL) now: the run that finishes the
-    request deletes nothing more there, so it would not vacuum them. The failure itself when nothing was
-    deleted outside the build schema."""
+    schema are gone from those tables. Each such table is vacuumed (FULL) now, unless it was already: the
+    run that finishes the request deletes nothing more there, so it would not. The failure becomes
+    EraseIncomplete counting those rows, and the ledger keeps them for the run that finishes the request.
+    The live tables (the retained aggregates, the declared source tables, the loaders' tables) keep them
+    deleted, as no build puts them back; the raw_* tables are reloaded from the landing and person-source
+    files by any build before then (the erase rewrites those files after this step), so the finishing run
+    may count them again, and the ledger keeps the larger count (erase.py, _summed). The failure itself
+    when nothing outside the build schema lost a row."""
     build = f"{settings.postgres.build_schema}."
-    in_place = {name: count for name, count in deleted.items() if count and not name.startswith(build)}
-    if not in_place:
+    outside = {name: count for name, count in deleted.items() if count and not name.startswith(build)}
+    if not outside:
         return failure
     try:
-        pg.vacuum_full(settings, list(in_place))
-        vacuumed = "vacuumed (FULL)"
+        pg.vacuum_full(settings, [name for name in outside if name not in vacuumed])
+        state = "vacuumed (FULL)"
     except Exception as vacuum_failure:  # reported with the failure that matters, which it must not hide
-        vacuumed = f"not vacuumed ({type(vacuum_failure).__name__}: run VACUUM FULL on them)"
+        state = f"not vacuumed ({type(vacuum_failure).__name__}: run VACUUM FULL on them)"
     return EraseIncomplete(
-        f"{failure} ({sum(in_place.values())} rows were deleted from {len(in_place)} live tables already, "
-        f"{vacuumed}, and stay deleted: run the erase again to finish it)",
-        in_place,
+        f"{failure} ({sum(outside.values())} rows were deleted from {len(outside)} tables outside the build "
+        f"already, {state}; those of the live tables stay deleted: run the erase again to finish it)",
+        outside,
     )

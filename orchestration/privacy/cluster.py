@@ -160,9 +160,10 @@ class SourceBusy(RuntimeError):
 
 
 class EraseIncomplete(RuntimeError):
-    """The warehouse step failed after deleting rows that no rebuild puts back (a loader's own file is edited
-    in place, not in the build copy): `deleted_rows` counts them ({place: rows}), so the ledger keeps them
-    and the run that finishes the request adds them to its own."""
+    """The warehouse step failed after deleting rows that no build puts back (a loader's own DuckDB file is
+    edited in place, not in the build copy; on Postgres, the retained, declared source and loader tables
+    are edited live): `deleted_rows` counts them ({place: rows}), so the ledger keeps them and the run that
+    finishes the request adds them to its own."""
 
     def __init__(self, message: str, deleted_rows: dict[str, int]) -> None:
         super().__init__(message)

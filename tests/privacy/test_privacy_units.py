@@ -292,3 +292,21 @@ def test_person_source_rows_are_named_by_position_and_record_id():
     assert con.execute(f"select count(*) from records where {person_rows_condition(set())}").fetchone() == (
         0,
     )
+
+
+def test_a_finished_request_counts_live_rows_once_and_reloaded_raw_rows_at_most_once():
+    """The run that finishes a failed erase adds what the failed run deleted where nothing puts it back (a
+    loader's file, a live table); a raw table, which builds reload from the landing files until the erase
+    rewrites them, may be deleted again, and keeps the larger count."""
+    from orchestration.privacy.erase import _summed
+
+    carried = {"segment:segment_prod.tracks": 3, "legacy.members": 1, "raw_shop.customers": 2}
+    again = {"segment:segment_prod.tracks": 0, "legacy.members": 0, "raw_shop.customers": 2, "tessera.x": 5}
+    assert _summed(carried, again) == {
+        "segment:segment_prod.tracks": 3,
+        "legacy.members": 1,
+        "raw_shop.customers": 2,
+        "tessera.x": 5,
+    }
+    assert _summed({"raw_shop.customers": 2}, {"raw_shop.customers": 0}) == {"raw_shop.customers": 2}
+    assert _summed({"raw_db:s.t": 2}, {"raw_db:s.t": 1}) == {"raw_db:s.t": 3}  # a loader file named raw_db
