@@ -122,6 +122,13 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
             f"demo data: the loaders' shapes are not written into {settings.target}; the raw contract instead"
         )
         shapes = "contract"
+    from orchestration.source_presets.config import demo_presets_file
+
+    # The demo's declarations name the tables it wrote: gone (a removed loader file), they would fail the
+    # configuration check, and the world is generated again below anyway.
+    demo_presets = demo_presets_file(settings.data_dir, settings.target)
+    if demo_presets.exists() and not _demo_sources_present(settings):
+        demo_presets.unlink()
     if not _config_ok(settings):
         sys.exit(2)  # before anything is generated or written into the warehouse
     marker = settings.data_dir / "generated.json"

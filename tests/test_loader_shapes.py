@@ -313,12 +313,18 @@ def test_duckdb_writes_the_demos_loader_tables_into_a_loader_file_of_their_own(
     con.close()
 
     name, path = warehouse.demo_loader_database()
+    path.parent.mkdir(parents=True)
+    path.with_name(f"{path.name}.wal").write_bytes(b"a log a killed restamp left beside an older file")
     written = warehouse.write_demo_loader_tables(raw)
     assert set(written) == set(LOADER_SHAPES) and path.exists()
     assert path.parent == settings.data_dir / "loaders"
     with duckdb.connect(str(settings.published_db), read_only=True) as published:
         tables = {f"{s}.{t}" for s, t in published.execute("select table_schema, table_name from information_schema.tables").fetchall()}  # fmt: skip
     assert tables == {"raw_pos.transactions"}  # the CRM's copy and the old loader schema are gone
+    assert b"ann@old.example" not in settings.published_db.read_bytes(), "compacted: no row in free blocks"
+    # nothing left to remove: an analyst's read-only connection to the published file does not stop it
+    with duckdb.connect(str(settings.published_db), read_only=True):
+        warehouse.write_demo_loader_tables(raw)
     assert warehouse.demo_loader_tables_present(declared_tables_of(written))
     assert not warehouse.demo_loader_tables_present([("demo_segment", "no_such_table")])
 
@@ -355,3 +361,34 @@ def test_duckdb_writes_the_demos_loader_tables_into_a_loader_file_of_their_own(
 
 def declared_tables_of(written: dict[str, dict[str, int]]) -> list[tuple[str, str]]:
     return [tuple(name.split(".", 1)) for tables in written.values() for name in tables]  # type: ignore[misc]
+
+
+def test_tessera_demo_writes_a_removed_loader_file_again(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The demo's presets name a loader file that is gone: `tessera demo` does not stop at the configuration
+    check (which would find the declared file missing) but generates the world and writes the file again.
+    The Dagster run that follows is tests/test_tiny_worlds.py's; here it is left out."""
+    from click.testing import CliRunner
+
+    from orchestration import cli
+
+    for variable, value in {
+        "TESSERA_TARGET": "duckdb",
+        "TESSERA_DATA_DIR": str(tmp_path / "data"),
+        "TESSERA_WAREHOUSE": str(tmp_path / "warehouse" / "tessera.duckdb"),
+        "TESSERA_BUILD_DB": str(tmp_path / "warehouse" / "build" / "tessera.duckdb"),
+        "TESSERA_PERSON_SOURCES": str(tmp_path / "person_sources.yml"),
+        PRESETS_FILE_ENV: str(tmp_path / "presets.yml"),
+    }.items():
+        monkeypatch.setenv(variable, value)
+    runs: list[object] = []
+    monkeypatch.setattr(cli, "_run_pipeline", runs.append)
+    loader = tmp_path / "data" / "loaders" / "demo_loaders.duckdb"
+    first = CliRunner().invoke(cli.main, ["demo", "--customers", "30", "--seed", "3"])
+    assert first.exit_code == 0, (first.output, first.exception)
+    assert loader.exists() and "databases:" in (tmp_path / "data" / "presets.duckdb.yml").read_text()
+    loader.unlink()
+    again = CliRunner().invoke(cli.main, ["demo", "--customers", "30", "--seed", "3"])
+    assert again.exit_code == 0, (again.output, again.exception)
+    assert "configuration problem" not in again.output and loader.exists() and len(runs) == 2

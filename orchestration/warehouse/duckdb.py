@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
+from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.masking import refresh_masked_file
 from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
@@ -215,41 +216,67 @@ class DuckDBWarehouse:
     ) -> dict[str, dict[str, int]]:
         """Into a new loader file (demo_loader_database) holding the systems written, renamed over the old one
         (no free block keeps an earlier demo's rows), under the writer lock (a `tessera run` waits for it; a
-        Dagster run holds it only while it loads and publishes). The published file then loses its raw
-        contract copies of those systems, and the loader schemas an earlier version wrote into it."""
-        from orchestration.warehouse.demo_loader_tables import (
-            drop_loader_shapes,
-            drop_raw_contract_copies,
-            write_loader_shapes,
-        )
+        Dagster run holds it only while it loads and publishes). Flushed to disk before the rename: the raw
+        files are removed next, and the file is then the demo's only copy. The published file then loses its
+        raw contract copies of those systems, and the loader schemas an earlier version wrote into it."""
+        from orchestration.generate.loader_shapes import loader_schemas, raw_contract_tables
+        from orchestration.warehouse.demo_loader_tables import write_loader_shapes
 
         _, path = self.demo_loader_database()
-        with writer_lock(self.settings), written_aside(path) as aside:
+        with writer_lock(self.settings), written_aside(path, durable=True) as aside:
             con = open_file(aside)
             try:
                 written = write_loader_shapes(raw_dir, con, systems)
                 con.execute("checkpoint warehouse")
             finally:
                 con.close()
-        if self.published_db.exists():
-
-            def only_what_was_built(con: duckdb.DuckDBPyConnection) -> None:
-                drop_raw_contract_copies(con, list(written))
-                drop_loader_shapes(con)
-
-            self._on_published(only_what_was_built)
+            # A log left beside the old file (a killed restamp or erase) would be replayed into the new one.
+            path.with_name(f"{path.name}.wal").unlink(missing_ok=True)
+        copies = [table for system in written for table in raw_contract_tables(system)]
+        self._remove_from_published(copies, loader_schemas())
         return written
+
+    def _remove_from_published(self, tables: list[tuple[str, str]], schemas: list[str]) -> None:
+        """Drop those of `tables` and `schemas` the published file holds, then compact it, so their rows do
+        not stay in its free blocks. It is opened for writing only when it holds one: an analyst's read-only
+        connection does not stop a demo that has nothing to remove."""
+        if not self.published_db.exists():
+            return
+        con = open_read_only(self.published_db)
+        try:
+            held = set(
+                con.execute(
+                    "select table_schema, table_name from information_schema.tables "
+                    "where table_catalog = current_database()"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+        dropped = [table for table in tables if table in held]
+        schemas = [schema for schema in schemas if any(held_schema == schema for held_schema, _ in held)]
+        if not dropped and not schemas:
+            return
+        with writer_lock(self.settings):
+            con = open_file(self.published_db)
+            try:
+                for schema, table in dropped:
+                    con.execute(f'drop table if exists "{schema}"."{table}"')
+                for schema in schemas:
+                    con.execute(f'drop schema if exists "{schema}" cascade')
+                con.execute("checkpoint warehouse")
+            finally:
+                con.close()
+            compact_duckdb(self.published_db)
 
     def drop_demo_loader_tables(self) -> None:
         """The loader file, and any loader schema an earlier version wrote into the published file."""
-        from orchestration.warehouse.demo_loader_tables import drop_loader_shapes
+        from orchestration.generate.loader_shapes import loader_schemas
 
         _, path = self.demo_loader_database()
         with writer_lock(self.settings):
             for file in (path, path.with_name(f"{path.name}.wal")):
                 file.unlink(missing_ok=True)
-        if self.published_db.exists():
-            self._on_published(drop_loader_shapes)
+        self._remove_from_published([], loader_schemas())
 
     def restamp_demo_loader_tables(self) -> None:
         """Best effort: another process holding the loader file (a query, a build reading it) leaves the
@@ -271,14 +298,16 @@ class DuckDBWarehouse:
             log.warning("the demo's loader tables keep their load times: their file is in use (%s)", exc)
 
     def demo_loader_tables_present(self, tables: list[tuple[str, str]]) -> bool:
-        """Whether the loader file holds every (schema, table) of `tables`, each with columns."""
+        """Whether the loader file holds every (schema, table) of `tables`."""
         _, path = self.demo_loader_database()
         if not path.exists():
             return False
         try:
             con = open_read_only(path)
-        except duckdb.IOException:  # held by a writer: it is there
-            return True
+        except duckdb.IOException as exc:
+            # Held by a writer (a loader, a restamp): it is there. Not a DuckDB file, or one it cannot
+            # open: the demo writes it again.
+            return "lock" in str(exc).lower()
         try:
             found = set(
                 con.execute(
