@@ -242,16 +242,7 @@ class DuckDBWarehouse:
         connection does not stop a demo that has nothing to remove."""
         if not self.published_db.exists():
             return
-        con = open_read_only(self.published_db)
-        try:
-            held = set(
-                con.execute(
-                    "select table_schema, table_name from information_schema.tables "
-                    "where table_catalog = current_database()"
-                ).fetchall()
-            )
-        finally:
-            con.close()
+        held = _tables_in(self.published_db)
         dropped = [table for table in tables if table in held]
         schemas = [schema for schema in schemas if any(held_schema == schema for held_schema, _ in held)]
         if not dropped and not schemas:
@@ -303,20 +294,11 @@ class DuckDBWarehouse:
         if not path.exists():
             return False
         try:
-            con = open_read_only(path)
+            found = _tables_in(path)
         except duckdb.IOException as exc:
             # Held by a writer (a loader, a restamp): it is there. Not a DuckDB file, or one it cannot
             # open: the demo writes it again.
             return "lock" in str(exc).lower()
-        try:
-            found = set(
-                con.execute(
-                    "select table_schema, table_name from information_schema.tables "
-                    "where table_catalog = current_database()"
-                ).fetchall()
-            )
-        finally:
-            con.close()
         return all(table in found for table in tables)
 
     def _on_published(self, change: Any) -> Any:
@@ -445,3 +427,17 @@ def record_schema_changes(con: duckdb.DuckDBPyConnection, loads: list[TableLoad]
         "values (?, ?, ?, ?, cast(timezone('UTC', current_timestamp) as timestamp))",
         [[load.source, load.table, ", ".join(added), ", ".join(missing)] for load, added, missing in changed],
     )
+
+
+def _tables_in(path: Path) -> set[tuple[str, str]]:
+    """(schema, table) of every table in the DuckDB file at `path`, opened read-only."""
+    con = open_read_only(path)
+    try:
+        return set(
+            con.execute(
+                "select table_schema, table_name from information_schema.tables "
+                "where table_catalog = current_database()"
+            ).fetchall()
+        )
+    finally:
+        con.close()
