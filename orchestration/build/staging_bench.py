@@ -24,17 +24,24 @@ STAGED = ("stg_events__tracks", "stg_events__pages", "stg_events__identifies")
 
 
 @contextlib.contextmanager
-def _presets_file(path: Path | None) -> Iterator[None]:
-    """TESSERA_SOURCE_PRESETS for the dbt invocations inside (None: a file that declares nothing)."""
-    before = os.environ.get(PRESETS_FILE_ENV)
-    os.environ[PRESETS_FILE_ENV] = str(path) if path else os.devnull
+def _presets_file(path: Path | None, settings: Settings) -> Iterator[None]:
+    """TESSERA_SOURCE_PRESETS for the dbt invocations inside (None: a file that declares nothing), with the
+    data folder of `settings`: a presets file that declares nothing falls back to the demo's declarations
+    of the data folder (source_presets.config.presets_path), which must be this world's, not the user's."""
+    overrides = {
+        PRESETS_FILE_ENV: str(path) if path else os.devnull,
+        "TESSERA_DATA_DIR": str(settings.data_dir),
+    }
+    before = {name: os.environ.get(name) for name in overrides}
+    os.environ.update(overrides)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(PRESETS_FILE_ENV, None)
-        else:
-            os.environ[PRESETS_FILE_ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _staging_run(settings: Settings) -> dict[str, float]:
@@ -88,7 +95,7 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
 
     runs: dict[str, list[dict[str, float]]] = {"contract": [], "segment": []}
     for _ in range(repeat):
-        with _presets_file(None):
+        with _presets_file(None, contract):
             warehouse = get_warehouse(contract)
             warehouse.prepare_build()
             began = time.perf_counter()
@@ -98,7 +105,7 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
             runs["contract"].append(
                 {**run, "load_seconds": load, "total_seconds": load + run["wall_seconds"]}
             )
-        with _presets_file(presets):
+        with _presets_file(presets, segment):
             warehouse = get_warehouse(segment)
             warehouse.prepare_build()
             warehouse.load_raw(segment.raw_dir)  # nothing but empty stand-ins: the events are in place

@@ -54,12 +54,12 @@ def privacy() -> None:
 )
 def export(identifier: str, out: Path | None, include_probable: bool) -> None:
     """Write everything held about IDENTIFIER's (TYPE:VALUE) whole identity cluster to one JSON file."""
-    from orchestration.privacy.cluster import NoWarehouse, SourceBusy
+    from orchestration.privacy.erase import REQUEST_FAILURES
     from orchestration.privacy.export import export as run_export
 
     try:
         result, path = run_export(Settings.from_env(), identifier, out, include_probable=include_probable)
-    except (ValueError, NoWarehouse, SourceBusy) as exc:
+    except REQUEST_FAILURES + (ValueError,) as exc:
         _fail(str(exc))
         return
     if not result.customers:
@@ -97,8 +97,7 @@ def _print_probable(records: list[dict[str, Any]], verb: str) -> None:
 )
 def erase(identifier: str, include_probable: bool) -> None:
     """Erase IDENTIFIER's (TYPE:VALUE) whole identity cluster everywhere, with proof, and suppress it."""
-    from orchestration.privacy.cluster import EraseIncomplete, NoWarehouse, SourceBusy
-    from orchestration.privacy.erase import PrivacyError
+    from orchestration.privacy.erase import REQUEST_FAILURES
     from orchestration.privacy.erase import erase as run_erase
 
     try:
@@ -106,7 +105,7 @@ def erase(identifier: str, include_probable: bool) -> None:
             f"erasing {identifier.split(':', 1)[0]}:… (rebuild, publish, destinations, proof)"
         ):
             result = run_erase(Settings.from_env(), identifier, include_probable=include_probable)
-    except (ValueError, PrivacyError, NoWarehouse, SourceBusy, EraseIncomplete) as exc:
+    except REQUEST_FAILURES + (ValueError,) as exc:
         _fail(str(exc))
         return
     _print_steps(result.steps)

@@ -32,6 +32,7 @@ from orchestration.privacy.cluster import (
     NoWarehouse,
     PersonSourceMatch,
     RawMatch,
+    SourceBusy,
     find_cluster,
     match_person_source_rows,
     match_raw_rows,
@@ -57,19 +58,31 @@ from orchestration.privacy.unlinked import ProbableRecord, extend_cluster, proba
 from orchestration.settings import Settings
 from orchestration.sync.config import SyncConfig
 from orchestration.sync.project import history_path, project_syncs, state_path, sync_location
+from orchestration.warehouse.audit import PublishBlocked
 from orchestration.warehouse.connection import open_read_only
 from orchestration.warehouse.load import present_raw_files, raw_files
 
 log = logging.getLogger(__name__)
 
 
-# The failed request's result key for the rows its warehouse step deleted where no rebuild puts them back
-# (a loader's own DuckDB file; Postgres's live raw, source and loader tables) before it failed (EraseIncomplete).
+# The failed request's result key for the rows its warehouse step deleted outside the build before it failed
+# (EraseIncomplete): in a loader's own DuckDB file, in Postgres's tables outside the build schema.
 DELETED_IN_PLACE = "deleted_in_place"
 
 
 class PrivacyError(RuntimeError):
     """A request could not be carried out; the ledger says which step failed and why."""
+
+
+# The failures a privacy request reports as one line (the CLI) or as one Dagster failure (the jobs), not as a
+# traceback: each says what failed and what to do, and names no person (tables, counts, files, request ids).
+REQUEST_FAILURES: tuple[type[Exception], ...] = (
+    PrivacyError,
+    NoWarehouse,
+    SourceBusy,
+    EraseIncomplete,
+    PublishBlocked,
+)
 
 
 @dataclass

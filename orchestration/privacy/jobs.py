@@ -25,13 +25,13 @@ def _check(request_id: str) -> None:
 
 @op(description="Erase the person of a recorded request: their whole identity cluster, with proof.")
 def erase_person(context: OpExecutionContext, config: PrivacyRequestConfig) -> str:
-    from orchestration.privacy.erase import PrivacyError, erase_request
+    from orchestration.privacy.erase import REQUEST_FAILURES, erase_request
     from orchestration.settings import Settings
 
     _check(config.request_id)
     try:
         result = erase_request(Settings.from_env(), config.request_id)
-    except PrivacyError as exc:
+    except REQUEST_FAILURES as exc:
         raise Failure(description=str(exc)) from None
     proof = result.proof or {}
     # The run log names the request, never the identifier.
@@ -54,14 +54,14 @@ def erase_person(context: OpExecutionContext, config: PrivacyRequestConfig) -> s
 
 @op(description="Write everything held about the person of a recorded access request to one JSON file.")
 def export_person(context: OpExecutionContext, config: PrivacyRequestConfig) -> str:
-    from orchestration.privacy.erase import PrivacyError
+    from orchestration.privacy.erase import REQUEST_FAILURES
     from orchestration.privacy.export import export_request
     from orchestration.settings import Settings
 
     _check(config.request_id)
     try:
         result, path = export_request(Settings.from_env(), config.request_id)
-    except PrivacyError as exc:
+    except REQUEST_FAILURES as exc:
         raise Failure(description=str(exc)) from None
     context.add_output_metadata({"request_id": result.request_id, "file": str(path), "status": result.status})
     return result.request_id

@@ -310,3 +310,43 @@ def test_a_finished_request_counts_live_rows_once_and_reloaded_raw_rows_at_most_
     }
     assert _summed({"raw_shop.customers": 2}, {"raw_shop.customers": 0}) == {"raw_shop.customers": 2}
     assert _summed({"raw_db:s.t": 2}, {"raw_db:s.t": 1}) == {"raw_db:s.t": 3}  # a loader file named raw_db
+
+
+_REPORTED = [
+    ("EraseIncomplete", "the rebuild failed (2 rows were deleted from 1 tables outside the build already)"),
+    ("PublishBlocked", "the rebuilt warehouse still holds the person: {'tessera.customers': 1}"),
+    ("SourceBusy", "data/loaders/demo_loaders.duckdb is held by another process"),
+]
+
+
+def _failure(name: str, message: str) -> Exception:
+    from orchestration.privacy import cluster
+    from orchestration.warehouse.audit import PublishBlocked
+
+    if name == "EraseIncomplete":
+        return cluster.EraseIncomplete(message, {"legacy.members": 2})
+    return PublishBlocked(message) if name == "PublishBlocked" else cluster.SourceBusy(message)
+
+
+@pytest.mark.parametrize(("name", "message"), _REPORTED)
+def test_a_failed_erase_is_one_dagster_failure_and_one_cli_line(name, message, monkeypatch):
+    """The erase job and `tessera privacy erase` report each failure an erase knows (what failed, what to do,
+    no person named) as a Dagster Failure and as one line, not as a traceback."""
+    from click.testing import CliRunner
+    from dagster import Failure, build_op_context
+
+    from orchestration.privacy import erase as erase_module
+    from orchestration.privacy import jobs
+    from orchestration.privacy.cli import privacy
+
+    def fails(*args, **kwargs):
+        raise _failure(name, message)
+
+    monkeypatch.setattr(erase_module, "erase_request", fails)
+    monkeypatch.setattr(erase_module, "erase", fails)
+    with build_op_context() as context, pytest.raises(Failure) as raised:
+        jobs.erase_person(context, jobs.PrivacyRequestConfig(request_id="pr_0123"))
+    assert raised.value.description == message
+    result = CliRunner().invoke(privacy, ["erase", "email:ann@example.com"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert " ".join(result.output.split()) == message
