@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -300,18 +299,6 @@ class DuckDBWarehouse:
             # open: the demo writes it again.
             return "lock" in str(exc).lower()
         return all(table in found for table in tables)
-
-    def _on_published(self, change: Any) -> Any:
-        """`change(connection)` on the published file, under the writer lock, checkpointed."""
-        self.published_db.parent.mkdir(parents=True, exist_ok=True)
-        with writer_lock(self.settings):
-            con = open_file(self.published_db)
-            try:
-                result = change(con)
-                con.execute("checkpoint warehouse")
-            finally:
-                con.close()
-        return result
 
     def published_columns(self, schema: str, table: str) -> list[str] | None:
         if not self.published_db.exists():
