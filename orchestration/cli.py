@@ -124,10 +124,10 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
         shapes = "contract"
     from orchestration.source_presets.config import demo_presets_file
 
-    # The demo's declarations name the tables it wrote: gone (a removed loader file), they would fail the
-    # configuration check, and the world is generated again below anyway.
+    # The demo's declarations name the loader file it wrote: gone, they would fail the configuration check
+    # (a declared database file must exist), and the world is generated again below anyway.
     demo_presets = demo_presets_file(settings.data_dir, settings.target)
-    if demo_presets.exists() and not _demo_sources_present(settings):
+    if warehouse.demo_loader_database() and demo_presets.exists() and not _demo_sources_present(settings):
         demo_presets.unlink()
     if not _config_ok(settings):
         sys.exit(2)  # before anything is generated or written into the warehouse
