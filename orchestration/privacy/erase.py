@@ -451,7 +451,7 @@ def erase(
         rid = request["request_id"]
         if resumed:
             ledger.step(rid, "resume", "done", f"finishing an erase left {resumed}")
-        # Rows an earlier attempt deleted where no rebuild puts them back (EraseIncomplete), before it failed:
+        # Rows an earlier attempt deleted in place, outside the build (EraseIncomplete), before it failed:
         # kept apart from the other counts, which a new warehouse step replaces.
         carried = dict(((ledger.request(rid) or {}).get("result") or {}).get(DELETED_IN_PLACE) or {})
         ledger.set_status(rid, "in_progress")
@@ -587,8 +587,8 @@ def erase(
                     rid,
                     DELETED_IN_PLACE,
                     "done",
-                    f"{sum(exc.deleted_rows.values())} rows deleted in {len(exc.deleted_rows)} tables where no "
-                    "rebuild puts them back, before the warehouse step failed",
+                    f"{sum(exc.deleted_rows.values())} rows deleted in place in {len(exc.deleted_rows)} tables "
+                    "outside the build, before the warehouse step failed",
                 )
             ledger.step(rid, "error", "failed", f"{type(exc).__name__}: {exc}")
             ledger.set_status(

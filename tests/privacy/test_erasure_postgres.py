@@ -158,7 +158,7 @@ def test_postgres_export_erase_and_cluster_suppression(pg_world, tmp_path):
     )
 
     # The rebuild fails after the erase's transaction committed: the rows it deleted from the live raw and
-    # source tables stay deleted (no rebuild puts them back), and are vacuumed; the erase fails saying so, and
+    # source tables stay deleted in place, and are vacuumed; the erase fails saying so, and
     # the ledger counts them, here and (once) in the run that finishes the request.
     def rebuild_fails(settings, note: str) -> None:
         raise PublishBlocked("the rebuild failed its audit (planted by the test)")
