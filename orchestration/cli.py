@@ -82,9 +82,23 @@ def _ask_retrain(retrain: bool) -> None:
         os.environ["TESSERA_PREDICTIONS_RETRAIN"] = "true"
 
 
+def _ask_restage(restage: bool) -> None:
+    # Read by the incremental event-log base models (macros/staging/incremental_deliveries.sql).
+    if restage:
+        from orchestration.build.pipeline import RESTAGE_EVENTS_ENV
+
+        os.environ[RESTAGE_EVENTS_ENV] = "true"
+
+
 @main.command()
 @_RETRAIN
-def run(retrain: bool) -> None:
+@click.option(
+    "--restage",
+    is_flag=True,
+    help="Stage every raw event row again, not only the messages loaded since the last build "
+    "(after raw rows were changed or back-filled outside the lookback).",
+)
+def run(retrain: bool, restage: bool) -> None:
     """Build the declared sources (sources/presets.yml, person sources, raw files in data/raw/) through the
     Dagster job build_everything, then print a summary. Generates nothing: `tessera demo` does."""
     settings = _settings()
@@ -94,6 +108,7 @@ def run(retrain: bool) -> None:
         console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
         sys.exit(2)
     _ask_retrain(retrain)
+    _ask_restage(restage)
     _run_pipeline(settings)
 
 
@@ -114,6 +129,7 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
     """Generate the demo world into data/ (unless the same one is there), then run as `tessera run` does."""
     settings = _settings()
     _ask_retrain(retrain)
+    _ask_restage(True)  # the demo writes its loader tables anew, or restamps them: every row is new
     from orchestration.warehouse.registry import get_warehouse
 
     warehouse = get_warehouse(settings)

@@ -16,10 +16,11 @@
         and {{ expr }} < cast('{{ var("latest_valid_timestamp") }}' as timestamp))
 {%- endmacro %}
 
-{#- The body of every stg_ model: the rows of its base_ model that broke no rule, without the reason column. -#}
+{#- The body of every stg_ model: the rows of its base_ model that broke no rule, without the reason column
+    (nor an incremental base model's delivery_key and staging_logic: tessera.incremental_deliveries). -#}
 {% macro rows_passing_quarantine(base_relation) -%}
 select
-    {{ tessera.star(base_relation, except=['quarantine_reason']) }}
+    {{ tessera.star(base_relation, except=['quarantine_reason', 'delivery_key', 'staging_logic']) }}
 from {{ base_relation }}
 where quarantine_reason is null
 {%- endmacro %}

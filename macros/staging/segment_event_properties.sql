@@ -1,6 +1,6 @@
 {#-
     One row per delivery of a track call in the per-event tables (Segment keeps each event's properties
-    there, not on `tracks`), with the properties staging reads: message_id, received_at and the columns
+    there, not on `tracks`), with the properties staging reads: message_id, received_at, loaded_at and the columns
     of `properties` ({staging column: property column}), typed; a table without a property gives null.
     The tables are found by segment_event_tables; with none, the select is empty.
 -#}
@@ -14,6 +14,7 @@
     select
         cast(id as {{ dbt.type_string() }}) as message_id,
         cast({{ tessera.column_or_null('received_at', available, dbt.type_timestamp()) }} as {{ dbt.type_timestamp() }}) as received_at,
+        cast({{ tessera.segment_loaded_at(available) }} as {{ dbt.type_timestamp() }}) as loaded_at,
         {%- for column, data_type in types.items() %}
         cast({{ tessera.column_or_null(properties.get(column, column), available, data_type) }} as {{ data_type }}) as {{ column }}
         {%- if not loop.last %},{% endif %}
@@ -26,6 +27,7 @@
     select
         cast(null as {{ dbt.type_string() }}) as message_id,
         cast(null as {{ dbt.type_timestamp() }}) as received_at,
+        cast(null as {{ dbt.type_timestamp() }}) as loaded_at,
         {%- for column, data_type in types.items() %}
         cast(null as {{ data_type }}) as {{ column }}
         {%- if not loop.last %},{% endif %}

@@ -72,17 +72,21 @@ def bench_landing_command(definitions_for: Callable[[Settings], Any]) -> click.C
 @click.option("--customers", default=100_000, show_default=True)
 @click.option("--seed", default=7, show_default=True)
 @click.option("--repeat", default=3, show_default=True, help="Runs of each path; the figures are medians.")
+@click.option(
+    "--growth", default=0.01, show_default=True, help="Share of calls landed again for the incremental runs."
+)
 @workdir_option
-def bench_staging(customers: int, seed: int, repeat: int, workdir: Path | None) -> None:
+def bench_staging(customers: int, seed: int, repeat: int, growth: float, workdir: Path | None) -> None:
     """The events' staging of one generated world through the raw contract (load, then stage) and through
-    the segment preset (Segment's tables read in place), alternating in one run."""
+    the segment preset (Segment's tables read in place), alternating in one run; then `growth` more calls
+    staged incrementally and restaged whole, alternating."""
     from orchestration.build.staging_bench import run_staging_benchmark
 
     with (
         bench_folder(workdir, "staging") as folder,
         console.status(f"staging benchmark at {customers:,} customers …"),
     ):
-        figures = run_staging_benchmark(customers, seed, folder, repeat)
+        figures = run_staging_benchmark(customers, seed, folder, repeat, growth)
     console.print(json.dumps(figures), soft_wrap=True)
 
 

@@ -550,6 +550,29 @@ def build_models(
     return {"results": results}
 
 
+# Set to true, the incremental event-log base models stage every raw row again, not only the messages loaded
+# since the last build (macros/staging/incremental_deliveries.sql): `tessera run --restage`, and every
+# rebuild after raw rows changed in place (an erase, retention), which an incremental build would not see.
+RESTAGE_EVENTS_ENV = "TESSERA_RESTAGE_EVENTS"
+
+
+@contextlib.contextmanager
+def restaging_events(restage: bool = True) -> Iterator[None]:
+    """dbt commands started inside stage every raw event row again (RESTAGE_EVENTS_ENV); then as before."""
+    if not restage:
+        yield
+        return
+    before = os.environ.get(RESTAGE_EVENTS_ENV)
+    os.environ[RESTAGE_EVENTS_ENV] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RESTAGE_EVENTS_ENV, None)
+        else:
+            os.environ[RESTAGE_EVENTS_ENV] = before
+
+
 def build_and_audit(
     settings: Settings,
     *,
@@ -557,12 +580,14 @@ def build_and_audit(
     reason: str = "build",
     dbt_vars: dict[str, Any] | None = None,
     select: list[str] | None = None,
+    restage: bool = False,
 ) -> tuple[Audit, list[dict]]:
     """`build_models` into the prepared build, then its audit: the step every rebuild outside Dagster
     shares (a build, retention, an erase). The dbt unit tests run only when the code changed since
-    they last passed (orchestration/build/unit_tests.py). Returns the audit and the run results."""
+    they last passed (orchestration/build/unit_tests.py). `restage` stages every raw event row again
+    (restaging_events). Returns the audit and the run results."""
     fingerprint = code_fingerprint(settings, dbt_vars)
-    with unit_tests_when_code_changed(settings, fingerprint) as skipped:
+    with unit_tests_when_code_changed(settings, fingerprint) as skipped, restaging_events(restage):
         ran = build_models(
             settings, full_refresh=full_refresh, reason=reason, dbt_vars=dbt_vars, select=select
         )["results"]

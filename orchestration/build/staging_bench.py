@@ -1,10 +1,13 @@
 """`tessera bench staging`: the events' staging on one generated world, through the raw contract (its files
 loaded into raw_events, then staged) and through the segment preset (the same calls written as Segment's
-warehouse tables, read in place), in one run, so the two figures share the machine's load (issue #15)."""
+warehouse tables, read in place), in one run, so the two figures share the machine's load (issue #15).
+Then the segment preset's incremental staging (issue #16): `growth` more calls land in a later load, and
+the staged world takes them in incrementally and, for comparison, restaged whole, alternating."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import statistics
@@ -13,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestration.build.pipeline import run_dbt
+from orchestration.build.pipeline import restaging_events, run_dbt
+from orchestration.generate.loader_shapes import LOADER_SHAPES
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
 
@@ -68,8 +72,75 @@ def _staged_rows(settings: Settings) -> dict[str, int]:
         con.close()
 
 
-def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int = 3) -> dict[str, Any]:
-    """Generate one world; stage its events `repeat` times through each path, alternating; medians."""
+#: The Segment tables the incremental base models read: the append-only logs (and the per-event tables).
+LOGS = ("tracks", "pages", "screens")
+
+
+def _land_more_calls(path: Path, schema: str, growth: float, seed: int) -> dict[str, int]:
+    """Copies of `growth` of the calls in the Segment logs of the loader file `path`, with new message ids,
+    loaded an hour after the latest load (a track's per-event row with it): rows per table."""
+    import duckdb
+
+    landed: dict[str, int] = {}
+    con = duckdb.connect(str(path))
+    try:
+        tables = [t for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [schema]
+        ).fetchall()]  # fmt: skip
+        later = con.execute(
+            " union all ".join(f"select max(uuid_ts) from {schema}.{t}" for t in LOGS if t in tables)
+        ).fetchall()
+        loaded = max(v for (v,) in later if v is not None) + dt.timedelta(hours=1)
+        for table in (t for t in LOGS if t in tables):
+            con.execute(
+                f"create temp table picked_{table} as select id from {schema}.{table} "
+                f"using sample {growth * 100}% (bernoulli, {seed})"
+            )
+        # Per-event tables: those with `event` and `event_text`, apart from the loader's own.
+        per_event = [
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.columns where table_schema = ? "
+                "and column_name in ('event', 'event_text') group by 1 having count(*) = 2",
+                [schema],
+            ).fetchall()
+            if t != "tracks"
+        ]
+        for table, picked in [(t, t) for t in LOGS if t in tables] + [(t, "tracks") for t in per_event]:
+            con.execute(
+                f"insert into {schema}.{table} select * replace (id || '.more' as id, ? as uuid_ts) "
+                f"from {schema}.{table} where id in (select id from picked_{picked})",
+                [loaded],
+            )
+            landed[table] = con.execute(
+                f"select count(*) from {schema}.{table} where id like '%.more'"
+            ).fetchall()[0][0]
+    finally:
+        con.close()
+    return landed
+
+
+def _table_digest(settings: Settings, tables: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Rows and an order-free digest of each staged table, to compare two ways of staging one world."""
+    from orchestration.warehouse.connection import open_read_only
+
+    con = open_read_only(settings.build_db)
+    try:
+        return {
+            table: list(
+                con.execute(f"select count(*), sum(hash(t)) from (select * from {table}) as t").fetchall()[0]
+            )
+            for table in tables
+        }
+    finally:
+        con.close()
+
+
+def run_staging_benchmark(
+    customers: int, seed: int, workdir: Path, repeat: int = 3, growth: float = 0.01
+) -> dict[str, Any]:
+    """Generate one world; stage its events `repeat` times through each path, alternating; medians. Then
+    land `growth` more calls and stage them `repeat` times incrementally and restaged, alternating."""
     from orchestration.generate import generate
     from orchestration.generate.loader_shapes import write_presets_file
     from orchestration.identity.bench import bench_settings
@@ -114,6 +185,22 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     contract_rows = _staged_rows(contract)
     segment_rows = _staged_rows(segment)
 
+    # The staged segment world takes in `growth` more calls: incrementally, and restaged whole.
+    staged = workdir / "segment" / "staged.duckdb"
+    shutil.copyfile(segment.build_db, staged)
+    landed = _land_more_calls(
+        segment_warehouse.demo_loader_database()[1], LOADER_SHAPES["events"][1], growth, seed
+    )
+    compared = ("base_events__tracks", "base_events__pages", "base_events__screens")
+    digests: dict[str, dict[str, list[Any]]] = {}
+    for _ in range(repeat):
+        for way, restage in (("incremental", False), ("restaged", True)):
+            shutil.copyfile(staged, segment.build_db)
+            with _presets_file(presets, segment), restaging_events(restage):
+                run = _staging_run(segment)
+            runs[f"segment_{way}"] = [*runs.get(f"segment_{way}", []), run]
+            digests[way] = _table_digest(segment, compared)
+
     def medians(path: str) -> dict[str, float]:
         keys = runs[path][0].keys()
         return {key: round(statistics.median(run[key] for run in runs[path]), 2) for key in keys}
@@ -137,5 +224,17 @@ def run_staging_benchmark(customers: int, seed: int, workdir: Path, repeat: int 
     figures["segment_over_contract_load_and_staging"] = round(
         figures["segment"]["total_seconds"] / figures["contract"]["total_seconds"], 3
     )
+    figures["growth"] = growth
+    figures["segment_rows_landed"] = landed
+    figures["segment_incremental"] = medians("segment_incremental")
+    figures["segment_restaged"] = medians("segment_restaged")
+    figures["incremental_over_restaged"] = round(
+        figures["segment_incremental"]["wall_seconds"] / figures["segment_restaged"]["wall_seconds"], 3
+    )
+    figures["incremental_model_seconds_over_restaged"] = round(
+        figures["segment_incremental"]["model_seconds"] / figures["segment_restaged"]["model_seconds"], 3
+    )
+    # Both ways stage the same rows: rows and an order-free digest of each incremental table.
+    figures["incremental_equals_restaged"] = digests["incremental"] == digests["restaged"]
     figures["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return figures

@@ -107,8 +107,9 @@ def erasure_backend(settings: Settings, warehouse: Warehouse | None = None) -> E
 
 
 def rebuild(settings: Settings, note: str) -> Audit:
-    """dbt's phased build of the edited build; raises PublishBlocked if its audit fails."""
-    audit, _ = build_and_audit(settings, reason="a privacy request")
+    """dbt's phased build of the edited build, every raw event row staged again (the request changed raw
+    rows already staged); raises PublishBlocked if its audit fails."""
+    audit, _ = build_and_audit(settings, reason="a privacy request", restage=True)
     if not audit.passed:
         raise PublishBlocked(
             f"the rebuild failed its audit ({len(audit.failures)} failing nodes: "

@@ -1,22 +1,19 @@
-{#- screen() calls (app screen views) from a Segment / RudderStack warehouse. -#}
+{#-
+    screen() calls (app screen views) from a Segment / RudderStack warehouse. Incremental: a build stages the
+    messages loaded since the last one (tessera.incremental_deliveries).
+-#}
 {%- set preset = tessera.source_preset('events') -%}
 {{ config(
     enabled=preset.preset in ['segment', 'rudderstack'],
+    materialized=tessera.deliveries_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='delivery_key',
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set screens_relation = source('segment', 'screens') -%}
 {%- set available = tessera.relation_columns(screens_relation) -%}
 
-with
-
-source as (
-    {% if available is none -%}
-        select 1 as no_table where 1 = 0
-    {%- else -%}
-        select * from {{ screens_relation }}
-    {%- endif %}
-),
-
+{%- set logic %}
 renamed as (
     select
         {{ tessera.segment_common_columns(
@@ -44,5 +41,23 @@ final as (
         {{ tessera.segment_quarantine_checks() }} as quarantine_reason
     from deliveries
 )
+{%- endset %}
 
-select * from final
+with
+
+source as (
+    {{ tessera.incremental_deliveries(
+        screens_relation if available is not none else none,
+        tessera.column_or_null('id', available or []),
+        tessera.segment_loaded_at(available),
+        logic,
+    ) }}
+),
+
+{{ logic }}
+
+select
+    *,
+    {{ tessera.delivery_key('message_id', 'loaded_at') }} as delivery_key,
+    '{{ local_md5(logic) }}' as staging_logic
+from final

@@ -2,11 +2,15 @@
     track() calls from a Segment / RudderStack warehouse (the segment and rudderstack presets), into the
     same columns as the demo preset's base_events__tracks. The properties live in one table per event:
     they are joined on the message id from segment_event_properties, the one join in staging, because
-    the loader splits one call across two tables.
+    the loader splits one call across two tables. Incremental: a build stages the messages loaded since
+    the last one, in either table (tessera.incremental_deliveries).
 -#}
 {%- set preset = tessera.source_preset('events') -%}
 {{ config(
     enabled=preset.preset in ['segment', 'rudderstack'],
+    materialized=tessera.deliveries_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key='delivery_key',
     pre_hook=tessera.utc_session(),
 ) }}
 {%- set tracks_relation = source('segment', 'tracks') -%}
@@ -28,21 +32,11 @@
             ~ tracks_relation.schema ~ " (sources/presets.yml; docs/sources.md)") }}
     {%- endif -%}
 {%- endif %}
+{%- set properties_sql = tessera.segment_event_properties(
+    tracks_relation, preset.table_prefix, preset.event_properties
+) %}
 
-with
-
-source as (
-    {% if available is none -%}
-        select 1 as no_table where 1 = 0
-    {%- else -%}
-        select * from {{ tracks_relation }}
-    {%- endif %}
-),
-
-event_properties as (
-    {{ tessera.segment_event_properties(tracks_relation, preset.table_prefix, preset.event_properties) }}
-),
-
+{%- set logic %}
 renamed as (
     select
         {{ tessera.segment_common_columns(
@@ -77,6 +71,7 @@ first_properties as (
             order by received_at
         ) as property_row
     from event_properties
+    where message_id in (select cast(message_id as {{ dbt.type_string() }}) from deliveries)
 ),
 
 with_properties as (
@@ -123,5 +118,28 @@ final as (
         ) }} as quarantine_reason
     from with_properties
 )
+{%- endset %}
 
-select * from final
+with
+
+event_properties as (
+    {{ properties_sql }}
+),
+
+source as (
+    {{ tessera.incremental_deliveries(
+        tracks_relation if available is not none else none,
+        tessera.column_or_null('id', available or []),
+        tessera.segment_loaded_at(available),
+        logic ~ properties_sql,
+        also_new='select message_id, loaded_at from event_properties',
+    ) }}
+),
+
+{{ logic }}
+
+select
+    *,
+    {{ tessera.delivery_key('message_id', 'loaded_at') }} as delivery_key,
+    '{{ local_md5(logic ~ properties_sql) }}' as staging_logic
+from final
