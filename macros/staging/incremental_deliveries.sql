@@ -3,25 +3,25 @@
     build: every delivery of each message that has a delivery loaded since the last build, less a lookback
     (var events_lookback_hours) for loads that commit out of order. A message is restaged whole, all its
     deliveries together, and replaces its rows (delete+insert on delivery_key), so its delivery_number,
-    properties and quarantine reason come out as a full build gives them. Rows without a load time are
-    restaged on every build.
+    properties and quarantine reason come out as a full build gives them. Rows without a load time, and
+    rows without a message id, are restaged on every build.
 
     `relation` is the raw table (none when it is absent), `id_expr` and `loaded_at_expr` its message id
-    and load time as the model reads them, `logic` the model's rendered SQL after its source (its
-    fingerprint, see deliveries_kept), `also_new` a select of further message ids to restage (a track
-    call's properties loaded after the call).
+    and load time as the model reads them, `fingerprint` what stages the rows (staging_fingerprint, see
+    deliveries_kept), `also_new` a select of further message ids (and their loaded_at) to restage (a
+    track call's properties loaded after the call).
 -#}
-{% macro incremental_deliveries(relation, id_expr, loaded_at_expr, logic, also_new=none) -%}
-    {%- set incremental = tessera.deliveries_kept(logic) -%}
+{% macro incremental_deliveries(relation, id_expr, loaded_at_expr, fingerprint, also_new=none) -%}
+    {%- set incremental = tessera.deliveries_kept(fingerprint) -%}
     {%- set loaded_at = 'cast(' ~ loaded_at_expr ~ ' as timestamp)' -%}
-    {%- set raw_key = tessera.delivery_key(id_expr, loaded_at) -%}
+    {%- set raw_key = tessera.delivery_key(id_expr) -%}
     {%- if relation is none -%}
         select 1 as no_table where 1 = 0
     {%- elif not incremental -%}
         select * from {{ relation }}
     {%- else -%}
         select * from {{ relation }}
-        where {{ raw_key }} in (
+        where {{ id_expr }} is null or {{ raw_key }} in (
             select {{ raw_key }} from {{ relation }}
             where {{ tessera.is_new_delivery(loaded_at) }}
             {%- if also_new is not none %}
@@ -33,17 +33,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- One key per message; rows without a message id share one per load time (or none): restaged together. -#}
-{% macro delivery_key(message_id, loaded_at) -%}
-    coalesce(
-        cast({{ message_id }} as {{ dbt.type_string() }}),
-        {{ dbt.concat(["'no message id, loaded '", "coalesce(cast(" ~ loaded_at ~ " as " ~ dbt.type_string() ~ "), 'never')"]) }}
-    )
+{#-
+    The key an incremental event-log base model replaces rows by: the message id. Rows without one are all
+    numbered in one partition (delivery_number), so they share one key and are restaged on every build.
+-#}
+{% macro delivery_key(message_id) -%}
+    coalesce(cast({{ message_id }} as {{ dbt.type_string() }}), 'no message id')
 {%- endmacro %}
 
-{#- A row loaded after the cut-off (the latest load staged so far, less the lookback), or never. -#}
+{#- A row loaded at or after the cut-off (the latest load staged so far, less the lookback), or never. -#}
 {% macro is_new_delivery(loaded_at) -%}
-    not coalesce({{ loaded_at }} <= {{ tessera.deliveries_cutoff() }}, false)
+    not coalesce({{ loaded_at }} < {{ tessera.deliveries_cutoff() }}, false)
 {%- endmacro %}
 
 {#- The latest load time staged so far (one in the future does not count), less the lookback. -#}
@@ -53,18 +53,43 @@
 {%- endmacro %}
 
 {#-
+    What the rows of an incremental event-log base model were staged by, as one digest: the model's
+    rendered `logic` (the preset, its mapping, the macros it expands, the blocklist's patterns where they
+    are written into the SQL), the key scheme, the blocklist's rules and the suppression list (data the
+    portable SQL reads as it runs: a new suppression must reach rows staged before it). Kept in each row's
+    staging_logic; a build whose digest differs stages every row again (deliveries_kept).
+-#}
+{% macro staging_fingerprint(logic) -%}
+    {%- set parts = ['incremental_deliveries 2', tessera.delivery_key('message_id'), logic] -%}
+    {%- if execute -%}
+        {%- for rule in tessera.junk_identifier_rules() or [] -%}
+            {%- do parts.append(rule | join('|')) -%}
+        {%- endfor -%}
+        {%- set suppressed = ref('stg_privacy__suppressed_identifiers') -%}
+        {%- if adapter.get_relation(suppressed.database, suppressed.schema, suppressed.identifier) is not none -%}
+            {%- set found = run_query(
+                "select count(*), " ~ dbt.listagg('identifier_hash', "','", 'order by identifier_hash')
+                ~ " from " ~ suppressed
+            ) -%}
+            {%- do parts.append(found.rows[0][0] ~ ':' ~ found.rows[0][1]) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(local_md5(parts | join('\n'))) }}
+{%- endmacro %}
+
+{#-
     True when this build adds to the rows staged before; otherwise the model stages every raw row again:
     on the first build, a full refresh, when restaging is asked for (var restage_events, env
-    TESSERA_RESTAGE_EVENTS, which erasure, retention and `tessera run --restage` set), and when the rows
-    were staged by other logic (another preset, mapping, blocklist or release: the fingerprint of `logic`,
-    kept in each row's staging_logic, differs). Then the old table is dropped here, as the model runs,
-    so dbt builds it whole. Only a run or build drops anything; a compile only reads.
+    TESSERA_RESTAGE_EVENTS, which erasure, retention, `tessera demo` and `tessera run --restage` set), and
+    when the rows were staged by something else (their staging_logic is not `fingerprint`:
+    staging_fingerprint). Then the old table is dropped here, as the model runs, so dbt builds it whole.
+    Only a run, build or retry drops anything; a compile only reads.
 -#}
-{% macro deliveries_kept(logic) -%}
+{% macro deliveries_kept(fingerprint) -%}
     {%- if not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- if not execute or flags.WHICH not in ['run', 'build'] -%}
+    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set yes = ['true', '1', 'yes'] -%}
@@ -78,8 +103,8 @@
         {%- else -%}
             {#- Every row of the table is staged by one logic: a change restages them all. -#}
             {%- set kept = run_query("select staging_logic from " ~ this ~ " limit 1") -%}
-            {%- if kept.rows | length > 0 and kept.rows[0][0] != local_md5(logic) -%}
-                {%- set why = 'its staging logic changed' -%}
+            {%- if kept.rows | length > 0 and kept.rows[0][0] != fingerprint -%}
+                {%- set why = 'what staged its rows changed (staging_logic)' -%}
             {%- endif -%}
         {%- endif -%}
     {%- endif -%}

@@ -45,6 +45,7 @@ final as (
     from deliveries
 )
 {%- endset %}
+{%- set fingerprint = tessera.staging_fingerprint(logic) %}
 
 with
 
@@ -53,7 +54,7 @@ source as (
         pages_relation if available is not none else none,
         tessera.column_or_null('id', available or []),
         tessera.segment_loaded_at(available),
-        logic,
+        fingerprint,
     ) }}
 ),
 
@@ -61,6 +62,6 @@ source as (
 
 select
     *,
-    {{ tessera.delivery_key('message_id', 'loaded_at') }} as delivery_key,
-    '{{ local_md5(logic) }}' as staging_logic
+    {{ tessera.delivery_key('message_id') }} as delivery_key,
+    '{{ fingerprint }}' as staging_logic
 from final

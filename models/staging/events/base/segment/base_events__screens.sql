@@ -42,6 +42,7 @@ final as (
     from deliveries
 )
 {%- endset %}
+{%- set fingerprint = tessera.staging_fingerprint(logic) %}
 
 with
 
@@ -50,7 +51,7 @@ source as (
         screens_relation if available is not none else none,
         tessera.column_or_null('id', available or []),
         tessera.segment_loaded_at(available),
-        logic,
+        fingerprint,
     ) }}
 ),
 
@@ -58,6 +59,6 @@ source as (
 
 select
     *,
-    {{ tessera.delivery_key('message_id', 'loaded_at') }} as delivery_key,
-    '{{ local_md5(logic) }}' as staging_logic
+    {{ tessera.delivery_key('message_id') }} as delivery_key,
+    '{{ fingerprint }}' as staging_logic
 from final

@@ -119,6 +119,7 @@ final as (
     from with_properties
 )
 {%- endset %}
+{%- set fingerprint = tessera.staging_fingerprint(logic ~ properties_sql) %}
 
 with
 
@@ -131,7 +132,7 @@ source as (
         tracks_relation if available is not none else none,
         tessera.column_or_null('id', available or []),
         tessera.segment_loaded_at(available),
-        logic ~ properties_sql,
+        fingerprint,
         also_new='select message_id, loaded_at from event_properties',
     ) }}
 ),
@@ -140,6 +141,6 @@ source as (
 
 select
     *,
-    {{ tessera.delivery_key('message_id', 'loaded_at') }} as delivery_key,
-    '{{ local_md5(logic ~ properties_sql) }}' as staging_logic
+    {{ tessera.delivery_key('message_id') }} as delivery_key,
+    '{{ fingerprint }}' as staging_logic
 from final
