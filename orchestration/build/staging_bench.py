@@ -215,7 +215,9 @@ def run_staging_benchmark(
     segment_warehouse = get_warehouse(segment)
     written = segment_warehouse.write_demo_loader_tables(generated / "raw", ["events"])
     write_seconds = time.perf_counter() - began
-    loader_file, events_schema = segment_warehouse.demo_loader_database()[1], LOADER_SHAPES["events"][1]
+    loader_database = segment_warehouse.demo_loader_database()
+    assert loader_database is not None, "bench_settings are DuckDB's, whose demo writes a loader file"
+    loader_file, events_schema = loader_database[1], LOADER_SHAPES["events"][1]
     _spread_load_times(loader_file, events_schema)
     presets = workdir / "segment" / "presets.yml"
     write_presets_file(presets, ["events"], segment_warehouse.demo_loader_database())
