@@ -74,6 +74,8 @@ INCREMENTS: list[dict[str, list[dict[str, Any]]]] = [
             _loaded(NEW, "2025-03-09 11:00:00", received_at="2025-03-07 09:00:00"),
             # A load that committed after a later one, inside the lookback (6 hours before the latest).
             _loaded(_T("m-straggler", 8, "a-ann", "7", "order_completed", "Order Completed"), "2025-03-08 09:00:00"),
+            # Loaded exactly at the cut-off (the latest load staged, 11:00, less the 6-hour lookback).
+            _loaded(_T("m-at-cutoff", 8, "a-ann", "7", "product_viewed", "Product Viewed"), "2025-03-08 05:00:00"),
         ],
         # A second call without a message id, in a load past the lookback of the first: all calls without
         # an id are numbered together (delivery_number), so they are restaged together.
@@ -161,7 +163,9 @@ def test_a_chain_of_incremental_builds_stages_what_a_full_restage_does_on_duckdb
     assert published(
         "select received_at from base_events__tracks where message_id = 'm-new' and delivery_number = 1"
     ) == [(dt.datetime(2025, 3, 7, 9),)]
-    assert published("select count(*) from stg_events__tracks where message_id = 'm-straggler'") == [(1,)]
+    assert published(
+        "select count(*) from stg_events__tracks where message_id in ('m-straggler', 'm-at-cutoff')"
+    ) == [(2,)]
     assert published(
         "select delivery_number from base_events__pages where message_id is null order by 1"
     ) == [(1,), (2,)]
@@ -205,7 +209,7 @@ def test_a_chain_of_incremental_builds_stages_what_a_full_restage_does_on_postgr
     segment_world.create(lambda sql, params: cur.execute(sql, params), placeholder="%s", with_time_zone=True)
     _presets(tmp_path, monkeypatch, None)
     monkeypatch.delenv("TESSERA_RESTAGE_EVENTS", raising=False)
-    # dbt's session is not on UTC: the loader's zoned load times must still compare (and key) as UTC.
+    # dbt's session is not on UTC: the loader's zoned load times must still stage and compare as UTC.
     monkeypatch.setenv("PGTZ", "America/New_York")
     warehouse = get_warehouse(settings)
     warehouse.prepare_build()
@@ -237,6 +241,11 @@ def test_a_chain_of_incremental_builds_stages_what_a_full_restage_does_on_postgr
             ) == [("staged once",)]
             cur.execute(sentinel, ["Order Completed"])
     assert query("select product_id from stg_events__tracks where message_id = 'm-late'") == [("P-3",)]
+    # Staged on UTC, whatever the session's zone (the base models' pre-hook): 09:00 UTC, not 04:00 in New York.
+    assert query("select loaded_at from stg_events__tracks where message_id = 'm-straggler'") == [
+        (dt.datetime(2025, 3, 8, 9),)
+    ]
+    assert query("select count(*) from stg_events__tracks where message_id = 'm-at-cutoff'") == [(1,)]
     chain = {table: _rows(query, table) for table in TABLES}
     cur.execute(
         f"update \"{build_schema}\".base_events__tracks set event_text = 'stale' where message_id = 'm-order'"

@@ -4,7 +4,7 @@
     (var events_lookback_hours) for loads that commit out of order. A message is restaged whole, all its
     deliveries together, and replaces its rows (delete+insert on delivery_key), so its delivery_number,
     properties and quarantine reason come out as a full build gives them. Rows without a load time, and
-    rows without a message id, are restaged on every build.
+    rows without a message id (one key: delivery_key), are restaged on every build.
 
     `relation` is the raw table (none when it is absent), `id_expr` and `loaded_at_expr` its message id
     and load time as the model reads them, `fingerprint` what stages the rows (staging_fingerprint, see
@@ -21,9 +21,11 @@
         select * from {{ relation }}
     {%- else -%}
         select * from {{ relation }}
-        where {{ id_expr }} is null or {{ raw_key }} in (
+        where {{ raw_key }} in (
             select {{ raw_key }} from {{ relation }}
             where {{ tessera.is_new_delivery(loaded_at) }}
+            union
+            select 'no message id'
             {%- if also_new is not none %}
             union
             select cast(message_id as {{ dbt.type_string() }}) from ({{ also_new }}) as also_new
@@ -60,16 +62,19 @@
     staging_logic; a build whose digest differs stages every row again (deliveries_kept).
 -#}
 {% macro staging_fingerprint(logic) -%}
-    {%- set parts = ['incremental_deliveries 2', tessera.delivery_key('message_id'), logic] -%}
-    {%- if execute -%}
+    {#- ref() first, so that every caller depends on the list whatever else it reads. -#}
+    {%- set suppressed = ref('stg_privacy__suppressed_identifiers') -%}
+    {%- set parts = ['incremental_deliveries 3', tessera.delivery_key('message_id'), logic] -%}
+    {#- The data only where the model is incremental (not on Spark), and read only as a model runs. -#}
+    {%- if execute and not flags.EMPTY and tessera.deliveries_materialization() == 'incremental' -%}
         {%- for rule in tessera.junk_identifier_rules() or [] -%}
             {%- do parts.append(rule | join('|')) -%}
         {%- endfor -%}
-        {%- set suppressed = ref('stg_privacy__suppressed_identifiers') -%}
         {%- if adapter.get_relation(suppressed.database, suppressed.schema, suppressed.identifier) is not none -%}
+            {#- Digested where it is: the list may be long. -#}
             {%- set found = run_query(
-                "select count(*), " ~ dbt.listagg('identifier_hash', "','", 'order by identifier_hash')
-                ~ " from " ~ suppressed
+                "select count(*), md5(coalesce("
+                ~ dbt.listagg('identifier_hash', "','", 'order by identifier_hash') ~ ", '')) from " ~ suppressed
             ) -%}
             {%- do parts.append(found.rows[0][0] ~ ':' ~ found.rows[0][1]) -%}
         {%- endif -%}
@@ -89,7 +94,8 @@
     {%- if not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] -%}
+    {#- Nothing is dropped by a compile, nor by an --empty run (whose sources read no rows). -#}
+    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] or flags.EMPTY -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set yes = ['true', '1', 'yes'] -%}
