@@ -36,7 +36,7 @@ deliveries as (
     from renamed
 ),
 
-final as (
+checked as (
     select
         *,
         {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
@@ -45,23 +45,7 @@ final as (
     from deliveries
 )
 {%- endset %}
-{%- set fingerprint = tessera.staging_fingerprint(logic) %}
 
-with
+{{ tessera.segment_event_log(pages_relation, available, logic) }}
 
-source as (
-    {{ tessera.incremental_deliveries(
-        pages_relation if available is not none else none,
-        tessera.column_or_null('id', available or []),
-        tessera.segment_loaded_at(available),
-        fingerprint,
-    ) }}
-),
-
-{{ logic }}
-
-select
-    *,
-    {{ tessera.delivery_key('message_id') }} as delivery_key,
-    '{{ fingerprint }}' as staging_logic
-from final
+select * from final

@@ -33,7 +33,7 @@ deliveries as (
     from renamed
 ),
 
-final as (
+checked as (
     select
         *,
         {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
@@ -42,23 +42,7 @@ final as (
     from deliveries
 )
 {%- endset %}
-{%- set fingerprint = tessera.staging_fingerprint(logic) %}
 
-with
+{{ tessera.segment_event_log(screens_relation, available, logic) }}
 
-source as (
-    {{ tessera.incremental_deliveries(
-        screens_relation if available is not none else none,
-        tessera.column_or_null('id', available or []),
-        tessera.segment_loaded_at(available),
-        fingerprint,
-    ) }}
-),
-
-{{ logic }}
-
-select
-    *,
-    {{ tessera.delivery_key('message_id') }} as delivery_key,
-    '{{ fingerprint }}' as staging_logic
-from final
+select * from final

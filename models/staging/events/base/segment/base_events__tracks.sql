@@ -108,7 +108,7 @@ with_properties as (
             and first_properties.property_row = 1
 ),
 
-final as (
+checked as (
     select
         *,
         {{ tessera.is_junk_identifier('anonymous_id', 'anonymous_id') }}
@@ -119,28 +119,7 @@ final as (
     from with_properties
 )
 {%- endset %}
-{%- set fingerprint = tessera.staging_fingerprint(logic ~ properties_sql) %}
 
-with
+{{ tessera.segment_event_log(tracks_relation, available, logic, properties_sql) }}
 
-event_properties as (
-    {{ properties_sql }}
-),
-
-source as (
-    {{ tessera.incremental_deliveries(
-        tracks_relation if available is not none else none,
-        tessera.column_or_null('id', available or []),
-        tessera.segment_loaded_at(available),
-        fingerprint,
-        also_new='select message_id, loaded_at from event_properties',
-    ) }}
-),
-
-{{ logic }}
-
-select
-    *,
-    {{ tessera.delivery_key('message_id') }} as delivery_key,
-    '{{ fingerprint }}' as staging_logic
-from final
+select * from final
