@@ -29,6 +29,11 @@
     {%- set masked_schema = tessera.masked_schema_name() -%}
     {%- set salt_relation = tessera.masking_salt_relation() -%}
     {%- do run_query(tessera.create_masking_salt(salt_relation)) -%}
+    {#- run_query opens no transaction of dbt's (psycopg2 opens its own): a statement that may begin one
+        does, so the commit below has one to commit when no mart was built, as in a narrowed build. -#}
+    {%- call statement('masked_views_transaction', auto_begin=True) -%}
+        select 1
+    {%- endcall -%}
     {%- do run_query('create schema if not exists ' ~ adapter.quote(masked_schema)) -%}
     {%- set layers = var('masked_layers', ['marts', 'audiences']) -%}
     {%- set created = [] -%}
