@@ -104,9 +104,11 @@ def _graphql(port: int, query: str) -> dict:
     return json.load(urllib.request.urlopen(request, timeout=30))["data"]
 
 
-def test_web_ui_serves_the_asset_graph(dbt_manifest, tmp_path):
+def test_web_ui_serves_the_asset_graph(tmp_path):
     """Start the Dagster UI the way `tessera dev` does (`dagster dev`, which re-parses the project on
-    every code load) and ask it for the asset graph."""
+    every code load) and ask it for the asset graph. The server parses the project into its own target
+    folder: the test needs no parse of the project's (dbt_manifest), so it runs on any pytest-xdist
+    worker."""
     port = _free_port()
     # Its own target folder: the server parses the project itself, and other tests' manifest stays put.
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}

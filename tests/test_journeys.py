@@ -299,18 +299,29 @@ def journey_scratch(published, settings):
         yield scratch
 
 
-def test_the_journey_state_unit_test_passes(journey_scratch) -> None:
+def test_the_journey_state_unit_test_passes(published, settings, dbt_manifest) -> None:
     """The dbt unit test beside journey_members (models/activation/_activation__models.yml): entry,
-    wait not elapsed, condition held or failed, left the audience, holdout and global holdout."""
-    from orchestration.build.pipeline import run_dbt
+    wait not elapsed, condition held or failed, left the audience, holdout and global holdout. The
+    session's main world ran it, with every other unit test: its first build (no earlier audit to leave
+    them out by) records the code fingerprint in its audit only if every unit test of the manifest ran
+    and passed (orchestration/build/unit_tests.py, verified_code)."""
+    from dagster import DagsterInstance
 
-    results = run_dbt(journey_scratch, ["test", "--select", "journey_members,test_type:unit"])
-    outcomes = {
-        r["unique_id"].split(".")[-1]: r["status"]
-        for r in results["results"]
-        if r["unique_id"].startswith("unit_test")
-    }
-    assert outcomes == {"journey_members_steps_exits_and_holdouts": "pass"}, results["results"]
+    from orchestration.build.unit_tests import code_fingerprint
+    from orchestration.warehouse.audit import Audit
+
+    unit_tests = json.loads(dbt_manifest.read_text())["unit_tests"]
+    assert "unit_test.tessera.journey_members.journey_members_steps_exits_and_holdouts" in unit_tests
+    audit = Audit.read(settings.last_audit_path)
+    assert audit is not None and audit.passed
+    assert audit.unit_tests_code == code_fingerprint(settings), (
+        "the published build's unit tests did not all pass"
+    )
+    # ... and ran in that build, not left out as passed before (the dbt asset says so in its log).
+    with DagsterInstance.get() as instance:
+        logged = [entry.user_message for entry in instance.all_logs(published.run_id)]
+    assert not [m for m in logged if "dbt unit tests: left out" in m]
+    assert any("audiences checked" in m for m in logged), "not the build's log"
 
 
 def test_a_journeys_sync_step_sends_its_ready_members_only(journey_scratch, tmp_path: Path) -> None:

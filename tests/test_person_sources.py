@@ -21,7 +21,7 @@ from orchestration.person_sources.load import load_duckdb, load_postgres
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import require_postgres
 from tests.test_postgres import PG
-from tests.worlds import crm_contact, shop_customer, world_settings, write_world
+from tests.worlds import crm_contact, dbt_unit_tests_run_once, shop_customer, world_settings, write_world
 
 VISITORS_CSV = textwrap.dedent(
     """\
@@ -106,7 +106,11 @@ def _settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera_it")
 
 
 @pytest.fixture(scope="module")
-def duckdb_world(tmp_path_factory, dbt_manifest):
+def duckdb_world(tmp_path_factory, private_dbt_target):
+    """The person-source world, built. Its builds start dbt in this module's own target folder
+    (private_dbt_target), not the project's target/, so the module runs on any pytest-xdist worker.
+    Person sources reach dbt as landing tables, not as vars: the project's default dbt configuration,
+    whose unit tests the session's main world runs (dbt_unit_tests_run_once)."""
     root = tmp_path_factory.mktemp("person_sources")
     settings = _settings(root)
     _world(settings)
@@ -121,7 +125,8 @@ def duckdb_world(tmp_path_factory, dbt_manifest):
         ") as t(member_id, name, crm_ref, email)"
     )
     con.close()
-    result = build(settings)
+    with dbt_unit_tests_run_once():
+        result = build(settings)
     assert result.published, result.audit.failures
     return settings
 
@@ -269,7 +274,7 @@ def test_a_dropped_mapped_column_stops_the_load_and_publishes_nothing(duckdb_wor
     inode = duckdb_world.published_db.stat().st_ino
     (folder / "visitors.csv").write_text(original.replace(",E-mail,", ",Email,", 1))
     try:
-        with pytest.raises(PersonSourceConfigError) as caught:
+        with pytest.raises(PersonSourceConfigError) as caught, dbt_unit_tests_run_once():
             build(duckdb_world)
     finally:
         (folder / "visitors.csv").write_text(original)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -162,45 +161,42 @@ READER = textwrap.dedent(
 )
 
 
-def _run_job():
-    from dagster import DagsterInstance
+def _copy_published(source, root):
+    """A private copy of the session's published world (raw data, the published file and its audit, which
+    tells the next build the dbt unit tests passed on this code), so a test can change its raw files and
+    rebuild it without touching what the other tests read."""
+    from tests.worlds import world_settings
 
-    from orchestration.definitions import defs
-
-    with DagsterInstance.get() as instance:
-        return (
-            defs()
-            .resolve_job_def("build_everything")
-            .execute_in_process(instance=instance, raise_on_error=False)
-        )
+    world = world_settings(root)
+    shutil.copytree(source.data_dir, world.data_dir)
+    world.published_db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source.published_db, world.published_db)
+    shutil.copyfile(source.last_audit_path, world.last_audit_path)
+    return world
 
 
 def test_reader_holds_published_file_across_a_rebuild(published, settings, tmp_path):
-    """An analyst's open read-only connection never gets a lock error and never sees a half-built state."""
+    """An analyst's open read-only connection never gets a lock error and never sees a half-built state.
+    On a private copy of the session's world, rebuilt only as far as the table the reader reads: the
+    build publishes the whole file the same way (warehouse.publish, which the Dagster job's publish
+    step calls too)."""
+    from orchestration.build.pipeline import build
+
+    world = _copy_published(settings, tmp_path / "world")
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
-    before = _published(settings).execute("select count(*) from stg_crm__contacts").fetchone()[0]
-    # The published state is put back afterwards for the tests that follow, as the files it was
-    # (a copy, rather than a third run of the job on the original data).
-    saved = {path: tmp_path / path.name for path in (settings.published_db, settings.last_audit_path)}
-    for path, copy in saved.items():
-        shutil.copyfile(path, copy)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.published_db), str(stop), str(out)])
+    before = _published(world).execute("select count(*) from stg_crm__contacts").fetchone()[0]
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(world.published_db), str(stop), str(out)])
     time.sleep(1.0)
     # A different source file: the new build must have a different CRM row count.
-    contacts = next(p for s, t, p in raw_files(settings.raw_dir) if (s, t) == ("crm", "contacts"))
-    backup = contacts.with_suffix(".bak")
-    shutil.copyfile(contacts, backup)
+    contacts = next(p for s, t, p in raw_files(world.raw_dir) if (s, t) == ("crm", "contacts"))
     table = pq.read_table(contacts)
     pq.write_table(table.slice(0, table.num_rows - 25), contacts)
     try:
-        result = _run_job()
+        result = build(world, select=["+stg_crm__contacts"])
     finally:
-        os.replace(backup, contacts)
         stop.touch()
         reader.wait(timeout=60)
-        for path, copy in saved.items():
-            os.replace(copy, path)
-    assert result.success
+    assert result.published
     report = json.loads(out.read_text())
     assert report["errors"] == []
     assert report["n"] > 5
@@ -208,18 +204,42 @@ def test_reader_holds_published_file_across_a_rebuild(published, settings, tmp_p
     assert report["after"] < before, "a new connection sees the newly published state"
 
 
-def test_failing_gate_blocks_publish(published, settings):
-    """A build whose gating test fails leaves the published file untouched and says why."""
-    stores = next(p for s, t, p in raw_files(settings.raw_dir) if (s, t) == ("pos", "stores"))
-    backup = stores.with_suffix(".bak")
-    shutil.copyfile(stores, backup)
+def test_failing_gate_blocks_publish(published, dbt_manifest, settings, tmp_path, monkeypatch):
+    """A Dagster build whose gating test fails leaves the published file untouched and says why. The
+    Dagster job on a private copy of the session's world, with a duplicated store, materializing only
+    stg_pos__stores, what it reads and the publish step (Dagster's own asset selection, as "Materialize
+    selected" in the UI); tests/test_raw_contract.py runs the whole job (`tessera run`) into the same
+    failing test on a new world."""
+    from dagster import AssetKey, AssetSelection, DagsterInstance
+
+    from orchestration.definitions import defs
+
+    world = _copy_published(settings, tmp_path / "world")
+    # The audiences' compiled check passed on this project already (its stamp is per project files).
+    checked = settings.build_db.parent / "audience-check"
+    if checked.exists():
+        shutil.copytree(checked, world.build_db.parent / "audience-check")
+    stores = next(p for s, t, p in raw_files(world.raw_dir) if (s, t) == ("pos", "stores"))
     table = pq.read_table(stores)
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), stores)
-    inode_before = settings.published_db.stat().st_ino
-    try:
-        result = _run_job()
-    finally:
-        os.replace(backup, stores)
+    # The Dagster definitions follow the environment (orchestration.definitions.defs).
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("TESSERA_WAREHOUSE", str(world.published_db))
+    monkeypatch.setenv("TESSERA_BUILD_DB", str(world.build_db))
+    definitions = defs()
+    selection = (
+        AssetSelection.assets("stg_pos__stores").upstream() | AssetSelection.assets("published_warehouse")
+    ).resolve(definitions.resolve_asset_graph())
+    assert {
+        AssetKey("stg_pos__stores"),
+        AssetKey(["pos", "stores"]),
+        AssetKey("published_warehouse"),
+    } <= selection
+    inode_before = world.published_db.stat().st_ino
+    with DagsterInstance.get() as instance:
+        result = definitions.resolve_job_def("build_everything").execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=list(selection)
+        )
     assert not result.success
     messages = " ".join(
         e.step_failure_data.error.message
@@ -228,7 +248,7 @@ def test_failing_gate_blocks_publish(published, settings):
     )
     assert "nothing will be published" in messages
     assert "stg_pos__stores" in messages
-    assert settings.published_db.stat().st_ino == inode_before
+    assert world.published_db.stat().st_ino == inode_before
     assert not any(e.step_key == "published_warehouse" and e.is_step_success for e in result.all_events)
 
 
