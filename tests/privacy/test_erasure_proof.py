@@ -1,19 +1,25 @@
 """The erase proof scans everything the project writes (issue 12, item 7), names and street lines included.
 
-A small hand-made world on DuckDB: the subject (a rare name and a specific street line) in the shop, the CRM
-and a support ticket, beside other customers. The erase runs through the documented `privacy_erase` Dagster
-job with a private DAGSTER_HOME (its run storage, event logs and compute logs are then real), with dbt's log
-and target folders pointed at the test's own. A clean erase proves 0 hits, probable ones included; then the
-email planted under DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the name
-planted in a file is reported as a probable hit, by place only."""
+A small hand-made world on DuckDB: the subject (a rare name, a phone and a specific street line) in the shop,
+the CRM and a support ticket, beside other customers. The erase runs the documented way (issue 12):
+`tessera privacy request erase --email …` records the request, and the `privacy_erase` Dagster job, given only
+the request id, carries it out with a private DAGSTER_HOME (its run storage, event logs and compute logs are
+then real), with dbt's log and target folders pointed at the test's own. A clean erase proves 0 hits, probable
+ones included, and no file under that DAGSTER_HOME holds the person's email; then the email planted under
+DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the name planted in a file
+is reported as a probable hit, by place only."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
+from click.testing import CliRunner
+from dagster import DagsterInstance, instance_for_test
 
 from orchestration.build.pipeline import build
 from orchestration.privacy.erase import prove
@@ -21,89 +27,144 @@ from orchestration.privacy.ledger import Ledger, ledger_path, published_ledger_p
 from orchestration.privacy.masking import masked_file_path
 from orchestration.privacy.probable import Traits, capture_traits, scan_file
 from orchestration.privacy.scan import normalise_terms, scan_bytes
+from orchestration.settings import Settings
 from orchestration.warehouse.connection import open_read_only
-from tests.worlds import crm_contact, shop_customer, ticket, world_settings, write_world
+from tests.worlds import SKIP_UNIT_TESTS, crm_contact, shop_customer, ticket, world_settings, write_world
 
 EMAIL = "quentin.zab@proof.example"
 FIRST, LAST = "Quentin", "Zabriskie"
 STREET = "17 Larkspur Mews"
+PHONE = "07700 900461"  # a fictional number no fixture of the project's dbt unit tests uses
 
 
-def _customer(number: int, first: str, last: str, email: str, street: str | None) -> dict:
+@dataclass
+class Erased:
+    settings: Settings
+    env: dict[str, str]
+    dagster_home: Path
+    person: dict[str, Any]
+    request_id: str
+    run_success: bool
+    request: dict[str, Any]
+    traits: Traits
+
+    @property
+    def customer_id(self) -> str:
+        return self.person["customer_id"]
+
+
+def _customer(
+    number: int, first: str, last: str, email: str, street: str | None, phone: str | None = None
+) -> dict:
     return {
-        **shop_customer(number, first, last, email),
+        **shop_customer(number, first, last, email, phone),
         "street": street,
         "postcode": "AB1 2CD",
         "city": "Leeds",
     }
 
 
+def _pick(settings: Settings) -> dict[str, Any]:
+    """A customer with an email, a phone, a street and a full name no other customer has."""
+    con = open_read_only(settings.published_db)
+    try:
+        cursor = con.execute(
+            """
+            with names as (
+                select first_name, last_name from customers group by 1, 2 having count(*) = 1
+            )
+            select c.customer_id, c.email, c.phone, c.first_name, c.last_name, c.street
+            from customers as c
+            inner join names on c.first_name = names.first_name and c.last_name = names.last_name
+            where c.email is not null and c.phone is not null and c.street is not null
+                and c.source_count >= 3 and length(c.last_name) >= 5
+            order by c.source_count desc, c.customer_id
+            limit 1
+            """
+        )
+        names = [d[0] for d in cursor.description]
+        row = cursor.fetchone()
+        assert row is not None
+        return dict(zip(names, row, strict=True))
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def erased(private_dbt_manifest, tmp_path_factory):
-    """The world, built and erased through Dagster. dbt's files (the parse the proof reads the model id
-    columns from, the rebuild's) are in this module's own target folder (private_dbt_manifest), so the
-    module runs on any pytest-xdist worker and its proof scans no other test's dbt files."""
+    """The world, built and erased the documented way: `tessera privacy request erase --email …` records the
+    request, and the `privacy_erase` Dagster job, given only the request id, carries it out on a Dagster
+    instance with its own DAGSTER_HOME. dbt's files (the parse the proof reads the model id columns from, the
+    rebuild's) are in this module's own target folder (private_dbt_manifest), so the module runs on any
+    pytest-xdist worker and its proof scans no other test's dbt files. The project's default dbt
+    configuration: the build and the erase's rebuild leave out the dbt unit tests the main world runs."""
     root = tmp_path_factory.mktemp("privacy_proof")
     settings = world_settings(root)
     write_world(
         settings.data_dir,
         {
             "shop.customers": [
-                _customer(1, FIRST, LAST, EMAIL, STREET),
+                _customer(1, FIRST, LAST, EMAIL, STREET, PHONE),
                 _customer(2, "Bob", "Keeper", "bob.keeper@proof.example", "2 Other Road"),
                 _customer(3, "Cara", "Keeper", "cara.keeper@proof.example", "2 Other Road"),
             ],
-            "crm.contacts": [crm_contact("c1", FIRST, LAST, EMAIL), crm_contact("c2", "Bob", "Keeper", None)],
-            "support.tickets": [ticket(7, f"{FIRST} {LAST}", EMAIL, None)],
+            "crm.contacts": [
+                crm_contact("c1", FIRST, LAST, EMAIL, PHONE),
+                crm_contact("c2", "Bob", "Keeper", None),
+            ],
+            "support.tickets": [ticket(7, f"{FIRST} {LAST}", EMAIL, PHONE)],
         },
     )
-    monkeypatch = pytest.MonkeyPatch()
     dagster_home = root / "dagster_home"
     dagster_home.mkdir()
-    for name, value in (
-        ("TESSERA_WAREHOUSE", settings.published_db),
-        ("TESSERA_BUILD_DB", settings.build_db),
-        ("TESSERA_DATA_DIR", settings.data_dir),
-        ("DAGSTER_HOME", dagster_home),
-        ("DBT_LOG_PATH", root / "dbt_logs"),
-    ):
-        monkeypatch.setenv(name, str(value))
+    env = {
+        "TESSERA_WAREHOUSE": str(settings.published_db),
+        "TESSERA_BUILD_DB": str(settings.build_db),
+        "TESSERA_DATA_DIR": str(settings.data_dir),
+        "DAGSTER_HOME": str(dagster_home),
+        "DBT_LOG_PATH": str(root / "dbt_logs"),
+        **SKIP_UNIT_TESTS,
+    }
+    from orchestration.cli import main
+    from orchestration.privacy.jobs import privacy_erase
+
+    # Set for the module's tests too: the proofs they run scan this DAGSTER_HOME and dbt log folder.
+    monkeypatch = pytest.MonkeyPatch()
     try:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
         assert build(settings).published
+        person = _pick(settings)
+        assert person["email"] == EMAIL and person["phone"] == "+447700900461", person
         con = open_read_only(settings.published_db)
         try:
-            (customer_id,) = con.execute(
-                "select customer_id from customers where email = ?", [EMAIL]
-            ).fetchone()
-            traits = capture_traits(con, [customer_id])
+            traits = capture_traits(con, [person["customer_id"]])
         finally:
             con.close()
-        with Ledger(ledger_path(settings)) as ledger:
-            request_id = ledger.record_request("erase", "email", EMAIL).request_id
-
-        from orchestration.privacy.jobs import privacy_erase
-
+        recorded = CliRunner().invoke(main, ["privacy", "request", "erase", "--email", EMAIL])
+        assert recorded.exit_code == 0, recorded.output
+        request_id = json.loads(recorded.output.strip().splitlines()[-1])["request_id"]
         with DagsterInstance.get() as instance:
             result = privacy_erase.execute_in_process(
                 run_config={"ops": {"erase_person": {"config": {"request_id": request_id}}}},
                 instance=instance,
+                raise_on_error=False,
             )
-        assert result.success
         with Ledger(ledger_path(settings)) as ledger:
             request = ledger.request(request_id) or {}
-        yield settings, request, traits, customer_id, dagster_home
+        yield Erased(settings, env, dagster_home, person, request_id, result.success, request, traits)
     finally:
         monkeypatch.undo()
 
 
 def test_traits_are_captured_before_the_erase(erased):
-    _, _, traits, _, _ = erased
+    traits = erased.traits
     assert traits.names == [(FIRST.lower(), LAST.lower())]
     assert traits.streets == [STREET.lower()]
 
 
 def test_a_clean_erase_through_dagster_proves_zero_hits_everywhere(erased):
-    settings, request, _, _, dagster_home = erased
+    request, dagster_home = erased.request, erased.dagster_home
     assert request["status"] == "completed", request
     proof = request["proof"]
     assert proof["total_hits"] == 0, {k: v for k, v in proof["hits_per_file"].items() if v}
@@ -122,7 +183,7 @@ def test_a_clean_erase_through_dagster_proves_zero_hits_everywhere(erased):
 
 
 def test_the_ledger_keeps_no_name_or_street_in_clear(erased):
-    settings, request, _, _, _ = erased
+    settings, request = erased.settings, erased.request
     assert request["proof"]["probable"]["term_hashes"]
     for path in (ledger_path(settings), published_ledger_path(settings)):
         data = path.read_bytes().lower()
@@ -131,7 +192,13 @@ def test_the_ledger_keeps_no_name_or_street_in_clear(erased):
 
 
 def test_the_email_planted_in_dagster_and_dbt_target_fails_the_proof(erased, monkeypatch):
-    settings, request, traits, customer_id, dagster_home = erased
+    settings, request, traits, customer_id = (
+        erased.settings,
+        erased.request,
+        erased.traits,
+        erased.customer_id,
+    )
+    dagster_home = erased.dagster_home
     target = settings.build_db.parent.parent.parent / "dbt_target"
     monkeypatch.setenv("DBT_TARGET_PATH", str(target))
     planted = [
@@ -156,7 +223,12 @@ def test_a_masked_file_holding_the_persons_pseudonyms_fails_the_proof(erased):
     """The masked file shows a customer id or an email only as its keyed pseudonym (md5 of the masking salt and
     the value), never in clear: the proof searches it for each term's pseudonym, so a masked file still holding
     the person (one left stale, say) fails it."""
-    settings, request, traits, customer_id, _ = erased
+    settings, request, traits, customer_id = (
+        erased.settings,
+        erased.request,
+        erased.traits,
+        erased.customer_id,
+    )
     assert request["proof"]["masked_terms"] >= 2, "the clean erase searched for the pseudonyms too"
     con = open_read_only(settings.published_db)
     try:
@@ -188,7 +260,12 @@ def test_a_masked_file_holding_the_persons_pseudonyms_fails_the_proof(erased):
 
 
 def test_the_name_planted_in_a_file_is_a_probable_hit_not_a_failure(erased):
-    settings, request, traits, customer_id, _ = erased
+    settings, request, traits, customer_id = (
+        erased.settings,
+        erased.request,
+        erased.traits,
+        erased.customer_id,
+    )
     note = settings.data_dir / "notes" / "complaint.json"
     note.parent.mkdir(parents=True)
     note.write_text(json.dumps({"first_name": FIRST, "last_name": LAST.upper(), "said": "call me back"}))
@@ -226,7 +303,7 @@ def test_name_hits_in_tables_name_the_columns(erased, tmp_path):
 
         hits = {
             (h.where, h.kind): (h.count, h.columns)
-            for h in probable.scan_tables(con, erased[2], tables_of(con), "x")
+            for h in probable.scan_tables(con, erased.traits, tables_of(con), "x")
         }
     finally:
         con.close()
@@ -286,7 +363,12 @@ def test_a_term_in_the_project_code_is_counted_apart_only_in_dbt_and_dagster_art
     is counted apart (the code file named); in a data file it still fails the proof."""
     from dataclasses import replace
 
-    settings, request, traits, customer_id, dagster_home = erased
+    settings, request, traits, customer_id = (
+        erased.settings,
+        erased.request,
+        erased.traits,
+        erased.customer_id,
+    )
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)
     (project / "dbt_project.yml").write_text("name: p\nmodel-paths: [models]\n")
@@ -309,3 +391,79 @@ def test_a_term_in_the_project_code_is_counted_apart_only_in_dbt_and_dagster_art
     assert clean["terms_in_project_code"] == {"models/_models.yml": 1}
     assert clean["hits_from_project_code"] == {str(compiled): 1}
     assert leaked["total_hits"] == 1 and leaked["hits_per_file"][str(data_file)] == 1
+
+
+# Moved from tests/privacy/test_privacy_requests.py, which erased a person of a copy of the session's
+# 1,500-customer world the same way (the CLI records the request, the privacy_erase job carries it out).
+
+
+def test_the_erase_job_takes_a_request_id_and_dagster_storage_never_holds_the_email(erased):
+    assert erased.run_success, erased.request
+    assert erased.request["status"] == "completed", erased.request
+    files = [p for p in erased.dagster_home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files), "Dagster wrote no run storage there"
+    # The scan can see: the request id is in the run storage.
+    assert sum(scan_bytes(p, [erased.request_id]) for p in files) > 0
+    email = erased.person["email"]
+    assert {str(p): n for p in files if (n := scan_bytes(p, [email]))} == {}
+
+
+def test_the_ledger_forgets_the_recorded_identifier_once_carried_out(erased):
+    with Ledger(ledger_path(erased.settings)) as ledger:
+        assert ledger.subject(erased.request_id) is None
+    assert scan_bytes(ledger_path(erased.settings), [erased.person["email"]]) == 0
+
+
+def test_a_request_id_is_carried_out_once_and_an_identifier_is_refused_as_config(erased, monkeypatch):
+    from orchestration.privacy.jobs import privacy_erase
+
+    for name, value in erased.env.items():
+        monkeypatch.setenv(name, value)
+    with instance_for_test() as instance:
+        again = privacy_erase.execute_in_process(
+            run_config={"ops": {"erase_person": {"config": {"request_id": erased.request_id}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not again.success
+        pasted = privacy_erase.execute_in_process(
+            run_config={"ops": {"erase_person": {"config": {"request_id": "email:x@example.com"}}}},
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not pasted.success
+
+
+def test_an_access_request_runs_as_a_dagster_job_by_its_id(erased, monkeypatch, tmp_path):
+    from orchestration.cli import main
+    from orchestration.privacy.jobs import privacy_export
+
+    for name, value in {**erased.env, "DAGSTER_HOME": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    con = open_read_only(erased.settings.published_db)
+    try:
+        (email,) = con.execute(
+            "select email from customers where email is not null order by customer_id limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    recorded = CliRunner().invoke(main, ["privacy", "request", "access", "--identifier", f"email:{email}"])
+    assert recorded.exit_code == 0, recorded.output
+    request_id = json.loads(recorded.output.strip().splitlines()[-1])["request_id"]
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = privacy_export.execute_in_process(
+            run_config={"ops": {"export_person": {"config": {"request_id": request_id}}}},
+            instance=instance,
+        )
+    assert result.success
+    assert result.output_for_node("export_person") == request_id
+    document = json.loads(
+        (erased.settings.published_db.parent / "privacy_exports" / f"{request_id}.json").read_text()
+    )
+    assert document["profile"][0]["email"] == email
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {str(p): n for p in stored if (n := scan_bytes(p, [email]))} == {}
+    bad = CliRunner().invoke(
+        main, ["privacy", "request", "erase", "--email", email, "--phone", "+447700900123"]
+    )
+    assert bad.exit_code == 2
