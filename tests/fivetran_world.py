@@ -295,9 +295,9 @@ def declare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PRESETS_FILE_ENV, str(path))
 
 
-def build_duckdb(root: Path) -> Settings:
-    """The whole pipeline on DuckDB, on a world whose CRM, support desk and email tool are only the
-    connectors' tables (the demo files are empty)."""
+def build_duckdb(root: Path, select: list[str] | None = None) -> Settings:
+    """The pipeline on DuckDB (narrowed to `select`, if given), on a world whose CRM, support desk and
+    email tool are only the connectors' tables (the demo files are empty)."""
     settings = world_settings(root)
     write_world(settings.data_dir, {})
     settings.published_db.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +306,7 @@ def build_duckdb(root: Path) -> Settings:
     con.close()
     with pytest.MonkeyPatch.context() as monkeypatch:
         declare(root, monkeypatch)
-        assert build(settings).published
+        assert build(settings, select=select).published
     return settings
 
 

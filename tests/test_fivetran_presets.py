@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.build.pipeline import build, run_dbt
+from orchestration.build.pipeline import run_dbt
 from orchestration.settings import Settings
 from orchestration.warehouse.registry import get_warehouse
 from tests import fivetran_world
@@ -46,20 +46,9 @@ CRM_CONTRACT = [
 
 @pytest.fixture(scope="module")
 def duckdb_build(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The pipeline, narrowed to DUCKDB_SELECTION, on a world whose CRM, support desk and email tool are
-    only the connectors' tables (the demo files are empty); as fivetran_world.build_duckdb, narrowed. The
-    presets' configuration keeps the dbt unit tests of the selected models."""
-    root = tmp_path_factory.mktemp("fivetran-world")
-    settings = world_settings(root)
-    write_world(settings.data_dir, {})
-    settings.published_db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(settings.published_db))
-    fivetran_world.create(lambda sql, params: con.execute(sql, params))
-    con.close()
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        fivetran_world.declare(root, monkeypatch)
-        assert build(settings, select=DUCKDB_SELECTION).published
-    return settings
+    """The pipeline, narrowed to DUCKDB_SELECTION, on the connectors' world. The presets' configuration
+    keeps the dbt unit tests of the selected models."""
+    return fivetran_world.build_duckdb(tmp_path_factory.mktemp("fivetran-world"), DUCKDB_SELECTION)
 
 
 @pytest.fixture(scope="module")
