@@ -19,6 +19,7 @@ from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.raw_contract import RawContractError, check_raw_files, raw_contract
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import TEST_PG_DATABASE, require_postgres
+from tests.worlds import SKIP_UNIT_TESTS
 
 CONTRACT_PG_DATABASE = f"{TEST_PG_DATABASE}_contract"
 
@@ -253,16 +254,20 @@ def test_contract_matches_what_staging_reads(demo_data, settings: Settings) -> N
         assert read_but_undeclared == [], (source, table)
 
 
-def _cli_world(tmp_path: Path, customers: int = 200, seed: int = 5) -> tuple[dict[str, str], Settings]:
-    """The environment of a `tessera` run in tmp_path, with its demo data generated (and marked as such).
+def _cli_world(tmp_path: Path, customers: int = 20, seed: int = 5) -> tuple[dict[str, str], Settings]:
+    """The environment of a `tessera` run in tmp_path, with its demo data generated (and marked as such):
+    a few customers are enough, the stores are reference data and every raw table has rows.
     dbt's parse and run files go to a target folder in tmp_path (DBT_TARGET_PATH), not the project's
     target/, which the session's Dagster tests read on their one pytest-xdist worker: so these tests
     run on any worker. Its first parse is a whole one, as it was from the project's: the parse there
-    was for the session's warehouse file, and dbt parses again for another."""
+    was for the session's warehouse file, and dbt parses again for another. The project's default
+    configuration, so a build leaves out the dbt unit tests, which the session's published world runs
+    (tests/worlds.py)."""
     from orchestration.generate import generate
 
     env = {
         **os.environ,
+        **SKIP_UNIT_TESTS,
         "DBT_TARGET_PATH": str(tmp_path / "dbt_target"),
         "TESSERA_TARGET": "duckdb",
         "TESSERA_DATA_DIR": str(tmp_path / "data"),

@@ -202,17 +202,32 @@ def test_the_demo_is_read_in_place_in_the_loaders_shapes(world_100):
     assert _count(settings, "stg_esp__email_events") > 0
     placed = dict(_query(settings, "select source_name, count(*) from customer_source_records group by 1"))
     assert all(placed.get(system) for system in ("events", "shop", "crm", "support", "esp")), placed
-    # the run after it keeps the demo's declarations while the user has declared none of their own
-    again, _ = _tessera(settings.data_dir.parent, "run")
-    _succeeded(again)
+    # The run after it keeps the demo's declarations while the user has declared none of their own:
+    # `tessera run` says so, finds the loader tables where the demo wrote them (not "no demo data") and
+    # starts its build with them. The build itself is the demo's (the same _run_pipeline over the same
+    # declarations), so it is stopped here rather than run a second time; the erase below rebuilds this
+    # world through the same declarations.
+    from orchestration import cli
+    from orchestration.source_presets.config import demo_presets_file, presets_path
+
+    declared: list[Path] = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(cli, "_run_pipeline", lambda _settings: declared.append(presets_path()))
+        again, _ = _tessera(settings.data_dir.parent, "run")
+    assert again.exit_code == 0, (again.output, again.exception)
     assert "in the loaders' shapes" in again.output
-    # the summary counts what the preset read in place, not the empty stand-in raw table
+    assert declared == [demo_presets_file(settings.data_dir, settings.target)]
+    # the summary, the demo's and `tessera summary`'s, counts what the preset read in place, not the
+    # empty stand-in raw table
     read = _count(settings, "base_events__tracks")
     assert read == _loader_count(settings, "demo_segment.tracks")
-    assert any(
-        "events.tracks (segment, in place)" in line and f"{read:,}" in line
-        for line in again.output.splitlines()
-    ), again.output
+    summary, _ = _tessera(settings.data_dir.parent, "summary")
+    assert summary.exit_code == 0, (summary.output, summary.exception)
+    for output in (result.output, summary.output):
+        assert any(
+            "events.tracks (segment, in place)" in line and f"{read:,}" in line
+            for line in output.splitlines()
+        ), output
 
 
 def test_a_track_call_landing_after_the_demo_asks_for_a_build(world_100, tmp_path):
