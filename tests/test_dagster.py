@@ -111,7 +111,16 @@ def test_web_ui_serves_the_asset_graph(tmp_path):
     worker."""
     port = _free_port()
     # Its own target folder: the server parses the project itself, and other tests' manifest stays put.
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    # Its own empty world too: the daemon's sensor that builds when raw data lands finds nothing to build
+    # (the worker's session folder may hold generated files that no build published).
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "DBT_TARGET_PATH": str(tmp_path / "target"),
+        "TESSERA_DATA_DIR": str(tmp_path / "data"),
+        "TESSERA_WAREHOUSE": str(tmp_path / "warehouse" / "tessera.duckdb"),
+        "TESSERA_BUILD_DB": str(tmp_path / "warehouse" / "build" / "tessera.duckdb"),
+    }
     # The project's instance settings, which `tessera dev` gets from .dagster/.
     shutil.copy(PROJECT_DIR / ".dagster" / "dagster.yaml", tmp_path / "dagster.yaml")
     log = tmp_path / "dagster-dev.log"

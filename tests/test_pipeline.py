@@ -163,8 +163,9 @@ READER = textwrap.dedent(
 
 def _copy_published(source, root):
     """A private copy of the session's published world (raw data, the published file and its audit, which
-    tells the next build the dbt unit tests passed on this code), so a test can change its raw files and
-    rebuild it without touching what the other tests read."""
+    tells the next build the dbt unit tests passed on this code, and the audiences' passed compiled check,
+    whose stamp is per project files), so a test can change its raw files and rebuild it without touching
+    what the other tests read."""
     from tests.worlds import world_settings
 
     world = world_settings(root)
@@ -172,19 +173,44 @@ def _copy_published(source, root):
     world.published_db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source.published_db, world.published_db)
     shutil.copyfile(source.last_audit_path, world.last_audit_path)
+    checked = source.build_db.parent / "audience-check"
+    if checked.exists():
+        shutil.copytree(checked, world.build_db.parent / "audience-check")
     return world
 
 
-def test_reader_holds_published_file_across_a_rebuild(published, settings, tmp_path):
-    """An analyst's open read-only connection never gets a lock error and never sees a half-built state.
-    On a private copy of the session's world, rebuilt only as far as the table the reader reads: the
-    build publishes the whole file the same way (warehouse.publish, which the Dagster job's publish
-    step calls too)."""
-    from orchestration.build.pipeline import build
+def _run_job_on(world, monkeypatch, model: str):
+    """The Dagster job a schedule runs, on `world`, materializing only `model`, what it reads and the
+    publish step (Dagster's own asset selection, as "Materialize selected" in the UI)."""
+    from dagster import AssetKey, AssetSelection, DagsterInstance
 
+    from orchestration.definitions import defs
+
+    # The Dagster definitions follow the environment (orchestration.definitions.defs).
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(world.data_dir))
+    monkeypatch.setenv("TESSERA_WAREHOUSE", str(world.published_db))
+    monkeypatch.setenv("TESSERA_BUILD_DB", str(world.build_db))
+    definitions = defs()
+    selection = (
+        AssetSelection.assets(model).upstream() | AssetSelection.assets("published_warehouse")
+    ).resolve(definitions.resolve_asset_graph())
+    assert {AssetKey(model), AssetKey("published_warehouse")} <= selection
+    with DagsterInstance.get() as instance:
+        return definitions.resolve_job_def("build_everything").execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=list(selection)
+        )
+
+
+def test_reader_holds_published_file_across_a_rebuild(
+    published, dbt_manifest, settings, tmp_path, monkeypatch
+):
+    """An analyst's open read-only connection never gets a lock error and never sees a half-built state.
+    On a private copy of the session's world, rebuilt by the Dagster job as far as the table the reader
+    reads: the run succeeds on a world already published, and its publish step replaces the file."""
     world = _copy_published(settings, tmp_path / "world")
     stop, out = tmp_path / "stop", tmp_path / "reader.json"
     before = _published(world).execute("select count(*) from stg_crm__contacts").fetchone()[0]
+    inode_before = world.published_db.stat().st_ino
     reader = subprocess.Popen([sys.executable, "-c", READER, str(world.published_db), str(stop), str(out)])
     time.sleep(1.0)
     # A different source file: the new build must have a different CRM row count.
@@ -192,54 +218,30 @@ def test_reader_holds_published_file_across_a_rebuild(published, settings, tmp_p
     table = pq.read_table(contacts)
     pq.write_table(table.slice(0, table.num_rows - 25), contacts)
     try:
-        result = build(world, select=["+stg_crm__contacts"])
+        result = _run_job_on(world, monkeypatch, "stg_crm__contacts")
     finally:
         stop.touch()
         reader.wait(timeout=60)
-    assert result.published
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert world.published_db.stat().st_ino != inode_before, "the publish step replaced the file"
     report = json.loads(out.read_text())
     assert report["errors"] == []
     assert report["n"] > 5
-    assert report["seen"] == [before], "the held connection must keep seeing the old complete state"
+    assert report["seen"] == [before], "the held connection only ever sees the old snapshot"
     assert report["after"] < before, "a new connection sees the newly published state"
 
 
 def test_failing_gate_blocks_publish(published, dbt_manifest, settings, tmp_path, monkeypatch):
     """A Dagster build whose gating test fails leaves the published file untouched and says why. The
     Dagster job on a private copy of the session's world, with a duplicated store, materializing only
-    stg_pos__stores, what it reads and the publish step (Dagster's own asset selection, as "Materialize
-    selected" in the UI); tests/test_raw_contract.py runs the whole job (`tessera run`) into the same
-    failing test on a new world."""
-    from dagster import AssetKey, AssetSelection, DagsterInstance
-
-    from orchestration.definitions import defs
-
+    stg_pos__stores, what it reads and the publish step; tests/test_raw_contract.py runs the whole job
+    (`tessera run`) into the same failing test on a new world."""
     world = _copy_published(settings, tmp_path / "world")
-    # The audiences' compiled check passed on this project already (its stamp is per project files).
-    checked = settings.build_db.parent / "audience-check"
-    if checked.exists():
-        shutil.copytree(checked, world.build_db.parent / "audience-check")
     stores = next(p for s, t, p in raw_files(world.raw_dir) if (s, t) == ("pos", "stores"))
     table = pq.read_table(stores)
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), stores)
-    # The Dagster definitions follow the environment (orchestration.definitions.defs).
-    monkeypatch.setenv("TESSERA_DATA_DIR", str(world.data_dir))
-    monkeypatch.setenv("TESSERA_WAREHOUSE", str(world.published_db))
-    monkeypatch.setenv("TESSERA_BUILD_DB", str(world.build_db))
-    definitions = defs()
-    selection = (
-        AssetSelection.assets("stg_pos__stores").upstream() | AssetSelection.assets("published_warehouse")
-    ).resolve(definitions.resolve_asset_graph())
-    assert {
-        AssetKey("stg_pos__stores"),
-        AssetKey(["pos", "stores"]),
-        AssetKey("published_warehouse"),
-    } <= selection
     inode_before = world.published_db.stat().st_ino
-    with DagsterInstance.get() as instance:
-        result = definitions.resolve_job_def("build_everything").execute_in_process(
-            instance=instance, raise_on_error=False, asset_selection=list(selection)
-        )
+    result = _run_job_on(world, monkeypatch, "stg_pos__stores")
     assert not result.success
     messages = " ".join(
         e.step_failure_data.error.message
