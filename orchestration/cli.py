@@ -74,20 +74,22 @@ _RETRAIN = click.option(
 )
 
 
-def _ask_retrain(retrain: bool) -> None:
-    # Read by int_identity__match_model_kept and int_prediction_model_kept (docs/identity.md and
-    # docs/predictions.md, "When models are retrained").
-    if retrain:
-        os.environ["TESSERA_IDENTITY_RETRAIN"] = "true"
-        os.environ["TESSERA_PREDICTIONS_RETRAIN"] = "true"
+@contextlib.contextmanager
+def _asked(*, retrain: bool, restage: bool) -> Iterator[None]:
+    """What the command asks of the builds it starts, while it runs: a retrain of the matching model and the
+    prediction classifiers (read by int_identity__match_model_kept and int_prediction_model_kept; docs/identity.md
+    and docs/predictions.md, "When models are retrained"), and a restage of every raw event row (read by the
+    incremental event-log base models, macros/staging/incremental_deliveries.sql). The environment is put back
+    afterwards, so a command run in-process (a test's CliRunner, a notebook) asks nothing of later builds."""
+    from orchestration.build.pipeline import RESTAGE_EVENTS_ENV, environment
 
-
-def _ask_restage(restage: bool) -> None:
-    # Read by the incremental event-log base models (macros/staging/incremental_deliveries.sql).
+    wanted = dict.fromkeys(
+        ["TESSERA_IDENTITY_RETRAIN", "TESSERA_PREDICTIONS_RETRAIN"] if retrain else [], "true"
+    )
     if restage:
-        from orchestration.build.pipeline import RESTAGE_EVENTS_ENV
-
-        os.environ[RESTAGE_EVENTS_ENV] = "true"
+        wanted[RESTAGE_EVENTS_ENV] = "true"
+    with environment(wanted):
+        yield
 
 
 @main.command()
@@ -107,9 +109,8 @@ def run(retrain: bool, restage: bool) -> None:
     if problem:
         console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True)
         sys.exit(2)
-    _ask_retrain(retrain)
-    _ask_restage(restage)
-    _run_pipeline(settings)
+    with _asked(retrain=retrain, restage=restage):
+        _run_pipeline(settings)
 
 
 @main.command()
@@ -128,8 +129,6 @@ def run(retrain: bool, restage: bool) -> None:
 def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool) -> None:
     """Generate the demo world into data/ (unless the same one is there), then run as `tessera run` does."""
     settings = _settings()
-    _ask_retrain(retrain)
-    _ask_restage(True)  # the demo writes its loader tables anew, or restamps them: every row is new
     from orchestration.warehouse.registry import get_warehouse
 
     warehouse = get_warehouse(settings)
@@ -173,7 +172,9 @@ def demo(customers: int, seed: int, regenerate: bool, shapes: str, retrain: bool
         if shapes == "loaders":
             warehouse.restamp_demo_loader_tables()
     _say_which_sources(settings)
-    _run_pipeline(settings)
+    # The demo wrote its loader tables anew, or restamped them: every row is new, so every row is staged again.
+    with _asked(retrain=retrain, restage=True):
+        _run_pipeline(settings)
 
 
 def _write_demo_sources(settings: Settings) -> None:
