@@ -57,8 +57,8 @@ def _row(
 
 # Ann browses anonymously on device d-ann (a page view, a basket add), then buys signed in as account 7:
 # the purchase was delivered twice, the second copy loaded half an hour later. Bob's device plays a video
-# (its payload cut short in transit; the app's new version column is set). One row's timestamp is not a
-# time, one has no event name.
+# (its payload cut short in transit; the app's new version column is set). One row's timestamp is no date
+# (April 31st), one has no event name.
 ORDER_ROW = _row(
     ORDER,
     2,
@@ -82,7 +82,7 @@ ROWS: list[dict[str, Any]] = [
     ORDER_ROW,
     ORDER_ROW | {"_loaded_at": "2025-04-02 09:35:00"},
     _row(VIDEO, 3, "Play-Video", "d-bob", None, payload='{"video": "intro', app_version="2.1.0"),
-    _row(BAD_TIME, 3, "Clicked", "d-bob", None, occurred_at="yesterday"),
+    _row(BAD_TIME, 3, "Clicked", "d-bob", None, occurred_at="2025-04-31T09:00:00"),
     _row(NAMELESS, 3, " ", "d-bob", None),
 ]  # fmt: skip
 
@@ -133,9 +133,9 @@ PAGES_SQL = (
 IDENTIFIES = [(f"{ORDER}:identify", "d-ann", "7")]
 IDENTIFIES_SQL = "select message_id, anonymous_id, user_id from {schema}stg_events__identifies order by 1"
 QUARANTINED = [
+    ("tracks", ORDER, "duplicate delivery"),
     ("tracks", BAD_TIME, "missing timestamp"),
     ("tracks", NAMELESS, "missing event name"),
-    ("tracks", ORDER, "duplicate delivery"),
 ]
 
 
