@@ -229,6 +229,24 @@ def test_the_check_names_a_mapped_column_the_table_lacks(
     assert raised.value.key == "sources.events.columns.user_id"
 
 
+def test_an_erase_compares_exact_terms_with_the_mapped_id_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's identifier columns are the ones mapped as user_id and anonymous_id; another table of the
+    same schema is not this source's."""
+    from orchestration.privacy.id_columns import IdentifierColumns
+    from orchestration.privacy.loaders import loader_sources
+
+    _presets(tmp_path, monkeypatch)
+    [source] = loader_sources(world_settings(tmp_path))
+    assert source.holds(SCHEMA, TABLE.upper())
+    assert not source.holds(SCHEMA, f"{TABLE}_archive")
+    assert not source.holds("other", TABLE)
+    columns = IdentifierColumns.of([source])
+    assert columns(SCHEMA, TABLE) == {"account_id", "device_id"}
+    assert columns(SCHEMA, "app_settings") is None
+
+
 # --- one DuckDB build of the world, shared ----------------------------------------------------------------
 
 

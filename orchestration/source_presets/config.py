@@ -478,12 +478,12 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
             }
             if system == "events":
                 entry["event_names"] = dict(declaration.event_names)
+                defaults = SNOWPLOW_EVENT_PROPERTIES if declaration.preset == "snowplow" else EVENT_PROPERTIES
+                entry["event_properties"] = defaults | dict(declaration.event_properties)
             if declaration.preset == "mapped" and declaration.columns is not None:
                 entry["table"] = declaration.table
                 entry["columns"] = declaration.columns.roles()
                 entry["page_event"] = declaration.page_event
-                defaults = SNOWPLOW_EVENT_PROPERTIES if declaration.preset == "snowplow" else EVENT_PROPERTIES
-                entry["event_properties"] = defaults | dict(declaration.event_properties)
         out[system] = entry
     databases = {name: str(file) for name, file in presets.databases.items()}
     return {"source_presets": out, "source_databases": databases}
