@@ -38,7 +38,7 @@ COLUMNS = {
     "app_version": "varchar",
     "_loaded_at": "timestamp",
 }
-PAGE, BASKET, ORDER, VIDEO, BAD_TIME, NAMELESS, LOGIN = (f"evt-{n}" for n in range(1, 8))
+PAGE, BASKET, ORDER, VIDEO, BAD_TIME, NAMELESS, JUNK = (f"evt-{n}" for n in range(1, 8))
 
 
 def _row(
@@ -59,7 +59,7 @@ def _row(
 # Ann browses anonymously on device d-ann (a page view, a basket add), then buys signed in as account 7:
 # the purchase was delivered twice, the second copy loaded half an hour later. Bob's device plays a video
 # (its payload cut short in transit; the app's new version column is set). One row's timestamp is no date
-# (April 31st), one has no event name.
+# (April 31st), one has no event name, and one's device id is a placeholder ("undefined").
 ORDER_ROW = _row(
     ORDER,
     2,
@@ -85,6 +85,7 @@ ROWS: list[dict[str, Any]] = [
     _row(VIDEO, 3, "Play-Video", "d-bob", None, payload='{"video": "intro', app_version="2.1.0"),
     _row(BAD_TIME, 3, "Clicked", "d-bob", None, occurred_at="2025-04-31T09:00:00"),
     _row(NAMELESS, 3, " ", "d-bob", None),
+    _row(JUNK, 3, "Clicked", "undefined", None),
 ]  # fmt: skip
 
 PRESETS_YAML = f"""\
@@ -120,6 +121,7 @@ TRACKS = [
     (BASKET, "product_added", "Product Added", "d-ann", None, "P-1", "shoes", 49.5, None, None, dt.datetime(2025, 4, 1, 9)),
     (ORDER, "order_completed", "Purchase", "d-ann", "7", None, None, None, "1001", 99.0, dt.datetime(2025, 4, 2, 9)),
     (VIDEO, "play_video", "Play-Video", "d-bob", None, None, None, None, None, None, dt.datetime(2025, 4, 3, 9)),
+    (JUNK, "clicked", "Clicked", "undefined", None, None, None, None, None, None, dt.datetime(2025, 4, 3, 9)),
 ]  # fmt: skip
 TRACKS_SQL = (
     "select message_id, event_name, event_text, anonymous_id, user_id, product_id, product_category, "
@@ -324,6 +326,10 @@ def test_an_event_with_both_ids_links_the_device_to_the_user(duckdb_build: Setti
     assert ann is not None
     assert customers[PAGE] == customers[BASKET] == ann
     assert customers[VIDEO] != ann
+    # A placeholder device id is staged, flagged for identity's guards.
+    assert _query(duckdb_build, "select message_id from stg_events__tracks where is_junk_anonymous_id") == [
+        (JUNK,)
+    ]
 
 
 def test_unmapped_columns_are_carried_into_the_properties(duckdb_build: Settings) -> None:
@@ -338,13 +344,10 @@ def test_unmapped_columns_are_carried_into_the_properties(duckdb_build: Settings
     assert properties[VIDEO] == {"app_version": "2.1.0"}
     assert properties[ORDER] == {"app_version": "2.0.0", "order_id": "1001", "total": 99.0, "currency": "GBP"}
     # Reported in dbt's log of the build (written since the build started).
-    log = _dbt_log()
-    with log.open(errors="replace") as text:
-        text.seek(LOG_OFFSET["before_build"] if log.stat().st_size >= LOG_OFFSET["before_build"] else 0)
-        assert (
-            f"events preset mapped: {SCHEMA}.{TABLE} columns carried into properties: app_version"
-            in text.read()
-        )
+    written = _dbt_log().read_bytes()
+    since = written[LOG_OFFSET["before_build"] :] if len(written) >= LOG_OFFSET["before_build"] else written
+    line = f"events preset mapped: {SCHEMA}.{TABLE} columns carried into properties: app_version"
+    assert line.encode() in since
 
 
 # --- Postgres: the same world, and a mapped column gone --------------------------------------------------
