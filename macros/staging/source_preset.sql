@@ -11,6 +11,9 @@
         'schema': declared.get('schema'),
         'table_prefix': declared.get('table_prefix') or '',
         'event_names': declared.get('event_names') or {},
+        'table': declared.get('table'),
+        'columns': declared.get('columns') or {},
+        'page_event': declared.get('page_event'),
         'event_properties': declared.get('event_properties') or {
             'product_id': 'product_id', 'product_category': 'category', 'price': 'price',
             'order_id': 'order_id', 'revenue': 'revenue',

@@ -13,7 +13,9 @@ The declarations:
   cluster.py, beside how each raw table's person is found;
 - a loader's tables read in place (loaders.py): `PRESET_ID_COLUMNS`, per preset and table (the name without
   the declared prefix; "*" for any other table of the preset, such as Segment's per-event tables), from each
-  loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/).
+  loader's documented schema (the presets' dbt sources YAML under models/staging/<source>/base/<preset>/);
+  the mapped events preset's one table, the columns its declaration maps as user_id and anonymous_id
+  (`LoaderSource.id_columns`).
 
 A loader's child tables whose rows name no person (Shopify's order lines) are the person's through their
 parent row: `PRESET_CHILD_TABLES`; a demo raw table's, `RawTable.parent` (cluster.py: the demo's order items
@@ -81,6 +83,8 @@ PRESET_ID_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "*": ("requester_id", "submitter_id", "user_id"),
     },
     "fivetran_klaviyo": {"person": ("id", "email", "phone_number"), "*": ("person_id",)},
+    # The user's own event table: its declaration names the columns (LoaderSource.id_columns).
+    "mapped": {},
 }
 
 #: preset -> child table (without prefix) -> (its parent table, the child's column holding the parent's `id`):
@@ -183,6 +187,8 @@ class IdentifierColumns:
     def __call__(self, schema: str, table: str) -> frozenset[str] | None:
         for source in self.loaders:
             if source.holds(schema, table):
+                if source.id_columns:
+                    return frozenset(c.lower() for c in source.id_columns)
                 return preset_id_columns(source.preset, table[len(source.prefix) :])
         raw = raw_id_columns(schema, table)
         if raw is not None or schema.lower() not in self.model_schemas:

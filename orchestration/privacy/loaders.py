@@ -20,6 +20,7 @@ from pathlib import Path
 
 from orchestration.settings import Settings
 from orchestration.source_presets import load_presets
+from orchestration.source_presets.config import SourceDeclaration
 
 
 @dataclass(frozen=True)
@@ -31,23 +32,40 @@ class LoaderSource:
     database: str | None
     schema: str
     prefix: str
+    # The mapped preset reads one table, named in its declaration, whose identifier columns the declaration
+    # names too (its user_id / anonymous_id roles); the other presets' tables are all those of the prefix.
+    table: str | None = None
+    id_columns: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         where = f"{self.database}.{self.schema}" if self.database else self.schema
+        if self.table is not None:
+            return f"{self.system} preset {self.preset} ({where}, table '{self.table}')"
         return f"{self.system} preset {self.preset} ({where}, prefix '{self.prefix}')"
 
     def holds(self, schema: str, table: str) -> bool:
         """Whether `schema.table` is one of this source's tables (names compare case-insensitively, as
         unquoted identifiers do)."""
-        return schema.lower() == self.schema.lower() and table.lower().startswith(self.prefix.lower())
+        if schema.lower() != self.schema.lower():
+            return False
+        if self.table is not None:
+            return table.lower() == self.table.lower()
+        return table.lower().startswith(self.prefix.lower())
+
+
+def _source(system: str, d: SourceDeclaration, schema: str) -> LoaderSource:
+    if d.preset != "mapped" or d.columns is None:
+        return LoaderSource(system, d.preset, d.database, schema, d.table_prefix)
+    ids = tuple(column for column in (d.columns.user_id, d.columns.anonymous_id) if column)
+    return LoaderSource(system, d.preset, d.database, schema, "", d.table, ids)
 
 
 def loader_sources(settings: Settings) -> list[LoaderSource]:
     """Every declared source read in place (the demo preset loads files into raw_<source> and is not one)."""
     presets = load_presets(settings.project_dir)
     return [
-        LoaderSource(system, d.preset, d.database, d.schema_name, d.table_prefix)
+        _source(system, d, d.schema_name)
         for system, d in sorted(presets.sources.items())
         if d.preset != "demo" and d.schema_name is not None
     ]

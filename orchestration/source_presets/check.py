@@ -15,6 +15,7 @@ from orchestration.source_presets.config import (
     shown_path,
 )
 from orchestration.warehouse.connection import file_columns
+from orchestration.warehouse.interface import Warehouse
 from orchestration.warehouse.registry import get_warehouse
 
 #: The tables of each preset of which at least one must exist; a loader creates the others only once a
@@ -54,6 +55,9 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
             key="databases",
         )
     for system, declaration in presets.sources.items():
+        if declaration.preset == "mapped":
+            _check_mapped(presets, system, warehouse, shown)
+            continue
         tables = ANY_OF.get(declaration.preset)
         if not tables or declaration.schema_name is None:
             continue
@@ -88,6 +92,39 @@ def check_presets(settings: Settings, project_dir: Path = PROJECT_DIR) -> Source
                     key=f"sources.{system}.preset",
                 )
     return presets
+
+
+def _check_mapped(presets: SourcePresets, system: str, warehouse: Warehouse, shown: str | None) -> None:
+    """The mapped preset's table must be there, with every column its declaration maps (a column the
+    loader renamed or dropped since; a column it added is carried into the events' properties)."""
+    declaration = presets.sources[system]
+    schema, table, columns = declaration.schema_name, declaration.table, declaration.columns
+    if schema is None or table is None or columns is None:
+        return  # load_presets has refused such a declaration
+    file = presets.database_file(declaration.database)
+    if declaration.database and file is None:
+        return  # another database of the server: not one this check can open
+    found = (
+        _file_columns(file, schema, table, shown, f"databases.{declaration.database}")
+        if file
+        else warehouse.published_columns(schema, table)
+    )
+    if found is None:
+        return  # no published warehouse to look in
+    if not found:
+        where = f"the database file {shown_path(file)}" if file else "the warehouse"
+        raise SourcePresetConfigError(
+            f"no table {table} in schema {schema!r} of {where}", file=shown, key=f"sources.{system}.table"
+        )
+    present = {name.lower() for name in found}
+    for role, column in columns.roles().items():
+        if column.lower() not in present:
+            raise SourcePresetConfigError(
+                f"{schema}.{table} has no column {column!r}: was it renamed or dropped? (the table's columns: "
+                f"{', '.join(found)})",
+                file=shown,
+                key=f"sources.{system}.columns.{role}",
+            )
 
 
 def _file_columns(path: Path, schema: str, table: str, shown: str | None, key: str) -> list[str]:

@@ -18,7 +18,7 @@ PRESETS_FILE_ENV = "TESSERA_SOURCE_PRESETS"
 #: The presets each source system can be read with. `demo` is the raw contract Tessera's own generator
 #: writes (docs/raw_schema.md), loaded into raw_<source>; the others read a loader's tables in place.
 PRESETS: dict[str, tuple[str, ...]] = {
-    "events": ("demo", "segment", "rudderstack", "snowplow"),
+    "events": ("demo", "segment", "rudderstack", "snowplow", "mapped"),
     "shop": ("demo", "fivetran"),
     "crm": ("demo", "fivetran_hubspot"),
     "support": ("demo", "fivetran_zendesk"),
@@ -47,6 +47,18 @@ SNOWPLOW_EVENT_PROPERTIES: dict[str, str] = {
     "revenue": "tr_total",
 }
 
+#: The column roles of the mapped preset's one event table (`columns:`): the role -> what its column holds.
+#: event and timestamp are required, and at least one of user_id / anonymous_id.
+MAPPED_COLUMN_ROLES: dict[str, str] = {
+    "event": "the event name",
+    "timestamp": "when the event happened",
+    "user_id": "the user id the app knows the person by",
+    "anonymous_id": "the device's or cookie's anonymous id",
+    "message_id": "the event's id, the key repeated deliveries are found by",
+    "properties": "a JSON column holding the event's properties",
+    "loaded_at": "when the loader wrote the row",
+}
+
 #: The schemas the raw-file load writes (raw_<source>); a preset read in place may not use them.
 RESERVED_SCHEMA_PREFIX = "raw_"
 
@@ -70,6 +82,31 @@ class SourcePresetConfigError(ValueError):
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
+class MappedColumns(BaseModel):
+    """The mapped preset's `columns:`: which column of the table plays each role (MAPPED_COLUMN_ROLES)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: str
+    timestamp: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    message_id: str | None = None
+    properties: str | None = None
+    loaded_at: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _column(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(str(value)):
+            raise ValueError(f"{value!r} is not a column name (letters, digits and _)")
+        return value
+
+    def roles(self) -> dict[str, str]:
+        """{role: column} of the roles mapped."""
+        return {role: column for role, column in self.model_dump().items() if column is not None}
+
+
 class SourceDeclaration(BaseModel):
     """One source system: the preset its raw tables follow, and where they are."""
 
@@ -83,8 +120,13 @@ class SourceDeclaration(BaseModel):
     event_names: dict[str, str] = Field(default_factory=dict)
     # events only: staging column -> the property column holding it in the per-event tables.
     event_properties: dict[str, str] = Field(default_factory=dict)
+    # the mapped preset only: its one event table, which column plays which role, and the event name that
+    # is a page view.
+    table: str | None = None
+    columns: MappedColumns | None = None
+    page_event: str | None = None
 
-    @field_validator("database", "schema_name")
+    @field_validator("database", "schema_name", "table")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
         if value is not None and not _IDENTIFIER.match(value):
@@ -208,9 +250,16 @@ def _format_error(exc: ValidationError, file: str) -> SourcePresetConfigError:
     if error["type"] == "extra_forbidden":
         reason = "unknown key"
         if loc[:1] == ["sources"] and len(loc) == 3:
-            reason += "; a source takes preset, database, schema, table_prefix, event_names, event_properties"
+            reason += (
+                "; a source takes preset, database, schema, table_prefix, event_names, event_properties "
+                "(and, on the mapped preset, table, columns, page_event)"
+            )
+        elif loc[:1] == ["sources"] and len(loc) == 4 and loc[2] == "columns":
+            reason = f"unknown column role; the roles are {', '.join(MAPPED_COLUMN_ROLES)}"
         elif len(loc) == 1:
             reason += "; the file takes sources and databases"
+    elif error["type"] == "missing" and loc[:1] == ["sources"] and len(loc) == 4 and loc[2] == "columns":
+        reason = f"required column role is missing: the column holding {MAPPED_COLUMN_ROLES[loc[3]]}"
     elif error["type"] == "missing":
         reason = "required key is missing"
     return SourcePresetConfigError(reason, file=file, key=".".join(loc) or None)
@@ -228,6 +277,23 @@ def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -
             file=file,
             key=f"{key}.preset",
         )
+    mapped_only = [
+        name
+        for name, value in (
+            ("table", declaration.table),
+            ("columns", declaration.columns),
+            ("page_event", declaration.page_event),
+        )
+        if value is not None
+    ]
+    if declaration.preset != "mapped" and mapped_only:
+        raise SourcePresetConfigError(
+            f"{mapped_only[0]} belongs to the mapped events preset; the {declaration.preset} preset takes none",
+            file=file,
+            key=f"{key}.{mapped_only[0]}",
+        )
+    if declaration.preset == "mapped":
+        _check_mapped(declaration, file, key)
     if declaration.preset == "demo":
         placed = [
             name
@@ -267,6 +333,49 @@ def _check_declaration(system: str, declaration: SourceDeclaration, file: str) -
             "its raw files; read the loader's tables from their own schema",
             file=file,
             key=f"{key}.schema",
+        )
+
+
+def _check_mapped(declaration: SourceDeclaration, file: str, key: str) -> None:
+    """The mapped preset reads one table: which one, and its columns' roles."""
+    if declaration.table_prefix:
+        raise SourcePresetConfigError(
+            "the mapped preset reads the one table `table:` names; it takes no table_prefix",
+            file=file,
+            key=f"{key}.table_prefix",
+        )
+    if declaration.table is None:
+        raise SourcePresetConfigError(
+            "the mapped preset reads one event table: say which (table: app_events)",
+            file=file,
+            key=f"{key}.table",
+        )
+    if declaration.columns is None:
+        raise SourcePresetConfigError(
+            "the mapped preset needs the table's columns by role: at least event, timestamp and user_id or "
+            "anonymous_id",
+            file=file,
+            key=f"{key}.columns",
+        )
+    columns = declaration.columns
+    if columns.user_id is None and columns.anonymous_id is None:
+        raise SourcePresetConfigError(
+            "map at least one of user_id and anonymous_id: an event must belong to someone",
+            file=file,
+            key=f"{key}.columns",
+        )
+    seen: dict[str, str] = {}
+    for role, column in columns.roles().items():
+        if column.lower() in seen:
+            raise SourcePresetConfigError(
+                f"column {column!r} plays two roles ({seen[column.lower()]} and {role}); give each role its own",
+                file=file,
+                key=f"{key}.columns.{role}",
+            )
+        seen[column.lower()] = role
+    if declaration.page_event is not None and not declaration.page_event.strip():
+        raise SourcePresetConfigError(
+            "expected the event name of a page view", file=file, key=f"{key}.page_event"
         )
 
 
@@ -371,6 +480,10 @@ def dbt_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
                 entry["event_names"] = dict(declaration.event_names)
                 defaults = SNOWPLOW_EVENT_PROPERTIES if declaration.preset == "snowplow" else EVENT_PROPERTIES
                 entry["event_properties"] = defaults | dict(declaration.event_properties)
+            if declaration.preset == "mapped" and declaration.columns is not None:
+                entry["table"] = declaration.table
+                entry["columns"] = declaration.columns.roles()
+                entry["page_event"] = declaration.page_event
         out[system] = entry
     databases = {name: str(file) for name, file in presets.databases.items()}
     return {"source_presets": out, "source_databases": databases}

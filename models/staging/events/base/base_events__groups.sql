@@ -1,9 +1,9 @@
 {#-
-    The demo and Snowplow presets have no group() calls (docs/raw_schema.md): an empty table with the columns every
+    The demo, Snowplow and mapped presets have no group() calls (docs/raw_schema.md): an empty table with the columns every
     preset's base_events__groups has, so stg_events__groups exists whatever the preset.
 -#}
 {{ config(
-    enabled=tessera.source_preset('events').preset in ['demo', 'snowplow'],
+    enabled=tessera.source_preset('events').preset in ['demo', 'snowplow', 'mapped'],
 ) }}
 
 with

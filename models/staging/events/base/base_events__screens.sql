@@ -1,8 +1,8 @@
 {#-
-    The demo preset has no screen() calls (docs/raw_schema.md): an empty table with the columns every
+    The demo and mapped presets have no screen() calls (docs/raw_schema.md, docs/sources.md): an empty table with the columns every
     preset's base_events__screens has, so stg_events__screens exists whatever the preset.
 -#}
-{{ config(enabled=tessera.source_preset('events').preset == 'demo') }}
+{{ config(enabled=tessera.source_preset('events').preset in ['demo', 'mapped']) }}
 
 with
 
