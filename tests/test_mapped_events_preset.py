@@ -38,7 +38,7 @@ COLUMNS = {
     "app_version": "varchar",
     "_loaded_at": "timestamp",
 }
-PAGE, BASKET, ORDER, VIDEO, BAD_TIME, NAMELESS, JUNK = (f"evt-{n}" for n in range(1, 8))
+PAGE, BASKET, ORDER, VIDEO, BAD_TIME, NAMELESS, JUNK, RELATIVE_TIME = (f"evt-{n}" for n in range(1, 9))
 
 
 def _row(
@@ -59,7 +59,7 @@ def _row(
 # Ann browses anonymously on device d-ann (a page view, a basket add), then buys signed in as account 7:
 # the purchase was delivered twice, the second copy loaded half an hour later. Bob's device plays a video
 # (its payload cut short in transit; the app's new version column is set). One row's timestamp is no date
-# (April 31st), one has no event name, and one's device id is a placeholder ("undefined").
+# (April 31st), one is a word Postgres would read as a date ("yesterday"), one has no event name, and one's device id is a placeholder ("undefined").
 ORDER_ROW = _row(
     ORDER,
     2,
@@ -86,6 +86,7 @@ ROWS: list[dict[str, Any]] = [
     _row(BAD_TIME, 3, "Clicked", "d-bob", None, occurred_at="2025-04-31T09:00:00"),
     _row(NAMELESS, 3, " ", "d-bob", None),
     _row(JUNK, 3, "Clicked", "undefined", None),
+    _row(RELATIVE_TIME, 3, "Clicked", "d-bob", None, occurred_at="yesterday"),
 ]  # fmt: skip
 
 PRESETS_YAML = f"""\
@@ -141,6 +142,7 @@ QUARANTINED = [
     ("tracks", ORDER, "duplicate delivery"),
     ("tracks", BAD_TIME, "missing timestamp"),
     ("tracks", NAMELESS, "missing event name"),
+    ("tracks", RELATIVE_TIME, "missing timestamp"),
 ]
 
 
@@ -307,7 +309,7 @@ def test_duplicates_and_malformed_rows_are_quarantined_and_counted(duckdb_build:
     assert _query(
         duckdb_build,
         "select quarantine_reason, row_count from quarantine_summary where source_name = 'events' order by 1",
-    ) == [("duplicate delivery", 1), ("missing event name", 1), ("missing timestamp", 1)]
+    ) == [("duplicate delivery", 1), ("missing event name", 1), ("missing timestamp", 2)]
     # The copy loaded first is the one staged.
     assert _query(duckdb_build, f"select loaded_at from stg_events__tracks where message_id = '{ORDER}'") == [
         (dt.datetime(2025, 4, 2, 9, 5),)

@@ -9,12 +9,16 @@
 
 {% macro postgres__create_udfs() -%}
     create schema if not exists {{ target.schema }};
+    {#- Postgres reads now, today, tomorrow and yesterday as the time the query runs: a text timestamp in
+        a raw row is a date, never a word for one, so those words give null, as DuckDB's try_cast does
+        (epoch and infinity parse on both, to dates far outside var earliest/latest_valid_timestamp). -#}
     create or replace function {{ target.schema }}.tessera_try_timestamp(value text)
     returns timestamp
     language plpgsql immutable
     as $fn$
     begin
-        if value is null or btrim(value) = '' then
+        if value is null or btrim(value) = ''
+            or lower(value) ~ '\m(now|today|tomorrow|yesterday)\M' then
             return null;
         end if;
         return value::timestamp;
