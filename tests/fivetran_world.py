@@ -1,10 +1,10 @@
-"""A tiny company whose CRM, support desk and email tool reach the warehouse through Fivetran's connectors,
-written by hand from the shapes of Fivetran's documentation and of its dbt source packages' integration-test
-seeds (not from our generator, and copying none of their files): one schema per connector, one table per
-object keyed by the object's `id`, `_fivetran_synced` (when the row was written) on every table and
-`_fivetran_deleted` where the source deletes records. The same people appear in every system, so a test can
-follow them into identity. All the presets are declared at once, so one build per warehouse serves every
-preset's tests (tests/test_fivetran_presets.py)."""
+"""A tiny company whose CRM, support desk, email tool and shop reach the warehouse through Fivetran's
+connectors, written by hand from the shapes of Fivetran's documentation and of its dbt source packages'
+integration-test seeds (not from our generator, and copying none of their files): one schema per connector, one
+table per object keyed by the object's `id`, `_fivetran_synced` (when the row was written) on every table and
+`_fivetran_deleted` where the source deletes records. The shop is tests/shopify_world.py. The same people appear
+in every system, so a test can follow them into identity. All the presets are declared at once, so one build
+per warehouse serves every preset's tests (tests/test_fivetran_presets.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from orchestration.build.pipeline import build, run_dbt
 from orchestration.settings import Settings
 from orchestration.source_presets import PRESETS_FILE_ENV
 from orchestration.warehouse.registry import get_warehouse
+from tests import shopify_world
 from tests.worlds import world_settings, write_world
 
 SYNCED = "2025-04-02 06:00:00"
@@ -248,6 +249,7 @@ CONNECTORS: dict[str, tuple[dict[str, str], dict[str, list[dict[str, Any]]]]] = 
     HUBSPOT_SCHEMA: (HUBSPOT_TABLES, HUBSPOT_ROWS),
     ZENDESK_SCHEMA: (ZENDESK_TABLES, ZENDESK_ROWS),
     KLAVIYO_SCHEMA: (KLAVIYO_TABLES, KLAVIYO_ROWS),
+    shopify_world.SCHEMA: (shopify_world.TABLES, shopify_world.ROWS),
 }
 #: The presets file declaring every connector of the world.
 PRESETS_YAML = (
@@ -255,10 +257,13 @@ PRESETS_YAML = (
     f"  crm: {{preset: fivetran_hubspot, schema: {HUBSPOT_SCHEMA}}}\n"
     f"  support: {{preset: fivetran_zendesk, schema: {ZENDESK_SCHEMA}}}\n"
     f"  esp: {{preset: fivetran_klaviyo, schema: {KLAVIYO_SCHEMA}}}\n"
+    f"  shop: {{preset: fivetran, schema: {shopify_world.SCHEMA}}}\n"
 )
 
+#: The staging of the CRM, support desk and email tool, and what it needs.
+CRM_SUPPORT_ESP_STAGING = "+path:models/staging/crm +path:models/staging/support +path:models/staging/esp"
 #: What the staging build selects on Postgres: the systems the world feeds, and what they need.
-STAGING = "+path:models/staging/crm +path:models/staging/support +path:models/staging/esp"
+STAGING = f"{CRM_SUPPORT_ESP_STAGING} +path:models/staging/shop"
 
 
 def create(
@@ -296,8 +301,8 @@ def declare(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def build_duckdb(root: Path, select: list[str] | None = None) -> Settings:
-    """The pipeline on DuckDB (narrowed to `select`, if given), on a world whose CRM, support desk and
-    email tool are only the connectors' tables (the demo files are empty)."""
+    """The pipeline on DuckDB (narrowed to `select`, if given), on a world whose CRM, support desk, email
+    tool and shop are only the connectors' tables (the demo files are empty)."""
     settings = world_settings(root)
     write_world(settings.data_dir, {})
     settings.published_db.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
 """A tiny Shopify shop as Fivetran's Shopify connector lands it, written from Fivetran's documentation of the
 connector's schema (not from our generator): one table per Shopify object keyed by Shopify's `id`, with
 `_fivetran_synced` (when the row was written) on every table and `_fivetran_deleted` on those whose records
-Shopify deletes; `order` is a reserved word, so the table is read quoted."""
+Shopify deletes; `order` is a reserved word, so the table is read quoted. tests/fivetran_world.py creates it
+beside the other connectors' tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 SCHEMA = "shopify_prod"
@@ -119,31 +119,3 @@ ROWS: dict[str, list[dict[str, Any]]] = {
          "_fivetran_synced": SYNCED, "_fivetran_deleted": False},
     ],
 }  # fmt: skip
-
-
-def create(
-    execute: Callable[[str, list[Any]], Any], placeholder: str = "?", with_time_zone: bool = False
-) -> None:
-    """Create the shop's tables through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`). `with_time_zone`
-    types the timestamps `timestamp with time zone`, as Fivetran does on Postgres; the values are UTC."""
-    execute(f"drop schema if exists {SCHEMA} cascade", [])
-    execute(f"create schema {SCHEMA}", [])
-    for table, columns in TABLES.items():
-        if with_time_zone:
-            columns = columns.replace(" timestamp", " timestamp with time zone")
-        execute(f'create table {SCHEMA}."{table}" ({columns})', [])
-        for row in ROWS[table]:
-            names = ", ".join(f'"{name}"' for name in row)
-            marks = ", ".join(placeholder for _ in row)
-            values = [
-                f"{value}+00:00"
-                if with_time_zone and isinstance(value, str) and value.startswith("2025-")
-                else value
-                for value in row.values()
-            ]
-            execute(f'insert into {SCHEMA}."{table}" ({names}) values ({marks})', values)
-
-
-def presets_yaml() -> str:
-    """The presets file that points Tessera's shop source at this world."""
-    return f"sources:\n  shop:\n    preset: fivetran\n    schema: {SCHEMA}\n"

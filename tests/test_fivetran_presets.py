@@ -1,13 +1,15 @@
-"""The Fivetran presets of the crm, support and esp sources: HubSpot contacts (`fivetran_hubspot`), Zendesk
-tickets, users and satisfaction ratings (`fivetran_zendesk`) and Klaviyo events, people and metrics
-(`fivetran_klaviyo`) as Fivetran's connectors land them (tests/fivetran_world.py) are read in place and staged
-into the contracts the demo presets feed, on DuckDB (the pipeline, into the customers) and on Postgres
-(staging). One world declares every preset, so this module builds it once per warehouse."""
+"""The Fivetran presets of the crm, support, esp and shop sources: HubSpot contacts (`fivetran_hubspot`), Zendesk
+tickets, users and satisfaction ratings (`fivetran_zendesk`), Klaviyo events, people and metrics
+(`fivetran_klaviyo`) and a Shopify shop (`fivetran`) as Fivetran's connectors land them (tests/fivetran_world.py,
+tests/shopify_world.py) are read in place and staged into the contracts the demo presets feed, on DuckDB (the
+pipeline, into the customers and the orders marts) and on Postgres (staging). One world declares every preset,
+so this module builds it once per warehouse."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -21,12 +23,14 @@ from tests.conftest import require_postgres
 from tests.worlds import world_settings, write_world
 
 #: What this module's DuckDB tests read (the base and staging models, the quarantine tables, customers and
-#: their source records, identifiers, traits and the events mart) and everything upstream of it: the build
-#: leaves out the other marts (orders, predictions, audiences, activation), whose tests the main world runs.
+#: their source records, identifiers, traits, the events and the orders marts) and everything upstream of it:
+#: the build leaves out the other marts (predictions, audiences, activation), whose tests the main world runs.
 DUCKDB_SELECTION = [
     "+customers",
     "+customer_traits",
     "+events",
+    "+orders",
+    "+order_items",
     "+customer_source_records",
     "+customer_identifiers",
     "+quarantine_summary",
@@ -327,6 +331,124 @@ def test_postgres_stages_the_same_email_events(postgres_build: Settings) -> None
     ]
 
 
+# -- shop: fivetran (Shopify) ---------------------------------------------------------------------------------
+
+_N = "DECIMAL(28,6)"
+#: The shop base models' columns and DuckDB types as the demo preset builds them (the staging contract).
+SHOP_CONTRACT: dict[str, list[tuple[str, str]]] = {
+    "base_shop__customers": [
+        ("shop_customer_id", _S), ("first_name", _S), ("last_name", _S), ("first_name_key", _S),
+        ("last_name_key", _S), ("email_raw", _S), ("email", _S), ("phone_raw", _S), ("phone", _S), ("street", _S),
+        ("city", _S), ("postcode", _S), ("region", _S), ("country_code", _S), ("accepts_marketing", _B),
+        ("created_at", _T), ("updated_at", _T), ("loaded_at", _T), ("is_valid_email", _B), ("is_junk_email", _B),
+        ("is_junk_phone", _B), ("email_issue", _S), ("phone_issue", _S), ("quarantine_reason", _S),
+    ],
+    "base_shop__orders": [
+        ("order_id", _S), ("shop_customer_id", _S), ("store_id", _S), ("email_raw", _S), ("email", _S),
+        ("order_channel", _S), ("currency_code", _S), ("discount_code", _S), ("financial_status", _S),
+        ("subtotal_amount", _N), ("discount_amount", _N), ("total_amount", _N), ("ordered_at", _T),
+        ("loaded_at", _T), ("is_junk_email", _B), ("quarantine_reason", _S),
+    ],
+    "base_shop__order_items": [
+        ("order_item_id", _S), ("order_id", _S), ("product_id", _S), ("product_name", _S),
+        ("product_category", _S), ("quantity", _I), ("unit_price", _N), ("loaded_at", _T),
+        ("quarantine_reason", _S),
+    ],
+}  # fmt: skip
+
+
+def test_shopify_tables_land_in_the_demo_staging_contract(duckdb_build: Settings) -> None:
+    for table, contract in SHOP_CONTRACT.items():
+        assert fivetran_world.columns(duckdb_build, table) == contract, table
+
+
+def test_a_shopify_customer_with_an_order_reaches_customers_and_the_orders_mart(
+    duckdb_build: Settings,
+) -> None:
+    [(customer_id, first, last, email, street, city, postcode, country)] = _query(
+        duckdb_build,
+        "select customer_id, first_name, last_name, email, street, city, postcode, country_code from customers "
+        "where email = 'ann.lee@fastmail.com'",
+    )
+    # the default address (default_address_id), not her first one
+    assert (first, last, street, city, postcode, country) == (
+        "Ann",
+        "Lee",
+        "12 Mill Lane",
+        "Leeds",
+        "LS14AP",
+        "GB",
+    )
+    orders = _query(
+        duckdb_build,
+        "select order_id, customer_id, order_channel, store_id, currency_code, discount_code, financial_status, "
+        "item_count, cast(total_amount as double), ordered_at from orders where source_name = 'shop' order by 1",
+    )
+    assert orders[0] == (
+        "7001",
+        customer_id,
+        "online",
+        None,
+        "GBP",
+        "SPRING10",
+        "paid",
+        3,
+        54.0,
+        dt.datetime(2025, 3, 2, 10),
+    )
+    # a till order (source_name pos) is a store order at its location; authorized is not yet paid
+    assert orders[1][:7] == ("7003", orders[1][1], "store", "66001", "GBP", None, "pending")
+    assert [order_id for order_id, *_ in orders] == ["7001", "7003"]
+    assert _query(
+        duckdb_build,
+        "select order_item_id, product_name, product_category, quantity, cast(unit_price as double) "
+        "from stg_shop__order_items where order_id = '7001' order by 1",
+    ) == [("8001", "Trail Shoe", "shoes", 1, 50.0), ("8002", "Wool Sock", "socks", 2, 5.0)]
+    assert _query(
+        duckdb_build,
+        "select accepts_marketing, loaded_at from stg_shop__customers where shop_customer_id = '501'",
+    ) == [(True, dt.datetime(2025, 4, 2, 6))]
+
+
+def test_a_customer_deleted_in_shopify_is_not_a_live_customer(duckdb_build: Settings) -> None:
+    assert _query(duckdb_build, "select count(*) from customers where email = 'dan.roe@proton.me'") == [(0,)]
+    assert _query(
+        duckdb_build, "select count(*) from stg_shop__customers where shop_customer_id = '502'"
+    ) == [(0,)]
+    assert _query(duckdb_build, "select count(*) from orders where order_id = '7002'") == [(0,)]
+    assert _query(
+        duckdb_build,
+        "select table_name, record_id, quarantine_reason from quarantined_rows where source_name = 'shop' "
+        "order by 1, 2",
+    ) == [
+        ("customers", "502", "deleted in source"),
+        ("order_items", "8003", "order deleted in source"),
+        ("orders", "7002", "deleted in source"),
+    ]
+
+
+def test_postgres_stages_the_same_shop(postgres_build: Settings) -> None:
+    assert fivetran_world.query_postgres(
+        postgres_build,
+        "select shop_customer_id, email, city, accepts_marketing, created_at from {build}.stg_shop__customers "
+        "order by 1",
+    ) == [
+        ("501", "ann.lee@fastmail.com", "Leeds", True, dt.datetime(2025, 3, 1, 9)),
+        ("503", "cara.diaz@gmail.com", None, False, dt.datetime(2025, 3, 1, 11)),
+    ]
+    assert fivetran_world.query_postgres(
+        postgres_build,
+        "select order_id, shop_customer_id, financial_status, total_amount, ordered_at from {build}.stg_shop__orders "
+        "order by 1",
+    ) == [
+        ("7001", "501", "paid", Decimal("54"), dt.datetime(2025, 3, 2, 10)),
+        ("7003", "503", "pending", Decimal("15"), dt.datetime(2025, 3, 4, 15)),
+    ]
+    assert fivetran_world.query_postgres(
+        postgres_build, "select order_item_id from {build}.stg_shop__order_items order by 1"
+    ) == [("8001",), ("8002",), ("8004",)]
+
+
 # -- drift -----------------------------------------------------------------------------------------------------
 
 
@@ -353,7 +475,9 @@ def test_absent_optional_tables_stage_and_a_renamed_column_stops_its_model(tmp_p
         warehouse = get_warehouse(settings)
         warehouse.prepare_build()
         warehouse.load_raw(settings.raw_dir)
-        results = run_dbt(settings, ["build", "--select", *fivetran_world.STAGING.split()])["results"]
+        results = run_dbt(settings, ["build", "--select", *fivetran_world.CRM_SUPPORT_ESP_STAGING.split()])[
+            "results"
+        ]
     status = {r["unique_id"].split(".")[2]: r for r in results if r["unique_id"].startswith("model.")}
     assert status["base_crm__contacts"]["status"] == "error"
     assert (

@@ -8,6 +8,7 @@ import fcntl
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,32 +93,47 @@ def run_wide_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+def _built_world_settings(root: Path, person_sources: dict[str, str] | None) -> Settings:
+    """world_settings(root), reading the person sources from root/config when the world declares some."""
+    settings = world_settings(root)
+    if person_sources is None:
+        return settings
+    return replace(settings, person_sources_path=root / "config" / "person_sources.yml")
+
+
 def copy_of_built_world(
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
     rows: dict[str, list[dict[str, Any]]],
     select: list[str] | None,
     into: Path,
+    person_sources: dict[str, str] | None = None,
 ) -> Settings:
     """A private DuckDB world under `into`: a copy of the world `name` (the raw tables `rows`, built and
     published once per test run, narrowed to `select`, without the dbt unit tests), so modules whose
     first build is the same build it once between them. The first caller builds it, on whichever
     worker, while the others wait for it (a file lock); each gets a copy of the folder of its own, to
-    build on or change as it likes. Every caller of one `name` passes the same `rows` and `select`."""
+    build on or change as it likes. `person_sources` (file name: text) are written into the world's
+    config folder: person_sources.yml, declaring person sources, and the files it reads; the settings
+    returned read them from the copy's. Every caller of one `name` passes the same `rows`, `select` and
+    `person_sources`."""
     shared = run_wide_folder(tmp_path_factory) / f"built-world-{name}"
     with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (shared / "built").exists():
             shutil.rmtree(shared, ignore_errors=True)  # what a failed build left
-            settings = world_settings(shared / "world")
+            settings = _built_world_settings(shared / "world", person_sources)
             write_world(settings.data_dir, rows)
+            for file_name, text in (person_sources or {}).items():
+                settings.person_sources_path.parent.mkdir(parents=True, exist_ok=True)
+                (settings.person_sources_path.parent / file_name).write_text(text)
             with dbt_unit_tests_run_once():
                 result = build(settings, select=select)
             assert result.published, result.audit.failures
             (shared / "built").write_text(name)
     # Nothing writes to the built world any more: copies need no lock.
     shutil.copytree(shared / "world", into, dirs_exist_ok=True)
-    return world_settings(into)
+    return _built_world_settings(into, person_sources)
 
 
 def ts(day: int, hour: int = 12) -> dt.datetime:

@@ -1,13 +1,13 @@
 """The erase proof scans everything the project writes (issue 12, item 7), names and street lines included.
 
-A small hand-made world on DuckDB: the subject (a rare name, a phone and a specific street line) in the shop,
-the CRM and a support ticket, beside other customers. The erase runs the documented way (issue 12):
-`tessera privacy request erase --email …` records the request, and the `privacy_erase` Dagster job, given only
-the request id, carries it out with a private DAGSTER_HOME (its run storage, event logs and compute logs are
-then real), with dbt's log and target folders pointed at the test's own. A clean erase proves 0 hits, probable
-ones included, and no file under that DAGSTER_HOME holds the person's email; then the email planted under
-DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the name planted in a file
-is reported as a probable hit, by place only."""
+A small hand-made world on DuckDB (a copy of the privacy world, tests/privacy/world.py): the subject (a rare
+name, a phone and a specific street line) in the shop, the CRM and a support ticket, beside other customers. The
+erase runs the documented way (issue 12): `tessera privacy request erase --email …` records the request, and the
+`privacy_erase` Dagster job, given only the request id, carries it out with a private DAGSTER_HOME (its run
+storage, event logs and compute logs are then real), with dbt's log and target folders pointed at the test's own.
+A clean erase proves 0 hits, probable ones included, and no file under that DAGSTER_HOME holds the person's email;
+then the email planted under DAGSTER_HOME and under a dbt target folder fails the proof naming both files, and the
+name planted in a file is reported as a probable hit, by place only."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import pytest
 from click.testing import CliRunner
 from dagster import DagsterInstance, instance_for_test
 
-from orchestration.build.pipeline import build
 from orchestration.privacy.erase import prove
 from orchestration.privacy.ledger import Ledger, ledger_path, published_ledger_path
 from orchestration.privacy.masking import masked_file_path
@@ -29,12 +28,12 @@ from orchestration.privacy.probable import Traits, capture_traits, scan_file
 from orchestration.privacy.scan import normalise_terms, scan_bytes
 from orchestration.settings import Settings
 from orchestration.warehouse.connection import open_read_only
-from tests.worlds import SKIP_UNIT_TESTS, crm_contact, shop_customer, ticket, world_settings, write_world
-
-EMAIL = "quentin.zab@proof.example"
-FIRST, LAST = "Quentin", "Zabriskie"
-STREET = "17 Larkspur Mews"
-PHONE = "07700 900461"  # a fictional number no fixture of the project's dbt unit tests uses
+from tests.privacy.world import PROOF_EMAIL as EMAIL
+from tests.privacy.world import PROOF_FIRST as FIRST
+from tests.privacy.world import PROOF_LAST as LAST
+from tests.privacy.world import PROOF_STREET as STREET
+from tests.privacy.world import copy_of_privacy_world
+from tests.worlds import SKIP_UNIT_TESTS
 
 
 @dataclass
@@ -51,17 +50,6 @@ class Erased:
     @property
     def customer_id(self) -> str:
         return self.person["customer_id"]
-
-
-def _customer(
-    number: int, first: str, last: str, email: str, street: str | None, phone: str | None = None
-) -> dict:
-    return {
-        **shop_customer(number, first, last, email, phone),
-        "street": street,
-        "postcode": "AB1 2CD",
-        "city": "Leeds",
-    }
 
 
 def _pick(settings: Settings) -> dict[str, Any]:
@@ -92,29 +80,15 @@ def _pick(settings: Settings) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def erased(private_dbt_manifest, tmp_path_factory):
-    """The world, built and erased the documented way: `tessera privacy request erase --email …` records the
-    request, and the `privacy_erase` Dagster job, given only the request id, carries it out on a Dagster
-    instance with its own DAGSTER_HOME. dbt's files (the parse the proof reads the model id columns from, the
-    rebuild's) are in this module's own target folder (private_dbt_manifest), so the module runs on any
-    pytest-xdist worker and its proof scans no other test's dbt files. The project's default dbt
-    configuration: the build and the erase's rebuild leave out the dbt unit tests the main world runs."""
+    """A copy of the privacy world (built once per test run, tests/privacy/world.py), erased the documented
+    way: `tessera privacy request erase --email …` records the request, and the `privacy_erase` Dagster job,
+    given only the request id, carries it out on a Dagster instance with its own DAGSTER_HOME. dbt's files
+    (the parse the proof reads the model id columns from, the rebuild's) are in this module's own target
+    folder (private_dbt_manifest), so the module runs on any pytest-xdist worker and its proof scans no
+    other test's dbt files. The project's default dbt configuration: the world's build and the erase's
+    rebuild leave out the dbt unit tests the main world runs."""
     root = tmp_path_factory.mktemp("privacy_proof")
-    settings = world_settings(root)
-    write_world(
-        settings.data_dir,
-        {
-            "shop.customers": [
-                _customer(1, FIRST, LAST, EMAIL, STREET, PHONE),
-                _customer(2, "Bob", "Keeper", "bob.keeper@proof.example", "2 Other Road"),
-                _customer(3, "Cara", "Keeper", "cara.keeper@proof.example", "2 Other Road"),
-            ],
-            "crm.contacts": [
-                crm_contact("c1", FIRST, LAST, EMAIL, PHONE),
-                crm_contact("c2", "Bob", "Keeper", None),
-            ],
-            "support.tickets": [ticket(7, f"{FIRST} {LAST}", EMAIL, PHONE)],
-        },
-    )
+    settings = copy_of_privacy_world(tmp_path_factory, root)
     dagster_home = root / "dagster_home"
     dagster_home.mkdir()
     env = {
@@ -123,6 +97,7 @@ def erased(private_dbt_manifest, tmp_path_factory):
         "TESSERA_DATA_DIR": str(settings.data_dir),
         "DAGSTER_HOME": str(dagster_home),
         "DBT_LOG_PATH": str(root / "dbt_logs"),
+        "TESSERA_PERSON_SOURCES": str(settings.person_sources_path),
         **SKIP_UNIT_TESTS,
     }
     from orchestration.cli import main
@@ -133,7 +108,6 @@ def erased(private_dbt_manifest, tmp_path_factory):
     try:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        assert build(settings).published
         person = _pick(settings)
         assert person["email"] == EMAIL and person["phone"] == "+447700900461", person
         con = open_read_only(settings.published_db)

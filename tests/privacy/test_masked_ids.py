@@ -3,10 +3,11 @@ and Postgres, and the masked file neither.
 
 A small hand-made world: one planted customer with a shop account, an order with an item, a CRM contact,
 Segment events and a support ticket, each with a distinctive id, and a second person known only by the email of a
-support ticket. After a real build, no column of any masked view holds any of those ids (as a value or inside
-one), while the published models do; no customer id is shown either, though the email-only person's id can be
-computed from her email; and the hashed ids still join inside the masked schema (orders to order items,
-customers to their identity links)."""
+support ticket. On DuckDB it is a copy of the privacy world (tests/privacy/world.py), which holds other
+modules' people beside them; on Postgres the build holds this module's people only. After a real build, no
+column of any masked view holds any of those ids (as a value or inside one), while the published models do; no
+customer id is shown either, though the email-only person's id can be computed from her email; and the hashed
+ids still join inside the masked schema (orders to order items, customers to their identity links)."""
 
 from __future__ import annotations
 
@@ -24,78 +25,14 @@ from orchestration.build.pipeline import build
 from orchestration.privacy.masking import export_masked_file
 from orchestration.warehouse.connection import open_read_only
 from tests.conftest import TEST_PG_DATABASE, require_postgres
-from tests.worlds import (
-    crm_contact,
-    dbt_unit_tests_run_once,
-    identify,
-    shop_customer,
-    ticket,
-    track,
-    ts,
-    world_settings,
-    write_world,
-)
+from tests.privacy.world import MASKED_EVE_EMAIL as EVE_EMAIL
+from tests.privacy.world import MASKED_ITEM_ID as ITEM_ID
+from tests.privacy.world import MASKED_ORDER_ID as ORDER_ID
+from tests.privacy.world import MASKED_PLANTED as PLANTED
+from tests.privacy.world import MASKED_ROWS, copy_of_privacy_world
+from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
-
-SHOP_ID, ORDER_ID, ITEM_ID, TICKET_ID, EVE_TICKET_ID = 660044, 770011, 880022, 990033, 990034
-# Known to Tessera by this email alone, so it founds her customer and her id is derived from it.
-EVE_EMAIL = "eve.email@masked.example"
-PLANTED = [
-    str(SHOP_ID),
-    str(ORDER_ID),
-    str(ITEM_ID),
-    str(TICKET_ID),
-    "crm-plant-553",
-    "evt-plant-551",
-    "idf-plant-552",
-    "anon-plant-554",
-]
-
-
-def _world(data_dir) -> None:  # type: ignore[no-untyped-def]
-    email = "pia.plant@masked.example"
-    order = {
-        "order_id": ORDER_ID,
-        "customer_id": SHOP_ID,
-        "email": email,
-        "channel": "online",
-        "store_id": "web",
-        "currency": "GBP",
-        "subtotal_price": 40.0,
-        "total_discounts": 0.0,
-        "total_price": 40.0,
-        "financial_status": "paid",
-        "created_at": ts(3),
-    }
-    item = {
-        "order_item_id": ITEM_ID,
-        "order_id": ORDER_ID,
-        "product_id": "sku-1",
-        "product_name": "Scarf",
-        "category": "accessories",
-        "quantity": 1,
-        "price": 40.0,
-    }
-    write_world(
-        data_dir,
-        {
-            "shop.customers": [
-                shop_customer(SHOP_ID, "Pia", "Plant", email, "07700 900777"),
-                shop_customer(5, "Olly", "Other", "olly@masked.example"),
-            ],
-            "shop.orders": [order],
-            "shop.order_items": [item],
-            "crm.contacts": [crm_contact("crm-plant-553", "Pia", "Plant", email)],
-            "events.identifies": [identify("idf-plant-552", "anon-plant-554", str(SHOP_ID), email=email)],
-            "events.tracks": [track("evt-plant-551", "anon-plant-554", str(SHOP_ID), "Product Viewed")],
-            "support.tickets": [
-                ticket(TICKET_ID, "Pia Plant", email, None),
-                ticket(EVE_TICKET_ID, "Eve Email", EVE_EMAIL, None),
-            ],
-        },
-    )
-
 
 Query = Callable[[str], list[tuple[Any, ...]]]
 
@@ -119,21 +56,19 @@ def masked_customer_id(world: World, customer_id: str) -> str:
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def warehouse(request, private_dbt_target, tmp_path_factory) -> Iterator[World]:
-    """The published and masked schemas of a built world on each warehouse. The builds look for a dbt
-    parse to start from in this module's own target folder (private_dbt_target), not the project's
-    target/, so the module runs on any pytest-xdist worker. The folder stays unparsed: a parse for the
-    session's warehouse file would not spare these builds theirs."""
+    """The published and masked schemas of a built world on each warehouse: on DuckDB a copy of the privacy
+    world (built once per test run, tests/privacy/world.py), on Postgres this module's people, built here.
+    The builds look for a dbt parse to start from in this module's own target folder (private_dbt_target),
+    not the project's target/, so the module runs on any pytest-xdist worker. The folder stays unparsed: a
+    parse for the session's warehouse file would not spare these builds theirs."""
     target = request.param
     root = tmp_path_factory.mktemp(f"masked_ids_{target}")
     schema = f"masked_ids_{uuid.uuid4().hex[:8]}"
     if target == "postgres":
         require_postgres()
-    settings = world_settings(root, target=target, pg_schema=schema)
-    _world(settings.data_dir)
     try:
-        with dbt_unit_tests_run_once():
-            assert build(settings).published
         if target == "duckdb":
+            settings = copy_of_privacy_world(tmp_path_factory, root)
 
             def query(sql: str) -> list[tuple[Any, ...]]:
                 con = open_read_only(settings.published_db)
@@ -144,6 +79,10 @@ def warehouse(request, private_dbt_target, tmp_path_factory) -> Iterator[World]:
 
             yield World(query, "main", "masked", settings.published_db)
         else:
+            settings = world_settings(root, target=target, pg_schema=schema)
+            write_world(settings.data_dir, MASKED_ROWS)
+            with dbt_unit_tests_run_once():
+                assert build(settings).published
 
             def query(sql: str) -> list[tuple[Any, ...]]:
                 with psycopg2.connect(**PG) as con, con.cursor() as cur:

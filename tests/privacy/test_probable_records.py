@@ -1,77 +1,37 @@
 """Erasure and access export reach the records that probably are the person's (issue 14).
 
-A small hand-made world on DuckDB: Pia's shop account (her email), and an old loyalty list (a declared person
-source) whose record L7 has her name and street and a loyalty card, but no email: identity places it as a
-customer of its own. Probabilistic matching needs hundreds of records to train, so the scored pair that ties
-the two records (p = 0.93, waiting in the review queue) is written into the published warehouse by hand, as
-the matcher would have. The export by her email lists L7 without exporting it; the erase with
---include-probable erases L7's customer too (warehouse, the loyalty file), with a proof of 0 hits."""
+A small hand-made world on DuckDB (a copy of the privacy world, tests/privacy/world.py): Pia's shop account (her
+email), and an old loyalty list (a declared person source) whose record L7 has her name and street and a loyalty
+card, but no email: identity places it as a customer of its own. Probabilistic matching needs hundreds of records
+to train, so the scored pair that ties the two records (p = 0.93, waiting in the review queue) is written into the
+published warehouse by hand, as the matcher would have. The export by her email lists L7 without exporting it;
+the erase with --include-probable erases L7's customer too (warehouse, the loyalty file), with a proof of 0 hits."""
 
 from __future__ import annotations
 
 import json
-import textwrap
-from dataclasses import replace
 
 import duckdb
 import pytest
 
-from orchestration.build.pipeline import build
 from orchestration.privacy.erase import erase
 from orchestration.privacy.export import export
 from orchestration.warehouse.connection import open_read_only
-from tests.worlds import dbt_unit_tests_run_once, shop_customer, world_settings, write_world
-
-EMAIL = "pia.probable@world.example"
-CARD = "LC99881277"
-LOYALTY = textwrap.dedent(
-    """\
-    Member,First,Last,Street,Postcode,Card
-    L7,Pia,Probable,14 Quayside Walk,LS1 4AB,LC99881277
-    L8,Olly,Other,3 Mill Lane,LS2 9ZZ,LC11223344
-    """
-)
+from tests.privacy.world import PROBABLE_CARD as CARD
+from tests.privacy.world import PROBABLE_EMAIL as EMAIL
+from tests.privacy.world import PROBABLE_LOYALTY as LOYALTY
+from tests.privacy.world import copy_of_privacy_world
+from tests.worlds import dbt_unit_tests_run_once
 
 
 @pytest.fixture(scope="module")
 def world(private_dbt_manifest, tmp_path_factory):
-    """The world, built, with the scored pair written in. The erase proof reads the model id columns from
-    this module's own dbt parse (private_dbt_manifest), so the module runs on any pytest-xdist worker.
-    The project's default dbt configuration (a person source reaches dbt as landing tables, not vars):
-    built without the dbt unit tests the main world runs, as is the erase's rebuild of it below."""
-    root = tmp_path_factory.mktemp("probable")
-    settings = replace(world_settings(root), person_sources_path=root / "config" / "person_sources.yml")
-    write_world(
-        settings.data_dir,
-        {
-            "shop.customers": [
-                {
-                    **shop_customer(21, "Pia", "Probable", EMAIL),
-                    "street": "14 Quayside Walk",
-                    "postcode": "LS1 4AB",
-                },
-                shop_customer(22, "Olly", "Other", "olly.other@world.example"),
-            ]
-        },
-    )
-    config = settings.person_sources_path.parent
-    config.mkdir(parents=True)
-    (config / "loyalty.csv").write_text(LOYALTY)
-    settings.person_sources_path.write_text(
-        textwrap.dedent(
-            """\
-            person_sources:
-              - name: loyalty
-                file: loyalty.csv
-                record_id: Member
-                fields: {first_name: First, last_name: Last, street: Street, postcode: Postcode}
-                external_ids: {loyalty_card: Card}
-                default_country: GB
-            """
-        )
-    )
-    with dbt_unit_tests_run_once():
-        assert build(settings).published
+    """A copy of the privacy world (built once per test run, tests/privacy/world.py), with the scored pair
+    written in. The erase proof reads the model id columns from this module's own dbt parse
+    (private_dbt_manifest), so the module runs on any pytest-xdist worker. The project's default dbt
+    configuration (a person source reaches dbt as landing tables, not vars): the world was built without
+    the dbt unit tests the main world runs, as is the erase's rebuild of it below."""
+    settings = copy_of_privacy_world(tmp_path_factory, tmp_path_factory.mktemp("probable"))
     con = duckdb.connect(str(settings.published_db))
     try:
         ((shop_source, shop_table, shop_record, pia),) = con.execute(
