@@ -16,22 +16,7 @@ snowplow_events as (
 screens as (
     select
         message_id,
-        anonymous_id,
-        user_id,
-        device_id,
-        device_type,
-        library_name,
-        event_channel,
-        ip_address,
-        user_agent,
-        page_url,
-        utm_source,
-        utm_medium,
-        utm_campaign,
-        occurred_at,
-        sent_at,
-        received_at,
-        loaded_at,
+        {{ tessera.event_call_columns() }},
         screen_name,
         delivery_number
     from snowplow_events
