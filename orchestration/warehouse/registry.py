@@ -11,7 +11,7 @@ from orchestration.warehouse.spark import SparkWarehouse
 WAREHOUSES: dict[str, type[DuckDBWarehouse] | type[PostgresWarehouse] | type[SparkWarehouse]] = {
     "duckdb": DuckDBWarehouse,
     "postgres": PostgresWarehouse,
-    # First slice of issue #17 (docs/spark.md): loads and builds, does not publish yet.
+    # Issue #17 in slices (docs/spark.md): loads, builds up to the Python steps, publishes (views).
     "spark": SparkWarehouse,
 }
 

@@ -1,10 +1,31 @@
 """Apache Spark (issue #17; docs/spark.md): dbt-spark and this module both talk to one Spark
 Thrift server (a local standalone cluster from `make spark-up`, or any Spark with a Thrift endpoint).
 
-What works: preparing the build database, loading the raw files and the declared person sources into
-raw_* databases (Spark reads the Parquet files itself, on the workers), reading and writing build tables,
-and querying. What does not yet: publishing (write-audit-publish needs a swap Spark can do: it cannot
-rename a database), scratch builds, syncs and retention on Spark; those raise NotImplementedError.
+What works: preparing a build, loading the raw files and the declared person sources into raw_*
+databases (Spark reads the Parquet files itself, on the workers), reading and writing build tables,
+querying, and publishing (write-audit-publish). What does not yet: scratch builds, syncs and retention
+on Spark; those raise NotImplementedError.
+
+Write-audit-publish without renames (Spark cannot rename a database, nor move a table to another one):
+every build writes into a database of its own, `<build schema>_<n>` (n grows with every build), and
+the published database (`tessera`) holds only views, `select * from <build>_<n>.<table>`, one per
+table and view of the published build. `prepare_build` starts the next build database with copies of
+the published build's tables (incremental models and the tables the Python steps write carry their
+rows forward); dbt builds into it (dbt_profile_environment names it to profiles.yml). `publish`, once
+the audit passed, records in the published database's properties which build the views are moving to
+(`tessera.build`, `tessera.swap` = `moving`), points every view at it (`alter view`, which replaces
+the definition in place; `create or replace view` would drop the view and create it again, and a
+reader could find it missing in between), drops the views of tables the build no longer has, records
+the swap `done`, and only then drops the build databases no view references. A swap that stopped
+half-way is finished by the next `publish` or `prepare_build` before anything else, and no build
+database is dropped while the swap that leaves it is not done.
+
+What a reader observes (docs/spark.md, "Publishing"): each view names one complete table of one
+audited build, so a reader never sees a half-written table, nor a view missing; during the swap
+(seconds) some views already name the new build and others the old one, so a query that reads two
+tables then may join different builds (no snapshot across tables). A query planned before its view
+moved still reads the old build's files; if the old database is dropped before it has read them, it
+fails (Spark reports the files missing) and returns nothing wrong: run again, it reads the new build.
 
 Needs the `spark` extra (`make spark-install`): pyhive is imported only when a connection is opened.
 """
@@ -28,6 +49,7 @@ import pyarrow.parquet as pq
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
 from orchestration.retention.engine import Runner
 from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
@@ -36,6 +58,14 @@ log = logging.getLogger(__name__)
 
 ISSUE = "not on Spark yet (issue #17, docs/spark.md)"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The published database's properties that record the swap (write-audit-publish, the module docstring):
+# which build the views point at or are moving to, and whether they all point there yet.
+BUILD_PROPERTY = "tessera.build"
+SWAP_PROPERTY = "tessera.swap"
+SWAP_MOVING = "moving"
+SWAP_DONE = "done"
+# What names the build under way's database to profiles.yml (dbt_profile_environment).
+BUILD_DATABASE_ENV = "TESSERA_SPARK_BUILD_DATABASE"
 
 
 @dataclass(frozen=True)
@@ -91,13 +121,22 @@ def spark_type(arrow_type: pa.DataType) -> str:
     return "string"
 
 
+def _properties(described: list[tuple]) -> dict[str, str]:
+    """The properties of `describe database extended` rows: Spark writes them as one value,
+    `((key,value), (key,value))`; a value of ours holds no comma or parenthesis."""
+    text = next((str(value) for name, value, *_ in described if name == "Properties"), "")
+    return dict(re.findall(r"\(([^(),]+),([^(),]*)\)", text))
+
+
 class SparkWarehouse(WithoutDemoLoaderTables):
-    """Spark through its Thrift server: raw_* databases loaded from the Parquet files; dbt builds into the
-    build database. Publishing is not implemented yet (see the module docstring)."""
+    """Spark through its Thrift server: raw_* databases loaded from the Parquet files; dbt builds into a
+    database of its own per build, published as views over it (see the module docstring)."""
 
     python_steps_outside_dbt = True
     runs_syncs = False
     attaches_database_files = False
+    # publish works (write-audit-publish over views), but `tessera run` does not build on Spark yet (the
+    # Python steps do not run there), so the landing record and sensor stay off until it does.
     publishes = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
@@ -107,8 +146,10 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         self.spark = spark or SparkSettings.from_env()
 
     def dbt_profile_environment(self) -> dict[str, str]:
-        """Nothing: the profile names no local file."""
-        return {}
+        """The build under way's database, for profiles.yml's `schema` (dbt builds there). A new build
+        database is a new profile, so the first dbt command of each build parses the project in full."""
+        with self.cursor() as cur:
+            return {BUILD_DATABASE_ENV: self._build_database(cur)}
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -141,6 +182,100 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         # (namespace, tableName, isTemporary)
         return [row[1] for row in cur.fetchall() if not row[2]]
 
+    def _views(self, cur: Any, schema: str) -> list[str]:
+        cur.execute(f"show views in {ident(schema)}")
+        # (namespace, viewName, isTemporary)
+        return [row[1] for row in cur.fetchall() if not row[2]]
+
+    def _databases(self, cur: Any) -> set[str]:
+        cur.execute("show databases")
+        return {name for (name,) in cur.fetchall()}
+
+    def _builds(self, databases: set[str]) -> dict[str, int]:
+        """The build databases among `databases` (`<build schema>_<n>`), with their numbers."""
+        pattern = re.compile(re.escape(_checked(self.spark.build_schema).lower()) + r"_([0-9]+)")
+        found = {name: pattern.fullmatch(name.lower()) for name in databases}
+        return {name: int(match.group(1)) for name, match in found.items() if match}
+
+    def _swap_state(self, cur: Any, databases: set[str]) -> tuple[str | None, str | None]:
+        """The build the published views point at (or are moving to) and whether the swap is done;
+        (None, None) when nothing was ever published."""
+        published = _checked(self.spark.published_schema)
+        if published not in databases:
+            return None, None
+        cur.execute(f"describe database extended {ident(published)}")
+        properties = _properties(cur.fetchall())
+        return properties.get(BUILD_PROPERTY), properties.get(SWAP_PROPERTY)
+
+    def _build_under_way(self, cur: Any) -> str | None:
+        """The newest build database newer than the published one; None when no build is under way."""
+        databases = self._databases(cur)
+        builds = self._builds(databases)
+        published, _ = self._swap_state(cur, databases)
+        floor = builds.get(published, 0) if published else 0
+        newer = [name for name, number in builds.items() if number > floor]
+        return max(newer, key=builds.__getitem__) if newer else None
+
+    def _build_database(self, cur: Any) -> str:
+        build = self._build_under_way(cur)
+        if build is None:
+            raise RuntimeError(
+                "no Spark build is under way (its database is made by prepare_build; publishing ends it)"
+            )
+        return build
+
+    def build_database(self) -> str:
+        """The database the build under way writes into (`<build schema>_<n>`)."""
+        with self.cursor() as cur:
+            return self._build_database(cur)
+
+    def published_build(self) -> str | None:
+        """The build database the published views point at (None: nothing published yet)."""
+        with self.cursor() as cur:
+            return self._swap_state(cur, self._databases(cur))[0]
+
+    def _point_views(self, cur: Any, build: str) -> None:
+        """Point every published view at `build`, in this order: record the intent; move or create one
+        view per table and view of the build (`alter view` replaces a definition in place); drop the views
+        of tables the build lacks; record the swap done; drop every other build database, which no view
+        references any more. Run again after a crash, it finishes the same swap."""
+        published = _checked(self.spark.published_schema)
+        cur.execute(f"create database if not exists {ident(published)}")
+        views = set(self._views(cur, published))
+        relations = self._tables(cur, _checked(build))
+        clashing = sorted((set(self._tables(cur, published)) - views) & set(relations))
+        if clashing:  # before the intent is recorded: nothing has changed
+            raise RuntimeError(f"{published} holds tables that are not Tessera's views: {clashing}")
+        cur.execute(
+            f"alter database {ident(published)} set dbproperties "
+            f"('{BUILD_PROPERTY}' = '{build}', '{SWAP_PROPERTY}' = '{SWAP_MOVING}')"
+        )
+        for relation in relations:
+            verb = "alter" if relation in views else "create"
+            cur.execute(
+                f"{verb} view {ident(published)}.{ident(relation)} as "
+                f"select * from {ident(build)}.{ident(relation)}"
+            )
+        for gone in sorted(views - set(relations)):
+            cur.execute(f"drop view if exists {ident(published)}.{ident(gone)}")
+        cur.execute(f"alter database {ident(published)} set dbproperties ('{SWAP_PROPERTY}' = '{SWAP_DONE}')")
+        self._drop_builds_but(cur, build)
+
+    def _drop_builds_but(self, cur: Any, keep: str | None) -> None:
+        for other in sorted(set(self._builds(self._databases(cur))) - {keep}):
+            cur.execute(f"drop database if exists {ident(other)} cascade")
+
+    def _finish_swap(self, cur: Any) -> str | None:
+        """Finish a swap a crash interrupted; the published build (None: nothing published)."""
+        databases = self._databases(cur)
+        build, swap = self._swap_state(cur, databases)
+        if build is not None and swap != SWAP_DONE:
+            if build not in databases:
+                raise RuntimeError(f"the published views were moving to {build}, which no longer exists")
+            log.warning("finishing the swap of the published views to %s, which stopped half-way", build)
+            self._point_views(cur, build)
+        return build
+
     def _columns(self, cur: Any, schema: str, table: str) -> dict[str, str]:
         if table not in self._tables(cur, schema):
             return {}
@@ -155,25 +290,32 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     # -- the build ---------------------------------------------------------------------------------
 
     def prepare_build(self) -> None:
-        """A fresh build database holding copies of the published tables, so carried-forward state
-        continues (nothing is published on Spark yet, so today it starts empty)."""
+        """A new build database, `<build schema>_<n>` numbered after every build database there is,
+        holding copies of the published build's tables (not its views, which dbt makes again), so
+        carried-forward state continues: incremental models find their rows. A swap a crash interrupted
+        is finished first; a build left over from a failed run is dropped."""
         self.settings.audit_path.unlink(missing_ok=True)
         self.settings.landed_path.unlink(missing_ok=True)
-        build, published = _checked(self.spark.build_schema), _checked(self.spark.published_schema)
         with self.cursor() as cur:
-            cur.execute(f"drop database if exists {ident(build)} cascade")
+            number = max(self._builds(self._databases(cur)).values(), default=0) + 1
+            published = self._finish_swap(cur)
+            self._drop_builds_but(cur, published)
+            build = f"{_checked(self.spark.build_schema).lower()}_{number}"
             cur.execute(f"create database {ident(build)}")
-            for table in self._tables(cur, published):
-                cur.execute(
-                    f"create table {ident(build)}.{ident(table)} using parquet as "
-                    f"select * from {ident(published)}.{ident(table)}"
-                )
+            if published is not None:
+                views = set(self._views(cur, published))
+                for table in self._tables(cur, published):
+                    if table not in views:
+                        cur.execute(
+                            f"create table {ident(build)}.{ident(table)} using parquet as "
+                            f"select * from {ident(published)}.{ident(table)}"
+                        )
+        log.info("Spark build database %s, from %s", build, published or "nothing published")
 
     def ensure_build(self) -> None:
         with self.cursor() as cur:
-            cur.execute("show databases")
-            exists = self.spark.build_schema in {name for (name,) in cur.fetchall()}
-        if not exists:
+            under_way = self._build_under_way(cur)
+        if under_way is None:
             self.prepare_build()
 
     def load_raw(self, raw_dir: Path) -> list[TableLoad]:
@@ -248,10 +390,27 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         return TableLoad(source, table, rows, added, missing)
 
     def publish(self) -> None:
-        raise NotImplementedError(
-            f"publishing is {ISSUE}: Spark cannot rename a database, so write-audit-publish needs a view "
-            f"swap over per-build databases; the build stays in {self.spark.build_schema}"
-        )
+        """Point the published views at the build under way once its audit passed, then drop the build
+        databases no view references (the module docstring says what readers observe). With no build
+        under way, a swap a crash interrupted is finished (the audit is still the one it published)."""
+        audit = Audit.read(self.settings.audit_path)
+        if audit is None:
+            raise PublishBlocked("Not publishing: the build has not been audited (run dbt build first).")
+        if not audit.passed:
+            raise PublishBlocked(
+                f"Not publishing: {len(audit.failures)} gating node(s) failed: "
+                + "; ".join(f["node"] for f in audit.failures[:10])
+            )
+        with self.cursor() as cur:
+            build = self._build_under_way(cur)
+            if build is None:
+                build = self._finish_swap(cur)
+                if build is None:
+                    raise RuntimeError("nothing to publish: no Spark build is under way")
+            else:  # moves every view, those of a swap left half-way too
+                self._point_views(cur, build)
+        keep_audit(self.settings)
+        log.info("published %s as views in %s", build, self.spark.published_schema)
 
     def query_published(self, sql: str) -> list[tuple]:
         with self.cursor() as cur:
@@ -260,7 +419,10 @@ class SparkWarehouse(WithoutDemoLoaderTables):
             return list(cur.fetchall())
 
     def describe_published(self) -> str:
-        return f"spark thrift://{self.spark.host}:{self.spark.port} database {self.spark.published_schema}"
+        return (
+            f"spark thrift://{self.spark.host}:{self.spark.port} database {self.spark.published_schema} "
+            f"(views over the published build's database)"
+        )
 
     def how_to_query(self) -> list[str]:
         return [
@@ -278,8 +440,8 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A build table as Arrow (fetched through the Thrift server: fine for the step-sized tables the
         Python steps read; a Spark-side reader for large ones is part of issue #17)."""
-        schema = self.spark.build_schema
         with self.cursor() as cur:
+            schema = self._build_database(cur)
             declared = self._columns(cur, schema, table)
             if not declared:
                 raise RuntimeError(
@@ -299,8 +461,8 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         landing.mkdir(parents=True, exist_ok=True)
         path = landing / f"{_checked(table)}.parquet"
         pq.write_table(rows, path)
-        target = f"{ident(self.spark.build_schema)}.{ident(table)}"
         with self.cursor() as cur:
+            target = f"{ident(self._build_database(cur))}.{ident(table)}"
             cur.execute(f"drop table if exists {target}")
             if rows.num_rows:
                 cur.execute(
@@ -311,7 +473,8 @@ class SparkWarehouse(WithoutDemoLoaderTables):
                 cur.execute(f"create table {target} ({ddl}) using parquet")
 
     def drop_build_table(self, table: str) -> None:
-        self.sql(f"drop table if exists {ident(self.spark.build_schema)}.{ident(table)}")
+        with self.cursor() as cur:
+            cur.execute(f"drop table if exists {ident(self._build_database(cur))}.{ident(table)}")
 
     def sync_location(self) -> SyncLocation:
         raise NotImplementedError(f"syncs are {ISSUE}")
