@@ -4,6 +4,8 @@
 -#}
 {%- set registry = tessera.analyst_var('traits', []) -%}
 {%- set as_of_var = var('traits_as_of', none) -%}
+{%- set plan = tessera.trait_registry_plan(registry, 'reference_time.as_of') -%}
+{%- set condition = plan.conditions -%}
 
 with
 
@@ -51,7 +53,7 @@ reference_time as (
     {%- endif %}
 ),
 
-source_rows as (
+events_source_rows as (
     select
         'events' as trait_source,
         events.customer_id,
@@ -66,7 +68,9 @@ source_rows as (
         cast(null as {{ dbt.type_string() }}) as financial_status
     from events
     where events.customer_id is not null
-    union all
+),
+
+orders_source_rows as (
     select
         'orders' as trait_source,
         orders.customer_id,
@@ -83,27 +87,84 @@ source_rows as (
     where orders.customer_id is not null
 ),
 
-registry_traits as (
+{# Each aggregate reads only the rows it can use: its source's, and for the
+    kinds with a grouping of their own, those meeting its condition. #}
+events_traits as (
     select
         source_rows.customer_id as trait_customer_id
-        {%- for trait in registry %}
-            {%- if not trait.get('description') %}
-        {{ exceptions.raise_compiler_error("trait " ~ trait.name ~ " has no description: every trait is documented") }}
-        {%- endif %}
-            {%- set conditions = ["source_rows.trait_source = '" ~ trait.source ~ "'"] %}
-            {%- if trait.get('where') %}{% do conditions.append("(" ~ trait.where ~ ")") %}{% endif %}
-            {%- if trait.get('window_days') %}
-                {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
-                {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
-            {%- endif %},
+        {%- for trait in registry if trait.name in plan.plain.events %}
+            ,
             cast(
-                {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
+                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
                 as {{ trait.data_type }}
             ) as {{ trait.name }}
         {%- endfor %}
-    from source_rows
+    from events_source_rows as source_rows
     cross join reference_time
     group by 1
+),
+
+orders_traits as (
+    select
+        source_rows.customer_id as trait_customer_id
+        {%- for trait in registry if trait.name in plan.plain.orders %}
+            ,
+            cast(
+                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
+                as {{ trait.data_type }}
+            ) as {{ trait.name }}
+        {%- endfor %}
+    from orders_source_rows as source_rows
+    cross join reference_time
+    group by 1
+),
+{%- for grouping in plan.groupings %}
+
+    {{ grouping.name }} as (
+        select
+            source_rows.customer_id as trait_customer_id
+            {%- for trait in grouping.traits %}
+                ,
+                cast(
+                    {{ tessera.trait_aggregate(trait, grouping.condition) }}
+                    as {{ trait.data_type }}
+                ) as {{ trait.name }}
+            {%- endfor %}
+        from {{ grouping.source }}_source_rows as source_rows
+        cross join reference_time
+        where {{ grouping.condition }}
+        group by 1
+    ),
+{%- endfor %}
+
+{# A customer with rows in any source gets every trait (a count of none is 0),
+    one with none no trait. #}
+registry_traits as (
+    select
+        customers.customer_id as trait_customer_id
+        {%- for trait in registry %}
+            ,
+            {%- set relation = plan.relations[trait.name] %}
+            {%- if trait.kind in ('count', 'distinct_count') %}
+                case
+                    when
+                        events_traits.trait_customer_id is not null
+                        or orders_traits.trait_customer_id is not null
+                        then coalesce({{ relation }}.{{ trait.name }}, 0)
+                end as {{ trait.name }}
+            {%- else %}
+                {{ relation }}.{{ trait.name }}
+            {%- endif %}
+        {%- endfor %}
+    from customers
+    left join events_traits
+        on customers.customer_id = events_traits.trait_customer_id
+    left join orders_traits
+        on customers.customer_id = orders_traits.trait_customer_id
+    {%- for grouping in plan.groupings %}
+        left join {{ grouping.name }}
+            on customers.customer_id = {{ grouping.name }}.trait_customer_id
+    {%- endfor %}
 ),
 
 {# A cart add or checkout start is abandoned when no order completes within 24 hours after it. #}
