@@ -4,6 +4,8 @@
 -#}
 {%- set registry = tessera.analyst_var('traits', []) -%}
 {%- set as_of_var = var('traits_as_of', none) -%}
+{%- set plan = tessera.trait_registry_plan(registry, 'reference_time.as_of') -%}
+{%- set condition = plan.conditions -%}
 
 with
 
@@ -51,7 +53,7 @@ reference_time as (
     {%- endif %}
 ),
 
-source_rows as (
+events_source_rows as (
     select
         'events' as trait_source,
         events.customer_id,
@@ -66,7 +68,9 @@ source_rows as (
         cast(null as {{ dbt.type_string() }}) as financial_status
     from events
     where events.customer_id is not null
-    union all
+),
+
+orders_source_rows as (
     select
         'orders' as trait_source,
         orders.customer_id,
@@ -83,28 +87,55 @@ source_rows as (
     where orders.customer_id is not null
 ),
 
-registry_traits as (
+{# Each aggregate reads only the rows it can use: its source's, and for the
+    kinds with a grouping of their own, those meeting its condition. #}
+events_traits as (
     select
         source_rows.customer_id as trait_customer_id
-        {%- for trait in registry %}
-            {%- if not trait.get('description') %}
-        {{ exceptions.raise_compiler_error("trait " ~ trait.name ~ " has no description: every trait is documented") }}
-        {%- endif %}
-            {%- set conditions = ["source_rows.trait_source = '" ~ trait.source ~ "'"] %}
-            {%- if trait.get('where') %}{% do conditions.append("(" ~ trait.where ~ ")") %}{% endif %}
-            {%- if trait.get('window_days') %}
-                {%- do conditions.append("source_rows.occurred_at > " ~ dbt.dateadd('day', -1 * trait.window_days, 'reference_time.as_of')) %}
-                {%- do conditions.append("source_rows.occurred_at <= reference_time.as_of") %}
-            {%- endif %},
+        {%- for trait in registry if trait.name in plan.plain.events %}
+            ,
             cast(
-                {{ tessera.trait_aggregate(trait, conditions | join(' and ')) }}
+                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
                 as {{ trait.data_type }}
             ) as {{ trait.name }}
         {%- endfor %}
-    from source_rows
+    from events_source_rows as source_rows
     cross join reference_time
     group by 1
 ),
+
+orders_traits as (
+    select
+        source_rows.customer_id as trait_customer_id
+        {%- for trait in registry if trait.name in plan.plain.orders %}
+            ,
+            cast(
+                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
+                as {{ trait.data_type }}
+            ) as {{ trait.name }}
+        {%- endfor %}
+    from orders_source_rows as source_rows
+    cross join reference_time
+    group by 1
+),
+{%- for grouping in plan.groupings %}
+
+    {{ grouping.name }} as (
+        select
+            source_rows.customer_id as trait_customer_id
+            {%- for trait in grouping.traits %}
+                ,
+                cast(
+                    {{ tessera.trait_aggregate(trait, grouping.condition) }}
+                    as {{ trait.data_type }}
+                ) as {{ trait.name }}
+            {%- endfor %}
+        from {{ grouping.source }}_source_rows as source_rows
+        cross join reference_time
+        where {{ grouping.condition }}
+        group by 1
+    ),
+{%- endfor %}
 
 {# A cart add or checkout start is abandoned when no order completes within 24 hours after it. #}
 cart_starts as (
@@ -183,19 +214,38 @@ loyalty_members as (
     where identifier_type = 'loyalty_card'
 ),
 
+{# A customer with rows in any source gets every trait (a count of none is 0),
+    one with none no trait. The trait groupings join customers here, once, where
+    Postgres still knows its statistics. #}
 with_orders as (
     select
         customers.customer_id,
         customers.country_code,
         customers.region,
         {%- for trait in registry %}
-            registry_traits.{{ trait.name }},
+            {%- set relation = plan.relations[trait.name] %}
+            {%- if trait.kind in ('count', 'distinct_count') %}
+                case
+                    when
+                        events_traits.trait_customer_id is not null
+                        or orders_traits.trait_customer_id is not null
+                        then coalesce({{ relation }}.{{ trait.name }}, 0)
+                end as {{ trait.name }},
+            {%- else %}
+                {{ relation }}.{{ trait.name }},
+            {%- endif %}
         {%- endfor %}
         reference_time.as_of
     from customers
     cross join reference_time
-    left join registry_traits
-        on customers.customer_id = registry_traits.trait_customer_id
+    left join events_traits
+        on customers.customer_id = events_traits.trait_customer_id
+    left join orders_traits
+        on customers.customer_id = orders_traits.trait_customer_id
+    {%- for grouping in plan.groupings %}
+        left join {{ grouping.name }}
+            on customers.customer_id = {{ grouping.name }}.trait_customer_id
+    {%- endfor %}
 ),
 
 last_purchase_context as (
@@ -232,6 +282,81 @@ scored as (
     from with_orders
 ),
 
+{# The RFM quintile scores rank the customers who ordered. A customer's count of
+    customers at or below its value is a running count over the distinct values,
+    so each score groups the customers once instead of sorting them all. A null
+    value (recency with no as_of) takes the count of the null values' group
+    (one row, null when there is none). #}
+{%- set rfm_measures = [
+    ('recency', 'scored.days_since_last_order', 'desc'),
+    ('frequency', 'scored.orders_count', 'asc'),
+    ('monetary', 'coalesce(scored.lifetime_revenue, 0)', 'asc'),
+] %}
+
+ordered_customers as (
+    select
+        scored.customer_id
+        {%- for name, expression, direction in rfm_measures %}
+            ,
+            {{ expression }} as {{ name }}
+        {%- endfor %}
+    from scored
+    where scored.last_order_at is not null
+),
+
+ordered_customers_total as (
+    select count(*) as customers
+    from ordered_customers
+),
+{%- for name, expression, direction in rfm_measures %}
+
+    {{ name }}_values as (
+        select
+            {{ name }} as measure_value,
+            count(*) as customers
+        from ordered_customers
+        group by 1
+    ),
+
+    {{ name }}_at_or_below as (
+        select
+            measure_value,
+            cast(sum(customers) over (
+                order by measure_value {{ direction }}
+                rows between unbounded preceding and current row
+            ) as bigint) as customers_at_or_below
+        from {{ name }}_values
+    ),
+
+    {{ name }}_null_at_or_below as (
+        select max(customers_at_or_below) as customers_at_or_below
+        from {{ name }}_at_or_below
+        where measure_value is null
+    ),
+{%- endfor %}
+
+rfm_scores as (
+    select
+        ordered_customers.customer_id
+        {%- for name, expression, direction in rfm_measures %}
+            ,
+            {{ tessera.quintile_score(
+                'coalesce(' ~ name ~ '_at_or_below.customers_at_or_below, '
+                ~ name ~ '_null_at_or_below.customers_at_or_below)',
+                'ordered_customers_total.customers'
+            ) }} as rfm_{{ name }}_score
+        {%- endfor %}
+    from ordered_customers
+    cross join ordered_customers_total
+    {%- for name, expression, direction in rfm_measures %}
+        left join {{ name }}_at_or_below
+            on
+                ordered_customers.{{ name }}
+                = {{ name }}_at_or_below.measure_value
+        cross join {{ name }}_null_at_or_below
+    {%- endfor %}
+),
+
 final as (
     select
         cast(scored.customer_id as varchar) as customer_id
@@ -252,19 +377,9 @@ final as (
             when scored.days_since_last_order <= 365 then 'lapsing'
             else 'lapsed'
         end as varchar) as recency_bucket,
-        {%- set has_ordered = 'scored.last_order_at is not null' %}
-        cast(case
-            when {{ has_ordered }} then
-                {{ tessera.quintile_score('scored.days_since_last_order desc', has_ordered) }}
-        end as integer) as rfm_recency_score,
-        cast(case
-            when {{ has_ordered }} then
-                {{ tessera.quintile_score('scored.orders_count', has_ordered) }}
-        end as integer) as rfm_frequency_score,
-        cast(case
-            when {{ has_ordered }} then
-                {{ tessera.quintile_score('coalesce(scored.lifetime_revenue, 0)', has_ordered) }}
-        end as integer) as rfm_monetary_score,
+        cast(rfm_scores.rfm_recency_score as integer) as rfm_recency_score,
+        cast(rfm_scores.rfm_frequency_score as integer) as rfm_frequency_score,
+        cast(rfm_scores.rfm_monetary_score as integer) as rfm_monetary_score,
         cast(scored.email_opens_90_days as double precision)
         / nullif(scored.email_sends_90_days, 0)
             as email_open_rate_90_days,
@@ -294,6 +409,8 @@ final as (
         on scored.customer_id = loyalty_members.customer_id
     left join last_purchase_context
         on scored.customer_id = last_purchase_context.customer_id
+    left join rfm_scores
+        on scored.customer_id = rfm_scores.customer_id
 )
 
 select * from final
