@@ -9,7 +9,9 @@ people side by side, with no name, email, street, phone or record id in common b
   ticket; and Otto Outsider, a shop account;
 - tests/privacy/test_probable_records.py: Pia Probable's shop account, and an old loyalty list (a declared
   person source, in the world's config folder) whose record L7 has her name and street and a loyalty card, but
-  no email; and Olly Other, in the shop and the loyalty list.
+  no email; and Olly Other, in the shop and the loyalty list;
+- tests/privacy/test_erasure_killed.py: Kim Killed, with a shop account, a CRM contact, Segment events and a
+  record in a trade fair's visitor list (a second declared person source, with her email).
 
 The build is the project's default configuration (a person source reaches dbt as landing tables, not vars),
 without the dbt unit tests the main world runs."""
@@ -133,9 +135,25 @@ PROBABLE_ROWS: dict[str, list[dict[str, Any]]] = {
         shop_customer(22, "Olly", "Other", "olly.other@world.example"),
     ]
 }
-#: The person-source declaration and the file it reads, in the world's config folder.
+# -- tests/privacy/test_erasure_killed.py -----------------------------------------------------------------------
+KILLED_EMAIL = "kim.killed@killed.example"
+KILLED_VISITORS = textwrap.dedent(
+    f"""\
+    Visitor No,Name,E-mail
+    K1,Kim Killed,{KILLED_EMAIL}
+    """
+)
+KILLED_ROWS: dict[str, list[dict[str, Any]]] = {
+    "shop.customers": [shop_customer(41, "Kim", "Killed", KILLED_EMAIL, "07700 900941")],
+    "crm.contacts": [crm_contact("crm-kim-41", "Kim", "Killed", KILLED_EMAIL, "07700 900941")],
+    "events.identifies": [identify("idf-kim-41", "anon-kim-41", "41", email=KILLED_EMAIL)],
+    "events.tracks": [track("evt-kim-41", "anon-kim-41", "41", "Product Viewed")],
+}
+
+#: The person-source declarations and the files they read, in the world's config folder.
 PERSON_SOURCES = {
     "loyalty.csv": PROBABLE_LOYALTY,
+    "visitors.csv": KILLED_VISITORS,
     "person_sources.yml": textwrap.dedent(
         """\
         person_sources:
@@ -144,6 +162,11 @@ PERSON_SOURCES = {
             record_id: Member
             fields: {first_name: First, last_name: Last, street: Street, postcode: Postcode}
             external_ids: {loyalty_card: Card}
+            default_country: GB
+          - name: fair
+            file: visitors.csv
+            record_id: Visitor No
+            fields: {full_name: Name, email: E-mail}
             default_country: GB
         """
     ),
@@ -158,7 +181,7 @@ def _merged(*worlds: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str
     return rows
 
 
-ROWS = _merged(PROOF_ROWS, MASKED_ROWS, PROBABLE_ROWS)
+ROWS = _merged(PROOF_ROWS, MASKED_ROWS, PROBABLE_ROWS, KILLED_ROWS)
 
 
 def copy_of_privacy_world(tmp_path_factory: pytest.TempPathFactory, into: Path) -> Settings:
