@@ -163,6 +163,17 @@ def p3_postgres_builds(tmp_path_factory):
     return postgres_builds(tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def privacy_pg_world(tmp_path_factory):
+    """The Postgres privacy world (tests/privacy/world.py, postgres_privacy_world), built once: its settings,
+    published schema and declared table's schema. The tests reading it are in one xdist group (privacy_pg):
+    tests/privacy/test_erasure_postgres.py, which erases from it, and tests/privacy/test_masked_ids.py's
+    Postgres tests, whose checks hold before and after that erase."""
+    from tests.privacy.world import postgres_privacy_world
+
+    yield from postgres_privacy_world(tmp_path_factory)
+
+
 def require_postgres() -> None:
     """Skip the calling test when no Postgres server answers on 127.0.0.1:5432, except under CI,
     where the Postgres target must be tested: there it fails, saying why."""

@@ -93,10 +93,24 @@ def _bucket(text: str) -> int:
     return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) % 100
 
 
+# What this module and tests/test_audience_sandbox.py's DuckDB test read, and everything upstream of it: the
+# audience models and their tail (memberships, history, sizes, explanations, priority lists) and the customers
+# and identifiers the tests look people up in. The syncs, retention, quality and privacy marts are left out.
+AUDIENCE_WORLD_LAYER = [
+    "+audience_memberships",
+    "+audience_membership_history",
+    "+audience_size_history",
+    "+audience_explanations",
+    "+audience_priority_list_members",
+    "+customer_identifiers",
+]
+
+
 def first_audience_world(tmp_path_factory: pytest.TempPathFactory, into: Path) -> Settings:
-    """A private copy (under `into`) of world(False) after its first build: the whole project, built once
-    per test run for this module and tests/test_audience_sandbox.py (tests/worlds.py, copy_of_built_world)."""
-    return copy_of_built_world(tmp_path_factory, "audiences", world(False), None, into)
+    """A private copy (under `into`) of world(False) after its first build (AUDIENCE_WORLD_LAYER), built
+    once per test run for this module and tests/test_audience_sandbox.py (tests/worlds.py,
+    copy_of_built_world)."""
+    return copy_of_built_world(tmp_path_factory, "audiences", world(False), AUDIENCE_WORLD_LAYER, into)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +122,7 @@ def two_builds(tmp_path_factory):
         if second:
             write_world(settings.data_dir, world(second))
             with dbt_unit_tests_run_once():
-                assert build(settings).published
+                assert build(settings, select=AUDIENCE_WORLD_LAYER).published
         snapshots.append(
             {
                 "members": set(query("select audience_name, customer_id from audience_memberships")),

@@ -281,9 +281,9 @@ def _built_world(root: Path, target: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def duckdb_world(tmp_path_factory):
-    """world(False) built whole on DuckDB, where every build runs with file access switched off: a copy
-    of tests/test_audience_builds.py's first build (built once per test run), with its published file
-    as the build file the audiences below build into."""
+    """world(False) built on DuckDB, where every build runs with file access switched off: a copy of
+    tests/test_audience_builds.py's first build (built once per test run, the audience models and what they
+    read), with its published file as the build file the audiences below build into."""
     from tests.test_audience_builds import first_audience_world
 
     settings = first_audience_world(tmp_path_factory, tmp_path_factory.mktemp("sandbox-duckdb"))
@@ -403,51 +403,6 @@ ANALYST_MODELS = {
     f"audience_{name}"
     for name in (*SANDBOXED, "cart_abandoners_7d", "lapsed_high_value", "likely_churners_open_tickets")
 }
-
-
-def test_postgres_audiences_build_logged_in_as_a_role_without_file_or_superuser_rights(
-    postgres_world, tmp_path, monkeypatch
-):
-    from orchestration.build.pipeline import record_audit
-    from orchestration.warehouse.audit import PublishBlocked
-    from orchestration.warehouse.registry import get_warehouse
-
-    settings = postgres_world
-    with _pg(settings) as con, con.cursor() as cur:
-        cur.execute(
-            "select tablename, tableowner from pg_tables where schemaname = %s and tablename like 'audience_%%'",
-            (settings.postgres.build_schema,),
-        )
-        owners = dict(cur.fetchall())
-        # handed back after the sandboxed invocation, grants revoked
-        assert {owners[name] for name in ANALYST_MODELS} == {"postgres"}
-        cur.execute(
-            "select count(*) from information_schema.role_table_grants where grantee = 'tessera_analyst_sql' "
-            "and table_schema = %s",
-            (settings.postgres.build_schema,),
-        )
-        assert cur.fetchone()[0] == 0
-        cur.execute(
-            "select has_schema_privilege('tessera_analyst_sql', %s, 'usage')",
-            (settings.postgres.build_schema,),
-        )
-        assert cur.fetchone()[0] is False
-    for round_number, hostile_round in enumerate(PG_HOSTILE):
-        hostile = {name: sql for name, sql, _ in hostile_round}
-        with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
-            load_project(_with_conditions(tmp_path / f"check-{round_number}", hostile), dialect="postgres")
-        results = _sandbox_audiences(
-            settings, hostile, tmp_path / f"hostile-{round_number}", monkeypatch, plan_from_build=True
-        )
-        for name, _, denied in hostile_round:
-            result = results[f"audience_{name}"]
-            assert result["status"] == "error", result
-            assert "permission denied" in result["message"] and denied in result["message"], result["message"]
-        with pytest.raises(PublishBlocked):  # nothing is published
-            record_audit(settings, list(results.values()))
-            get_warehouse(settings).publish()
-    results = _sandbox_audiences(settings, dict.fromkeys(SANDBOXED, FINE), tmp_path / "fine", monkeypatch)
-    assert {r["status"] for r in results.values()} == {"success"}, results
 
 
 def test_postgres_the_role_cannot_leave_itself_or_read_files(postgres_world):
@@ -774,3 +729,52 @@ def test_postgres_what_the_role_leaves_besides_its_tables_fails_the_build(postgr
     with pytest.raises(PublishBlocked):
         pipeline.record_audit(settings, results)
         get_warehouse(settings).publish()
+
+
+# Last of the module's tests on the Postgres world: its sandboxed builds of rewritten audiences parse the project
+# with other vars, in the build's target folders too (the plan of the last one), so a dbt command after them on
+# the world's own configuration would parse the whole project again, where the tests above start from the
+# world build's parse (and read its manifest).
+def test_postgres_audiences_build_logged_in_as_a_role_without_file_or_superuser_rights(
+    postgres_world, tmp_path, monkeypatch
+):
+    from orchestration.build.pipeline import record_audit
+    from orchestration.warehouse.audit import PublishBlocked
+    from orchestration.warehouse.registry import get_warehouse
+
+    settings = postgres_world
+    with _pg(settings) as con, con.cursor() as cur:
+        cur.execute(
+            "select tablename, tableowner from pg_tables where schemaname = %s and tablename like 'audience_%%'",
+            (settings.postgres.build_schema,),
+        )
+        owners = dict(cur.fetchall())
+        # handed back after the sandboxed invocation, grants revoked
+        assert {owners[name] for name in ANALYST_MODELS} == {"postgres"}
+        cur.execute(
+            "select count(*) from information_schema.role_table_grants where grantee = 'tessera_analyst_sql' "
+            "and table_schema = %s",
+            (settings.postgres.build_schema,),
+        )
+        assert cur.fetchone()[0] == 0
+        cur.execute(
+            "select has_schema_privilege('tessera_analyst_sql', %s, 'usage')",
+            (settings.postgres.build_schema,),
+        )
+        assert cur.fetchone()[0] is False
+    for round_number, hostile_round in enumerate(PG_HOSTILE):
+        hostile = {name: sql for name, sql, _ in hostile_round}
+        with pytest.raises(AudienceConfigError, match="rule: "):  # the static check refuses them
+            load_project(_with_conditions(tmp_path / f"check-{round_number}", hostile), dialect="postgres")
+        results = _sandbox_audiences(
+            settings, hostile, tmp_path / f"hostile-{round_number}", monkeypatch, plan_from_build=True
+        )
+        for name, _, denied in hostile_round:
+            result = results[f"audience_{name}"]
+            assert result["status"] == "error", result
+            assert "permission denied" in result["message"] and denied in result["message"], result["message"]
+        with pytest.raises(PublishBlocked):  # nothing is published
+            record_audit(settings, list(results.values()))
+            get_warehouse(settings).publish()
+    results = _sandbox_audiences(settings, dict.fromkeys(SANDBOXED, FINE), tmp_path / "fine", monkeypatch)
+    assert {r["status"] for r in results.values()} == {"success"}, results

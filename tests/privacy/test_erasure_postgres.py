@@ -1,20 +1,18 @@
 """Access export, erasure with proof and cluster suppression on the Postgres target, end to end.
 
-One small hand-made world (tests/worlds.py) with the person in five raw tables, a declared person-source CSV
-and a declared warehouse table, built on the real Postgres server; then export, erase and check every table of
-every Tessera schema with SQL of its own (each row as text), the rewritten files and the ledger."""
+One small hand-made world (tests/privacy/world.py, postgres_privacy_world) with the person in five raw tables, a
+declared person-source CSV and a declared warehouse table, built on the real Postgres server (beside
+tests/privacy/test_masked_ids.py's people, whose Postgres tests read the same world); then export, erase and
+check every table of every Tessera schema with SQL of its own (each row as text), the rewritten files and the
+ledger."""
 
 from __future__ import annotations
 
 import json
-import textwrap
-import uuid
-from dataclasses import replace
 
 import psycopg2
 import pytest
 
-from orchestration.build.pipeline import build
 from orchestration.privacy import backend_postgres
 from orchestration.privacy.cluster import EraseIncomplete
 from orchestration.privacy.erase import erase, set_suppression
@@ -23,46 +21,14 @@ from orchestration.privacy.hashing import suppression_hash
 from orchestration.privacy.ledger import Ledger, ledger_path
 from orchestration.privacy.proof import verify
 from orchestration.warehouse.audit import PublishBlocked
-from tests.conftest import TEST_PG_DATABASE, require_postgres
-from tests.worlds import (
-    crm_contact,
-    dbt_unit_tests_run_once,
-    identify,
-    shop_customer,
-    ticket,
-    track,
-    world_settings,
-    write_world,
-)
+from tests.conftest import TEST_PG_DATABASE
+from tests.privacy.world import PG_VISITORS as VISITORS
+from tests.worlds import dbt_unit_tests_run_once
 
-# What the export and the checks before the erase read: the identity tables, the marts the export lists
-# (export.SECTIONS but the audience models) and the quarantine. A Postgres build selecting no
-# sandboxed audience model leaves out the sandbox invocation and the tail; the erase rebuilds everything.
-FIRST_BUILD = [
-    "+customers",
-    "+customer_identifiers",
-    "+customer_source_records",
-    "+customer_id_history",
-    "+identity_links",
-    "+events",
-    "+orders",
-    "+customer_traits",
-    "+consent_history",
-    "+consent_current",
-    "+quarantined_rows",
-    "+quarantine_summary",
-]
+# The world is shared with tests/privacy/test_masked_ids.py's Postgres tests: one worker builds it.
+pytestmark = pytest.mark.xdist_group("privacy_pg")
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
-
-VISITORS = textwrap.dedent(
-    """\
-    Visitor No,Name,E-mail,Mobile
-    V1,Ann Erased, ANN@Mail.net ,
-    V2,Bob Kept,bob@mail.net,07700 900456
-    V3,"Dee, Other",dee@other.org,
-    """
-)
 
 
 def _rows_holding(cur, schemas: list[str], needles: list[str]) -> dict[str, int]:
@@ -93,71 +59,13 @@ def _schemas(cur, published: str, legacy: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pg_world(private_dbt_manifest, tmp_path_factory):
-    """The world, built (FIRST_BUILD); the erase proof reads the model id columns from this module's own dbt
-    parse (private_dbt_manifest), so the module runs on any pytest-xdist worker. The project's default dbt
-    configuration: built without the dbt unit tests the Postgres demo (tests/test_postgres.py) runs, as is
-    the erase's rebuild below."""
-    require_postgres()
-    root = tmp_path_factory.mktemp("privacy_pg")
-    schema = f"privacy_pg_{uuid.uuid4().hex[:8]}"
-    legacy = f"{schema}_legacy"
-    settings = replace(
-        world_settings(root, target="postgres", pg_schema=schema),
-        person_sources_path=root / "config" / "person_sources.yml",
-    )
-    write_world(
-        settings.data_dir,
-        {
-            "shop.customers": [
-                shop_customer(1, "Ann", "Erased", " Ann@Mail.net", "07700 900123"),
-                shop_customer(2, "Bob", "Kept", "bob@mail.net", "07700 900456"),
-            ],
-            "crm.contacts": [
-                crm_contact("c1", "Ann", "Erased", "ann@mail.net", "07700 900123"),
-                crm_contact("c2", "Bob", "Kept", "bob@mail.net"),
-            ],
-            "events.identifies": [identify("m1", "ann-device-77", "1", email="ann@mail.net")],
-            "events.tracks": [
-                track("t1", "ann-device-77", None, "Product Viewed"),
-                track("t2", "bob-device-88", "2", "Product Viewed"),
-            ],
-            "support.tickets": [ticket(7, "Ann Erased", "ann@mail.net", None)],
-        },
-    )
-    config = settings.person_sources_path.parent
-    config.mkdir(parents=True)
-    (config / "visitors.csv").write_text(VISITORS)
-    settings.person_sources_path.write_text(
-        textwrap.dedent(
-            f"""\
-            person_sources:
-              - name: fair
-                file: visitors.csv
-                record_id: Visitor No
-                fields: {{full_name: Name, email: E-mail, phone: Mobile}}
-                default_country: GB
-              - name: legacy
-                table: {legacy}.members
-                record_id: member_id
-                fields: {{full_name: name, email: email}}
-            """
-        )
-    )
-    with psycopg2.connect(**PG) as con, con.cursor() as cur:
-        cur.execute(f"create schema {legacy}")
-        cur.execute(f"create table {legacy}.members (member_id integer, name text, email text)")
-        cur.execute(
-            f"insert into {legacy}.members values (10, 'Ann Erased', 'ann@mail.net'), (11, 'Cara Kept', 'cara@x.org')"
-        )
-    try:
-        with dbt_unit_tests_run_once():
-            assert build(settings, select=FIRST_BUILD).published
-        yield settings, schema, legacy
-    finally:
-        with psycopg2.connect(**PG) as con, con.cursor() as cur:
-            for name in (schema, f"{schema}_build", f"{schema}_masked", f"{schema}_build_masked", legacy):
-                cur.execute(f"drop schema if exists {name} cascade")
+def pg_world(private_dbt_manifest, privacy_pg_world):
+    """The shared Postgres privacy world (tests/privacy/world.py, postgres_privacy_world: the erasure's people
+    beside tests/privacy/test_masked_ids.py's, built whole once per test run in the xdist group privacy_pg);
+    the erase proof reads the model id columns from this module's own dbt parse (private_dbt_manifest). The
+    erase below rebuilds it, as before without the dbt unit tests the Postgres demo (tests/test_postgres.py)
+    runs."""
+    return privacy_pg_world
 
 
 def test_postgres_export_erase_and_cluster_suppression(pg_world, tmp_path):

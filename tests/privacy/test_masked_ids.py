@@ -4,16 +4,16 @@ and Postgres, and the masked file neither.
 A small hand-made world: one planted customer with a shop account, an order with an item, a CRM contact,
 Segment events and a support ticket, each with a distinctive id, and a second person known only by the email of a
 support ticket. On DuckDB it is a copy of the privacy world (tests/privacy/world.py), which holds other
-modules' people beside them; on Postgres the build holds this module's people only. After a real build, no
-column of any masked view holds any of those ids (as a value or inside one), while the published models do; no
-customer id is shown either, though the email-only person's id can be computed from her email; and the hashed
-ids still join inside the masked schema (orders to order items, customers to their identity links)."""
+modules' people beside them; on Postgres the Postgres privacy world (tests/privacy/world.py), which holds the
+Postgres erasure's people beside them. After a real build, no column of any masked view holds any of those ids
+(as a value or inside one), while the published models do; no customer id is shown either, though the
+email-only person's id can be computed from her email; and the hashed ids still join inside the masked schema
+(orders to order items, customers to their identity links)."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,16 +21,14 @@ import duckdb
 import psycopg2
 import pytest
 
-from orchestration.build.pipeline import build
 from orchestration.privacy.masking import export_masked_file
 from orchestration.warehouse.connection import open_read_only
-from tests.conftest import TEST_PG_DATABASE, require_postgres
+from tests.conftest import TEST_PG_DATABASE
 from tests.privacy.world import MASKED_EVE_EMAIL as EVE_EMAIL
 from tests.privacy.world import MASKED_ITEM_ID as ITEM_ID
 from tests.privacy.world import MASKED_ORDER_ID as ORDER_ID
 from tests.privacy.world import MASKED_PLANTED as PLANTED
-from tests.privacy.world import MASKED_ROWS, copy_of_privacy_world
-from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
+from tests.privacy.world import copy_of_privacy_world
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE, "connect_timeout": 3}
 
@@ -54,47 +52,38 @@ def masked_customer_id(world: World, customer_id: str) -> str:
     return str(masked)
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def warehouse(request, private_dbt_target, tmp_path_factory) -> Iterator[World]:
+@pytest.fixture(
+    scope="module",
+    # The Postgres world is shared with tests/privacy/test_erasure_postgres.py (tests/conftest.py,
+    # privacy_pg_world): those tests run on the worker that builds it.
+    params=["duckdb", pytest.param("postgres", marks=pytest.mark.xdist_group("privacy_pg"))],
+)
+def warehouse(request, private_dbt_target, tmp_path_factory) -> World:
     """The published and masked schemas of a built world on each warehouse: on DuckDB a copy of the privacy
-    world (built once per test run, tests/privacy/world.py), on Postgres this module's people, built here.
-    The builds look for a dbt parse to start from in this module's own target folder (private_dbt_target),
-    not the project's target/, so the module runs on any pytest-xdist worker. The folder stays unparsed: a
-    parse for the session's warehouse file would not spare these builds theirs."""
-    target = request.param
-    root = tmp_path_factory.mktemp(f"masked_ids_{target}")
-    schema = f"masked_ids_{uuid.uuid4().hex[:8]}"
-    if target == "postgres":
-        require_postgres()
-    try:
-        if target == "duckdb":
-            settings = copy_of_privacy_world(tmp_path_factory, root)
+    world (built once per test run, tests/privacy/world.py), on Postgres the Postgres privacy world (built once
+    per test run, tests/privacy/world.py, postgres_privacy_world), this module's people beside the Postgres
+    erasure's. The DuckDB copy's builds look for a dbt parse to start from in this module's own target folder
+    (private_dbt_target), not the project's target/, so the module runs on any pytest-xdist worker. The folder
+    stays unparsed: a parse for the session's warehouse file would not spare these builds theirs."""
+    if request.param == "duckdb":
+        settings = copy_of_privacy_world(tmp_path_factory, tmp_path_factory.mktemp("masked_ids_duckdb"))
 
-            def query(sql: str) -> list[tuple[Any, ...]]:
-                con = open_read_only(settings.published_db)
-                try:
-                    return con.execute(sql).fetchall()
-                finally:
-                    con.close()
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            con = open_read_only(settings.published_db)
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
 
-            yield World(query, "main", "masked", settings.published_db)
-        else:
-            settings = world_settings(root, target=target, pg_schema=schema)
-            write_world(settings.data_dir, MASKED_ROWS)
-            with dbt_unit_tests_run_once():
-                assert build(settings).published
+        return World(query, "main", "masked", settings.published_db)
+    _, schema, _ = request.getfixturevalue("privacy_pg_world")
 
-            def query(sql: str) -> list[tuple[Any, ...]]:
-                with psycopg2.connect(**PG) as con, con.cursor() as cur:
-                    cur.execute(sql)
-                    return cur.fetchall()
+    def pg_query(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(**PG) as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
 
-            yield World(query, schema, f"{schema}_masked", None)
-    finally:
-        if target == "postgres":
-            with psycopg2.connect(**PG) as con, con.cursor() as cur:
-                for name in (schema, f"{schema}_build", f"{schema}_masked", f"{schema}_build_masked"):
-                    cur.execute(f"drop schema if exists {name} cascade")
+    return World(pg_query, schema, f"{schema}_masked", None)
 
 
 def _holding(query: Query, schema: str, views: bool, needles: list[str] = PLANTED) -> dict[str, set[str]]:

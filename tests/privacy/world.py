@@ -9,7 +9,9 @@ people side by side, with no name, email, street, phone or record id in common b
   ticket; and Otto Outsider, a shop account;
 - tests/privacy/test_probable_records.py: Pia Probable's shop account, and an old loyalty list (a declared
   person source, in the world's config folder) whose record L7 has her name and street and a loyalty card, but
-  no email; and Olly Other, in the shop and the loyalty list.
+  no email; and Olly Other, in the shop and the loyalty list;
+- tests/privacy/test_erasure_killed.py: Kim Killed, with a shop account, a CRM contact, Segment events and a
+  record in a trade fair's visitor list (a second declared person source, with her email).
 
 The build is the project's default configuration (a person source reaches dbt as landing tables, not vars),
 without the dbt unit tests the main world runs."""
@@ -17,13 +19,28 @@ without the dbt unit tests the main world runs."""
 from __future__ import annotations
 
 import textwrap
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestration.settings import Settings
-from tests.worlds import copy_of_built_world, crm_contact, identify, shop_customer, ticket, track, ts
+from tests.conftest import TEST_PG_DATABASE, require_postgres
+from tests.worlds import (
+    copy_of_built_world,
+    crm_contact,
+    dbt_unit_tests_run_once,
+    identify,
+    shop_customer,
+    ticket,
+    track,
+    ts,
+    world_settings,
+    write_world,
+)
 
 # -- tests/privacy/test_erasure_proof.py ------------------------------------------------------------------------
 PROOF_EMAIL = "quentin.zab@proof.example"
@@ -133,9 +150,25 @@ PROBABLE_ROWS: dict[str, list[dict[str, Any]]] = {
         shop_customer(22, "Olly", "Other", "olly.other@world.example"),
     ]
 }
-#: The person-source declaration and the file it reads, in the world's config folder.
+# -- tests/privacy/test_erasure_killed.py -----------------------------------------------------------------------
+KILLED_EMAIL = "kim.killed@killed.example"
+KILLED_VISITORS = textwrap.dedent(
+    f"""\
+    Visitor No,Name,E-mail
+    K1,Kim Killed,{KILLED_EMAIL}
+    """
+)
+KILLED_ROWS: dict[str, list[dict[str, Any]]] = {
+    "shop.customers": [shop_customer(41, "Kim", "Killed", KILLED_EMAIL, "07700 900941")],
+    "crm.contacts": [crm_contact("crm-kim-41", "Kim", "Killed", KILLED_EMAIL, "07700 900941")],
+    "events.identifies": [identify("idf-kim-41", "anon-kim-41", "41", email=KILLED_EMAIL)],
+    "events.tracks": [track("evt-kim-41", "anon-kim-41", "41", "Product Viewed")],
+}
+
+#: The person-source declarations and the files they read, in the world's config folder.
 PERSON_SOURCES = {
     "loyalty.csv": PROBABLE_LOYALTY,
+    "visitors.csv": KILLED_VISITORS,
     "person_sources.yml": textwrap.dedent(
         """\
         person_sources:
@@ -144,6 +177,11 @@ PERSON_SOURCES = {
             record_id: Member
             fields: {first_name: First, last_name: Last, street: Street, postcode: Postcode}
             external_ids: {loyalty_card: Card}
+            default_country: GB
+          - name: fair
+            file: visitors.csv
+            record_id: Visitor No
+            fields: {full_name: Name, email: E-mail}
             default_country: GB
         """
     ),
@@ -158,10 +196,101 @@ def _merged(*worlds: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str
     return rows
 
 
-ROWS = _merged(PROOF_ROWS, MASKED_ROWS, PROBABLE_ROWS)
+ROWS = _merged(PROOF_ROWS, MASKED_ROWS, PROBABLE_ROWS, KILLED_ROWS)
 
 
 def copy_of_privacy_world(tmp_path_factory: pytest.TempPathFactory, into: Path) -> Settings:
     """A private copy under `into` of the privacy world, built and published once per test run (the whole
     project, without the dbt unit tests); its settings read the person sources from the copy's config folder."""
     return copy_of_built_world(tmp_path_factory, "privacy", ROWS, None, into, person_sources=PERSON_SOURCES)
+
+
+# -- the Postgres privacy world: tests/privacy/test_erasure_postgres.py and test_masked_ids.py's Postgres tests ---
+# Ann Erased in five raw tables, a declared person-source CSV and a declared warehouse table, and Bob Kept beside
+# her (the erasure's people), with the masked-id module's people (MASKED_ROWS): no name, email, phone or record
+# id in common between the two.
+PG_VISITORS = textwrap.dedent(
+    """\
+    Visitor No,Name,E-mail,Mobile
+    V1,Ann Erased, ANN@Mail.net ,
+    V2,Bob Kept,bob@mail.net,07700 900456
+    V3,"Dee, Other",dee@other.org,
+    """
+)
+PG_ERASURE_ROWS: dict[str, list[dict[str, Any]]] = {
+    "shop.customers": [
+        shop_customer(1, "Ann", "Erased", " Ann@Mail.net", "07700 900123"),
+        shop_customer(2, "Bob", "Kept", "bob@mail.net", "07700 900456"),
+    ],
+    "crm.contacts": [
+        crm_contact("c1", "Ann", "Erased", "ann@mail.net", "07700 900123"),
+        crm_contact("c2", "Bob", "Kept", "bob@mail.net"),
+    ],
+    "events.identifies": [identify("m1", "ann-device-77", "1", email="ann@mail.net")],
+    "events.tracks": [
+        track("t1", "ann-device-77", None, "Product Viewed"),
+        track("t2", "bob-device-88", "2", "Product Viewed"),
+    ],
+    "support.tickets": [ticket(7, "Ann Erased", "ann@mail.net", None)],
+}
+_PG = {
+    "host": "127.0.0.1",
+    "port": 5432,
+    "user": "postgres",
+    "dbname": TEST_PG_DATABASE,
+    "connect_timeout": 3,
+}
+
+
+def postgres_privacy_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, str, str]]:
+    """The Postgres privacy world, built whole and published (the project's default dbt configuration, without
+    the dbt unit tests the Postgres demo, tests/test_postgres.py, runs): its settings, published schema and
+    the schema of the declared warehouse table. Run once per test run by tests/conftest.py's privacy_pg_world,
+    for the tests of the xdist group privacy_pg: the masked-id checks read it, the erasure erases Ann from it
+    (and suppresses Bob), which leaves the masked-id module's people as they were."""
+    import psycopg2
+
+    require_postgres()
+    root = tmp_path_factory.mktemp("privacy_pg")
+    schema = f"privacy_pg_{uuid.uuid4().hex[:8]}"
+    legacy = f"{schema}_legacy"
+    settings = replace(
+        world_settings(root, target="postgres", pg_schema=schema),
+        person_sources_path=root / "config" / "person_sources.yml",
+    )
+    write_world(settings.data_dir, _merged(PG_ERASURE_ROWS, MASKED_ROWS))
+    config = settings.person_sources_path.parent
+    config.mkdir(parents=True)
+    (config / "visitors.csv").write_text(PG_VISITORS)
+    settings.person_sources_path.write_text(
+        textwrap.dedent(
+            f"""\
+            person_sources:
+              - name: fair
+                file: visitors.csv
+                record_id: Visitor No
+                fields: {{full_name: Name, email: E-mail, phone: Mobile}}
+                default_country: GB
+              - name: legacy
+                table: {legacy}.members
+                record_id: member_id
+                fields: {{full_name: name, email: email}}
+            """
+        )
+    )
+    with psycopg2.connect(**_PG) as con, con.cursor() as cur:
+        cur.execute(f"create schema {legacy}")
+        cur.execute(f"create table {legacy}.members (member_id integer, name text, email text)")
+        cur.execute(
+            f"insert into {legacy}.members values (10, 'Ann Erased', 'ann@mail.net'), (11, 'Cara Kept', 'cara@x.org')"
+        )
+    try:
+        from orchestration.build.pipeline import build
+
+        with dbt_unit_tests_run_once():
+            assert build(settings).published
+        yield settings, schema, legacy
+    finally:
+        with psycopg2.connect(**_PG) as con, con.cursor() as cur:
+            for name in (schema, f"{schema}_build", f"{schema}_masked", f"{schema}_build_masked", legacy):
+                cur.execute(f"drop schema if exists {name} cascade")
