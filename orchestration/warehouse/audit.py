@@ -74,6 +74,20 @@ class Audit:
         )
 
 
+def passed_audit(path: Path) -> Audit:
+    """The build's audit, when it passed; else PublishBlocked, saying why (no audit, or the gating nodes
+    that failed). Every warehouse's publish starts here, and changes nothing when it raises."""
+    audit = Audit.read(path)
+    if audit is None:
+        raise PublishBlocked("Not publishing: the build has not been audited (run dbt build first).")
+    if not audit.passed:
+        raise PublishBlocked(
+            f"Not publishing: {len(audit.failures)} gating node(s) failed: "
+            + "; ".join(f["node"] for f in audit.failures[:10])
+        )
+    return audit
+
+
 def keep_audit(settings: Settings) -> None:
     """The published build's audit stays beside the published data, for `tessera summary`; so does its
     record of what had landed when it read its sources (orchestration/build/landing.py), if it made one."""

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
 from orchestration.retention.engine import Runner
 from orchestration.settings import PROJECT_DIR, Settings
-from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.audit import keep_audit, passed_audit
 from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
@@ -393,14 +393,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         """Point the published views at the build under way once its audit passed, then drop the build
         databases no view references (the module docstring says what readers observe). With no build
         under way, a swap a crash interrupted is finished (the audit is still the one it published)."""
-        audit = Audit.read(self.settings.audit_path)
-        if audit is None:
-            raise PublishBlocked("Not publishing: the build has not been audited (run dbt build first).")
-        if not audit.passed:
-            raise PublishBlocked(
-                f"Not publishing: {len(audit.failures)} gating node(s) failed: "
-                + "; ".join(f["node"] for f in audit.failures[:10])
-            )
+        passed_audit(self.settings.audit_path)
         with self.cursor() as cur:
             build = self._build_under_way(cur)
             if build is None:
