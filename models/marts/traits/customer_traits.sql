@@ -89,35 +89,23 @@ orders_source_rows as (
 
 {# Each aggregate reads only the rows it can use: its source's, and for the
     kinds with a grouping of their own, those meeting its condition. #}
-events_traits as (
-    select
-        source_rows.customer_id as trait_customer_id
-        {%- for trait in registry if trait.name in plan.plain.events %}
-            ,
-            cast(
-                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
-                as {{ trait.data_type }}
-            ) as {{ trait.name }}
-        {%- endfor %}
-    from events_source_rows as source_rows
-    cross join reference_time
-    group by 1
-),
+{%- for source in ['events', 'orders'] %}
 
-orders_traits as (
-    select
-        source_rows.customer_id as trait_customer_id
-        {%- for trait in registry if trait.name in plan.plain.orders %}
-            ,
-            cast(
-                {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
-                as {{ trait.data_type }}
-            ) as {{ trait.name }}
-        {%- endfor %}
-    from orders_source_rows as source_rows
-    cross join reference_time
-    group by 1
-),
+    {{ source }}_traits as (
+        select
+            source_rows.customer_id as trait_customer_id
+            {%- for trait in registry if trait.name in plan.plain[source] %}
+                ,
+                cast(
+                    {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
+                    as {{ trait.data_type }}
+                ) as {{ trait.name }}
+            {%- endfor %}
+        from {{ source }}_source_rows as source_rows
+        cross join reference_time
+        group by 1
+    ),
+{%- endfor %}
 {%- for grouping in plan.groupings %}
 
     {{ grouping.name }} as (
