@@ -27,7 +27,8 @@ from tests.worlds import dbt_unit_tests_run_once, world_settings, write_world
 SCHEMA = "app"
 TABLE = "app_events"
 #: The app's table: its own names; `occurred_at` is text (an app writing ISO strings), `app_version` a
-#: column the declaration does not map (added by a later release of the app: schema drift).
+#: column the declaration does not map (added by a later release of the app: schema drift), and so is
+#: `seller's note`, whose name holds a quote (a header a loader took as it was).
 COLUMNS = {
     "event_id": "varchar",
     "event_type": "varchar",
@@ -36,6 +37,7 @@ COLUMNS = {
     "device_id": "varchar",
     "payload": "varchar",
     "app_version": "varchar",
+    "seller's note": "varchar",
     "_loaded_at": "timestamp",
 }
 PAGE, BASKET, ORDER, VIDEO, BAD_TIME, NAMELESS, JUNK, RELATIVE_TIME = (f"evt-{n}" for n in range(1, 9))
@@ -52,6 +54,7 @@ def _row(
         "device_id": device,
         "payload": None,
         "app_version": "2.0.0",
+        "seller's note": None,
         "_loaded_at": f"2025-04-{day:02d} 09:05:00",
     } | extra
 
@@ -82,7 +85,8 @@ ROWS: list[dict[str, Any]] = [
     ),
     ORDER_ROW,
     ORDER_ROW | {"_loaded_at": "2025-04-02 09:35:00"},
-    _row(VIDEO, 3, "Play-Video", "d-bob", None, payload='{"video": "intro', app_version="2.1.0"),
+    _row(VIDEO, 3, "Play-Video", "d-bob", None, payload='{"video": "intro', app_version="2.1.0",
+         **{"seller's note": "gift wrap"}),
     _row(BAD_TIME, 3, "Clicked", "d-bob", None, occurred_at="2025-04-31T09:00:00"),
     _row(NAMELESS, 3, " ", "d-bob", None),
     _row(JUNK, 3, "Clicked", "undefined", None),
@@ -148,10 +152,12 @@ def create(execute: Callable[[str, list[Any]], Any], placeholder: str = "?") -> 
     """The app's event table, through `execute(sql, params)` (DuckDB `?`, psycopg2 `%s`)."""
     execute(f"drop schema if exists {SCHEMA} cascade", [])
     execute(f"create schema {SCHEMA}", [])
-    execute(f"create table {SCHEMA}.{TABLE} ({', '.join(f'{n} {t}' for n, t in COLUMNS.items())})", [])
+    columns = ", ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
+    execute(f"create table {SCHEMA}.{TABLE} ({columns})", [])
     for row in ROWS:
         marks = ", ".join(placeholder for _ in row)
-        execute(f"insert into {SCHEMA}.{TABLE} ({', '.join(row)}) values ({marks})", list(row.values()))
+        names = ", ".join(f'"{name}"' for name in row)
+        execute(f"insert into {SCHEMA}.{TABLE} ({names}) values ({marks})", list(row.values()))
 
 
 def _presets(root: Path, monkeypatch: pytest.MonkeyPatch, text: str = PRESETS_YAML) -> Path:
@@ -334,7 +340,8 @@ def test_an_event_with_both_ids_links_the_device_to_the_user(duckdb_build: Setti
 
 
 def test_unmapped_columns_are_carried_into_the_properties(duckdb_build: Settings) -> None:
-    """The app's new column is a property of every event; a payload that is not JSON costs its own keys only."""
+    """The app's new columns are properties of every event (one named with a quote too); a payload that
+    is not JSON costs its own keys only."""
     properties = {
         message_id: json.loads(text)
         for message_id, text in _query(
@@ -342,10 +349,18 @@ def test_unmapped_columns_are_carried_into_the_properties(duckdb_build: Settings
             "select message_id, properties from base_events__mapped_events where delivery_number = 1",
         )
     }
-    assert properties[VIDEO] == {"app_version": "2.1.0"}
-    assert properties[ORDER] == {"app_version": "2.0.0", "order_id": "1001", "total": 99.0, "currency": "GBP"}
+    assert properties[VIDEO] == {"app_version": "2.1.0", "seller's note": "gift wrap"}
+    assert properties[ORDER] == {
+        "app_version": "2.0.0",
+        "seller's note": None,
+        "order_id": "1001",
+        "total": 99.0,
+        "currency": "GBP",
+    }
     # Reported in dbt's log of the build (written since the build started).
-    line = f"events preset mapped: {SCHEMA}.{TABLE} columns carried into properties: app_version"
+    line = (
+        f"events preset mapped: {SCHEMA}.{TABLE} columns carried into properties: app_version, seller's note"
+    )
     assert line in _dbt_log().read_text()
 
 
@@ -389,7 +404,9 @@ def test_postgres_stages_the_same_world_and_stops_on_a_missing_column(
             cur.execute(
                 f"select properties from {schema}base_events__mapped_events where message_id = %s", (VIDEO,)
             )
-            assert [json.loads(text) for (text,) in cur.fetchall()] == [{"app_version": "2.1.0"}]
+            assert [json.loads(text) for (text,) in cur.fetchall()] == [
+                {"app_version": "2.1.0", "seller's note": "gift wrap"}
+            ]
             # The app's next release renames the device column: the build stops, naming table and column.
             cur.execute(f"alter table {SCHEMA}.{TABLE} rename column device_id to device")
         with dbt_unit_tests_run_once():

@@ -2,7 +2,9 @@
     A JSON object, as text: the `columns` (a list of column names) as keys with their values, and on top
     the keys of `json_expr` (JSON held as text, or none), which win over a column of the same name. A
     `json_expr` that is not a valid JSON object adds nothing: a malformed value costs its keys, not the
-    row. The mapped events preset keeps a table's unmapped columns in the event's properties with it.
+    row. The mapped events preset keeps a table's unmapped columns in the event's properties with it. A
+    column's name is written as a quoted literal, so a name with a quote in it (a loader's header, say)
+    stays one key.
 -#}
 {% macro json_with_columns(json_expr, columns) -%}
     {{ return(adapter.dispatch('json_with_columns', 'tessera')(json_expr, columns)) }}
@@ -16,7 +18,7 @@
 {% macro duckdb__json_with_columns(json_expr, columns) -%}
     {%- set pairs = [] -%}
     {%- for column in columns -%}
-        {%- do pairs.append("'" ~ column ~ "', " ~ adapter.quote(column)) -%}
+        {%- do pairs.append("'" ~ column | replace("'", "''") ~ "', " ~ adapter.quote(column)) -%}
     {%- endfor -%}
     {%- set from_columns = 'json_object(' ~ pairs | join(', ') ~ ')' -%}
     {%- if json_expr is none -%}
@@ -39,7 +41,7 @@
     {%- for chunk in columns | batch(50) -%}
         {%- set pairs = [] -%}
         {%- for column in chunk -%}
-            {%- do pairs.append("'" ~ column ~ "', " ~ adapter.quote(column)) -%}
+            {%- do pairs.append("'" ~ column | replace("'", "''") ~ "', " ~ adapter.quote(column)) -%}
         {%- endfor -%}
         {%- do calls.append('jsonb_build_object(' ~ pairs | join(', ') ~ ')') -%}
     {%- endfor -%}
@@ -60,7 +62,7 @@
 {% macro spark__json_with_columns(json_expr, columns) -%}
     {%- set pairs = [] -%}
     {%- for column in columns -%}
-        {%- do pairs.append("'" ~ column ~ "', cast(" ~ adapter.quote(column) ~ " as string)") -%}
+        {%- do pairs.append("'" ~ column | replace("'", "''") ~ "', cast(" ~ adapter.quote(column) ~ " as string)") -%}
     {%- endfor -%}
     {%- set from_columns = 'map(' ~ pairs | join(', ') ~ ')' if pairs else 'map()' -%}
     {%- if json_expr is none -%}
