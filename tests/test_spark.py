@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -54,6 +55,7 @@ SEED = 7
 # relationships test of components against nodes is not).
 BEYOND_STAGING = [
     "int_identity__identifier_edges",
+    "int_identity__deterministic_components",
     "int_identity__event_devices",
     "int_identity__node_names",
     "int_identity__record_names",
@@ -77,6 +79,21 @@ SELECTION = [
     "--indirect-selection",
     "buildable",
 ]
+# Built after the matching step (orchestration/identity/external.py, between dbt invocations as on
+# Postgres): the identity layer from Splink's pairs to the customer ids of every record.
+AFTER_MATCHING = [
+    "int_identity__match_model",
+    "int_identity__match_pairs",
+    "int_identity__probabilistic_links",
+    "int_identity__probabilistic_edges",
+    "int_identity__edges",
+    "int_identity__components",
+    "int_identity__node_confidence",
+    "customer_id_map",
+    "int_identity__record_customers",
+]
+# Read from the DuckDB build of the same world, and compared (duckdb_identity).
+COMPARED = ["int_identity__deterministic_components", *AFTER_MATCHING]
 # Ports of the test's own cluster, apart from the defaults of `make spark-up`.
 PORTS = {
     "TESSERA_SPARK_MASTER_PORT": "17177",
@@ -85,6 +102,14 @@ PORTS = {
     "TESSERA_SPARK_THRIFT_PORT": "10110",
     "TESSERA_SPARK_THRIFT_UI_PORT": "14140",
 }
+
+
+def _spark_environment(env: dict[str, str]):
+    """The cluster's settings where the pipeline's own steps look for them (os.environ): the matching
+    step and drop_written_tables open the warehouse from Settings alone."""
+    from unittest import mock
+
+    return mock.patch.dict(os.environ, {k: v for k, v in env.items() if k.startswith("TESSERA_SPARK_")})
 
 
 def _cluster(command: str, env: dict[str, str]) -> None:
@@ -153,7 +178,106 @@ def spark_world(spark_env, tmp_path_factory):
     loads = warehouse.load_raw(settings.raw_dir)
     build = warehouse.build_database()
     results, built = _dbt_build(env, warehouse, root / "dbt-target", SELECTION)
-    return warehouse, settings, loads, results, built, (env, root, build)
+    # The pipeline's phases (orchestration/build/outside_dbt.py), narrowed: the matching step between
+    # two dbt invocations, then the identity layer it feeds; its scratch tables dropped as a build does.
+    from orchestration.build.outside_dbt import drop_written_tables
+    from orchestration.identity.external import match_outside_dbt
+
+    with _spark_environment(env):
+        matched = match_outside_dbt(settings)
+    after, built = _dbt_build(
+        env, warehouse, root / "dbt-target", [*AFTER_MATCHING, "--indirect-selection", "buildable"]
+    )
+    with _spark_environment(env):
+        drop_written_tables(settings)
+    print("\nspark matching step:", json.dumps(matched))
+    return warehouse, settings, loads, [*results, *after], built, (env, root, build)
+
+
+@pytest.fixture(scope="module")
+def duckdb_identity(spark_world, tmp_path_factory):
+    """The same world's identity layer built on DuckDB (scipy components, Splink inside dbt): the
+    COMPARED tables, as rows."""
+    import duckdb
+
+    from orchestration.audiences.definitions import dbt_vars_args
+    from orchestration.settings import Settings
+    from orchestration.warehouse.registry import get_warehouse
+
+    _, spark_settings, *_ = spark_world
+    root = tmp_path_factory.mktemp("duckdb-world")
+    env = dict(
+        os.environ,
+        TESSERA_TARGET="duckdb",
+        TESSERA_DATA_DIR=str(spark_settings.data_dir),
+        TESSERA_WAREHOUSE=str(root / "tessera.duckdb"),
+        TESSERA_BUILD_DB=str(root / "build" / "tessera.duckdb"),
+    )
+    settings = Settings.from_env(env)
+    warehouse = get_warehouse(settings)
+    warehouse.prepare_build()
+    warehouse.load_raw(settings.raw_dir)
+    dbt = str(Path(sys.executable).parent / "dbt")
+    where = ["--project-dir", str(REPO), "--profiles-dir", str(REPO), "--target", "duckdb"]
+    where += ["--target-path", str(root / "dbt-target")]
+    dbt_env = {**env, "TESSERA_DBT_DUCKDB_PATH": str(settings.build_db)}
+    for command in (["seed"], ["run", "--select", *(f"+{model}" for model in COMPARED)]):
+        done = subprocess.run(
+            [dbt, *dbt_vars_args(command), *where], env=dbt_env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+    con = duckdb.connect(str(settings.build_db), read_only=True)
+    try:
+        return {table: _rows(lambda sql: con.execute(sql).fetchall(), table) for table in COMPARED}
+    finally:
+        con.close()
+
+
+def _rows(query, table: str) -> list[tuple]:
+    """What a table decided, in terms two warehouses share: identifiers and records, not node ids."""
+    nodes = "int_identity__nodes"
+    if table.endswith("components"):
+        label = "deterministic_component_id" if "deterministic" in table else "component_id"
+        # Each identifier with its component's founder (the node the component is labelled after).
+        sql = (
+            f"select n.identifier_type, n.identifier_value, f.identifier_type, f.identifier_value "
+            f"from {table} as c inner join {nodes} as n on n.node_id = c.node_id "
+            f"inner join {nodes} as f on f.node_id = c.{label}"
+        )
+    elif table == "customer_id_map":
+        sql = f"select identifier_type, identifier_value, customer_id, previous_customer_id, is_active from {table}"
+    elif table == "int_identity__record_customers":
+        sql = f"select source_name, table_name, record_id, customer_id, placed_by, confidence from {table}"
+    elif table == "int_identity__match_pairs":
+        sql = f"select pair_id, unique_id_l, unique_id_r, match_probability, match_weight from {table}"
+    elif table == "int_identity__match_model":
+        sql = f"select comparison_name, comparison_vector_value, m_probability, u_probability, records from {table}"
+    elif table == "int_identity__probabilistic_links":
+        sql = f"select pair_id, link_status, is_edge, match_probability from {table}"
+    elif table in ("int_identity__probabilistic_edges", "int_identity__edges"):
+        sql = (
+            f"select a.identifier_type, a.identifier_value, b.identifier_type, b.identifier_value, e.link_rule, "
+            f"e.source_name, e.table_name, e.record_id, e.pair_id, e.confidence from {table} as e "
+            f"inner join {nodes} as a on a.node_id = e.node_id_a inner join {nodes} as b on b.node_id = e.node_id_b"
+        )
+    elif table == "int_identity__node_confidence":
+        sql = f"select n.identifier_type, n.identifier_value, c.confidence from {table} as c inner join {nodes} as n on n.node_id = c.node_id"
+    else:
+        raise AssertionError(table)
+    return sorted(tuple(row) for row in query(sql))
+
+
+def _differences(on_spark: list[tuple], on_duckdb: list[tuple]) -> list[tuple]:
+    """The rows that differ: anything but a float exactly, floats to 1e-9."""
+    if len(on_spark) != len(on_duckdb):
+        return [("rows", len(on_spark), len(on_duckdb))]
+    differing = []
+    for spark_row, duckdb_row in zip(on_spark, on_duckdb, strict=True):
+        exact = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if not isinstance(b, float)]
+        close = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if isinstance(b, float)]
+        if any(a != b for a, b in exact) or any(a is None or abs(a - b) > 1e-9 for a, b in close):
+            differing.append((spark_row, duckdb_row))
+    return differing
 
 
 def test_every_raw_file_lands_with_its_rows(spark_world):
@@ -232,11 +356,57 @@ def test_identity_layer_builds_up_to_the_python_steps(spark_world):
     assert launched == declared_journey_names() != frozenset()
 
 
+def test_seeds_land_on_spark_exactly_as_written(spark_world):
+    """Every seed value, quotes and backslashes included (a blocklist pattern is a regex): dbt-spark's
+    bindings doubled each backslash under escapedStringLiterals, so no phone rule matched."""
+    import csv
+
+    warehouse, *_, (_, _, build) = spark_world
+    with (REPO / "seeds" / "identifier_blocklist.csv").open(newline="") as handle:
+        written = sorted(tuple(row) for row in list(csv.reader(handle))[1:])
+    landed = sorted(tuple(row) for row in warehouse.sql(f"select * from {build}.identifier_blocklist"))
+    assert landed == written
+    assert any("\\" in pattern for _, pattern, _ in landed)
+
+
+def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_identity):
+    """The same world through the identity layer on both warehouses: the components (min-label
+    propagation in Spark SQL against scipy), the deterministic ones, the Splink model and pairs (the
+    matching step fed from Spark), the links and edges, the customer ids and every record's customer
+    (floats to 1e-9)."""
+    warehouse, _, _, results, built, (_, _, build) = spark_world
+    statuses = {
+        r["unique_id"].split(".")[-1]: r["status"] for r in results if r["unique_id"].startswith("model.")
+    }
+    assert {model: statuses.get(model) for model in COMPARED} == dict.fromkeys(COMPARED, "success"), (
+        built.stdout[-3000:]
+    )
+
+    def spark_query(sql: str) -> list[tuple]:
+        return warehouse.sql(re.sub(r"\b(from|join) (int_|customer_)", rf"\1 {build}.\2", sql))
+
+    for table in COMPARED:
+        on_spark, on_duckdb = _rows(spark_query, table), duckdb_identity[table]
+        assert on_duckdb, table
+        assert not _differences(on_spark, on_duckdb), (table, _differences(on_spark, on_duckdb)[:3])
+    # Probabilistic links join components here (the world plants records only Splink can place).
+    assert any(status == "accepted" for _, status, *_ in duckdb_identity["int_identity__probabilistic_links"])
+    # No scratch table of the components loop, nor of the matching step, is left in the build.
+    leftovers = [
+        row[1]
+        for row in warehouse.sql(f"show tables in {build}")
+        if "__cc_" in row[1] or row[1].endswith("__python")
+    ]
+    assert leftovers == []
+
+
 # -- write-audit-publish (docs/spark.md, "Publishing"); these run last: the second publish drops the
 # first build's database, which the tests above read.
 
 # Published tables the checks below read: a mart, an incremental model, and one the second build drops.
 CHANGED, INCREMENTAL, DROPPED = "quarantined_rows", "journey_launches", "identity_guard_audit"
+# Incremental by delete+insert (spark_delete_insert_sql): built again in the second build.
+STABLE_IDS = "customer_id_map"
 
 
 def _count(warehouse, table: str) -> int:
@@ -283,8 +453,13 @@ def publishing(spark_world):
     second = seen["second"] = warehouse.build_database()
     seen["second_copied"] = {row[1] for row in warehouse.sql(f"show tables in {second}")}
     clock = time.monotonic()
-    results2, built2 = _dbt_build(env, warehouse, root / "dbt-target", [INCREMENTAL])
-    seconds["dbt build of journey_launches (full parse)"] = time.monotonic() - clock
+    results2, built2 = _dbt_build(env, warehouse, root / "dbt-target", [INCREMENTAL, STABLE_IDS])
+    seconds["dbt build of journey_launches and customer_id_map (full parse)"] = time.monotonic() - clock
+    ids = f"select identifier_type, identifier_value, customer_id, previous_customer_id, is_active from {STABLE_IDS}"
+    seen["ids"] = {
+        "first": sorted(warehouse.sql(ids.replace("from ", f"from {first}."))),
+        "second": sorted(warehouse.sql(ids.replace("from ", f"from {second}."))),
+    }
     seen["second_results"] = {r["unique_id"]: r["status"] for r in results2}
     seen["second_log"] = built2.stdout[-2000:]
     # What else this build changed: one row more in a mart, a table it no longer has.
@@ -373,6 +548,15 @@ def test_the_next_build_starts_from_the_published_tables_and_increments_them(pub
     assert results and set(results.values()) <= {"success", "pass"}, (results, publishing["second_log"])
     # journey_launches appended nothing: each journey keeps the launch of the first build.
     assert publishing["second_launches"] == publishing["first_launches"] != {}
+
+
+def test_customer_ids_carry_over_to_the_next_build_through_delete_insert(publishing):
+    """customer_id_map, incremental by delete+insert, run again on the copy of the published table: the
+    same graph keeps every id, and each row now names its previous id (the row was replaced)."""
+    first, second = publishing["ids"]["first"], publishing["ids"]["second"]
+    assert first and all(previous is None for *_, previous, _ in first)
+    assert [row[:3] + row[4:] for row in second] == [row[:3] + row[4:] for row in first]
+    assert all(previous == customer_id for _, _, customer_id, previous, _ in second)
 
 
 def test_a_second_publish_moves_the_views_and_drops_the_old_build(publishing):

@@ -66,7 +66,24 @@
 {%- endmacro %}
 
 {% macro drop_connected_components_scratch() -%}
+    {{ return(adapter.dispatch('drop_connected_components_scratch', 'tessera')()) }}
+{%- endmacro %}
+
+{% macro default__drop_connected_components_scratch() -%}
     {%- for suffix in ['labels', 'next', 'edges'] %}
     drop table if exists {{ api.Relation.create(schema=this.schema, identifier=this.identifier ~ '__cc_' ~ suffix) }};
     {%- endfor %}
+{%- endmacro %}
+
+{#- Spark runs one statement per call, so a hook of three statements fails to parse: each drop is its own
+    call here, and the hook itself is empty (dbt skips an empty hook). -#}
+{% macro spark__drop_connected_components_scratch() -%}
+    {%- if execute -%}
+        {%- for suffix in ['labels', 'next', 'edges'] -%}
+            {%- do run_query(
+                "drop table if exists "
+                ~ api.Relation.create(schema=this.schema, identifier=this.identifier ~ '__cc_' ~ suffix)
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
 {%- endmacro %}

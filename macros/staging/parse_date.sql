@@ -6,18 +6,21 @@
     warehouse. An ISO date may carry a time part (a timestamp column cast to text).
 -#}
 {% macro parse_date(expr, format_expr) -%}
+    {#- The groups of year, month and day, in that order. -#}
     {%- set formats = [
-        ('YYYY-MM-DD', '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})([ T].*)?$', '\\1-\\2-\\3'),
-        ('DD/MM/YYYY', '^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$', '\\3-\\2-\\1'),
-        ('MM/DD/YYYY', '^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$', '\\3-\\1-\\2'),
-        ('DD.MM.YYYY', '^([0-9]{1,2})\\.([0-9]{1,2})\\.([0-9]{4})$', '\\3-\\2-\\1'),
-        ('DD-MM-YYYY', '^([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})$', '\\3-\\2-\\1'),
-        ('YYYYMMDD', '^([0-9]{4})([0-9]{2})([0-9]{2})$', '\\1-\\2-\\3'),
+        ('YYYY-MM-DD', '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})([ T].*)?$', [1, 2, 3]),
+        ('DD/MM/YYYY', '^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$', [3, 2, 1]),
+        ('MM/DD/YYYY', '^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$', [3, 1, 2]),
+        ('DD.MM.YYYY', '^([0-9]{1,2})\\.([0-9]{1,2})\\.([0-9]{4})$', [3, 2, 1]),
+        ('DD-MM-YYYY', '^([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})$', [3, 2, 1]),
+        ('YYYYMMDD', '^([0-9]{4})([0-9]{2})([0-9]{2})$', [1, 2, 3]),
     ] -%}
     {%- set text = "trim(" ~ expr ~ ")" -%}
     cast(
         case {{ format_expr }}
-            {%- for name, pattern, iso in formats %}
+            {%- for name, pattern, groups in formats %}
+            {%- set iso = tessera.regex_backreference(groups[0]) ~ '-' ~ tessera.regex_backreference(groups[1])
+                ~ '-' ~ tessera.regex_backreference(groups[2]) %}
             when '{{ name }}' then case
                 when {{ tessera.regex_matches(text, "'" ~ pattern ~ "'") }}
                     then {{ tessera.try_cast_timestamp("regexp_replace(" ~ text ~ ", '" ~ pattern ~ "', '" ~ iso ~ "')") }}

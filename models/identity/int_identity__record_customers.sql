@@ -66,7 +66,7 @@ final as (
                 else 'identifier:' || placed.identifier_type
             end
         ) as placed_by,
-        coalesce(node_confidence.confidence, cast(1.0 as double precision))
+        coalesce(node_confidence.confidence, cast(1.0 as {{ tessera.type_double() }}))
             as confidence,
         placed.observed_at
     from placed

@@ -121,6 +121,33 @@ def spark_type(arrow_type: pa.DataType) -> str:
     return "string"
 
 
+_ARROW_TYPES = {
+    "boolean": pa.bool_(),
+    "tinyint": pa.int8(),
+    "smallint": pa.int16(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "string": pa.string(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamp_ntz": pa.timestamp("us"),
+}
+
+
+def arrow_column(values: list[Any], declared: str) -> pa.Array:
+    """One column fetched through the Thrift server as Arrow of its declared Spark type. The server
+    sends dates and timestamps as text ('2024-01-31', '2024-01-31 12:00:00.5'): parsed here, so the
+    Python steps get the types they get from DuckDB and Postgres."""
+    wanted = _ARROW_TYPES.get(declared.lower())
+    if wanted is None:  # decimals, arrays, maps: as PyHive gives them
+        return pa.array(values)
+    if pa.types.is_date(wanted) or pa.types.is_timestamp(wanted):
+        return pa.array(values, pa.string()).cast(wanted)
+    return pa.array(values, wanted)
+
+
 def _properties(described: list[tuple]) -> dict[str, str]:
     """The properties of `describe database extended` rows: Spark writes them as one value,
     `((key,value), (key,value))`; a value of ours holds no comma or parenthesis."""
@@ -446,7 +473,9 @@ class SparkWarehouse(WithoutDemoLoaderTables):
                 raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
             cur.execute(f"select {', '.join(ident(c) for c in wanted)} from {ident(schema)}.{ident(table)}")
             rows = cur.fetchall()
-        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(wanted)})
+        return pa.table(
+            {name: arrow_column([row[i] for row in rows], declared[name]) for i, name in enumerate(wanted)}
+        )
 
     def write_build_table(self, table: str, rows: pa.Table) -> None:
         """Replace <build>.<table> with `rows`: landed as Parquet where the workers read it, then loaded."""

@@ -33,7 +33,7 @@ final as (
         cast(train_reason as {{ dbt.type_string() }}) as train_reason,
         cast(comparison_columns as {{ dbt.type_string() }}) as comparison_columns,
         cast(sources as {{ dbt.type_string() }}) as sources,
-        cast(training_seconds as double precision) as training_seconds,
+        cast(training_seconds as {{ tessera.type_double() }}) as training_seconds,
         cast(builds_used as {{ dbt.type_bigint() }}) as builds_used,
         cast(model_decision as {{ dbt.type_string() }}) as last_decision,
         cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as last_build_id,

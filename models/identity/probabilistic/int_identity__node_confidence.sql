@@ -70,7 +70,7 @@ final as (
     select
         deterministic_components.node_id,
         'link:' || coalesce(part_links.link_rule, 'probabilistic') as placed_by,
-        cast(coalesce(part_links.confidence, 0.0) as double precision)
+        cast(coalesce(part_links.confidence, 0.0) as {{ tessera.type_double() }})
             as confidence
     from deterministic_components
     inner join ranked_parts

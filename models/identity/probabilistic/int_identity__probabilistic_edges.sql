@@ -71,8 +71,8 @@ final as (
         pair_id,
         linked_record,
         supporting_links,
-        cast(confidence as double precision) as confidence,
-        cast(match_probability as double precision) as match_probability,
+        cast(confidence as {{ tessera.type_double() }}) as confidence,
+        cast(match_probability as {{ tessera.type_double() }}) as match_probability,
         observed_at as first_linked_at
     from ranked
     where link_rank = 1

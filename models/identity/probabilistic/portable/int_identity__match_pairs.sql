@@ -24,15 +24,15 @@ final as (
         cast(table_name_{{ side }} as {{ dbt.type_string() }}) as table_name_{{ side }},
         cast(record_id_{{ side }} as {{ dbt.type_string() }}) as record_id_{{ side }},
         {%- endfor %}
-        cast(match_weight as double precision) as match_weight,
-        cast(match_probability as double precision) as match_probability,
+        cast(match_weight as {{ tessera.type_double() }}) as match_weight,
+        cast(match_probability as {{ tessera.type_double() }}) as match_probability,
         cast(names_compatible as boolean) as names_compatible,
         cast(has_independent_evidence as boolean) as has_independent_evidence,
         {%- for comparison in var('identity_match_comparisons') %}
         cast({{ comparison }}_level as {{ dbt.type_string() }}) as {{ comparison }}_level,
         {%- endfor %}
         {%- for comparison in var('identity_match_comparisons') %}
-        cast({{ comparison }}_match_weight as double precision) as {{ comparison }}_match_weight,
+        cast({{ comparison }}_match_weight as {{ tessera.type_double() }}) as {{ comparison }}_match_weight,
         {%- endfor %}
         cast(splink_record as {{ dbt.type_string() }}) as splink_record
     from scored
