@@ -48,7 +48,10 @@ def test_phases_split_the_project_around_the_steps_in_dependency_order(dbt_manif
                 )
     where = {names[uid]: phase for uid, phase in phase_of.items() if uid.startswith("model.")}
     assert where["int_identity__match_features"] == 0 and where["int_identity__nodes"] == 0
-    assert where["int_identity__match_model"] == where["int_identity__match_pairs"] == 1
+    assert where["int_identity__match_model"] == where["int_identity__match_compared"] == 1
+    assert where["int_identity__match_candidates"] == where["int_identity__match_pairs"] == 1
+    # Read by name from the previous build's snapshot: built before the matching step reads it.
+    assert where["int_identity__match_record_changes"] == 0
     assert (
         where["int_identity__edges"] == where["customers"] == where["int_customer_features_snapshotted"] == 1
     )
@@ -61,14 +64,14 @@ def test_phases_split_the_project_around_the_steps_in_dependency_order(dbt_manif
         [
             "--exclude",
             "int_identity__match_model+",
-            "int_identity__match_pairs+",
+            "int_identity__match_compared+",
             "int_prediction_models+",
             "int_customer_features_scored+",
         ],
         [
             "--select",
             "int_identity__match_model+",
-            "int_identity__match_pairs+",
+            "int_identity__match_compared+",
             "--exclude",
             "int_prediction_models+",
             "int_customer_features_scored+",

@@ -5,7 +5,7 @@ step writes `<model>__python` tables into the build schema, and the portable mod
 copies its table. So the build is split into phases: everything the first step does not feed, then
 the step, then what it feeds up to the next step's models, and so on:
 
-    [up to int_identity__match_features] → identity matching → [up to the feature snapshots]
+    [up to int_identity__match_record_changes] → identity matching → [up to the feature snapshots]
     → scoring → [the scores and everything downstream]
 
 A phase is "the start models of its step and their descendants, minus those of later steps". No
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestration.identity.external import MODEL_MODEL, PAIRS_MODEL, match_outside_dbt
+from orchestration.identity.external import COMPARED_MODEL, MODEL_MODEL, match_outside_dbt
 from orchestration.predictions.external import MODELS_MODEL, SCORES_MODEL, score_outside_dbt
 from orchestration.settings import Settings
 from orchestration.warehouse.registry import get_warehouse
@@ -50,7 +50,7 @@ class OutsideStep:
 
 # In build order: matching feeds identity, which feeds the features that scoring reads.
 STEPS = (
-    OutsideStep("identity matching", (MODEL_MODEL, PAIRS_MODEL), match_outside_dbt),
+    OutsideStep("identity matching", (MODEL_MODEL, COMPARED_MODEL), match_outside_dbt),
     OutsideStep("predictions scoring", (MODELS_MODEL, SCORES_MODEL), score_outside_dbt),
 )
 

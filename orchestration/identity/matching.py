@@ -5,8 +5,10 @@ until it is due for a retrain (`retrain_reason`: none kept yet, a forced retrain
 other comparison columns, a new source, the person records drifted past a share, or the model is too
 old); docs/identity.md, "When models are retrained".
 
-The dbt Python models in models/identity/probabilistic/duckdb/ call `train` and `predict`; the CLI
-(`tessera review explain`) and the `tessera bench` commands use the same functions. The model is
+The dbt Python models in models/identity/probabilistic/duckdb/ call `train_or_reuse` and
+`score_candidates` (the comparison vectors of the pairs a build compares: those of new or changed
+records, or all; int_identity__match_pairs weighs every pair in SQL, as Splink's `predict` does); the
+CLI (`tessera review explain`) and the `tessera bench` commands use the same functions. The model is
 configured from the standard person-record columns only (int_identity__match_features), never from
 per-dataset weights, and what it trains on and which pairs it scores follow from which of those
 columns the data fills (`present_columns`): a source with names, dates of birth and addresses only
@@ -114,8 +116,29 @@ MODEL_SCHEMA = pa.schema(
         ("sources", pa.string()),
         ("untrained_levels", pa.string()),
         ("rules_fingerprint", pa.string()),
+        # Splink's starting weight, log2 of the prior's odds (int_identity__match_pairs adds it).
+        ("prior_match_weight", pa.float64()),
     ]
 )
+
+# int_identity__match_candidates: every blocked pair of person records with its comparison vector (the
+# level each comparison falls in), scored with which model version, and the two guards that read only
+# the levels. What a pair weighs follows from these, the model's m and u and the current term
+# frequencies (int_identity__match_pairs).
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.string()),
+        ("unique_id_l", pa.string()),
+        ("unique_id_r", pa.string()),
+        ("model_version", pa.int64()),
+        *[(f"{c}_gamma", pa.int64()) for c in COMPARISONS],
+        ("names_compatible", pa.bool_()),
+        ("has_independent_evidence", pa.bool_()),
+    ]
+)
+
+# The columns of int_identity__match_record_changes that the candidates step reads.
+CHANGE_COLUMNS = ["unique_id", "is_current", "is_unchanged", "scored_model_version"]
 
 
 def pair_id(unique_id_l: str, unique_id_r: str) -> str:
@@ -765,6 +788,7 @@ def model_table(trained: TrainedModel | None, version: ModelVersion | None = Non
         "sources": ",".join(trained.sources),
         "untrained_levels": json.dumps(trained.untrained_levels),
         "rules_fingerprint": trained.fingerprint or None,
+        "prior_match_weight": prior_match_weight(trained.model),
     }
     model_json = json.dumps(trained.model)
     untrained = set(trained.untrained_levels)
@@ -1030,6 +1054,13 @@ def train_or_reuse(features: pa.Table, kept_table: pa.Table, min_records: int = 
     return Fitted(trained, version if trained is not None else None)
 
 
+def prior_match_weight(model: dict[str, Any]) -> float:
+    """The model's starting weight, as Splink computes it: log2 of the prior's odds."""
+    from splink.internals.misc import prob_to_match_weight
+
+    return float(prob_to_match_weight(float(model["probability_two_random_records_match"])))
+
+
 def model_from_table(table: pa.Table) -> dict[str, Any] | None:
     """The Splink model stored in int_identity__match_model, or None when none was trained."""
     for value in table.column("model_json").to_pylist():
@@ -1116,6 +1147,143 @@ def predict(features: pa.Table, model: dict[str, Any] | None, threshold: float) 
     }
     pairs = pa.table(columns).cast(PAIR_SCHEMA)
     return Prediction(pairs, time.perf_counter() - started, scored)
+
+
+def model_version_from_table(table: pa.Table) -> int | None:
+    """The kept version int_identity__match_model scores with, or None when none was trained."""
+    for value in table.column("model_version").to_pylist():
+        if value is not None:
+            return int(value)
+    return None
+
+
+# The column that marks the records whose pairs a build compares (blocking "new against all").
+NEW_RECORD_COLUMN = "is_new_record"
+
+
+def blocking_on_new_records(model: dict[str, Any]) -> dict[str, Any]:
+    """The model with each blocking rule split in two, so that only pairs touching a new record are
+    compared: the rule with a new record on the left, and with a new one on the right and an old one on
+    the left. Each half filters one side of the join, which DuckDB applies before joining; the halves of
+    a rule pair the same records as the rule, restricted to those pairs, so Splink's rule order (a pair
+    is counted under the first rule that pairs it) is unchanged."""
+    restricted = json.loads(json.dumps(model))
+    rules = []
+    for rule in model_blocking_rules(model):
+        rules.append(f"({rule}) and l.{NEW_RECORD_COLUMN}")
+        rules.append(f"({rule}) and r.{NEW_RECORD_COLUMN} and not l.{NEW_RECORD_COLUMN}")
+    restricted["blocking_rules_to_generate_predictions"] = rules
+    return restricted
+
+
+@dataclass
+class Candidates:
+    """The comparison vectors a build computed: every blocked pair (full) or those touching a new or
+    changed record."""
+
+    pairs: pa.Table
+    seconds: float
+    full: bool
+    new_records: int
+
+
+def candidate_pairs(
+    features: pa.Table, model: dict[str, Any] | None, version: int | None, new_ids: list[str] | None
+) -> Candidates:
+    """The comparison vector (gamma per comparison) of every blocked pair that touches a record in
+    `new_ids`, or of every blocked pair when `new_ids` is None. A pair's vector depends on its two
+    records and the model's comparisons and blocking rules only (term frequencies and m and u enter
+    later, in int_identity__match_pairs), so the vectors of pairs between unchanged records stay valid
+    for as long as the model version does."""
+    import pyarrow.compute as pc
+
+    started = time.perf_counter()
+    full = new_ids is None
+    count = features.num_rows if new_ids is None else len(new_ids)
+    if model is None or version is None or features.num_rows < 2 or count == 0:
+        return Candidates(CANDIDATE_SCHEMA.empty_table(), 0.0, full, count)
+    scoring = model if new_ids is None else blocking_on_new_records(model)
+    con = _connection()
+    try:
+        keyed = with_blocking_keys(features)
+        is_new = (
+            pa.array([True] * keyed.num_rows)
+            if new_ids is None
+            else pc.is_in(keyed.column("unique_id"), value_set=pa.array(new_ids, pa.string()))
+        )
+        from splink import DuckDBAPI, Linker
+
+        frame = DuckDBAPI(connection=con).register(
+            keyed.append_column(NEW_RECORD_COLUMN, is_new), dataset_display_name="person_records"
+        )
+        linker = Linker(frame, settings(scoring), log_level=logging.ERROR)
+        name = linker.inference.predict().physical_name
+        gammas = ", ".join(f"gamma_{c} as {c}_gamma" for c in COMPARISONS)
+        con.execute(
+            f"""
+            create temporary table candidate_vectors as
+            select
+                'pair_' || substr(md5(unique_id_l || '|' || unique_id_r), 1, 16) as pair_id,
+                unique_id_l, unique_id_r, {gammas}
+            from {name}
+            """
+        )
+        # The guards read a few levels only: judged once per distinct combination of them.
+        read = ["first_name", "date_of_birth", "phone", "street", "postcode"]
+        patterns = con.sql(f"select distinct {', '.join(f'{c}_gamma' for c in read)} from candidate_vectors")
+        pattern_table = patterns.to_arrow_table()
+        by_comparison = {c: pattern_table.column(f"{c}_gamma").to_pylist() for c in read}
+        judged = pattern_table.append_column(
+            "names_compatible", pa.array(names_compatible(by_comparison), pa.bool_())
+        ).append_column("has_independent_evidence", pa.array(independent_evidence(by_comparison), pa.bool_()))
+        con.register("judged", judged)
+        on = " and ".join(f"v.{c}_gamma = j.{c}_gamma" for c in read)
+        pairs = con.sql(
+            f"""
+            select
+                v.pair_id, v.unique_id_l, v.unique_id_r, {version} as model_version,
+                {", ".join(f"v.{c}_gamma" for c in COMPARISONS)},
+                j.names_compatible, j.has_independent_evidence
+            from candidate_vectors as v
+            inner join judged as j on {on}
+            """
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return Candidates(pairs.cast(CANDIDATE_SCHEMA), time.perf_counter() - started, full, count)
+
+
+def score_candidates(
+    features: pa.Table, changes: pa.Table, model_table: pa.Table, kept_table: pa.Table
+) -> Candidates:
+    """The pairs this build compares (int_identity__match_compared), which int_identity__match_candidates
+    adds to the kept ones. Every blocked pair when the kept vectors cannot be used: a full refresh
+    (int_identity__match_model_kept's policy; the incremental model is then rebuilt), no model, or another model version than the one the kept pairs
+    were compared under (`scored_model_version` of int_identity__match_record_changes: a retrained
+    model may block on other rules and changed matching rules retrain); else only the pairs touching
+    a new or changed record. The model's pre-hook (macros/identity/drop_stale_match_candidates.sql)
+    drops the kept pairs by the same tests, so the table always holds each blocked pair once."""
+    _, policy = kept_from_table(kept_table)
+    full_refresh = policy.full_refresh
+    model = model_from_table(model_table)
+    version = model_version_from_table(model_table)
+    scored = {v for v in changes.column("scored_model_version").to_pylist() if v is not None}
+    full = full_refresh or version is None or scored != {version}
+    if full:
+        log.info("identity matching compares every blocked pair (model version %s)", version)
+        return candidate_pairs(features, model, version, None)
+    fresh = [
+        uid
+        for uid, current, unchanged in zip(
+            changes.column("unique_id").to_pylist(),
+            changes.column("is_current").to_pylist(),
+            changes.column("is_unchanged").to_pylist(),
+            strict=True,
+        )
+        if current and not unchanged
+    ]
+    log.info("identity matching compares the pairs of %d new or changed records", len(fresh))
+    return candidate_pairs(features, model, version, fresh)
 
 
 # Comparison levels (gamma) the fixed rules below read; -1 is null (a missing value) everywhere.

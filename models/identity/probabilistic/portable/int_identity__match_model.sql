@@ -38,7 +38,8 @@ final as (
         cast(comparison_columns as {{ dbt.type_string() }}) as comparison_columns,
         cast(sources as {{ dbt.type_string() }}) as sources,
         cast(untrained_levels as {{ dbt.type_string() }}) as untrained_levels,
-        cast(rules_fingerprint as {{ dbt.type_string() }}) as rules_fingerprint
+        cast(rules_fingerprint as {{ dbt.type_string() }}) as rules_fingerprint,
+        cast(prior_match_weight as {{ tessera.type_double() }}) as prior_match_weight
     from trained
 )
 
