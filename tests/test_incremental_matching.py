@@ -18,6 +18,8 @@ on one worker that build is made once."""
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,12 @@ def chain(tmp_path_factory) -> dict[str, Any]:
         seen["compared"].append(
             _rows(settings, "select unique_id_l, unique_id_r from int_identity__match_compared order by 1, 2")
         )
+    seen["records"] = {
+        pair: json.loads(record)
+        for pair, record in _rows(
+            settings, "select pair_id, splink_record from int_identity__match_pair_records"
+        )
+    }
     seen["outcome"] = probabilistic_outcome(settings)
     seen["candidates"] = _candidates(settings)
     return seen
@@ -195,6 +203,34 @@ def test_each_increment_weighs_every_pair_as_splink_would(chain):
     removed = f"shop:customers:{REMOVED_SHOP_ID}"
     assert any(removed in (row["unique_id_l"], row["unique_id_r"]) for row in chain["pairs"][1].values())
     assert not any(removed in (row["unique_id_l"], row["unique_id_r"]) for row in chain["pairs"][2].values())
+
+
+def test_the_waterfall_record_of_every_pair_is_splinks_own(chain):
+    """The record `tessera review explain --html` charts, built on demand by a view: for every weighed
+    pair of the last increment, the comparison vector, each level's weight and term-frequency adjustment
+    and both records' compared values are what Splink's own predict writes for the pair."""
+    records, splink = chain["records"], chain["splink"][-1]
+    assert sorted(records) == sorted(chain["pairs"][-1]) == sorted(splink)
+    adjusted = 0
+    for pair, expected in splink.items():
+        mine, theirs = records[pair], json.loads(expected["splink_record"])
+        charted = [f"gamma_{c}" for c in LEVELS] + [
+            f"mw_tf_adj_{c}" for c in LEVELS if f"mw_tf_adj_{c}" in theirs
+        ]
+        values = [key for key in theirs if key.endswith(("_l", "_r")) and key in mine]
+        assert charted and len(values) >= 8, (pair, sorted(theirs))
+        for key in [*charted, *values, "match_weight", "match_probability"]:
+            if isinstance(theirs[key], float):
+                assert math.isclose(mine[key], theirs[key], abs_tol=TOLERANCE), (
+                    pair,
+                    key,
+                    mine[key],
+                    theirs[key],
+                )
+            else:
+                assert mine[key] == theirs[key], (pair, key, mine[key], theirs[key])
+        adjusted += any(theirs[key] for key in charted if key.startswith("mw_tf_adj_"))
+    assert adjusted, "no pair had a term-frequency adjustment: the adjustments were not checked"
 
 
 def test_an_increment_compares_only_the_pairs_of_new_and_changed_records(chain):

@@ -188,6 +188,24 @@ def test_a_chain_of_incremental_builds_stages_what_a_full_restage_does_on_duckdb
         ("product_added",)
     ]
 
+    # One row staged by other logic (a row the table's first is not) restages them all: every row is checked,
+    # not the first one read.
+    with duckdb.connect(str(settings.published_db)) as edit:
+        edit.execute("update base_events__tracks set event_text = 'stale' where message_id = 'm-order'")
+        ((first,),) = edit.execute("select message_id from base_events__tracks limit 1").fetchall()
+        edit.execute(
+            "update base_events__tracks set staging_logic = 'older' where message_id = "
+            "(select max(message_id) from base_events__tracks where message_id <> ?)",
+            [first],
+        )
+        read_first = edit.execute("select staging_logic from base_events__tracks limit 1").fetchall()
+    assert read_first[0][0] != "older", "the changed row is the first one read: the test shows nothing"
+    assert build(settings, select=STAGING).published
+    assert published("select distinct event_text from base_events__tracks where message_id = 'm-order'") == [
+        ("Order Completed",)
+    ]
+    assert published("select count(distinct staging_logic) from base_events__tracks") == [(1,)]
+
 
 def test_a_chain_of_incremental_builds_stages_what_a_full_restage_does_on_postgres(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -33,6 +33,7 @@ PROBABILISTIC_LAYER = [
     *IDENTITY_LAYER,
     "+identity_review_queue",
     "+identity_match_weights",
+    "+int_identity__match_pair_records",
     "+identity_match_model_store",
     "+model_metrics",
 ]

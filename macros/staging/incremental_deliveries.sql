@@ -107,9 +107,13 @@
         {%- if 'staging_logic' not in columns -%}
             {%- set why = 'its rows carry no staging logic' -%}
         {%- else -%}
-            {#- Every row of the table is staged by one logic: a change restages them all. -#}
-            {%- set kept = run_query("select staging_logic from " ~ this ~ " limit 1") -%}
-            {%- if kept.rows | length > 0 and kept.rows[0][0] != fingerprint -%}
+            {#- Every row must have been staged by this logic: one row staged by another (or by none)
+                restages them all. -#}
+            {%- set other = run_query(
+                "select count(*) from (select 1 as found from " ~ this
+                ~ " where staging_logic is null or staging_logic <> '" ~ fingerprint ~ "' limit 1) as other"
+            ) -%}
+            {%- if other.rows[0][0] | int > 0 -%}
                 {%- set why = 'what staged its rows changed (staging_logic)' -%}
             {%- endif -%}
         {%- endif -%}

@@ -212,7 +212,7 @@ def write_waterfall(settings: Settings, pair_id: str, out: Path) -> Path:
     """Splink's waterfall chart for the pair, as a standalone HTML file."""
     full_id, _left, _right = resolve_pair(settings, pair_id)
     record_rows = _query(
-        settings, f"select splink_record from int_identity__match_pairs where pair_id = '{full_id}'"
+        settings, f"select splink_record from int_identity__match_pair_records where pair_id = '{full_id}'"
     )
     if not record_rows:
         raise ReviewError(f"{full_id} was not scored in the published build (only decided): no chart to draw")

@@ -7,14 +7,11 @@
     fell in (0 for a null) plus, at an exact match adjusted for term frequency, log2(u of that level)
     - log2(the share of records with that value). A new record changes every value's share, so every
     pair is weighed again each build; only the comparison, the expensive part, is kept.
-    splink_record holds what Splink's waterfall chart reads (`tessera review explain`).
+    Splink's waterfall chart reads the pair as one record, built on demand by the view
+    int_identity__match_pair_records.
 -#}
 {%- set comparisons = var('identity_match_comparisons') %}
 {%- set frequency_columns = var('identity_match_term_frequency_columns') %}
-{%- set compared_columns = [
-    'first_name_key', 'first_name_formal', 'last_name_key', 'last_name_formal', 'date_of_birth',
-    'email', 'phone', 'street_key', 'postcode',
-] %}
 {%- set threshold = var('identity_match_review_threshold') | float %}
 {%- set double = tessera.type_double() %}
 
@@ -130,7 +127,7 @@ kept as (
     where match_weight >= ln({{ threshold }} / (1 - {{ threshold }})) / ln(2)
 ),
 
-splink_records as (
+final as (
     select
         kept.pair_id,
         kept.unique_id_l,
@@ -151,52 +148,21 @@ splink_records as (
                 power(cast(2 as {{ double }}), kept.match_weight)
                 / (1.0 + power(cast(2 as {{ double }}), kept.match_weight))
         end as match_probability,
-        kept.names_compatible,
-        kept.has_independent_evidence,
         {%- for comparison in comparisons %}
             kept.{{ comparison }}_level,
+        {%- endfor %}
+        {%- for comparison in comparisons %}
             kept.{{ comparison }}_level_weight
             + kept.{{ comparison }}_tf_adjustment
                 as {{ comparison }}_match_weight,
-            kept.{{ comparison }}_gamma as gamma_{{ comparison }},
-            kept.{{ comparison }}_level_weight as mw_{{ comparison }},
-            kept.{{ comparison }}_tf_adjustment as mw_tf_adj_{{ comparison }},
         {%- endfor %}
-    {%- for column in compared_columns %}
-        features_l.{{ column }} as {{ column }}_l,
-        features_r.{{ column }} as {{ column }}_r{{ ',' if not loop.last }}
-
-    {%- endfor %}
+        kept.names_compatible,
+        kept.has_independent_evidence
     from kept
     inner join features as features_l
         on kept.unique_id_l = features_l.unique_id
     inner join features as features_r
         on kept.unique_id_r = features_r.unique_id
-),
-
-final as (
-    select
-        splink_records.pair_id,
-        splink_records.unique_id_l,
-        splink_records.unique_id_r,
-        splink_records.source_name_l,
-        splink_records.table_name_l,
-        splink_records.record_id_l,
-        splink_records.source_name_r,
-        splink_records.table_name_r,
-        splink_records.record_id_r,
-        splink_records.match_weight,
-        splink_records.match_probability,
-        splink_records.names_compatible,
-        splink_records.has_independent_evidence,
-        {%- for comparison in comparisons %}
-            splink_records.{{ comparison }}_level,
-        {%- endfor %}
-        {%- for comparison in comparisons %}
-            splink_records.{{ comparison }}_match_weight,
-        {%- endfor %}
-        {{ tessera.row_to_json('splink_records') }} as splink_record
-    from splink_records
 )
 
 select * from final
