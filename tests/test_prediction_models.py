@@ -13,7 +13,7 @@ import pytest
 import skops.io as sio
 
 from orchestration.predictions import kept
-from orchestration.predictions.scoring import definition, score_features, train_or_reuse
+from orchestration.predictions.scoring import TRAINING_COLUMNS, definition, score_features, train_or_reuse
 from tests.test_predictions import _feature_table
 
 POLICY = {"retrain_requested": False, "full_refresh": False, "row_drift": 0.2, "max_age_days": 30.0}
@@ -84,18 +84,20 @@ def test_a_retrain_asked_for_or_a_full_refresh_makes_a_new_version(features, fir
 
 def test_a_build_that_reuses_the_kept_version_reads_no_features(features, first):
     """The DuckDB model passes a reader and the count of training rows: a reuse never calls the reader,
-    a retrain calls it once and trains on what it returns, as with the table itself."""
+    a retrain calls it once, for the training columns only, and trains on what it returns (read in many
+    small batches) as on the table itself."""
     calls = []
 
-    def reader() -> pa.Table:
-        calls.append(1)
-        return features
+    def reader(columns) -> pa.RecordBatchReader:
+        calls.append(list(columns))
+        return features.select(list(columns)).to_reader(max_chunksize=97)
 
     counted = first.to_pylist()[0]["training_rows"]
     reused = train_or_reuse(reader, _kept_table(first), training_rows=counted).to_pylist()[0]
     assert (reused["model_decision"], reused["builds_used"], calls) == ("reused", 2, [])
     forced = train_or_reuse(reader, _kept_table(first, retrain_requested=True), training_rows=counted)
-    assert calls == [1]
+    assert calls == [list(TRAINING_COLUMNS)]
+    assert not {"repeat_purchases", "label_revenue_365_days", "cutoff_at"} & set(calls[0])
     from_table = train_or_reuse(features, _kept_table(first, retrain_requested=True))
     columns = [
         "model_version",

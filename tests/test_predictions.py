@@ -336,6 +336,34 @@ def test_published_predictions_and_metrics(published, settings):
     assert members[0] == 0 or "likely_churners_open_tickets" in audiences
 
 
+def test_the_scores_streamed_in_batches_are_those_of_the_whole_table(published, settings, session_dir):
+    """Out of core (issue #16): the dbt Python model streamed its scores; the whole feature table scored
+    at once gives the same, and so does the step outside dbt on a copy of the build, reading the
+    features and writing the scores 50 rows at a time (and training its classifiers from batches)."""
+    from orchestration.predictions.external import FEATURES_MODEL, SCORES_MODEL, score_outside_dbt
+    from tests.test_batched_scoring import ONE_BATCH, assert_same_scores
+
+    con = duckdb.connect(str(settings.published_db), read_only=True)
+    features = con.execute(f"select * from {FEATURES_MODEL}").to_arrow_table()
+    models = con.execute("select * from int_prediction_models").to_arrow_table()
+    streamed = con.execute(f"select * from {SCORES_MODEL}").to_arrow_table()
+    con.close()
+    assert features.num_rows > 2000
+    assert_same_scores(streamed, score_features(features, models=models, batch_rows=ONE_BATCH))
+
+    copy = session_dir / "batched_scoring" / "tessera.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.published_db, copy)
+    outside = dataclasses.replace(settings, build_db=copy)
+    assert score_outside_dbt(outside, batch_rows=50)["rows"] == streamed.num_rows
+    con = duckdb.connect(str(copy), read_only=True)
+    (trained,) = con.execute("select model_decision from int_prediction_models__python").fetchall()
+    rescored = con.execute(f"select * from {SCORES_MODEL}__python").to_arrow_table()
+    con.close()
+    assert trained == ("trained",)
+    assert_same_scores(rescored, streamed)
+
+
 def test_the_next_build_scores_with_the_kept_classifiers(published, settings, session_dir, monkeypatch):
     """The main world trained version 1 and kept it; a later build of the prediction models on a copy
     of the published file reuses it (nothing fitted, the same scores, the use counted in the store), and

@@ -17,13 +17,20 @@ Churn is predicted for active customers (any activity in the year before the sna
 and value for customers with any activity. Everyone else gets nulls: there is nothing to score.
 The classifiers are scikit-learn gradient-boosted trees with a fixed random_state, so a build is
 reproducible from its inputs.
+
+Out of core (issue #16): the feature snapshots are read as record batches (a `FeatureReader`), never as
+one table. Scoring passes over them twice: once over the few columns the value models fit on (one
+snapshot's repeat buyers, four numbers each), then batch by batch, scoring each and handing it on as a
+stream the warehouse writes (`score_batches`), so Python holds one batch of features at a time. Every
+score depends on its own row and on models fitted before the second pass only, so the batches give the
+scores the whole table gives. Training reads only its own rows and columns (`read_training`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +40,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from orchestration.predictions import clv, kept
+from orchestration.warehouse.batches import BATCH_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +110,32 @@ OUTPUT_SCHEMA = pa.schema(
 )
 
 
+# The columns the value models fit on (one snapshot's repeat buyers).
+VALUE_COLUMNS = (
+    "repeat_purchases",
+    "days_first_to_last_purchase",
+    "days_first_purchase_to_cutoff",
+    "repeat_purchase_mean_value",
+)
+# What the first pass reads: the value models' inputs, and what the retrain policy counts.
+SURVEY_COLUMNS = ("customer_id", "snapshot_name", "has_history", *VALUE_COLUMNS)
+# What training reads: the classifiers' features and labels, and who they are fitted on.
+TRAINING_COLUMNS = (
+    "customer_id",
+    "snapshot_name",
+    "is_evaluation_holdout",
+    "has_history",
+    "is_active_customer",
+    *FEATURES,
+    "label_churned",
+    "label_purchased_30_days",
+)
+
+# Reads these columns of the feature snapshots as record batches (a DuckDB relation's
+# to_arrow_reader, a warehouse's read_build_table_batches, or a table's to_reader).
+FeatureReader = Callable[[Sequence[str]], pa.RecordBatchReader]
+
+
 class PredictionInputError(ValueError):
     """The feature table is not what the models need (a missing column, no training rows)."""
 
@@ -164,32 +198,57 @@ def _predict(model: HistGradientBoostingClassifier | None, X: np.ndarray, mask: 
     return _nullable(values, mask & (model is not None))
 
 
-def _customer_value(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(mask, P(alive), expected purchases, expected value) over the next 12 months per row."""
-    x = _floats(table["repeat_purchases"])
-    buyers = ~np.isnan(x)
-    n = len(x)
-    alive, purchases, value = np.zeros(n), np.zeros(n), np.zeros(n)
-    if buyers.sum() < 10:
-        log.warning("customer value: only %d customers with a purchase; not predicted", int(buyers.sum()))
-        return np.zeros(n, dtype=bool), alive, purchases, value
+@dataclass(frozen=True)
+class ValueModels:
+    """BG/NBD and Gamma-Gamma fitted on one snapshot's repeat buyers, and the spend for a buyer the
+    Gamma-Gamma gives none (the mean repeat-purchase value of those with repeat purchases)."""
+
+    bgnbd: clv.BetaGeoParams
+    spend: clv.GammaGammaParams
+    fallback_spend: float
+
+
+def _fit_value_models(buyers: pa.Table) -> ValueModels | None:
+    """The value models of one snapshot, from its buyers' VALUE_COLUMNS in customer order; None when
+    they cannot be fitted (logged)."""
+    freq = _floats(buyers["repeat_purchases"])
+    if len(freq) < 10:
+        log.warning("customer value: only %d customers with a purchase; not predicted", len(freq))
+        return None
     weeks = 7.0
-    freq = x[buyers]
-    recency = _floats(table["days_first_to_last_purchase"])[buyers] / weeks
-    age = _floats(table["days_first_purchase_to_cutoff"])[buyers] / weeks
-    monetary = np.nan_to_num(_floats(table["repeat_purchase_mean_value"])[buyers])
+    recency = _floats(buyers["days_first_to_last_purchase"]) / weeks
+    age = _floats(buyers["days_first_purchase_to_cutoff"]) / weeks
+    monetary = np.nan_to_num(_floats(buyers["repeat_purchase_mean_value"]))
     try:
         bgnbd = clv.fit_bgnbd(freq, recency, age)
         spend_model = clv.fit_gamma_gamma(freq, monetary)
     except clv.FitError as error:
         # Visible, not fatal: model_metrics shows scored_rows = 0 for value_12m, the rest still publishes.
         log.warning("customer value: %s; not predicted", error)
-        return np.zeros(n, dtype=bool), alive, purchases, value
+        return None
     log.info("BG/NBD %s; Gamma-Gamma %s", bgnbd, spend_model)
-    alive[buyers] = clv.bgnbd_probability_alive(bgnbd, freq, recency, age)
-    purchases[buyers] = clv.bgnbd_expected_purchases(bgnbd, VALUE_HORIZON_WEEKS, freq, recency, age)
-    spend = clv.gamma_gamma_expected_spend(spend_model, freq, monetary)
-    value[buyers] = purchases[buyers] * np.nan_to_num(spend, nan=float(np.nanmean(monetary[freq > 0])))
+    return ValueModels(bgnbd, spend_model, float(np.nanmean(monetary[freq > 0])))
+
+
+def _customer_value(
+    models: ValueModels | None, table: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, P(alive), expected purchases, expected value) over the next 12 months per row."""
+    x = _floats(table["repeat_purchases"])
+    n = len(x)
+    alive, purchases, value = np.zeros(n), np.zeros(n), np.zeros(n)
+    if models is None:
+        return np.zeros(n, dtype=bool), alive, purchases, value
+    buyers = ~np.isnan(x)
+    weeks = 7.0
+    freq = x[buyers]
+    recency = _floats(table["days_first_to_last_purchase"])[buyers] / weeks
+    age = _floats(table["days_first_purchase_to_cutoff"])[buyers] / weeks
+    monetary = np.nan_to_num(_floats(table["repeat_purchase_mean_value"])[buyers])
+    alive[buyers] = clv.bgnbd_probability_alive(models.bgnbd, freq, recency, age)
+    purchases[buyers] = clv.bgnbd_expected_purchases(models.bgnbd, VALUE_HORIZON_WEEKS, freq, recency, age)
+    spend = clv.gamma_gamma_expected_spend(models.spend, freq, monetary)
+    value[buyers] = purchases[buyers] * np.nan_to_num(spend, nan=models.fallback_spend)
     return buyers, alive, purchases, value
 
 
@@ -197,34 +256,171 @@ def check_features(table: pa.Table) -> None:
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise PredictionInputError(f"the feature table lacks columns {missing}")
-    snapshots = set(table["snapshot_name"].to_pylist())
-    if table.num_rows and not {"training", "scoring"} <= snapshots:
+    _check_snapshots(set(table["snapshot_name"].to_pylist()), table.num_rows)
+
+
+def _check_snapshots(snapshots: set[str], rows: int) -> None:
+    if rows and not {"training", "scoring"} <= snapshots:
         raise PredictionInputError(
             f"the feature table needs training and scoring snapshots, has {sorted(snapshots)}"
         )
 
 
+def table_reader(table: pa.Table, batch_rows: int = BATCH_ROWS) -> FeatureReader:
+    """A FeatureReader over a table in memory (the benchmark, the unit tests)."""
+
+    def read(columns: Sequence[str]) -> pa.RecordBatchReader:
+        return table.select(list(columns)).to_reader(max_chunksize=batch_rows)
+
+    return read
+
+
 def score_features(
-    table: pa.Table, timings: dict[str, float] | None = None, models: pa.Table | None = None
+    table: pa.Table,
+    timings: dict[str, float] | None = None,
+    models: pa.Table | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> pa.Table:
-    """Score both snapshots; see the module docstring. With `models` (int_prediction_models' row) the
-    classifiers come from it; without, they are fitted here on the training snapshot (the benchmark and
-    the unit tests). Seconds spent per stage go into `timings` when given (for `tessera bench predictions`).
+    """Score both snapshots of a table in memory; see the module docstring. With `models`
+    (int_prediction_models' row) the classifiers come from it; without, they are fitted here on the
+    training snapshot (the benchmark and the unit tests). Seconds spent per stage go into `timings` when
+    given (for `tessera bench predictions`). The rows come out as `score_batches` scores them, in batches
+    of `batch_rows`: the evaluation set, then the current one, each in customer order."""
+    started = time.monotonic()
+    timings = {} if timings is None else timings
+    table = _prepared(table)
+    if models is None:
+        with threadpool_limits(limits=1):
+            fitted = _fit_classifiers(table, timings)
+        classifiers = (fitted.churn, fitted.purchase_30d, MODEL_VERSION)
+    else:
+        classifiers = _kept_classifiers(models)
+    scored = _score_batches(table_reader(table, batch_rows), classifiers, timings, None).read_all()
+    timings["total_seconds"] = time.monotonic() - started
+    return scored
+
+
+def score_batches(
+    read: FeatureReader,
+    models: pa.Table,
+    timings: dict[str, float] | None = None,
+    surveyed: Survey | None = None,
+) -> pa.RecordBatchReader:
+    """int_customer_features_scored as a stream: the value models are fitted first (`survey`, unless
+    given), then each batch of features is scored as it is read, with the classifiers of `models`
+    (int_prediction_models' row). The caller writes the stream (dbt-duckdb scans it into the table;
+    outside dbt, the warehouse's write_build_table_batches), so Python holds one batch at a time.
 
     One OpenMP thread: dbt runs another model beside this one, and on a busy machine OpenMP's
     spinning threads slow both down many times over."""
+    return _score_batches(read, _kept_classifiers(models), {} if timings is None else timings, surveyed)
+
+
+Classifiers = tuple[HistGradientBoostingClassifier | None, HistGradientBoostingClassifier | None, str]
+
+
+def _score_batches(
+    read: FeatureReader, classifiers: Classifiers, timings: dict[str, float], surveyed: Survey | None
+) -> pa.RecordBatchReader:
+    surveyed = survey(read) if surveyed is None else surveyed
+    timings["value_models_seconds"] = surveyed.seconds
+    timings["classifiers_score_seconds"] = 0.0
+    # Opened here, not when the stream is first read: a missing column fails now, and on DuckDB the
+    # query runs on the model's connection before dbt-duckdb writes from another.
+    features = read(REQUIRED)
+    return pa.RecordBatchReader.from_batches(
+        OUTPUT_SCHEMA, _scored(features, classifiers, surveyed.value_models, timings)
+    )
+
+
+def _scored(
+    features: pa.RecordBatchReader,
+    classifiers: Classifiers,
+    value_models: Mapping[str, ValueModels | None],
+    timings: dict[str, float],
+) -> Iterator[pa.RecordBatch]:
+    for batch in features:
+        with threadpool_limits(limits=1):
+            part = _normalised(pa.Table.from_batches([batch]))
+            scored = [
+                _score_part(rows, name, classifiers, value_models[snapshot], timings)
+                for name, snapshot in SCORED_SETS
+                if (rows := part.filter(pc.equal(part["snapshot_name"], snapshot))).num_rows
+            ]
+        for table in scored:
+            yield from table.to_batches()
+
+
+# The scored set each snapshot gives, in output order.
+SCORED_SETS = (("evaluation", "training"), ("current", "scoring"))
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the first pass over the features found: the training snapshot's rows with history (what
+    the retrain policy compares), and the value models fitted on each snapshot (None: not predicted)."""
+
+    training_rows: int
+    value_models: dict[str, ValueModels | None]
+    seconds: float
+
+
+def survey(read: FeatureReader) -> Survey:
+    """The first pass: reads SURVEY_COLUMNS batch by batch, keeps each snapshot's repeat buyers (four
+    numbers and the customer id each), and fits the value models on them in customer order, as the
+    whole table would. Peak memory: one batch, and the buyers' values."""
     started = time.monotonic()
-    timings = {} if timings is None else timings
-    with threadpool_limits(limits=1):
-        table = _prepared(table)
-        if models is None:
-            fitted = _fit_classifiers(table, timings)
-            churn_model, purchase_model, label = fitted.churn, fitted.purchase_30d, MODEL_VERSION
-        else:
-            churn_model, purchase_model, label = _kept_classifiers(models)
-        scored = _score_features(table, churn_model, purchase_model, label, timings)
-    timings["total_seconds"] = time.monotonic() - started
-    return scored
+    rows = training_rows = 0
+    snapshots: set[str] = set()
+    buyers: dict[str, list[pa.Table]] = {snapshot: [] for _, snapshot in SCORED_SETS}
+    for batch in read(SURVEY_COLUMNS):
+        part = _normalised(pa.Table.from_batches([batch]))
+        rows += part.num_rows
+        snapshots |= {name for name in pc.unique(part["snapshot_name"]).to_pylist() if name is not None}
+        has_purchase = ~np.isnan(_floats(part["repeat_purchases"]))
+        for snapshot, found in buyers.items():
+            in_snapshot = _bools(pc.equal(part["snapshot_name"], snapshot))
+            if snapshot == "training":
+                training_rows += int((in_snapshot & _bools(part["has_history"])).sum())
+            kept_rows = in_snapshot & has_purchase
+            if kept_rows.any():
+                kept_part = part.filter(pa.array(kept_rows))
+                found.append(
+                    pa.table(
+                        {
+                            "customer_id": kept_part["customer_id"],
+                            **{name: pa.array(_floats(kept_part[name])) for name in VALUE_COLUMNS},
+                        }
+                    )
+                )
+    _check_snapshots(snapshots, rows)
+    value_models = {}
+    for snapshot, found in buyers.items():
+        table = (
+            pa.concat_tables(found).sort_by("customer_id")
+            if found
+            else pa.table({name: pa.array([], pa.float64()) for name in VALUE_COLUMNS})
+        )
+        with threadpool_limits(limits=1):
+            value_models[snapshot] = _fit_value_models(table)
+    return Survey(training_rows, value_models, time.monotonic() - started)
+
+
+def read_training(read: FeatureReader) -> pa.Table:
+    """What the classifiers are fitted on, and no more: TRAINING_COLUMNS of the training snapshot's
+    customers with history outside the evaluation holdout, in customer order (as `_fit_classifiers`
+    takes them from the whole table). Peak memory: those rows, and one batch."""
+    reader = read(TRAINING_COLUMNS)
+    parts = [_normalised(reader.schema.empty_table())]
+    for batch in reader:
+        part = _normalised(pa.Table.from_batches([batch]))
+        fitted_on = (
+            _bools(pc.equal(part["snapshot_name"], "training"))
+            & _bools(part["has_history"])
+            & ~_bools(part["is_evaluation_holdout"])
+        )
+        parts.append(part.filter(pa.array(fitted_on)))
+    return pa.concat_tables(parts).sort_by("customer_id")
 
 
 @dataclass
@@ -267,7 +463,7 @@ def definition() -> str:
 
 
 def train_or_reuse(
-    table: pa.Table | Callable[[], pa.Table],
+    table: pa.Table | FeatureReader,
     kept_table: pa.Table,
     timings: dict[str, float] | None = None,
     training_rows: int | None = None,
@@ -277,9 +473,10 @@ def train_or_reuse(
     A version is kept only when at least one classifier could be fitted (model_version is null
     otherwise: too few rows, as `_fit_classifier` logs).
 
-    `table` may be a function that reads the feature snapshots, with `training_rows` (the training
+    `table` may be a FeatureReader of the feature snapshots, with `training_rows` (the training
     snapshot's rows with history, counted where the data is): then the snapshots are read only when a
-    new version is trained, and a build that reuses the kept one pulls no features into Python."""
+    new version is trained, and then only the rows and columns the classifiers are fitted on
+    (`read_training`); a build that reuses the kept one pulls no features into Python."""
     timings = {} if timings is None else timings
     with threadpool_limits(limits=1):
         policy, previous = kept.policy_and_kept(kept_table)
@@ -310,8 +507,7 @@ def train_or_reuse(
             )
         log.info("predictions train a new model version: %s", reason)
         if not isinstance(table, pa.Table):
-            table = _prepared(table())
-            training_rows = _training_rows(table)
+            table = read_training(table)
         fitted = _fit_classifiers(table, timings)
         trained = fitted.churn is not None or fitted.purchase_30d is not None
         return kept.models_row(
@@ -330,9 +526,7 @@ def train_or_reuse(
         )
 
 
-def _kept_classifiers(
-    models: pa.Table,
-) -> tuple[HistGradientBoostingClassifier | None, HistGradientBoostingClassifier | None, str]:
+def _kept_classifiers(models: pa.Table) -> Classifiers:
     rows = models.to_pylist()
     if len(rows) != 1:
         raise PredictionInputError(f"int_prediction_models must have exactly one row, not {len(rows)}")
@@ -351,16 +545,19 @@ _BOOLEANS = (
 
 
 def _normalised(table: pa.Table) -> pa.Table:
-    """Columns cast to the types used below: a warehouse driver may hand over an all-null column untyped."""
-    for name in _BOOLEANS:
-        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.bool_()))
-    for name in ("customer_id", "snapshot_name"):
-        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], pa.string()))
-    return table.set_column(
-        table.schema.get_field_index("cutoff_at"),
-        "cutoff_at",
-        pc.cast(table["cutoff_at"], pa.timestamp("us")),
-    )
+    """Columns cast to the types used below: a warehouse driver may hand over an all-null column untyped.
+    Only the columns present are cast (a pass reads the columns it needs)."""
+    types = {
+        **dict.fromkeys(_BOOLEANS, pa.bool_()),
+        "customer_id": pa.string(),
+        "snapshot_name": pa.string(),
+        "cutoff_at": pa.timestamp("us"),
+    }
+    for name, wanted in types.items():
+        index = table.schema.get_field_index(name)
+        if index >= 0:
+            table = table.set_column(index, name, pc.cast(table[name], wanted))
+    return table
 
 
 def _training_rows(table: pa.Table) -> int:
@@ -372,8 +569,9 @@ def _training_rows(table: pa.Table) -> int:
 def _prepared(table: pa.Table) -> pa.Table:
     check_features(table)
     table = _normalised(table)
-    # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models.
-    return table.take(pc.sort_indices(table, [("snapshot_name", "ascending"), ("customer_id", "ascending")]))
+    # A fixed row order: the same rows in any order (DuckDB, Postgres) give the same models. The training
+    # snapshot first, so that its scores (the evaluation set) come out first.
+    return table.take(pc.sort_indices(table, [("snapshot_name", "descending"), ("customer_id", "ascending")]))
 
 
 def _matrix(part: pa.Table) -> np.ndarray:
@@ -384,48 +582,41 @@ def _matrix(part: pa.Table) -> np.ndarray:
     )
 
 
-def _score_features(
-    table: pa.Table,
-    churn_model: HistGradientBoostingClassifier | None,
-    purchase_model: HistGradientBoostingClassifier | None,
-    version: str,
+def _score_part(
+    part: pa.Table,
+    name: str,
+    classifiers: Classifiers,
+    value_models: ValueModels | None,
     timings: dict[str, float],
 ) -> pa.Table:
-    training = table.filter(pc.equal(table["snapshot_name"], "training"))
-    current = table.filter(pc.equal(table["snapshot_name"], "scoring"))
-    timings["value_models_seconds"] = timings["classifiers_score_seconds"] = 0.0
-
-    parts = []
-    for name, part in (("evaluation", training), ("current", current)):
-        X = _matrix(part)
-        part_history = _bools(part["has_history"])
-        part_active = _bools(part["is_active_customer"]) & part_history
-        started = time.monotonic()
-        buyers, alive, purchases, value = _customer_value(part)
-        timings["value_models_seconds"] += time.monotonic() - started
-        started = time.monotonic()
-        churn_scores = _predict(churn_model, X, part_active)
-        purchase_scores = _predict(purchase_model, X, part_history)
-        timings["classifiers_score_seconds"] += time.monotonic() - started
-        columns: Mapping[str, pa.Array | pa.ChunkedArray] = {
-            "customer_id": part["customer_id"],
-            "scored_set": pa.array([name] * part.num_rows, type=pa.string()),
-            "is_evaluation_holdout": part["is_evaluation_holdout"],
-            "churn_probability": churn_scores,
-            "purchase_30d_probability": purchase_scores,
-            "probability_alive": _nullable(alive, buyers),
-            "predicted_purchases_12m": _nullable(purchases, buyers),
-            "predicted_value_12m": _nullable(value, buyers),
-            "label_churned": part["label_churned"],
-            "label_purchased_30_days": part["label_purchased_30_days"],
-            "label_revenue_365_days": part["label_revenue_365_days"],
-            "model_version": pa.array([version] * part.num_rows, type=pa.string()),
-            "cutoff_at": part["cutoff_at"],
-        }
-        parts.append(
-            pa.table(
-                {field.name: pc.cast(columns[field.name], field.type) for field in OUTPUT_SCHEMA},
-                schema=OUTPUT_SCHEMA,
-            )
-        )
-    return pa.concat_tables(parts)
+    """The scores of `part`, rows of one snapshot, as the scored set `name`."""
+    churn_model, purchase_model, version = classifiers
+    X = _matrix(part)
+    part_history = _bools(part["has_history"])
+    part_active = _bools(part["is_active_customer"]) & part_history
+    started = time.monotonic()
+    buyers, alive, purchases, value = _customer_value(value_models, part)
+    timings["value_models_seconds"] += time.monotonic() - started
+    started = time.monotonic()
+    churn_scores = _predict(churn_model, X, part_active)
+    purchase_scores = _predict(purchase_model, X, part_history)
+    timings["classifiers_score_seconds"] += time.monotonic() - started
+    columns: Mapping[str, pa.Array | pa.ChunkedArray] = {
+        "customer_id": part["customer_id"],
+        "scored_set": pa.array([name] * part.num_rows, type=pa.string()),
+        "is_evaluation_holdout": part["is_evaluation_holdout"],
+        "churn_probability": churn_scores,
+        "purchase_30d_probability": purchase_scores,
+        "probability_alive": _nullable(alive, buyers),
+        "predicted_purchases_12m": _nullable(purchases, buyers),
+        "predicted_value_12m": _nullable(value, buyers),
+        "label_churned": part["label_churned"],
+        "label_purchased_30_days": part["label_purchased_30_days"],
+        "label_revenue_365_days": part["label_revenue_365_days"],
+        "model_version": pa.array([version] * part.num_rows, type=pa.string()),
+        "cutoff_at": part["cutoff_at"],
+    }
+    return pa.table(
+        {field.name: pc.cast(columns[field.name], field.type) for field in OUTPUT_SCHEMA},
+        schema=OUTPUT_SCHEMA,
+    )

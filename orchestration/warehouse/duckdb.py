@@ -25,6 +25,7 @@ from orchestration.privacy.masking import refresh_masked_file
 from orchestration.retention.engine import DuckDBRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import keep_audit, passed_audit
+from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
 from orchestration.warehouse.files import written_aside
 from orchestration.warehouse.interface import SyncLocation
@@ -316,6 +317,31 @@ class DuckDBWarehouse:
             return con.sql(f'select {names} from "{table}"').to_arrow_table()
         finally:
             con.close()
+
+    def read_build_table_batches(
+        self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    ) -> pa.RecordBatchReader:
+        names = "*" if columns is None else ", ".join(f'"{name}"' for name in columns)
+        con = open_read_only(self.build_db)
+        try:
+            reader = con.sql(f'select {names} from "{table}"').to_arrow_reader(batch_rows)
+        except BaseException:
+            con.close()
+            raise
+        return closing_reader(reader, con.close)
+
+    def write_build_table_batches(self, table: str, rows: pa.RecordBatchReader) -> int:
+        """Spooled to Parquet first: the stream may read this build file, which one process cannot
+        hold open read-only and for writing at once."""
+        with spooled_parquet(rows) as (path, count):
+            con = open_file(self.build_db)
+            try:
+                source = str(path).replace("'", "''")
+                con.execute(f"create or replace table \"{table}\" as select * from read_parquet('{source}')")
+                con.execute("checkpoint warehouse")
+            finally:
+                con.close()
+        return count
 
     def write_build_table(self, table: str, rows: pa.Table) -> None:
         con = open_file(self.build_db)

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from orchestration.retention.engine import Runner
 from orchestration.settings import Settings
+from orchestration.warehouse.batches import BATCH_ROWS
 from orchestration.warehouse.load import TableLoad
 
 
@@ -110,7 +111,17 @@ class Warehouse(Protocol):
 
     def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table: ...
 
+    def read_build_table_batches(
+        self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    ) -> pa.RecordBatchReader:
+        """A build table as a stream of record batches of at most `batch_rows` rows, typed as
+        read_build_table types it: a Python step holds one batch at a time, never the table."""
+
     def write_build_table(self, table: str, rows: pa.Table) -> None: ...
+
+    def write_build_table_batches(self, table: str, rows: pa.RecordBatchReader) -> int:
+        """Replace a build table with the stream `rows`, read a batch at a time (it may read from
+        another build table, through read_build_table_batches); the number of rows written."""
 
     def drop_build_table(self, table: str) -> None: ...
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
+from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import (
     TableLoad,
@@ -289,50 +291,68 @@ class PostgresWarehouse:
 
     def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A table of the build schema as Arrow, typed as DuckDB would type it (for Python steps that
-        run between dbt invocations). COPY streams it out as CSV; DuckDB parses it with the declared types."""
+        run between dbt invocations): read_build_table_batches, read to the end."""
+        return self.read_build_table_batches(table, columns).read_all()
+
+    def read_build_table_batches(
+        self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    ) -> pa.RecordBatchReader:
+        """A table of the build schema as a stream of Arrow batches, typed as DuckDB would type it. COPY
+        streams it out to a CSV file; DuckDB parses it with the declared types, a batch at a time (the
+        file is removed once the stream is read)."""
         schema = self.pg.build_schema
-        with self.connect() as con, con.cursor() as cur:
-            cur.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = %s and table_name = %s order by ordinal_position",
-                (schema, table),
-            )
-            declared = dict(cur.fetchall())
-            if not declared:
-                raise RuntimeError(
-                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
+        folder = Path(tempfile.mkdtemp(prefix="tessera-read-"))
+        csv = folder / "rows.csv"
+        try:
+            with self.connect() as con, con.cursor() as cur:
+                cur.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = %s and table_name = %s order by ordinal_position",
+                    (schema, table),
                 )
-            wanted = list(declared) if columns is None else columns
-            missing = [name for name in wanted if name not in declared]
-            if missing:
-                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
-            unknown = {
-                name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES
-            }
-            if unknown:
-                raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
-            names = ", ".join(f'"{name}"' for name in wanted)
-            cur.execute("set client_encoding to 'UTF8'")
-            cur.execute("set datestyle to 'ISO, YMD'")
-            with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-                with open(tmp.name, "w", encoding="utf-8") as handle:
+                declared = dict(cur.fetchall())
+                if not declared:
+                    raise RuntimeError(
+                        f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
+                    )
+                wanted = list(declared) if columns is None else columns
+                missing = [name for name in wanted if name not in declared]
+                if missing:
+                    raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+                unknown = {
+                    name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES
+                }
+                if unknown:
+                    raise RuntimeError(f"{schema}.{table}: no DuckDB type for the columns {unknown}")
+                names = ", ".join(f'"{name}"' for name in wanted)
+                cur.execute("set client_encoding to 'UTF8'")
+                cur.execute("set datestyle to 'ISO, YMD'")
+                with open(csv, "w", encoding="utf-8") as handle:
                     cur.copy_expert(
                         f'copy (select {names} from "{schema}"."{table}") to stdout with (format csv, null \'\\N\')',
                         handle,
                     )
-                types = ", ".join(
-                    f"'{name}': '{POSTGRES_TO_DUCKDB_TYPES[declared[name]]}'" for name in wanted
-                )
-                reader = duckdb.connect()
-                try:
-                    # A quoted \N or "" is a value, never null: only the unquoted marker is.
-                    return reader.sql(
-                        f"select * from read_csv('{tmp.name}', columns = {{{types}}}, header = false, "
-                        "auto_detect = false, nullstr = '\\N', allow_quoted_nulls = false, "
-                        "quote = '\"', escape = '\"')"
-                    ).to_arrow_table()
-                finally:
-                    reader.close()
+            types = ", ".join(f"'{name}': '{POSTGRES_TO_DUCKDB_TYPES[declared[name]]}'" for name in wanted)
+            reader = duckdb.connect()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+        def close() -> None:
+            reader.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+        try:
+            # A quoted \N or "" is a value, never null: only the unquoted marker is.
+            batches = reader.sql(
+                f"select * from read_csv('{csv}', columns = {{{types}}}, header = false, "
+                "auto_detect = false, nullstr = '\\N', allow_quoted_nulls = false, "
+                "quote = '\"', escape = '\"')"
+            ).to_arrow_reader(batch_rows)
+        except BaseException:
+            close()
+            raise
+        return closing_reader(batches, close)
 
     def write_build_table(self, table: str, rows: pa.Table) -> None:
         """Replace <build schema>.<table> with `rows`, in one transaction (_create_and_copy_in)."""
@@ -345,6 +365,22 @@ class PostgresWarehouse:
                 _create_and_copy_in(cur, writer, "written_rows", target, rows.schema)
         finally:
             writer.close()
+
+    def write_build_table_batches(self, table: str, rows: pa.RecordBatchReader) -> int:
+        """Replace <build schema>.<table> with the stream `rows`, in one transaction: spooled to Parquet
+        a batch at a time, then copied in as write_build_table copies a table."""
+        target = f'"{self.pg.build_schema}"."{table}"'
+        with spooled_parquet(rows) as (path, count):
+            writer = duckdb.connect()
+            try:
+                source = str(path).replace("'", "''")
+                writer.execute(f"create view written_rows as select * from read_parquet('{source}')")
+                with self.connect() as con, con.cursor() as cur:
+                    cur.execute(f"drop table if exists {target}")
+                    _create_and_copy_in(cur, writer, "written_rows", target, rows.schema)
+            finally:
+                writer.close()
+        return count
 
     def drop_build_table(self, table: str) -> None:
         with self.connect() as con, con.cursor() as cur:

@@ -50,6 +50,7 @@ from orchestration.person_sources.load import load_duckdb as load_person_sources
 from orchestration.retention.engine import Runner
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import keep_audit, passed_audit
+from orchestration.warehouse.batches import BATCH_ROWS, write_parquet
 from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
@@ -506,3 +507,78 @@ class SparkWarehouse(WithoutDemoLoaderTables):
 
     def scratch(self) -> contextlib.AbstractContextManager[Settings]:
         raise NotImplementedError(f"scratch (what-if) builds are {ISSUE}")
+
+    # -- record batches for the Python steps (issue #16, out of core) -------------------------------
+
+    def read_build_table_batches(
+        self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    ) -> pa.RecordBatchReader:
+        """read_build_table as a stream: the rows come through the Thrift server `batch_rows` at a
+        time (fetchmany), each batch typed as read_build_table types the table; the connection stays
+        open until the stream is read."""
+        stack = contextlib.ExitStack()
+        try:
+            cur = stack.enter_context(self.cursor())
+            schema = self._build_database(cur)
+            declared = self._columns(cur, schema, table)
+            if not declared:
+                raise RuntimeError(
+                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
+                )
+            wanted = list(declared) if columns is None else columns
+            missing = [name for name in wanted if name not in declared]
+            if missing:
+                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+            cur.execute(f"select {', '.join(ident(c) for c in wanted)} from {ident(schema)}.{ident(table)}")
+
+            def fetched() -> pa.RecordBatch | None:
+                rows = cur.fetchmany(batch_rows)
+                if not rows:
+                    return None
+                return pa.RecordBatch.from_pydict(
+                    {
+                        name: arrow_column([row[i] for row in rows], declared[name])
+                        for i, name in enumerate(wanted)
+                    }
+                )
+
+            first = fetched()
+        except BaseException:
+            stack.close()
+            raise
+        # A type arrow_column leaves to Arrow (decimals) is the one the first batch shows.
+        fields = (
+            first.schema
+            if first is not None
+            else pa.schema([(name, arrow_column([], declared[name]).type) for name in wanted])
+        )
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                batch = first
+                while batch is not None:
+                    yield batch if batch.schema == fields else batch.cast(fields)
+                    batch = fetched()
+            finally:
+                stack.close()
+
+        return pa.RecordBatchReader.from_batches(fields, batches())
+
+    def write_build_table_batches(self, table: str, rows: pa.RecordBatchReader) -> int:
+        """write_build_table for a stream: landed as Parquet a batch at a time where the workers read
+        it, then loaded."""
+        landing = self.spark.landing_dir / "written"
+        landing.mkdir(parents=True, exist_ok=True)
+        path = landing / f"{_checked(table)}.parquet"
+        count = write_parquet(rows, path)
+        with self.cursor() as cur:
+            target = f"{ident(self._build_database(cur))}.{ident(table)}"
+            cur.execute(f"drop table if exists {target}")
+            if count:
+                cur.execute(
+                    f"create table {target} using parquet as select * from parquet.`file://{path.resolve()}`"
+                )
+            else:  # an empty file has no row group to infer from: declare the columns
+                ddl = ", ".join(f"{ident(f.name)} {spark_type(f.type)}" for f in rows.schema)
+                cur.execute(f"create table {target} ({ddl}) using parquet")
+        return count

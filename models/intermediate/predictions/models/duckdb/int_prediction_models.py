@@ -1,11 +1,18 @@
 """The churn and purchase-in-30-days classifiers this build scores with, on DuckDB: the latest kept
 version while it still fits the data, else both fitted anew on the training snapshot as a new version
 (one row; orchestration/predictions/kept.py says when, prediction_model_store keeps the versions).
-On Postgres the pipeline's scoring step runs the same function between two dbt invocations (it reads the
-features to score them anyway).
+On Postgres the pipeline's scoring step runs the same function between two dbt invocations.
+
+Training reads only what it fits on: the training snapshot's customers with history outside the
+evaluation holdout (filtered here, in DuckDB), and only the classifiers' columns, in record batches.
 """
 
-from orchestration.predictions.scoring import train_or_reuse
+from orchestration.predictions.scoring import BATCH_ROWS, train_or_reuse
+
+FITTED_ON = (
+    "snapshot_name = 'training' and coalesce(cast(has_history as boolean), false) "
+    "and not coalesce(cast(is_evaluation_holdout as boolean), false)"
+)
 
 
 def model(dbt, session):
@@ -18,4 +25,9 @@ def model(dbt, session):
         .aggregate("count(*)")
         .fetchall()[0][0]
     )
-    return train_or_reuse(features.to_arrow_table, kept, training_rows=int(training_rows))
+    fitted_on = features.filter(FITTED_ON)
+
+    def read(columns):
+        return fitted_on.select(*columns).to_arrow_reader(BATCH_ROWS)
+
+    return train_or_reuse(read, kept, training_rows=int(training_rows))
