@@ -44,7 +44,7 @@ final as (
         cast(
             case when coalesce(sizes.member_count, 0) = 0 then 0.0
             else 1.0 * coalesce(pairs.overlap_count, 0) / sizes.member_count end
-            as double precision
+            as {{ tessera.type_double() }}
         ) as share_of_a
     from audience_names as names_a
     cross join audience_names as names_b
