@@ -24,6 +24,13 @@ from orchestration.warehouse.spark import arrow_column
             pa.timestamp("us"),
             [dt.datetime(2025, 3, 7, 13, 44, 40, 421170), dt.datetime(2025, 3, 7, 13, 44, 40), None],
         ),
+        # PyHive parses a timestamp column's text itself (the feature snapshots' cutoff_at arrived so).
+        (
+            "timestamp",
+            [dt.datetime(2025, 10, 28, 17, 49, 24, 876071), None],
+            pa.timestamp("us"),
+            [dt.datetime(2025, 10, 28, 17, 49, 24, 876071), None],
+        ),
         ("bigint", [1, None], pa.int64(), [1, None]),
         ("int", [7], pa.int32(), [7]),
         ("double", [0.5, None], pa.float64(), [0.5, None]),

@@ -56,11 +56,8 @@
         {%- endif -%}
     {%- endfor -%}
     {#- A view left from a model that no longer exists (or left its layer) would point at nothing. -#}
-    {%- set existing = run_query(
-        "select table_name from information_schema.tables where table_schema = '" ~ masked_schema ~ "'"
-    ) -%}
-    {%- for row in existing.rows if row[0] not in created -%}
-        {%- do run_query('drop view if exists ' ~ adapter.quote(masked_schema) ~ '.' ~ adapter.quote(row[0])) -%}
+    {%- for name in tessera.schema_relation_names(masked_schema) if name not in created -%}
+        {%- do run_query('drop view if exists ' ~ adapter.quote(masked_schema) ~ '.' ~ adapter.quote(name)) -%}
     {%- endfor -%}
     {%- do tessera.grant_masked_schema(masked_schema, created) -%}
     {#- run_query opened a transaction on the hook's connection; dbt would roll it back. -#}

@@ -25,8 +25,8 @@
 {% macro create_masking_salt(salt_relation) -%}
     create table if not exists {{ salt_relation }} as
     select {{ dbt.hash(dbt.concat([
-        dbt.cast('gen_random_uuid()', api.Column.translate_type('string')),
-        dbt.cast('gen_random_uuid()', api.Column.translate_type('string')),
+        dbt.cast(tessera.random_uuid(), api.Column.translate_type('string')),
+        dbt.cast(tessera.random_uuid(), api.Column.translate_type('string')),
     ])) }} as salt
 {%- endmacro %}
 

@@ -12,8 +12,7 @@
     {%- elif kind == 'distinct_count' -%}
         count(distinct {{ value }}) filter (where {{ condition }})
     {%- elif kind == 'distinct_list' -%}
-        string_agg(distinct cast({{ value }} as {{ dbt.type_string() }}), ', ' order by cast({{ value }} as {{ dbt.type_string() }}))
-            filter (where {{ condition }})
+        {{ tessera.distinct_list(value, condition) }}
     {%- elif kind == 'first' -%}
         {{ tessera.value_at_extreme(value, 'occurred_at', condition, 'first') }}
     {%- elif kind == 'last' -%}

@@ -220,12 +220,12 @@ all_journeys as (
     {%- endif %}
     {%- else %}
         select
-            cast(null as varchar) as journey_name,
-            cast(null as varchar) as customer_id,
-            cast(null as varchar) as entry_audience_name,
-            cast(null as varchar) as current_step,
-            cast(null as varchar) as status,
-            cast(null as varchar) as exit_reason,
+            cast(null as {{ tessera.type_varchar() }}) as journey_name,
+            cast(null as {{ tessera.type_varchar() }}) as customer_id,
+            cast(null as {{ tessera.type_varchar() }}) as entry_audience_name,
+            cast(null as {{ tessera.type_varchar() }}) as current_step,
+            cast(null as {{ tessera.type_varchar() }}) as status,
+            cast(null as {{ tessera.type_varchar() }}) as exit_reason,
             cast(null as integer) as step_reached,
             cast(null as boolean) as is_holdout,
             cast(null as boolean) as is_global_holdout,
@@ -242,12 +242,12 @@ all_journeys as (
 
 final as (
     select
-        cast(journey_name as varchar) as journey_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(entry_audience_name as varchar) as entry_audience_name,
-        cast(current_step as varchar) as current_step,
-        cast(status as varchar) as status,
-        cast(exit_reason as varchar) as exit_reason,
+        cast(journey_name as {{ tessera.type_varchar() }}) as journey_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
+        cast(entry_audience_name as {{ tessera.type_varchar() }}) as entry_audience_name,
+        cast(current_step as {{ tessera.type_varchar() }}) as current_step,
+        cast(status as {{ tessera.type_varchar() }}) as status,
+        cast(exit_reason as {{ tessera.type_varchar() }}) as exit_reason,
         cast(step_reached as integer) as step_reached,
         cast(is_holdout as boolean) as is_holdout,
         cast(is_global_holdout as boolean) as is_global_holdout,

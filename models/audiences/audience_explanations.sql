@@ -47,9 +47,9 @@ conditions as (
 
 final as (
     select
-        cast(audience_name as varchar) as audience_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(condition_name as varchar) as condition_name,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
+        cast(condition_name as {{ tessera.type_varchar() }}) as condition_name,
         cast(condition_position as integer) as condition_position,
         condition_value,
         is_member

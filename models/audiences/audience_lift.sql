@@ -124,11 +124,11 @@ arms as (
         outcome_name,
         count(case when not is_holdout then 1 end) as treatment_count,
         count(case when is_holdout then 1 end) as control_count,
-        avg(case when not is_holdout then cast(outcome_value as double precision) end) as treatment_mean,
-        avg(case when is_holdout then cast(outcome_value as double precision) end) as control_mean,
-        var_samp(case when not is_holdout then cast(outcome_value as double precision) end)
+        avg(case when not is_holdout then cast(outcome_value as {{ tessera.type_double() }}) end) as treatment_mean,
+        avg(case when is_holdout then cast(outcome_value as {{ tessera.type_double() }}) end) as control_mean,
+        var_samp(case when not is_holdout then cast(outcome_value as {{ tessera.type_double() }}) end)
             as treatment_variance,
-        var_samp(case when is_holdout then cast(outcome_value as double precision) end) as control_variance
+        var_samp(case when is_holdout then cast(outcome_value as {{ tessera.type_double() }}) end) as control_variance
     from per_member
     group by 1, 2
 ),
@@ -201,22 +201,22 @@ bounds as (
 
 final as (
     select
-        cast(audience_name as varchar) as audience_name,
-        cast(outcome_name as varchar) as outcome_name,
-        cast(outcome_kind as varchar) as outcome_kind,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
+        cast(outcome_name as {{ tessera.type_varchar() }}) as outcome_name,
+        cast(outcome_kind as {{ tessera.type_varchar() }}) as outcome_kind,
         cast(within_days as integer) as within_days,
         cast(treatment_count as bigint) as treatment_count,
         cast(control_count as bigint) as control_count,
-        cast(treatment_mean as double precision) as treatment_mean,
-        cast(control_mean as double precision) as control_mean,
-        cast(uplift as double precision) as uplift,
-        cast(uplift / nullif(control_mean, 0) as double precision) as relative_uplift,
+        cast(treatment_mean as {{ tessera.type_double() }}) as treatment_mean,
+        cast(control_mean as {{ tessera.type_double() }}) as control_mean,
+        cast(uplift as {{ tessera.type_double() }}) as uplift,
+        cast(uplift / nullif(control_mean, 0) as {{ tessera.type_double() }}) as relative_uplift,
         -- Rounded to 6 decimals.
         cast(
-            cast(ci_low as {{ dbt.type_numeric() }}) as double precision
+            cast(ci_low as {{ dbt.type_numeric() }}) as {{ tessera.type_double() }}
         ) as uplift_ci_low,
         cast(
-            cast(ci_high as {{ dbt.type_numeric() }}) as double precision
+            cast(ci_high as {{ dbt.type_numeric() }}) as {{ tessera.type_double() }}
         ) as uplift_ci_high,
         coalesce(
             treatment_count >= {{ min_arm_size }}

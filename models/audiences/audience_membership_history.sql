@@ -64,18 +64,18 @@ exited as (
 
 final as (
     select
-        cast(audience_name as varchar) as audience_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(change_kind as varchar) as change_kind,
-        cast('{{ invocation_id }}' as varchar) as build_id,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
+        cast(change_kind as {{ tessera.type_varchar() }}) as change_kind,
+        cast('{{ invocation_id }}' as {{ tessera.type_varchar() }}) as build_id,
         {{ tessera.utc_now() }} as changed_at
     from entered
     union all
     select
-        cast(audience_name as varchar) as audience_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(change_kind as varchar) as change_kind,
-        cast('{{ invocation_id }}' as varchar) as build_id,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
+        cast(change_kind as {{ tessera.type_varchar() }}) as change_kind,
+        cast('{{ invocation_id }}' as {{ tessera.type_varchar() }}) as build_id,
         {{ tessera.utc_now() }} as changed_at
     from exited
 )

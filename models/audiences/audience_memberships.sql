@@ -26,8 +26,8 @@ members as (
 
 final as (
     select
-        cast(audience_name as varchar) as audience_name,
-        cast(customer_id as varchar) as customer_id,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
         {{ tessera.hash_bucket("audience_name || ':' || customer_id") }} < holdout_percent as is_holdout,
         {{ tessera.hash_bucket("'global:' || customer_id") }} < {{ tessera.analyst_var('holdout_global_percent', 0) }} as is_global_holdout
     from members

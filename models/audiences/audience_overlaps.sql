@@ -43,8 +43,8 @@ final as (
         cast(coalesce(pairs.overlap_count, 0) as bigint) as overlap_count,
         cast(
             case when coalesce(sizes.member_count, 0) = 0 then 0.0
-            else 1.0 * coalesce(pairs.overlap_count, 0) / sizes.member_count end
-            as double precision
+            else {{ tessera.divide('1.0 * coalesce(pairs.overlap_count, 0)', 'sizes.member_count') }} end
+            as {{ tessera.type_double() }}
         ) as share_of_a
     from audience_names as names_a
     cross join audience_names as names_b

@@ -57,9 +57,9 @@ ranked as (
 
 final as (
     select
-        cast(priority_list_name as varchar) as priority_list_name,
-        cast(customer_id as varchar) as customer_id,
-        cast(audience_name as varchar) as audience_name,
+        cast(priority_list_name as {{ tessera.type_varchar() }}) as priority_list_name,
+        cast(customer_id as {{ tessera.type_varchar() }}) as customer_id,
+        cast(audience_name as {{ tessera.type_varchar() }}) as audience_name,
         cast(priority_rank as integer) as priority_rank,
         cast(audiences_qualified as bigint) as audiences_qualified,
         is_holdout,

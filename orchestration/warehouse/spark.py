@@ -139,12 +139,14 @@ _ARROW_TYPES = {
 
 def arrow_column(values: list[Any], declared: str) -> pa.Array:
     """One column fetched through the Thrift server as Arrow of its declared Spark type. The server
-    sends dates and timestamps as text ('2024-01-31', '2024-01-31 12:00:00.5'): parsed here, so the
-    Python steps get the types they get from DuckDB and Postgres."""
+    sends dates as text ('2024-01-31'), parsed here, so the Python steps get the types they get from
+    DuckDB and Postgres; PyHive already parses timestamps into datetimes (the text form is parsed too)."""
     wanted = _ARROW_TYPES.get(declared.lower())
     if wanted is None:  # decimals, arrays, maps: as PyHive gives them
         return pa.array(values)
-    if pa.types.is_date(wanted) or pa.types.is_timestamp(wanted):
+    if (pa.types.is_date(wanted) or pa.types.is_timestamp(wanted)) and any(
+        isinstance(v, str) for v in values
+    ):
         return pa.array(values, pa.string()).cast(wanted)
     return pa.array(values, wanted)
 

@@ -354,9 +354,10 @@ purchase_occasions as (
             as days_first_to_last_purchase,
         {{ dbt.datediff('min(order_date)', 'max(cutoff_at)', 'day') }}
             as days_first_purchase_to_cutoff,
-        sum(
-            case when order_date > first_order_date then day_revenue end
-        ) / nullif(count(*) - 1, 0) as repeat_purchase_mean_value
+        {{ tessera.divide(
+            'sum(case when order_date > first_order_date then day_revenue end)',
+            'nullif(count(*) - 1, 0)'
+        ) }} as repeat_purchase_mean_value
     from order_days_ranked
     group by 1, 2
 ),
@@ -416,10 +417,10 @@ final as (
         coalesce(activity_features.orders_count, 0) as orders_count,
         coalesce(activity_features.orders_90_days, 0) as orders_90_days,
         coalesce(activity_features.orders_365_days, 0) as orders_365_days,
-        cast(coalesce(activity_features.revenue_total, 0) as double precision)
+        cast(coalesce(activity_features.revenue_total, 0) as {{ tessera.type_double() }})
             as revenue_total,
         cast(
-            coalesce(activity_features.revenue_365_days, 0) as double precision
+            coalesce(activity_features.revenue_365_days, 0) as {{ tessera.type_double() }}
         ) as revenue_365_days,
         coalesce(activity_features.activities_30_days, 0) as activities_30_days,
         coalesce(activity_features.activities_90_days, 0) as activities_90_days,
@@ -442,14 +443,14 @@ final as (
             as support_tickets_90_days,
         coalesce(activity_features.support_tickets_365_days, 0)
             as support_tickets_365_days,
-        cast(survey_features.avg_nps_score as double precision)
+        cast(survey_features.avg_nps_score as {{ tessera.type_double() }})
             as avg_nps_score,
-        cast(survey_features.avg_csat_score as double precision)
+        cast(survey_features.avg_csat_score as {{ tessera.type_double() }})
             as avg_csat_score,
         purchase_occasions.repeat_purchases,
         purchase_occasions.days_first_to_last_purchase,
         purchase_occasions.days_first_purchase_to_cutoff,
-        cast(purchase_occasions.repeat_purchase_mean_value as double precision)
+        cast(purchase_occasions.repeat_purchase_mean_value as {{ tessera.type_double() }})
             as repeat_purchase_mean_value,
         case
             when snapshots.snapshot_name = 'training'
@@ -464,7 +465,7 @@ final as (
                 then
                     cast(
                         coalesce(labels.revenue_next_365_days, 0)
-                        as double precision
+                        as {{ tessera.type_double() }}
                     )
         end as label_revenue_365_days,
         snapshots.cutoff_at

@@ -2,7 +2,7 @@ with
 
 id_map as (
     select * from {{ ref('customer_id_map') }}
-    {#- A record node (person_record) is a record, not an identifier. -#}
+    {#- A record node (person_record) is a record, not an identifier. #}
     where is_active and identifier_type <> 'person_record'
 ),
 

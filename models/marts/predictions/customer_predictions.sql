@@ -50,14 +50,14 @@ final as (
     select
         ranked.customer_id,
         ranked.model_version,
-        cast(ranked.churn_probability as double precision) as churn_probability,
+        cast(ranked.churn_probability as {{ tessera.type_double() }}) as churn_probability,
         cast(floor(100 * ranked.churn_rank) as integer) as churn_percentile,
-        cast(ranked.purchase_30d_probability as double precision)
+        cast(ranked.purchase_30d_probability as {{ tessera.type_double() }})
             as purchase_30d_probability,
         cast(floor(100 * ranked.purchase_rank) as integer)
             as purchase_30d_percentile,
-        cast(ranked.probability_alive as double precision) as probability_alive,
-        cast(ranked.predicted_purchases_12m as double precision)
+        cast(ranked.probability_alive as {{ tessera.type_double() }}) as probability_alive,
+        cast(ranked.predicted_purchases_12m as {{ tessera.type_double() }})
             as predicted_purchases_12m,
         cast(ranked.predicted_value_12m as numeric(18, 2))
             as predicted_value_12m,

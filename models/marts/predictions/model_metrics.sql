@@ -245,7 +245,7 @@ metrics as (
         model_name,
         'training_rows' as metric_name,
         null as decile,
-        cast(row_count as double precision) as metric_value,
+        cast(row_count as {{ tessera.type_double() }}) as metric_value,
         row_count
     from training_rows
     union all
@@ -253,7 +253,7 @@ metrics as (
         'churn' as model_name,
         'builds_used' as metric_name,
         null as decile,
-        cast(builds_used as double precision) as metric_value,
+        cast(builds_used as {{ tessera.type_double() }}) as metric_value,
         churn_training_rows as row_count
     from prediction_models
     where model_version is not null
@@ -262,7 +262,7 @@ metrics as (
         'purchase_30d' as model_name,
         'builds_used' as metric_name,
         null as decile,
-        cast(builds_used as double precision) as metric_value,
+        cast(builds_used as {{ tessera.type_double() }}) as metric_value,
         purchase_30d_training_rows as row_count
     from prediction_models
     where model_version is not null
@@ -271,7 +271,7 @@ metrics as (
         model_name,
         'scored_rows' as metric_name,
         null as decile,
-        cast(row_count as double precision) as metric_value,
+        cast(row_count as {{ tessera.type_double() }}) as metric_value,
         row_count
     from current_rows
 ),
@@ -280,7 +280,7 @@ identity_metrics as (
     select
         model_version,
         'training_rows' as metric_name,
-        cast(training_records as double precision) as metric_value,
+        cast(training_records as {{ tessera.type_double() }}) as metric_value,
         training_records as row_count,
         trained_at,
         train_reason,
@@ -290,7 +290,7 @@ identity_metrics as (
     select
         model_version,
         'builds_used' as metric_name,
-        cast(builds_used as double precision) as metric_value,
+        cast(builds_used as {{ tessera.type_double() }}) as metric_value,
         training_records as row_count,
         trained_at,
         train_reason,
@@ -305,7 +305,7 @@ final as (
         dates.model_version,
         metrics.metric_name,
         cast(metrics.decile as integer) as decile,
-        cast(metrics.metric_value as double precision) as metric_value,
+        cast(metrics.metric_value as {{ tessera.type_double() }}) as metric_value,
         cast(metrics.row_count as bigint) as row_count,
         dates.training_cutoff_at,
         dates.scored_at,
@@ -338,7 +338,7 @@ final as (
         cast(model_version as {{ dbt.type_string() }}) as model_version,
         metric_name,
         cast(null as integer) as decile,
-        cast(metric_value as double precision) as metric_value,
+        cast(metric_value as {{ tessera.type_double() }}) as metric_value,
         cast(row_count as bigint) as row_count,
         cast(null as timestamp) as training_cutoff_at,
         cast(null as timestamp) as scored_at,

@@ -98,7 +98,7 @@ orders_source_rows as (
                 ,
                 cast(
                     {{ tessera.trait_aggregate(trait, condition[trait.name]) }}
-                    as {{ trait.data_type }}
+                    as {{ tessera.data_type(trait.data_type) }}
                 ) as {{ trait.name }}
             {%- endfor %}
         from {{ source }}_source_rows as source_rows
@@ -115,7 +115,7 @@ orders_source_rows as (
                 ,
                 cast(
                     {{ tessera.trait_aggregate(trait, grouping.condition) }}
-                    as {{ trait.data_type }}
+                    as {{ tessera.data_type(trait.data_type) }}
                 ) as {{ trait.name }}
             {%- endfor %}
         from {{ grouping.source }}_source_rows as source_rows
@@ -347,15 +347,15 @@ rfm_scores as (
 
 final as (
     select
-        cast(scored.customer_id as varchar) as customer_id
+        cast(scored.customer_id as {{ tessera.type_varchar() }}) as customer_id
         {%- for trait in registry %}
             ,
             scored.{{ trait.name }}
         
             {%- endfor %},
         cast(
-            scored.lifetime_revenue / nullif(scored.orders_count, 0)
-            as double precision
+            {{ tessera.divide('scored.lifetime_revenue', 'nullif(scored.orders_count, 0)') }}
+            as {{ tessera.type_double() }}
         ) as average_order_value,
         cast(scored.days_since_last_order as bigint) as days_since_last_order,
         cast(case
@@ -364,14 +364,14 @@ final as (
             when scored.days_since_last_order <= 90 then 'warm'
             when scored.days_since_last_order <= 365 then 'lapsing'
             else 'lapsed'
-        end as varchar) as recency_bucket,
+        end as {{ tessera.type_varchar() }}) as recency_bucket,
         cast(rfm_scores.rfm_recency_score as integer) as rfm_recency_score,
         cast(rfm_scores.rfm_frequency_score as integer) as rfm_frequency_score,
         cast(rfm_scores.rfm_monetary_score as integer) as rfm_monetary_score,
-        cast(scored.email_opens_90_days as double precision)
+        cast(scored.email_opens_90_days as {{ tessera.type_double() }})
         / nullif(scored.email_sends_90_days, 0)
             as email_open_rate_90_days,
-        cast(scored.email_clicks_90_days as double precision)
+        cast(scored.email_clicks_90_days as {{ tessera.type_double() }})
         / nullif(scored.email_sends_90_days, 0)
             as email_click_rate_90_days,
         cast(coalesce(abandoned_carts.cart_abandonment_count, 0) as bigint)

@@ -26,7 +26,7 @@ final as (
             as churn_training_rows,
         cast(purchase_30d_training_rows as {{ dbt.type_bigint() }})
             as purchase_30d_training_rows,
-        cast(training_seconds as double precision) as training_seconds,
+        cast(training_seconds as {{ tessera.type_double() }}) as training_seconds,
         cast(definition_fingerprint as {{ dbt.type_string() }})
             as definition_fingerprint,
         cast(churn_model as {{ dbt.type_string() }}) as churn_model,
