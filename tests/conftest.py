@@ -38,6 +38,9 @@ shutil.copyfile(
 _PG_DATABASE = os.environ.get("TESSERA_TEST_PG_DATABASE", "test")
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 TEST_PG_DATABASE = f"{_PG_DATABASE}_{_WORKER}" if _WORKER else _PG_DATABASE
+# The Postgres demo (tests/test_postgres.py) builds in a database of its own under pytest-xdist: one worker
+# builds it while both read it, and no other world's build replaces the raw_* schemas it reads.
+POSTGRES_DEMO_DATABASE = f"{_PG_DATABASE}_demo" if _WORKER else _PG_DATABASE
 
 # Seconds each xdist group took in a measured run of the whole suite (pytest_collection_modifyitems).
 GROUP_SECONDS = Path(__file__).parent / "group_seconds.json"
@@ -193,7 +196,7 @@ def require_postgres() -> None:
 
 
 def _prepare_postgres() -> None:
-    """Create this worker's database, and the role every Postgres build grants the masked views to
+    """Create this worker's database (and the Postgres demo's), and the role every Postgres build grants the masked views to
     (the default of macros/privacy/masking_warehouse.sql). Roles are cluster-wide: two workers'
     first builds must not race to create it."""
     try:
@@ -208,9 +211,10 @@ def _prepare_postgres() -> None:
     try:
         with con.cursor() as cur:
             cur.execute("select pg_advisory_lock(hashtext('tessera-tests'))")
-            cur.execute("select 1 from pg_database where datname = %s", (TEST_PG_DATABASE,))
-            if cur.fetchone() is None:
-                cur.execute(f'create database "{TEST_PG_DATABASE}"')
+            for database in (TEST_PG_DATABASE, POSTGRES_DEMO_DATABASE):
+                cur.execute("select 1 from pg_database where datname = %s", (database,))
+                if cur.fetchone() is None:
+                    cur.execute(f'create database "{database}"')
             cur.execute("select 1 from pg_roles where rolname = 'tessera_masked_reader'")
             if cur.fetchone() is None:
                 cur.execute("create role tessera_masked_reader nologin")

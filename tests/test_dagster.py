@@ -257,3 +257,27 @@ def test_a_target_folder_without_a_parse_starts_from_the_projects(tmp_path, monk
     pipeline.seed_partial_parse(parsed)
     assert (fresh / "partial_parse.msgpack").read_bytes() == b"project"
     assert (parsed / "partial_parse.msgpack").read_bytes() == b"its own"
+
+
+def test_a_full_dbt_parse_is_told_with_dbts_reason(tmp_path):
+    """The Dagster build logs why an invocation parsed the whole project, from dbt's log in either format
+    (text; JSON lines, as dagster-dbt asks for), rotated or not; an invocation that reused its partial
+    parse has no reason."""
+    from orchestration.build.project import full_parse_reasons
+
+    text, as_json, reused = tmp_path / "text", tmp_path / "json", tmp_path / "reused"
+    for folder in (text, as_json, reused):
+        folder.mkdir()
+    (text / "dbt.log").write_text(
+        "01:15:30  Running with dbt=1.11.16\n01:15:38  Unable to do partial parsing because profile has changed\n"
+    )
+    message = "Unable to do partial parsing because saved manifest not found. Starting full parse."
+    (as_json / "dbt.log.1").write_text(json.dumps({"info": {"level": "info", "msg": message}}) + "\n")
+    (as_json / "dbt.log").write_text(json.dumps({"info": {"msg": "Completed successfully"}}) + "\n")
+    (reused / "dbt.log").write_text(
+        "Partial parsing enabled: 0 files deleted, 0 files added, 5 files changed.\n"
+    )
+    assert full_parse_reasons(text) == ["profile has changed"]
+    assert full_parse_reasons(as_json) == ["saved manifest not found. Starting full parse."]
+    assert full_parse_reasons(reused) == []
+    assert full_parse_reasons(tmp_path / "no log") == []

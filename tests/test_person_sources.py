@@ -19,8 +19,7 @@ from orchestration.person_sources import PersonSourceConfigError, PersonSourceLo
 from orchestration.person_sources.check import check_sources
 from orchestration.person_sources.load import load_duckdb, load_postgres
 from orchestration.warehouse.registry import get_warehouse
-from tests.conftest import require_postgres
-from tests.test_postgres import PG
+from tests.conftest import TEST_PG_DATABASE, require_postgres
 from tests.worlds import crm_contact, dbt_unit_tests_run_once, shop_customer, world_settings, write_world
 
 VISITORS_CSV = textwrap.dedent(
@@ -72,6 +71,8 @@ DECLARATION = textwrap.dedent(
 )
 
 LEGACY_SCHEMA = "person_sources_legacy"
+# This worker's database (tests/conftest.py).
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE}
 
 
 def _declare(settings, schema: str = LEGACY_SCHEMA) -> None:

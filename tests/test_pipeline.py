@@ -121,6 +121,20 @@ def test_the_build_checks_source_freshness_for_the_syncs(published, settings):
     assert not [r["unique_id"] for r in results if r["status"] == "error" and not is_empty_source(r)]
 
 
+def test_the_dagster_runs_dbt_commands_reuse_the_projects_parse(published):
+    """The freshness check and the build of one Dagster run start from the parse the run's definitions were
+    loaded from (the same profile, vars and environment): dbt parses only what changed, not the whole
+    project. Each invocation logs which it did (orchestration/build/assets/dbt.py)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        messages = [entry.user_message for entry in instance.all_logs(published.run_id)]
+    assert not [m for m in messages if "parsed the whole project" in m]
+    reused = [m for m in messages if "from the project's partial parse" in m]
+    assert any(m.startswith("dbt source freshness:") for m in reused), reused
+    assert any(m.startswith("dbt build:") for m in reused), reused
+
+
 def test_a_stale_source_is_reported_by_name_and_an_empty_one_is_not(tmp_path, caplog):
     """A raw table last loaded weeks ago fails dbt's freshness check and is logged by name; an empty table
     (a source this company does not have) counts as empty, not stale."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -12,10 +13,14 @@ import duckdb
 import pytest
 
 from orchestration.settings import Settings
-from tests.conftest import TEST_CUSTOMERS, TEST_PG_DATABASE, TEST_SEED, require_postgres
+from tests.conftest import POSTGRES_DEMO_DATABASE, TEST_CUSTOMERS, TEST_SEED, require_postgres
 from tests.parity import assert_same_outcome, probabilistic_outcome
+from tests.worlds import run_wide_folder
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": TEST_PG_DATABASE}
+# The Postgres demo builds in a database of its own (tests/conftest.py, POSTGRES_DEMO_DATABASE): the worker
+# that builds it may go on to build other Postgres worlds in its own database, whose raw_* schemas have the
+# same names, while the tests comparing the demo with DuckDB's world run on the other worker.
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": POSTGRES_DEMO_DATABASE}
 POSTGRES_ENV = {
     "TESSERA_PG_DATABASE": PG["dbname"],
     "TESSERA_PG_SCHEMA": "tessera_ci",
@@ -25,9 +30,28 @@ POSTGRES_ENV = {
 MASKED_ROLE = "privacy_data_masked_reader"
 
 
-@pytest.fixture(scope="module")
-def postgres_run(demo_data, settings, session_dir):
+@pytest.fixture(scope="session")
+def postgres_run(demo_data, settings, session_dir, tmp_path_factory):
+    """`tessera demo` on Postgres (the Dagster job a user runs), once per test run: the first worker to ask
+    builds it while the others wait (a file lock), and all read its outcome. The tests that need only this
+    world run apart from the session's Dagster worker (tests/conftest.py groups them by module, as this
+    fixture is not a module's), so the build runs beside the DuckDB world's instead of after it; those
+    comparing it with the DuckDB world run on the Dagster worker and find it built."""
     require_postgres()
+    shared = run_wide_folder(tmp_path_factory) / "postgres-demo-run.json"
+    with open(shared.with_name(f"{shared.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not shared.exists():
+            done = _postgres_demo(demo_data, settings, session_dir, shared.with_name("postgres-demo-target"))
+            shared.write_text(json.dumps([done.args, done.returncode, done.stdout, done.stderr]))
+    completed = subprocess.CompletedProcess(*json.loads(shared.read_text()))
+    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
+    return completed
+
+
+def _postgres_demo(demo_data, settings, session_dir, dbt_target: Path) -> subprocess.CompletedProcess:
+    """Run `tessera demo` on Postgres over the session's generated files; its dbt target folder is
+    `dbt_target` (the project's target/ holds the session's DuckDB parse, which the Dagster worker reads)."""
     import psycopg2
 
     # Start from nothing, as the DuckDB world does: raw schemas belong to the database, which every
@@ -52,13 +76,14 @@ def postgres_run(demo_data, settings, session_dir):
         **POSTGRES_ENV,
         "TESSERA_PG_MASKED_ROLE": MASKED_ROLE,
         "DAGSTER_HOME": str(session_dir / "dagster_home"),
+        "DBT_TARGET_PATH": str(dbt_target),
         # A wide console, so rich never wraps the summary lines the assertions read.
         "COLUMNS": "200",
     }
     # The main Postgres world runs every dbt unit test, which other Postgres worlds of the same
     # configuration leave out (tests/worlds.py, dbt_unit_tests_run_once).
     env.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)
-    completed = subprocess.run(
+    return subprocess.run(
         [
             str(Path(sys.executable).parent / "tessera"),
             "demo",
@@ -74,8 +99,6 @@ def postgres_run(demo_data, settings, session_dir):
         text=True,
         timeout=1200,
     )
-    assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
-    return completed
 
 
 def _pg_query(sql: str) -> list[tuple]:

@@ -252,16 +252,25 @@ def run_dbt(settings: Settings, args: list[str], *, target: str | None = None) -
     return json.loads(results_path.read_text())
 
 
-def check_source_freshness(settings: Settings) -> dict[str, int]:
+def check_source_freshness(
+    settings: Settings, run: Callable[[list[str]], Any] | None = None
+) -> dict[str, int]:
     """`dbt source freshness` over the loaded raw tables, written to `settings.freshness_path`, where the
     syncs read it (a sync holds its removals after a failed check, orchestration/sync/holds.py).
 
     A stale source does not stop the build: it is counted and logged by source name, and the syncs
     decide what it means for deletes. An empty table has no load time (dbt reports 0001-01-01): it is
-    counted as `empty`, not as stale. Returns the number of sources per status."""
+    counted as `empty`, not as stale. Returns the number of sources per status. `run` runs the dbt
+    command (its arguments, without the analyst vars); by default a subprocess in the build folder. The
+    Dagster build passes its own dbt resource: the same profile as its `dbt build`, so dbt reuses the
+    project's partial parse instead of parsing the whole project for a profile of its own."""
     path = settings.freshness_path
     path.unlink(missing_ok=True)
-    _dbt(settings, ["source", "freshness", "--output", str(path)], output=False)
+    args = ["source", "freshness", "--output", str(path)]
+    if run is None:
+        _dbt(settings, args, output=False)
+    else:
+        run(args)
     if not path.exists():
         raise RuntimeError("dbt source freshness wrote no results (a parse or connection error?)")
     statuses: dict[str, int] = {}

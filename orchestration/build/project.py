@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -49,6 +51,31 @@ class TesseraDbtCli(DbtCliResource):
         (`fetch_row_counts`, `fetch_column_metadata`), which Tessera does not ask for. dagster-dbt takes
         a missing adapter as "no such metadata"."""
         return None
+
+
+# What dbt logs (at info level, to dbt.log) when it cannot reuse the target folder's partial parse.
+_FULL_PARSE = "Unable to do partial parsing because "
+
+
+def full_parse_reasons(log_dir: Path) -> list[str]:
+    """Why the dbt invocations that logged to `log_dir` parsed the whole project rather than only what
+    changed since the partial parse they started from, in dbt's words ("profile has changed", "saved
+    manifest not found"); empty when they reused it (or wrote no log). dbt.log may be in text or JSON
+    lines (dagster-dbt's), and rotated (dbt.log.1, …: the parse is logged at the start)."""
+    reasons = []
+    for path in sorted(log_dir.glob("dbt.log*")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if _FULL_PARSE not in line:
+                continue
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError, AttributeError, TypeError):
+                    line = str(json.loads(line)["info"]["msg"])
+            reasons.append(line.split(_FULL_PARSE, 1)[1].strip())
+    return reasons
 
 
 def dbt_cli(project: DbtProject) -> TesseraDbtCli:

@@ -2,7 +2,9 @@
 
 import json
 import shutil
+import time
 from collections.abc import Generator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetsDefinition, Failure
@@ -11,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
-from orchestration.build.project import TesseraDbtCli, dbt_project
+from orchestration.build.project import TesseraDbtCli, dbt_project, full_parse_reasons
 from orchestration.build.unit_tests import code_fingerprint, unit_tests_when_code_changed, verified_code
 from orchestration.settings import Settings
 from orchestration.warehouse.postgres_sandbox import SANDBOX_TARGET
@@ -45,14 +47,41 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         warehouse.ensure_build()
         # Audience definitions are checked before anything runs: a rule that does not validate, or an
         # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
+        started = time.monotonic()
         try:
             checked = check_audiences(settings, private=False)
         except (AudienceConfigError, AudienceSqlRefused) as exc:
             raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
-        context.log.info("audiences checked: %d models are single SELECTs", len(checked.models_checked))
+        context.log.info(
+            "audiences checked in %.1f s: %d models are single SELECTs",
+            time.monotonic() - started,
+            len(checked.models_checked),
+        )
+
         # dbt's freshness check of the raw tables just loaded: a stale source does not stop the build,
-        # but the syncs hold their removals after it (orchestration/sync/holds.py).
-        freshness = check_source_freshness(settings)
+        # but the syncs hold their removals after it (orchestration/sync/holds.py). Run by this asset's
+        # dbt resource, as the build is: the same profile, vars and environment, so dbt starts from the
+        # project's partial parse (a profile of its own would make it parse the whole project).
+        def freshness_check(args: list[str]) -> None:
+            started = time.monotonic()
+            invocation = dbt.cli(dbt_vars_args(args), raise_on_error=False, manifest=project.manifest_path)
+            invocation.wait()
+            log_parse(invocation.target_path, "source freshness", time.monotonic() - started)
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+        def log_parse(log_dir: Path, what: str, seconds: float) -> None:
+            reasons = full_parse_reasons(log_dir)
+            if reasons:
+                context.log.warning(
+                    "dbt %s parsed the whole project (%s) in a %.1f s invocation",
+                    what,
+                    "; ".join(dict.fromkeys(reasons)),
+                    seconds,
+                )
+            else:
+                context.log.info("dbt %s: %.1f s, from the project's partial parse", what, seconds)
+
+        freshness = check_source_freshness(settings, freshness_check)
         context.log.info("source freshness: %s", ", ".join(f"{n} {s}" for s, n in sorted(freshness.items())))
 
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
@@ -60,11 +89,13 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         def dagster_build(
             selection: list[str], runner: DbtCliResource = dbt
         ) -> Generator[Any, None, list[dict]]:
+            started = time.monotonic()
             invocation = runner.cli(
                 dbt_vars_args(["build", *selection]), context=context, raise_on_error=False
             )
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
+            log_parse(invocation.target_path, "build", time.monotonic() - started)
             shutil.rmtree(invocation.target_path, ignore_errors=True)
             return results
 
