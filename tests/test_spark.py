@@ -9,7 +9,9 @@ run it yet. Run it with
 It starts a standalone master, two workers and a Thrift server from pyspark's own scripts (on ports
 of its own, state in a temporary folder, so a `make spark-up` cluster is left alone), loads a tiny
 generated world through SparkWarehouse, runs `dbt build` of the seeds, staging and the models past
-staging that no Python step precedes (SELECTION) on the cluster, checks what it built, publishes it
+staging that no Python step precedes (SELECTION) on the cluster, then the matching step, the identity
+layer and the marts (AFTER_MATCHING, MARTS), the scoring step and what it feeds (AFTER_SCORING), compares
+them with a DuckDB build of the same world, checks what it built, publishes it
 (write-audit-publish: views in the published database over the build's database), builds again from
 the published state and publishes that, with a reader querying the published views throughout, and
 stops the cluster.
@@ -492,8 +494,9 @@ def test_seeds_land_on_spark_exactly_as_written(spark_world):
 def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_identity):
     """The same world through the identity layer on both warehouses: the components (min-label
     propagation in Spark SQL against scipy), the deterministic ones, the Splink model and pairs (the
-    matching step fed from Spark), the links and edges, the customer ids and every record's customer
-    (floats to 1e-9)."""
+    matching step fed from Spark), the links and edges, the customer ids and every record's customer;
+    then the marts, the prediction features, the scores of the scoring step fed from Spark, the
+    predictions and the traits (PARITY_COLUMNS; floats to 1e-9)."""
     warehouse, _, _, results, built, (_, _, build) = spark_world
     statuses = {
         r["unique_id"].split(".")[-1]: r["status"] for r in results if r["unique_id"].startswith("model.")
