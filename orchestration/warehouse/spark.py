@@ -142,7 +142,10 @@ def arrow_column(values: list[Any], declared: str) -> pa.Array:
     sends dates as text ('2024-01-31'), parsed here, so the Python steps get the types they get from
     DuckDB and Postgres; PyHive already parses timestamps into datetimes (the text form is parsed too)."""
     wanted = _ARROW_TYPES.get(declared.lower())
-    if wanted is None:  # decimals, arrays, maps: as PyHive gives them
+    decimal = re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", declared.strip().lower())
+    if decimal:  # the declared precision, whatever the values seen: one batch types as the next
+        wanted = pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+    if wanted is None:  # arrays, maps: as PyHive gives them
         return pa.array(values)
     if (pa.types.is_date(wanted) or pa.types.is_timestamp(wanted)) and any(
         isinstance(v, str) for v in values
@@ -461,24 +464,9 @@ class SparkWarehouse(WithoutDemoLoaderTables):
             return None
 
     def read_build_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
-        """A build table as Arrow (fetched through the Thrift server: fine for the step-sized tables the
-        Python steps read; a Spark-side reader for large ones is part of issue #17)."""
-        with self.cursor() as cur:
-            schema = self._build_database(cur)
-            declared = self._columns(cur, schema, table)
-            if not declared:
-                raise RuntimeError(
-                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
-                )
-            wanted = list(declared) if columns is None else columns
-            missing = [name for name in wanted if name not in declared]
-            if missing:
-                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
-            cur.execute(f"select {', '.join(ident(c) for c in wanted)} from {ident(schema)}.{ident(table)}")
-            rows = cur.fetchall()
-        return pa.table(
-            {name: arrow_column([row[i] for row in rows], declared[name]) for i, name in enumerate(wanted)}
-        )
+        """A build table as Arrow, fetched through the Thrift server: read_build_table_batches, read to
+        the end."""
+        return self.read_build_table_batches(table, columns).read_all()
 
     def write_build_table(self, table: str, rows: pa.Table) -> None:
         """Replace <build>.<table> with `rows`: landed as Parquet where the workers read it, then loaded."""
@@ -548,7 +536,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         except BaseException:
             stack.close()
             raise
-        # A type arrow_column leaves to Arrow (decimals) is the one the first batch shows.
+        # A type arrow_column leaves to Arrow (arrays, maps) is the one the first batch shows.
         fields = (
             first.schema
             if first is not None
