@@ -15,6 +15,18 @@ import pyarrow.parquet as pq
 BATCH_ROWS = 100_000
 
 
+def wanted_columns(relation: str, declared: dict[str, str], columns: list[str] | None) -> list[str]:
+    """The columns a step asked for (all, when it named none) of a build table whose columns are
+    `declared`; a table that does not exist, or lacks a column, is a clear error."""
+    if not declared:
+        raise RuntimeError(f"{relation} does not exist: the dbt invocation before this step did not build it")
+    wanted = list(declared) if columns is None else columns
+    missing = [name for name in wanted if name not in declared]
+    if missing:
+        raise RuntimeError(f"{relation} lacks the columns {missing}")
+    return wanted
+
+
 def closing_reader(reader: pa.RecordBatchReader, close: Callable[[], None]) -> pa.RecordBatchReader:
     """`reader`, with `close` called once it is read to the end, fails, or is dropped unread (the
     connection or file it reads from lives until then)."""

@@ -21,7 +21,7 @@ from orchestration.person_sources.load import load_postgres as load_person_sourc
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
-from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet
+from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet, wanted_columns
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.load import (
     TableLoad,
@@ -311,14 +311,7 @@ class PostgresWarehouse:
                     (schema, table),
                 )
                 declared = dict(cur.fetchall())
-                if not declared:
-                    raise RuntimeError(
-                        f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
-                    )
-                wanted = list(declared) if columns is None else columns
-                missing = [name for name in wanted if name not in declared]
-                if missing:
-                    raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+                wanted = wanted_columns(f"{schema}.{table}", declared, columns)
                 unknown = {
                     name: declared[name] for name in wanted if declared[name] not in POSTGRES_TO_DUCKDB_TYPES
                 }

@@ -50,7 +50,7 @@ from orchestration.person_sources.load import load_duckdb as load_person_sources
 from orchestration.retention.engine import Runner
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import keep_audit, passed_audit
-from orchestration.warehouse.batches import BATCH_ROWS, write_parquet
+from orchestration.warehouse.batches import BATCH_ROWS, wanted_columns, write_parquet
 from orchestration.warehouse.interface import SyncLocation, WithoutDemoLoaderTables
 from orchestration.warehouse.load import TableLoad, drift, person_source_loads, raw_files
 from orchestration.warehouse.raw_contract import LOAD_STAMP, check_raw_files, optional_missing, raw_contract
@@ -511,14 +511,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
             cur = stack.enter_context(self.cursor())
             schema = self._build_database(cur)
             declared = self._columns(cur, schema, table)
-            if not declared:
-                raise RuntimeError(
-                    f"{schema}.{table} does not exist: the dbt invocation before this step did not build it"
-                )
-            wanted = list(declared) if columns is None else columns
-            missing = [name for name in wanted if name not in declared]
-            if missing:
-                raise RuntimeError(f"{schema}.{table} lacks the columns {missing}")
+            wanted = wanted_columns(f"{schema}.{table}", declared, columns)
             cur.execute(f"select {', '.join(ident(c) for c in wanted)} from {ident(schema)}.{ident(table)}")
 
             def fetched() -> pa.RecordBatch | None:
