@@ -191,6 +191,16 @@ def test_spark_compiled_sql_may_read_only_its_refs_in_the_build_database():
             check_sandboxed("evil", sql, "spark", allowed_relations=reads)
 
 
+def test_spark_hash_bucket_passes_on_spark_only():
+    """spark__hash_bucket compiles to conv(), allowed for Spark (audience_memberships and audience_lift
+    use it); DuckDB and Postgres keep refusing a function they do not have."""
+    sql = f"select customer_id from {ORDERS} where cast(cast(conv(substr(md5(customer_id), 1, 8), 16, 10) as bigint) % 100 as integer) < 10"
+    assert check_sandboxed("fine", sql, "spark") is not None
+    for dialect in ("duckdb", "postgres"):
+        with pytest.raises(AudienceSqlRefused, match=r"function conv\(\)"):
+            check_sandboxed("evil", sql, dialect)
+
+
 def test_spark_rules_are_spark_only():
     """DuckDB and Postgres keep their rules: a `${` in a string is text there."""
     sql = f"select customer_id from {ORDERS} where note <> '${{not a variable}}'"

@@ -558,7 +558,7 @@ CANARY = "tessera-canary-7f3a"
 
 def test_audiences_journeys_and_syncs_build_on_spark_in_the_sandbox(spark_world):
     """The analyst audiences built with the sandbox's pre-hook, and everything after them passed."""
-    _, _, _, results, built, _ = spark_world
+    _, _, _, results, built, (_, root, _) = spark_world
     statuses = {r["unique_id"]: r["status"] for r in results}
     ours = {
         uid: status
@@ -579,6 +579,23 @@ def test_audiences_journeys_and_syncs_build_on_spark_in_the_sandbox(spark_world)
     assert any(uid.startswith("test.") for uid in ours)
     failed = {uid: status for uid, status in ours.items() if status not in ("success", "pass")}
     assert not failed, (failed, built.stdout[-3000:])
+    # What the build's audience check (check_audiences, target spark) runs on the compiled SQL: every
+    # model in models/audiences/, as compiled for Spark, passes the sandbox's Spark rules.
+    from orchestration.audiences.check import readable_relations
+    from orchestration.audiences.sqlcheck import check_sandboxed, relation_parts
+
+    target = root / "dbt-target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    checked = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/audiences/"):
+            sql = (target / "compiled" / "tessera" / node["original_file_path"]).read_text()
+            reads = {relation_parts(r, "spark") for r in readable_relations(manifest, node["unique_id"])}
+            check_sandboxed(node["name"], sql, "spark", what="compiled SQL", allowed_relations=reads)
+            checked.append(node["name"])
+    assert {"audience_memberships", "audience_lift", "audience_last_season_matchgoers_near_store"} <= set(
+        checked
+    )
 
 
 def test_the_spark_sandbox_refuses_files_and_substitution_and_reads_nothing(spark_world, tmp_path):
