@@ -114,6 +114,102 @@ def test_hostile_sql_is_refused_naming_the_rule_and_the_offender(sql, offender, 
         assert offender in message, message
 
 
+# Spark's own ways out (dialect "spark", the spark target): (hostile SQL, what the refusal must name).
+SPARK_HOSTILE = [
+    # path-qualified reads: any file the cluster can read, whatever the format
+    ("select customer_id from parquet.`file:///etc/passwd`", "'parquet.`file:///etc/passwd`'"),
+    ("select value as customer_id from text.`/etc/passwd`", "(rule: files)"),
+    ("select _c0 as customer_id from csv.`/etc/passwd`", "(rule: files)"),
+    ("select * from json.`/tmp/x.json`", "(rule: files)"),
+    ("select * from binaryFile.`/etc/passwd`", "(rule: files)"),
+    ("select * from `org.apache.spark.sql.execution.datasources.text`.`/etc/passwd`", "(rule: files)"),
+    (
+        f"select customer_id from {ORDERS} where customer_id in (select value from text.`/etc/passwd`)",
+        "text.",
+    ),
+    ("with a as (select * from text.`/etc/passwd`) select value as customer_id from a", "(rule: files)"),
+    ("select * from read_files('/etc/passwd')", "table function read_files()"),
+    # Java calls
+    ("select reflect('java.lang.System', 'getenv', 'HOME') as customer_id", "function reflect()"),
+    ("select java_method('java.lang.System', 'getenv', 'HOME') as customer_id", "function java_method()"),
+    ("select try_reflect('java.lang.Runtime', 'getRuntime') as customer_id", "function try_reflect()"),
+    ("select `reflect`('java.lang.System', 'exit', 1) as customer_id", "function reflect()"),
+    # programs, jars, functions, settings, session variables
+    (
+        f"select transform(customer_id) using 'cat /etc/passwd' as (customer_id) from {ORDERS}",
+        "(rule: transform)",
+    ),
+    ("add jar /tmp/evil.jar", "statement, not a SELECT"),
+    ("add file /etc/passwd", "statement, not a SELECT"),
+    ("create function evil as 'x.Evil' using jar '/tmp/evil.jar'", "CREATE statement"),
+    ("create temporary function evil as 'x.Evil' using jar '/tmp/evil.jar'", "CREATE statement"),
+    (f"select customer_id from {ORDERS}; set spark.sql.runSQLOnFiles = true", "holds 2 statements"),
+    ("set spark.sql.runSQLOnFiles = true", "SET statement"),
+    ("reset", "statement, not a SELECT"),
+    ("execute immediate 'select * from text.`/etc/passwd`'", "statement, not a SELECT"),
+    ("declare variable v string", "statement, not a SELECT"),
+    ("insert overwrite directory '/tmp/x' select 1", "INSERT statement"),
+    ("load data local inpath '/etc/passwd' into table x", "statement, not a SELECT"),
+    # variable substitution: the server's environment and JVM properties, in strings and comments too
+    (
+        f"select customer_id from {ORDERS} where '${{env:AWS_SECRET_ACCESS_KEY}}' <> ''",
+        "(rule: substitution)",
+    ),
+    (f"select '${{system:user.home}}' as customer_id from {ORDERS}", "(rule: substitution)"),
+    (f"select customer_id from {ORDERS} -- ${{spark.hadoop.fs.s3a.secret.key}}", "(rule: substitution)"),
+    # tables outside the project's models: other databases, raw data, the published views
+    ("select customer_id from raw_shop.customers", "the table 'raw_shop.customers'"),
+    ("select customer_id from tessera.customer_traits", "the table 'tessera.customer_traits'"),
+    ("select * from identifier('raw_shop.customers')", "table function identifier()"),
+    (f"select customer_id from {ORDERS} /* /* */ , text.`/etc/passwd` -- */", "(rule: comments)"),
+    (f"select /*+ repartition(1) */ customer_id from {ORDERS}", "function repartition()"),
+]
+
+
+@pytest.mark.parametrize(("sql", "offender"), SPARK_HOSTILE)
+def test_hostile_spark_sql_is_refused_naming_the_rule_and_the_offender(sql, offender):
+    with pytest.raises(AudienceSqlRefused) as refused:
+        check_sandboxed("evil", sql, "spark", what="sql condition 1")
+    message = str(refused.value)
+    assert message.startswith("audience evil: its sql condition 1 "), message
+    assert "rule: " in message, message
+    assert offender in message, message
+
+
+def test_spark_compiled_sql_may_read_only_its_refs_in_the_build_database():
+    reads = {relation_parts("`tessera_build_3`.`orders`", "spark")}
+    assert check_sandboxed(
+        "fine", "select customer_id from `tessera_build_3`.`orders`", "spark", allowed_relations=reads
+    )
+    for sql, rule in [
+        ("select customer_id from `tessera_build_2`.`orders`", "tables"),  # another build's database
+        ("select customer_id from tessera.orders", "tables"),  # the published views
+        ("select customer_id from raw_shop.orders", "tables"),
+        ("select customer_id from parquet.`/work/warehouse/spark/tables/orders`", "files"),
+    ]:
+        with pytest.raises(AudienceSqlRefused, match=rf"rule: {rule}"):
+            check_sandboxed("evil", sql, "spark", allowed_relations=reads)
+
+
+def test_spark_hash_bucket_passes_on_spark_only():
+    """spark__hash_bucket compiles to conv(), allowed for Spark (audience_memberships and audience_lift
+    use it); DuckDB and Postgres keep refusing a function they do not have."""
+    sql = f"select customer_id from {ORDERS} where cast(cast(conv(substr(md5(customer_id), 1, 8), 16, 10) as bigint) % 100 as integer) < 10"
+    assert check_sandboxed("fine", sql, "spark") is not None
+    for dialect in ("duckdb", "postgres"):
+        with pytest.raises(AudienceSqlRefused, match=r"function conv\(\)"):
+            check_sandboxed("evil", sql, dialect)
+
+
+def test_spark_rules_are_spark_only():
+    """DuckDB and Postgres keep their rules: a `${` in a string is text there."""
+    sql = f"select customer_id from {ORDERS} where note <> '${{not a variable}}'"
+    for dialect in ("duckdb", "postgres"):
+        assert check_sandboxed("fine", sql, dialect) is not None
+    with pytest.raises(AudienceSqlRefused, match="rule: substitution"):
+        check_sandboxed("fine", sql, "spark")
+
+
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
 @pytest.mark.parametrize(
     "sql",
@@ -127,7 +223,7 @@ def test_quoting_the_parser_cannot_follow_is_refused(sql, dialect):
         check_sandboxed("evil", sql, dialect)
 
 
-@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark"])
 @pytest.mark.parametrize(
     "sql",
     [
@@ -181,6 +277,7 @@ def test_the_shipped_audiences_pass_the_sandbox_check():
     project = load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences", "postgres")
     assert any(c.sql for a in project.audiences if a.rule for c in _leaves(a.rule))
     load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences", "duckdb")
+    load_project(PROJECT_DIR / "audiences", PROJECT_DIR / "models" / "audiences", "spark")
 
 
 def _leaves(condition):  # type: ignore[no-untyped-def]

@@ -131,6 +131,20 @@ AFTER_SCORING = [
     "model_metrics",
     "customer_traits",
 ]
+# Built in the same invocation, after the traits: the audiences (the analyst-written audience_<name>
+# models in the Spark sandbox: the static check's Spark rules, and the pre-hook's session settings),
+# the project's audience models, the journeys' members and the sync models, and the distances to the
+# stores one audience reads.
+AUDIENCES = [
+    "city_locations",
+    "int_customers_located_near_stores",
+    "path:models/audiences",
+    "journey_members",
+    "sync_audience__members",
+    "sync_file__customers",
+    "sync_journey__members",
+    "sync_priority_list__members",
+]
 # Read from the DuckDB build of the same world, and compared (duckdb_identity).
 # (The comparison vectors kept for the next build are not: the pairs weighed from them are.)
 KEPT_STATE = (
@@ -179,6 +193,13 @@ PARITY_COLUMNS = {
         "latest_nps, latest_csat, open_support_tickets, is_loyalty_member, last_purchase_on_public_holiday, "
         "last_purchase_on_rainy_day, as_of"
     ),
+    "int_customers_located_near_stores": "*",
+    "audience_memberships": "*",
+    "audience_overlaps": "*",
+    "audience_priority_list_members": "*",
+    "sync_audience__members": "*",
+    "sync_file__customers": "*",
+    "sync_priority_list__members": "*",
 }
 COMPARED = [
     "int_identity__deterministic_components",
@@ -284,7 +305,7 @@ def spark_world(spark_env, tmp_path_factory):
     with _spark_environment(env):
         scored = score_outside_dbt(settings)
     marts, built = _dbt_build(
-        env, warehouse, root / "dbt-target", [*AFTER_SCORING, "--indirect-selection", "buildable"]
+        env, warehouse, root / "dbt-target", [*AFTER_SCORING, *AUDIENCES, "--indirect-selection", "buildable"]
     )
     with _spark_environment(env):
         drop_written_tables(settings)
@@ -508,7 +529,7 @@ def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_ident
     def spark_query(sql: str) -> list[tuple]:
         return warehouse.sql(
             re.sub(
-                r"\b(from|join) (int_|customer|identity_|events|orders|order_items|consent_|model_)",
+                r"\b(from|join) (int_|customer|identity_|events|orders|order_items|consent_|model_|audience_|sync_)",
                 rf"\1 {build}.\2",
                 sql,
             )
@@ -527,6 +548,100 @@ def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_ident
         if "__cc_" in row[1] or row[1].endswith("__python")
     ]
     assert leftovers == []
+
+
+# The run-time half of the Spark audience sandbox: the settings the pre-hook gives an analyst audience's
+# session (spark__audience_sandbox in macros/audiences/audience_sandbox.sql; checked to be there below).
+SANDBOX_SETTINGS = ("set spark.sql.variable.substitute=false", "set spark.sql.runSQLOnFiles=false")
+CANARY = "tessera-canary-7f3a"
+
+
+def test_audiences_journeys_and_syncs_build_on_spark_in_the_sandbox(spark_world):
+    """The analyst audiences built with the sandbox's pre-hook, and everything after them passed."""
+    _, _, _, results, built, (_, root, _) = spark_world
+    statuses = {r["unique_id"]: r["status"] for r in results}
+    ours = {
+        uid: status
+        for uid, status in statuses.items()
+        if any(
+            part in uid for part in ("audience", "journey_members", "sync_", "near_stores", "city_locations")
+        )
+    }
+    models = {uid.split(".")[-1] for uid in ours if uid.startswith("model.")}
+    assert {
+        "audience_last_season_matchgoers_near_store",
+        "audience_memberships",
+        "journey_members",
+        "sync_audience__members",
+        "sync_priority_list__members",
+        "int_customers_located_near_stores",
+    } <= models
+    assert any(uid.startswith("test.") for uid in ours)
+    failed = {uid: status for uid, status in ours.items() if status not in ("success", "pass")}
+    assert not failed, (failed, built.stdout[-3000:])
+    # What the build's audience check (check_audiences, target spark) runs on the compiled SQL: every
+    # model in models/audiences/, as compiled for Spark, passes the sandbox's Spark rules.
+    from orchestration.audiences.check import readable_relations
+    from orchestration.audiences.sqlcheck import check_sandboxed, relation_parts
+
+    target = root / "dbt-target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    checked = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/audiences/"):
+            sql = (target / "compiled" / "tessera" / node["original_file_path"]).read_text()
+            reads = {relation_parts(r, "spark") for r in readable_relations(manifest, node["unique_id"])}
+            check_sandboxed(node["name"], sql, "spark", what="compiled SQL", allowed_relations=reads)
+            checked.append(node["name"])
+    assert {"audience_memberships", "audience_lift", "audience_last_season_matchgoers_near_store"} <= set(
+        checked
+    )
+
+
+def test_the_spark_sandbox_refuses_files_and_substitution_and_reads_nothing(spark_world, tmp_path):
+    """Hostile audience SQL on the cluster: a session as dbt opens it reads a file named as a table and
+    substitutes the server's environment into a literal (the threat is real); the static check refuses
+    both before anything runs, and a session with the sandbox's settings fails the read without
+    reading the file and leaves `${…}` as text."""
+    import yaml
+
+    from orchestration.audiences.rules import AudienceConfigError, load_project
+    from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed
+
+    warehouse, *_ = spark_world
+    macro = (REPO / "macros" / "audiences" / "audience_sandbox.sql").read_text()
+    for setting in SANDBOX_SETTINGS:
+        assert setting in macro, setting
+    canary = tmp_path / "canary.txt"
+    canary.write_text(CANARY + "\n")
+    read = f"select value as customer_id from text.`file://{canary}`"
+    substituted = "select '${system:java.home}' as customer_id"
+    with warehouse.cursor() as cur:
+        cur.execute(read)
+        assert cur.fetchall() == [(CANARY,)]
+        cur.execute(substituted)
+        assert cur.fetchall()[0][0] not in ("${system:java.home}", "")
+    # Statically: refused, naming the rule, before dbt runs (the build's check_rules, target spark).
+    for sql, rule in ((read, "files"), (substituted, "substitution")):
+        with pytest.raises(AudienceSqlRefused, match=f"rule: {rule}"):
+            check_sandboxed("evil", sql, "spark")
+    folder = tmp_path / "audiences"
+    folder.mkdir()
+    (folder / "evil.yml").write_text(yaml.safe_dump({"name": "evil", "rule": {"sql": read}}))
+    with pytest.raises(
+        AudienceConfigError, match=r"evil\.yml: audience evil: its sql condition .*rule: files"
+    ):
+        load_project(folder, None, "spark")
+    # At run time, in the sandbox's session: the read fails and reads nothing; `${…}` stays text.
+    with warehouse.cursor() as cur:
+        for setting in SANDBOX_SETTINGS:
+            cur.execute(setting)
+        with pytest.raises(Exception, match="TABLE_OR_VIEW_NOT_FOUND") as refused:
+            cur.execute(read)
+            cur.fetchall()
+        assert CANARY not in str(refused.value)
+        cur.execute(substituted)
+        assert cur.fetchall() == [("${system:java.home}",)]
 
 
 # -- write-audit-publish (docs/spark.md, "Publishing"); these run last: the second publish drops the

@@ -19,6 +19,14 @@
     unsafe role, grants exactly what the models read, audits what the role left, revokes).
     The pre-hook only checks that the model really runs logged in as the role: a sandboxed model
     built on any other connection (a plain `dbt build` as the build's user) fails there.
+
+    Spark (open-source, through the Thrift server): there are no users, grants or locked settings, so
+    the boundary is the static check (orchestration/audiences/sqlcheck.py, its Spark rules; docs/spark.md).
+    The pre-hook turns off, for the session the model runs in, the two things Spark does with a
+    statement before any plan exists: `spark.sql.runSQLOnFiles` (a path named as a table,
+    parquet.`file:///…`, would be read) and `spark.sql.variable.substitute` (`${env:…}` would be
+    replaced by the server's environment). Both are session settings: SQL could set them back, which
+    is why the static check refuses SET.
 -#}
 
 {% macro audience_sandbox_role() -%}
@@ -77,6 +85,13 @@
 {%- endmacro %}
 
 
+{#- Nothing: on-run-start runs on a connection of its own; Spark's settings are per session, so the
+    pre-hook sets them on the model's. -#}
+{% macro spark__audience_sandbox_on_run_start() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+
 {#- DuckDB: both settings, unless an earlier hook already locked them (a second SET would fail). -#}
 {% macro _duckdb_lock_down(allowed_paths=[]) -%}
     {%- set locked = run_query("select current_setting('lock_configuration')").columns[0].values()[0] -%}
@@ -109,4 +124,10 @@
         ~ "'audience sandbox: % must build logged in as " ~ name ~ " (the dbt target postgres_audience_sandbox, "
         ~ "which the build runs it with), not as %', '" ~ this.identifier ~ "', session_user; end if; end $$"
     ) }}
+{%- endmacro %}
+
+{#- The model's session: no path read as a table, no ${…} substitution (one statement per call on Spark). -#}
+{% macro spark__audience_sandbox() -%}
+    {%- do run_query('set spark.sql.variable.substitute=false') -%}
+    {{ return('set spark.sql.runSQLOnFiles=false') }}
 {%- endmacro %}

@@ -127,6 +127,11 @@ ALLOWED_FUNCTIONS: frozenset[str] = _words(
     """
 )
 
+# Harmless functions one warehouse's compiled macros need, allowed for that warehouse only: Spark's
+# hash_bucket (spark__hash_bucket) reads an md5 prefix as a number with conv(); DuckDB and Postgres
+# have no conv().
+DIALECT_ALLOWED_FUNCTIONS: dict[str, frozenset[str]] = {"spark": _words("conv")}
+
 # A raw `sql:` condition names models only as {{ ref('name') }}: each becomes this marker, so that
 # a bare table name (customers, pg_settings, information_schema.tables) stays distinguishable.
 _REF_MARKER = "__tessera_ref__"
@@ -196,8 +201,10 @@ def check_sandboxed(
                 "name models as {{ ref('<model>') }}"
             )
         marked = REF_PLACEHOLDER.sub(lambda m: _REF_MARKER + m.group(1), sql)
-    statement = check_single_select(audience, marked, dialect, what=what)
     where = f"audience {audience}: its {what}"
+    _DIALECT_TEXT_RULES.get(dialect, _no_rules)(where, marked)
+    statement = check_single_select(audience, marked, dialect, what=what)
+    _DIALECT_TREE_RULES.get(dialect, _no_rules)(where, statement)
     for node in statement.walk():
         for comment in node.comments or []:
             if _NESTED_COMMENT.search(comment):
@@ -205,6 +212,7 @@ def check_sandboxed(
                     f"{where} nests a comment inside a comment (rule: comments); the warehouse and the "
                     "check could disagree about where it ends"
                 )
+    allowed = ALLOWED_FUNCTIONS | DIALECT_ALLOWED_FUNCTIONS.get(dialect, frozenset())
     for func in statement.find_all(exp.Func):
         if isinstance(func, exp.Binary | exp.Unary):
             continue  # operators (and, or, not, ||, glob, …) that sqlglot models as functions
@@ -213,7 +221,7 @@ def check_sandboxed(
                 f"{where} calls the schema-qualified function {func.parent.sql(dialect=dialect)[:80]!r} "
                 "(rule: functions); call built-in functions by their plain name"
             )
-        if not any(name in ALLOWED_FUNCTIONS for name in _function_names(func)):
+        if not any(name in allowed for name in _function_names(func)):
             label = _function_label(func)
             kind = "table function" if isinstance(func.parent, exp.Table) else "function"
             raise AudienceSqlRefused(
@@ -245,3 +253,57 @@ def check_sandboxed(
                 "tables): audience SQL may read only the project's models, named as {{ ref('<model>') }}"
             )
     return statement
+
+
+# --- What a warehouse's SQL can do beyond the rules above, refused for that warehouse only (the
+# dialect is the build's target, so DuckDB and Postgres keep exactly the rules above).
+
+
+def _no_rules(where: str, sql: Any) -> None:
+    return None
+
+
+# Spark substitutes `${…}` in a statement's text before parsing it, inside strings and comments too:
+# `${env:NAME}` is the Thrift server's environment variable, `${system:NAME}` a JVM system property,
+# `${spark.some.conf}` a setting; so a literal in analyst SQL could carry a secret into a table.
+_SPARK_SUBSTITUTION = re.compile(r"\$\{")
+# The data sources Spark reads a path from as `<source>.\`<path>\`` (ResolveSQLOnFile): pyspark's own,
+# and those a cluster commonly adds. Any table name that is not a plain identifier is refused too.
+SPARK_FILE_SOURCES: frozenset[str] = _words(
+    "parquet orc json csv text avro binaryfile xml hive delta iceberg hudi jdbc libsvm image noop kafka"
+)
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _spark_text_rules(where: str, sql: str) -> None:
+    if _SPARK_SUBSTITUTION.search(sql):
+        raise AudienceSqlRefused(
+            f"{where} holds '${{', which Spark replaces before it parses the statement (rule: "
+            "substitution): ${env:…}, ${system:…} and ${<setting>} read the server's environment, JVM "
+            "properties and settings, strings and comments included"
+        )
+
+
+def _spark_tree_rules(where: str, statement: exp.Query) -> None:
+    for transform in statement.find_all(exp.QueryTransform):
+        raise AudienceSqlRefused(
+            f"{where} pipes rows through a program ({transform.sql(dialect='spark')[:80]!r}) (rule: "
+            "transform): SELECT TRANSFORM … USING runs a command on the cluster's workers"
+        )
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue  # check_sandboxed refuses it (rule: tables)
+        parts = _parts(table)
+        written = table.sql(dialect="spark")
+        if (len(parts) > 1 and parts[-2] in SPARK_FILE_SOURCES) or not all(
+            _PLAIN_NAME.fullmatch(part) for part in parts
+        ):
+            raise AudienceSqlRefused(
+                f"{where} reads {written[:80]!r}, a file path or a name that is not a plain table name "
+                "(rule: files): on Spark `<format>.`<path>`` reads any file the cluster can; audience "
+                "SQL may read only the project's models"
+            )
+
+
+_DIALECT_TEXT_RULES = {"spark": _spark_text_rules}
+_DIALECT_TREE_RULES = {"spark": _spark_tree_rules}
