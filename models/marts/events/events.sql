@@ -18,7 +18,7 @@
     materialized=tessera.deliveries_materialization(),
     incremental_strategy='delete+insert',
     unique_key=['source_name', 'event_id'],
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     post_hook="{{ tessera.events_removed_upstream() }}",
 ) }}
 {%- set incremental = tessera.events_kept() %}
