@@ -20,7 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestration.audiences.cli import audiences, bench_audiences, bench_lift
-from orchestration.build.cli import bench_build_command, bench_events, bench_landing_command, bench_staging
+from orchestration.build.cli import (
+    bench_build_command,
+    bench_events,
+    bench_events_mart,
+    bench_landing_command,
+    bench_staging,
+)
 from orchestration.consent.cli import consent
 from orchestration.generate.cli import bench_generate, generate
 from orchestration.identity.cli import (
@@ -533,6 +539,7 @@ for command in (
     bench_build_command(_definitions_for),
     bench_landing_command(_definitions_for),
     bench_staging,
+    bench_events_mart,
     bench_events,
     bench_generate,
     bench_sources,

@@ -90,6 +90,27 @@ def bench_staging(customers: int, seed: int, repeat: int, growth: float, workdir
     console.print(json.dumps(figures), soft_wrap=True)
 
 
+@click.command("events-mart")
+@click.option("--customers", default=10_000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--repeat", default=3, show_default=True, help="Runs of each way; the figures are medians.")
+@click.option(
+    "--growth", default=0.01, show_default=True, help="Share of calls landed again for the builds timed."
+)
+@workdir_option
+def bench_events_mart(customers: int, seed: int, repeat: int, growth: float, workdir: Path | None) -> None:
+    """The incremental events mart on a world whose events are Segment's tables: `growth` more calls taken in
+    incrementally and placed whole, alternating in one run."""
+    from orchestration.build.events_mart_bench import run_events_mart_benchmark
+
+    with (
+        bench_folder(workdir, "events-mart") as folder,
+        console.status(f"events mart benchmark at {customers:,} customers …"),
+    ):
+        figures = run_events_mart_benchmark(customers, seed, folder, repeat, growth)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
 @click.command("events")
 @click.option("--assets", default=100, show_default=True, help="Assets in the job, a chain.")
 @click.option("--checks", default=3, show_default=True, help="Asset checks per asset (dbt tests).")

@@ -66,6 +66,7 @@ first_properties as (
         price,
         order_id,
         revenue,
+        loaded_at,
         row_number() over (
             partition by message_id
             order by received_at
@@ -92,7 +93,12 @@ with_properties as (
         deliveries.occurred_at,
         deliveries.sent_at,
         deliveries.received_at,
-        deliveries.loaded_at,
+        -- A call is complete once its properties are loaded: the events mart places it again then.
+        case
+            when first_properties.loaded_at > deliveries.loaded_at
+                then first_properties.loaded_at
+            else deliveries.loaded_at
+        end as loaded_at,
         deliveries.event_name,
         deliveries.event_text,
         first_properties.product_id,
