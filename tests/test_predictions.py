@@ -273,7 +273,7 @@ def test_rows_after_the_training_cutoff_change_no_training_feature(published, se
     con.execute(
         "insert into events select event_id || '-late', source_name, customer_id, event_channel, event_name, "
         "anonymous_id, product_id, product_category, order_id, revenue, utm_source, utm_campaign, "
-        "? + interval 2 day from events where customer_id is not null",
+        "? + interval 2 day, loaded_at from events where customer_id is not null",
         [training_cutoff],
     )
     con.execute(
