@@ -90,7 +90,7 @@ def test_the_staging_bench_points_each_path_at_its_presets_and_restores_the_envi
 ) -> None:  # type: ignore[no-untyped-def]
     import os
 
-    from orchestration.build.staging_bench import _presets_file
+    from orchestration.build.staging_bench import presets_file
     from orchestration.source_presets import PRESETS_FILE_ENV
     from orchestration.source_presets.config import load_presets
     from tests.worlds import world_settings
@@ -107,15 +107,15 @@ def test_the_staging_bench_points_each_path_at_its_presets_and_restores_the_envi
     world = world_settings(tmp_path / "bench")
     presets = tmp_path / "presets.yml"
     presets.write_text("sources:\n  events:\n    preset: segment\n    schema: segment\n")
-    with _presets_file(presets, world):
+    with presets_file(presets, world):
         assert load_presets().preset("events") == "segment"
-    with _presets_file(None, world):
+    with presets_file(None, world):
         # the contract path: a file that declares nothing, whatever the developer's checkout declares
         assert load_presets().preset("events") == "demo"
     assert os.environ[PRESETS_FILE_ENV] == "before.yml" and os.environ["TESSERA_DATA_DIR"] == str(user_data)
     assert load_presets().preset("events") == "snowplow"  # the user's, after the bench
     monkeypatch.delenv(PRESETS_FILE_ENV)
-    with _presets_file(None, world):
+    with presets_file(None, world):
         pass
     assert PRESETS_FILE_ENV not in os.environ
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from orchestration.build.pipeline import restaging_events, run_dbt
 from orchestration.build.staging_bench import (
-    _land_more_calls,
-    _lookback_hours,
-    _presets_file,
-    _spread_load_times,
-    _table_digest,
+    land_more_calls,
+    lookback_hours,
+    presets_file,
+    spread_load_times,
+    table_digest,
 )
 from orchestration.generate.loader_shapes import LOADER_SHAPES
 from orchestration.settings import Settings
@@ -73,25 +73,25 @@ def run_events_mart_benchmark(
     loader_database = warehouse.demo_loader_database()
     assert loader_database is not None, "bench_settings are DuckDB's, whose demo writes a loader file"
     loader_file, events_schema = loader_database[1], LOADER_SHAPES["events"][1]
-    _spread_load_times(loader_file, events_schema)
+    spread_load_times(loader_file, events_schema)
     presets = workdir / "world" / "presets.yml"
     write_presets_file(presets, ["events"], loader_database)
 
-    with _presets_file(presets, settings):
+    with presets_file(presets, settings):
         warehouse.prepare_build()
         warehouse.load_raw(settings.raw_dir)
         first = _mart_run(settings)
     built = workdir / "world" / "built.duckdb"
     shutil.copyfile(settings.build_db, built)
-    landed = _land_more_calls(loader_file, events_schema, growth, seed)
+    landed = land_more_calls(loader_file, events_schema, growth, seed)
     runs: dict[str, list[dict[str, float]]] = {"incremental": [], "whole": []}
     digests: dict[str, Any] = {}
     for _ in range(repeat):
         for way, placed_whole in (("incremental", False), ("whole", True)):
             shutil.copyfile(built, settings.build_db)
-            with _presets_file(presets, settings), restaging_events(placed_whole):
+            with presets_file(presets, settings), restaging_events(placed_whole):
                 runs[way].append(_mart_run(settings))
-            digests[way] = _table_digest(settings, ("events",))
+            digests[way] = table_digest(settings, ("events",))
 
     def medians(way: str) -> dict[str, float]:
         return {key: round(statistics.median(run[key] for run in runs[way]), 2) for key in runs[way][0]}
@@ -108,7 +108,7 @@ def run_events_mart_benchmark(
         "first_build": {key: round(value, 2) for key, value in first.items()},
         "growth": growth,
         "segment_rows_landed": landed,
-        "lookback_hours": _lookback_hours(),
+        "lookback_hours": lookback_hours(),
         "incremental": incremental,
         "whole": whole,
         "events_incremental_over_whole": round(incremental["events_seconds"] / whole["events_seconds"], 3),

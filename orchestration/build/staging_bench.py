@@ -28,7 +28,7 @@ STAGED = ("stg_events__tracks", "stg_events__pages", "stg_events__identifies")
 
 
 @contextlib.contextmanager
-def _presets_file(path: Path | None, settings: Settings) -> Iterator[None]:
+def presets_file(path: Path | None, settings: Settings) -> Iterator[None]:
     """TESSERA_SOURCE_PRESETS for the dbt invocations inside (None: a file that declares nothing), with the
     data folder of `settings`: a presets file that declares nothing falls back to the demo's declarations
     of the data folder (source_presets.config.presets_path), which must be this world's, not the user's."""
@@ -76,7 +76,7 @@ def _staged_rows(settings: Settings) -> dict[str, int]:
 LOGS = ("tracks", "pages", "screens")
 
 
-def _lookback_hours() -> int:
+def lookback_hours() -> int:
     """dbt_project.yml's events_lookback_hours, which the benchmark leaves as it is."""
     import yaml  # type: ignore[import-untyped]
 
@@ -85,7 +85,7 @@ def _lookback_hours() -> int:
     return int(yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["events_lookback_hours"])
 
 
-def _spread_load_times(path: Path, schema: str) -> None:
+def spread_load_times(path: Path, schema: str) -> None:
     """The generator stamps every row of a system with one load time; a loader writes batches through the
     day. Each row of the Segment tables in `path` gets its own: an hour after it was received."""
     import duckdb
@@ -131,7 +131,7 @@ def _rows_loaded_since_cutoff(path: Path, schema: str, staged: Path, lookback_ho
         staged_con.close()
 
 
-def _land_more_calls(path: Path, schema: str, growth: float, seed: int) -> dict[str, int]:
+def land_more_calls(path: Path, schema: str, growth: float, seed: int) -> dict[str, int]:
     """Copies of `growth` of the calls in the Segment logs of the loader file `path`, with new message ids,
     loaded an hour after the latest load (a track's per-event row with it): rows per table."""
     import duckdb
@@ -175,7 +175,7 @@ def _land_more_calls(path: Path, schema: str, growth: float, seed: int) -> dict[
     return landed
 
 
-def _table_digest(settings: Settings, tables: tuple[str, ...]) -> dict[str, list[Any]]:
+def table_digest(settings: Settings, tables: tuple[str, ...]) -> dict[str, list[Any]]:
     """Rows and an order-free digest of each staged table, to compare two ways of staging one world."""
     from orchestration.warehouse.connection import open_read_only
 
@@ -219,13 +219,13 @@ def run_staging_benchmark(
     loader_database = segment_warehouse.demo_loader_database()
     assert loader_database is not None, "bench_settings are DuckDB's, whose demo writes a loader file"
     loader_file, events_schema = loader_database[1], LOADER_SHAPES["events"][1]
-    _spread_load_times(loader_file, events_schema)
+    spread_load_times(loader_file, events_schema)
     presets = workdir / "segment" / "presets.yml"
     write_presets_file(presets, ["events"], segment_warehouse.demo_loader_database())
 
     runs: dict[str, list[dict[str, float]]] = {"contract": [], "segment": []}
     for _ in range(repeat):
-        with _presets_file(None, contract):
+        with presets_file(None, contract):
             warehouse = get_warehouse(contract)
             warehouse.prepare_build()
             began = time.perf_counter()
@@ -235,7 +235,7 @@ def run_staging_benchmark(
             runs["contract"].append(
                 {**run, "load_seconds": load, "total_seconds": load + run["wall_seconds"]}
             )
-        with _presets_file(presets, segment):
+        with presets_file(presets, segment):
             warehouse = get_warehouse(segment)
             warehouse.prepare_build()
             warehouse.load_raw(segment.raw_dir)  # nothing but empty stand-ins: the events are in place
@@ -247,17 +247,17 @@ def run_staging_benchmark(
     # The staged segment world takes in `growth` more calls: incrementally, and restaged whole.
     staged = workdir / "segment" / "staged.duckdb"
     shutil.copyfile(segment.build_db, staged)
-    landed = _land_more_calls(loader_file, events_schema, growth, seed)
-    since_cutoff = _rows_loaded_since_cutoff(loader_file, events_schema, staged, _lookback_hours())
+    landed = land_more_calls(loader_file, events_schema, growth, seed)
+    since_cutoff = _rows_loaded_since_cutoff(loader_file, events_schema, staged, lookback_hours())
     compared = ("base_events__tracks", "base_events__pages", "base_events__screens")
     digests: dict[str, dict[str, list[Any]]] = {}
     for _ in range(repeat):
         for way, restage in (("incremental", False), ("restaged", True)):
             shutil.copyfile(staged, segment.build_db)
-            with _presets_file(presets, segment), restaging_events(restage):
+            with presets_file(presets, segment), restaging_events(restage):
                 run = _staging_run(segment)
             runs[f"segment_{way}"] = [*runs.get(f"segment_{way}", []), run]
-            digests[way] = _table_digest(segment, compared)
+            digests[way] = table_digest(segment, compared)
 
     def medians(path: str) -> dict[str, float]:
         keys = runs[path][0].keys()
@@ -285,7 +285,7 @@ def run_staging_benchmark(
     figures["growth"] = growth
     figures["segment_rows_landed"] = landed
     figures["segment_rows_loaded_since_cutoff"] = since_cutoff
-    figures["lookback_hours"] = _lookback_hours()
+    figures["lookback_hours"] = lookback_hours()
     figures["segment_incremental"] = medians("segment_incremental")
     figures["segment_restaged"] = medians("segment_restaged")
     figures["incremental_over_restaged"] = round(
