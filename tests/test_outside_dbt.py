@@ -81,6 +81,37 @@ def test_phases_split_the_project_around_the_steps_in_dependency_order(dbt_manif
     assert dbt_build_phases(world_settings(tmp_path)) == [[]]
 
 
+def test_a_build_outside_dagster_names_each_phases_nodes_narrowed_and_held_back(dbt_manifest, tmp_path):
+    """Outside Dagster each invocation selects exactly its phase's nodes by name (dbt matches every
+    term against every node, and a phase's complement is most of the project): the same phases as the
+    exclusions above, less what is held back, narrowed to a selection; a phase left empty runs no dbt."""
+    from orchestration.build.pipeline import phase_selections
+
+    manifest = json.loads(Path(dbt_manifest).read_text())
+    pg = world_settings(tmp_path, target="postgres")
+    phase_of, names = _phase_members(manifest, dbt_build_phases(pg, manifest))
+    by_phase = [{names[uid] for uid, phase in phase_of.items() if phase == i} for i in range(3)]
+    held = {"customers", "not_null_customers_customer_id", "customer_predictions"}
+
+    def selected(selection: list[str] | None) -> set[str]:
+        assert selection is not None
+        flag, value, *rest = selection
+        assert flag == "--select" and rest == ["--indirect-selection", "empty"]
+        return set(value.split(" "))
+
+    whole = phase_selections(pg, manifest, hold_back=held)
+    assert [selected(s) for s in whole] == [members - held for members in by_phase]
+    narrowed = phase_selections(
+        pg, manifest, selected={"stg_crm__contacts", "customers", "int_customer_features_scored"}
+    )
+    assert [selected(narrowed[0]), selected(narrowed[1]), selected(narrowed[2])] == [
+        {"stg_crm__contacts"},
+        {"customers"},
+        {"int_customer_features_scored"},
+    ]
+    assert phase_selections(pg, manifest, selected={"stg_crm__contacts"})[1:] == [None, None]
+
+
 def test_matching_vars_are_read_and_checked(tmp_path):
     assert matching_vars().min_records == 500 and matching_vars().review_threshold == 0.8
     bad = tmp_path / "dbt_project.yml"
@@ -155,13 +186,11 @@ def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_pat
         OutsideStep("predictions scoring", ("int_customer_features_scored",), lambda settings: {}),
     ]
     monkeypatch.setattr(pipeline, "outside_steps", lambda settings: steps)
-    monkeypatch.setattr(
-        pipeline, "dbt_build_phases", lambda settings, manifest=None: [["--a"], ["--b"], ["--c"]]
-    )
+    monkeypatch.setattr(pipeline, "phase_members", lambda settings, manifest: [{"a"}, {"b"}, {"c"}])
     monkeypatch.setattr(
         pipeline,
         "run_dbt",
-        lambda settings, args: (
+        lambda settings, args, target=None: (
             invocations.append(args) or {"results": [{"unique_id": "model.tessera.x", "status": "success"}]}
         ),
     )
@@ -170,7 +199,7 @@ def test_a_failed_step_ends_the_build_and_blocks_publishing(monkeypatch, tmp_pat
         pipeline, "parsed_manifest", lambda settings, extra=None: {"nodes": {}}
     )  # no audiences to sandbox
     results = pipeline.build_models(world_settings(tmp_path, target="postgres"))
-    assert invocations == [["build", "--a"]] and dropped == [True]
+    assert invocations == [["build", "--select", "a", "--indirect-selection", "empty"]] and dropped == [True]
     audit = Audit.from_run_results(results)
     assert not audit.passed
     assert audit.failures == [

@@ -28,7 +28,13 @@ from orchestration.audiences.rules import load_project
 from orchestration.build.audience_sandbox import SandboxPlan
 from orchestration.build.dagster_events import report_materializations
 from orchestration.build.landing import record_landed
-from orchestration.build.outside_dbt import dbt_build_phases, drop_written_tables, outside_steps
+from orchestration.build.outside_dbt import (
+    dbt_build_phases,
+    drop_written_tables,
+    outside_steps,
+    phase_members,
+    select_exactly,
+)
 from orchestration.build.unit_tests import (
     code_fingerprint,
     manifest_unit_tests,
@@ -301,6 +307,7 @@ def phased_build(
     manifest: dict[str, Any] | None = None,
     hold_back: Collection[str] = (),
     selected: Collection[str] | None = None,
+    exact: bool = False,
 ) -> Generator[Any, None, list[dict]]:
     """`dbt build` of the whole project into the build database or schema, in phases; yields whatever
     `dbt_build` yields, and returns the combined run_results entries.
@@ -310,11 +317,17 @@ def phased_build(
     recorded as a failed node, and ends the build there. Under Dagster pass the manifest
     (outside_dbt.dbt_build_phases says why). Every phase leaves out the nodes named in `hold_back`
     (what `sandboxed_build` builds after). A build narrowed to `selected` (node names) skips the steps
-    whose models it does not build."""
+    whose models it does not build. With `exact` (and the manifest; not under Dagster) each phase names
+    the nodes it runs, narrowed to `selected`, instead of excluding the others (`phase_selections`)."""
     results: list[dict] = []
     steps = outside_steps(settings)
+    selections = (
+        phase_selections(settings, manifest, hold_back, selected)
+        if exact and manifest is not None
+        else [exclude_also(selection, hold_back) for selection in dbt_build_phases(settings, manifest)]
+    )
     try:
-        for phase, selection in enumerate(dbt_build_phases(settings, manifest)):
+        for phase, selection in enumerate(selections):
             if phase:
                 step = steps[phase - 1]
                 if selected is not None and not set(step.models) & set(selected):
@@ -328,10 +341,30 @@ def phased_build(
                         log.error("%s failed: %s", step.name, error)
                         results.append(step.failed_result(error))
                         break
-            results.extend((yield from dbt_build(exclude_also(selection, hold_back))))
+            if selection is not None:
+                results.extend((yield from dbt_build(selection)))
     finally:
         drop_written_tables(settings)
     return results
+
+
+def phase_selections(
+    settings: Settings,
+    manifest: dict[str, Any],
+    hold_back: Collection[str] = (),
+    selected: Collection[str] | None = None,
+) -> list[list[str] | None]:
+    """Each phase's selection by the names of the nodes it runs (outside_dbt.select_exactly): its members
+    less `hold_back`, narrowed to `selected`; None for a phase left with nothing to run, which then
+    needs no dbt invocation."""
+    wanted = None if selected is None else set(selected)
+    selections: list[list[str] | None] = []
+    for members in phase_members(settings, manifest):
+        names = members - set(hold_back)
+        if wanted is not None:
+            names &= wanted
+        selections.append(select_exactly(names) if names else None)
+    return selections
 
 
 def exclude_also(selection: list[str], names: Collection[str]) -> list[str]:
@@ -352,6 +385,7 @@ def sandboxed_build(
     manifest: dict[str, Any],
     sandbox_build: DbtBuild,
     selected: set[str] | None = None,
+    exact: bool = False,
 ) -> Generator[Any, None, list[dict]]:
     """The phased build, with analyst audience SQL built apart on Postgres (docs/audiences.md):
 
@@ -364,15 +398,16 @@ def sandboxed_build(
     3. the tail (the models' data tests, the project's audience models) as the build's user.
 
     Elsewhere (DuckDB) just the phased build: one invocation, its file access switched off. A build
-    narrowed to `selected` (node names) skips the steps 2 and 3 where they would build nothing."""
+    narrowed to `selected` (node names) skips the steps 2 and 3 where they would build nothing.
+    `exact`: every invocation names the nodes it runs (phased_build says when)."""
     if not get_warehouse(settings).audiences_build_as_a_role:
-        return (yield from phased_build(settings, dbt_build, manifest))
+        return (yield from phased_build(settings, dbt_build, manifest, selected=selected, exact=exact))
     plan = SandboxPlan.from_manifest(manifest)
     if not plan.models:
-        return (yield from phased_build(settings, dbt_build, manifest))
+        return (yield from phased_build(settings, dbt_build, manifest, selected=selected, exact=exact))
     _ensure_role(settings)  # an unsafe role stops the build before anything runs
     results = yield from phased_build(
-        settings, dbt_build, manifest, hold_back=plan.held_back, selected=selected
+        settings, dbt_build, manifest, hold_back=plan.held_back, selected=selected, exact=exact
     )
     failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
     if failed:
@@ -380,13 +415,16 @@ def sandboxed_build(
             "audience sandbox: not building the analyst audiences, %d node(s) before them failed", len(failed)
         )
         return results
-    if selected is None or plan.sandboxed & selected:
+    sandboxed = plan.sandboxed if selected is None else plan.sandboxed & selected
+    tail = plan.tail if selected is None else plan.tail & selected
+    if sandboxed:
         started = time.monotonic()
-        results.extend((yield from _in_sandbox(settings, plan, sandbox_build)))
+        selection = select_exactly(sandboxed) if exact else plan.sandbox_selection()
+        results.extend((yield from _in_sandbox(settings, plan, sandbox_build, selection)))
         log.info("audience sandbox: built as %s in %.1f s", sandbox_role(), time.monotonic() - started)
-    if selected is None or plan.tail & selected:
+    if tail:
         started = time.monotonic()
-        results.extend((yield from dbt_build(plan.tail_selection())))
+        results.extend((yield from dbt_build(select_exactly(tail) if exact else plan.tail_selection())))
         log.info("audience sandbox: the tail built in %.1f s", time.monotonic() - started)
     return results
 
@@ -401,9 +439,10 @@ def _ensure_role(settings: Settings) -> None:
 
 
 def _in_sandbox(
-    settings: Settings, plan: SandboxPlan, sandbox_build: DbtBuild
+    settings: Settings, plan: SandboxPlan, sandbox_build: DbtBuild, selection: list[str] | None = None
 ) -> Generator[Any, None, list[dict]]:
-    """Open the sandbox, build the sandboxed nodes as its role, close it; a breach is a failed node."""
+    """Open the sandbox, build the sandboxed nodes as its role (`selection`, by default the plan's),
+    close it; a breach is a failed node."""
     role, pg = sandbox_role(), settings.postgres
     grants = plan.grants(pg.build_schema)
     warehouse = get_warehouse(settings)
@@ -415,7 +454,7 @@ def _in_sandbox(
             open_sandbox(con, grants, role)
         results: list[dict] = []
         try:
-            results = yield from sandbox_build(plan.sandbox_selection())
+            results = yield from sandbox_build(selection or plan.sandbox_selection())
         finally:
             with contextlib.closing(warehouse.connect()) as con:  # type: ignore[attr-defined]
                 breaches = close_sandbox(con, grants, role, pg.user)
@@ -513,12 +552,12 @@ def build_models(
     # A narrowed build runs the data tests whose every parent it builds (dbt's "cautious" indirect
     # selection): a test also reading a model outside the selection would meet a table not built.
     narrowed = ["--indirect-selection", "cautious"] if select else []
-    extra = [
+    common = [
         *(["--exclude-resource-type", *exclude_resource_types] if exclude_resource_types else []),
         *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
         *(["--full-refresh"] if full_refresh else []),
-        *narrowed,
     ]
+    extra = [*common, *narrowed]
 
     def subprocess_build(selection: list[str], target: str | None = None) -> Generator[Any, None, list[dict]]:
         args = ["build", *narrow_phase(selection, select or []), *extra]
@@ -526,8 +565,14 @@ def build_models(
         return results.get("results", [])
         yield  # a generator that yields no events
 
+    # With the manifest, each invocation names exactly its nodes, already narrowed (phased_build).
+    def exact_build(selection: list[str], target: str | None = None) -> Generator[Any, None, list[dict]]:
+        results = run_dbt(settings, ["build", *selection, *common], target=target)
+        return results.get("results", [])
+        yield  # a generator that yields no events
+
     def in_sandbox(selection: list[str]) -> Generator[Any, None, list[dict]]:
-        return subprocess_build(selection, SANDBOX_TARGET)
+        return exact_build(selection, SANDBOX_TARGET)
 
     as_a_role = get_warehouse(settings).audiences_build_as_a_role
     if as_a_role and select:
@@ -539,13 +584,13 @@ def build_models(
             *(["--vars", json.dumps(dbt_vars)] if dbt_vars else []),
         ]
         manifest, selected = selected_manifest(settings, listing)
-        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox, selected)
+        phases = sandboxed_build(settings, exact_build, manifest, in_sandbox, selected, exact=True)
     elif as_a_role:
         started = time.monotonic()
         # The same vars as the build, or the plan could miss an audience the vars add.
         manifest = parsed_manifest(settings, ["--vars", json.dumps(dbt_vars)] if dbt_vars else [])
         log.info("dbt parse for the audience sandbox's plan: %.1f s", time.monotonic() - started)
-        phases = sandboxed_build(settings, subprocess_build, manifest, in_sandbox)
+        phases = sandboxed_build(settings, exact_build, manifest, in_sandbox, exact=True)
     else:
         phases = phased_build(settings, subprocess_build)
     while True:
