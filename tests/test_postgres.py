@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,23 @@ def test_postgres_run_publishes_and_prints_summary(postgres_run):
     assert "schema tessera_ci" in postgres_run.stdout.replace("\n", " ")
     schemas = {s for (s,) in _pg_query("select schema_name from information_schema.schemata")}
     assert "tessera_ci" in schemas and "tessera_ci_build" not in schemas
+
+
+def test_postgres_runs_every_test_of_the_project_once(postgres_run, tmp_path_factory):
+    """The build's phases (the Python steps between them, the audience sandbox's invocation) between them
+    run each data test and unit test of the project once: none is dropped because it reads a node of
+    another phase (the analyst audiences' tests, `person_records_are_placed_or_unresolved`)."""
+    manifest = json.loads(
+        (run_wide_folder(tmp_path_factory) / "postgres-demo-target" / "manifest.json").read_text()
+    )
+    # A test this configuration disables (of another loader's base model) does not run.
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n["config"]["enabled"]]
+    assert {"person_records_are_placed_or_unresolved", "not_null_audience_lapsed_high_value_is_member"} <= {
+        t["name"] for t in tests
+    }
+    counted = re.search(r"Tests: (\d+) passed, (\d+) warned", postgres_run.stdout)
+    assert counted, postgres_run.stdout[-3000:]
+    assert int(counted[1]) + int(counted[2]) == len(tests) + len(manifest["unit_tests"])
 
 
 def test_postgres_and_duckdb_agree(postgres_run, published, settings):

@@ -97,12 +97,19 @@ def phase_members(settings: Settings, manifest: dict[str, Any]) -> list[set[str]
     return [{nodes[n] for n in phase} for phase in members]
 
 
+# No test added to or left out of a selection for its parents. dbt's default ("eager") leaves out a data
+# test when it excludes one of the test's parents: a phase that excludes the nodes of the others by name
+# would drop every test reading a node of an earlier phase (the analyst audiences' tests, which read
+# the sandboxed models, and `person_records_are_placed_or_unresolved`), and no phase would run them.
+EXACT = ["--indirect-selection", "empty"]
+
+
 def select_exactly(names: Collection[str]) -> list[str]:
-    """Selection arguments for a `dbt build` of exactly the nodes `names`, no test added or left out
-    for its parents (indirect selection `empty`). Cheaper for dbt than excluding everything else by
-    name: dbt matches every selection term against every node, and a phase's complement is most of
-    the project. Not under dagster-dbt, which puts a --select of its own in place of this one."""
-    return ["--select", " ".join(sorted(names)), "--indirect-selection", "empty"]
+    """Selection arguments for a `dbt build` of exactly the nodes `names` (EXACT). Cheaper for dbt than
+    excluding everything else by name: dbt matches every selection term against every node, and a
+    phase's complement is most of the project. Not under dagster-dbt, which puts a --select of its own
+    in place of this one."""
+    return ["--select", " ".join(sorted(names)), *EXACT]
 
 
 def _runnable_nodes(manifest: dict[str, Any]) -> dict[str, str]:

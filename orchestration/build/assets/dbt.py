@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
+from orchestration.build.outside_dbt import EXACT
 from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
 from orchestration.build.project import (
     TesseraDbtCli,
@@ -95,8 +96,12 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
             selection: list[str], runner: DbtCliResource = dbt, target_path: Path | None = None
         ) -> Generator[Any, None, list[dict]]:
             started = time.monotonic()
+            # A phase that excludes the others' nodes by name runs exactly the rest (outside_dbt.EXACT):
+            # dagster-dbt selects every node of the job by name (fqn:*), tests included. A subset
+            # (assets picked in the UI) keeps dagster-dbt's selection of the tests.
+            exact = EXACT if "--exclude" in selection and not context.is_subset else []
             invocation = runner.cli(
-                dbt_vars_args(["build", *selection]),
+                dbt_vars_args(["build", *selection, *exact]),
                 context=context,
                 raise_on_error=False,
                 target_path=target_path,
