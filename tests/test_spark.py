@@ -181,11 +181,12 @@ PARITY_COLUMNS = {
     "int_customer_features_scored": "*",
     "customer_predictions": "*",
     "model_metrics": "model_name, model_version, metric_name, decile, metric_value, row_count, training_cutoff_at, scored_at",
-    # Not the two most_frequent traits (favourite_category, preferred_channel): a tie between two values
-    # is broken by neither warehouse in a defined way.
+    # The two most_frequent traits (favourite_category, preferred_channel) too: every warehouse breaks a tie
+    # by the smallest value (macros/traits/trait_aggregate.sql).
     "customer_traits": (
         "customer_id, first_event_at, last_event_at, orders_count, lifetime_revenue, first_order_at, "
-        "last_order_at, orders_last_365_days, categories_viewed, categories_viewed_count, "
+        "last_order_at, orders_last_365_days, favourite_category, preferred_channel, categories_viewed, "
+        "categories_viewed_count, "
         "first_touch_utm_source, first_touch_utm_campaign, last_touch_utm_source, last_touch_utm_campaign, "
         "products_viewed_30_days, email_sends_90_days, email_opens_90_days, email_clicks_90_days, store_visits, "
         "average_order_value, days_since_last_order, recency_bucket, rfm_recency_score, rfm_frequency_score, "

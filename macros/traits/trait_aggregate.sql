@@ -44,10 +44,9 @@
     {{ return(adapter.dispatch('most_frequent', 'tessera')(expr, condition)) }}
 {%- endmacro %}
 
+{#- The ordered-set form breaks a tie by the smallest value, on DuckDB as on Postgres (plain `mode(x)` on
+    DuckDB returns whichever tied value it met first, so a trait could change between two builds of the
+    same rows). Spark's own form: macros/cross_db/spark__most_frequent.sql. -#}
 {% macro default__most_frequent(expr, condition) -%}
-    mode({{ expr }}) filter (where {{ condition }} and {{ expr }} is not null)
-{%- endmacro %}
-
-{% macro postgres__most_frequent(expr, condition) -%}
     mode() within group (order by {{ expr }}) filter (where {{ condition }} and {{ expr }} is not null)
 {%- endmacro %}
