@@ -52,9 +52,8 @@ def append(
 def current(
     con: duckdb.DuckDBPyConnection, table: str, sync_name: str | None = "s"
 ) -> dict[str | None, dict]:
-    rows = [
-        json.loads(r) for (r,) in con.execute(duck_sql(current_rows_sql(DB, table, sync_name))).fetchall()
-    ]
+    sql = duck_sql(current_rows_sql(DB, [(table, sync_name)]))
+    rows = [json.loads(r) for (t, r) in con.execute(sql).fetchall() if t == table]
     return {row.get("key"): row for row in rows}
 
 
