@@ -36,6 +36,8 @@ class FakeThrift:
         self.db.execute("create macro unbase64(x) as decode(from_base64(x))")
         self.db.execute("create macro get_json_object(j, p) as json_extract_string(j, p)")
         self.statements: list[str] = []
+        # Database properties, as `describe database extended` reports them (publishing's swap record).
+        self.properties: dict[str, dict[str, str]] = {}
         # Raise Crash instead of running the n-th statement (1-based) that matches this pattern.
         self.crash_on: tuple[str, int] | None = None
 
@@ -51,8 +53,10 @@ class FakeThrift:
                 "select table_schema, table_name, false from information_schema.tables where table_schema = ?",
                 [m.group(1)],
             )
-        if re.fullmatch(r"describe database extended `[^`]+`", sql):
-            return "select 'Properties', '' where false", None
+        if m := re.fullmatch(r"describe database extended `([^`]+)`", sql):
+            props = self.properties.get(m.group(1), {})
+            text = "(" + ", ".join(f"({k},{v})" for k, v in sorted(props.items())) + ")" if props else ""
+            return "select 'Properties', ?", [text]
         if m := re.fullmatch(r"describe table `([^`]+)`\.`([^`]+)`", sql):
             return (
                 "select column_name, data_type, null from information_schema.columns "
@@ -257,3 +261,18 @@ def test_one_run_per_state_database(fake: FakeThrift, monkeypatch: pytest.Monkey
     finally:
         first.close()
     spark_store.SparkStore(LOCATION).close()
+
+
+def test_a_diff_reads_the_build_the_published_views_point_at(fake: FakeThrift, webhook: WebhookFake) -> None:
+    """Once a publish's swap is done, the source is the build database it recorded (one build for every
+    table of a diff, whatever views a later swap is moving); while a swap is moving, the views."""
+    publish(fake, people(3))
+    fake.db.execute("create schema tessera_build_2")
+    fake.db.execute("create table tessera_build_2.audience as select * from tessera.audience")
+    fake.db.execute("delete from tessera_build_2.audience where customer_id = 'c00002'")
+    config = hook(webhook)
+    fake.properties["tessera"] = {"tessera.build": "tessera_build_2", "tessera.swap": "moving"}
+    assert run_sync(config, LOCATION, env=ENV, clock=FakeClock()).source_rows == 3
+    fake.properties["tessera"]["tessera.swap"] = "done"
+    assert run_sync(config, LOCATION, env=ENV, clock=FakeClock()).source_rows == 2
+    assert any('from "tessera_build_2"."audience"' in s.replace("`", '"') for s in fake.statements)
