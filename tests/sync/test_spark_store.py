@@ -276,3 +276,24 @@ def test_a_diff_reads_the_build_the_published_views_point_at(fake: FakeThrift, w
     fake.properties["tessera"]["tessera.swap"] = "done"
     assert run_sync(config, LOCATION, env=ENV, clock=FakeClock()).source_rows == 2
     assert any('from "tessera_build_2"."audience"' in s.replace("`", '"') for s in fake.statements)
+
+
+def test_the_spark_warehouse_names_the_spark_store(tmp_path: Path) -> None:
+    from orchestration.settings import Settings
+    from orchestration.sync.stores import STORES
+    from orchestration.warehouse.spark import SparkSettings, SparkWarehouse
+
+    settings = Settings.from_env({"TESSERA_TARGET": "spark", "TESSERA_DATA_DIR": str(tmp_path / "data")})
+    spark = SparkSettings.from_env(
+        {"TESSERA_SPARK_SCHEMA": "cdp", "TESSERA_SPARK_THRIFT_PORT": "10999", "TESSERA_SPARK_USER": "syncs"}
+    )
+    warehouse = SparkWarehouse(settings, spark)
+    assert warehouse.runs_syncs
+    assert warehouse.sync_location() == SyncLocation(
+        store="spark",
+        published="cdp",
+        state="cdp_sync",
+        history=None,
+        connect={"host": "127.0.0.1", "port": 10999, "username": "syncs"},
+    )
+    assert STORES["spark"].module is spark_store
