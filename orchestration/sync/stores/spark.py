@@ -251,8 +251,10 @@ def view_sql(
         f"as {plain(name)}"
         for name, dtype in columns
     )
+    # `create view if not exists`, not `create or replace`: Spark runs the latter as a drop and a create,
+    # and a reader in between would find no view.
     return (
-        f"create or replace view {ident(plain(database))}.{ident(plain(view))} as "
+        f"create view if not exists {ident(plain(database))}.{ident(plain(view))} as "
         f"select {selects} from ({current_rows_sql(database, [(table, sync_name)])}) as current_rows"
     )
 
@@ -376,10 +378,9 @@ class SparkStore(StateStore):
             self.cur.execute(f"create database if not exists {ident(self.database)}")
             self.cur.execute(create_entries_sql(self.database))
             self.conn = _mirror()
+            self.relations = _tables(self.cur, self.database)
             for table in SHARED_TABLES:
-                self.cur.execute(
-                    view_sql(self.database, table, table, mirror_columns(self.conn, table), None)
-                )
+                self._view(table, table, None)
             self.cur.execute(f"select coalesce(max(commit_seq), 0) from {ident(self.database)}.{ENTRIES}")
             row = self.cur.fetchone()
             self.seq = int(row[0]) if row else 0
@@ -388,6 +389,13 @@ class SparkStore(StateStore):
             self._release()
             raise
         self.loaded: set[str] = set()
+
+    def _view(self, view: str, entry_table: str, sync_name: str | None) -> None:
+        """The analysts' view of one of the engine's tables, made once (the module docstring)."""
+        if view.lower() not in self.relations:
+            columns = mirror_columns(self.conn, view)
+            self.cur.execute(view_sql(self.database, view, entry_table, columns, sync_name))
+            self.relations.add(view.lower())
 
     def _release(self) -> None:
         with contextlib.suppress(Exception):
@@ -455,8 +463,7 @@ class SparkStore(StateStore):
         table = super().ensure_sync(sync_name)
         if sync_name not in self.loaded:
             _load(self.cur, self.database, self.conn, sync_name, sends=False)
-            columns = mirror_columns(self.conn, table)
-            self.cur.execute(view_sql(self.database, table, STATE, columns, sync_name))
+            self._view(table, STATE, sync_name)
             self.loaded.add(sync_name)
         return table
 
