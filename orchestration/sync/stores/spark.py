@@ -10,8 +10,9 @@ entry carries its commit's id, sequence number and size (`commit_rows`) and its 
 A reader takes, per row, the entry of the latest commit that is *complete* (all `commit_rows` of its
 entries visible). An append cut short (the process killed between two statements of one commit, or
 Spark's job commit cut short) leaves an incomplete commit, which every reader ignores: a commit counts
-whole or not at all, as a transaction does on Postgres. An entry seen twice counts once. docs/spark.md
-("Syncs on Spark") says what a reader can observe.
+whole or not at all, as a transaction does on Postgres. An entry seen twice counts once. Analysts read
+views of the engine's tables over those current rows, in the state database (`sync_runs`,
+`sync_record_log`, `state__<sync>`, ...); docs/spark.md ("Syncs on Spark") says what they can observe.
 
 The diff itself stays DuckDB SQL (orchestration/sync/diff.py), as on Postgres: for a run, the sync's
 current state is read out of Spark (the "latest complete commit" selection runs in Spark) into an
@@ -391,7 +392,7 @@ class SparkStore(StateStore):
         self.loaded: set[str] = set()
 
     def _view(self, view: str, entry_table: str, sync_name: str | None) -> None:
-        """The analysts' view of one of the engine's tables, made once (the module docstring)."""
+        """The analysts' view of one of the engine's tables, made once, when missing (view_sql)."""
         if view.lower() not in self.relations:
             columns = mirror_columns(self.conn, view)
             self.cur.execute(view_sql(self.database, view, entry_table, columns, sync_name))
