@@ -297,3 +297,27 @@ def test_the_spark_warehouse_names_the_spark_store(tmp_path: Path) -> None:
         connect={"host": "127.0.0.1", "port": 10999, "username": "syncs"},
     )
     assert STORES["spark"].module is spark_store
+
+
+def test_a_dry_run_reads_state_and_writes_nothing(fake: FakeThrift, webhook: WebhookFake) -> None:
+    from orchestration.sync.stores import record_history
+
+    rows = people(6)
+    publish(fake, rows)
+    config = hook(webhook, "mirror", limits={"max_remove_share": 0.5})
+    assert run_sync(config, LOCATION, env=ENV, clock=FakeClock()).succeeded == 6
+    rows[0]["first_name"] = "Changed"
+    publish(fake, rows[:5] + people(1, start=40))
+    entries = fake.db.execute("select count(*) from tessera_sync.sync_entries").fetchone()
+    sent = webhook.request_count()
+    fake.statements.clear()
+    preview = run_sync(config, LOCATION, env=ENV, clock=FakeClock(), dry_run=True)
+    assert (preview.status, preview.adds, preview.changes, preview.removes) == ("dry_run", 1, 1, 1)
+    assert fake.db.execute("select count(*) from tessera_sync.sync_entries").fetchone() == entries
+    assert webhook.request_count() == sent
+    assert not [s for s in fake.statements if not re.match(r"(select|show|describe|with)\b", s.strip(), re.I)]
+    # What the syncs did with one record, newest first, through the record log's view.
+    history = record_history(LOCATION, "c00001")
+    assert [(name, operation, status) for _, name, operation, status, _ in history] == [
+        ("test_sync", "upsert", "succeeded")
+    ]

@@ -451,8 +451,9 @@ class SparkStore(StateStore):
         return [Entry(RECORD_LOG, str(row["sync_name"]), None, row) for row in rows]
 
     def _sends_mark(self) -> int:
-        row = self.conn.execute(f"select coalesce(max(rowid), -1) from {SENDS}").fetchone()
-        return int(row[0]) if row else -1
+        # fetchall, not fetchone: a result left unfinished blocks the next register() on the connection.
+        rows = self.conn.execute(f"select coalesce(max(rowid), -1) from {SENDS}").fetchall()
+        return int(rows[0][0]) if rows else -1
 
     def _sends_since(self, mark: int) -> list[Entry]:
         rows = self._rows(f"select * from {SENDS} where rowid > ?", [mark])
@@ -503,11 +504,10 @@ class SparkStore(StateStore):
 
     def bump_pending(self, idempotency_key: str, error: str) -> None:
         super().bump_pending(idempotency_key, error)
-        row = self.conn.execute(
+        for (sync_name,) in self.conn.execute(
             "select sync_name from sync_journal where idempotency_key = ?", [idempotency_key]
-        ).fetchone()
-        if row is not None:
-            self.append(self._keyed(JOURNAL, str(row[0]), "idempotency_key", [idempotency_key]))
+        ).fetchall():
+            self.append(self._keyed(JOURNAL, str(sync_name), "idempotency_key", [idempotency_key]))
 
     # committing what a destination confirmed
 
@@ -705,8 +705,8 @@ def open_preview(location: SyncLocation, sync_name: str) -> Iterator[tuple[duckd
             _load(cur, database, duck, sync_name, sends=True)
         else:
             duck.execute(f"create table {state_table(sync_name)} ({STATE_COLUMNS})")
-        row = duck.execute("select count(*) from sync_journal where sync_name = ?", [sync_name]).fetchone()
-        yield duck, int(row[0]) if row else 0
+        rows = duck.execute("select count(*) from sync_journal where sync_name = ?", [sync_name]).fetchall()
+        yield duck, int(rows[0][0]) if rows else 0
     finally:
         spark.close()
         duck.close()
