@@ -166,6 +166,9 @@ def test_sends_everything_then_nothing_then_an_update_and_a_delete(
     rows[1]["first_name"] = "Changed"
     rows = rows[:8]
     write_spark(location, rows)
+    preview = run_sync(config, location, env=ENV, clock=FakeClock(), dry_run=True)
+    assert (preview.status, preview.changes, preview.removes) == ("dry_run", 1, 2)
+    assert webhook.accepted["c00001"] == 1  # a dry run sends nothing
     third = run_sync(config, location, env=ENV, clock=FakeClock())
     assert (third.status, third.adds, third.changes, third.removes) == ("success", 0, 1, 2)
     assert set(webhook.store) == {r["customer_id"] for r in rows}
