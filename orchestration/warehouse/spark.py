@@ -3,8 +3,8 @@ Thrift server (a local standalone cluster from `make spark-up`, or any Spark wit
 
 What works: preparing a build, loading the raw files and the declared person sources into raw_*
 databases (Spark reads the Parquet files itself, on the workers), reading and writing build tables,
-querying, and publishing (write-audit-publish). What does not yet: scratch builds, syncs and retention
-on Spark; those raise NotImplementedError.
+querying, publishing (write-audit-publish), and the sync engine's location (orchestration/sync/stores/
+spark.py). What does not yet: scratch builds and retention on Spark; those raise NotImplementedError.
 
 Write-audit-publish without renames (Spark cannot rename a database, nor move a table to another one):
 every build writes into a database of its own, `<build schema>_<n>` (n grows with every build), and
@@ -161,12 +161,28 @@ def _properties(described: list[tuple]) -> dict[str, str]:
     return dict(re.findall(r"\(([^(),]+),([^(),]*)\)", text))
 
 
+def readable_published_database(cur: Any, published: str) -> str:
+    """The database a reader who wants one build for every table reads: the build the published views
+    point at once a swap is done (`tessera.build`), else the published database itself (its views, or
+    the tables of a database Tessera did not publish)."""
+    cur.execute("show databases")
+    databases = {str(name).lower() for (name, *_) in cur.fetchall()}
+    if published.lower() not in databases:
+        return published
+    cur.execute(f"describe database extended {ident(published)}")
+    properties = _properties(cur.fetchall())
+    build = properties.get(BUILD_PROPERTY)
+    if build and properties.get(SWAP_PROPERTY) == SWAP_DONE and build.lower() in databases:
+        return _checked(build)
+    return published
+
+
 class SparkWarehouse(WithoutDemoLoaderTables):
     """Spark through its Thrift server: raw_* databases loaded from the Parquet files; dbt builds into a
     database of its own per build, published as views over it (see the module docstring)."""
 
     python_steps_outside_dbt = True
-    runs_syncs = False
+    runs_syncs = True
     attaches_database_files = False
     # publish works (write-audit-publish over views), but `tessera run` does not build on Spark yet (the
     # Python steps do not run there), so the landing record and sensor stay off until it does.
@@ -490,7 +506,17 @@ class SparkWarehouse(WithoutDemoLoaderTables):
             cur.execute(f"drop table if exists {ident(self._build_database(cur))}.{ident(table)}")
 
     def sync_location(self) -> SyncLocation:
-        raise NotImplementedError(f"syncs are {ISSUE}")
+        """The published build, read through the Thrift server; state and history in the database
+        `<published>_sync`, which publishes never drop (they drop only build databases). See
+        orchestration/sync/stores/spark.py and docs/spark.md, "Syncs on Spark"."""
+        published = _checked(self.spark.published_schema)
+        return SyncLocation(
+            store="spark",
+            published=published,
+            state=f"{published}_sync",
+            history=None,
+            connect={"host": self.spark.host, "port": self.spark.port, "username": self.spark.user},
+        )
 
     def retention_runner(self, *, build: bool) -> contextlib.AbstractContextManager[Runner]:
         raise NotImplementedError(f"retention is {ISSUE}")

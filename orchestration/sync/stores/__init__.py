@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.sync.stores import duckdb as duckdb_store
 from orchestration.sync.stores import postgres as postgres_store
+from orchestration.sync.stores import spark as spark_store
 from orchestration.sync.stores.base import SyncSource, SyncStore
 from orchestration.warehouse.interface import SyncLocation
 
@@ -46,6 +47,7 @@ class _Kind:
 STORES: dict[str, _Kind] = {
     "duckdb": _Kind(duckdb_store.DuckDBStore, duckdb_store.DuckDBSource, duckdb_store),
     "postgres": _Kind(postgres_store.PostgresStore, postgres_store.PostgresSource, postgres_store),
+    "spark": _Kind(spark_store.SparkStore, spark_store.SparkSource, spark_store),
 }
 
 
