@@ -13,7 +13,8 @@
     the decisions placed now are compared with the mart's. A full refresh and a restage place every
     decision (tessera.mart_kept); the customers left with no decision are removed (a post-hook).
 -#}
-{#- A table on Spark, whose plain tables cannot delete the rows of a customer left with no decision. #}
+{#- A table on Spark, whose plain tables cannot delete the rows of a customer
+    left with no decision. #}
 {{ config(
     materialized=tessera.deliveries_materialization(),
     incremental_strategy='delete+insert',
@@ -50,8 +51,8 @@ placed as (
             = customer_identifiers.identifier_value
 ),
 
-{#- The decisions as the mart holds them and as they are placed now: what differs names the customers
-    whose history is placed again. #}
+{#- The decisions as the mart holds them and as they are placed now: what
+    differs names the customers whose history is placed again. #}
 no_longer_placed as (
     {%- if incremental %}
     select

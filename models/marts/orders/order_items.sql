@@ -9,7 +9,8 @@
     and a table without loaded_at place every line (tessera.mart_kept); the lines no longer in staging,
     or whose order left the orders mart, are removed after an incremental build (a post-hook).
 -#}
-{#- A table on Spark, whose plain tables cannot delete the lines removed upstream. #}
+{#- A table on Spark, whose plain tables cannot delete the lines removed
+    upstream. #}
 {{ config(
     materialized=tessera.deliveries_materialization(),
     incremental_strategy='delete+insert',
@@ -17,7 +18,9 @@
     on_schema_change='append_new_columns',
     post_hook="{{ tessera.order_items_removed_upstream() }}",
 ) }}
-{%- set incremental = tessera.mart_kept('order line', required_column='loaded_at') %}
+{%- set incremental = tessera.mart_kept(
+    'order line', required_column='loaded_at'
+) %}
 with
 
 order_items as (
@@ -29,7 +32,8 @@ orders as (
     where source_name = 'shop'
 ),
 
-{#- The lines whose order now has another customer, status or time than the mart says. #}
+{#- The lines whose order now has another customer, status or time than the
+    mart says. #}
 moved_items as (
     {%- if incremental %}
     select placed.order_item_id
@@ -38,7 +42,8 @@ moved_items as (
         on placed.order_id = orders.order_id
     where
         coalesce(placed.customer_id, '') <> coalesce(orders.customer_id, '')
-        or coalesce(placed.financial_status, '') <> coalesce(orders.financial_status, '')
+        or coalesce(placed.financial_status, '')
+        <> coalesce(orders.financial_status, '')
         or placed.ordered_at <> orders.ordered_at
     {%- else %}
     select cast(null as {{ dbt.type_string() }}) as order_item_id
@@ -58,7 +63,9 @@ batch as (
         on order_items.order_id = orders.order_id
     {%- if incremental %}
     where
-        {{ tessera.is_new_row('orders.loaded_at', lookback_var='orders_lookback_hours') }}
+        {{ tessera.is_new_row(
+            'orders.loaded_at', lookback_var='orders_lookback_hours'
+        ) }}
         or order_items.order_item_id in (select order_item_id from moved_items)
     {%- endif %}
 ),

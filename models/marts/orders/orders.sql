@@ -9,7 +9,8 @@
     A full refresh, a restage and a table without loaded_at place every order (tessera.mart_kept); the
     orders no longer in staging are removed after an incremental build (a post-hook).
 -#}
-{#- A table on Spark, whose plain tables cannot delete the orders removed upstream. #}
+{#- A table on Spark, whose plain tables cannot delete the orders removed
+    upstream. #}
 {{ config(
     materialized=tessera.deliveries_materialization(),
     incremental_strategy='delete+insert',
@@ -44,12 +45,14 @@ lines_loaded as (
     group by 1
 ),
 
-{#- An order is complete once its last line has landed: its load time is the latest of its own and its lines'. #}
+{#- An order is complete once its last line has landed: its load time is the
+    latest of its own and its lines'. #}
 shop_loads as (
     select
         shop_orders.order_id,
         case
-            when lines_loaded.loaded_at > shop_orders.loaded_at then lines_loaded.loaded_at
+            when lines_loaded.loaded_at > shop_orders.loaded_at
+                then lines_loaded.loaded_at
             else shop_orders.loaded_at
         end as loaded_at
     from shop_orders
@@ -57,7 +60,8 @@ shop_loads as (
         on shop_orders.order_id = lines_loaded.order_id
 ),
 
-{#- The orders whose record now belongs to another customer than the mart says. #}
+{#- The orders whose record now belongs to another customer than the mart
+    says. #}
 moved_orders as (
     {%- if incremental %}
     select
@@ -68,7 +72,9 @@ moved_orders as (
         on
             customer_source_records.source_name = placed.source_name
             and customer_source_records.table_name
-            = case placed.source_name when 'shop' then 'orders' else 'transactions' end
+            = case placed.source_name
+                when 'shop' then 'orders' else 'transactions'
+            end
             and placed.order_id = customer_source_records.record_id
     where
         coalesce(placed.customer_id, '')
@@ -87,7 +93,8 @@ shop_batch as (
     {%- if incremental %}
     where shop_orders.order_id in (
         select order_id from shop_loads
-        where {{ tessera.is_new_row('loaded_at', 'shop', 'orders_lookback_hours') }}
+        where
+            {{ tessera.is_new_row('loaded_at', 'shop', 'orders_lookback_hours') }}
         union all
         select order_id from moved_orders
         where source_name = 'shop'
@@ -100,7 +107,8 @@ pos_batch as (
     {%- if incremental %}
     where transaction_id in (
         select transaction_id from pos_transactions
-        where {{ tessera.is_new_row('loaded_at', 'pos', 'orders_lookback_hours') }}
+        where
+            {{ tessera.is_new_row('loaded_at', 'pos', 'orders_lookback_hours') }}
         union all
         select order_id from moved_orders
         where source_name = 'pos'
