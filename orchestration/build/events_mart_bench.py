@@ -1,7 +1,9 @@
 """`tessera bench events-mart`: the incremental `events` mart (issue #16) on one generated world whose events
 are Segment's warehouse tables, read in place with a loader's load times: `growth` more calls land in a later
 load, and the built world takes them in incrementally and, for comparison, placed whole (every event staged
-and placed again), alternating, so that the two figures share the machine's load."""
+and placed again), alternating, so that the two figures share the machine's load. The incremental orders,
+order_items and consent marts are built beside it, timed and compared the same way (their raw files are the
+demo's, stamped with one load time)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,14 @@ from orchestration.build.staging_bench import (
 from orchestration.generate.loader_shapes import LOADER_SHAPES
 from orchestration.settings import Settings
 
-#: The mart and everything it reads (staging, identity), with the seeds; no tests (they are the audit's).
+#: The incremental marts and everything they read (staging, identity), with the seeds; no tests (they are the
+#: audit's).
 MART = [
     "build",
     "--select",
     "+events",
+    "+order_items",
+    "+consent_current",
     "--exclude-resource-type",
     "test",
     "--exclude-resource-type",
@@ -35,9 +40,14 @@ MART = [
 ]
 
 
+#: The other incremental marts, built, timed and compared beside events.
+OTHER_MARTS = ("orders", "order_items", "consent_history")
+
+
 def _mart_run(settings: Settings) -> dict[str, float]:
-    """One dbt build of the mart and what it reads: its wall time, the events model's own time, and the
-    staging and mart models' time together (identity, not incremental yet, is the rest)."""
+    """One dbt build of the marts and what they read: its wall time, the events model's own time, the events'
+    staging and mart models' time together (identity, not incremental yet, is the rest), and the orders and
+    consent marts' own time."""
     started = time.perf_counter()
     results = run_dbt(settings, MART)["results"]
     wall = time.perf_counter() - started
@@ -47,7 +57,13 @@ def _mart_run(settings: Settings) -> dict[str, float]:
     seconds = {r["unique_id"]: r["execution_time"] for r in results}
     events = seconds["model.tessera.events"]
     staging = sum(v for k, v in seconds.items() if ".base_events__" in k or ".stg_events__" in k)
-    return {"wall_seconds": wall, "events_seconds": events, "events_and_staging_seconds": events + staging}
+    others = sum(seconds[f"model.tessera.{name}"] for name in OTHER_MARTS)
+    return {
+        "wall_seconds": wall,
+        "events_seconds": events,
+        "events_and_staging_seconds": events + staging,
+        "orders_and_consent_seconds": others,
+    }
 
 
 def run_events_mart_benchmark(
@@ -91,7 +107,7 @@ def run_events_mart_benchmark(
             shutil.copyfile(built, settings.build_db)
             with presets_file(presets, settings), restaging_events(placed_whole):
                 runs[way].append(_mart_run(settings))
-            digests[way] = table_digest(settings, ("events",))
+            digests[way] = table_digest(settings, ("events", *OTHER_MARTS))
 
     def medians(way: str) -> dict[str, float]:
         return {key: round(statistics.median(run[key] for run in runs[way]), 2) for key in runs[way][0]}

@@ -3,7 +3,26 @@
     the decision until the next one. Conflicting sources resolve by recency: the latest decision
     wins, whichever system recorded it; two decisions at the same instant resolve to the more
     restrictive (withdrawn, then denied, then granted).
+
+    Incremental (docs/sources.md, "The orders, order_items and consent marts, incrementally"): a
+    customer's rows follow from all of that customer's decisions in order (valid_to is the next
+    decision's time), so a build places again, and replaces by customer_id, the whole history of
+    every customer whose decisions changed: the customers of a decision placed now that the mart does
+    not hold as it is (new, changed, or now another customer's), and the customers of a row the mart
+    holds that is no longer placed so (moved away, changed, or left staging). No load-time watermark:
+    the decisions placed now are compared with the mart's. A full refresh and a restage place every
+    decision (tessera.mart_kept); the customers left with no decision are removed (a post-hook).
 -#}
+{#- A table on Spark, whose plain tables cannot delete the rows of a customer
+    left with no decision. #}
+{{ config(
+    materialized=tessera.deliveries_materialization(),
+    incremental_strategy='delete+insert',
+    unique_key=['customer_id'],
+    on_schema_change='append_new_columns',
+    post_hook="{{ tessera.consent_removed_upstream() }}",
+) }}
+{%- set incremental = tessera.mart_kept('consent decision') %}
 with
 
 consent_events as (
@@ -32,6 +51,77 @@ placed as (
             = customer_identifiers.identifier_value
 ),
 
+{#- The decisions as the mart holds them and as they are placed now: what
+    differs names the customers whose history is placed again. #}
+no_longer_placed as (
+    {%- if incremental %}
+    select
+        customer_id,
+        consent_event_id,
+        consent_purpose,
+        consent_channel,
+        consent_status,
+        consent_source,
+        subject_type,
+        valid_from as occurred_at
+    from {{ this }}
+    except
+    select
+        customer_id,
+        consent_event_id,
+        consent_purpose,
+        consent_channel,
+        consent_status,
+        consent_source,
+        subject_type,
+        occurred_at
+    from placed
+    {%- else %}
+    select cast(null as {{ dbt.type_string() }}) as customer_id
+    where 1 = 0
+    {%- endif %}
+),
+
+newly_placed as (
+    {%- if incremental %}
+    select
+        customer_id,
+        consent_event_id,
+        consent_purpose,
+        consent_channel,
+        consent_status,
+        consent_source,
+        subject_type,
+        occurred_at
+    from placed
+    except
+    select
+        customer_id,
+        consent_event_id,
+        consent_purpose,
+        consent_channel,
+        consent_status,
+        consent_source,
+        subject_type,
+        valid_from as occurred_at
+    from {{ this }}
+    {%- else %}
+    select cast(null as {{ dbt.type_string() }}) as customer_id
+    where 1 = 0
+    {%- endif %}
+),
+
+batch as (
+    select * from placed
+    {%- if incremental %}
+    where customer_id in (
+        select customer_id from no_longer_placed
+        union all
+        select customer_id from newly_placed
+    )
+    {%- endif %}
+),
+
 ordered as (
     select
         *,
@@ -44,9 +134,8 @@ ordered as (
                 end,
                 consent_event_id
         ) as decision_number
-    from placed
+    from batch
 ),
-
 final as (
     select
         ordered.customer_id,

@@ -6,11 +6,11 @@
 
     Incremental (docs/sources.md, "The events mart, incrementally"): a build places again, and
     replaces by (source_name, event_id), only
-    - the events loaded since the last build, less var events_lookback_hours (tessera.is_new_event);
+    - the events loaded since the last build, less var events_lookback_hours (tessera.is_new_row);
     - the events of the identifiers whose customer changed in this build (a merge, a split, an
       identifier new to the graph or retired from it: customer_id_map's rows of this invocation);
     - the store purchases whose record's customer (customer_source_records) differs from the mart's.
-    A full refresh, a restage and a table without loaded_at place every event (tessera.events_kept);
+    A full refresh, a restage and a table without loaded_at place every event (tessera.mart_kept);
     the events no longer in staging are removed after an incremental build (a post-hook).
 -#}
 {#- A table on Spark, whose plain tables cannot delete the events removed upstream. #}
@@ -21,7 +21,7 @@
     on_schema_change='append_new_columns',
     post_hook="{{ tessera.events_removed_upstream() }}",
 ) }}
-{%- set incremental = tessera.events_kept() %}
+{%- set incremental = tessera.mart_kept('event', required_column='loaded_at') %}
 with
 
 tracks as (
@@ -159,7 +159,7 @@ web_and_app_batch as (
     where event_id in (
         select event_id from web_and_app
         where
-            {{ tessera.is_new_event('events', 'loaded_at') }}
+            {{ tessera.is_new_row('loaded_at', 'events') }}
             or user_id in (
                 select identifier_value from changed_identifiers
                 where identifier_type = 'shop_customer_id'
@@ -178,7 +178,7 @@ email_batch as (
     where email_event_id in (
         select email_event_id from email_events
         where
-            {{ tessera.is_new_event('esp', 'loaded_at') }}
+            {{ tessera.is_new_row('loaded_at', 'esp') }}
             or email in (
                 select identifier_value from changed_identifiers
                 where identifier_type = 'email'
@@ -193,7 +193,7 @@ pos_batch as (
     where transaction_id in (
         select transaction_id from pos_transactions
         where
-            {{ tessera.is_new_event('pos', 'loaded_at') }}
+            {{ tessera.is_new_row('loaded_at', 'pos') }}
             or transaction_id in (select event_id from moved_transactions)
     )
     {%- endif %}
