@@ -172,9 +172,19 @@ PARITY_COLUMNS = {
         "pair_id, unique_id_l, unique_id_r, anchor_type_l, anchor_value_l, anchor_type_r, anchor_value_r, "
         "link_status, status_reason, match_probability, is_edge, was_edge"
     ),
-    "events": "*",
-    "orders": "*",
-    "order_items": "*",
+    # Not loaded_at: when the build loaded the row, the build's clock.
+    "events": (
+        "event_id, source_name, customer_id, event_channel, event_name, anonymous_id, product_id, "
+        "product_category, order_id, revenue, utm_source, utm_campaign, occurred_at"
+    ),
+    "orders": (
+        "order_id, source_name, customer_id, order_channel, store_id, currency_code, discount_code, "
+        "financial_status, item_count, total_amount, ordered_at"
+    ),
+    "order_items": (
+        "order_item_id, order_id, customer_id, product_id, product_name, product_category, financial_status, "
+        "quantity, unit_price, ordered_at"
+    ),
     "consent_history": "*",
     "consent_current": "*",
     "int_customer_features_snapshotted": "*",
