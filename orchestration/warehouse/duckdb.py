@@ -46,6 +46,40 @@ log = logging.getLogger(__name__)
 DEMO_LOADER_DATABASE = "demo_loaders"
 
 
+def stamped_rows(incoming: str, table: str, file_types: dict[str, str], previous: dict[str, str]) -> str:
+    """The select that loads a raw file's rows (`incoming`, over the file's columns `file_types`) into
+    `table`, each with its load time: a row the table already held keeps the time it was first loaded,
+    every other row gets this load's time. A file is a whole snapshot of its system, so without this every
+    row would look new at every load, and the incremental staging and marts would place every row again.
+
+    A row is the same when every column of the file is (nulls equal; a column the table lacked counts as
+    null there, and one whose type changed is cast to the file's), copy for copy: the second copy of a row
+    the table held once is new. With no earlier table (`previous` empty) every row is new."""
+    now = "cast(current_timestamp as timestamp)"
+    if not previous or LOAD_STAMP not in previous or not file_types:
+        return f"select *, {now} as {LOAD_STAMP} from ({incoming}) as incoming"
+
+    def earlier(column: str, file_type: str) -> str:
+        if column not in previous:
+            return f"cast(null as {file_type})"
+        if previous[column] != file_type:
+            return f"try_cast({quoted(column)} as {file_type})"
+        return quoted(column)
+
+    row = "row(" + ", ".join(quoted(c) for c in file_types) + ")"
+    earlier_row = "row(" + ", ".join(earlier(c, t) for c, t in file_types.items()) + ")"
+    return (
+        f"with incoming as ({incoming}), "
+        f"numbered as (select *, row_number() over (partition by {row}) as _tessera_copy from incoming), "
+        f"earlier as (select {earlier_row} as _tessera_row, "
+        f"row_number() over (partition by {earlier_row} order by {LOAD_STAMP}) as _tessera_copy, "
+        f"{LOAD_STAMP} as _tessera_loaded_at from {table}) "
+        f"select numbered.* exclude (_tessera_copy), coalesce(earlier._tessera_loaded_at, {now}) as {LOAD_STAMP} "
+        f"from numbered left join earlier on row({', '.join('numbered.' + quoted(c) for c in file_types)}) "
+        "is not distinct from earlier._tessera_row and numbered._tessera_copy = earlier._tessera_copy"
+    )
+
+
 class DuckDBWarehouse:
     """The embedded default: a build file, promoted to the published file by a rename."""
 
@@ -136,7 +170,8 @@ class DuckDBWarehouse:
                     continue
                 incoming = pq.read_schema(path).names
                 added, missing = drift(previous, incoming) if previous else ([], [])
-                # The load time is stamped here; a file that carries its own _loaded_at is overridden.
+                # The load time is stamped here (a file's own _loaded_at is overridden): a row loaded before
+                # keeps its earlier time (stamped_rows).
                 missing = [c for c in missing if c != LOAD_STAMP]
                 exclude = " exclude (_loaded_at)" if LOAD_STAMP in incoming else ""
                 types = {c: previous.get(c, "varchar") for c in missing}
@@ -145,10 +180,15 @@ class DuckDBWarehouse:
                         missing.append(column)
                         types[column] = "varchar"
                 fill = "".join(f", cast(null as {types[c]}) as {quoted(c)}" for c in missing)
+                file_types = {
+                    row[0]: row[1]
+                    for row in con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+                }
+                file_types.pop(LOAD_STAMP, None)
+                incoming_rows = f"select *{exclude}{fill} from read_parquet(?)"
                 con.execute(
                     f'create or replace table "{schema}"."{table}" as '
-                    f"select *{exclude}{fill}, cast(current_timestamp as timestamp) as _loaded_at "
-                    f"from read_parquet(?)",
+                    + stamped_rows(incoming_rows, f'"{schema}"."{table}"', file_types, previous),
                     [str(path)],
                 )
                 rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]

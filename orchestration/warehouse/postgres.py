@@ -189,6 +189,15 @@ class PostgresWarehouse:
             for f in fields:
                 if previous and f.name in added:
                     cur.execute(f"alter table {target} add column {quoted(f.name)} {pg_type(f.type)}")
+            # A row the table already held keeps the time it was first loaded (the DuckDB warehouse's
+            # stamped_rows says why): the earlier rows' times are set aside, by row and copy, before the refill.
+            row = "md5(row(" + ", ".join(quoted(f.name) for f in fields) + ")::text)"
+            if previous and fields:
+                cur.execute(
+                    f"create temp table _tessera_earlier on commit drop as select {row} as row_digest, "
+                    f"row_number() over (partition by {row} order by _loaded_at) as copy, _loaded_at "
+                    f"from {target}"
+                )
             cur.execute(f"truncate {target}")
             names = ", ".join(quoted(f.name) for f in fields)
             reader = duckdb.connect()
@@ -196,7 +205,16 @@ class PostgresWarehouse:
                 _copy_in(cur, reader, f"select {names} from read_parquet('{path}')", target, names)
             finally:
                 reader.close()
-            cur.execute(f"update {target} set _loaded_at = now() at time zone 'utc'")
+            now = "now() at time zone 'utc'"
+            if previous and fields:
+                cur.execute(
+                    f"update {target} as loaded set _loaded_at = coalesce(earlier._loaded_at, {now}) "
+                    f"from (select ctid as row_id, {row} as row_digest, row_number() over (partition by {row}) "
+                    f"as copy from {target}) as incoming left join _tessera_earlier as earlier "
+                    "using (row_digest, copy) where loaded.ctid = incoming.row_id"
+                )
+            else:
+                cur.execute(f"update {target} set _loaded_at = {now}")
         return TableLoad(source, table, n_rows, added, missing)
 
     def write_demo_loader_tables(

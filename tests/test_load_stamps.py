@@ -1,0 +1,89 @@
+"""A raw file is a whole snapshot of its system, loaded again at every build. A row the raw table already
+held keeps the time it was first loaded (`_loaded_at`), and only new or changed rows get the new load's
+time, so the incremental staging and marts that read load times place only those (issue #16)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pyarrow as pa
+import pytest
+
+from orchestration.settings import Settings
+from orchestration.warehouse.registry import get_warehouse
+from tests.test_raw_contract import _contacts, _publish_without_dbt, _write, world  # noqa: F401 (a fixture)
+
+
+def _stamps(settings: Settings) -> list[tuple[str, str, datetime]]:
+    """(contact_id, email, _loaded_at) of every row of raw_crm.contacts as readers see it."""
+    sql = "select contact_id, email, _loaded_at from raw_crm.contacts order by contact_id, email, _loaded_at"
+    if settings.target == "duckdb":
+        import duckdb
+
+        con = duckdb.connect(str(settings.published_db), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    import psycopg2
+
+    con = psycopg2.connect(**settings.postgres.connect_kwargs())
+    try:
+        with con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+def _load(settings: Settings, table: pa.Table) -> list[tuple[str, str, datetime]]:
+    warehouse = get_warehouse(settings)
+    _write(settings.raw_dir, table)
+    warehouse.prepare_build()
+    warehouse.load_raw(settings.raw_dir)
+    _publish_without_dbt(settings)
+    time.sleep(0.01)  # the next load's clock is later
+    return _stamps(settings)
+
+
+def _with(table: pa.Table, column: str, values: list) -> pa.Table:
+    return table.set_column(table.schema.get_field_index(column), column, pa.array(values))
+
+
+@pytest.mark.parametrize("world", ["duckdb", "postgres"], indirect=True)
+def test_rows_loaded_before_keep_their_load_time(world: Settings) -> None:  # noqa: F811 (the fixture)
+    first = _load(world, _contacts())
+    assert len(first) == 3 and len({stamp for _, _, stamp in first}) == 1
+    then = first[0][2]
+
+    # The same snapshot again: nothing is new.
+    assert _load(world, _contacts()) == first
+
+    # One row changed, one new, and a second copy of a row held once: those three are new.
+    contacts = _contacts()
+    changed = _with(contacts, "email", ["a@example.com", "b.new@example.com", "c@example.com"])
+    grown = pa.concat_tables(
+        [changed, contacts.slice(0, 1), _with(contacts.slice(2, 1), "contact_id", ["new"])]
+    )
+    second = _load(world, grown)
+    assert len(second) == 5
+    earlier = [(contact, email) for contact, email, stamp in second if stamp == then]
+    assert sorted(earlier) == [("contact_id-0", "a@example.com"), ("contact_id-2", "c@example.com")]
+    later = {stamp for _, _, stamp in second if stamp != then}
+    assert len(later) == 1 and later.pop() > then
+
+    # A new column: a row is the same where the new column is empty, and new where it holds a value.
+    third = _load(world, grown.append_column("lead_source", pa.array([None, None, "fair", None, None])))
+    moved = [row[:2] for row, before in zip(third, second, strict=True) if row[2] != before[2]]
+    assert moved == [("contact_id-2", "c@example.com")]
+
+
+@pytest.mark.parametrize("world", ["duckdb"], indirect=True)
+def test_a_column_whose_type_changed_is_compared_as_the_file_has_it(world: Settings) -> None:  # noqa: F811
+    contacts = _contacts().append_column("score", pa.array(["1", "2", "x"]))
+    first = _load(world, contacts)
+    # The file now types `score` as a number: rows whose value reads the same keep their time.
+    second = _load(world, _with(contacts, "score", [1, 2, 3]))
+    moved = [row[:2] for row, before in zip(second, first, strict=True) if row[2] != before[2]]
+    assert moved == [("contact_id-2", "c@example.com")]
