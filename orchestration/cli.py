@@ -24,6 +24,7 @@ from orchestration.build.cli import (
     bench_build_command,
     bench_events,
     bench_events_mart,
+    bench_increments,
     bench_landing_command,
     bench_staging,
 )
@@ -538,6 +539,7 @@ for command in (
 for command in (
     bench_build_command(_definitions_for),
     bench_landing_command(_definitions_for),
+    bench_increments,
     bench_staging,
     bench_events_mart,
     bench_events,

@@ -1,4 +1,4 @@
-"""`tessera bench build`, `staging`, `landing` and `events`: the build's own benchmarks."""
+"""`tessera bench build`, `increments`, `staging`, `landing` and `events`: the build's own benchmarks."""
 
 from __future__ import annotations
 
@@ -66,6 +66,32 @@ def bench_landing_command(definitions_for: Callable[[Settings], Any]) -> click.C
         console.print(json.dumps(figures), soft_wrap=True)
 
     return bench_landing
+
+
+@click.command("increments")
+@click.option("--customers", default=200, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--cut",
+    "cuts",
+    multiple=True,
+    type=float,
+    default=(0.8, 0.9),
+    show_default=True,
+    help="Share of the world's dated rows in each increment but the last (which has all of them).",
+)
+@workdir_option
+def bench_increments(customers: int, seed: int, cuts: tuple[float, ...], workdir: Path | None) -> None:
+    """The demo world built in increments (its raw files cut by time), then a full refresh of the same
+    warehouse: the time of each build, and every published table compared between the two."""
+    from orchestration.build.increments import run_increments_benchmark
+
+    with (
+        bench_folder(workdir, "increments") as folder,
+        console.status(f"increments benchmark at {customers:,} customers …"),
+    ):
+        figures = run_increments_benchmark(customers, seed, folder, sorted(cuts))
+    console.print(json.dumps(figures), soft_wrap=True)
 
 
 @click.command("staging")
