@@ -189,32 +189,33 @@ class PostgresWarehouse:
             for f in fields:
                 if previous and f.name in added:
                     cur.execute(f"alter table {target} add column {quoted(f.name)} {pg_type(f.type)}")
-            # A row the table already held keeps the time it was first loaded (the DuckDB warehouse's
-            # stamped_rows says why): the earlier rows' times are set aside, by row and copy, before the refill.
-            row = "md5(row(" + ", ".join(quoted(f.name) for f in fields) + ")::text)"
-            if previous and fields:
+            # A row whose content the table already held keeps the earliest time that content was loaded
+            # (the DuckDB warehouse's stamped_rows says why): the earlier contents' times are set aside
+            # before the refill, and the refilled rows take them; the others keep the load's time.
+            now = "now() at time zone 'utc'"
+
+            def digest(alias: str) -> str:
+                return "md5(row(" + ", ".join(alias + quoted(f.name) for f in fields) + ")::text)"
+
+            kept = bool(previous and fields)
+            if kept:
                 cur.execute(
-                    f"create temp table _tessera_earlier on commit drop as select {row} as row_digest, "
-                    f"row_number() over (partition by {row} order by _loaded_at) as copy, _loaded_at "
-                    f"from {target}"
+                    f"create temp table _tessera_earlier on commit drop as select {digest('')} "
+                    f"as row_digest, min(_loaded_at) as loaded_at from {target} group by 1"
                 )
             cur.execute(f"truncate {target}")
+            cur.execute(f"alter table {target} alter column _loaded_at set default ({now})")
             names = ", ".join(quoted(f.name) for f in fields)
             reader = duckdb.connect()
             try:
                 _copy_in(cur, reader, f"select {names} from read_parquet('{path}')", target, names)
             finally:
                 reader.close()
-            now = "now() at time zone 'utc'"
-            if previous and fields:
+            if kept:
                 cur.execute(
-                    f"update {target} as loaded set _loaded_at = coalesce(earlier._loaded_at, {now}) "
-                    f"from (select ctid as row_id, {row} as row_digest, row_number() over (partition by {row}) "
-                    f"as copy from {target}) as incoming left join _tessera_earlier as earlier "
-                    "using (row_digest, copy) where loaded.ctid = incoming.row_id"
+                    f"update {target} as loaded set _loaded_at = earlier.loaded_at from _tessera_earlier as earlier "
+                    f"where earlier.row_digest = {digest('loaded.')}"
                 )
-            else:
-                cur.execute(f"update {target} set _loaded_at = {now}")
         return TableLoad(source, table, n_rows, added, missing)
 
     def write_demo_loader_tables(
