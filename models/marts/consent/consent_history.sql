@@ -51,10 +51,11 @@ placed as (
             = customer_identifiers.identifier_value
 ),
 
-{#- The decisions as the mart holds them and as they are placed now: what
-    differs names the customers whose history is placed again. #}
-no_longer_placed as (
-    {%- if incremental %}
+{#- The decisions as the mart holds them and as they are placed now (the
+    columns of `placed`, in its order): what differs names the customers
+    whose history is placed again. #}
+{%- if incremental %}
+held as (
     select
         customer_id,
         consent_event_id,
@@ -65,52 +66,21 @@ no_longer_placed as (
         subject_type,
         valid_from as occurred_at
     from {{ this }}
+),
+
+no_longer_placed as (
+    select * from held
     except
-    select
-        customer_id,
-        consent_event_id,
-        consent_purpose,
-        consent_channel,
-        consent_status,
-        consent_source,
-        subject_type,
-        occurred_at
-    from placed
-    {%- else %}
-    select cast(null as {{ dbt.type_string() }}) as customer_id
-    where 1 = 0
-    {%- endif %}
+    select * from placed
 ),
 
 newly_placed as (
-    {%- if incremental %}
-    select
-        customer_id,
-        consent_event_id,
-        consent_purpose,
-        consent_channel,
-        consent_status,
-        consent_source,
-        subject_type,
-        occurred_at
-    from placed
+    select * from placed
     except
-    select
-        customer_id,
-        consent_event_id,
-        consent_purpose,
-        consent_channel,
-        consent_status,
-        consent_source,
-        subject_type,
-        valid_from as occurred_at
-    from {{ this }}
-    {%- else %}
-    select cast(null as {{ dbt.type_string() }}) as customer_id
-    where 1 = 0
-    {%- endif %}
+    select * from held
 ),
 
+{% endif -%}
 batch as (
     select * from placed
     {%- if incremental %}
