@@ -234,7 +234,7 @@ def run_build_benchmark(
     dagster: Callable[[Settings], Any] | None = None,
 ) -> dict[str, Any]:
     """A generated world of `customers`, less `growth` of its person records: a first build; then
-    those records added and a rebuild (what a daily run does today: no layer is incremental yet);
+    those records added and a rebuild (what a daily run does: the incremental layers take only what changed);
     with `dagster` (the Definitions' factory), the same rebuild again as the Dagster job."""
     from orchestration.generate import generate
     from orchestration.identity.bench import bench_settings, hold_back, restore
