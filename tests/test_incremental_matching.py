@@ -10,11 +10,13 @@ records with the same model (weights and probabilities to 1e-9); after the chain
 kept comparison state deleted (everything compared again) gives the same pairs, links and customers.
 A forced retrain compares everything again under the new version. On Postgres (the matching step
 between dbt invocations) the first build and one increment holding all three give the same pairs as
-Splink and as DuckDB. And, Splink only, blocking "new against all" finds exactly a full comparison's
-pairs of the new records.
+Splink and as DuckDB: the Postgres P3 world of tests/test_train_apart.py (tests/conftest.py,
+p3_postgres_builds), which takes the increment after its own builds. And, Splink only, blocking "new
+against all" finds exactly a full comparison's pairs of the new records.
 
-The module runs with tests/test_probabilistic.py (its xdist group), whose first P3 build it copies:
-on one worker that build is made once."""
+The module runs in the xdist group of that Postgres world (postgres_p3), so one worker builds it once; the
+DuckDB chain starts from a copy of the P3 world's first build, which one worker of the run makes
+(tests/worlds.py, copy_of_built_world)."""
 
 from __future__ import annotations
 
