@@ -156,11 +156,12 @@ def published(demo_data, dbt_manifest, settings):
 @pytest.fixture(scope="session")
 def p3_postgres_builds(tmp_path_factory):
     """tests/test_probabilistic.py's world(P3_SHOP) on Postgres, built three times (first, again, full
-    refresh: tests/test_train_apart.py, postgres_builds): its settings and each build's outcome. The
-    tests reading it are in one xdist group (postgres_p3), so one worker builds it, once. Nothing
-    may change what it published: tests/test_train_apart.py reads the outcomes, and
-    tests/test_identity_diff.py's what-if builds in a scratch schema and checks the published one
-    stays as it was."""
+    refresh: tests/test_train_apart.py, postgres_builds), then with tests/test_incremental_matching.py's
+    increments: its settings, each of the three builds' outcome and the incremental chain's record of the
+    first build and the increment. The tests reading it are in one xdist group (postgres_p3), so one worker
+    builds it, once. Nothing may change what it published: tests/test_train_apart.py and
+    tests/test_incremental_matching.py read what the fixture recorded, and tests/test_identity_diff.py's
+    what-if builds in a scratch schema and checks the published one stays as it was."""
     from tests.test_train_apart import postgres_builds
 
     return postgres_builds(tmp_path_factory)

@@ -211,7 +211,7 @@ def test_a_phase_is_narrowed_to_the_selection():
 def test_postgres_what_if_splits_and_leaves_the_published_schema(p3_postgres_builds):
     # world(P3_SHOP) built on Postgres by tests/test_train_apart.py (tests/conftest.py, p3_postgres_builds):
     # the what-if leaves the published schema as it is, so it may read that world.
-    settings, _ = p3_postgres_builds
+    settings, _, _ = p3_postgres_builds
     # Which pairs link depends on what Splink learns from these few hundred records, so the test names
     # none: a threshold above every probabilistic link's probability splits customers, and only
     # customers that a probabilistic link joined.

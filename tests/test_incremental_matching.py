@@ -10,11 +10,13 @@ records with the same model (weights and probabilities to 1e-9); after the chain
 kept comparison state deleted (everything compared again) gives the same pairs, links and customers.
 A forced retrain compares everything again under the new version. On Postgres (the matching step
 between dbt invocations) the first build and one increment holding all three give the same pairs as
-Splink and as DuckDB. And, Splink only, blocking "new against all" finds exactly a full comparison's
-pairs of the new records.
+Splink and as DuckDB: the Postgres P3 world of tests/test_train_apart.py (tests/conftest.py,
+p3_postgres_builds), which takes the increment after its own builds. And, Splink only, blocking "new
+against all" finds exactly a full comparison's pairs of the new records.
 
-The module runs with tests/test_probabilistic.py (its xdist group), whose first P3 build it copies:
-on one worker that build is made once."""
+The module runs in the xdist group of that Postgres world (postgres_p3), so one worker builds it once; the
+DuckDB chain starts from a copy of the P3 world's first build, which one worker of the run makes
+(tests/worlds.py, copy_of_built_world)."""
 
 from __future__ import annotations
 
@@ -31,9 +33,7 @@ import pytest
 from orchestration.build.pipeline import build
 from orchestration.identity.external import matching_vars
 from orchestration.identity.matching import FEATURE_COLUMNS, model_from_table, predict
-from orchestration.warehouse.postgres import PostgresWarehouse
 from orchestration.warehouse.registry import get_warehouse
-from tests.conftest import require_postgres
 from tests.parity import probabilistic_outcome
 from tests.test_probabilistic import (
     P3_SHOP,
@@ -52,7 +52,8 @@ from tests.worlds import (
     write_world,
 )
 
-pytestmark = pytest.mark.xdist_group("tests/test_probabilistic")
+# With the other readers of the Postgres P3 world (tests/conftest.py, p3_postgres_builds): one worker builds it.
+pytestmark = pytest.mark.xdist_group("postgres_p3")
 
 TOLERANCE = 1e-9
 
@@ -273,29 +274,33 @@ def test_a_retrained_model_compares_everything_again(chain, tmp_path):
     assert_same_pairs(_pairs(settings), _splink_pairs(settings))
 
 
+def postgres_chain_step(settings: Any) -> dict[str, Any]:
+    """What the Postgres chain keeps of a build: its pairs, Splink's own and the pairs it compared."""
+    return {
+        "pairs": _pairs(settings),
+        "splink": _splink_pairs(settings),
+        "compared": _rows(
+            settings, "select unique_id_l, unique_id_r from int_identity__match_compared order by 1, 2"
+        ),
+    }
+
+
+def postgres_increment(settings: Any) -> dict[str, Any]:
+    """The chain's three increments as one build of the Postgres P3 world: new records that move old pairs'
+    weights, a changed and a removed record (the pre-hook's delete on Postgres), and more new records."""
+    _build(settings, 3)
+    return postgres_chain_step(settings)
+
+
 @pytest.fixture(scope="module")
-def postgres_chain(tmp_path_factory) -> dict[str, Any]:
+def postgres_chain(p3_postgres_builds) -> dict[str, Any]:
     """The same first build on Postgres, where the matching step runs between two dbt invocations
     (orchestration/identity/external.py) and the portable models copy its tables, then the chain's three
-    increments as one: new records that move old pairs' weights, a changed and a removed record (the
-    pre-hook's delete on Postgres), and more new records."""
-    require_postgres()
-    settings = world_settings(
-        tmp_path_factory.mktemp("incremental_matching_pg"), target="postgres", pg_schema="tessera_incr"
-    )
-    # From nothing: a published schema left by an earlier run would make the first build an increment.
-    with PostgresWarehouse(settings).connect() as con, con.cursor() as cur:
-        for schema in (settings.postgres.published_schema, settings.postgres.build_schema):
-            cur.execute(f'drop schema if exists "{schema}" cascade')
-    seen: dict[str, Any] = {"settings": settings, "pairs": [], "splink": [], "compared": []}
-    for step in (0, 3):
-        _build(settings, step)
-        seen["pairs"].append(_pairs(settings))
-        seen["splink"].append(_splink_pairs(settings))
-        seen["compared"].append(
-            _rows(settings, "select unique_id_l, unique_id_r from int_identity__match_compared order by 1, 2")
-        )
-    return seen
+    increments as one (postgres_increment). The first build is tests/test_train_apart.py's Postgres world
+    (tests/conftest.py, p3_postgres_builds), which takes the increment after its own builds: its first
+    build's pairs, and the increment's."""
+    _, _, steps = p3_postgres_builds
+    return {key: [step[key] for step in steps] for key in ("pairs", "splink", "compared")}
 
 
 def test_postgres_increments_weigh_every_pair_as_splink_and_duckdb_do(postgres_chain, chain):

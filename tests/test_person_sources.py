@@ -20,7 +20,14 @@ from orchestration.person_sources.check import check_sources
 from orchestration.person_sources.load import load_duckdb, load_postgres
 from orchestration.warehouse.registry import get_warehouse
 from tests.conftest import TEST_PG_DATABASE, require_postgres
-from tests.worlds import crm_contact, dbt_unit_tests_run_once, shop_customer, world_settings, write_world
+from tests.worlds import (
+    IDENTITY_LAYER,
+    crm_contact,
+    dbt_unit_tests_run_once,
+    shop_customer,
+    world_settings,
+    write_world,
+)
 
 VISITORS_CSV = textwrap.dedent(
     """\
@@ -99,6 +106,17 @@ def _world(settings) -> None:
     )
 
 
+# What the tests of the built world read: identity (tests/worlds.py), every staging model and the quarantine
+# (the build's summary counts each raw table's loaded, staged and quarantined rows) and the person records'
+# field issues; the marts, audiences, predictions and syncs are not built.
+PERSON_SOURCES_LAYER = [
+    *IDENTITY_LAYER,
+    "+path:models/staging",
+    "+quarantine_summary",
+    "+person_record_field_issues",
+]
+
+
 def _settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera_it"):
     settings = world_settings(root, target=target, pg_schema=pg_schema)
     from dataclasses import replace
@@ -108,7 +126,7 @@ def _settings(root: Path, target: str = "duckdb", pg_schema: str = "tessera_it")
 
 @pytest.fixture(scope="module")
 def duckdb_world(tmp_path_factory, private_dbt_target):
-    """The person-source world, built. Its builds start dbt in this module's own target folder
+    """The person-source world, built as far as its tests read (PERSON_SOURCES_LAYER). Its builds start dbt in this module's own target folder
     (private_dbt_target), not the project's target/, so the module runs on any pytest-xdist worker.
     Person sources reach dbt as landing tables, not as vars: the project's default dbt configuration,
     whose unit tests the session's main world runs (dbt_unit_tests_run_once)."""
@@ -127,7 +145,7 @@ def duckdb_world(tmp_path_factory, private_dbt_target):
     )
     con.close()
     with dbt_unit_tests_run_once():
-        result = build(settings)
+        result = build(settings, select=PERSON_SOURCES_LAYER)
     assert result.published, result.audit.failures
     return settings
 

@@ -151,10 +151,17 @@ def test_records_drifting_past_the_threshold_retrain_with_the_reason(duckdb_buil
     assert ("2", "training_rows", float(grown["store"][-1][4]), reason, "trained") in grown["metrics"]
 
 
-def postgres_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """world(P3_SHOP) on Postgres, built three times (first, again, full refresh): its settings and the
-    outcome of each build. Run once per worker by tests/conftest.py's p3_postgres_builds, which
-    tests/test_identity_diff.py's Postgres what-if reads too."""
+def postgres_builds(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Any, dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """world(P3_SHOP) on Postgres, built three times (first, again, full refresh), then once more with
+    tests/test_incremental_matching.py's increments: its settings, the outcome of each of the three builds,
+    and what the incremental chain keeps of the first build and of the increment. Run once per worker by
+    tests/conftest.py's p3_postgres_builds, which tests/test_identity_diff.py's Postgres what-if reads too.
+    The increment comes after the full refresh, whose model (version 2) is the first's trained again on the
+    same records: the same weights, which the chain's test compares with DuckDB's."""
+    from tests.test_incremental_matching import postgres_chain_step, postgres_increment
+
     require_postgres()
     settings = world_settings(
         tmp_path_factory.mktemp("train_apart_pg"), target="postgres", pg_schema="tessera_ta"
@@ -165,14 +172,16 @@ def postgres_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict
             cur.execute(f'drop schema if exists "{schema}" cascade')
     write_world(settings.data_dir, world(P3_SHOP))
     outcomes = {"first": _build(settings)}
+    steps = [postgres_chain_step(settings)]
     outcomes["again"] = _build(settings)
     outcomes["full_refresh"] = _build(settings, full_refresh=True)
-    return settings, outcomes
+    steps.append(postgres_increment(settings))
+    return settings, outcomes, steps
 
 
 @pytest.mark.xdist_group("postgres_p3")
 def test_postgres_reuses_the_kept_model_and_a_full_refresh_retrains(p3_postgres_builds):
-    _, builds = p3_postgres_builds
+    _, builds, _ = p3_postgres_builds
     first, again, refreshed = (builds[k] for k in ("first", "again", "full_refresh"))
     assert first["used"] == [(1, "first", "trained")]
     assert again["used"] == [(1, "first", "reused")]

@@ -94,7 +94,8 @@ def traits_file(project_dir: Path = PROJECT_DIR) -> Path:
 def load_traits(path: Path) -> list[TraitSpec]:
     """The trait registry from the customer_traits model's YAML. Raises TraitConfigError."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        # libyaml's loader where PyYAML has it: every dbt command of a build reads the registry.
+        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise TraitConfigError(f"{path}: cannot read the trait registry: {exc}") from exc
     models = [

@@ -43,8 +43,10 @@ from orchestration.privacy.loaders import (
 from orchestration.privacy.probable import ProbableHit, Traits
 from orchestration.privacy.scan import (
     TableScan,
+    catalog_columns,
     children_first,
     delete_matching,
+    known_columns,
     parent_condition,
     scan_bytes,
     scan_tables,
@@ -325,12 +327,21 @@ def _erase_in_build(
             ).fetchall()
             if removed:
                 deleted[f"{schema}.{table}"] = len(removed)
-        for schema, table in children_first(tables_of(con), id_columns.parent):
+        existing_tables = tables_of(con)
+        # Deleting rows changes no table's columns: read them all once.
+        known = catalog_columns(con, schemas={schema for schema, _ in existing_tables})
+        for schema, table in children_first(existing_tables, id_columns.parent):
             if table == SUPPRESSION_TABLE:
                 continue
-            through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent)
+            through = parent_condition(con, schema, table, terms, id_columns, id_columns.parent, known=known)
             removed_count = delete_matching(
-                con, schema, table, terms, extra=through, id_columns=id_columns(schema, table)
+                con,
+                schema,
+                table,
+                terms,
+                extra=through,
+                id_columns=id_columns(schema, table),
+                columns=known_columns(con, known, schema, table),
             )
             if removed_count:
                 name = f"{schema}.{table}" if schema != "main" else table

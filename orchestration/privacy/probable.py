@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration.privacy.scan import TEXT_TYPES, columns_of, file_bytes
+from orchestration.privacy.scan import TEXT_TYPES, catalog_columns, file_bytes, known_columns
 
 MIN_NAME_CHARS = 8
 MAX_NAME_SHARERS = 2
@@ -215,8 +215,10 @@ def scan_tables(
     if traits.empty:
         return hits
     prefix = f"{_ident(database)}." if database else ""
+    tables = list(tables)
+    known = catalog_columns(con, database, {schema for schema, _ in tables})
     for schema, table in tables:
-        columns = columns_of(con, schema, table, database)
+        columns = known_columns(con, known, schema, table, database)
         relation = f"{prefix}{_ident(schema)}.{_ident(table)}"
         hits.extend(scan_relation(con, relation, columns, traits, f"{label}:{schema}.{table}"))
     return hits

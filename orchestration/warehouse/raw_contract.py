@@ -82,6 +82,9 @@ def _safe(name: str) -> str:
     return repr(cleaned[:60] + ("…" if len(cleaned) > 60 else ""))
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _is_required(column: dict[str, Any]) -> bool:
     meta = dict(column.get("meta") or {})
     meta.update((column.get("config") or {}).get("meta") or {})
@@ -94,7 +97,8 @@ def raw_contract(models_dir: Path | None = None) -> dict[tuple[str, str], TableC
     models_dir = models_dir or PROJECT_DIR / "models"
     contracts: dict[tuple[str, str], TableContract] = {}
     for path in sorted(models_dir.rglob("*.yml")):
-        document = yaml.safe_load(path.read_text()) or {}
+        # libyaml's loader where PyYAML has it: every build reads the ~50 YAML files, ten times faster.
+        document = yaml.load(path.read_text(), Loader=_SAFE_LOADER) or {}
         for source in document.get("sources") or []:
             schema = str(source.get("schema") or "")
             if not schema.startswith("raw_"):

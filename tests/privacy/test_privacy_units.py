@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import random
+import re
 
 import duckdb
 import psycopg2
@@ -14,7 +16,7 @@ from orchestration.privacy.destinations import erase_pending
 from orchestration.privacy.files import compact_duckdb, rewrite_parquet_without
 from orchestration.privacy.hashing import salted_hash, suppression_hash
 from orchestration.privacy.ledger import Ledger
-from orchestration.privacy.scan import match_condition, scan_bytes, scan_tables
+from orchestration.privacy.scan import count_lowered, match_condition, scan_bytes, scan_tables
 from orchestration.sync.destinations.base import Batch, Record
 from orchestration.sync.destinations.files import Files, FilesSettings
 from orchestration.sync.localserver import Fault, FaultSchedule
@@ -350,3 +352,29 @@ def test_a_failed_erase_is_one_dagster_failure_and_one_cli_line(name, message, m
     result = CliRunner().invoke(privacy, ["erase", "email:ann@example.com"])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert " ".join(result.output.split()) == message
+
+
+def test_the_byte_scan_counts_what_a_case_insensitive_search_finds_chunk_by_chunk(tmp_path):
+    """scan_bytes lowercases the bytes and searches a chunk at a time: it counts exactly the matches of a
+    re.IGNORECASE search of the whole file, whatever the chunks cut through (terms overlapping each other,
+    matches across a chunk's end), and no byte outside ASCII is folded."""
+    rng = random.Random(7)
+    alphabet = b"abAB@.x"
+    for _ in range(2000):
+        data = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        terms = [
+            bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 3))
+        ]
+        expected = len(re.compile(b"|".join(re.escape(t) for t in terms), re.IGNORECASE).findall(data))
+        needles = [t.lower() for t in terms]
+        pattern = re.compile(b"|".join(re.escape(n) for n in needles))
+        for chunk in (1, 2, 3, 7, 1000):
+            assert count_lowered(pattern, data, max(map(len, needles)) - 1, chunk) == expected, (
+                data,
+                terms,
+                chunk,
+            )
+    path = tmp_path / "file.bin"
+    path.write_bytes("ANN@Example.com ann@example.COM Änn@example.com änn@EXAMPLE.com".encode())
+    assert scan_bytes(path, ["ann@example.com"]) == 2
+    assert scan_bytes(path, ["änn@example.com"]) == 1  # Ä is not ä to a byte scan, as to re.IGNORECASE
