@@ -76,8 +76,20 @@ def _result(name: str, start: int, end: int) -> dict:
 
 
 def test_a_phase_spans_its_first_node_start_to_its_last_node_end():
-    results = [_result("a", 0, 5), _result("b", 3, 9), _result("c", 20, 21), {"unique_id": "model.tessera.d"}]
-    assert spark_bench.phase_seconds(results, [{"a", "b"}, {"c", "d"}, {"e"}]) == [9.0, 1.0, 0.0]
+    """By node name (a data test's id ends in a hash), the hooks apart: they run in every invocation."""
+    test = {**_result("x", 22, 30), "unique_id": "test.tessera.not_null_c_id.1a2b3c"}
+    hook = {
+        **_result("x", 40, 50),
+        "unique_id": "operation.tessera.tessera-on-run-end-0",
+        "execution_time": 10,
+    }
+    results = [_result("a", 0, 5), _result("b", 3, 9), _result("c", 20, 21), test, hook]
+    results.append({"unique_id": "model.tessera.d"})
+    names = {f"model.tessera.{n}": n for n in "abcd"}
+    names |= {test["unique_id"]: "not_null_c_id", hook["unique_id"]: "tessera-on-run-end-0"}
+    phases = [{"a", "b", "tessera-on-run-end-0"}, {"c", "d", "not_null_c_id"}, {"e"}]
+    assert spark_bench.phase_seconds(results, phases, names) == [9.0, 10.0, 0.0]
+    assert spark_bench.hook_seconds([*results, hook]) == 20.0
     assert spark_bench.phase_names([]) == ["dbt"]
     assert spark_bench.phase_names(["matching", "scoring"]) == [
         "dbt before matching",

@@ -10,8 +10,8 @@ TESSERA_SPARK_* settings name). Each target's first build starts from nothing; t
 the state it published, as `tessera run` does.
 
 Per build: its wall time; per phase (the dbt invocations between the Python steps: one on DuckDB, three on
-Spark), the span from the first node's start to the last node's end in dbt's own timings (the time between
-phases is dbt's start and parse, the load and the Python steps); the peak resident memory of this process
+Spark), the span from the first node's start to the last node's end in dbt's own timings, the project's
+hooks apart (the time between phases is dbt's start and parse, the load and the Python steps); the peak resident memory of this process
 and every process it started (the driver side: dbt subprocesses, the Python steps, DuckDB in-process) and,
 on Spark, of the cluster's JVMs (master, workers and their executors, the Thrift server) read from /proc;
 and the load average before and after.
@@ -129,18 +129,38 @@ def cluster_pids(spark_home: Path) -> list[int]:
     return pids
 
 
-def phase_seconds(results: list[dict[str, Any]], phases: list[set[str]]) -> list[float]:
+def phase_seconds(
+    results: list[dict[str, Any]], phases: list[set[str]], names: dict[str, str]
+) -> list[float]:
     """Per phase (the node names each dbt invocation ran, outside_dbt.phase_members), the span from its
-    first node's start to its last node's end in dbt's timings; 0.0 for a phase that ran no node."""
+    first node's start to its last node's end in dbt's timings; 0.0 for a phase that ran no node. `names`
+    maps a result's unique id to its node's name (a data test's id ends in a hash, not its name). The
+    project's hooks (`operation.` results) run in every invocation and belong to none: they are counted
+    apart (hook_seconds)."""
     from orchestration.build.bench import node_window
 
     spans = []
     for members in phases:
-        windows = [node_window(r) for r in results if r["unique_id"].split(".")[-1] in members]
+        windows = [
+            node_window(r)
+            for r in results
+            if not r["unique_id"].startswith("operation.") and names.get(r["unique_id"]) in members
+        ]
         starts = [start for start, _ in windows if start is not None]
         ends = [end for _, end in windows if end is not None]
         spans.append(round((max(ends) - min(starts)).total_seconds(), 2) if starts and ends else 0.0)
     return spans
+
+
+def hook_seconds(results: list[dict[str, Any]]) -> float:
+    """dbt's execution time of the project's hooks (on-run-start, on-run-end: the masked views), summed over
+    every invocation."""
+    return round(
+        sum(
+            float(r.get("execution_time") or 0.0) for r in results if r["unique_id"].startswith("operation.")
+        ),
+        2,
+    )
 
 
 def phase_names(step_names: Sequence[str]) -> list[str]:
@@ -190,13 +210,18 @@ def timed_build(settings: Settings, run: int, spark_home: Path | None) -> dict[s
         result = build(settings, reason="bench spark")
     manifest_path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    spans = phase_seconds(result.results, phase_members(settings, manifest))
+    node_names = {
+        unique_id: node["name"]
+        for unique_id, node in {**manifest["nodes"], **manifest.get("unit_tests", {})}.items()
+    }
+    spans = phase_seconds(result.results, phase_members(settings, manifest), node_names)
     names = phase_names([step.name for step in outside_steps(settings)])
     return {
         "target": settings.target,
         "run": run,
         "seconds": round(result.seconds, 1),
         "phases": dict(zip(names, spans, strict=True)),
+        "hook_seconds": hook_seconds(result.results),
         "nodes": dict(Counter(str(r.get("status")) for r in result.results)),
         "tests_passed": result.audit.tests_passed,
         "published": result.published,
