@@ -240,7 +240,7 @@ def spark_cluster(cluster: str, workdir: Path) -> Iterator[dict[str, str]]:
         yield {k: v for k, v in os.environ.items() if k.startswith("TESSERA_SPARK_")}
         return
     env = {
-        "TESSERA_SPARK_HOME": str(workdir / "spark"),
+        "TESSERA_SPARK_HOME": str(workdir / "spark-cluster"),
         "TESSERA_SPARK_BUILD_SCHEMA": "tessera_bench_build",
         **OWN_PORTS,
     }
