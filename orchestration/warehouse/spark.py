@@ -185,8 +185,8 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     python_steps_outside_dbt = True
     runs_syncs = True
     attaches_database_files = False
-    # publish works (write-audit-publish over views), but `tessera run` does not build on Spark yet (the
-    # Python steps do not run there), so the landing record and sensor stay off until it does.
+    # build() builds and publishes on Spark, but `tessera run` (the Dagster job) does not hand its dbt the
+    # build database's name yet (docs/spark.md, "Run it"), so the landing record and sensor stay off.
     publishes = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
