@@ -57,19 +57,9 @@
     a placement. Nothing on a build that placed every row.
 -#}
 {% macro removed_upstream(parts) -%}
-    {{ return(adapter.dispatch('removed_upstream', 'tessera')(parts)) }}
-{%- endmacro %}
-
-{% macro default__removed_upstream(parts) -%}
     {%- if is_incremental() -%}
 delete from {{ this }}
 where
-    {{ tessera.removed_upstream_condition(parts) }}
-    {%- endif -%}
-{%- endmacro %}
-
-{#- The rows removed_upstream removes: per part, its rows whose key is no longer among the kept keys. -#}
-{% macro removed_upstream_condition(parts) -%}
     {%- for part in parts %}
     {{ 'or ' if not loop.first else '' }}({{ '(' ~ part.where ~ ') and ' if part.where else '' }}{{ part.key }} in (
         select {{ part.key }} from {{ this }}{{ ' where ' ~ part.where if part.where else '' }}
@@ -79,23 +69,6 @@ where
         {%- endfor %}
     ))
     {%- endfor %}
-{%- endmacro %}
-
-{#-
-    Spark: a plain Parquet table has no DELETE, so the rows to keep (the condition false or null, as
-    DELETE keeps them) are written to `<table>__kept`, the table is dropped and the copy renamed to it,
-    inside the build database; one statement per call, the rename rendered as the hook.
--#}
-{% macro spark__removed_upstream(parts) -%}
-    {%- if is_incremental() and execute -%}
-        {%- set kept = this.incorporate(path={"identifier": this.identifier ~ '__kept'}) %}
-        {% do run_query("drop table if exists " ~ kept) %}
-        {% do run_query(
-            "create table " ~ kept ~ " using parquet as select * from " ~ this
-            ~ " where not coalesce((" ~ tessera.removed_upstream_condition(parts) ~ "), false)"
-        ) %}
-        {% do run_query("drop table " ~ this) %}
-        alter table {{ kept }} rename to {{ this.identifier }}
     {%- endif -%}
 {%- endmacro %}
 
