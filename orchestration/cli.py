@@ -26,6 +26,7 @@ from orchestration.build.cli import (
     bench_events_mart,
     bench_increments,
     bench_landing_command,
+    bench_spark,
     bench_staging,
 )
 from orchestration.consent.cli import consent
@@ -543,6 +544,7 @@ for command in (
     bench_staging,
     bench_events_mart,
     bench_events,
+    bench_spark,
     bench_generate,
     bench_sources,
     bench_identity,

@@ -7,18 +7,15 @@ run it yet. Run it with
     TESSERA_TEST_SPARK=1 .venv/bin/python -m pytest -q -n 0 tests/test_spark.py
 
 It starts a standalone master, two workers and a Thrift server from pyspark's own scripts (on ports
-of its own, state in a temporary folder, so a `make spark-up` cluster is left alone), loads a tiny
-generated world through SparkWarehouse, runs `dbt build` of the seeds, staging and the models past
-staging that no Python step precedes (SELECTION) on the cluster, then the matching step, the identity
-layer and the marts (AFTER_MATCHING, MARTS), the scoring step and what it feeds (AFTER_SCORING), compares
-them with a DuckDB build of the same world, checks what it built, publishes it
-(write-audit-publish: views in the published database over the build's database), builds again from
-the published state and publishes that, with a reader querying the published views throughout, and
-stops the cluster.
-
-The audit: the pipeline's own record_audit judges the dbt run results of this narrowed selection (the
-whole build's Python steps do not run on Spark yet), the way a build writes it; a failed audit is the
-same results with one failing test added.
+of its own, state in a temporary folder, so a `make spark-up` cluster is left alone), and builds a tiny
+generated world on the cluster through the pipeline's own `build()`, as `tessera run` outside Dagster and
+every benchmark do: prepare the build database, load the raw files, `dbt build` of the whole project in
+phases with the matching and scoring steps between them, the audit. It checks that every node of the
+project ran and passed, compares the identity layer, the marts, the predictions, the traits, the
+audiences and the sync models with the same world built through `build()` on DuckDB, then publishes it
+(write-audit-publish: views in the published database over the build's database) once refused without
+and with a failed audit, builds again from the published state and publishes that, with a reader
+querying the published views throughout, and stops the cluster.
 """
 
 from __future__ import annotations
@@ -43,18 +40,7 @@ pytestmark = SPARK_MARKS
 
 CUSTOMERS = 200
 SEED = 7
-# What builds on Spark today (docs/spark.md): the seeds and staging, and every model downstream of
-# staging that no Python step precedes: the identity layer up to the nodes, their guards and the
-# deterministic edges, the person records and match features, the kept-model policies, the quarantine
-# marts and journey_launches. Components (int_identity__edges reads the Splink edges), matching and
-# scoring run between dbt invocations and are not here yet. Left out: staging/retained (its source is
-# the retention engine's `retained` schema, not on Spark yet), the singular test
-# junk_identifier_forms_agree (it casts to `varchar` without a length, which Spark refuses; an error in
-# a test of a seed would skip everything downstream of the seed), and the two unit tests whose
-# blocklist is a fixture: they run the portable junk-identifier form (a correlated subquery matching a
-# pattern column), on which Spark 4.3 fails internally ("key not found: pattern"), and a failed unit
-# test skips its model. `buildable`: a test runs only when every model it reads is selected (the
-# relationships test of components against nodes is not).
+# Models past staging that no Python step precedes (checked built, and what they hold).
 BEYOND_STAGING = [
     "int_identity__identifier_edges",
     "int_identity__deterministic_components",
@@ -71,17 +57,6 @@ BEYOND_STAGING = [
     "quarantine_summary",
     "journey_launches",
 ]
-SELECTION = [
-    "+staging",
-    *(f"+{model}" for model in BEYOND_STAGING),
-    "--exclude",
-    "staging.retained",
-    "junk_identifier_forms_agree",
-    "unit_test:normalises_awkward_identifiers",
-    "unit_test:person_source_rows_are_normalised_and_quarantined_with_reasons",
-    "--indirect-selection",
-    "buildable",
-]
 # Built after the matching step (orchestration/identity/external.py, between dbt invocations as on
 # Postgres): the identity layer from Splink's comparisons to the customer ids of every record.
 AFTER_MATCHING = [
@@ -97,53 +72,6 @@ AFTER_MATCHING = [
     "int_identity__node_confidence",
     "customer_id_map",
     "int_identity__record_customers",
-]
-# Built after those, in the same invocation: the marts that carry customer_id, the identity marts
-# past the customer ids, and the feature snapshots the scoring step reads.
-MARTS = [
-    "source_priority",  # the seed the survivorship ranking reads (nothing before it does)
-    "identity_match_link_state",
-    "identity_match_model_store",
-    "identity_match_weights",
-    "identity_review_queue",
-    "int_customer_attributes_ranked",
-    "customers",
-    "customer_source_records",
-    "customer_identifiers",
-    "identity_unresolved_records",
-    "customer_id_history",
-    "identity_links",
-    "events",
-    "orders",
-    "order_items",
-    "consent_history",
-    "consent_current",
-    "customer_groups",
-    "int_customer_features_snapshotted",
-]
-# Built after the scoring step (orchestration/predictions/external.py, between dbt invocations as on
-# Postgres): the copies of its tables, the predictions marts and the traits.
-AFTER_SCORING = [
-    "int_prediction_models",
-    "int_customer_features_scored",
-    "prediction_model_store",
-    "customer_predictions",
-    "model_metrics",
-    "customer_traits",
-]
-# Built in the same invocation, after the traits: the audiences (the analyst-written audience_<name>
-# models in the Spark sandbox: the static check's Spark rules, and the pre-hook's session settings),
-# the project's audience models, the journeys' members and the sync models, and the distances to the
-# stores one audience reads.
-AUDIENCES = [
-    "city_locations",
-    "int_customers_located_near_stores",
-    "path:models/audiences",
-    "journey_members",
-    "sync_audience__members",
-    "sync_file__customers",
-    "sync_journey__members",
-    "sync_priority_list__members",
 ]
 # Read from the DuckDB build of the same world, and compared (duckdb_identity).
 # (The comparison vectors kept for the next build are not: the pairs weighed from them are.)
@@ -276,86 +204,68 @@ def _dbt_build(env: dict[str, str], warehouse, target: Path, select: list[str]) 
     return json.loads(results_path.read_text())["results"], built
 
 
+def _world_env(base: dict[str, str], target: str, root: Path, data_dir: Path) -> dict[str, str]:
+    return dict(
+        base,
+        TESSERA_TARGET=target,
+        TESSERA_DATA_DIR=str(data_dir),
+        TESSERA_WAREHOUSE=str(root / "tessera.duckdb"),
+        TESSERA_BUILD_DB=str(root / "build" / "tessera.duckdb"),
+    )
+
+
+def _failures(results: list[dict]) -> dict[str, tuple[str, str]]:
+    return {
+        r["unique_id"]: (r["status"], (r.get("message") or "")[:300])
+        for r in results
+        if r["status"] not in ("success", "pass", "warn")
+    }
+
+
 @pytest.fixture(scope="module")
 def spark_world(spark_env, tmp_path_factory):
-    """The world generated, loaded into the cluster, and `dbt build` of SELECTION run on it (in the first
-    build's database, which the tests before the publishing ones read)."""
+    """The world generated and built on the cluster through the pipeline's build(), not published (the
+    publishing tests below publish it): its warehouse, settings, loads, run results, the BuildResult,
+    and (environment, folder, build database)."""
+    from orchestration.build.pipeline import build
     from orchestration.generate import generate
     from orchestration.settings import Settings
     from orchestration.warehouse.registry import get_warehouse
     from orchestration.warehouse.spark import SparkSettings
 
     root = tmp_path_factory.mktemp("spark-world")
-    env = dict(
-        spark_env,
-        TESSERA_TARGET="spark",
-        TESSERA_DATA_DIR=str(root / "data"),
-        TESSERA_WAREHOUSE=str(root / "tessera.duckdb"),
-        TESSERA_BUILD_DB=str(root / "build" / "tessera.duckdb"),
-    )
+    env = _world_env(spark_env, "spark", root, root / "data")
     settings = Settings.from_env(env)
     generate(customers=CUSTOMERS, seed=SEED, out=settings.data_dir)
+    started = time.monotonic()
+    # The pipeline's steps open the warehouse from Settings and the environment (the cluster's ports).
+    with _spark_environment(env):
+        result = build(settings, publish=False, reason="test_spark")
+    seconds = time.monotonic() - started
     warehouse = get_warehouse(settings)
     warehouse.spark = SparkSettings.from_env(env)  # type: ignore[attr-defined]
-    warehouse.prepare_build()
-    loads = warehouse.load_raw(settings.raw_dir)
-    build = warehouse.build_database()
-    results, built = _dbt_build(env, warehouse, root / "dbt-target", SELECTION)
-    # The pipeline's phases (orchestration/build/outside_dbt.py), narrowed: the matching step between
-    # two dbt invocations, then the identity layer it feeds; its scratch tables dropped as a build does.
-    from orchestration.build.outside_dbt import drop_written_tables
-    from orchestration.identity.external import match_outside_dbt
-    from orchestration.predictions.external import score_outside_dbt
-
-    with _spark_environment(env):
-        matched = match_outside_dbt(settings)
-    after, built = _dbt_build(
-        env, warehouse, root / "dbt-target", [*AFTER_MATCHING, *MARTS, "--indirect-selection", "buildable"]
+    build_database = warehouse.build_database()  # type: ignore[attr-defined]
+    print(
+        f"\nspark build() of {CUSTOMERS} customers: {seconds:.0f} s, {len(result.results)} nodes, "
+        f"audit {'passed' if result.audit.passed else 'FAILED'}"
     )
-    # The scoring step, then the copies of its tables and what reads them.
-    with _spark_environment(env):
-        scored = score_outside_dbt(settings)
-    marts, built = _dbt_build(
-        env, warehouse, root / "dbt-target", [*AFTER_SCORING, *AUDIENCES, "--indirect-selection", "buildable"]
-    )
-    with _spark_environment(env):
-        drop_written_tables(settings)
-    print("\nspark matching step:", json.dumps(matched), "\nspark scoring step:", json.dumps(scored))
-    return warehouse, settings, loads, [*results, *after, *marts], built, (env, root, build)
+    return warehouse, settings, result.loads, result.results, result, (env, root, build_database)
 
 
 @pytest.fixture(scope="module")
 def duckdb_identity(spark_world, tmp_path_factory):
-    """The same world's identity layer built on DuckDB (scipy components, Splink inside dbt): the
-    COMPARED tables, as rows."""
+    """The same world built on DuckDB through the same build() (scipy components, Splink inside dbt):
+    the COMPARED tables, as rows."""
     import duckdb
 
-    from orchestration.audiences.definitions import dbt_vars_args
+    from orchestration.build.pipeline import build
     from orchestration.settings import Settings
-    from orchestration.warehouse.registry import get_warehouse
 
     _, spark_settings, *_ = spark_world
     root = tmp_path_factory.mktemp("duckdb-world")
-    env = dict(
-        os.environ,
-        TESSERA_TARGET="duckdb",
-        TESSERA_DATA_DIR=str(spark_settings.data_dir),
-        TESSERA_WAREHOUSE=str(root / "tessera.duckdb"),
-        TESSERA_BUILD_DB=str(root / "build" / "tessera.duckdb"),
-    )
-    settings = Settings.from_env(env)
-    warehouse = get_warehouse(settings)
-    warehouse.prepare_build()
-    warehouse.load_raw(settings.raw_dir)
-    dbt = str(Path(sys.executable).parent / "dbt")
-    where = ["--project-dir", str(REPO), "--profiles-dir", str(REPO), "--target", "duckdb"]
-    where += ["--target-path", str(root / "dbt-target")]
-    dbt_env = {**env, "TESSERA_DBT_DUCKDB_PATH": str(settings.build_db)}
-    for command in (["seed"], ["run", "--select", *(f"+{model}" for model in COMPARED)]):
-        done = subprocess.run(
-            [dbt, *dbt_vars_args(command), *where], env=dbt_env, capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, done.stdout[-3000:]
+    settings = Settings.from_env(_world_env(dict(os.environ), "duckdb", root, spark_settings.data_dir))
+    result = build(settings, publish=False, reason="test_spark")
+    assert result.audit.passed, _failures(result.results)
     con = duckdb.connect(str(settings.build_db), read_only=True)
     try:
         return {table: _rows(lambda sql: con.execute(sql).fetchall(), table) for table in COMPARED}
@@ -445,22 +355,33 @@ def test_every_raw_file_lands_with_its_rows(spark_world):
     assert by_table[("person_sources", "records")].rows > 0
 
 
-def test_the_selection_builds_and_passes_its_tests_on_the_cluster(spark_world):
-    _, _, _, results, built, _ = spark_world
-    failed = {
-        r["unique_id"]: (r["status"], (r.get("message") or "")[:300])
-        for r in results
-        if r["status"] not in ("success", "pass", "warn")
+def test_the_whole_project_builds_and_passes_on_the_cluster_through_the_pipeline(spark_world):
+    """build() ran every node of the project (none left out, none skipped), the Python steps between its
+    dbt invocations, and the audit passed."""
+    _, settings, _, results, result, _ = spark_world
+    assert not _failures(results), json.dumps(_failures(results), indent=1)
+    assert result.audit.passed, result.audit.failures[:5]
+    manifest = json.loads((settings.build_db.parent / "dbt-target-spark" / "manifest.json").read_text())
+    # Every enabled node (the manifest also lists, disabled, the tests of the presets' models not in use).
+    wanted = {
+        unique_id
+        for unique_id, node in {**manifest["nodes"], **manifest.get("unit_tests", {})}.items()
+        if node["resource_type"] in ("model", "seed", "test", "unit_test", "snapshot")
+        and node["config"].get("enabled", True)
     }
-    assert not failed, json.dumps(failed, indent=1) + built.stdout[-2000:]
+    ran = {r["unique_id"] for r in results}
+    assert wanted - ran == set(), sorted(wanted - ran)[:20]
     kinds = {r["unique_id"].split(".")[0] for r in results}
-    assert {"seed", "model", "test"} <= kinds
+    assert {"seed", "model", "test", "unit_test"} <= kinds
     models = {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("model.")}
+    # Staging (the retained sources too), and the copies of both Python steps' tables.
     assert {
         "stg_crm__contacts",
-        "stg_shop__customers",
-        "stg_events__tracks",
         "stg_person_sources__records",
+        "stg_retained__retention_runs",
+        "int_identity__match_model",
+        "int_prediction_models",
+        "customer_traits",
     } <= models
 
 
@@ -529,12 +450,12 @@ def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_ident
     matching step fed from Spark), the links and edges, the customer ids and every record's customer;
     then the marts, the prediction features, the scores of the scoring step fed from Spark, the
     predictions and the traits (PARITY_COLUMNS; floats to 1e-9)."""
-    warehouse, _, _, results, built, (_, _, build) = spark_world
+    warehouse, _, _, results, _, (_, _, build) = spark_world
     statuses = {
         r["unique_id"].split(".")[-1]: r["status"] for r in results if r["unique_id"].startswith("model.")
     }
     assert {model: statuses.get(model) for model in COMPARED} == dict.fromkeys(COMPARED, "success"), (
-        built.stdout[-3000:]
+        _failures(results)
     )
 
     def spark_query(sql: str) -> list[tuple]:
@@ -569,7 +490,7 @@ CANARY = "tessera-canary-7f3a"
 
 def test_audiences_journeys_and_syncs_build_on_spark_in_the_sandbox(spark_world):
     """The analyst audiences built with the sandbox's pre-hook, and everything after them passed."""
-    _, _, _, results, built, (_, root, _) = spark_world
+    _, settings, _, results, _, _ = spark_world
     statuses = {r["unique_id"]: r["status"] for r in results}
     ours = {
         uid: status
@@ -589,13 +510,13 @@ def test_audiences_journeys_and_syncs_build_on_spark_in_the_sandbox(spark_world)
     } <= models
     assert any(uid.startswith("test.") for uid in ours)
     failed = {uid: status for uid, status in ours.items() if status not in ("success", "pass")}
-    assert not failed, (failed, built.stdout[-3000:])
+    assert not failed, (failed, _failures(results))
     # What the build's audience check (check_audiences, target spark) runs on the compiled SQL: every
     # model in models/audiences/, as compiled for Spark, passes the sandbox's Spark rules.
     from orchestration.audiences.check import readable_relations
     from orchestration.audiences.sqlcheck import check_sandboxed, relation_parts
 
-    target = root / "dbt-target"
+    target = settings.build_db.parent / "dbt-target-spark"
     manifest = json.loads((target / "manifest.json").read_text())
     checked = []
     for node in manifest["nodes"].values():
@@ -675,8 +596,11 @@ def publishing(spark_world):
     from orchestration.build.pipeline import record_audit
     from orchestration.warehouse.audit import Audit, PublishBlocked
 
-    warehouse, settings, _, results, _, (env, root, first) = spark_world
+    warehouse, settings, _, results, result, (env, root, first) = spark_world
     seen: dict = {"first": first}
+    # The audit build() wrote, set aside while publishing is refused without one and with a failed one.
+    audit = settings.audit_path.read_text()
+    settings.audit_path.unlink()
     with pytest.raises(PublishBlocked, match="not been audited"):
         warehouse.publish()
     failing = {"unique_id": "test.tessera.spark_publish_probe", "status": "fail", "message": "1 row"}
@@ -685,7 +609,8 @@ def publishing(spark_world):
         warehouse.publish()
     seen["databases_after_refusals"] = {name for (name,) in warehouse.sql("show databases")}
 
-    assert record_audit(settings, results).passed
+    assert result.audit.passed
+    settings.audit_path.write_text(audit)
     clock = time.monotonic()
     warehouse.publish()
     seconds = {"first publish": time.monotonic() - clock}

@@ -121,13 +121,95 @@
 {%- endmacro %}
 
 {#-
-    The blocklist's rules written into the SQL as constants, as on DuckDB: the portable form's
-    correlated subquery (a regular expression held in a column, compared per row) is not a form
-    Spark decorrelates. Falls back to the portable form where the seed cannot be read (parse time,
-    unit tests), where Spark may then refuse it.
+    The lookup forms of is_junk_identifier and junk_identifier_reason, the blocklist read while the
+    query runs instead of written into the SQL: what a unit test (its blocklist is a fixture) and a
+    compile before the seed exists run, and what tests/dbt/junk_identifier_forms_agree.sql compares the
+    constants with. The default is the portable correlated subquery.
+-#}
+{% macro junk_identifier_looked_up(identifier_type, normalized_expr) -%}
+    {{ return(adapter.dispatch('junk_identifier_looked_up', 'tessera')(identifier_type, normalized_expr)) }}
+{%- endmacro %}
+
+{% macro default__junk_identifier_looked_up(identifier_type, normalized_expr) -%}
+    {{ tessera.default__is_junk_identifier(identifier_type, normalized_expr) }}
+{%- endmacro %}
+
+{#-
+    Spark 4.3 fails on the correlated form when the value comes through a UNION (a unit test's fixture
+    rows, the forms test's candidates): pushing the projection into the union loses the subquery's
+    column ("key not found: pattern"). Here the subquery is uncorrelated: the type's patterns joined
+    into one alternation of non-capturing groups (one that never matches when the type has none), and
+    each value is matched against it.
+-#}
+{% macro spark__junk_identifier_looked_up(identifier_type, normalized_expr) -%}
+    coalesce(
+        {{ normalized_expr }} is not null and {{ tessera.regex_matches(normalized_expr, tessera.spark_blocklist_alternation(
+            "blocklist.identifier_type = '" ~ identifier_type ~ "'"
+        )) }},
+        false
+    )
+{%- endmacro %}
+
+{#- Spark: the blocklist's patterns that satisfy `condition`, as one regular expression (uncorrelated). -#}
+{% macro spark_blocklist_alternation(condition) -%}
+    (
+        select coalesce(
+            nullif(concat_ws('|', collect_list(concat('(?:', blocklist.pattern, ')'))), ''), '(?!)'
+        )
+        from {{ ref('identifier_blocklist') }} as blocklist
+        where {{ condition }}
+    )
+{%- endmacro %}
+
+{% macro junk_identifier_reason_looked_up(type_expr, value_expr) -%}
+    {{ return(adapter.dispatch('junk_identifier_reason_looked_up', 'tessera')(type_expr, value_expr)) }}
+{%- endmacro %}
+
+{% macro default__junk_identifier_reason_looked_up(type_expr, value_expr) -%}
+    {{ tessera.default__junk_identifier_reason(type_expr, value_expr) }}
+{%- endmacro %}
+
+{#-
+    Spark: the correlated form fails as above, so the (type, reason) pairs are read once (as the
+    constants are) and each pair's patterns are looked up while the query runs, as one alternation;
+    the first pair that matches, in order of reason, is the least reason. Where the seed cannot be read
+    (parse time) the portable form.
+-#}
+{% macro spark__junk_identifier_reason_looked_up(type_expr, value_expr) -%}
+    {%- set rules = tessera.junk_identifier_rules() -%}
+    {%- if rules is none -%}
+        {{ tessera.default__junk_identifier_reason(type_expr, value_expr) }}
+    {%- else -%}
+        {%- set pairs = [] -%}
+        {%- for rule in rules if (rule[0], rule[2]) not in pairs -%}
+            {%- do pairs.append((rule[0], rule[2])) -%}
+        {%- endfor -%}
+        case
+            {%- for identifier_type, reason in pairs %}
+            when
+                {{ type_expr }} = {{ tessera.sql_string(identifier_type) }}
+                and {{ tessera.regex_matches(value_expr, tessera.spark_blocklist_alternation(
+                    "blocklist.identifier_type = " ~ tessera.sql_string(identifier_type)
+                    ~ " and blocklist.reason = " ~ tessera.sql_string(reason)
+                )) }}
+                then {{ tessera.sql_string(reason) }}
+            {%- endfor %}
+            else cast(null as {{ dbt.type_string() }})
+        end
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Spark: the blocklist's rules written into the SQL as constants, as on DuckDB (a pattern held in a
+    column is compiled per row); where the seed cannot be read (parse time, unit tests), the Spark
+    lookup form above.
 -#}
 {% macro spark__is_junk_identifier(identifier_type, normalized_expr) -%}
-    {{ tessera.duckdb__is_junk_identifier(identifier_type, normalized_expr) }}
+    {%- if tessera.junk_identifier_patterns(identifier_type) is none -%}
+        {{ tessera.spark__junk_identifier_looked_up(identifier_type, normalized_expr) }}
+    {%- else -%}
+        {{ tessera.duckdb__is_junk_identifier(identifier_type, normalized_expr) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro spark__junk_identifier_reason(type_expr, value_expr) -%}

@@ -1,4 +1,5 @@
-"""`tessera bench build`, `increments`, `staging`, `landing` and `events`: the build's own benchmarks."""
+"""`tessera bench build`, `increments`, `staging`, `landing`, `events`, `events-mart` and `spark`: the build's own
+benchmarks."""
 
 from __future__ import annotations
 
@@ -149,4 +150,37 @@ def bench_events(assets: int, checks: int, repeat: int, workdir: Path | None) ->
 
     with bench_folder(workdir, "events") as folder, console.status("event log benchmark …"):
         figures = run_events_benchmark(folder, assets, checks, repeat)
+    console.print(json.dumps(figures), soft_wrap=True)
+
+
+@click.command("spark")
+@click.option("--customers", default=200, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--repeat",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Builds on each warehouse, alternating; the figures are medians.",
+)
+@click.option(
+    "--cluster",
+    type=click.Choice(["own", "running"]),
+    default="own",
+    show_default=True,
+    help="own: start a local cluster for the benchmark (its own ports and folder) and stop it after; "
+    "running: the one the TESSERA_SPARK_* settings name (make spark-up).",
+)
+@workdir_option
+def bench_spark(customers: int, seed: int, repeat: int, cluster: str, workdir: Path | None) -> None:
+    """The demo world's whole build through the pipeline (load, dbt with its Python steps, audit, publish) on
+    DuckDB and on a local Spark cluster, alternating in one run: wall time, time per phase, peak memory of
+    the driver and of the cluster's JVMs, and Spark's median over DuckDB's. Needs the spark extra."""
+    from orchestration.build.spark_bench import run_spark_benchmark
+
+    with (
+        bench_folder(workdir, "spark") as folder,
+        console.status(f"Spark against DuckDB at {customers:,} customers …"),
+    ):
+        figures = run_spark_benchmark(customers, seed, folder, repeat, cluster)
     console.print(json.dumps(figures), soft_wrap=True)

@@ -47,7 +47,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
-from orchestration.retention.engine import Runner
+from orchestration.retention.engine import SCHEMA as RETAINED
+from orchestration.retention.engine import DuckDBRunner, Runner, ensure_tables
 from orchestration.settings import PROJECT_DIR, Settings
 from orchestration.warehouse.audit import keep_audit, passed_audit
 from orchestration.warehouse.batches import BATCH_ROWS, wanted_columns, write_parquet
@@ -184,8 +185,8 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     python_steps_outside_dbt = True
     runs_syncs = True
     attaches_database_files = False
-    # publish works (write-audit-publish over views), but `tessera run` does not build on Spark yet (the
-    # Python steps do not run there), so the landing record and sensor stay off until it does.
+    # build() builds and publishes on Spark, but `tessera run` (the Dagster job) does not hand its dbt the
+    # build database's name yet (docs/spark.md, "Run it"), so the landing record and sensor stay off.
     publishes = False
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
@@ -399,6 +400,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
                 self._load_file(cur, "person_sources", table, landing / f"{table}.parquet", {}, stamp=False)
             for source, table, path in files:
                 loads.append(self._load_file(cur, source, table, path, contracts))
+            self._ensure_retained(cur, files)
         for load in loads:
             if load.columns_added or load.columns_missing:
                 log.warning(
@@ -409,6 +411,41 @@ class SparkWarehouse(WithoutDemoLoaderTables):
                     load.columns_missing,
                 )
         return loads
+
+    def _ensure_retained(self, cur: Any, files: list[tuple[str, str, Path]]) -> None:
+        """The `retained` database with the retention engine's tables, so that staging's `retained`
+        sources resolve, as `ensure_tables` makes them on DuckDB and Postgres at every load. Retention
+        does not run on Spark (retention_runner raises), so nothing was ever folded into them: they are
+        empty, and a load has no enforced cut-off to apply again. Their columns are typed by the
+        engine's own statements, run on an in-memory DuckDB over the raw files' columns (no rows), and
+        a table that exists is left as it is."""
+        from orchestration.retention.config import load_policies
+
+        policies = load_policies()
+        local = duckdb.connect()
+        try:
+            for source, table, path in files:
+                if any(p.source == source and p.table == table and not p.schema_name for p in policies):
+                    local.execute(f'create schema if not exists "raw_{source}"')
+                    local.execute(
+                        f'create table "raw_{source}"."{table}" as select * from read_parquet(?) limit 0',
+                        [str(path)],
+                    )
+            ensure_tables(DuckDBRunner(local, RETAINED), policies)
+            shapes = {
+                name: local.sql(f'select * from "{RETAINED}"."{name}" limit 0').to_arrow_table().schema
+                for (name,) in local.execute(
+                    "select table_name from information_schema.tables where table_schema = ?", [RETAINED]
+                ).fetchall()
+            }
+        finally:
+            local.close()
+        cur.execute(f"create database if not exists {ident(RETAINED)}")
+        for name, schema in sorted(shapes.items()):
+            columns = ", ".join(f"{ident(f.name)} {spark_type(f.type)}" for f in schema)
+            cur.execute(
+                f"create table if not exists {ident(RETAINED)}.{ident(name)} ({columns}) using parquet"
+            )
 
     def _load_file(
         self, cur: Any, source: str, table: str, path: Path, contracts: dict, *, stamp: bool = True

@@ -1,6 +1,7 @@
 {#-
-    On DuckDB is_junk_identifier writes the blocklist's patterns into the SQL as constants; the
-    portable form looks them up for every row. Both must flag the same values: each row here is a
+    On DuckDB and Spark is_junk_identifier writes the blocklist's patterns into the SQL as constants;
+    the lookup form (junk_identifier_looked_up: the portable correlated subquery, Spark's alternation)
+    reads them while the query runs. Both must flag the same values: each row here is a
     value on which they disagree, or a sign that the constants were not written in at all. The
     values are the seed's own patterns and junk and ordinary identifiers of every type, each checked
     as every type (and as one without patterns).
@@ -36,7 +37,7 @@ candidates as (
     union all
     select candidate from examples
     union all
-    select cast(null as varchar) as candidate
+    select cast(null as {{ tessera.type_varchar() }}) as candidate
 ),
 
 compared as (
@@ -45,7 +46,7 @@ compared as (
         '{{ identifier_type }}' as identifier_type,
         candidate,
         {{ tessera.is_junk_identifier(identifier_type, 'candidate') }} as is_junk,
-        {{ tessera.default__is_junk_identifier(identifier_type, 'candidate') }} as is_junk_looked_up
+        {{ tessera.junk_identifier_looked_up(identifier_type, 'candidate') }} as is_junk_looked_up
     from candidates
     {%- if not loop.last %}
     union all
@@ -82,7 +83,7 @@ reasons as (
         typed.candidate,
         {#- Qualified: the portable form is a subquery whose own columns would shadow bare names. #}
         {{ tessera.junk_identifier_reason('typed.identifier_type', 'typed.candidate') }} as reason,
-        {{ tessera.default__junk_identifier_reason('typed.identifier_type', 'typed.candidate') }}
+        {{ tessera.junk_identifier_reason_looked_up('typed.identifier_type', 'typed.candidate') }}
             as reason_looked_up
     from typed
 ),
@@ -106,7 +107,7 @@ reason_disagreements as (
 one_sided as (
     select
         identifier_type,
-        cast(null as varchar) as candidate,
+        cast(null as {{ tessera.type_varchar() }}) as candidate,
         'no junk and ordinary values both' as problem
     from compared
     where identifier_type <> 'shop_customer_id'
@@ -118,7 +119,7 @@ one_sided as (
 not_inlined as (
     select
         'email' as identifier_type,
-        cast(null as varchar) as candidate,
+        cast(null as {{ tessera.type_varchar() }}) as candidate,
         'the patterns were not written into the SQL' as problem
     where {{ 'true' if target.type == 'duckdb' and execute and tessera.junk_identifier_patterns('email') is none else 'false' }}
         or {{ 'true' if target.type == 'duckdb' and execute and tessera.junk_identifier_rules() is none else 'false' }}

@@ -6,11 +6,11 @@ source as (
 
 final as (
     select
-        cast(anonymous_id as varchar) as anonymous_id,
-        cast(user_id as varchar) as user_id,
+        cast(anonymous_id as {{ tessera.type_varchar() }}) as anonymous_id,
+        cast(user_id as {{ tessera.type_varchar() }}) as user_id,
         cast(source_rows as bigint) as page_views,
         cast(distinct_pages as bigint) as distinct_pages,
-        cast(visit_seconds as double precision) as visit_seconds,
+        cast(visit_seconds as {{ tessera.type_double() }}) as visit_seconds,
         activity_date,
         first_seen_at,
         last_seen_at,
