@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from orchestration.settings import Settings
 from orchestration.warehouse.files import written_aside
@@ -63,24 +63,25 @@ def tree_rss_bytes(root: int) -> int:
     return total * PAGE_BYTES
 
 
-@dataclass
-class RssSampler:
-    """Samples `tree_rss_bytes(pid)` in a thread while open: (UTC time, bytes) pairs."""
+@dataclass(kw_only=True)
+class PeriodicSampler:
+    """Calls `sample()` in a thread every `interval` seconds while open, and once more as it closes."""
 
-    pid: int = field(default_factory=os.getpid)
     interval: float = SAMPLE_SECONDS
-    samples: list[tuple[dt.datetime, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def __enter__(self) -> RssSampler:
-        def sample() -> None:
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        def run() -> None:
             while True:
-                self.samples.append((dt.datetime.now(dt.UTC), tree_rss_bytes(self.pid)))
+                self.sample()
                 if self._stop.wait(self.interval):
                     return
 
-        self._thread = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
@@ -88,6 +89,17 @@ class RssSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.sample()
+
+
+@dataclass
+class RssSampler(PeriodicSampler):
+    """Samples `tree_rss_bytes(pid)` while open: (UTC time, bytes) pairs."""
+
+    pid: int = field(default_factory=os.getpid)
+    samples: list[tuple[dt.datetime, int]] = field(default_factory=list)
+
+    def sample(self) -> None:
         self.samples.append((dt.datetime.now(dt.UTC), tree_rss_bytes(self.pid)))
 
     def peak(self, start: dt.datetime | None = None, end: dt.datetime | None = None) -> int:

@@ -27,14 +27,13 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestration.build.bench import _processes
+from orchestration.build.bench import PeriodicSampler, _processes
 from orchestration.settings import PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -88,35 +87,15 @@ def trees_rss_bytes(roots: dict[str, Sequence[int]]) -> dict[str, int]:
 
 
 @dataclasses.dataclass
-class PeakSampler:
-    """The peak of trees_rss_bytes(roots) per group, sampled in a thread while open."""
+class PeakSampler(PeriodicSampler):
+    """The peak of trees_rss_bytes(roots) per group, sampled while open."""
 
     roots: dict[str, Sequence[int]]
-    interval: float = SAMPLE_SECONDS
     peaks: dict[str, int] = dataclasses.field(default_factory=dict)
-    _stop: threading.Event = dataclasses.field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
         for name, value in trees_rss_bytes(self.roots).items():
             self.peaks[name] = max(self.peaks.get(name, 0), value)
-
-    def __enter__(self) -> PeakSampler:
-        def run() -> None:
-            while True:
-                self._sample()
-                if self._stop.wait(self.interval):
-                    return
-
-        self._thread = threading.Thread(target=run, name="spark-bench-rss", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
 
 
 def cluster_pids(spark_home: Path) -> list[int]:
@@ -206,7 +185,7 @@ def timed_build(settings: Settings, run: int, spark_home: Path | None) -> dict[s
     if spark_home is not None:
         roots["cluster"] = cluster_pids(spark_home)
     before = [round(x, 2) for x in os.getloadavg()]
-    with PeakSampler(roots) as sampler:
+    with PeakSampler(roots, interval=SAMPLE_SECONDS) as sampler:
         result = build(settings, reason="bench spark")
     manifest_path = settings.build_db.parent / f"dbt-target-{settings.target}" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
