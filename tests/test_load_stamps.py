@@ -87,3 +87,97 @@ def test_a_column_whose_type_changed_is_compared_as_the_file_has_it(world: Setti
     second = _load(world, _with(contacts, "score", [1, 2, 3]))
     moved = [row[:2] for row, before in zip(second, first, strict=True) if row[2] != before[2]]
     assert moved == [("contact_id-2", "c@example.com")]
+
+
+PEOPLE = """\
+person_sources:
+  - name: visitors
+    file: people.csv
+    record_id: Person Id
+    fields:
+      first_name: First Name
+      email: E-mail
+    external_ids:
+      member_no: Member No
+"""
+
+
+def _people(folder, rows: list[str]) -> Settings:
+    """A declared CSV person source (people.csv, `rows` its lines after the header) and the settings
+    that declare it."""
+    (folder / "person_sources.yml").write_text(PEOPLE)
+    (folder / "people.csv").write_text(
+        "Person Id,First Name,E-mail,Member No\n" + "".join(f"{r}\n" for r in rows)
+    )
+    return Settings.from_env(
+        {
+            "TESSERA_DATA_DIR": str(folder / "data"),
+            "TESSERA_PERSON_SOURCES": str(folder / "person_sources.yml"),
+        }
+    )
+
+
+def _landed(cur) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Every landed row's (table, record, content, _loaded_at), records then external ids."""
+    cur.execute(
+        "select 'records', record_id, email, _loaded_at from raw_person_sources.records union all "
+        "select 'external_ids', record_id, identifier_value, _loaded_at from raw_person_sources.external_ids "
+        "order by 1, 2, 3"
+    )
+    return cur.fetchall()
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgres"])
+def test_person_source_rows_landed_before_keep_their_load_time(target, tmp_path, monkeypatch) -> None:
+    """A declared person source is landed again at every build; a row whose content was landed before
+    keeps the time it first was (so does its external id), as a raw file's row does. Where a row sits in
+    the file, and when the file was saved, are not its content."""
+    import duckdb
+
+    from orchestration.person_sources import load
+
+    clock = iter(datetime(2026, 12, day) for day in range(1, 10))
+    monkeypatch.setattr(load, "_now", lambda: next(clock))
+    if target == "duckdb":
+        con = duckdb.connect()
+
+        def land(settings: Settings) -> list[tuple]:
+            load.load_duckdb(con, settings)
+            return _landed(con)
+    else:
+        import psycopg2
+
+        from tests.conftest import TEST_PG_DATABASE, require_postgres
+
+        require_postgres()
+        con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=TEST_PG_DATABASE)
+        with con.cursor() as cur:
+            cur.execute("drop schema if exists raw_person_sources cascade")
+        con.commit()
+
+        def land(settings: Settings) -> list[tuple]:
+            load.load_postgres(con, settings)
+            con.commit()
+            with con.cursor() as cur:
+                return _landed(cur)
+
+    try:
+        first = land(_people(tmp_path, ["P1,Ann,ann@example.com,M1", "P2,Bob,bob@example.com,"]))
+        assert {stamp for *_, stamp in first} == {datetime(2026, 12, 1)}
+        # The same people again, in another order and saved again: nothing is new.
+        assert land(_people(tmp_path, ["P2,Bob,bob@example.com,", "P1,Ann,ann@example.com,M1"])) == first
+        # Bob's address changed and Cy is new: those rows (and Cy's member number) take the third load's time.
+        third = land(
+            _people(
+                tmp_path,
+                ["P1,Ann,ann@example.com,M1", "P2,Bob,bob@new.example.com,", "P3,Cy,cy@example.com,M3"],
+            )
+        )
+        assert [row[:3] for row in third if row[3] == datetime(2026, 12, 3)] == [
+            ("external_ids", "P3", "M3"),
+            ("records", "P2", "bob@new.example.com"),
+            ("records", "P3", "cy@example.com"),
+        ]
+        assert {row[3] for row in third if row[3] != datetime(2026, 12, 3)} == {datetime(2026, 12, 1)}
+    finally:
+        con.close()

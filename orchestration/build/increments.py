@@ -71,13 +71,6 @@ BY_DESIGN: dict[str, tuple[frozenset[str] | str, str]] = {
         frozenset({"previous_match_probability", "was_edge", "status_changed_at"}),
         "each link against the build before: the full refresh's before is the chain's end",
     ),
-    # Person sources are landed with each load's time (orchestration/person_sources/load.py).
-    "base_person_sources__records": (frozenset({"loaded_at"}), "person sources take each load's time"),
-    "quarantined_rows": (frozenset({"loaded_at"}), "person sources take each load's time"),
-    "quarantine_summary": (
-        frozenset({"first_loaded_at", "last_loaded_at"}),
-        "person sources take each load's time",
-    ),
 }
 
 

@@ -68,6 +68,13 @@ EXTERNAL_ID_COLUMNS: list[tuple[str, str]] = [
 ]
 
 
+#: What is not a landing row's content, for keeping its first load time (_keep_first_load_times): where
+#: it sits in its file, when the file was saved, and the load time itself.
+NOT_CONTENT = frozenset({"row_number", "file_modified_at", "_loaded_at"})
+LANDING_TABLES = {"records": RECORD_COLUMNS, "external_ids": EXTERNAL_ID_COLUMNS}
+EARLIER = "__earlier"
+
+
 class PersonSourceLoadError(RuntimeError):
     """A declared file or table could not be read at all (missing, empty, not a CSV/Parquet file)."""
 
@@ -261,6 +268,66 @@ def _check_all(config: PersonSourcesConfig, columns_of: Callable[[PersonSource],
         check_columns(source, columns_of(source), file=config.declared_in.get(source.name))
 
 
+def duckdb_digest(columns: list[str]) -> str:
+    """A 64-bit hash of a row's `columns` (nulls equal) on DuckDB."""
+    return "hash(row(" + ", ".join(columns) + "))"
+
+
+def postgres_digest(columns: list[str]) -> str:
+    """The same on Postgres (hash_record_extended: Postgres 14 and later)."""
+    return "hash_record_extended(row(" + ", ".join(columns) + "), 0)"
+
+
+def _set_aside_sql(held: dict[str, set[str]]) -> list[str]:
+    """The statements that replace the landing tables by empty ones, each earlier table that holds every
+    column of a row's content kept aside (as <table>__earlier) for _keep_first_load_times. `held`: the
+    columns of each table in the schema now."""
+    statements = [f"create schema if not exists {SCHEMA}"]
+    for table, columns in LANDING_TABLES.items():
+        statements.append(f"drop table if exists {SCHEMA}.{table}{EARLIER}")
+        if {name for name, _ in columns} <= held.get(table, set()):
+            statements.append(f"alter table {SCHEMA}.{table} rename to {table}{EARLIER}")
+        else:
+            statements.append(f"drop table if exists {SCHEMA}.{table}")
+        statements.append(_ddl(table, columns))
+    return statements
+
+
+def _keep_first_load_times_sql(held: dict[str, set[str]], digest: Callable[[list[str]], str]) -> list[str]:
+    """After a load: a landed row whose content (every column but NOT_CONTENT) the earlier table held
+    keeps the earliest time that content was loaded, as a raw file's rows do (the DuckDB warehouse's
+    stamped_rows says why); a new or changed row keeps this load's time. Then the earlier tables go."""
+    statements = []
+    for table, columns in LANDING_TABLES.items():
+        if not {name for name, _ in columns} <= held.get(table, set()):
+            continue
+        content = [name for name, _ in columns if name not in NOT_CONTENT]
+        statements += [
+            f"update {SCHEMA}.{table} as landed set _loaded_at = earlier.loaded_at "
+            f"from (select {digest(content)} as row_digest, min(_loaded_at) as loaded_at "
+            f"from {SCHEMA}.{table}{EARLIER} group by 1) as earlier "
+            f"where {digest([f'landed.{name}' for name in content])} = earlier.row_digest "
+            "and earlier.loaded_at < landed._loaded_at",
+            f"drop table {SCHEMA}.{table}{EARLIER}",
+        ]
+    return statements
+
+
+def _held_sql() -> str:
+    """The landing schema's tables and columns now (both warehouses' information_schema)."""
+    return (
+        "select table_name, column_name from information_schema.columns "
+        f"where table_catalog = current_database() and table_schema = '{SCHEMA}'"
+    )
+
+
+def _held(rows: list[tuple[str, str]]) -> dict[str, set[str]]:
+    held: dict[str, set[str]] = {}
+    for table, column in rows:
+        held.setdefault(table, set()).add(column)
+    return held
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
@@ -291,11 +358,9 @@ def load_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
 
     _check_all(config, columns_of)
     loaded_at = _now()
-    con.execute(f"create schema if not exists {SCHEMA}")
-    con.execute(f"drop table if exists {SCHEMA}.records")
-    con.execute(f"drop table if exists {SCHEMA}.external_ids")
-    con.execute(_ddl("records", RECORD_COLUMNS))
-    con.execute(_ddl("external_ids", EXTERNAL_ID_COLUMNS))
+    held = _held(con.execute(_held_sql()).fetchall())  # type: ignore[arg-type]
+    for statement in _set_aside_sql(held):
+        con.execute(statement)
     counts: dict[str, int] = {}
     for index, source in enumerate(config.sources):
         modified_at = _file_modified_at(source)
@@ -320,6 +385,8 @@ def load_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str,
         if rejected:
             log.warning("%s: %d malformed CSV line(s) loaded for quarantine", source.name, rejected)
         con.execute(f"drop table {staged}")
+    for statement in _keep_first_load_times_sql(held, duckdb_digest):
+        con.execute(statement)
     return counts
 
 
@@ -353,11 +420,10 @@ def load_postgres(pg_con: Any, settings: Settings) -> dict[str, int]:
         loaded_at = _now()
         counts: dict[str, int] = {}
         with pg_con.cursor() as cur:
-            cur.execute(f"create schema if not exists {SCHEMA}")
-            cur.execute(f"drop table if exists {SCHEMA}.records")
-            cur.execute(f"drop table if exists {SCHEMA}.external_ids")
-            cur.execute(_ddl("records", RECORD_COLUMNS))
-            cur.execute(_ddl("external_ids", EXTERNAL_ID_COLUMNS))
+            cur.execute(_held_sql())
+            held = _held(cur.fetchall())
+            for statement in _set_aside_sql(held):
+                cur.execute(statement)
             local.execute(f"create schema {SCHEMA}")
             for index, source in enumerate(config.sources):
                 if source.file is None:
@@ -380,6 +446,8 @@ def load_postgres(pg_con: Any, settings: Settings) -> dict[str, int]:
                 counts[f"{source.name}.{source.table_label}"] = local.execute(
                     f"select count(*) from {SCHEMA}.records"
                 ).fetchone()[0]  # type: ignore[index]
+            for statement in _keep_first_load_times_sql(held, postgres_digest):
+                cur.execute(statement)
         return counts
     finally:
         local.close()
