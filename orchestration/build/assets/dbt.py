@@ -13,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from orchestration.audiences.check import AudienceConfigError, AudienceSqlRefused, check_audiences
 from orchestration.audiences.definitions import dbt_vars_args
 from orchestration.build.outside_dbt import EXACT
-from orchestration.build.pipeline import check_source_freshness, record_audit, sandboxed_build
+from orchestration.build.pipeline import check_source_freshness, environment, record_audit, sandboxed_build
 from orchestration.build.project import (
     TesseraDbtCli,
     dbt_project,
@@ -51,11 +51,15 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         """Build and test into the build database, then record the audit that gates publishing."""
         warehouse = get_warehouse(settings)
         warehouse.ensure_build()
+        # What profiles.yml needs to reach the build just prepared, which the Dagster process's environment
+        # does not name (Spark: the build database, new in every build), for every dbt invocation below.
+        build_environment = warehouse.dbt_environment()
         # Audience definitions are checked before anything runs: a rule that does not validate, or an
         # audience whose SQL is not a single SELECT, stops the build here (nothing built or published).
         started = time.monotonic()
         try:
-            checked = check_audiences(settings, private=False)
+            with environment(build_environment):  # dbt compiles them against the build under way
+                checked = check_audiences(settings, private=False)
         except (AudienceConfigError, AudienceSqlRefused) as exc:
             raise Failure(description=f"Audience definitions refused, nothing was built: {exc}") from exc
         context.log.info(
@@ -70,7 +74,10 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         # project's partial parse (a profile of its own would make it parse the whole project).
         def freshness_check(args: list[str]) -> None:
             started = time.monotonic()
-            invocation = dbt.cli(dbt_vars_args(args), raise_on_error=False, manifest=project.manifest_path)
+            with environment(build_environment):  # dagster-dbt hands dbt the environment as it starts it
+                invocation = dbt.cli(
+                    dbt_vars_args(args), raise_on_error=False, manifest=project.manifest_path
+                )
             invocation.wait()
             log_parse(invocation.target_path, "source freshness", time.monotonic() - started)
             shutil.rmtree(invocation.target_path, ignore_errors=True)
@@ -100,12 +107,13 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
             # dagster-dbt selects every node of the job by name (fqn:*), tests included. A subset
             # (assets picked in the UI) keeps dagster-dbt's selection of the tests.
             exact = EXACT if "--exclude" in selection and not context.is_subset else []
-            invocation = runner.cli(
-                dbt_vars_args(["build", *selection, *exact]),
-                context=context,
-                raise_on_error=False,
-                target_path=target_path,
-            )
+            with environment(build_environment):
+                invocation = runner.cli(
+                    dbt_vars_args(["build", *selection, *exact]),
+                    context=context,
+                    raise_on_error=False,
+                    target_path=target_path,
+                )
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
             log_parse(invocation.target_path, "build", time.monotonic() - started)
