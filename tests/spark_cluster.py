@@ -32,6 +32,8 @@ def spark_cluster_fixture(ports: dict[str, str], **settings: str) -> Any:
     def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         home = tmp_path_factory.mktemp("spark")
         env = dict(os.environ, TESSERA_SPARK_HOME=str(home), **settings, **ports)
+        # At a load average of 13 on 2 cores the Thrift server did not listen within the default 180 s.
+        env.setdefault("TESSERA_SPARK_WAIT_SECONDS", "600")
         try:
             cluster("up", env)
             yield env

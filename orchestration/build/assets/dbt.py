@@ -1,9 +1,10 @@
 """The dbt models as assets; `dbt build` runs them and their tests, which surface as asset checks."""
 
+import contextlib
 import json
 import shutil
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,31 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
         # project's partial parse (a profile of its own would make it parse the whole project).
         def freshness_check(args: list[str]) -> None:
             started = time.monotonic()
-            with environment(build_environment):  # dagster-dbt hands dbt the environment as it starts it
-                invocation = dbt.cli(
-                    dbt_vars_args(args), raise_on_error=False, manifest=project.manifest_path
-                )
-            invocation.wait()
-            log_parse(invocation.target_path, "source freshness", time.monotonic() - started)
-            shutil.rmtree(invocation.target_path, ignore_errors=True)
+            with build_folder() as folder:
+                with environment(build_environment):  # dagster-dbt hands dbt the environment as it starts it
+                    invocation = dbt.cli(
+                        dbt_vars_args(args),
+                        raise_on_error=False,
+                        manifest=project.manifest_path,
+                        target_path=folder,
+                    )
+                invocation.wait()
+                log_parse(invocation.target_path, "source freshness", time.monotonic() - started)
+            if folder is None:
+                shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+        @contextlib.contextmanager
+        def build_folder() -> Iterator[Path | None]:
+            """The target folder of one of the build's invocations: None, dagster-dbt's new folder starting
+            from the project's partial parse. Where dbt_environment names the build (Spark: a new database
+            every build, so a profile the project's parse does not fit), a folder starting from the parse
+            this build's previous invocation kept instead, so that only its first one parses the whole
+            project (target_folder_keeping_parse)."""
+            if not build_environment:
+                yield None
+                return
+            with target_folder_keeping_parse(project, f"{settings.target}-build") as folder:
+                yield folder
 
         def log_parse(log_dir: Path, what: str, seconds: float) -> None:
             reasons = full_parse_reasons(log_dir)
@@ -92,7 +111,7 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
                     seconds,
                 )
             else:
-                context.log.info("dbt %s: %.1f s, from the project's partial parse", what, seconds)
+                context.log.info("dbt %s: %.1f s, from a partial parse", what, seconds)
 
         freshness = check_source_freshness(settings, freshness_check)
         context.log.info("source freshness: %s", ", ".join(f"{n} {s}" for s, n in sorted(freshness.items())))
@@ -136,11 +155,15 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
             with target_folder_keeping_parse(project, SANDBOX_TARGET) as folder:
                 return (yield from dagster_build(selection, sandbox, folder))
 
+        def build_phase(selection: list[str]) -> Generator[Any, None, list[dict]]:
+            with build_folder() as folder:
+                return (yield from dagster_build(selection, dbt, folder))
+
         manifest = json.loads(project.manifest_path.read_text())
         # The dbt unit tests run when the code changed since they last passed (build/unit_tests.py).
         fingerprint = code_fingerprint(settings)
         with unit_tests_when_code_changed(settings, fingerprint) as skipped:
-            results = yield from sandboxed_build(settings, dagster_build, manifest, sandbox_build)
+            results = yield from sandboxed_build(settings, build_phase, manifest, sandbox_build)
         if skipped:
             context.log.info("dbt unit tests: left out, the code is unchanged since they passed")
         unit_tests = list(manifest.get("unit_tests") or {})
