@@ -84,7 +84,9 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
                         target_path=folder,
                     )
                 invocation.wait()
-                log_parse(invocation.target_path, "source freshness", time.monotonic() - started)
+                log_parse(
+                    invocation.target_path, "source freshness", time.monotonic() - started, folder is not None
+                )
             if folder is None:
                 shutil.rmtree(invocation.target_path, ignore_errors=True)
 
@@ -101,7 +103,8 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
             with target_folder_keeping_parse(project, f"{settings.target}-build") as folder:
                 yield folder
 
-        def log_parse(log_dir: Path, what: str, seconds: float) -> None:
+        def log_parse(log_dir: Path, what: str, seconds: float, kept: bool = False) -> None:
+            """`kept`: the invocation started from a parse kept for its folder, not the project's."""
             reasons = full_parse_reasons(log_dir)
             if reasons:
                 context.log.warning(
@@ -111,7 +114,8 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
                     seconds,
                 )
             else:
-                context.log.info("dbt %s: %.1f s, from a partial parse", what, seconds)
+                start = "a kept partial parse" if kept else "the project's partial parse"
+                context.log.info("dbt %s: %.1f s, from %s", what, seconds, start)
 
         freshness = check_source_freshness(settings, freshness_check)
         context.log.info("source freshness: %s", ", ".join(f"{n} {s}" for s, n in sorted(freshness.items())))
@@ -135,7 +139,7 @@ def dbt_build_assets(settings: Settings) -> AssetsDefinition:
                 )
             yield from invocation.stream()
             results = invocation.get_artifact("run_results.json").get("results", [])
-            log_parse(invocation.target_path, "build", time.monotonic() - started)
+            log_parse(invocation.target_path, "build", time.monotonic() - started, target_path is not None)
             if target_path is None:  # a folder given is its owner's to remove
                 shutil.rmtree(invocation.target_path, ignore_errors=True)
             return results
