@@ -2,7 +2,8 @@
 Thrift server (a local standalone cluster from `make spark-up`, or any Spark with a Thrift endpoint).
 
 What works: preparing a build, loading the raw files and the declared person sources into raw_*
-databases (Spark reads the Parquet files itself, on the workers), reading and writing build tables,
+databases (Spark reads the Parquet files itself, on the workers), naming the build database to every dbt
+invocation (dbt_environment: build() and the Dagster job alike), reading and writing build tables,
 querying, publishing (write-audit-publish), and the sync engine's location (orchestration/sync/stores/
 spark.py). What does not yet: scratch builds and retention on Spark; those raise NotImplementedError.
 
