@@ -36,7 +36,7 @@ class PostgresSettings:
 class Settings:
     """Every path and connection setting, resolved once.
 
-    TESSERA_TARGET      duckdb (default), postgres or spark (first slice, docs/spark.md)
+    TESSERA_TARGET      duckdb (default), postgres or spark (docs/spark.md)
     TESSERA_DATA_DIR    generated raw files (default: <repo>/data)
     TESSERA_WAREHOUSE   the published DuckDB file analysts read (default: <repo>/warehouse/tessera.duckdb)
     TESSERA_BUILD_DB    the DuckDB file dbt builds into (default: <repo>/warehouse/build/tessera.duckdb)

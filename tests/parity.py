@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -81,3 +83,38 @@ def assert_same_outcome(duckdb_side: dict[str, Any], postgres_side: dict[str, An
             assert floats_d == pytest.approx(floats_p, abs=TOLERANCE), (
                 f"{part}: {d} on DuckDB, {p} on Postgres"
             )
+
+
+# Rows of two warehouses compared value by value (tests/test_spark.py, tests/test_spark_dagster.py).
+
+_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?")
+
+
+def canonical(value):
+    """A value as both warehouses can give it: the Thrift server sends timestamps as text, DuckDB as
+    datetime; both become the same text (to the microsecond)."""
+    if isinstance(value, str) and _TIMESTAMP_TEXT.fullmatch(value):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def sort_key(row: tuple) -> tuple:
+    """Rows in one order on both sides, nulls included (None does not compare with text)."""
+    return tuple((value is None, str(value)) for value in row)
+
+
+def differences(on_spark: list[tuple], on_duckdb: list[tuple]) -> list[tuple]:
+    """The rows that differ: anything but a float exactly, floats to 1e-9."""
+    if len(on_spark) != len(on_duckdb):
+        return [("rows", len(on_spark), len(on_duckdb))]
+    differing = []
+    for spark_row, duckdb_row in zip(on_spark, on_duckdb, strict=True):
+        exact = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if not isinstance(b, float)]
+        close = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if isinstance(b, float)]
+        if any(a != b for a, b in exact) or any(a is None or abs(a - b) > 1e-9 for a, b in close):
+            differing.append((spark_row, duckdb_row))
+    return differing

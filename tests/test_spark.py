@@ -32,6 +32,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.parity import canonical, differences, sort_key
+from tests.spark_cluster import spark_cluster_fixture
 from tests.spark_marks import SPARK_MARKS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -163,21 +165,7 @@ def _spark_environment(env: dict[str, str]):
     return mock.patch.dict(os.environ, {k: v for k, v in env.items() if k.startswith("TESSERA_SPARK_")})
 
 
-def _cluster(command: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, str(REPO / "tools" / "spark_cluster.py"), command], env=env, check=True)
-
-
-@pytest.fixture(scope="module")
-def spark_env(tmp_path_factory):
-    home = tmp_path_factory.mktemp("spark")
-    env = dict(
-        os.environ, TESSERA_SPARK_HOME=str(home), TESSERA_SPARK_BUILD_SCHEMA="tessera_test_build", **PORTS
-    )
-    try:
-        _cluster("up", env)
-        yield env
-    finally:
-        _cluster("down", env)
+spark_env = spark_cluster_fixture(PORTS, TESSERA_SPARK_BUILD_SCHEMA="tessera_test_build")
 
 
 def _dbt_build(env: dict[str, str], warehouse, target: Path, select: list[str]) -> tuple[list[dict], object]:
@@ -306,42 +294,7 @@ def _rows(query, table: str) -> list[tuple]:
         sql = f"select {PARITY_COLUMNS[table]} from {table}"
     else:
         raise AssertionError(table)
-    return sorted((tuple(_canonical(value) for value in row) for row in query(sql)), key=_sort_key)
-
-
-_TIMESTAMP_TEXT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?")
-
-
-def _canonical(value):
-    """A value as both warehouses can give it: the Thrift server sends timestamps as text, DuckDB as
-    datetime; both become the same text (to the microsecond)."""
-    from datetime import date, datetime
-
-    if isinstance(value, str) and _TIMESTAMP_TEXT.fullmatch(value):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _sort_key(row: tuple) -> tuple:
-    """Rows in one order on both sides, nulls included (None does not compare with text)."""
-    return tuple((value is None, str(value)) for value in row)
-
-
-def _differences(on_spark: list[tuple], on_duckdb: list[tuple]) -> list[tuple]:
-    """The rows that differ: anything but a float exactly, floats to 1e-9."""
-    if len(on_spark) != len(on_duckdb):
-        return [("rows", len(on_spark), len(on_duckdb))]
-    differing = []
-    for spark_row, duckdb_row in zip(on_spark, on_duckdb, strict=True):
-        exact = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if not isinstance(b, float)]
-        close = [(a, b) for a, b in zip(spark_row, duckdb_row, strict=True) if isinstance(b, float)]
-        if any(a != b for a, b in exact) or any(a is None or abs(a - b) > 1e-9 for a, b in close):
-            differing.append((spark_row, duckdb_row))
-    return differing
+    return sorted((tuple(canonical(value) for value in row) for row in query(sql)), key=sort_key)
 
 
 def test_every_raw_file_lands_with_its_rows(spark_world):
@@ -470,7 +423,7 @@ def test_identity_on_spark_decides_what_duckdb_decides(spark_world, duckdb_ident
     for table in COMPARED:
         on_spark, on_duckdb = _rows(spark_query, table), duckdb_identity[table]
         assert on_duckdb, table
-        assert not _differences(on_spark, on_duckdb), (table, _differences(on_spark, on_duckdb)[:3])
+        assert not differences(on_spark, on_duckdb), (table, differences(on_spark, on_duckdb)[:3])
     # Probabilistic links join components here (the world plants records only Splink can place).
     assert any(status == "accepted" for _, status, *_ in duckdb_identity["int_identity__probabilistic_links"])
     # No scratch table of the components loop, nor of the matching step, is left in the build.

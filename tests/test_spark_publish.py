@@ -352,3 +352,37 @@ def test_a_table_of_someone_else_in_the_published_database_stops_the_publish_bef
         warehouse.publish()
     assert fake.properties.get("tessera", {}) == {}
     assert fake.resolve("tessera", "customers") == ["not ours"]
+
+
+def test_every_dbt_invocation_is_handed_the_build_under_way_wherever_it_starts(spark):
+    """dbt_environment names the build database prepare_build just made, to build() and to the Dagster
+    job's dbt resource alike (dbt_profile_environment is the same: the profile names no local file),
+    and the next build's once it is prepared; with no build under way there is nothing to name."""
+    warehouse, fake, settings = spark
+    with pytest.raises(RuntimeError, match="no Spark build is under way"):
+        warehouse.dbt_environment()
+    build(warehouse, fake, {"customers": ["c1"]})
+    assert (
+        warehouse.dbt_environment()
+        == warehouse.dbt_profile_environment()
+        == {BUILD_DATABASE_ENV: "tessera_build_1"}
+    )
+    audited(settings)
+    warehouse.publish()
+    build(warehouse, fake, {"customers": ["c1", "c2"]})
+    assert warehouse.dbt_environment() == {BUILD_DATABASE_ENV: "tessera_build_2"}
+
+
+def test_the_raw_tables_are_those_of_the_raw_databases(spark):
+    """What `tessera run`'s summary counts: the tables of every raw_* database, in order, named for Spark;
+    neither a build's nor the published database's, nor a table still loading."""
+    warehouse, fake, _ = spark
+    build(warehouse, fake, {"customers": ["c1"]})
+    fake.table("raw_shop", "orders", ["o1"])
+    fake.table("raw_crm", "contacts", ["a"])
+    fake.table("raw_crm", "contacts__loading", [])
+    fake.table("retained", "retention_runs", [])
+    assert warehouse.raw_tables() == [
+        ("raw_crm", "contacts", "`raw_crm`.`contacts`"),
+        ("raw_shop", "orders", "`raw_shop`.`orders`"),
+    ]

@@ -10,9 +10,6 @@ cluster of its own on its own ports (tools/spark_cluster.py), or reuses one alre
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +22,7 @@ from orchestration.sync.engine import run_sync
 from orchestration.sync.stores.spark import ENTRIES, Entry, insert_sql, text_literal
 from orchestration.warehouse.interface import SyncLocation
 from orchestration.warehouse.spark import ident
+from tests.spark_cluster import spark_cluster_fixture
 from tests.spark_marks import SPARK_MARKS
 from tests.sync.fakes import WebhookFake
 from tests.sync.helpers import WEBHOOK_SECRET, FakeClock, make_config, people, state_rows, write_warehouse
@@ -52,19 +50,12 @@ COLUMNS = [
 ]
 
 
-def _cluster(command: str, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, str(REPO / "tools" / "spark_cluster.py"), command], env=env, check=True)
+spark_env = spark_cluster_fixture(PORTS)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("spark")
-    env = dict(os.environ, TESSERA_SPARK_HOME=str(home), **PORTS)
-    try:
-        _cluster("up", env)
-        yield {"host": "127.0.0.1", "port": int(PORTS["TESSERA_SPARK_THRIFT_PORT"]), "username": "tessera"}
-    finally:
-        _cluster("down", env)
+def cluster(spark_env: dict[str, str]) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": int(PORTS["TESSERA_SPARK_THRIFT_PORT"]), "username": "tessera"}
 
 
 def spark_sql(connect: dict[str, Any], *statements: str) -> list[tuple]:

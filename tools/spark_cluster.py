@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     if args.command == "up":
-        up()
+        # How long each part may take to listen: minutes on a busy 2-core machine (the tests wait longer).
+        up(float(os.environ.get("TESSERA_SPARK_WAIT_SECONDS", "180")))
     elif args.command == "down":
         down()
     else:

@@ -36,11 +36,6 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
     from orchestration.source_presets.config import read_in_place
 
     warehouse = get_warehouse(settings)
-    raw_schema_filter = "table_schema like 'raw\\_%' escape '\\'"
-    raw_tables = warehouse.query_published(
-        "select table_schema, table_name from information_schema.tables "
-        f"where {raw_schema_filter} and table_name not like '%\\_\\_loading' escape '\\' order by 1, 2"
-    )
     quarantine = warehouse.query_published(
         "select source_name, table_name, quarantine_reason, row_count from quarantine_summary order by 1, 2, 4 desc"
     )
@@ -49,7 +44,7 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
         quarantined[f"{source}.{table}"] = quarantined.get(f"{source}.{table}", 0) + rows
     tables = []
     in_place = {system: d.preset for system, d in read_in_place().items()}
-    for schema, table in raw_tables:
+    for schema, table, relation in warehouse.raw_tables():
         source = schema.removeprefix("raw_")
         if source == "person_sources":
             if table == "records":
@@ -57,7 +52,7 @@ def warehouse_summary(settings: Settings) -> dict[str, Any]:
             continue
         # A system read in place has only an empty stand-in raw table: its rows are those its preset's
         # base model read from the loader's tables.
-        counted = f"base_{source}__{table}" if source in in_place else f'"{schema}"."{table}"'
+        counted = f"base_{source}__{table}" if source in in_place else relation
         loaded = warehouse.query_published(f"select count(*) from {counted}")[0][0]
         staged = warehouse.query_published(f"select count(*) from stg_{source}__{table}")[0][0]
         tables.append(

@@ -28,7 +28,7 @@ from orchestration.warehouse.audit import keep_audit, passed_audit
 from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet
 from orchestration.warehouse.connection import open_file, open_read_only, writer_lock
 from orchestration.warehouse.files import written_aside
-from orchestration.warehouse.interface import SyncLocation
+from orchestration.warehouse.interface import SyncLocation, information_schema_raw_tables
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -226,6 +226,13 @@ class DuckDBWarehouse:
             return con.execute(sql).fetchall()
         finally:
             con.close()
+
+    def raw_tables(self) -> list[tuple[str, str, str]]:
+        return information_schema_raw_tables(self.query_published)
+
+    def dbt_environment(self) -> dict[str, str]:
+        """Nothing: TESSERA_BUILD_DB names the build file by its absolute path (use_dbt_environment)."""
+        return {}
 
     def describe_published(self) -> str:
         return str(self.published_db)

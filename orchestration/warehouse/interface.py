@@ -3,7 +3,7 @@ target name: a third warehouse is a new module here, not new branches elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,13 @@ class Warehouse(Protocol):
         (orchestration/build/pipeline.py): paths there are given relative to it, because dbt keys its
         partial parse on the profile's connection settings, and so one warehouse's parse fits another's."""
 
+    def dbt_environment(self) -> dict[str, str]:
+        """Environment variables that profiles.yml reads to reach the build under way, wherever dbt starts:
+        Dagster's dbt resource starts dbt in the project folder with the Dagster process's environment
+        and these (orchestration/build/assets/dbt.py). No path relative to the build folder, unlike
+        dbt_profile_environment; empty where the environment already names the build (DuckDB's absolute
+        TESSERA_BUILD_DB, Postgres's build schema)."""
+
     def ensure_build(self) -> None:
         """Prepare a build unless one is under way."""
 
@@ -99,6 +106,10 @@ class Warehouse(Protocol):
         """Make the audited build what readers see; refuse when its audit did not pass."""
 
     def query_published(self, sql: str) -> list[tuple]: ...
+
+    def raw_tables(self) -> list[tuple[str, str, str]]:
+        """The published raw tables, in order: (schema `raw_<source>`, table, the relation as this
+        warehouse's SQL names it), for the run's summary (orchestration/build/reporting.py)."""
 
     def describe_published(self) -> str:
         """Where the published data is, for a person to read."""
@@ -157,3 +168,15 @@ class WithoutDemoLoaderTables:
 
     def restamp_demo_loader_tables(self) -> None:
         raise NotImplementedError("the demo's loader tables are not written into this warehouse")
+
+
+def information_schema_raw_tables(
+    query_published: Callable[[str], list[tuple]],
+) -> list[tuple[str, str, str]]:
+    """Warehouse.raw_tables where information_schema lists the published tables (DuckDB, Postgres)."""
+    rows = query_published(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema like 'raw\\_%' escape '\\' "
+        "and table_name not like '%\\_\\_loading' escape '\\' order by 1, 2"
+    )
+    return [(str(schema), str(table), f'"{schema}"."{table}"') for schema, table in rows]

@@ -22,7 +22,7 @@ from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
 from orchestration.warehouse.batches import BATCH_ROWS, closing_reader, spooled_parquet, wanted_columns
-from orchestration.warehouse.interface import SyncLocation
+from orchestration.warehouse.interface import SyncLocation, information_schema_raw_tables
 from orchestration.warehouse.load import (
     TableLoad,
     drift,
@@ -409,6 +409,13 @@ class PostgresWarehouse:
     def drop_build_table(self, table: str) -> None:
         with self.connect() as con, con.cursor() as cur:
             cur.execute(f'drop table if exists "{self.pg.build_schema}"."{table}"')
+
+    def raw_tables(self) -> list[tuple[str, str, str]]:
+        return information_schema_raw_tables(self.query_published)
+
+    def dbt_environment(self) -> dict[str, str]:
+        """Nothing: the profile names the build schema itself."""
+        return {}
 
     def describe_published(self) -> str:
         return f"postgres://{self.pg.user}@{self.pg.host}:{self.pg.port}/{self.pg.database} schema {self.pg.published_schema}"

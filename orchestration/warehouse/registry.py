@@ -11,7 +11,7 @@ from orchestration.warehouse.spark import SparkWarehouse
 WAREHOUSES: dict[str, type[DuckDBWarehouse] | type[PostgresWarehouse] | type[SparkWarehouse]] = {
     "duckdb": DuckDBWarehouse,
     "postgres": PostgresWarehouse,
-    # Issue #17 in slices (docs/spark.md): loads, builds up to the Python steps, publishes (views).
+    # Issue #17 in slices (docs/spark.md): builds, publishes (views) and syncs, by `tessera run` or build().
     "spark": SparkWarehouse,
 }
 

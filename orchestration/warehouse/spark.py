@@ -2,7 +2,8 @@
 Thrift server (a local standalone cluster from `make spark-up`, or any Spark with a Thrift endpoint).
 
 What works: preparing a build, loading the raw files and the declared person sources into raw_*
-databases (Spark reads the Parquet files itself, on the workers), reading and writing build tables,
+databases (Spark reads the Parquet files itself, on the workers), naming the build database to every dbt
+invocation (dbt_environment: build() and the Dagster job alike), reading and writing build tables,
 querying, publishing (write-audit-publish), and the sync engine's location (orchestration/sync/stores/
 spark.py). What does not yet: scratch builds and retention on Spark; those raise NotImplementedError.
 
@@ -185,9 +186,9 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     python_steps_outside_dbt = True
     runs_syncs = True
     attaches_database_files = False
-    # build() builds and publishes on Spark, but `tessera run` (the Dagster job) does not hand its dbt the
-    # build database's name yet (docs/spark.md, "Run it"), so the landing record and sensor stay off.
-    publishes = False
+    # Every build publishes once its audit passed, through build() and the Dagster job alike: a build
+    # records what had landed, and the sensor build_when_data_lands runs.
+    publishes = True
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
 
@@ -195,11 +196,16 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         self.settings = settings
         self.spark = spark or SparkSettings.from_env()
 
-    def dbt_profile_environment(self) -> dict[str, str]:
-        """The build under way's database, for profiles.yml's `schema` (dbt builds there). A new build
-        database is a new profile, so the first dbt command of each build parses the project in full."""
+    def dbt_environment(self) -> dict[str, str]:
+        """The build under way's database, for profiles.yml's `schema` (dbt builds there), wherever dbt
+        starts: build() and the Dagster job's dbt resource alike. A new build database is a new profile,
+        so the first dbt command of each build parses the project in full."""
         with self.cursor() as cur:
             return {BUILD_DATABASE_ENV: self._build_database(cur)}
+
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """dbt_environment: the profile names no local file."""
+        return self.dbt_environment()
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -496,6 +502,17 @@ class SparkWarehouse(WithoutDemoLoaderTables):
             cur.execute(f"use {ident(_checked(self.spark.published_schema))}")
             cur.execute(sql)
             return list(cur.fetchall())
+
+    def raw_tables(self) -> list[tuple[str, str, str]]:
+        """The tables of the raw_* databases (loads write them there, beside the build databases)."""
+        with self.cursor() as cur:
+            schemas = sorted(name for name in self._databases(cur) if name.startswith("raw_"))
+            return [
+                (schema, table, f"{ident(schema)}.{ident(table)}")
+                for schema in schemas
+                for table in sorted(self._tables(cur, schema))
+                if not table.endswith("__loading")
+            ]
 
     def describe_published(self) -> str:
         return (
