@@ -47,3 +47,19 @@
     {%- endfor -%}
     {{ return(parts) }}
 {%- endmacro %}
+
+{#- A digest of `columns` of a row, as text, that tells apart any two rows a model should: portable, md5 of
+    the columns each with its length before it (length_prefixed); on DuckDB its own 64-bit hash of the
+    values, five times cheaper. A digest compares a row with the same row's earlier digest only, so a
+    change of the digest's form (another warehouse's, a new DuckDB) computes each row once more. -#}
+{% macro row_digest(columns) -%}
+    {{ return(adapter.dispatch('row_digest', 'tessera')(columns)) }}
+{%- endmacro %}
+
+{% macro default__row_digest(columns) -%}
+    {{ dbt.hash(dbt.concat(tessera.length_prefixed(columns))) }}
+{%- endmacro %}
+
+{% macro duckdb__row_digest(columns) -%}
+    cast(hash({{ columns | join(', ') }}) as {{ dbt.type_string() }})
+{%- endmacro %}

@@ -59,16 +59,12 @@ person_records as (
     select * from {{ ref('int_identity__person_records') }}
 ),
 
-{# The keyed columns, each with its length before it, digested: no two
-    inputs digest alike by shifting characters between columns. #}
-{%- set keyed_input = dbt.hash(
-    dbt.concat(tessera.length_prefixed(keyed_columns))
-) %}
+{# The keyed columns, digested (tessera.row_digest). #}
 digested as (
     select
         {{ tessera.match_record_unique_id() }} as unique_id,
         *,
-        {{ keyed_input }} as keyed_input
+        {{ tessera.row_digest(keyed_columns) }} as keyed_input
     from person_records
 ),
 
