@@ -158,11 +158,18 @@ def _candidates(settings: Any) -> list[tuple]:
     return _rows(settings, "select * from int_identity__match_candidates order by pair_id")
 
 
+def _keyed(settings: Any) -> dict[str, str]:
+    """{unique_id: the build that keyed it} of int_identity__match_record_keys."""
+    return dict(_rows(settings, "select unique_id, build_id from int_identity__match_record_keys"))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory) -> dict[str, Any]:
     """The P3 world's first build, then three increments; each build's pairs, and Splink's own."""
     settings = first_p3_world(tmp_path_factory, tmp_path_factory.mktemp("incremental_matching"))
-    seen: dict[str, Any] = {"settings": settings, "pairs": [], "splink": [], "versions": [], "compared": []}
+    seen: dict[str, Any] = {
+        "settings": settings, "pairs": [], "splink": [], "versions": [], "compared": [], "keyed": []
+    }  # fmt: skip
     for step in (0, 1, 2, 3):
         if step:
             _build(settings, step)
@@ -176,6 +183,7 @@ def chain(tmp_path_factory) -> dict[str, Any]:
         seen["compared"].append(
             _rows(settings, "select unique_id_l, unique_id_r from int_identity__match_compared order by 1, 2")
         )
+        seen["keyed"].append(_keyed(settings))
     seen["records"] = {
         pair: json.loads(record)
         for pair, record in _rows(
@@ -242,6 +250,22 @@ def test_an_increment_compares_only_the_pairs_of_new_and_changed_records(chain):
         compared = chain["compared"][step]
         assert compared, step
         assert all(left in records or right in records for left, right in compared), (step, compared)
+
+
+def test_an_increment_keys_only_its_new_and_changed_records(chain):
+    """int_identity__match_record_keys keys the records an increment added or changed, and no other: every
+    other record keeps the build that keyed it; a removed record's keys go; one row per person record."""
+    settings = chain["settings"]
+    for step, records in TOUCHED.items():
+        before, after = chain["keyed"][step - 1], chain["keyed"][step]
+        assert {record for record, build_id in after.items() if before.get(record) != build_id} == records
+    assert f"shop:customers:{REMOVED_SHOP_ID}" in chain["keyed"][1]
+    assert f"shop:customers:{REMOVED_SHOP_ID}" not in chain["keyed"][2]
+    person_records = _rows(
+        settings,
+        "select source_name || ':' || table_name || ':' || record_id from int_identity__person_records",
+    )
+    assert sorted(chain["keyed"][3]) == sorted(row[0] for row in person_records)
 
 
 def test_comparing_everything_again_gives_the_same_result(chain, tmp_path):
@@ -320,6 +344,20 @@ def test_postgres_increments_weigh_every_pair_as_splink_and_duckdb_do(postgres_c
         (row[1], row[2]) for row in chain["candidates"] if row[1] in touched or row[2] in touched
     )
     assert increment and increment == expected
+
+
+def test_postgres_increment_keys_only_its_new_and_changed_records(p3_postgres_builds):
+    """On Postgres too, the increment (the chain's three as one build) keys only the records they added or
+    changed: the rest keep the build that keyed them before."""
+    settings = p3_postgres_builds[0]
+    by_build: dict[str, set[str]] = {}
+    for record, build_id in _rows(
+        settings, "select unique_id, build_id from int_identity__match_record_keys"
+    ):
+        by_build.setdefault(build_id, set()).add(record)
+    assert len(by_build) == 2
+    assert min(by_build.values(), key=len) == set().union(*TOUCHED.values())
+    assert f"shop:customers:{REMOVED_SHOP_ID}" not in set().union(*by_build.values())
 
 
 def test_blocking_new_records_against_all_finds_exactly_their_pairs() -> None:

@@ -3,12 +3,15 @@
     per-dataset tuning): name keys (a full name is split into first and last), the nickname's
     formal name, date of birth, the mailbox (plus-tags and Gmail dots removed) and its user part,
     the phone, a street key, postcode and city. An email or phone that a guard refuses (junk, a shared family inbox or phone) is left out:
-    it says nothing about who the person is.
+    it says nothing about who the person is. The keys come from int_identity__match_record_keys, which
+    keys only new and changed records; the guards' verdicts and the nicknames are joined here on every
+    build, since a new record can change another's (a shared inbox refused).
 -#}
 with
 
-person_records as (
-    select * from {{ ref('int_identity__person_records') }}
+{#- The name, street and city keys, kept from build to build. #}
+record_keys as (
+    select * from {{ ref('int_identity__match_record_keys') }}
 ),
 
 nodes as (
@@ -17,46 +20,6 @@ nodes as (
 
 nicknames as (
     select * from {{ ref('name_nicknames') }}
-),
-
-split_names as (
-    select
-        *,
-        case
-            when first_name is not null or last_name is not null then first_name
-            when
-                full_name like '%,%'
-                then trim({{ dbt.split_part('full_name', "','", 2) }})
-            else {{ dbt.split_part('full_name', "' '", 1) }}
-        end as given_name,
-        case
-            when first_name is not null or last_name is not null then last_name
-            when
-                full_name like '%,%'
-                then trim({{ dbt.split_part('full_name', "','", 1) }})
-            when
-                full_name like '% %'
-                then
-                    reverse(                        {{ dbt.split_part('reverse(full_name)', "' '", 1) }}                    )
-        end as family_name
-    from person_records
-),
-
-keyed as (
-    select
-        split_names.source_name,
-        split_names.table_name,
-        split_names.record_id,
-        {{ tessera.name_key('split_names.given_name') }} as first_name_key,
-        {{ tessera.name_key('split_names.family_name') }} as last_name_key,
-        split_names.date_of_birth,
-        split_names.email,
-        split_names.phone,
-        {{ tessera.street_key('split_names.street') }} as street_key,
-        split_names.postcode,
-        {{ tessera.name_key('split_names.city') }} as city_key,
-        split_names.country
-    from split_names
 ),
 
 {# One mailbox, one address (macros/identity/mailbox_key.sql). #}
@@ -80,11 +43,7 @@ canonical_emails as (
 
 final as (
     select
-        keyed.source_name
-        || ':'
-        || keyed.table_name
-        || ':'
-        || keyed.record_id as unique_id,
+        keyed.unique_id,
         keyed.source_name,
         keyed.table_name,
         keyed.record_id,
@@ -105,7 +64,7 @@ final as (
         keyed.postcode,
         keyed.city_key,
         keyed.country
-    from keyed
+    from record_keys as keyed
     left join nicknames
         on keyed.first_name_key = nicknames.nickname
     left join nicknames as last_name_nicknames
