@@ -31,7 +31,7 @@ import pytest
 from tests.parity import assert_same_outcome, canonical, differences, probabilistic_outcome, sort_key
 from tests.spark_cluster import spark_cluster_fixture
 from tests.spark_marks import SPARK_MARKS
-from tests.test_spark import PARITY_COLUMNS
+from tests.test_spark import PARITY_COLUMNS, _world_env
 
 pytestmark = SPARK_MARKS
 
@@ -48,16 +48,6 @@ PORTS = {
 }
 
 spark_env = spark_cluster_fixture(PORTS)
-
-
-def _world_env(base: dict[str, str], target: str, root: Path, data_dir: Path) -> dict[str, str]:
-    return dict(
-        base,
-        TESSERA_TARGET=target,
-        TESSERA_DATA_DIR=str(data_dir),
-        TESSERA_WAREHOUSE=str(root / "tessera.duckdb"),
-        TESSERA_BUILD_DB=str(root / "build" / "tessera.duckdb"),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@
     anything; a compile only reads. `rows_name` names a row, for the log.
 -#}
 {% macro kept_by_logic(logic_column, fingerprint, rows_name) -%}
-    {%- if not is_incremental() -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] or flags.EMPTY -%}
-        {{ return(true) }}
+    {%- set known = tessera.kept_before_looking() -%}
+    {%- if known is not none -%}
+        {{ return(known) }}
     {%- endif -%}
     {%- set why = none -%}
     {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
@@ -25,12 +23,7 @@
             {%- set why = 'what computed its rows changed (' ~ logic_column ~ ')' -%}
         {%- endif -%}
     {%- endif -%}
-    {%- if why is none -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {%- do log(this.identifier ~ ": computing every " ~ rows_name ~ " again, " ~ why, info=true) -%}
-    {%- do adapter.drop_relation(adapter.get_relation(this.database, this.schema, this.identifier)) -%}
-    {{ return(false) }}
+    {{ return(tessera.kept_unless(why, 'computing every ' ~ rows_name ~ ' again')) }}
 {%- endmacro %}
 
 {#- Each of `columns` as text with its length before it (null as '-'), a list to concatenate and digest:

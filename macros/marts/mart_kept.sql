@@ -8,11 +8,9 @@
     anything; a compile only reads. `rows_name` names what is placed, for the log.
 -#}
 {% macro mart_kept(rows_name, required_column=none) -%}
-    {%- if not is_incremental() -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] or flags.EMPTY -%}
-        {{ return(true) }}
+    {%- set known = tessera.kept_before_looking() -%}
+    {%- if known is not none -%}
+        {{ return(known) }}
     {%- endif -%}
     {%- set yes = ['true', '1', 'yes'] -%}
     {%- set why = none -%}
@@ -24,10 +22,30 @@
         {%- set why = 'its rows carry no ' ~ (
             'load time' if required_column == 'loaded_at' else required_column) -%}
     {%- endif -%}
+    {{ return(tessera.kept_unless(why, 'placing every ' ~ rows_name ~ ' again')) }}
+{%- endmacro %}
+
+{#- The start of mart_kept and kept_by_logic: false on a build that is not incremental (every row is
+    computed), true where the table may be neither read nor dropped (a compile, a parse, an --empty run:
+    kept), none where the caller looks at the table and decides. -#}
+{% macro kept_before_looking() -%}
+    {%- if not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if not execute or flags.WHICH not in ['run', 'build', 'retry'] or flags.EMPTY -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{#- The end of mart_kept and kept_by_logic: true (the rows are kept) when `why` is none; otherwise
+    `message` and `why` are logged and the model's table is dropped here, as it runs, so dbt builds it
+    whole: false. -#}
+{% macro kept_unless(why, message) -%}
     {%- if why is none -%}
         {{ return(true) }}
     {%- endif -%}
-    {%- do log(this.identifier ~ ": placing every " ~ rows_name ~ " again, " ~ why, info=true) -%}
+    {%- do log(this.identifier ~ ": " ~ message ~ ", " ~ why, info=true) -%}
     {%- do adapter.drop_relation(adapter.get_relation(this.database, this.schema, this.identifier)) -%}
     {{ return(false) }}
 {%- endmacro %}
