@@ -279,9 +279,10 @@ def postgres_digest(columns: list[str]) -> str:
 
 
 def _set_aside_sql(held: dict[str, set[str]]) -> list[str]:
-    """The statements that replace the landing tables by empty ones, each earlier table that holds every
-    column of a row's content kept aside (as <table>__earlier) for _keep_first_load_times. `held`: the
-    columns of each table in the schema now."""
+    """The statements that replace the landing tables by empty ones, each earlier table that has every
+    column of the current layout kept aside (as <table>__earlier) for _keep_first_load_times; an earlier
+    table of another layout is dropped, and its rows count as new once. `held`: the columns of each table
+    in the schema now."""
     statements = [f"create schema if not exists {SCHEMA}"]
     for table, columns in LANDING_TABLES.items():
         statements.append(f"drop table if exists {SCHEMA}.{table}{EARLIER}")
@@ -295,7 +296,7 @@ def _set_aside_sql(held: dict[str, set[str]]) -> list[str]:
 
 def _keep_first_load_times_sql(held: dict[str, set[str]], digest: Callable[[list[str]], str]) -> list[str]:
     """After a load: a landed row whose content (every column but NOT_CONTENT) the earlier table held
-    keeps the earliest time that content was loaded, as a raw file's rows do (the DuckDB warehouse's
+    keeps the earliest time that content was landed, as a raw file's rows do (the DuckDB warehouse's
     stamped_rows says why); a new or changed row keeps this load's time. Then the earlier tables go."""
     statements = []
     for table, columns in LANDING_TABLES.items():
