@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from orchestration.person_sources.load import duckdb_digest
 from orchestration.person_sources.load import load_duckdb as load_person_sources_duckdb
 from orchestration.privacy.files import compact_duckdb
 from orchestration.privacy.masking import refresh_masked_file
@@ -70,8 +71,8 @@ def stamped_rows(incoming: str, table: str, file_types: dict[str, str], previous
             return f"try_cast({quoted(column)} as {file_type})"
         return quoted(column)
 
-    row = "hash(row(" + ", ".join(quoted(c) for c in file_types) + "))"
-    earlier_row = "hash(row(" + ", ".join(earlier(c, t) for c, t in file_types.items()) + "))"
+    row = duckdb_digest([quoted(c) for c in file_types])
+    earlier_row = duckdb_digest([earlier(c, t) for c, t in file_types.items()])
     return (
         f"with incoming as (select *, {row} as _tessera_row from ({incoming}) as incoming), "
         f"earlier as (select {earlier_row} as _tessera_row, min({LOAD_STAMP}) as _tessera_loaded_at "

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestration.person_sources.load import load_postgres as load_person_sources_postgres
+from orchestration.person_sources.load import postgres_digest
 from orchestration.retention.engine import PostgresRunner, retain_after_load
 from orchestration.settings import Settings
 from orchestration.warehouse.audit import Audit, PublishBlocked, keep_audit
@@ -198,9 +199,7 @@ class PostgresWarehouse:
             now = "now() at time zone 'utc'"
 
             def digest(alias: str) -> str:
-                return (
-                    "hash_record_extended(row(" + ", ".join(alias + quoted(f.name) for f in fields) + "), 0)"
-                )
+                return postgres_digest([alias + quoted(f.name) for f in fields])
 
             reader = duckdb.connect()
             try:
