@@ -74,9 +74,10 @@ def due_waits(settings: Settings) -> tuple[int, object]:
     """Members still `waiting` in the published state whose waits have all elapsed by now (the
     warehouse's clock, the one the model used): the state was computed before their time came, so a
     build would move them on. Returns (count, the latest such wait_elapses_at)."""
-    rows = get_warehouse(settings).query_published(
+    warehouse = get_warehouse(settings)
+    rows = warehouse.query_published(
         f"select count(*), max(wait_elapses_at) from {STATE_MODEL} "
-        "where status = 'waiting' and wait_elapses_at <= timezone('UTC', current_timestamp)"
+        f"where status = 'waiting' and wait_elapses_at <= {warehouse.utc_now_sql}"
     )
     count, latest = rows[0] if rows else (0, None)
     return int(count or 0), latest

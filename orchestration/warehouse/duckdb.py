@@ -89,6 +89,7 @@ class DuckDBWarehouse:
     runs_syncs = True
     attaches_database_files = True
     publishes = True
+    utc_now_sql = "timezone('UTC', current_timestamp)"
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_duckdb:DuckDBErasure"
     writes_demo_loader_tables = True
@@ -479,7 +480,7 @@ def record_schema_changes(con: duckdb.DuckDBPyConnection, loads: list[TableLoad]
     )
     con.executemany(
         "insert into tessera_audit.raw_schema_changes "
-        "values (?, ?, ?, ?, cast(timezone('UTC', current_timestamp) as timestamp))",
+        f"values (?, ?, ?, ?, cast({DuckDBWarehouse.utc_now_sql} as timestamp))",
         [[load.source, load.table, ", ".join(added), ", ".join(missing)] for load, added, missing in changed],
     )
 

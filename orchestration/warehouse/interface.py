@@ -60,6 +60,10 @@ class Warehouse(Protocol):
     # True where a build that passed its audit is published (write-audit-publish): then a build records
     # what had landed, and the sensor build_when_data_lands runs (orchestration/build/landing.py).
     publishes: bool
+    # SQL for now in UTC, as a timestamp without a zone: the clock staging's event times are on (the dbt
+    # macro tessera.utc_now says the same in the models). Python's own queries of the published
+    # warehouse compare with this, never with a dialect's spelling of it.
+    utc_now_sql: str
 
     def prepare_build(self) -> None:
         """Start a build from the published state (carried-forward state continues)."""

@@ -54,6 +54,7 @@ class PostgresWarehouse:
     runs_syncs = True
     attaches_database_files = False
     publishes = True
+    utc_now_sql = "timezone('UTC', current_timestamp)"
     audiences_build_as_a_role = True
     privacy_backend = "orchestration.privacy.backend_postgres:PostgresErasure"
     writes_demo_loader_tables = True

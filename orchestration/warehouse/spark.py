@@ -189,6 +189,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
     # Every build publishes once its audit passed, through build() and the Dagster job alike: a build
     # records what had landed, and the sensor build_when_data_lands runs.
     publishes = True
+    utc_now_sql = "to_utc_timestamp(current_timestamp(), current_timezone())"
     audiences_build_as_a_role = False
     privacy_backend = "orchestration.privacy.backend_spark:SparkErasure"  # not written yet (issue #17)
 
@@ -472,7 +473,7 @@ class SparkWarehouse(WithoutDemoLoaderTables):
         select += "".join(f", cast(null as {types[c]}) as {ident(c)}" for c in missing)
         if stamp:
             # The load time is stamped here (UTC, without zone, as on the other warehouses).
-            select += f", cast(to_utc_timestamp(current_timestamp(), current_timezone()) as timestamp) as {LOAD_STAMP}"
+            select += f", cast({self.utc_now_sql} as timestamp) as {LOAD_STAMP}"
         target = f"{ident(schema)}.{ident(table)}"
         cur.execute(f"drop table if exists {target}")
         location = "file://" + str(path.resolve()).replace("`", "")
