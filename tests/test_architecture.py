@@ -161,3 +161,23 @@ print(json.dumps({{"modules": len(names), "changed": changed}}))
     assert report["modules"] > 50
     assert report["changed"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_command_line_starts_without_the_model_libraries() -> None:
+    """`tessera` (every command imports orchestration.cli) imports no machine-learning library: scikit-learn,
+    skops and scipy's optimiser take about a second and a half to import, and are imported where a model is
+    fitted, stored or loaded (orchestration/predictions/kept.py)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(PACKAGE.parent)!r})
+import orchestration.cli
+print(json.dumps(sorted(m for m in ("sklearn", "skops", "scipy.optimize") if m in sys.modules)))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert __import__("json").loads(done.stdout.strip().splitlines()[-1]) == []

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
 # A small ridge on the log-parameters keeps the optimiser away from degenerate corners (a, b -> inf
@@ -31,6 +30,8 @@ _PENALTY = 1e-4
 
 def _minimise(objective, start: np.ndarray):  # type: ignore[no-untyped-def]
     """L-BFGS-B (about 100 likelihood evaluations); Nelder-Mead from there if it stopped short."""
+    from scipy.optimize import minimize  # imported when a model is fitted (orchestration/predictions/kept.py)
+
     result = minimize(objective, start, method="L-BFGS-B")
     if not result.success:
         result = minimize(

@@ -29,12 +29,16 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import sklearn
-import skops.io as sio
-from sklearn.ensemble import HistGradientBoostingClassifier
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+# scikit-learn and skops are imported where a model is fitted, stored or loaded, not with this module:
+# together they take about a second and a half to import, which every `tessera` command (the CLI imports
+# the build, which names the scoring step) and every build that stores or loads no model would pay.
 
 # What loading a kept classifier may create besides skops's own trusted types (numpy arrays, dicts, …).
 TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
@@ -98,15 +102,23 @@ def definition_fingerprint(features: Sequence[str], params: dict[str, Any], mode
         "model_version": model_version,
         "features": list(features),
         "params": {k: params[k] for k in sorted(params)},
-        "scikit_learn": sklearn.__version__,
+        "scikit_learn": _sklearn_version(),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
 
 
 def dump_classifier(model: HistGradientBoostingClassifier | None) -> str | None:
     """A fitted classifier as text (base64 of skops' compressed zip), for a warehouse string column."""
     if model is None:
         return None
+    import skops.io as sio
+
     data = sio.dumps(model, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     return base64.b64encode(data).decode("ascii")
 
@@ -115,6 +127,9 @@ def load_classifier(text: str | None) -> HistGradientBoostingClassifier | None:
     """A kept classifier back; refuses (UnsafeModelError) a stored form that needs an untrusted type."""
     if not text:
         return None
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     data = base64.b64decode(text.encode("ascii"), validate=True)
     untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     if untrusted:

@@ -32,15 +32,18 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from orchestration.predictions import clv, kept
 from orchestration.warehouse.batches import BATCH_ROWS
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,9 @@ class PredictionInputError(ValueError):
 
 
 def _classifier() -> HistGradientBoostingClassifier:
+    # Imported here, not with the module: see orchestration/predictions/kept.py.
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     return HistGradientBoostingClassifier(
         learning_rate=0.05,
         max_iter=200,
@@ -316,7 +322,7 @@ def score_batches(
     return _score_batches(read, _kept_classifiers(models), {} if timings is None else timings, surveyed)
 
 
-Classifiers = tuple[HistGradientBoostingClassifier | None, HistGradientBoostingClassifier | None, str]
+Classifiers = tuple["HistGradientBoostingClassifier | None", "HistGradientBoostingClassifier | None", str]
 
 
 def _score_batches(
