@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# The dbt command the build, the parse and the checks start: the dbt installed beside this interpreter
+# (.venv/bin/dbt), unless this names another (the tests name a fork of a dbt started once, tests/dbt_zygote.py).
+DBT_EXECUTABLE_ENV = "TESSERA_DBT_EXECUTABLE"
+
+
+def dbt_executable() -> str:
+    """The dbt command to start (DBT_EXECUTABLE_ENV)."""
+    return os.environ.get(DBT_EXECUTABLE_ENV) or str(Path(sys.executable).parent / "dbt")
 
 
 @dataclass(frozen=True)

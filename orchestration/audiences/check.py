@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from orchestration.audiences.definitions import audiences_dir, dbt_vars_args, pr
 from orchestration.audiences.jinjacheck import check_analyst_files
 from orchestration.audiences.rules import PROJECT_MODELS, AudienceConfigError, AudienceProject, load_project
 from orchestration.audiences.sqlcheck import AudienceSqlRefused, check_sandboxed, relation_parts
-from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.settings import PROJECT_DIR, Settings, dbt_executable
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def compiled_models(
         tempfile.TemporaryDirectory(prefix="tessera-dbt-logs-") as logs,
     ):
         command = [
-            str(Path(sys.executable).parent / "dbt"),
+            dbt_executable(),
             *dbt_vars_args(["compile", "--select", "path:models/audiences"], project_dir),
             "--project-dir",
             str(project_dir),

@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from orchestration.build.unit_tests import (
     unit_tests_when_code_changed,
     verified_code,
 )
-from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.settings import PROJECT_DIR, Settings, dbt_executable
 from orchestration.warehouse.audit import Audit, PublishBlocked
 from orchestration.warehouse.connection import writer_lock
 from orchestration.warehouse.files import written_aside
@@ -223,7 +222,7 @@ def keep_parse_seed(target_path: Path, seed: Path | None) -> None:
 def _dbt_command(settings: Settings, args: list[str], target: str | None = None) -> list[str]:
     profile_target = target or settings.target
     return [
-        str(Path(sys.executable).parent / "dbt"),
+        dbt_executable(),
         *dbt_vars_args(args),
         "--project-dir",
         str(PROJECT_DIR),

@@ -18,7 +18,7 @@ from dagster_dbt.dbt_project import using_dagster_dev
 from packaging.version import Version
 
 from orchestration.audiences.definitions import dbt_vars_args
-from orchestration.settings import PROJECT_DIR, Settings
+from orchestration.settings import PROJECT_DIR, Settings, dbt_executable
 from orchestration.warehouse.files import written_aside
 
 
@@ -110,7 +110,7 @@ def target_folder_keeping_parse(project: DbtProject, profile_target: str) -> Ite
 def dbt_cli(project: DbtProject) -> TesseraDbtCli:
     """The resource for `project`: its folders, profile and target, as DbtCliResource reads them from
     a DbtProject (mypy sees only the subclass's fields, which take the folder as text)."""
-    return TesseraDbtCli(project_dir=project)  # type: ignore[arg-type]
+    return TesseraDbtCli(project_dir=project, dbt_executable=dbt_executable())  # type: ignore[arg-type]
 
 
 class _Preparer(DagsterDbtProjectPreparer):
