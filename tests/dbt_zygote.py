@@ -9,7 +9,7 @@ standard streams over a Unix socket; the fork takes them as its own and runs dbt
 (`dbt.cli.main.cli`), exactly as the `dbt` script does; its exit status comes back as the client's.
 
 What a fork shares with a fresh `dbt` process is only what importing did, and the serialisers mashumaro
-would compile on first use (compile_serialisers: about 0.4 s more of each command): the zygote opens no
+would compile on first use (compile_serialisers), frozen out of the garbage collector's walks: the zygote opens no
 connection, reads no project and runs no command, so dbt-duckdb's database handle and dbt's adapter
 registry start empty in each fork. A client that dies (killed) takes its fork with it: the fork reads
 the socket, and kills itself at end of file, as a process group killed with dbt in it would lose dbt. A
@@ -21,6 +21,7 @@ SIGINT or SIGTERM sent to the client is passed on to its fork. With no zygote an
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -199,6 +200,10 @@ def serve(socket_path: Path) -> None:
     for module in PRELOAD:
         importlib.import_module(module)
     compile_serialisers()
+    # What the zygote holds now is for ever: out of the garbage collector's sight, a fork's collections
+    # do not walk it (nor copy the pages they would touch).
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(socket_path))
