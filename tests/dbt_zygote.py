@@ -160,7 +160,8 @@ def _run_fork(connection: socket.socket, request: dict, fds: list[int]) -> None:
         atexit._run_exitfuncs()
         sys.stdout.flush()
         sys.stderr.flush()
-        connection.sendall(struct.pack("!i", status))
+        with contextlib.suppress(OSError):  # a client gone hears nothing; the fork ends all the same
+            connection.sendall(struct.pack("!i", status))
         os._exit(status)
 
 
