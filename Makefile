@@ -30,7 +30,7 @@ run: install
 test: install lint
 	$(BIN)/python -m pytest -q --durations=15
 
-# mypy runs on one core; sqlfluff's templating beside it (make -j2) finishes the two about 25 s sooner.
+# mypy runs on one core: sqlfluff's templating runs beside it (make -j2), so the two end sooner.
 lint: install
 	$(BIN)/ruff check orchestration tests tools
 	$(BIN)/ruff format --check orchestration tests tools
