@@ -175,23 +175,21 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def compile_serialisers() -> int:
+def compile_serialisers() -> None:
     """Compile now what mashumaro compiles on first use: dbt's classes (dbtClassMixin) read and write
     themselves through methods generated when first called (`lazy_compilation`), in every process anew;
     compiled here, every fork finds them compiled. Each first call compiles its method and then fails on
     the empty input it is given (a class whose types cannot be resolved yet stays to be compiled where it
-    is used). Returns how many classes were tried."""
+    is used)."""
     from dbt_common.dataclass_schema import dbtClassMixin
 
-    classes = _subclasses(dbtClassMixin)
-    for cls in classes:
+    for cls in _subclasses(dbtClassMixin):
         for method, argument in (("from_dict", {}), ("from_msgpack", b"\x80")):
             with contextlib.suppress(Exception):
                 getattr(cls, method)(argument)
         for method in ("to_dict", "to_msgpack"):
             with contextlib.suppress(Exception):
                 getattr(cls, method)(object.__new__(cls))
-    return len(classes)
 
 
 def serve(socket_path: Path) -> None:

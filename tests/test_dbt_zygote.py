@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,17 +44,28 @@ def test_a_fork_answers_as_dbt_itself(served, tmp_path):
     """What a fork prints and returns is what .venv/bin/dbt prints and returns: here .venv/bin/dbt itself is
     run by a client that finds no zygote, as it would if the zygote had died."""
     orphan = zygote.write_client(tmp_path / "dbt", tmp_path / "no-zygote.sock")
-    for args in (["--version"], ["ls", "--no-such-flag"]):
-        forked = subprocess.run([str(served[1]), *args], capture_output=True, text=True, cwd=tmp_path)
-        itself = subprocess.run([str(orphan), *args], capture_output=True, text=True, cwd=tmp_path)
-        assert (forked.returncode, forked.stdout, forked.stderr) == (
-            itself.returncode,
-            itself.stdout,
-            itself.stderr,
-        ), args
-    assert forked.returncode == 2 and "No such option" in forked.stderr
-    # The fork ran with the client's folder and environment, not the zygote's.
-    assert Path(str(served[1])).parent != tmp_path
+    # `dbt ls` in a folder without a project names the folder it was started in (the client's).
+    folder = tmp_path / "no-project"
+    folder.mkdir()
+    cases = {
+        "version": ["--version"],
+        "bad option": ["ls", "--no-such-flag"],
+        "no project": ["ls", "--profiles-dir", str(folder)],
+    }
+    answers = {}
+    for case, args in cases.items():
+        forked = subprocess.run([str(served[1]), *args], capture_output=True, text=True, cwd=folder)
+        itself = subprocess.run([str(orphan), *args], capture_output=True, text=True, cwd=folder)
+        assert [_untimed(forked), forked.returncode] == [_untimed(itself), itself.returncode], case
+        answers[case] = forked
+    assert answers["bad option"].returncode == 2 and "No such option" in answers["bad option"].stderr
+    no_project = answers["no project"]
+    assert no_project.returncode != 0 and str(folder / "dbt_project.yml") in _untimed(no_project)
+
+
+def _untimed(done: subprocess.CompletedProcess) -> str:
+    """What a command printed, without the clock times dbt starts its log lines with."""
+    return re.sub(r"\d\d:\d\d:\d\d", "hh:mm:ss", done.stdout + done.stderr)
 
 
 @pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
