@@ -10,6 +10,7 @@ import pytest
 
 from orchestration.identity.matching import (
     dob_typo_sql,
+    email_typo_sql,
     independent_evidence,
     names_compatible,
     swapped_names_sql,
@@ -63,6 +64,89 @@ def test_a_swap_with_a_typo_needs_both_names_close(left: tuple, right: tuple, sw
         .fetchall()[0][0]
     )
     assert row is swapped
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "typo"),
+    [
+        ("olga.ruman@example.com", "olga.rumna@example.com", True),  # two letters swapped
+        ("olga.ruman@example.com", "olga.ruma@example.com", True),  # a letter dropped
+        ("olga.ruman1955@example.com", "olga.rumen1955@example.com", True),  # a letter changed
+        ("olga1@example.com", "olga2@example.com", False),  # other digits: another person
+        ("olga.ruman@example.com", "olga.ruman1@example.com", False),  # a digit added
+        ("olga.ruman@example.com", "ruman.olga@example.com", False),  # many edits
+        ("olga.ruman@example.com", "olga.ruman.x@example.com", False),  # two letters added
+    ],
+)
+def test_an_email_typo_is_one_edit_with_the_same_digits(left: str, right: str, typo: bool) -> None:
+    row = (
+        duckdb.connect()
+        .execute(f"select {email_typo_sql()} from (select ? as email_l, ? as email_r)", [left, right])
+        .fetchall()[0][0]
+    )
+    assert row is typo
+
+
+def _one_edit_variants(words: list[str]) -> list[str]:
+    """Each word, and a few strings one or two edits from it (changed, dropped, added, swapped letters)."""
+    found = set(words)
+    for word in words:
+        for i in range(len(word) - 1):
+            found |= {
+                word[:i] + "x" + word[i + 1 :],
+                word[:i] + word[i + 1 :],
+                word[:i] + "y" + word[i:],
+                word[:i] + word[i + 1] + word[i] + word[i + 2 :],
+                word[:i] + "zz" + word[i + 2 :],
+            }
+    return sorted(found)
+
+
+def test_the_typo_levels_hold_for_exactly_the_pairs_their_edit_distance_allows() -> None:
+    """The length tests in front of the edit distance (email_typo_sql, swapped_with_a_typo_sql) only
+    spare work: over every pair of many near and far strings, each level holds for exactly the pairs
+    that its edit distance, computed for all of them, allows."""
+    emails = _one_edit_variants(["olga.ruman@ex.com", "o.ruman7@ex.com", "olga17@ex.org", "klara@ex.com"])
+    names = _one_edit_variants(["olga", "ruman", "isla", "coates", "ola", "rumann"])
+    con = duckdb.connect()
+    con.execute("create table e as select unnest(?) as email", [emails])
+    con.execute(
+        "create table n as select unnest(?) as first_name_key, unnest(?) as last_name_key",
+        [names, names[::-1]],
+    )
+    differ = con.execute(
+        f"""select count(*) filter (where email_typo is distinct from by_distance), count(*) filter (where email_typo)
+        from (
+            select
+                coalesce({email_typo_sql()}, false) as email_typo,
+                coalesce(damerau_levenshtein(email_l, email_r) <= 1
+                    and regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g'),
+                    false) as by_distance
+            from (select l.email as email_l, r.email as email_r from e as l cross join e as r)
+        )
+        """
+    ).fetchall()[0]
+    assert differ[0] == 0, f"{differ[0]} pairs where the email level and the edit distance disagree"
+    assert differ[1] > 0
+    differ = con.execute(
+        f"""select count(*) filter (where swapped is distinct from by_distance), count(*) filter (where swapped)
+        from (
+            select
+                coalesce({swapped_with_a_typo_sql()}, false) as swapped,
+                coalesce(damerau_levenshtein(first_name_key_l, last_name_key_r) <= 1
+                    and damerau_levenshtein(last_name_key_l, first_name_key_r) <= 1, false) as by_distance
+            from (
+                select l.first_name_key as first_name_key_l, l.last_name_key as last_name_key_l,
+                    r.first_name_key as first_name_key_r, r.last_name_key as last_name_key_r
+                from n as l cross join n as r
+            )
+        )
+        """
+    ).fetchall()[0]
+    assert differ[0] == 0, (
+        f"{differ[0]} pairs where the swapped-with-a-typo level and the edit distance disagree"
+    )
+    assert differ[1] > 0
 
 
 @pytest.mark.parametrize(

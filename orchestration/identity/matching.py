@@ -185,10 +185,28 @@ def swapped_with_a_typo_sql() -> str:
     """Splink SQL for "the names are swapped, one or both with a typo" ("Madelnie Conaghty" and
     "Conaghty Madeline", "Isla Coates" and "Coates Isra"): each name is the other record's other
     name but for one edit (a letter changed, dropped, added, or two swapped). Both names must be
-    given on both sides, so a shared surname alone ("Ruman Olga", "Klara Ruman") is not a swap."""
+    given on both sides, so a shared surname alone ("Ruman Olga", "Klara Ruman") is not a swap. The
+    lengths are compared first, as in email_typo_sql: names one edit apart differ in length by at most one."""
     return (
-        'damerau_levenshtein("first_name_key_l", "last_name_key_r") <= 1'
+        'abs(length("first_name_key_l") - length("last_name_key_r")) <= 1'
+        ' and abs(length("last_name_key_l") - length("first_name_key_r")) <= 1'
+        ' and damerau_levenshtein("first_name_key_l", "last_name_key_r") <= 1'
         ' and damerau_levenshtein("last_name_key_l", "first_name_key_r") <= 1'
+    )
+
+
+def email_typo_sql() -> str:
+    """Splink SQL: the two emails differ by one edit (a character changed, dropped, added, or two
+    swapped) and hold the same digits ("olga.ruman@..." and "olga.rumna@...", not "olga1@..." and
+    "olga2@..."). The cheap conditions come first: strings one edit apart differ in length by at most
+    one, so the edit distance, the costly part, is computed only for the few random pairs whose lengths
+    and digits allow it (estimating u compares U_MAX_PAIRS random pairs: 12 of 19 s at 3,000 records
+    went into this distance when it came first; the level holds for exactly the same pairs)."""
+    return (
+        'abs(length("email_l") - length("email_r")) <= 1'
+        " and regexp_replace(\"email_l\", '[^0-9]', '', 'g')"
+        " = regexp_replace(\"email_r\", '[^0-9]', '', 'g')"
+        ' and damerau_levenshtein("email_l", "email_r") <= 1'
     )
 
 
@@ -255,12 +273,7 @@ def _comparisons() -> list[Any]:
             comparison_levels=[
                 cll.NullLevel("email"),
                 cll.ExactMatchLevel("email", term_frequency_adjustments=True),
-                cll.CustomLevel(
-                    'damerau_levenshtein("email_l", "email_r") <= 1'
-                    " and regexp_replace(\"email_l\", '[^0-9]', '', 'g')"
-                    " = regexp_replace(\"email_r\", '[^0-9]', '', 'g')",
-                    label_for_charts="one typo in the email (same digits)",
-                ),
+                cll.CustomLevel(email_typo_sql(), label_for_charts="one typo in the email (same digits)"),
                 cll.ElseLevel(),
             ],
         ),
