@@ -200,7 +200,7 @@ def email_typo_sql() -> str:
     swapped) and hold the same digits ("olga.ruman@..." and "olga.rumna@...", not "olga1@..." and
     "olga2@..."). The cheap conditions come first: strings one edit apart differ in length by at most
     one, so the edit distance, the costly part, is computed only for the few random pairs whose lengths
-    and digits allow it (estimating u compares U_MAX_PAIRS random pairs: 12 of 19 s at 3,000 records
+    and digits allow it (estimating u compares U_MAX_PAIRS random pairs: 12 of 18-21 s at 3,000 records
     went into this distance when it came first; the level holds for exactly the same pairs)."""
     return (
         'abs(length("email_l") - length("email_r")) <= 1'
