@@ -102,6 +102,20 @@ def _one_edit_variants(words: list[str]) -> list[str]:
     return sorted(found)
 
 
+def _disagreements(
+    con: duckdb.DuckDBPyConnection, level_sql: str, distance_sql: str, pairs_sql: str
+) -> tuple[int, int]:
+    """Over the pairs `pairs_sql` selects: how many the level and the edit-distance definition disagree on,
+    and how many the level holds for."""
+    return con.execute(
+        f"""select count(*) filter (where level is distinct from by_distance), count(*) filter (where level)
+        from (
+            select coalesce({level_sql}, false) as level, coalesce({distance_sql}, false) as by_distance
+            from ({pairs_sql})
+        )"""
+    ).fetchall()[0]
+
+
 def test_the_typo_levels_hold_for_exactly_the_pairs_their_edit_distance_allows() -> None:
     """The length tests in front of the edit distance (email_typo_sql, swapped_with_a_typo_sql) only
     spare work: over every pair of many near and far strings, each level holds for exactly the pairs
@@ -114,39 +128,25 @@ def test_the_typo_levels_hold_for_exactly_the_pairs_their_edit_distance_allows()
         "create table n as select unnest(?) as first_name_key, unnest(?) as last_name_key",
         [names, names[::-1]],
     )
-    differ = con.execute(
-        f"""select count(*) filter (where email_typo is distinct from by_distance), count(*) filter (where email_typo)
-        from (
-            select
-                coalesce({email_typo_sql()}, false) as email_typo,
-                coalesce(damerau_levenshtein(email_l, email_r) <= 1
-                    and regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g'),
-                    false) as by_distance
-            from (select l.email as email_l, r.email as email_r from e as l cross join e as r)
-        )
-        """
-    ).fetchall()[0]
-    assert differ[0] == 0, f"{differ[0]} pairs where the email level and the edit distance disagree"
-    assert differ[1] > 0
-    differ = con.execute(
-        f"""select count(*) filter (where swapped is distinct from by_distance), count(*) filter (where swapped)
-        from (
-            select
-                coalesce({swapped_with_a_typo_sql()}, false) as swapped,
-                coalesce(damerau_levenshtein(first_name_key_l, last_name_key_r) <= 1
-                    and damerau_levenshtein(last_name_key_l, first_name_key_r) <= 1, false) as by_distance
-            from (
-                select l.first_name_key as first_name_key_l, l.last_name_key as last_name_key_l,
-                    r.first_name_key as first_name_key_r, r.last_name_key as last_name_key_r
-                from n as l cross join n as r
-            )
-        )
-        """
-    ).fetchall()[0]
-    assert differ[0] == 0, (
-        f"{differ[0]} pairs where the swapped-with-a-typo level and the edit distance disagree"
+    differ, held = _disagreements(
+        con,
+        email_typo_sql(),
+        "damerau_levenshtein(email_l, email_r) <= 1"
+        " and regexp_replace(email_l, '[^0-9]', '', 'g') = regexp_replace(email_r, '[^0-9]', '', 'g')",
+        "select l.email as email_l, r.email as email_r from e as l cross join e as r",
     )
-    assert differ[1] > 0
+    assert differ == 0, f"{differ} pairs where the email level and the edit distance disagree"
+    assert held > 0
+    differ, held = _disagreements(
+        con,
+        swapped_with_a_typo_sql(),
+        "damerau_levenshtein(first_name_key_l, last_name_key_r) <= 1"
+        " and damerau_levenshtein(last_name_key_l, first_name_key_r) <= 1",
+        "select l.first_name_key as first_name_key_l, l.last_name_key as last_name_key_l,"
+        " r.first_name_key as first_name_key_r, r.last_name_key as last_name_key_r from n as l cross join n as r",
+    )
+    assert differ == 0, f"{differ} pairs where the swapped-with-a-typo level and the edit distance disagree"
+    assert held > 0
 
 
 @pytest.mark.parametrize(
