@@ -13,6 +13,7 @@ import pytest
 from orchestration.build.pipeline import _dbt_command, settings_environment
 from orchestration.identity import matching
 from orchestration.settings import Settings
+from orchestration.warehouse.duckdb import DuckDBWarehouse
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
@@ -69,3 +70,30 @@ def test_the_matching_database_has_them_too_in_a_spill_folder_of_its_own(
         con.close()
     assert limit == "488.2 MiB"
     assert folder == str(tmp_path / "build" / "tessera.duckdb.tmp" / "matching")
+
+
+def test_the_matching_database_spills_before_the_build_file_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sort larger than the limit spills. The build's spill folder does not exist yet (the build file's
+    database has not spilled), and DuckDB makes the last folder of the path, never its parents."""
+    monkeypatch.setenv("TESSERA_BUILD_DB", str(tmp_path / "build" / "tessera.duckdb"))
+    monkeypatch.setenv("TESSERA_DUCKDB_MEMORY_LIMIT", "64MB")
+    monkeypatch.setenv("TESSERA_DUCKDB_TEMP_DIR", str(tmp_path / "spill" / "nested"))
+    con = matching._connection()
+    try:
+        counted = con.execute(
+            "select count(*), count(distinct s)"
+            " from (select md5(range::varchar) as s from range(1000000) order by s)"
+        ).fetchone()
+        spilled = (tmp_path / "spill" / "nested" / "matching").is_dir()  # DuckDB removes it on close
+    finally:
+        con.close()
+    assert counted == (1_000_000, 1_000_000)
+    assert spilled
+
+
+def test_a_build_makes_the_parents_of_a_spill_folder_set_anywhere(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, TESSERA_DUCKDB_TEMP_DIR=str(tmp_path / "scratch" / "tessera" / "spill"))
+    DuckDBWarehouse(settings).prepare_build()
+    assert (tmp_path / "scratch" / "tessera").is_dir()

@@ -529,13 +529,17 @@ def settings(model: dict[str, Any] | None = None, present: set[str] | None = Non
 def _connection() -> duckdb.DuckDBPyConnection:
     """Splink's working tables live in a private in-memory database, never in the warehouse file. It has
     the build's memory limit, and spills into a folder of its own under the build's (two DuckDB databases
-    never share a spill folder)."""
+    never share a spill folder). DuckDB creates the folder when it first spills but not its parents,
+    and the build's own folder exists only once the build file's database has spilled: it is made
+    here, or a first spill from matching fails the build (found at 1M customers with a memory limit)."""
     settings = Settings.from_env()
+    spill = settings.duckdb_spill_dir / "matching"
+    spill.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("set preserve_insertion_order = false")
     for name, value in [
         ("memory_limit", settings.duckdb_memory_limit),
-        ("temp_directory", str(settings.duckdb_spill_dir / "matching")),
+        ("temp_directory", str(spill)),
     ]:
         con.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
     return con

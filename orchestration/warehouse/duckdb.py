@@ -116,8 +116,10 @@ class DuckDBWarehouse:
 
     def prepare_build(self) -> None:
         """Start the build database from the last published state, so carried-forward state
-        (stable ids, sync history) continues. A left-over build from a failed run is discarded."""
+        (stable ids, sync history) continues. A left-over build from a failed run is discarded. The spill
+        folder's parent is made too: DuckDB makes only the folder itself when it first spills."""
         self.build_db.parent.mkdir(parents=True, exist_ok=True)
+        self.settings.duckdb_spill_dir.parent.mkdir(parents=True, exist_ok=True)
         for stale in (
             self.build_db,
             self.build_db.with_name(self.build_db.name + ".wal"),
