@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from orchestration.build.bench import RssSampler, cost_picture, layer_of, node_window
+from orchestration.build.bench import RssSampler, busy_seconds, cost_picture, layer_of, node_window
 
 T0 = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 MANIFEST = {
@@ -62,6 +62,8 @@ def test_time_and_peaks_land_on_their_layers_and_models() -> None:
     ]
     picture = cost_picture(results, MANIFEST, sampler, seconds=30.0)
     assert picture["wall_seconds"] == 30.0 and picture["dbt_node_seconds"] == 11.5
+    # nodes ran in 0-6, 10-14, 15 and 19-21: 12 s; the other 18 s of the wall were outside every node
+    assert (picture["nodes_busy_seconds"], picture["outside_nodes_seconds"]) == (12.0, 18.0)
     assert picture["peak_rss_gb"] == 3.0
     layers = picture["layers"]
     assert list(layers) == ["staging", "identity", "models", "tests"]  # by time spent
@@ -74,6 +76,18 @@ def test_time_and_peaks_land_on_their_layers_and_models() -> None:
     assert layers["identity"]["peak_rss_gb"] == 2.0
     assert layers["tests"]["peak_rss_gb"] == 2.0  # the nearest sample (12 s) to its instant (15 s)
     assert [m["model"] for m in picture["slowest_models"]] == ["stg_shop__orders", "customers", "top_level"]
+
+
+def test_overlapping_windows_count_once() -> None:
+    results = [
+        _result("model.tessera.a", 0, 10, 10.0),
+        _result("model.tessera.b", 2, 4, 2.0),  # inside a
+        _result("model.tessera.c", 8, 12, 4.0),  # overlaps a's end
+        _result("model.tessera.d", 20, 21, 1.0),
+        {"unique_id": "model.tessera.never_ran", "timing": []},
+    ]
+    assert busy_seconds(results) == 13.0
+    assert busy_seconds([]) == 0.0
 
 
 def test_layers_and_windows() -> None:

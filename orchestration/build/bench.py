@@ -143,6 +143,24 @@ def layer_of(unique_id: str, manifest: dict[str, Any]) -> str:
     return str(TesseraTranslator().get_group_name(node))
 
 
+def busy_seconds(results: list[dict[str, Any]]) -> float:
+    """How long at least one node ran: the union of the nodes' windows. The rest of a build's wall time
+    is spent outside every node (loading raw files, copying the published file, dbt's start and parse
+    per command, hooks, the audit and publishing), and node_seconds over it is how many ran at once."""
+    windows = sorted(
+        (start, end) for start, end in (node_window(result) for result in results) if start and end
+    )
+    total, reach = 0.0, None
+    for start, end in windows:
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
+
+
 def _gb(value: float) -> float:
     return round(value / 1024**3, 3)
 
@@ -169,9 +187,12 @@ def cost_picture(
     for entry in layers.values():
         entry["share"] = round(entry["node_seconds"] / node_seconds, 3) if node_seconds else 0.0
         entry["node_seconds"] = round(entry["node_seconds"], 2)
+    busy = busy_seconds(results)
     return {
         "wall_seconds": round(seconds, 2),
         "dbt_node_seconds": round(node_seconds, 2),
+        "nodes_busy_seconds": round(busy, 2),
+        "outside_nodes_seconds": round(max(seconds - busy, 0.0), 2),
         "peak_rss_gb": _gb(sampler.peak()),
         "layers": dict(sorted(layers.items(), key=lambda kv: -kv[1]["node_seconds"])),
         "slowest_models": sorted(models, key=lambda m: -m["seconds"])[:SLOWEST],
